@@ -1,0 +1,56 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// trainlab: train neural networks and watch them learn. Without a command it
+/// opens the workbench window.
+#[derive(Debug, Parser)]
+#[command(name = "trainlab", version, about)]
+pub struct Cli {
+    /// What to do; omit to open the GUI.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an experiment headless, with a progress bar and a summary table.
+    Run(RunArgs),
+    /// Validate an experiment file without training (exit 2 when invalid).
+    Check(CheckArgs),
+}
+
+/// Arguments of `trainlab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Experiment file (RON).
+    pub file: PathBuf,
+    /// Override a field: `--set training.epochs=2 --set optimizer.lr=3e-4`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run folder to write (default: runs/<name>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Parent folder for default run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_root: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long, conflicts_with = "out")]
+    pub no_record: bool,
+    /// Print events as JSON lines instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `trainlab check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Experiment file (RON).
+    pub file: PathBuf,
+    /// Overrides to validate along with the file.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+}

@@ -1,0 +1,29 @@
+//! The command line: `run` trains an experiment headless with a progress bar and a
+//! summary table, `check` validates a file. Exit codes: 0 ok, 1 the run failed,
+//! 2 bad input (file, override or data location).
+//!
+//! The CLI is a consumer of the worker's event stream, like the GUI; it knows
+//! nothing of how training works.
+
+mod args;
+mod check;
+mod progress;
+mod run;
+mod table;
+
+pub use args::{Cli, Command};
+
+use std::process::ExitCode;
+
+/// Exit code for a run that started but failed (diverged, worker error).
+pub const EXIT_RUN_FAILED: u8 = 1;
+/// Exit code for bad input: unreadable or invalid experiment, bad `--set`.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Runs a parsed command; `None` means "open the GUI" and is handled by main.
+pub fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Run(args) => run::run(&args),
+        Command::Check(args) => check::check(&args),
+    }
+}

@@ -1,0 +1,81 @@
+//! The terminal consumer of the event stream: an indicatif bar with loss and
+//! throughput, and one printed line per evaluation. Redraws are rate-limited by
+//! indicatif, so a fast worker never waits on the terminal.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::train::{Split, TrainEvent};
+
+/// Renders events for a human at a terminal.
+pub(crate) struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} steps  {msg}  eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Self { bar }
+    }
+
+    /// Shows one event.
+    pub(crate) fn show(&self, event: &TrainEvent) {
+        match event {
+            TrainEvent::Started(info) => {
+                self.bar.set_length(info.total_steps);
+                self.bar.println(format!(
+                    "{}: {} parameters on {}; {} train / {} val / {} test samples; {} steps",
+                    info.name,
+                    info.parameters,
+                    info.device,
+                    info.train_samples,
+                    info.val_samples,
+                    info.test_samples,
+                    info.total_steps
+                ));
+                if let Some(dir) = &info.run_dir {
+                    self.bar.println(format!("recording to {dir}"));
+                }
+            }
+            TrainEvent::Step(s) => {
+                self.bar.set_position(s.step);
+                self.bar.set_message(format!(
+                    "epoch {:.2}  loss {:.4}  acc {:.1}%  lr {:.2e}  {:.0} samples/s",
+                    s.epoch,
+                    s.loss,
+                    s.accuracy * 100.0,
+                    s.lr,
+                    s.samples_per_sec
+                ));
+            }
+            TrainEvent::Eval(e) => {
+                let label = match e.split {
+                    Split::Test => "test",
+                    Split::Val => "val",
+                    Split::Train => "train",
+                };
+                self.bar.println(format!(
+                    "step {:>7} epoch {:>5.2}  {label:<5} loss {:.4}  accuracy {:.2}%",
+                    e.step,
+                    e.epoch,
+                    e.loss,
+                    e.accuracy * 100.0
+                ));
+            }
+            TrainEvent::LrChanged { step, lr } => {
+                self.bar
+                    .println(format!("step {step}: learning rate set to {lr:.3e}"));
+            }
+            TrainEvent::Paused { step } => self.bar.println(format!("paused at step {step}")),
+            TrainEvent::Resumed { step } => self.bar.println(format!("resumed at step {step}")),
+            TrainEvent::Note { step, message } => {
+                self.bar.println(format!("step {step}: {message}"));
+            }
+            TrainEvent::Finished(_) | TrainEvent::Failed { .. } => self.bar.finish_and_clear(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `trainlab run`: load, override, start the worker, show its events, print the summary.
+
+use std::process::ExitCode;
+
+use super::args::RunArgs;
+use super::check::load_with_overrides;
+use super::progress::Progress;
+use super::table::{model_table, summary_table};
+use super::{EXIT_BAD_INPUT, EXIT_RUN_FAILED};
+use crate::runs::default_run_dir;
+use crate::train::{FailureKind, StartOptions, TrainEvent, start};
+
+pub(crate) fn run(args: &RunArgs) -> ExitCode {
+    let exp = match load_with_overrides(&args.file, &args.overrides) {
+        Ok(exp) => exp,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let run_dir = if args.no_record {
+        None
+    } else {
+        Some(
+            args.out
+                .clone()
+                .unwrap_or_else(|| default_run_dir(&args.runs_root, &exp.name)),
+        )
+    };
+    if !args.json {
+        eprint!("{}", model_table(&exp));
+    }
+    let handle = start(
+        exp,
+        StartOptions {
+            run_dir,
+            ..StartOptions::default()
+        },
+    );
+    let progress = (!args.json).then(Progress::new);
+    let mut code = ExitCode::from(EXIT_RUN_FAILED);
+    for event in handle.events().iter() {
+        if args.json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                println!("{line}");
+            }
+        } else if let Some(p) = &progress {
+            p.show(&event);
+        }
+        match &event {
+            TrainEvent::Finished(summary) => {
+                if !args.json {
+                    println!("{}", summary_table(summary));
+                }
+                code = ExitCode::SUCCESS;
+            }
+            TrainEvent::Failed {
+                step,
+                kind,
+                message,
+            } => {
+                eprintln!("error: run failed at step {step}: {message}");
+                if *kind == FailureKind::BadInput {
+                    code = ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
+            _ => {}
+        }
+    }
+    handle.join();
+    code
+}

@@ -1,0 +1,155 @@
+//! `load_images`: from an [`ImageDatasetSpec`] to train and test sets in memory.
+//!
+//! Finds the four files (see `sources`), reads and checks them (see `idx`), checks that
+//! train and test images have the same size, then keeps the first `train_limit` /
+//! `test_limit` images. The validation split is left to the caller
+//! (`split_train_val`), after the limit, so limits and splits compose the same way for
+//! every source.
+
+use crate::spec::{ImageDataset, ImageDatasetSpec};
+
+use super::error::DataError;
+use super::idx::read_idx_pair;
+use super::image_set::ImageData;
+use super::sources;
+
+/// Fashion-MNIST's class names, by label.
+const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// The class names of a dataset, by label.
+pub fn class_names(dataset: ImageDataset) -> Vec<String> {
+    match dataset {
+        ImageDataset::Mnist => (0..10).map(|d| d.to_string()).collect(),
+        ImageDataset::FashionMnist => FASHION_CLASSES.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// Loads the dataset `spec` names from its source and applies `train_limit` and
+/// `test_limit` (the first N images of each file).
+pub fn load_images(spec: &ImageDatasetSpec) -> Result<ImageData, DataError> {
+    let ImageDatasetSpec {
+        name,
+        source,
+        val_fraction: _, // applied by the caller with `split_train_val`
+        train_limit,
+        test_limit,
+    } = spec;
+    let files = sources::resolve(*name, source)?;
+    let mut train = read_idx_pair(&files.train_images, &files.train_labels)?;
+    let mut test = read_idx_pair(&files.test_images, &files.test_labels)?;
+    if (train.rows, train.cols) != (test.rows, test.cols) {
+        return Err(DataError::ShapeMismatch {
+            train: files.train_images,
+            train_rows: train.rows,
+            train_cols: train.cols,
+            test: files.test_images,
+            test_rows: test.rows,
+            test_cols: test.cols,
+        });
+    }
+    if let Some(n) = *train_limit {
+        train.truncate(n);
+    }
+    if let Some(n) = *test_limit {
+        test.truncate(n);
+    }
+    Ok(ImageData {
+        train,
+        test,
+        classes: class_names(*name),
+        origin: files.origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::data::idx::tests::{gz, image_bytes, label_bytes};
+    use crate::spec::DataSource;
+
+    fn write_dataset(dir: &Path, train: (u32, u32), test: (u32, u32)) {
+        let files = [
+            (
+                "train-images-idx3-ubyte.gz",
+                gz(&image_bytes(train.0, train.1, train.1)),
+            ),
+            (
+                "train-labels-idx1-ubyte",
+                label_bytes(&vec![3; train.0 as usize]),
+            ),
+            (
+                "t10k-images-idx3-ubyte",
+                image_bytes(test.0, test.1, test.1),
+            ),
+            (
+                "t10k-labels-idx1-ubyte.gz",
+                gz(&label_bytes(&vec![7; test.0 as usize])),
+            ),
+        ];
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).expect("write");
+        }
+    }
+
+    fn spec(dir: &Path, train_limit: Option<usize>, test_limit: Option<usize>) -> ImageDatasetSpec {
+        ImageDatasetSpec {
+            name: ImageDataset::FashionMnist,
+            source: DataSource::Dir(dir.to_path_buf()),
+            val_fraction: 0.5,
+            train_limit,
+            test_limit,
+        }
+    }
+
+    #[test]
+    fn loads_a_folder_and_applies_limits() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        write_dataset(tmp.path(), (20, 4), (6, 4));
+        let d = load_images(&spec(tmp.path(), Some(5), Some(100))).expect("valid folder");
+        assert_eq!((d.train.len(), d.test.len()), (5, 6));
+        assert_eq!(d.train.images.len(), 5 * 16);
+        assert_eq!(
+            d.train.image(4),
+            image_bytes(20, 4, 4)[16 + 4 * 16..16 + 5 * 16].to_vec()
+        );
+        assert_eq!(d.test.labels, vec![7; 6]);
+        assert_eq!(d.classes.len(), 10);
+        assert_eq!(d.classes[0], "T-shirt/top");
+        assert!(
+            d.origin.contains(&tmp.path().display().to_string()),
+            "{}",
+            d.origin
+        );
+    }
+
+    #[test]
+    fn train_and_test_sizes_must_agree() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        write_dataset(tmp.path(), (2, 4), (2, 5));
+        let msg = load_images(&spec(tmp.path(), None, None))
+            .expect_err("4x4 vs 5x5")
+            .to_string();
+        assert!(
+            msg.contains("4x4") && msg.contains("5x5") && msg.contains("t10k-images"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn mnist_classes_are_digits() {
+        assert_eq!(class_names(ImageDataset::Mnist).join(""), "0123456789");
+    }
+}

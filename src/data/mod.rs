@@ -1,0 +1,22 @@
+//! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST).
+//!
+//! [`load_images`] turns an [`ImageDatasetSpec`](crate::spec::ImageDatasetSpec) into
+//! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
+//! (bundled sample, system package, a folder, or a verified download), reads them with
+//! full checks, and applies the limits. [`split_train_val`] then holds out a seeded,
+//! stratified validation set. Pixels stay `u8`; nothing here knows about tensors.
+//! Every failure is a [`DataError`] that names the files or folders involved.
+
+mod download;
+mod error;
+mod idx;
+mod image_set;
+mod load;
+mod sources;
+mod split;
+
+pub use error::DataError;
+pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};
+pub use image_set::{ImageData, ImageSet};
+pub use load::{class_names, load_images};
+pub use split::split_train_val;

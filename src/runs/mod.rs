@@ -1,0 +1,24 @@
+//! Run folders on disk: the resolved experiment, every event as it happens
+//! (`metrics.jsonl`, flushed per line so a killed run keeps what it had), the
+//! final `summary.json` and `model.safetensors`. Whole files are written to a
+//! temporary name and renamed, so none is ever half-written.
+
+mod folder;
+mod history;
+mod recorder;
+
+pub use folder::{default_run_dir, timestamp_utc};
+pub use history::{RunListing, list_runs, read_events};
+pub use recorder::RunRecorder;
+
+/// File names inside a run folder.
+pub mod files {
+    /// The experiment as run, after `--set` overrides.
+    pub const EXPERIMENT: &str = "experiment.ron";
+    /// One JSON event per line.
+    pub const METRICS: &str = "metrics.jsonl";
+    /// Final figures.
+    pub const SUMMARY: &str = "summary.json";
+    /// Trained weights.
+    pub const WEIGHTS: &str = "model.safetensors";
+}

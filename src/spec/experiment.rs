@@ -1,0 +1,317 @@
+//! The experiment tree. Every struct denies unknown fields and has defaults, so a
+//! minimal file is short and a typo is an error instead of being ignored.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::layers::LayerSpec;
+
+/// One whole run: data, model, optimizer, schedule and training loop settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Experiment {
+    /// Human name, used for run folder names and plot legends.
+    pub name: String,
+    /// Seed for weight init, shuffling, dropout and the train/val split.
+    pub seed: u64,
+    /// Where tensors live.
+    pub device: DeviceSpec,
+    /// Where samples come from.
+    pub dataset: DatasetSpec,
+    /// The layer list, applied in order to one sample.
+    pub model: Vec<LayerSpec>,
+    /// How gradients update the weights.
+    pub optimizer: OptimizerSpec,
+    /// How the learning rate changes over the run.
+    pub schedule: ScheduleSpec,
+    /// Epochs, batch size, evaluation and stopping rules.
+    pub training: TrainingSpec,
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Self {
+            name: "mnist_mlp".into(),
+            seed: 42,
+            device: DeviceSpec::Cpu,
+            dataset: DatasetSpec::default(),
+            model: vec![
+                LayerSpec::Flatten,
+                LayerSpec::Linear { out: 128 },
+                LayerSpec::ReLU,
+                LayerSpec::Linear { out: 10 },
+            ],
+            optimizer: OptimizerSpec::default(),
+            schedule: ScheduleSpec::default(),
+            training: TrainingSpec::default(),
+        }
+    }
+}
+
+/// Compute device. Backends not compiled in are rejected with a message that names
+/// the cargo feature to enable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DeviceSpec {
+    /// The CPU; always available.
+    #[default]
+    Cpu,
+    /// NVIDIA GPU with this ordinal (needs `--features cuda`).
+    Cuda(usize),
+    /// Apple GPU with this ordinal (needs `--features metal`).
+    Metal(usize),
+}
+
+/// The kind of data a run learns from. Each variant carries its own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DatasetSpec {
+    /// 28x28 grey images with 10 classes (MNIST digits, Fashion-MNIST clothes).
+    Images(ImageDatasetSpec),
+}
+
+impl Default for DatasetSpec {
+    fn default() -> Self {
+        Self::Images(ImageDatasetSpec::default())
+    }
+}
+
+/// Settings for an image classification dataset in IDX format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageDatasetSpec {
+    /// Which dataset.
+    pub name: ImageDataset,
+    /// Where its files come from.
+    pub source: DataSource,
+    /// Fraction of the training set held out for validation (0 disables validation).
+    pub val_fraction: f64,
+    /// Use at most this many training samples (before the val split); handy for quick runs.
+    pub train_limit: Option<usize>,
+    /// Use at most this many test samples.
+    pub test_limit: Option<usize>,
+}
+
+impl Default for ImageDatasetSpec {
+    fn default() -> Self {
+        Self {
+            name: ImageDataset::Mnist,
+            source: DataSource::Bundled,
+            val_fraction: 0.1,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
+/// The image datasets trainlab knows how to find and verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ImageDataset {
+    /// Handwritten digits 0-9.
+    #[default]
+    Mnist,
+    /// Zalando's clothing images, same format as MNIST.
+    FashionMnist,
+}
+
+/// Where dataset files are read from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DataSource {
+    /// The sample shipped in `assets/` (MNIST only: 10,000 real digits).
+    #[default]
+    Bundled,
+    /// A system package, e.g. Debian's `dataset-fashion-mnist`.
+    System,
+    /// A folder holding the four IDX files (`.gz` or raw).
+    Dir(PathBuf),
+    /// Download once into the per-user cache, verified by SHA-256.
+    Download,
+}
+
+/// Optimizer and its hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum OptimizerSpec {
+    /// Stochastic gradient descent, optionally with (Nesterov) momentum.
+    Sgd {
+        /// Peak learning rate.
+        lr: f64,
+        /// Momentum factor (0 = plain SGD).
+        #[serde(default)]
+        momentum: f64,
+        /// Use Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam; `weight_decay` is added to the gradient (L2), as in PyTorch's Adam.
+    Adam {
+        /// Peak learning rate.
+        lr: f64,
+        /// Decay of the first moment estimate.
+        #[serde(default = "default_beta1")]
+        beta1: f64,
+        /// Decay of the second moment estimate.
+        #[serde(default = "default_beta2")]
+        beta2: f64,
+        /// Added to the denominator for stability.
+        #[serde(default = "default_eps")]
+        eps: f64,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam with decoupled weight decay.
+    AdamW {
+        /// Peak learning rate.
+        lr: f64,
+        /// Decay of the first moment estimate.
+        #[serde(default = "default_beta1")]
+        beta1: f64,
+        /// Decay of the second moment estimate.
+        #[serde(default = "default_beta2")]
+        beta2: f64,
+        /// Added to the denominator for stability.
+        #[serde(default = "default_eps")]
+        eps: f64,
+        /// Decoupled decay: weights shrink by lr * weight_decay each step.
+        #[serde(default = "default_adamw_decay")]
+        weight_decay: f64,
+    },
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_adamw_decay() -> f64 {
+    0.01
+}
+
+impl Default for OptimizerSpec {
+    fn default() -> Self {
+        Self::Adam {
+            lr: 1e-3,
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl OptimizerSpec {
+    /// The configured (peak) learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Self::Sgd { lr, .. } | Self::Adam { lr, .. } | Self::AdamW { lr, .. } => *lr,
+        }
+    }
+
+    /// Sets the configured (peak) learning rate.
+    pub fn set_lr(&mut self, value: f64) {
+        match self {
+            Self::Sgd { lr, .. } | Self::Adam { lr, .. } | Self::AdamW { lr, .. } => *lr = value,
+        }
+    }
+}
+
+/// Learning-rate schedule: optional linear warmup, then a decay rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Steps over which the lr rises linearly from ~0 to its peak.
+    pub warmup_steps: usize,
+    /// What happens after warmup.
+    pub decay: LrDecay,
+}
+
+impl Default for ScheduleSpec {
+    fn default() -> Self {
+        Self {
+            warmup_steps: 0,
+            decay: LrDecay::Constant,
+        }
+    }
+}
+
+/// How the learning rate decays after warmup.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum LrDecay {
+    /// Keep the peak lr.
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `every_epochs` epochs.
+    Step {
+        /// Epochs between drops.
+        every_epochs: usize,
+        /// Factor applied at each drop.
+        gamma: f64,
+    },
+    /// Half a cosine from the peak down to `peak * final_fraction` at the last step.
+    Cosine {
+        /// Where the curve ends, as a fraction of the peak.
+        #[serde(default)]
+        final_fraction: f64,
+    },
+}
+
+/// The training loop's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per gradient step.
+    pub batch_size: usize,
+    /// Evaluate on the validation split every N steps (None: at the end of each epoch).
+    pub eval_every_steps: Option<usize>,
+    /// Emit a Step event (and read the loss back from the device) every N steps.
+    pub log_every_steps: usize,
+    /// Stop when the validation loss has not improved for a while.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Rescale gradients so their global L2 norm is at most this.
+    pub grad_clip_norm: Option<f64>,
+    /// Save model.safetensors in the run folder at the end.
+    pub save_weights: bool,
+}
+
+impl Default for TrainingSpec {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 64,
+            eval_every_steps: None,
+            log_every_steps: 10,
+            early_stopping: None,
+            grad_clip_norm: None,
+            save_weights: true,
+        }
+    }
+}
+
+/// Early stopping on validation loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// Evaluations without improvement before stopping.
+    pub patience: usize,
+    /// An improvement smaller than this does not count.
+    pub min_delta: f64,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self {
+            patience: 3,
+            min_delta: 0.0,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading and writing experiment files. Syntax and type errors carry the file,
+//! line and column from RON's parser; semantic errors come from `validate`.
+
+use std::path::{Path, PathBuf};
+
+use super::experiment::Experiment;
+use super::validate::{ValidationError, validate};
+
+/// Everything that can be wrong with an experiment file.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// RON syntax error, unknown field, wrong type...
+    #[error("{file}:{line}:{col}: {message}")]
+    Parse {
+        /// The file (or `<input>` for text without a file).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        col: usize,
+        /// RON's description of the problem.
+        message: String,
+    },
+    /// Parsed fine but makes no sense (shapes do not chain, lr <= 0, ...).
+    #[error("{file}: {error}")]
+    Invalid {
+        /// The file (or `<input>`).
+        file: String,
+        /// The first problem found.
+        error: ValidationError,
+    },
+    /// A `--set` override that does not fit.
+    #[error("--set {assignment}: {message}")]
+    Override {
+        /// The override as given.
+        assignment: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Parses and validates RON text; `file` names the source in error messages.
+pub fn from_ron_str(text: &str, file: &str) -> Result<Experiment, SpecError> {
+    let exp = parse_only(text, file)?;
+    validate(&exp).map_err(|error| SpecError::Invalid {
+        file: file.to_string(),
+        error,
+    })?;
+    Ok(exp)
+}
+
+/// Parses RON text without semantic checks.
+pub(crate) fn parse_only(text: &str, file: &str) -> Result<Experiment, SpecError> {
+    ron_options()
+        .from_str::<Experiment>(text)
+        .map_err(|e| SpecError::Parse {
+            file: file.to_string(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            message: e.code.to_string(),
+        })
+}
+
+/// Reads, parses and validates an experiment file.
+pub fn load_file(path: &Path) -> Result<Experiment, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_ron_str(&text, &path.display().to_string())
+}
+
+/// Pretty RON for saving; the output parses back to the same experiment.
+pub fn to_ron_string(exp: &Experiment) -> String {
+    let pretty = ron::ser::PrettyConfig::new()
+        .depth_limit(4)
+        .struct_names(false)
+        .indentor("    ".to_string());
+    // Serialising plain data with no maps keyed by non-strings cannot fail.
+    ron_options()
+        .to_string_pretty(exp, pretty)
+        .unwrap_or_else(|e| format!("// could not serialise: {e}"))
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME
+            | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_round_trips_through_ron() {
+        let exp = Experiment::default();
+        let text = to_ron_string(&exp);
+        let back = from_ron_str(&text, "x.ron").expect("round trip");
+        assert_eq!(exp, back, "text was:\n{text}");
+    }
+
+    #[test]
+    fn empty_struct_gives_defaults() {
+        let exp = from_ron_str("()", "x.ron").expect("defaults");
+        assert_eq!(exp, Experiment::default());
+    }
+
+    #[test]
+    fn unknown_field_has_position() {
+        let text = "(\n  name: \"a\",\n  sed: 3,\n)";
+        let err = from_ron_str(text, "bad.ron").expect_err("unknown field");
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.ron:3:"), "{msg}");
+        assert!(msg.contains("sed"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_has_position() {
+        let text = "(\n  training: (\n    epochs: \"ten\",\n  ),\n)";
+        let err = from_ron_str(text, "bad.ron").expect_err("wrong type");
+        match err {
+            SpecError::Parse { line, .. } => assert_eq!(line, 3, "{err}"),
+            other => panic!("expected a parse error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let text = "(\n  name: \"a\"\n  seed: 3,\n)";
+        let err = from_ron_str(text, "bad.ron").expect_err("missing comma");
+        assert!(matches!(err, SpecError::Parse { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = load_file(Path::new("/no/such/exp.ron")).expect_err("missing");
+        assert!(err.to_string().contains("/no/such/exp.ron"), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! What to run: the experiment file as plain serde data, how it is read (with
+//! file:line:col errors), overridden from the command line, and validated.
+//!
+//! Nothing here knows about candle: a spec can be checked, edited and saved without
+//! touching a device.
+
+mod experiment;
+mod layers;
+mod load;
+mod overrides;
+mod validate;
+
+pub use experiment::{
+    DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment, ImageDataset, ImageDatasetSpec,
+    LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
+};
+pub use layers::{LayerSpec, Shape};
+pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
+pub use overrides::apply_override;
+pub use validate::{LayerShapeInfo, ValidationError, dataset_io, infer_shapes, validate};

@@ -1,0 +1,123 @@
+//! `--set path.to.field=value` overrides. The experiment is turned into a JSON tree,
+//! the path is walked (enum variant names may be skipped: `optimizer.lr` reaches
+//! `optimizer.Adam.lr`), the value replaced, and the tree turned back into an
+//! experiment so types are checked exactly as for a file.
+
+use serde_json::Value;
+
+use super::experiment::Experiment;
+use super::load::SpecError;
+use super::validate::validate;
+
+/// Applies one `path=value` assignment and re-validates.
+///
+/// The value is read as JSON (`2`, `1e-4`, `true`, `"text"`, `{"Cuda": 0}`); a bare
+/// word such as `Cpu` or `FashionMnist` is taken as a string (a unit enum variant).
+pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, SpecError> {
+    let fail = |message: String| SpecError::Override {
+        assignment: assignment.to_string(),
+        message,
+    };
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| fail("expected path.to.field=value".into()))?;
+    let value: Value =
+        serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.trim().to_string()));
+    let mut tree = serde_json::to_value(exp).map_err(|e| fail(e.to_string()))?;
+    let mut node = &mut tree;
+    let mut walked = Vec::new();
+    for key in path.trim().split('.') {
+        // Names are gathered first: the error needs them after the mutable walk fails.
+        let names = field_names(node);
+        let here = if walked.is_empty() {
+            "the experiment".to_string()
+        } else {
+            walked.join(".")
+        };
+        node = step(node, key).ok_or_else(|| {
+            fail(format!(
+                "{here} has no field `{key}`; fields there: {names}"
+            ))
+        })?;
+        walked.push(key.to_string());
+    }
+    *node = value;
+    let out: Experiment = serde_json::from_value(tree).map_err(|e| fail(e.to_string()))?;
+    validate(&out).map_err(|e| fail(e.to_string()))?;
+    Ok(out)
+}
+
+/// One path step: an object key, an array index, or through an enum variant wrapper.
+fn step<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    if let Ok(i) = key.parse::<usize>()
+        && node.is_array()
+    {
+        return node.get_mut(i);
+    }
+    let has_key = node.as_object().is_some_and(|m| m.contains_key(key));
+    if has_key {
+        return node.get_mut(key);
+    }
+    // An externally tagged enum is `{ "Variant": inner }`: look inside it.
+    let obj = node.as_object_mut()?;
+    if obj.len() == 1 {
+        let inner = obj.values_mut().next()?;
+        return step(inner, key);
+    }
+    None
+}
+
+fn field_names(node: &Value) -> String {
+    match node {
+        Value::Object(m) if m.len() == 1 => match m.values().next() {
+            Some(inner @ Value::Object(_)) => field_names(inner),
+            _ => m.keys().cloned().collect::<Vec<_>>().join(", "),
+        },
+        Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(", "),
+        Value::Array(a) => format!("indices 0..{}", a.len()),
+        _ => "none (it is a plain value)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{DatasetSpec, DeviceSpec, ImageDataset};
+
+    #[test]
+    fn sets_plain_numbers() {
+        let exp = apply_override(&Experiment::default(), "training.epochs=2").expect("ok");
+        assert_eq!(exp.training.epochs, 2);
+    }
+
+    #[test]
+    fn walks_through_enum_variants() {
+        let exp = apply_override(&Experiment::default(), "optimizer.lr=0.01").expect("ok");
+        assert_eq!(exp.optimizer.lr(), 0.01);
+        let exp = apply_override(&exp, "dataset.name=FashionMnist").expect("ok");
+        let DatasetSpec::Images(d) = &exp.dataset;
+        assert_eq!(d.name, ImageDataset::FashionMnist);
+    }
+
+    #[test]
+    fn sets_enum_with_payload_and_indices() {
+        let exp = apply_override(&Experiment::default(), r#"device={"Cuda":1}"#).expect("ok");
+        assert_eq!(exp.device, DeviceSpec::Cuda(1));
+        let exp = apply_override(&exp, "model.1.Linear.out=64").expect("ok");
+        assert_eq!(exp.model[1], crate::spec::LayerSpec::Linear { out: 64 });
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = apply_override(&Experiment::default(), "training.epoch=2").expect_err("typo");
+        assert!(
+            e.to_string().contains("epochs"),
+            "lists the real fields: {e}"
+        );
+        let e = apply_override(&Experiment::default(), "training.epochs=many").expect_err("type");
+        assert!(e.to_string().contains("training.epochs"), "{e}");
+        let e = apply_override(&Experiment::default(), "training.batch_size=0").expect_err("zero");
+        assert!(e.to_string().contains("batch_size"), "{e}");
+        assert!(apply_override(&Experiment::default(), "no_equals").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Semantic checks that serde cannot do: shapes that chain, positive rates, sane
+//! sizes. Each error names the field (or layer index) and says how to fix it.
+
+use super::experiment::{DatasetSpec, Experiment, LrDecay, OptimizerSpec};
+use super::layers::{LayerSpec, Shape};
+
+/// A problem found in a parsed experiment.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// Dotted path of the offending field, e.g. `model[2]` or `optimizer.lr`.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Output shape and parameter count of one layer, as shown in model tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerShapeInfo {
+    /// Layer kind, e.g. "Conv2d".
+    pub kind: &'static str,
+    /// Shape of one sample after this layer.
+    pub output: Shape,
+    /// Trainable parameters in this layer.
+    pub params: usize,
+}
+
+/// Shape of one input sample and number of classes for a dataset.
+pub fn dataset_io(dataset: &DatasetSpec) -> (Shape, usize) {
+    match dataset {
+        DatasetSpec::Images(_) => (vec![1, 28, 28], 10),
+    }
+}
+
+/// Walks the layer list from `input`, returning each layer's output shape and
+/// parameter count, or the first layer that cannot accept its input.
+pub fn infer_shapes(
+    layers: &[LayerSpec],
+    input: &[usize],
+) -> Result<Vec<LayerShapeInfo>, ValidationError> {
+    let mut shape: Shape = input.to_vec();
+    let mut out = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter().enumerate() {
+        let field = format!("model[{i}] ({})", layer.kind());
+        let bad = |msg: String| ValidationError::new(field.clone(), msg);
+        let (next, params) = match layer {
+            LayerSpec::Linear { out } => {
+                if *out == 0 {
+                    return Err(bad("out must be at least 1".into()));
+                }
+                match shape.as_slice() {
+                    [n] => (vec![*out], n * out + out),
+                    _ => {
+                        return Err(bad(format!(
+                            "Linear needs a flat input but gets {shape:?}; put Flatten before it"
+                        )));
+                    }
+                }
+            }
+            LayerSpec::Conv2d {
+                out,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if *out == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(bad("out, kernel and stride must be at least 1".into()));
+                }
+                let [c, h, w] = shape.as_slice() else {
+                    return Err(bad(format!(
+                        "Conv2d needs a [channels, height, width] input but gets {shape:?}; \
+                         convolutions must come before Flatten"
+                    )));
+                };
+                let (hp, wp) = (h + 2 * padding, w + 2 * padding);
+                if hp < *kernel || wp < *kernel {
+                    return Err(bad(format!(
+                        "kernel {kernel} is larger than the padded input {hp}x{wp}; \
+                         use a smaller kernel or fewer pooling layers before it"
+                    )));
+                }
+                let ho = (hp - kernel) / stride + 1;
+                let wo = (wp - kernel) / stride + 1;
+                (vec![*out, ho, wo], out * c * kernel * kernel + out)
+            }
+            LayerSpec::MaxPool2d { kernel, stride } => {
+                let stride = stride.unwrap_or(*kernel);
+                if *kernel == 0 || stride == 0 {
+                    return Err(bad("kernel and stride must be at least 1".into()));
+                }
+                let [c, h, w] = shape.as_slice() else {
+                    return Err(bad(format!(
+                        "MaxPool2d needs a [channels, height, width] input but gets {shape:?}"
+                    )));
+                };
+                if h < kernel || w < kernel {
+                    return Err(bad(format!(
+                        "window {kernel} is larger than the input {h}x{w}; remove this pooling layer"
+                    )));
+                }
+                (
+                    vec![*c, (h - kernel) / stride + 1, (w - kernel) / stride + 1],
+                    0,
+                )
+            }
+            LayerSpec::Flatten => (vec![shape.iter().product()], 0),
+            LayerSpec::ReLU | LayerSpec::Tanh | LayerSpec::Sigmoid | LayerSpec::GELU => {
+                (shape.clone(), 0)
+            }
+            LayerSpec::Dropout { p } => {
+                if !(0.0..1.0).contains(p) {
+                    return Err(bad(format!("p = {p} must be in [0, 1)")));
+                }
+                (shape.clone(), 0)
+            }
+            LayerSpec::BatchNorm { momentum, eps } => {
+                if !(0.0..=1.0).contains(momentum) || *eps <= 0.0 {
+                    return Err(bad("momentum must be in [0, 1] and eps > 0".into()));
+                }
+                let features = match shape.as_slice() {
+                    [n] | [n, _, _] => *n,
+                    _ => return Err(bad(format!("BatchNorm cannot normalise {shape:?}"))),
+                };
+                (shape.clone(), 2 * features)
+            }
+        };
+        shape = next;
+        out.push(LayerShapeInfo {
+            kind: layer.kind(),
+            output: shape.clone(),
+            params,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks everything serde could not; returns the first problem.
+pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
+    let t = &exp.training;
+    if t.epochs == 0 {
+        return Err(ValidationError::new(
+            "training.epochs",
+            "must be at least 1",
+        ));
+    }
+    if t.batch_size == 0 {
+        return Err(ValidationError::new(
+            "training.batch_size",
+            "must be at least 1 (64 is a good start)",
+        ));
+    }
+    if t.log_every_steps == 0 {
+        return Err(ValidationError::new(
+            "training.log_every_steps",
+            "must be at least 1",
+        ));
+    }
+    if t.eval_every_steps == Some(0) {
+        return Err(ValidationError::new(
+            "training.eval_every_steps",
+            "must be at least 1, or None to evaluate once per epoch",
+        ));
+    }
+    if let Some(clip) = t.grad_clip_norm
+        && !(clip > 0.0 && clip.is_finite())
+    {
+        return Err(ValidationError::new(
+            "training.grad_clip_norm",
+            format!("{clip} must be a positive number, or None to disable clipping"),
+        ));
+    }
+    validate_optimizer(&exp.optimizer)?;
+    if let LrDecay::Step {
+        every_epochs,
+        gamma,
+    } = &exp.schedule.decay
+    {
+        if *every_epochs == 0 {
+            return Err(ValidationError::new(
+                "schedule.decay.every_epochs",
+                "must be at least 1",
+            ));
+        }
+        if !(*gamma > 0.0 && *gamma <= 1.0) {
+            return Err(ValidationError::new(
+                "schedule.decay.gamma",
+                format!("{gamma} must be in (0, 1]"),
+            ));
+        }
+    }
+    if let LrDecay::Cosine { final_fraction } = &exp.schedule.decay
+        && !(0.0..=1.0).contains(final_fraction)
+    {
+        return Err(ValidationError::new(
+            "schedule.decay.final_fraction",
+            format!("{final_fraction} must be in [0, 1]"),
+        ));
+    }
+    match &exp.dataset {
+        DatasetSpec::Images(d) => {
+            if !(0.0..1.0).contains(&d.val_fraction) {
+                return Err(ValidationError::new(
+                    "dataset.val_fraction",
+                    format!("{} must be in [0, 1)", d.val_fraction),
+                ));
+            }
+            if d.train_limit == Some(0) || d.test_limit == Some(0) {
+                return Err(ValidationError::new(
+                    "dataset.train_limit",
+                    "limits must be at least 1, or None for all samples",
+                ));
+            }
+        }
+    }
+    validate_model(exp)
+}
+
+fn validate_optimizer(opt: &OptimizerSpec) -> Result<(), ValidationError> {
+    let lr = opt.lr();
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(ValidationError::new(
+            "optimizer.lr",
+            format!("{lr} must be > 0 (try 1e-3 for Adam, 0.01-0.1 for SGD)"),
+        ));
+    }
+    match opt {
+        OptimizerSpec::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+            ..
+        } => {
+            if !(0.0..1.0).contains(momentum) {
+                return Err(ValidationError::new(
+                    "optimizer.momentum",
+                    format!("{momentum} must be in [0, 1) (0.9 is usual)"),
+                ));
+            }
+            if *nesterov && *momentum == 0.0 {
+                return Err(ValidationError::new(
+                    "optimizer.nesterov",
+                    "Nesterov needs momentum > 0",
+                ));
+            }
+            check_decay(*weight_decay)
+        }
+        OptimizerSpec::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        }
+        | OptimizerSpec::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        } => {
+            for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                if !(0.0..1.0).contains(b) {
+                    return Err(ValidationError::new(
+                        format!("optimizer.{name}"),
+                        format!("{b} must be in [0, 1)"),
+                    ));
+                }
+            }
+            if *eps <= 0.0 {
+                return Err(ValidationError::new("optimizer.eps", "must be > 0"));
+            }
+            check_decay(*weight_decay)
+        }
+    }
+}
+
+fn check_decay(wd: f64) -> Result<(), ValidationError> {
+    if wd < 0.0 || !wd.is_finite() {
+        return Err(ValidationError::new(
+            "optimizer.weight_decay",
+            format!("{wd} must be >= 0"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
+    if exp.model.is_empty() {
+        return Err(ValidationError::new(
+            "model",
+            "the layer list is empty; start from [Flatten, Linear(out: 128), ReLU, Linear(out: 10)]",
+        ));
+    }
+    let (input, classes) = dataset_io(&exp.dataset);
+    let shapes = infer_shapes(&exp.model, &input)?;
+    let last = shapes.last().map(|s| s.output.clone()).unwrap_or_default();
+    if last != [classes] {
+        return Err(ValidationError::new(
+            format!("model[{}]", exp.model.len() - 1),
+            format!(
+                "the model ends with shape {last:?} but the dataset has {classes} classes; \
+                 end with Flatten (if needed) and Linear(out: {classes})"
+            ),
+        ));
+    }
+    if !exp.model.iter().any(LayerSpec::has_params) {
+        return Err(ValidationError::new(
+            "model",
+            "no layer has weights to train; add a Linear or Conv2d layer",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::from_ron_str;
+
+    fn invalid(text: &str) -> ValidationError {
+        match from_ron_str(text, "t.ron") {
+            Err(crate::spec::SpecError::Invalid { error, .. }) => error,
+            other => panic!("expected a validation error for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mlp_shapes_and_params() {
+        let exp = Experiment::default();
+        let shapes = infer_shapes(&exp.model, &[1, 28, 28]).expect("chains");
+        let total: usize = shapes.iter().map(|s| s.params).sum();
+        assert_eq!(total, 784 * 128 + 128 + 128 * 10 + 10);
+        assert_eq!(shapes.last().map(|s| s.output.clone()), Some(vec![10]));
+    }
+
+    #[test]
+    fn cnn_shapes() {
+        let layers = vec![
+            LayerSpec::Conv2d {
+                out: 32,
+                kernel: 3,
+                stride: 1,
+                padding: 0,
+            },
+            LayerSpec::ReLU,
+            LayerSpec::Conv2d {
+                out: 64,
+                kernel: 3,
+                stride: 1,
+                padding: 0,
+            },
+            LayerSpec::MaxPool2d {
+                kernel: 2,
+                stride: None,
+            },
+            LayerSpec::Flatten,
+            LayerSpec::Linear { out: 128 },
+            LayerSpec::Linear { out: 10 },
+        ];
+        let s = infer_shapes(&layers, &[1, 28, 28]).expect("chains");
+        assert_eq!(s[0].output, vec![32, 26, 26]);
+        assert_eq!(s[2].output, vec![64, 24, 24]);
+        assert_eq!(s[3].output, vec![64, 12, 12]);
+        assert_eq!(s[4].output, vec![9216]);
+        let total: usize = s.iter().map(|l| l.params).sum();
+        assert_eq!(
+            total, 1_199_882,
+            "PyTorch's MNIST example CNN has 1,199,882 parameters"
+        );
+    }
+
+    #[test]
+    fn linear_without_flatten_names_the_layer() {
+        let e = invalid("(model: [Linear(out: 10)])");
+        assert_eq!(e.field, "model[0] (Linear)");
+        assert!(e.message.contains("Flatten"), "{e}");
+    }
+
+    #[test]
+    fn conv_after_flatten_is_rejected() {
+        let e = invalid("(model: [Flatten, Conv2d(out: 4, kernel: 3), Flatten, Linear(out: 10)])");
+        assert_eq!(e.field, "model[1] (Conv2d)");
+    }
+
+    #[test]
+    fn wrong_class_count_is_rejected() {
+        let e = invalid("(model: [Flatten, Linear(out: 7)])");
+        assert!(e.message.contains("10 classes"), "{e}");
+    }
+
+    #[test]
+    fn bad_numbers_are_rejected_with_field_names() {
+        let cases = [
+            ("(optimizer: Adam(lr: 0.0))", "optimizer.lr"),
+            ("(optimizer: Sgd(lr: -1.0))", "optimizer.lr"),
+            ("(training: (batch_size: 0))", "training.batch_size"),
+            ("(training: (epochs: 0))", "training.epochs"),
+            (
+                "(training: (grad_clip_norm: Some(-1.0)))",
+                "training.grad_clip_norm",
+            ),
+            (
+                "(optimizer: Sgd(lr: 0.1, momentum: 1.5))",
+                "optimizer.momentum",
+            ),
+            (
+                "(optimizer: Sgd(lr: 0.1, nesterov: true))",
+                "optimizer.nesterov",
+            ),
+            (
+                "(model: [Flatten, Dropout(p: 1.0), Linear(out: 10)])",
+                "model[1] (Dropout)",
+            ),
+            (
+                "(dataset: Images(val_fraction: 1.0))",
+                "dataset.val_fraction",
+            ),
+            (
+                "(schedule: (decay: Step(every_epochs: 0, gamma: 0.5)))",
+                "schedule.decay.every_epochs",
+            ),
+            ("(model: [])", "model"),
+            ("(model: [Flatten, ReLU])", "model[1]"),
+        ];
+        for (text, field) in cases {
+            let e = invalid(text);
+            assert_eq!(e.field, field, "case {text}: {e}");
+        }
+    }
+}

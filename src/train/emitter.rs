@@ -1,0 +1,130 @@
+//! Sending events without letting a slow consumer slow training.
+//!
+//! Every event is first written to the run record (when there is one). Step events
+//! are then offered to the channel without blocking; if it is full they are merged
+//! into one pending Step (loss and accuracy averaged by steps covered) that goes
+//! out with the next send. Rare events (Eval, Finished, ...) wait for room so that
+//! none is lost, after the pending Step so that order is kept.
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::events::{StepMetrics, TrainEvent};
+use crate::runs::RunRecorder;
+
+/// The worker's outgoing side.
+pub(crate) struct Emitter {
+    tx: Sender<TrainEvent>,
+    pending: Option<StepMetrics>,
+    pub(crate) recorder: Option<RunRecorder>,
+    record_error: Option<String>,
+    /// Step events merged because the consumer was behind (for tests and stats).
+    pub(crate) merged: u64,
+}
+
+impl Emitter {
+    pub(crate) fn new(tx: Sender<TrainEvent>) -> Self {
+        Self {
+            tx,
+            pending: None,
+            recorder: None,
+            record_error: None,
+            merged: 0,
+        }
+    }
+
+    /// The first error writing the run record, if any (reported once in a Note).
+    pub(crate) fn take_record_error(&mut self) -> Option<String> {
+        self.record_error.take()
+    }
+
+    pub(crate) fn emit(&mut self, event: TrainEvent) {
+        if let Some(rec) = &mut self.recorder
+            && let Err(e) = rec.record(&event)
+        {
+            self.record_error
+                .get_or_insert_with(|| format!("cannot write {}: {e}", rec.dir().display()));
+            self.recorder = None;
+        }
+        match event {
+            TrainEvent::Step(step) => {
+                let merged = match self.pending.take() {
+                    Some(prev) => {
+                        self.merged += 1;
+                        merge(prev, step)
+                    }
+                    None => step,
+                };
+                match self.tx.try_send(TrainEvent::Step(merged)) {
+                    Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                    Err(TrySendError::Full(TrainEvent::Step(s))) => self.pending = Some(s),
+                    Err(TrySendError::Full(_)) => {}
+                }
+            }
+            other => {
+                if let Some(p) = self.pending.take() {
+                    let _ = self.tx.send(TrainEvent::Step(p));
+                }
+                let _ = self.tx.send(other);
+            }
+        }
+    }
+}
+
+/// One Step event covering the steps of both.
+fn merge(a: StepMetrics, b: StepMetrics) -> StepMetrics {
+    let (na, nb) = (a.steps_covered as f64, b.steps_covered as f64);
+    let avg = |x: f64, y: f64| (x * na + y * nb) / (na + nb).max(1.0);
+    StepMetrics {
+        step: b.step,
+        epoch: b.epoch,
+        loss: avg(a.loss, b.loss),
+        accuracy: avg(a.accuracy, b.accuracy),
+        lr: b.lr,
+        samples_per_sec: avg(a.samples_per_sec, b.samples_per_sec),
+        steps_covered: a.steps_covered + b.steps_covered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::bounded;
+
+    fn step(i: u64, loss: f64) -> TrainEvent {
+        TrainEvent::Step(StepMetrics {
+            step: i * 10,
+            epoch: 0.0,
+            loss,
+            accuracy: 0.5,
+            lr: 0.1,
+            samples_per_sec: 100.0,
+            steps_covered: 10,
+        })
+    }
+
+    #[test]
+    fn full_channel_merges_steps_and_keeps_order() {
+        let (tx, rx) = bounded(2);
+        let mut em = Emitter::new(tx);
+        for i in 1..=5 {
+            em.emit(step(i, i as f64));
+        }
+        // Two fit; steps 3, 4 and 5 are merged into one pending event.
+        let got: Vec<TrainEvent> = rx.try_iter().take(2).collect();
+        assert_eq!(got, vec![step(1, 1.0), step(2, 2.0)]);
+        assert_eq!(em.merged, 2);
+        em.emit(TrainEvent::Note {
+            step: 50,
+            message: "x".into(),
+        });
+        match rx.recv() {
+            Ok(TrainEvent::Step(s)) => {
+                assert_eq!(s.step, 50);
+                assert_eq!(s.steps_covered, 30);
+                assert!((s.loss - 4.0).abs() < 1e-12, "mean of 3, 4, 5: {}", s.loss);
+            }
+            other => panic!("expected the merged step, got {other:?}"),
+        }
+        assert!(matches!(rx.recv(), Ok(TrainEvent::Note { .. })));
+    }
+}

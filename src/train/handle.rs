@@ -1,0 +1,99 @@
+//! Starting a run: spawns the worker thread and hands back the two channel ends.
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+
+use super::control::Control;
+use super::emitter::Emitter;
+use super::events::{FailureKind, TrainEvent};
+use super::optim::OptimizerKernel;
+use crate::spec::Experiment;
+
+/// How to start a run (everything that is not part of the experiment itself).
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Record the run into this folder (created); None runs without a record.
+    pub run_dir: Option<PathBuf>,
+    /// Optimizer implementation (the reference kernel is for tests and checks).
+    pub kernel: OptimizerKernel,
+    /// Capacity of the event channel; Step events beyond it are merged.
+    pub event_capacity: usize,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            run_dir: None,
+            kernel: OptimizerKernel::Fused,
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// The consumer's side of a running worker. Dropping it stops the run.
+pub struct RunHandle {
+    events: Receiver<TrainEvent>,
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunHandle {
+    /// Events from the worker; the channel closes after Finished or Failed.
+    pub fn events(&self) -> &Receiver<TrainEvent> {
+        &self.events
+    }
+
+    /// Sends a control message; false if the worker has already ended.
+    pub fn send(&self, control: Control) -> bool {
+        self.control.send(control).is_ok()
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the worker thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            // The worker turns its own panics into Failed events; nothing to report here.
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts training `exp` on a new thread. Returns at once; every outcome,
+/// including bad data or a panic, arrives as an event.
+pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
+    let (event_tx, events) = bounded(options.event_capacity.max(1));
+    let (control, control_rx) = unbounded();
+    let thread = std::thread::Builder::new()
+        .name(format!("trainlab-worker-{}", exp.name))
+        .spawn(move || {
+            let mut emitter = Emitter::new(event_tx);
+            super::worker::run_worker(exp, options, &mut emitter, control_rx);
+        });
+    match thread {
+        Ok(t) => RunHandle {
+            events,
+            control,
+            thread: Some(t),
+        },
+        Err(e) => {
+            // No thread: report through a channel that already holds the failure.
+            let (tx, events) = bounded(1);
+            let _ = tx.send(TrainEvent::Failed {
+                step: 0,
+                kind: FailureKind::Internal,
+                message: format!("could not start the training thread: {e}"),
+            });
+            RunHandle {
+                events,
+                control,
+                thread: None,
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The training worker: a thread that owns device, data, model and optimizer and
+//! talks to the world only through [`TrainEvent`]s out and [`Control`] messages in.
+//!
+//! `start` returns at once; data loading errors arrive as a `Failed` event so GUI
+//! and CLI handle every failure the same way.
+
+mod control;
+mod device;
+mod early_stopping;
+mod emitter;
+mod evaluate;
+mod events;
+mod handle;
+mod metrics;
+mod optim;
+mod schedule;
+mod steering;
+mod supervised;
+mod worker;
+
+pub use control::Control;
+pub use device::{available_devices, device_for};
+pub use early_stopping::EarlyStopper;
+pub use events::{
+    EvalMetrics, FailureKind, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason,
+    TrainEvent,
+};
+pub use handle::{RunHandle, StartOptions, start};
+pub use optim::{Optimizer, OptimizerKernel};
+pub use schedule::lr_at;

@@ -1,0 +1,379 @@
+//! The supervised training loop for classification: one loop for every model
+//! built from a layer list. Shuffles with the run's seed, reads metrics back only
+//! when a Step event is due, evaluates on schedule, stops early, on request, or
+//! on divergence, then tests, saves and summarises.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use super::device::{describe, device_for};
+use super::early_stopping::EarlyStopper;
+use super::emitter::Emitter;
+use super::evaluate::{DeviceSplit, EvalResult, evaluate, normalisation, to_device};
+use super::events::{
+    EvalMetrics, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
+};
+use super::handle::StartOptions;
+use super::metrics::{StepAccumulator, count_correct};
+use super::optim::Optimizer;
+use super::schedule::lr_at;
+use super::steering::Steering;
+use super::worker::RunFailure;
+use crate::data::{load_images, split_train_val};
+use crate::model::{Mode, Model};
+use crate::spec::{DatasetSpec, Experiment, infer_shapes};
+use crate::util::memory::peak_rss_bytes;
+use crate::util::rng::Rng;
+
+const EVAL_BATCH: usize = 1000;
+
+/// Turns a candle error into a failure at `step`.
+fn at(step: u64) -> impl Fn(candle_core::Error) -> RunFailure {
+    move |e| RunFailure::at(step, format!("training error at step {step}: {e}"))
+}
+
+pub(crate) fn run(
+    exp: &Experiment,
+    options: &StartOptions,
+    emitter: &mut Emitter,
+    steering: &mut Steering,
+    started: Instant,
+) -> Result<RunSummary, RunFailure> {
+    let DatasetSpec::Images(data_spec) = &exp.dataset;
+    let device = device_for(exp.device).map_err(RunFailure::input)?;
+    let data = load_images(data_spec).map_err(|e| RunFailure::input(e.to_string()))?;
+    let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
+    let norm = normalisation(data_spec.name);
+    let train = to_device(&train_set, norm, &device).map_err(at(0))?;
+    let val = to_device(&val_set, norm, &device).map_err(at(0))?;
+    let test = to_device(&data.test, norm, &device).map_err(at(0))?;
+    let classes = data.classes.len();
+    drop((train_set, val_set));
+
+    let input = [1, data.test.rows, data.test.cols];
+    let model = Model::build(&exp.model, &input, exp.seed, &device).map_err(at(0))?;
+    let vars: Vec<_> = model.params().iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = Optimizer::new(&exp.optimizer, &vars, options.kernel);
+
+    let t = &exp.training;
+    let steps_per_epoch = train.len().div_ceil(t.batch_size) as u64;
+    let total_steps = steps_per_epoch * t.epochs as u64;
+    let layers = infer_shapes(&exp.model, &input)
+        .map_err(|e| RunFailure::at(0, e.to_string()))?
+        .into_iter()
+        .map(|l| LayerRow {
+            kind: l.kind.to_string(),
+            output: l.output,
+            params: l.params,
+        })
+        .collect();
+    emitter.emit(TrainEvent::Started(RunInfo {
+        name: exp.name.clone(),
+        run_dir: emitter
+            .recorder
+            .as_ref()
+            .map(|r| r.dir().display().to_string()),
+        device: describe(exp.device),
+        parameters: model.param_count(),
+        train_samples: train.len(),
+        val_samples: val.len(),
+        test_samples: test.len(),
+        steps_per_epoch,
+        total_steps,
+        classes: data.classes.clone(),
+        layers,
+    }));
+    if train.len() == 0 {
+        return Err(RunFailure::input(
+            "the training split is empty; lower dataset.val_fraction or raise dataset.train_limit",
+        ));
+    }
+
+    let mut lp = Loop {
+        exp,
+        device: &device,
+        model: &model,
+        classes,
+        steps_per_epoch,
+        total_steps,
+        step: 0,
+        acc: StepAccumulator::default(),
+        interval_secs: 0.0,
+        train_secs: 0.0,
+        epoch_loss: (0.0, 0),
+        epoch_acc: (0.0, 0),
+        last_train: None,
+        last_val: None,
+        stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
+    };
+    let reason = lp.train(&train, &val, &mut opt, emitter, steering)?;
+
+    let step = lp.step;
+    let test_result = if test.len() > 0 {
+        let r = evaluate(&model, &test, classes, EVAL_BATCH).map_err(at(step))?;
+        lp.emit_eval(Split::Test, &r, emitter);
+        Some(r)
+    } else {
+        None
+    };
+    if t.save_weights
+        && let Some(rec) = &emitter.recorder
+    {
+        let path = rec.weights_path();
+        if let Err(e) = model.save(&path) {
+            emitter.emit(TrainEvent::Note {
+                step,
+                message: format!("could not save {}: {e}", path.display()),
+            });
+        }
+    }
+    let samples = lp.epoch_samples_total(train.len());
+    Ok(RunSummary {
+        name: exp.name.clone(),
+        reason,
+        steps: step,
+        epochs: step as f64 / steps_per_epoch.max(1) as f64,
+        parameters: model.param_count(),
+        train_loss: lp.last_train.map(|(l, _)| l),
+        train_accuracy: lp.last_train.map(|(_, a)| a),
+        val_loss: lp.last_val.as_ref().map(|r| r.0),
+        val_accuracy: lp.last_val.as_ref().map(|r| r.1),
+        test_loss: test_result.as_ref().map(|r| r.loss),
+        test_accuracy: test_result.as_ref().map(|r| r.accuracy),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        train_seconds: lp.train_secs,
+        samples_per_sec: samples as f64 / lp.train_secs.max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+        lr_changes: steering.lr_changes.clone(),
+    })
+}
+
+/// State of one supervised run while it trains.
+struct Loop<'a> {
+    exp: &'a Experiment,
+    device: &'a Device,
+    model: &'a Model,
+    classes: usize,
+    steps_per_epoch: u64,
+    total_steps: u64,
+    step: u64,
+    acc: StepAccumulator,
+    /// Training seconds since the last Step event.
+    interval_secs: f64,
+    /// Training seconds in total (no eval, no pauses).
+    train_secs: f64,
+    /// Loss and accuracy sums over this epoch's Step events, weighted by steps.
+    epoch_loss: (f64, u64),
+    epoch_acc: (f64, u64),
+    last_train: Option<(f64, f64)>,
+    last_val: Option<(f64, f64)>,
+    stopper: Option<EarlyStopper>,
+}
+
+impl Loop<'_> {
+    fn train(
+        &mut self,
+        train: &DeviceSplit,
+        val: &DeviceSplit,
+        opt: &mut Optimizer,
+        emitter: &mut Emitter,
+        steering: &mut Steering,
+    ) -> Result<StopReason, RunFailure> {
+        let t = &self.exp.training;
+        let mut order: Vec<u32> = (0..train.len() as u32).collect();
+        let mut shuffle_rng = Rng::derive(self.exp.seed, "shuffle");
+        let mut dropout_rng = Rng::derive(self.exp.seed, "dropout");
+        for epoch in 0..t.epochs {
+            shuffle_rng.shuffle(&mut order);
+            self.epoch_loss = (0.0, 0);
+            self.epoch_acc = (0.0, 0);
+            for chunk in order.chunks(t.batch_size) {
+                steering.poll(self.step, emitter);
+                if steering.stop {
+                    self.flush_step(emitter, steering.peak_lr)?;
+                    return Ok(StopReason::Stopped);
+                }
+                let began = Instant::now();
+                let lr = lr_at(
+                    &self.exp.schedule,
+                    steering.peak_lr,
+                    self.step,
+                    self.total_steps,
+                    self.steps_per_epoch,
+                );
+                self.train_step(train, chunk, lr, opt, &mut dropout_rng)
+                    .map_err(at(self.step))?;
+                self.step += 1;
+                let end_of_epoch = self.step % self.steps_per_epoch == 0;
+                if self.step % t.log_every_steps as u64 == 0 || end_of_epoch {
+                    self.add_time(began);
+                    self.flush_step_with_lr(emitter, lr)?;
+                } else {
+                    self.add_time(began);
+                }
+                let eval_due = match t.eval_every_steps {
+                    Some(k) => self.step % k as u64 == 0,
+                    None => end_of_epoch,
+                };
+                if eval_due && self.validate(val, emitter)? {
+                    self.flush_step(emitter, steering.peak_lr)?;
+                    emitter.emit(TrainEvent::Note {
+                        step: self.step,
+                        message: format!(
+                            "early stopping in epoch {}: validation loss has not improved for {} evaluations",
+                            epoch + 1,
+                            t.early_stopping.as_ref().map_or(0, |e| e.patience) + 1
+                        ),
+                    });
+                    return Ok(StopReason::EarlyStopped);
+                }
+            }
+        }
+        Ok(StopReason::Completed)
+    }
+
+    fn add_time(&mut self, began: Instant) {
+        let dt = began.elapsed().as_secs_f64();
+        self.interval_secs += dt;
+        self.train_secs += dt;
+    }
+
+    fn train_step(
+        &mut self,
+        train: &DeviceSplit,
+        chunk: &[u32],
+        lr: f64,
+        opt: &mut Optimizer,
+        rng: &mut Rng,
+    ) -> candle_core::Result<()> {
+        let idx = Tensor::from_slice(chunk, chunk.len(), self.device)?;
+        let x = train.x.index_select(&idx, 0)?;
+        let y = train.y.index_select(&idx, 0)?;
+        let logits = self.model.forward(&x, Mode::Train(rng))?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let grads = loss.backward()?;
+        let scale = match self.exp.training.grad_clip_norm {
+            Some(max_norm) => {
+                let mut sq = 0.0f64;
+                for (_, var) in self.model.params() {
+                    if let Some(g) = grads.get(var.as_tensor()) {
+                        sq += g
+                            .sqr()?
+                            .sum_all()?
+                            .to_dtype(candle_core::DType::F64)?
+                            .to_scalar::<f64>()?;
+                    }
+                }
+                let norm = sq.sqrt();
+                if norm > max_norm {
+                    max_norm / (norm + 1e-6)
+                } else {
+                    1.0
+                }
+            }
+            None => 1.0,
+        };
+        opt.step(&grads, lr, scale)?;
+        self.acc
+            .add(&loss, &count_correct(&logits, &y)?, chunk.len())
+    }
+
+    fn flush_step(&mut self, emitter: &mut Emitter, peak: f64) -> Result<(), RunFailure> {
+        let lr = lr_at(
+            &self.exp.schedule,
+            peak,
+            self.step.saturating_sub(1),
+            self.total_steps,
+            self.steps_per_epoch,
+        );
+        self.flush_step_with_lr(emitter, lr)
+    }
+
+    /// Reads the accumulated metrics back and emits a Step event; fails on NaN/inf.
+    fn flush_step_with_lr(&mut self, emitter: &mut Emitter, lr: f64) -> Result<(), RunFailure> {
+        if self.acc.steps() == 0 {
+            return Ok(());
+        }
+        let began = Instant::now();
+        let Some(totals) = self.acc.take().map_err(at(self.step))? else {
+            return Ok(());
+        };
+        let read = began.elapsed().as_secs_f64();
+        self.interval_secs += read;
+        self.train_secs += read;
+        if !totals.mean_loss.is_finite() {
+            return Err(RunFailure::diverged(
+                self.step,
+                format!(
+                    "training diverged: the loss became {} by step {} (lr {lr:.3e}). \
+                     Try a learning rate about 10x smaller, or set training.grad_clip_norm (e.g. 1.0).",
+                    totals.mean_loss, self.step
+                ),
+            ));
+        }
+        let n = totals.steps;
+        self.epoch_loss = (
+            self.epoch_loss.0 + totals.mean_loss * n as f64,
+            self.epoch_loss.1 + n,
+        );
+        self.epoch_acc = (
+            self.epoch_acc.0 + totals.accuracy * n as f64,
+            self.epoch_acc.1 + n,
+        );
+        self.last_train = Some((
+            self.epoch_loss.0 / self.epoch_loss.1.max(1) as f64,
+            self.epoch_acc.0 / self.epoch_acc.1.max(1) as f64,
+        ));
+        emitter.emit(TrainEvent::Step(StepMetrics {
+            step: self.step,
+            epoch: self.step as f64 / self.steps_per_epoch.max(1) as f64,
+            loss: totals.mean_loss,
+            accuracy: totals.accuracy,
+            lr,
+            samples_per_sec: totals.samples as f64 / self.interval_secs.max(1e-9),
+            steps_covered: n,
+        }));
+        self.interval_secs = 0.0;
+        Ok(())
+    }
+
+    /// Evaluates on the validation split; true when early stopping says stop.
+    fn validate(&mut self, val: &DeviceSplit, emitter: &mut Emitter) -> Result<bool, RunFailure> {
+        if val.len() == 0 {
+            return Ok(false);
+        }
+        let r = evaluate(self.model, val, self.classes, EVAL_BATCH).map_err(at(self.step))?;
+        if !r.loss.is_finite() {
+            return Err(RunFailure::diverged(
+                self.step,
+                format!(
+                    "training diverged: the validation loss became {} at step {}. \
+                     Try a learning rate about 10x smaller.",
+                    r.loss, self.step
+                ),
+            ));
+        }
+        self.emit_eval(Split::Val, &r, emitter);
+        self.last_val = Some((r.loss, r.accuracy));
+        Ok(self.stopper.as_mut().is_some_and(|s| s.should_stop(r.loss)))
+    }
+
+    fn emit_eval(&self, split: Split, r: &EvalResult, emitter: &mut Emitter) {
+        emitter.emit(TrainEvent::Eval(EvalMetrics {
+            step: self.step,
+            epoch: self.step as f64 / self.steps_per_epoch.max(1) as f64,
+            split,
+            loss: r.loss,
+            accuracy: r.accuracy,
+            confusion: r.confusion.clone(),
+        }));
+    }
+
+    /// Training samples processed, from steps done (the last batch of an epoch may be short).
+    fn epoch_samples_total(&self, train_len: usize) -> usize {
+        let full_epochs = (self.step / self.steps_per_epoch) as usize;
+        let rest = (self.step % self.steps_per_epoch) as usize;
+        full_epochs * train_len + (rest * self.exp.training.batch_size).min(train_len)
+    }
+}

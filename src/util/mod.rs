@@ -1,0 +1,6 @@
+//! Small helpers shared by several folders: a seeded RNG, atomic file writes,
+//! process memory figures.
+
+pub mod atomic;
+pub mod memory;
+pub mod rng;
