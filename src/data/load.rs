@@ -43,6 +43,7 @@ pub fn load_images(spec: &ImageDatasetSpec) -> Result<ImageData, DataError> {
         source,
         val_fraction: _, // applied by the caller with `split_train_val`
         train_limit,
+        augment: _, // applied per batch by the training loop
         test_limit,
     } = spec;
     let files = sources::resolve(*name, source)?;

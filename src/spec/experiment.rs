@@ -89,6 +89,23 @@ pub struct ImageDatasetSpec {
     pub train_limit: Option<usize>,
     /// Use at most this many test samples.
     pub test_limit: Option<usize>,
+    /// Random changes to training images (never to val/test), e.g. shifts.
+    pub augment: Option<Augment>,
+}
+
+/// Training-time image augmentation: each time a training image is used it is
+/// moved by a random offset, so the model sees more variety than the files hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Augment {
+    /// Largest shift in pixels, in each direction (0 disables).
+    pub max_shift: usize,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Self { max_shift: 2 }
+    }
 }
 
 impl Default for ImageDatasetSpec {
@@ -99,6 +116,7 @@ impl Default for ImageDatasetSpec {
             val_fraction: 0.1,
             train_limit: None,
             test_limit: None,
+            augment: None,
         }
     }
 }

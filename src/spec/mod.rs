@@ -11,8 +11,8 @@ mod overrides;
 mod validate;
 
 pub use experiment::{
-    DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment, ImageDataset, ImageDatasetSpec,
-    LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
+    Augment, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment, ImageDataset,
+    ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
 };
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};

@@ -213,6 +213,17 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
                     format!("{} must be in [0, 1)", d.val_fraction),
                 ));
             }
+            if let Some(a) = &d.augment
+                && a.max_shift > 8
+            {
+                return Err(ValidationError::new(
+                    "dataset.augment.max_shift",
+                    format!(
+                        "{} pixels would push digits off a 28x28 image; use 1-4",
+                        a.max_shift
+                    ),
+                ));
+            }
             if d.train_limit == Some(0) || d.test_limit == Some(0) {
                 return Err(ValidationError::new(
                     "dataset.train_limit",

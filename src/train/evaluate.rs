@@ -31,17 +31,17 @@ pub(crate) fn normalisation(name: ImageDataset) -> (f32, f32) {
     }
 }
 
-/// Normalises a set and copies it to the device.
-pub(crate) fn to_device(
-    set: &ImageSet,
-    (mean, std): (f32, f32),
-    device: &Device,
-) -> Result<DeviceSplit> {
-    let pixels: Vec<f32> = set
-        .images
+/// Pixels scaled to [0, 1], then standardised.
+pub(crate) fn normalised(set: &ImageSet, (mean, std): (f32, f32)) -> Vec<f32> {
+    set.images
         .iter()
         .map(|&p| (f32::from(p) / 255.0 - mean) / std)
-        .collect();
+        .collect()
+}
+
+/// Normalises a set and copies it to the device.
+pub(crate) fn to_device(set: &ImageSet, norm: (f32, f32), device: &Device) -> Result<DeviceSplit> {
+    let pixels = normalised(set, norm);
     let x = Tensor::from_vec(pixels, (set.len(), 1, set.rows, set.cols), device)?;
     let labels_u32: Vec<u32> = set.labels.iter().map(|&l| u32::from(l)).collect();
     let y = Tensor::from_vec(labels_u32, set.len(), device)?;

@@ -4,6 +4,7 @@
 //! `start` returns at once; data loading errors arrive as a `Failed` event so GUI
 //! and CLI handle every failure the same way.
 
+mod batches;
 mod control;
 mod device;
 mod early_stopping;

@@ -5,12 +5,13 @@
 
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 
+use super::batches::BatchSource;
 use super::device::{describe, device_for};
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
-use super::evaluate::{DeviceSplit, EvalResult, evaluate, normalisation, to_device};
+use super::evaluate::{DeviceSplit, EvalResult, evaluate, normalisation, normalised, to_device};
 use super::events::{
     EvalMetrics, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
 };
@@ -49,6 +50,14 @@ pub(crate) fn run(
     let val = to_device(&val_set, norm, &device).map_err(at(0))?;
     let test = to_device(&data.test, norm, &device).map_err(at(0))?;
     let classes = data.classes.len();
+    let max_shift = data_spec.augment.as_ref().map_or(0, |a| a.max_shift);
+    let mut batches = BatchSource::new(
+        (max_shift > 0).then(|| normalised(&train_set, norm)),
+        -norm.0 / norm.1,
+        max_shift,
+        (data.test.rows, data.test.cols),
+        exp.seed,
+    );
     drop((train_set, val_set));
 
     let input = [1, data.test.rows, data.test.cols];
@@ -107,7 +116,7 @@ pub(crate) fn run(
         last_val: None,
         stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
     };
-    let reason = lp.train(&train, &val, &mut opt, emitter, steering)?;
+    let reason = lp.train(&train, &val, &mut batches, &mut opt, emitter, steering)?;
 
     let step = lp.step;
     let test_result = if test.len() > 0 {
@@ -176,6 +185,7 @@ impl Loop<'_> {
         &mut self,
         train: &DeviceSplit,
         val: &DeviceSplit,
+        batches: &mut BatchSource,
         opt: &mut Optimizer,
         emitter: &mut Emitter,
         steering: &mut Steering,
@@ -202,7 +212,7 @@ impl Loop<'_> {
                     self.total_steps,
                     self.steps_per_epoch,
                 );
-                self.train_step(train, chunk, lr, opt, &mut dropout_rng)
+                self.train_step(train, batches, chunk, lr, opt, &mut dropout_rng)
                     .map_err(at(self.step))?;
                 self.step += 1;
                 let end_of_epoch = self.step % self.steps_per_epoch == 0;
@@ -242,14 +252,13 @@ impl Loop<'_> {
     fn train_step(
         &mut self,
         train: &DeviceSplit,
+        batches: &mut BatchSource,
         chunk: &[u32],
         lr: f64,
         opt: &mut Optimizer,
         rng: &mut Rng,
     ) -> candle_core::Result<()> {
-        let idx = Tensor::from_slice(chunk, chunk.len(), self.device)?;
-        let x = train.x.index_select(&idx, 0)?;
-        let y = train.y.index_select(&idx, 0)?;
+        let (x, y) = batches.batch(train, chunk, self.device)?;
         let logits = self.model.forward(&x, Mode::Train(rng))?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         let grads = loss.backward()?;
