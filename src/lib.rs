@@ -3,12 +3,11 @@
 //! Data flows one way: an experiment file ([`spec`]) names the data ([`data`]) and
 //! the layer list ([`model`]); the worker ([`train`]) owns device, data, model and
 //! optimizer and reports [`train::TrainEvent`]s, recorded on disk by [`runs`] and
-//! shown by the [`gui`] or the [`cli`]. Consumers steer a run only through
+//! shown by the GUI or the [`cli`]. Consumers steer a run only through
 //! [`train::Control`] messages.
 
 pub mod cli;
 pub mod data;
-pub mod gui;
 pub mod model;
 pub mod runs;
 pub mod spec;

@@ -112,6 +112,7 @@ mod tests {
             val_fraction: 0.5,
             train_limit,
             test_limit,
+            augment: None,
         }
     }
 

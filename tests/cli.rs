@@ -1,0 +1,172 @@
+//! The `trainlab` binary as a user runs it: exit codes, file:line:col errors,
+//! overrides, the summary table and the run folder.
+
+use std::process::Command;
+
+fn trainlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainlab"))
+}
+
+fn example(name: &str) -> String {
+    format!("{}/experiments/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_accepts_every_example_and_rejects_broken_with_position() {
+    for name in [
+        "mnist_mlp.ron",
+        "mnist_cnn.ron",
+        "fashion_mlp.ron",
+        "fashion_cnn.ron",
+    ] {
+        let out = trainlab()
+            .args(["check", &example(name)])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = trainlab()
+        .args(["check", &example("broken.ron")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.ron:15:9"), "{err}");
+    assert!(err.contains("batch_size"), "suggests the real field: {err}");
+}
+
+#[test]
+fn bad_override_is_exit_2() {
+    let out = trainlab()
+        .args([
+            "check",
+            &example("mnist_mlp.ron"),
+            "--set",
+            "optimizer.lr=-1",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("optimizer.lr"));
+}
+
+#[test]
+fn run_trains_writes_the_folder_and_prints_a_summary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("try1");
+    let out = trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--set",
+            "training.epochs=1",
+            "--set",
+            "dataset.train_limit=1000",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("test loss / acc"), "{stdout}");
+    for f in [
+        "experiment.ron",
+        "metrics.jsonl",
+        "summary.json",
+        "model.safetensors",
+    ] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
+    let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
+    assert_eq!(resolved.training.epochs, 1, "overrides are recorded");
+}
+
+#[test]
+fn diverging_run_is_exit_1_and_missing_data_exit_2() {
+    let out = trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--no-record",
+            "--set",
+            r#"optimizer={"Sgd":{"lr":1e12}}"#,
+            "--set",
+            "dataset.train_limit=640",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("diverged"));
+
+    let out = trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--no-record",
+            "--set",
+            r#"dataset.source={"Dir":"/no/such/dir"}"#,
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir"));
+}
+
+#[test]
+fn weights_load_in_python_safetensors() {
+    let has_python = Command::new("python3")
+        .args(["-c", "import safetensors.numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_python {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install the Python safetensors package (pip install safetensors numpy)"
+        );
+        eprintln!("skipped: python3 with safetensors is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--set",
+            "training.epochs=1",
+            "--set",
+            "dataset.train_limit=500",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let script = "import sys; from safetensors.numpy import load_file; \
+                  t = load_file(sys.argv[1]); \
+                  print(sorted((k, v.shape) for k, v in t.items()))";
+    let py = Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path().join("model.safetensors"))
+        .output()
+        .expect("python runs");
+    let listing = String::from_utf8_lossy(&py.stdout);
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert!(
+        listing.contains("('layers.1.weight', (128, 784))"),
+        "{listing}"
+    );
+    assert!(listing.contains("('layers.3.bias', (10,))"), "{listing}");
+}
