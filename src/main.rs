@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     use clap::CommandFactory;
+    trainlab::util::threads::pin_thread_count();
     let cli = trainlab::cli::Cli::parse();
     match cli.command {
         Some(command) => trainlab::cli::dispatch(command),

@@ -1,6 +1,7 @@
 //! Small helpers shared by several folders: a seeded RNG, atomic file writes,
-//! process memory figures.
+//! process memory figures, the CPU thread count.
 
 pub mod atomic;
 pub mod memory;
 pub mod rng;
+pub mod threads;
