@@ -272,3 +272,45 @@ fn slow_consumer_gets_merged_steps_and_the_record_keeps_all() {
         "{received_steps} vs {recorded_steps}"
     );
 }
+
+#[test]
+fn early_stopping_ends_the_run_on_a_flat_val_loss() {
+    let mut exp = small_mnist(20);
+    exp.training.eval_every_steps = Some(10);
+    // No improvement can beat a min_delta this large, so the second evaluation stops.
+    exp.training.early_stopping = Some(trainlab::spec::EarlyStopping {
+        patience: 0,
+        min_delta: 100.0,
+    });
+    let events = run_all(exp, StartOptions::default());
+    let s = summary(&events);
+    assert_eq!(s.reason, StopReason::EarlyStopped);
+    assert_eq!(s.steps, 20, "stopped at the second evaluation");
+    assert!(events.iter().any(
+        |e| matches!(e, TrainEvent::Note { message, .. } if message.contains("early stopping"))
+    ));
+    assert!(s.test_accuracy.is_some());
+}
+
+#[test]
+fn gradient_clipping_limits_the_update() {
+    let run = |clip: Option<f64>| {
+        let mut exp = small_mnist(1);
+        exp.training.grad_clip_norm = clip;
+        exp.optimizer = OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        let events = run_all(exp, StartOptions::default());
+        summary(&events).train_loss.expect("train loss")
+    };
+    let free = run(None);
+    let clipped = run(Some(1e-4));
+    assert!(free < 1.0, "plain SGD learns: {free}");
+    assert!(
+        clipped > 2.0,
+        "tiny steps barely move from ln 10 = 2.30: {clipped}"
+    );
+}
