@@ -44,7 +44,7 @@ pub fn list_runs(root: &Path) -> Vec<RunListing> {
             )
         })
         .collect();
-    runs.sort_by(|a, b| b.0.cmp(&a.0));
+    runs.sort_by_key(|r| std::cmp::Reverse(r.0));
     runs.into_iter().map(|(_, r)| r).collect()
 }
 

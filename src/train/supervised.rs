@@ -215,15 +215,15 @@ impl Loop<'_> {
                 self.train_step(train, batches, chunk, lr, opt, &mut dropout_rng)
                     .map_err(at(self.step))?;
                 self.step += 1;
-                let end_of_epoch = self.step % self.steps_per_epoch == 0;
-                if self.step % t.log_every_steps as u64 == 0 || end_of_epoch {
+                let end_of_epoch = self.step.is_multiple_of(self.steps_per_epoch);
+                if self.step.is_multiple_of(t.log_every_steps as u64) || end_of_epoch {
                     self.add_time(began);
                     self.flush_step_with_lr(emitter, lr)?;
                 } else {
                     self.add_time(began);
                 }
                 let eval_due = match t.eval_every_steps {
-                    Some(k) => self.step % k as u64 == 0,
+                    Some(k) => self.step.is_multiple_of(k as u64),
                     None => end_of_epoch,
                 };
                 if eval_due && self.validate(val, emitter)? {
