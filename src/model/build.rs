@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear};
+use candle_nn::{BatchNorm, Linear};
 
+use super::Kernels;
 use super::init::{uniform, uniform_bound};
 use super::layer::Layer;
 use crate::spec::{LayerSpec, infer_shapes};
@@ -27,6 +28,7 @@ pub struct Model {
     /// Everything saved to disk (parameters plus batch-norm running statistics).
     buffers: Vec<(String, Tensor)>,
     input_shape: Vec<usize>,
+    kernels: Kernels,
 }
 
 impl Model {
@@ -69,14 +71,12 @@ impl Model {
                         uniform(&mut rng, &[*out, c_in, *kernel, *kernel], b, device)?,
                     )?;
                     let bias = param("bias", uniform(&mut rng, &[*out], b, device)?)?;
-                    let cfg = Conv2dConfig {
-                        padding: *padding,
+                    Layer::Conv2d {
+                        weight: w,
+                        bias,
                         stride: *stride,
-                        dilation: 1,
-                        groups: 1,
-                        cudnn_fwd_algo: None,
-                    };
-                    Layer::Conv2d(Conv2d::new(w, Some(bias), cfg))
+                        padding: *padding,
+                    }
                 }
                 LayerSpec::MaxPool2d { kernel, stride } => Layer::MaxPool2d {
                     kernel: *kernel,
@@ -114,6 +114,7 @@ impl Model {
             params,
             buffers,
             input_shape: input.to_vec(),
+            kernels: Kernels::Fast,
         })
     }
 
@@ -125,9 +126,14 @@ impl Model {
                 Mode::Train(rng) => Some(&mut **rng),
                 Mode::Eval => None,
             };
-            xs = layer.forward(&xs, rng)?;
+            xs = layer.forward(&xs, rng, self.kernels)?;
         }
         Ok(xs)
+    }
+
+    /// Chooses trainlab's fast CPU kernels or candle's reference ops.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     /// Trainable parameters with their names, in layer order.

@@ -1,7 +1,11 @@
 //! One built layer: the candle module (or plain op) behind a `LayerSpec`.
 
+use candle_core::DType;
 use candle_core::{Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT};
+use candle_nn::{BatchNorm, Linear, Module, ModuleT};
+
+use super::Kernels;
+use super::im2col::conv2d_im2col;
 
 use super::dropout::dropout;
 use crate::util::rng::Rng;
@@ -9,8 +13,16 @@ use crate::util::rng::Rng;
 /// A layer ready to run.
 pub(crate) enum Layer {
     Linear(Linear),
-    Conv2d(Conv2d),
-    MaxPool2d { kernel: usize, stride: usize },
+    Conv2d {
+        weight: Tensor,
+        bias: Tensor,
+        stride: usize,
+        padding: usize,
+    },
+    MaxPool2d {
+        kernel: usize,
+        stride: usize,
+    },
     Flatten,
     ReLU,
     Tanh,
@@ -22,10 +34,30 @@ pub(crate) enum Layer {
 
 impl Layer {
     /// Applies the layer to a batch; `rng` is Some while training (dropout, batch stats).
-    pub(crate) fn forward(&self, xs: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+    pub(crate) fn forward(
+        &self,
+        xs: &Tensor,
+        rng: Option<&mut Rng>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
         match self {
             Self::Linear(l) => l.forward(xs),
-            Self::Conv2d(c) => c.forward(xs),
+            Self::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+            } => {
+                let fast =
+                    kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32;
+                if fast {
+                    conv2d_im2col(xs, weight, Some(bias), *stride, *padding)
+                } else {
+                    let o = weight.dim(0)?;
+                    xs.conv2d(weight, *padding, *stride, 1, 1)?
+                        .broadcast_add(&bias.reshape((1, o, 1, 1))?)
+                }
+            }
             Self::MaxPool2d { kernel, stride } => xs.max_pool2d_with_stride(*kernel, *stride),
             Self::Flatten => xs.flatten_from(1),
             Self::ReLU => xs.relu(),

@@ -6,8 +6,20 @@
 
 mod build;
 mod dropout;
+mod im2col;
 mod init;
 mod layer;
 
 pub use build::{Mode, Model};
+
+/// Which implementation of the hot operations to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// trainlab's CPU kernels (im2col convolution, fused optimizer updates) where
+    /// they apply; candle's ops elsewhere (GPUs, other dtypes).
+    #[default]
+    Fast,
+    /// candle's own ops only: the readable reference the fast kernels are tested against.
+    Reference,
+}
 pub use init::uniform_bound;

@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use super::control::Control;
 use super::emitter::Emitter;
 use super::events::{FailureKind, TrainEvent};
-use super::optim::OptimizerKernel;
+use crate::model::Kernels;
 use crate::spec::Experiment;
 
 /// How to start a run (everything that is not part of the experiment itself).
@@ -16,8 +16,8 @@ use crate::spec::Experiment;
 pub struct StartOptions {
     /// Record the run into this folder (created); None runs without a record.
     pub run_dir: Option<PathBuf>,
-    /// Optimizer implementation (the reference kernel is for tests and checks).
-    pub kernel: OptimizerKernel,
+    /// Fast CPU kernels or candle's reference ops (for tests and checks).
+    pub kernels: Kernels,
     /// Capacity of the event channel; Step events beyond it are merged.
     pub event_capacity: usize,
 }
@@ -26,7 +26,7 @@ impl Default for StartOptions {
     fn default() -> Self {
         Self {
             run_dir: None,
-            kernel: OptimizerKernel::Fused,
+            kernels: Kernels::Fast,
             event_capacity: 1024,
         }
     }

@@ -27,5 +27,5 @@ pub use events::{
     TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
-pub use optim::{Optimizer, OptimizerKernel};
+pub use optim::Optimizer;
 pub use schedule::lr_at;

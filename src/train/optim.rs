@@ -10,17 +10,8 @@ use std::cell::RefCell;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Tensor, Var};
 
+use crate::model::Kernels;
 use crate::spec::OptimizerSpec;
-
-/// Which implementation of the update to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OptimizerKernel {
-    /// One in-place pass per buffer on the CPU; falls back to Reference elsewhere.
-    #[default]
-    Fused,
-    /// candle tensor ops; the readable definition the fused kernel is tested against.
-    Reference,
-}
 
 /// Per-parameter state.
 struct Slot {
@@ -44,8 +35,8 @@ pub struct Optimizer {
 impl Optimizer {
     /// Creates state for `vars`. The fused kernel is used only when every parameter
     /// is an f32 CPU tensor.
-    pub fn new(spec: &OptimizerSpec, vars: &[Var], kernel: OptimizerKernel) -> Self {
-        let fused = kernel == OptimizerKernel::Fused
+    pub fn new(spec: &OptimizerSpec, vars: &[Var], kernel: Kernels) -> Self {
+        let fused = kernel == Kernels::Fast
             && vars
                 .iter()
                 .all(|v| v.device().is_cpu() && v.dtype() == DType::F32);
@@ -318,11 +309,11 @@ mod tests {
     /// returns the final parameters of each.
     fn both_kernels(spec: &OptimizerSpec) -> Result<(Vec<f32>, Vec<f32>)> {
         let mut out = Vec::new();
-        for kernel in [OptimizerKernel::Fused, OptimizerKernel::Reference] {
+        for kernel in [Kernels::Fast, Kernels::Reference] {
             let w = Var::from_vec(vec![0.5f32, -1.0, 2.0, 0.1], 4, &Device::Cpu)?;
             let x = Tensor::new(&[1.0f32, 2.0, -1.0, 0.5], &Device::Cpu)?;
             let mut opt = Optimizer::new(spec, std::slice::from_ref(&w), kernel);
-            assert_eq!(opt.is_fused(), kernel == OptimizerKernel::Fused);
+            assert_eq!(opt.is_fused(), kernel == Kernels::Fast);
             for _ in 0..5 {
                 let loss = (w.as_tensor() * &x)?.sum_all()?.sqr()?;
                 let grads = loss.backward()?;
@@ -399,7 +390,7 @@ mod tests {
         let mut opt = Optimizer::new(
             &OptimizerSpec::default(),
             std::slice::from_ref(&w),
-            OptimizerKernel::Fused,
+            Kernels::Fast,
         );
         let loss = (w.as_tensor() * Tensor::new(&[3.0f32, -0.5], &Device::Cpu)?)?.sum_all()?;
         opt.step(&loss.backward()?, 0.01, 1.0)?;

@@ -61,9 +61,10 @@ pub(crate) fn run(
     drop((train_set, val_set));
 
     let input = [1, data.test.rows, data.test.cols];
-    let model = Model::build(&exp.model, &input, exp.seed, &device).map_err(at(0))?;
+    let mut model = Model::build(&exp.model, &input, exp.seed, &device).map_err(at(0))?;
+    model.set_kernels(options.kernels);
     let vars: Vec<_> = model.params().iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = Optimizer::new(&exp.optimizer, &vars, options.kernel);
+    let mut opt = Optimizer::new(&exp.optimizer, &vars, options.kernels);
 
     let t = &exp.training;
     let steps_per_epoch = train.len().div_ceil(t.batch_size) as u64;
