@@ -11,6 +11,23 @@ fn example(name: &str) -> String {
     format!("{}/experiments/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `trainlab run mnist_mlp.ron` for one short epoch, recording into `out`.
+fn short_run(out: &std::path::Path, train_limit: usize) -> std::process::Output {
+    trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--set",
+            "training.epochs=1",
+            "--set",
+        ])
+        .arg(format!("dataset.train_limit={train_limit}"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn check_accepts_every_example_and_rejects_broken_with_position() {
     for name in [
@@ -58,19 +75,7 @@ fn bad_override_is_exit_2() {
 fn run_trains_writes_the_folder_and_prints_a_summary() {
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("try1");
-    let out = trainlab()
-        .args([
-            "run",
-            &example("mnist_mlp.ron"),
-            "--set",
-            "training.epochs=1",
-            "--set",
-            "dataset.train_limit=1000",
-            "--out",
-        ])
-        .arg(&run_dir)
-        .output()
-        .expect("runs");
+    let out = short_run(&run_dir, 1000);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -136,19 +141,7 @@ fn weights_load_in_python_safetensors() {
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let out = trainlab()
-        .args([
-            "run",
-            &example("mnist_mlp.ron"),
-            "--set",
-            "training.epochs=1",
-            "--set",
-            "dataset.train_limit=500",
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
+    let out = short_run(dir.path(), 500);
     assert!(out.status.success());
     let script = "import sys; from safetensors.numpy import load_file; \
                   t = load_file(sys.argv[1]); \
