@@ -33,8 +33,39 @@ impl ConvGeometry {
     }
 }
 
+/// Largest column buffer built at once. Bigger buffers are mapped fresh from the
+/// OS on every step (the allocator does not cache them), and zeroing new pages
+/// then costs more than the arithmetic; batches are split to stay below this.
+const MAX_COLUMN_BYTES: usize = 8 << 20;
+
 /// Conv2d forward via im2col + matmul; differentiable in input, weight and bias.
 pub(crate) fn conv2d_im2col(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    pad: usize,
+) -> Result<Tensor> {
+    let (b, c, h, w) = xs.dims4()?;
+    let k = weight.dim(2)?;
+    let g = ConvGeometry { c, h, w, k, stride, pad };
+    let (oh, ow) = g.out_hw();
+    let per_image = oh * ow * g.taps() * std::mem::size_of::<f32>();
+    let chunk = (MAX_COLUMN_BYTES / per_image.max(1)).max(1);
+    if b <= chunk {
+        return conv_chunk(xs, weight, bias, stride, pad);
+    }
+    let mut parts = Vec::with_capacity(b.div_ceil(chunk));
+    let mut start = 0;
+    while start < b {
+        let n = chunk.min(b - start);
+        parts.push(conv_chunk(&xs.narrow(0, start, n)?, weight, bias, stride, pad)?);
+        start += n;
+    }
+    Tensor::cat(&parts, 0)
+}
+
+fn conv_chunk(
     xs: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
@@ -214,6 +245,8 @@ mod tests {
             (1, 3, 5, 5, 2, 5, 1, 2),
             (2, 4, 6, 6, 5, 2, 2, 0),
             (1, 2, 10, 7, 3, 3, 3, 1),
+            // Large enough to be split into several chunks.
+            (70, 8, 24, 24, 4, 3, 1, 1),
         ];
         // Only shapes where the stride tiles the padded input exactly: for the others
         // candle 0.11's conv2d input gradient comes back with the wrong shape (a
