@@ -10,15 +10,11 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    use clap::CommandFactory;
     trainlab::util::threads::pin_thread_count();
     let cli = trainlab::cli::Cli::parse();
     match cli.command {
         Some(command) => trainlab::cli::dispatch(command),
-        None => {
-            // The workbench window is not part of this build yet.
-            let _ = trainlab::cli::Cli::command().print_help();
-            ExitCode::SUCCESS
-        }
+        // The workbench window is not part of this build yet: train the default.
+        None => trainlab::cli::run_default(),
     }
 }

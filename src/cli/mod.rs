@@ -12,6 +12,7 @@ mod run;
 mod table;
 
 pub use args::{Cli, Command};
+pub use run::run_default;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `trainlab run`: load, override, start the worker, show its events, print the summary.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::args::RunArgs;
@@ -8,6 +9,7 @@ use super::progress::Progress;
 use super::table::{model_table, summary_table};
 use super::{EXIT_BAD_INPUT, EXIT_RUN_FAILED};
 use crate::runs::default_run_dir;
+use crate::spec::Experiment;
 use crate::train::{FailureKind, StartOptions, TrainEvent, start};
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
@@ -27,7 +29,24 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
                 .unwrap_or_else(|| default_run_dir(&args.runs_root, &exp.name)),
         )
     };
-    if !args.json {
+    run_experiment(exp, run_dir, args.json)
+}
+
+/// Trains the built-in default experiment (the MLP on the bundled MNIST sample),
+/// recording under `runs/`.
+pub fn run_default() -> ExitCode {
+    let exp = Experiment::default();
+    eprintln!(
+        "training the built-in default experiment ({}); `trainlab --help` lists the commands",
+        exp.name
+    );
+    let dir = default_run_dir(std::path::Path::new("runs"), &exp.name);
+    run_experiment(exp, Some(dir), false)
+}
+
+/// Starts the worker and shows its events until the run ends.
+fn run_experiment(exp: Experiment, run_dir: Option<PathBuf>, json: bool) -> ExitCode {
+    if !json {
         eprint!("{}", model_table(&exp));
     }
     let handle = start(
@@ -37,10 +56,10 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             ..StartOptions::default()
         },
     );
-    let progress = (!args.json).then(Progress::new);
+    let progress = (!json).then(Progress::new);
     let mut code = ExitCode::from(EXIT_RUN_FAILED);
     for event in handle.events().iter() {
-        if args.json {
+        if json {
             if let Ok(line) = serde_json::to_string(&event) {
                 println!("{line}");
             }
@@ -49,7 +68,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         }
         match &event {
             TrainEvent::Finished(summary) => {
-                if !args.json {
+                if !json {
                     println!("{}", summary_table(summary));
                 }
                 code = ExitCode::SUCCESS;

@@ -48,7 +48,14 @@ pub(crate) fn conv2d_im2col(
 ) -> Result<Tensor> {
     let (b, c, h, w) = xs.dims4()?;
     let k = weight.dim(2)?;
-    let g = ConvGeometry { c, h, w, k, stride, pad };
+    let g = ConvGeometry {
+        c,
+        h,
+        w,
+        k,
+        stride,
+        pad,
+    };
     let (oh, ow) = g.out_hw();
     let per_image = oh * ow * g.taps() * std::mem::size_of::<f32>();
     let chunk = (MAX_COLUMN_BYTES / per_image.max(1)).max(1);
@@ -59,7 +66,13 @@ pub(crate) fn conv2d_im2col(
     let mut start = 0;
     while start < b {
         let n = chunk.min(b - start);
-        parts.push(conv_chunk(&xs.narrow(0, start, n)?, weight, bias, stride, pad)?);
+        parts.push(conv_chunk(
+            &xs.narrow(0, start, n)?,
+            weight,
+            bias,
+            stride,
+            pad,
+        )?);
         start += n;
     }
     Tensor::cat(&parts, 0)

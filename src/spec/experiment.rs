@@ -35,7 +35,11 @@ impl Default for Experiment {
             name: "mnist_mlp".into(),
             seed: 42,
             device: DeviceSpec::Cpu,
-            dataset: DatasetSpec::default(),
+            // The same as experiments/mnist_mlp.ron: bundled digits, shifted a little.
+            dataset: DatasetSpec::Images(ImageDatasetSpec {
+                augment: Some(Augment::default()),
+                ..ImageDatasetSpec::default()
+            }),
             model: vec![
                 LayerSpec::Flatten,
                 LayerSpec::Linear { out: 128 },

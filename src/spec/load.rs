@@ -134,6 +134,15 @@ mod tests {
     }
 
     #[test]
+    fn default_is_the_mnist_mlp_example() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/experiments/mnist_mlp.ron"
+        ));
+        assert_eq!(load_file(path).expect("example"), Experiment::default());
+    }
+
+    #[test]
     fn empty_struct_gives_defaults() {
         let exp = from_ron_str("()", "x.ron").expect("defaults");
         assert_eq!(exp, Experiment::default());
