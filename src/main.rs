@@ -1,4 +1,4 @@
-//! The `trainlab` binary: the command line (the GUI will open without arguments).
+//! The `trainlab` binary: the workbench window without arguments, else the command line.
 
 use std::process::ExitCode;
 
@@ -14,7 +14,6 @@ fn main() -> ExitCode {
     let cli = trainlab::cli::Cli::parse();
     match cli.command {
         Some(command) => trainlab::cli::dispatch(command),
-        // The workbench window is not part of this build yet: train the default.
-        None => trainlab::cli::run_default(),
+        None => trainlab::cli::open_gui(None),
     }
 }

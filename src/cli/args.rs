@@ -21,6 +21,15 @@ pub enum Command {
     Run(RunArgs),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
+    /// Open the workbench window (the same as no command), optionally on a file.
+    Gui(GuiArgs),
+}
+
+/// Arguments of `trainlab gui`.
+#[derive(Debug, Args)]
+pub struct GuiArgs {
+    /// Experiment file to open (default: the last one edited).
+    pub file: Option<PathBuf>,
 }
 
 /// Arguments of `trainlab run`.

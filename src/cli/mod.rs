@@ -26,5 +26,21 @@ pub fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run(args) => run::run(&args),
         Command::Check(args) => check::check(&args),
+        Command::Gui(args) => open_gui(args.file),
+    }
+}
+
+/// Opens the workbench window; without a display it says why and trains the
+/// built-in default in the terminal instead, so the command still does something.
+pub fn open_gui(file: Option<std::path::PathBuf>) -> ExitCode {
+    match crate::gui::run_gui(file) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "trainlab: could not open the window ({e}).\n\
+                 Training the built-in default in the terminal instead; `trainlab run FILE` trains any experiment headless."
+            );
+            run_default()
+        }
     }
 }

@@ -75,6 +75,8 @@ impl Progress {
             TrainEvent::Note { step, message } => {
                 self.bar.println(format!("step {step}: {message}"));
             }
+            // The CLI never probes, so answers never arrive here.
+            TrainEvent::Probed(_) => {}
             TrainEvent::Finished(_) | TrainEvent::Failed { .. } => self.bar.finish_and_clear(),
         }
     }

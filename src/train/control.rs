@@ -14,4 +14,23 @@ pub enum Control {
     /// Replace the peak learning rate from the next step on (the schedule still
     /// applies); recorded in the run as an LrChanged event.
     SetLearningRate(f64),
+    /// Ask a question of the live model without disturbing training; answered
+    /// between steps (also while paused) by a [`TrainEvent::Probed`] that is not
+    /// recorded in the run.
+    Probe(Probe),
+}
+
+/// A question about the model as it is right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// Class probabilities for one grey image (`rows * cols` bytes, 0 = black),
+    /// normalised exactly as training data is.
+    Classify {
+        /// Caller's tag, echoed in the answer so stale answers can be ignored.
+        id: u64,
+        /// Row-major pixels.
+        pixels: Vec<u8>,
+    },
+    /// The first layer's weights (for drawing them as images).
+    FirstLayer,
 }

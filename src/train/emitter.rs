@@ -37,6 +37,15 @@ impl Emitter {
         self.record_error.take()
     }
 
+    /// Sends an event that is not part of the run's record (probe answers); dropped
+    /// when the consumer is behind, since it will ask again.
+    pub(crate) fn emit_transient(&mut self, event: TrainEvent) {
+        if let Some(p) = self.pending.take() {
+            let _ = self.tx.send(TrainEvent::Step(p));
+        }
+        let _ = self.tx.try_send(event);
+    }
+
     pub(crate) fn emit(&mut self, event: TrainEvent) {
         if let Some(rec) = &mut self.recorder
             && let Err(e) = rec.record(&event)

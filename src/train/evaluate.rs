@@ -24,7 +24,7 @@ impl DeviceSplit {
 }
 
 /// Mean and standard deviation of the training pixels (in [0, 1]) per dataset.
-pub(crate) fn normalisation(name: ImageDataset) -> (f32, f32) {
+pub fn normalisation(name: ImageDataset) -> (f32, f32) {
     match name {
         ImageDataset::Mnist => (0.1307, 0.3081),
         ImageDataset::FashionMnist => (0.2860, 0.3530),

@@ -64,6 +64,9 @@ pub enum TrainEvent {
         /// Human-readable text.
         message: String,
     },
+    /// The answer to a [`crate::train::Probe`]; sent only to the consumer, never
+    /// recorded (it is a view of the model, not part of the run's history).
+    Probed(ProbeAnswer),
     /// The run ended normally (all epochs, early stop, or a Stop request).
     Finished(RunSummary),
     /// The run ended with an error; nothing more follows.
@@ -74,6 +77,37 @@ pub enum TrainEvent {
         kind: FailureKind,
         /// What went wrong and what to try.
         message: String,
+    },
+}
+
+/// What the live model answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProbeAnswer {
+    /// Softmax probabilities per class for a `Probe::Classify`.
+    Classified {
+        /// The request's tag.
+        id: u64,
+        /// Steps done when the model was asked.
+        step: u64,
+        /// One probability per class, summing to 1.
+        probabilities: Vec<f32>,
+    },
+    /// The first trainable tensor, e.g. `[out, in]` for Linear, `[out, c, k, k]`
+    /// for Conv2d.
+    FirstLayer {
+        /// Steps done when the snapshot was taken.
+        step: u64,
+        /// Parameter name, e.g. `layer1.weight`.
+        name: String,
+        /// Tensor shape.
+        shape: Vec<usize>,
+        /// Row-major values.
+        values: Vec<f32>,
+    },
+    /// The probe could not be answered (e.g. wrong image size).
+    Unavailable {
+        /// Why, for people.
+        reason: String,
     },
 }
 

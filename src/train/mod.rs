@@ -14,17 +14,19 @@ mod events;
 mod handle;
 mod metrics;
 mod optim;
+mod probe;
 mod schedule;
 mod steering;
 mod supervised;
 mod worker;
 
-pub use control::Control;
+pub use control::{Control, Probe};
 pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;
+pub use evaluate::normalisation;
 pub use events::{
-    EvalMetrics, FailureKind, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason,
-    TrainEvent,
+    EvalMetrics, FailureKind, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepMetrics,
+    StopReason, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;

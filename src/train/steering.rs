@@ -3,9 +3,18 @@
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::control::Control;
+use super::control::{Control, Probe};
 use super::emitter::Emitter;
-use super::events::TrainEvent;
+use super::events::{ProbeAnswer, TrainEvent};
+
+/// Answers probes with the loop's model; loops without a model say so.
+pub(crate) type Answer<'a> = &'a mut dyn FnMut(&Probe, u64) -> ProbeAnswer;
+
+fn no_model(_: &Probe, _: u64) -> ProbeAnswer {
+    ProbeAnswer::Unavailable {
+        reason: "this kind of run cannot answer questions about its model".into(),
+    }
+}
 
 /// The worker's view of its control channel.
 pub(crate) struct Steering {
@@ -32,10 +41,16 @@ impl Steering {
     }
 
     /// Handles every waiting message; while paused, blocks until Resume or Stop.
+    #[allow(dead_code)] // for loops without a model to probe
     pub(crate) fn poll(&mut self, step: u64, emitter: &mut Emitter) {
+        self.poll_with(step, emitter, &mut no_model);
+    }
+
+    /// Like `poll`, answering probes with `answer`.
+    pub(crate) fn poll_with(&mut self, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
         loop {
             match self.rx.try_recv() {
-                Ok(msg) => self.apply(msg, step, emitter),
+                Ok(msg) => self.apply(msg, step, emitter, answer),
                 Err(TryRecvError::Empty) => return,
                 // The consumer dropped its handle: nobody is watching, so stop.
                 Err(TryRecvError::Disconnected) => {
@@ -46,9 +61,10 @@ impl Steering {
         }
     }
 
-    fn apply(&mut self, msg: Control, step: u64, emitter: &mut Emitter) {
+    fn apply(&mut self, msg: Control, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
         match msg {
-            Control::Pause => self.pause(step, emitter),
+            Control::Probe(p) => emitter.emit_transient(TrainEvent::Probed(answer(&p, step))),
+            Control::Pause => self.pause(step, emitter, answer),
             Control::Resume => {}
             Control::Stop => self.stop = true,
             Control::SetLearningRate(lr) => self.set_lr(lr, step, emitter),
@@ -68,7 +84,7 @@ impl Steering {
         }
     }
 
-    fn pause(&mut self, step: u64, emitter: &mut Emitter) {
+    fn pause(&mut self, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
         emitter.emit(TrainEvent::Paused { step });
         let since = std::time::Instant::now();
         loop {
@@ -80,6 +96,9 @@ impl Steering {
                     break;
                 }
                 Ok(Control::SetLearningRate(lr)) => self.set_lr(lr, step, emitter),
+                Ok(Control::Probe(p)) => {
+                    emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
+                }
             }
         }
         self.paused_secs += since.elapsed().as_secs_f64();

@@ -18,6 +18,7 @@ use super::events::{
 use super::handle::StartOptions;
 use super::metrics::{StepAccumulator, count_correct};
 use super::optim::Optimizer;
+use super::probe::ProbeTarget;
 use super::schedule::lr_at;
 use super::steering::Steering;
 use super::worker::RunFailure;
@@ -100,7 +101,14 @@ pub(crate) fn run(
         ));
     }
 
+    let probe = ProbeTarget {
+        model: &model,
+        device: &device,
+        norm,
+        input,
+    };
     let mut lp = Loop {
+        probe,
         exp,
         device: &device,
         model: &model,
@@ -161,6 +169,7 @@ pub(crate) fn run(
 
 /// State of one supervised run while it trains.
 struct Loop<'a> {
+    probe: ProbeTarget<'a>,
     exp: &'a Experiment,
     device: &'a Device,
     model: &'a Model,
@@ -200,7 +209,8 @@ impl Loop<'_> {
             self.epoch_loss = (0.0, 0);
             self.epoch_acc = (0.0, 0);
             for chunk in order.chunks(t.batch_size) {
-                steering.poll(self.step, emitter);
+                let probe = &self.probe;
+                steering.poll_with(self.step, emitter, &mut |p, step| probe.answer(p, step));
                 if steering.stop {
                     self.flush_step(emitter, steering.peak_lr)?;
                     return Ok(StopReason::Stopped);

@@ -1,0 +1,458 @@
+//! The workbench window: panels, tabs, shortcuts, and turning what views report
+//! into effects (files, runs, background jobs).
+//!
+//! Contract: [`TrainlabApp::show`] draws one frame into any `Ui` (eframe's window or a
+//! kittest harness); worker events arrive through the live run's relay and are folded
+//! into [`RunSeries`] at the start of a frame. Only [`Persisted`] survives restarts.
+
+use std::path::{Path, PathBuf};
+
+use egui::{Color32, Key, KeyboardShortcut, Modifiers, Ui};
+use serde::{Deserialize, Serialize};
+
+use super::controls::{RunAction, run_controls};
+use super::curves::{CurveSettings, CurvesCache, curves_view};
+use super::dataset::dataset_picker;
+use super::document::{Document, example_files};
+use super::history::HistoryAction;
+use super::hyperparams::{devices, hyperparams};
+use super::inspect::Inspector;
+use super::live::LiveRun;
+use super::menu::{MenuAction, top_bar};
+use super::model_editor::{RED, model_editor};
+use super::run_state::{RunSeries, RunState};
+use super::status_bar::status_bar;
+use super::views::{Tab, ViewStates};
+use crate::runs::default_run_dir;
+use crate::spec::{DataSource, DatasetSpec, DeviceSpec, to_ron_string, validate};
+use crate::train::Control;
+
+/// What is remembered between sessions (eframe storage, key [`eframe::APP_KEY`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    /// The experiment under edit, as RON.
+    pub experiment_ron: String,
+    /// Its file, if any.
+    pub path: Option<PathBuf>,
+    /// Recent files, newest first.
+    pub recent: Vec<PathBuf>,
+    /// Plot settings.
+    pub curves: CurveSettings,
+    /// The open tab.
+    pub tab: Tab,
+    /// Where runs are recorded and listed.
+    pub runs_root: PathBuf,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self {
+            experiment_ron: to_ron_string(&crate::spec::Experiment::default()),
+            path: None,
+            recent: Vec::new(),
+            curves: CurveSettings::default(),
+            tab: Tab::default(),
+            runs_root: PathBuf::from("runs"),
+        }
+    }
+}
+
+/// The application state.
+pub struct TrainlabApp {
+    /// The experiment being edited.
+    pub doc: Document,
+    /// The current (or last) run's series.
+    pub series: RunSeries,
+    /// Plot settings.
+    pub curves: CurveSettings,
+    /// The open tab.
+    pub tab: Tab,
+    /// Where runs are recorded and listed.
+    pub runs_root: PathBuf,
+    /// Messages shown in the error banner until dismissed.
+    pub errors: Vec<String>,
+    /// Trained model, test-set analysis, canvas (see `inspect`).
+    pub inspector: Inspector,
+    /// State of the other views (samples, history, ...).
+    pub views: ViewStates,
+    live: Option<LiveRun>,
+    live_lr: f64,
+    curves_cache: CurvesCache,
+    devices: Vec<DeviceSpec>,
+    examples: Vec<PathBuf>,
+    last_title: String,
+}
+
+impl TrainlabApp {
+    /// An app restored from `persisted`.
+    pub fn from_persisted(p: Persisted) -> Self {
+        let Persisted {
+            experiment_ron,
+            path,
+            recent,
+            curves,
+            tab,
+            runs_root,
+        } = p;
+        let doc = Document::restore(&experiment_ron, path, recent);
+        let mut app = Self {
+            live_lr: doc.exp.optimizer.lr(),
+            doc,
+            series: RunSeries::default(),
+            curves,
+            tab,
+            errors: Vec::new(),
+            inspector: Inspector::default(),
+            views: ViewStates::default(),
+            live: None,
+            curves_cache: CurvesCache::default(),
+            devices: devices(),
+            examples: example_files(Path::new("experiments")),
+            last_title: String::new(),
+            runs_root,
+        };
+        app.inspector.load_latest(&app.runs_root, None);
+        app
+    }
+
+    /// A fresh app recording runs under `runs_root` (tests use a temporary folder).
+    pub fn with_runs_root(runs_root: &Path) -> Self {
+        Self::from_persisted(Persisted {
+            runs_root: runs_root.to_path_buf(),
+            ..Persisted::default()
+        })
+    }
+
+    /// Used by eframe: restores the last session from storage.
+    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        let persisted = cc
+            .storage
+            .and_then(|s| eframe::get_value::<Persisted>(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        Self::from_persisted(persisted)
+    }
+
+    /// What to remember.
+    pub fn persisted(&self) -> Persisted {
+        Persisted {
+            experiment_ron: to_ron_string(&self.doc.exp),
+            path: self.doc.path.clone(),
+            recent: self.doc.recent.clone(),
+            curves: self.curves.clone(),
+            tab: self.tab,
+            runs_root: self.runs_root.clone(),
+        }
+    }
+
+    /// Whether a run is going (started and not yet finished).
+    pub fn is_running(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Opens an experiment file; an error goes to the banner.
+    pub fn open_path(&mut self, path: &Path) {
+        if let Err(e) = self.doc.open(path) {
+            self.errors
+                .push(format!("Could not open the experiment: {e}"));
+        } else {
+            self.live_lr = self.doc.exp.optimizer.lr();
+        }
+    }
+
+    /// Draws one frame.
+    pub fn show(&mut self, ui: &mut Ui) {
+        self.pump_events(ui.ctx());
+        self.inspector.poll(ui.ctx(), &mut self.errors);
+        self.views.poll(
+            ui.ctx(),
+            self.tab,
+            &self.doc.exp.dataset,
+            &self.runs_root,
+            &mut self.errors,
+        );
+        self.handle_view_requests(ui.ctx());
+        self.shortcuts(ui);
+        self.update_title(ui.ctx());
+
+        egui::Panel::top("top_bar").show(ui, |ui| {
+            if let Some(a) = top_bar(ui, &self.doc, &self.examples) {
+                self.menu_action(a);
+            }
+        });
+        egui::Panel::bottom("status_bar").show(ui, |ui| {
+            status_bar(
+                ui,
+                &self.series,
+                self.doc.exp.training.epochs,
+                self.doc.exp.training.batch_size,
+            );
+        });
+        egui::Panel::left("editor")
+            .default_size(420.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.editor(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.error_banner(ui);
+            let runs = self.views.overlay_runs();
+            let mut all: Vec<&RunSeries> = Vec::new();
+            if !self.series.steps.step.is_empty() || self.series.state != RunState::Idle {
+                all.push(&self.series);
+            }
+            all.extend(runs);
+            let ctx = super::views::ViewContext {
+                exp: &self.doc.exp,
+                series: &self.series,
+                runs_root: &self.runs_root,
+                live: self.live.is_some(),
+            };
+            Tab::bar(ui, &mut self.tab);
+            ui.separator();
+            match self.tab {
+                Tab::Curves => curves_view(ui, &mut self.curves, &mut self.curves_cache, &all),
+                other => self.views.show(ui, other, &ctx, &mut self.inspector),
+            }
+        });
+        self.send_probes();
+    }
+
+    /// Keeps the live model's answers (canvas, weights) fresh and sends the probes.
+    fn send_probes(&mut self) {
+        let Some(live) = &self.live else {
+            self.inspector.take_probes();
+            return;
+        };
+        if self.series.state.is_live() {
+            self.inspector
+                .refresh_live(self.tab == Tab::Draw, self.tab == Tab::Weights);
+        }
+        for p in self.inspector.take_probes() {
+            live.send(Control::Probe(p));
+        }
+    }
+
+    fn handle_view_requests(&mut self, ctx: &egui::Context) {
+        for request in self.views.take_requests() {
+            match request {
+                HistoryAction::Inspect(dir) => {
+                    match crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT)) {
+                        Ok(exp) => self.inspector.load_run(&dir, exp, ctx),
+                        Err(e) => self.errors.push(format!("Cannot inspect that run: {e}")),
+                    }
+                }
+                HistoryAction::OpenExperiment(path) => self.open_path(&path),
+            }
+        }
+    }
+
+    fn editor(&mut self, ui: &mut Ui) {
+        let problem = validate(&self.doc.exp).err().map(|e| e.to_string());
+        let state = self.series.state.clone();
+        if let Some(a) = run_controls(ui, &state, problem.as_deref(), &mut self.live_lr) {
+            self.run_action(a, ui.ctx());
+        }
+        ui.separator();
+        egui::CollapsingHeader::new("Dataset")
+            .default_open(true)
+            .show(ui, |ui| {
+                let out = dataset_picker(ui, &mut self.doc.exp);
+                if out.pick_folder
+                    && let Some(dir) = rfd::FileDialog::new()
+                        .set_title("Folder with the four IDX files")
+                        .pick_folder()
+                {
+                    let DatasetSpec::Images(d) = &mut self.doc.exp.dataset;
+                    d.source = DataSource::Dir(dir);
+                }
+            });
+        egui::CollapsingHeader::new("Model")
+            .default_open(true)
+            .show(ui, |ui| {
+                model_editor(ui, &mut self.doc.exp);
+            });
+        egui::CollapsingHeader::new("Hyperparameters")
+            .default_open(true)
+            .show(ui, |ui| {
+                hyperparams(ui, &mut self.doc.exp, &self.devices);
+            });
+        ui.horizontal(|ui| {
+            let label = ui
+                .label("Name")
+                .on_hover_text("Used for the run folder name and plot legends.");
+            ui.text_edit_singleline(&mut self.doc.exp.name)
+                .labelled_by(label.id);
+        });
+    }
+
+    fn error_banner(&mut self, ui: &mut Ui) {
+        let mut dismiss = None;
+        for (i, e) in self.errors.iter().enumerate() {
+            egui::Frame::new()
+                .fill(Color32::from_rgb(80, 20, 20))
+                .inner_margin(6.0)
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        // The button comes first so a long message cannot push it away.
+                        if ui.small_button("dismiss").clicked() {
+                            dismiss = Some(i);
+                        }
+                        ui.colored_label(RED, "⚠");
+                        ui.add(
+                            egui::Label::new(egui::RichText::new(e).color(Color32::WHITE)).wrap(),
+                        );
+                    });
+                });
+        }
+        if let Some(i) = dismiss {
+            self.errors.remove(i);
+        }
+    }
+
+    fn pump_events(&mut self, ctx: &egui::Context) {
+        let Some(live) = &self.live else { return };
+        let (events, ended) = live.drain();
+        for e in &events {
+            if let crate::train::TrainEvent::Probed(answer) = e {
+                self.inspector.on_answer(answer);
+                continue;
+            }
+            self.series.apply(e);
+            if let crate::train::TrainEvent::Failed { message, .. } = e {
+                self.errors.push(format!("The run failed: {message}"));
+            }
+        }
+        if ended {
+            if let Some(live) = self.live.take()
+                && matches!(self.series.state, RunState::Finished(_))
+            {
+                self.inspector
+                    .load_run(&live.run_dir, live.experiment.clone(), ctx);
+            }
+            if self.series.state.is_live() {
+                self.series.state =
+                    RunState::Failed("the worker ended without a final event".into());
+            }
+            self.views.refresh_history(&self.runs_root);
+        }
+    }
+
+    fn run_action(&mut self, action: RunAction, ctx: &egui::Context) {
+        match action {
+            RunAction::Start => self.start_run(ctx),
+            RunAction::Pause => self.send(Control::Pause),
+            RunAction::Resume => self.send(Control::Resume),
+            RunAction::Stop => self.send(Control::Stop),
+            RunAction::SetLearningRate(lr) => self.send(Control::SetLearningRate(lr)),
+        }
+    }
+
+    fn send(&mut self, control: Control) {
+        if let Some(live) = &self.live
+            && !live.send(control)
+        {
+            self.errors.push("The run has already ended.".into());
+        }
+    }
+
+    /// Starts a run of the current experiment (no-op with a message when invalid or busy).
+    pub fn start_run(&mut self, ctx: &egui::Context) {
+        if self.live.is_some() {
+            return;
+        }
+        if let Err(e) = validate(&self.doc.exp) {
+            self.errors.push(format!("Cannot start: {e}"));
+            return;
+        }
+        let exp = self.doc.exp.clone();
+        let run_dir = default_run_dir(&self.runs_root, &exp.name);
+        self.series = RunSeries::starting(
+            &run_dir
+                .file_name()
+                .map_or_else(|| exp.name.clone(), |n| n.to_string_lossy().into_owned()),
+        );
+        self.live_lr = exp.optimizer.lr();
+        let ctx = ctx.clone();
+        self.live = Some(LiveRun::start(exp, run_dir, move || ctx.request_repaint()));
+        self.tab = Tab::Curves;
+    }
+
+    fn menu_action(&mut self, action: MenuAction) {
+        match action {
+            MenuAction::New => self.doc.replace(crate::spec::Experiment::default()),
+            MenuAction::Open => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("experiment", &["ron"])
+                    .pick_file()
+                {
+                    self.open_path(&p);
+                }
+            }
+            MenuAction::OpenPath(p) => self.open_path(&p),
+            MenuAction::Save => match self.doc.path.clone() {
+                Some(p) => self.save_to(&p),
+                None => self.menu_action(MenuAction::SaveAs),
+            },
+            MenuAction::SaveAs => {
+                let name = format!("{}.ron", self.doc.exp.name);
+                if let Some(p) = rfd::FileDialog::new()
+                    .add_filter("experiment", &["ron"])
+                    .set_file_name(name)
+                    .save_file()
+                {
+                    self.save_to(&p);
+                }
+            }
+        }
+    }
+
+    fn save_to(&mut self, path: &Path) {
+        if let Err(e) = self.doc.save_to(path) {
+            self.errors.push(e);
+        }
+    }
+
+    fn shortcuts(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        let save = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
+        let open = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+        let start = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+        if ctx.input_mut(|i| i.consume_shortcut(&save)) {
+            self.menu_action(MenuAction::Save);
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&open)) {
+            self.menu_action(MenuAction::Open);
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&start)) && validate(&self.doc.exp).is_ok() {
+            self.start_run(&ctx);
+        }
+        // Space toggles pause, unless the user is typing into a field.
+        if !ctx.text_edit_focused() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space))
+        {
+            match self.series.state {
+                RunState::Running => self.send(Control::Pause),
+                RunState::Paused => self.send(Control::Resume),
+                _ => {}
+            }
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = self.doc.title();
+        if title != self.last_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.last_title = title;
+        }
+    }
+}
+
+impl eframe::App for TrainlabApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.persisted());
+    }
+}

@@ -1,0 +1,99 @@
+//! Run controls: Start, Pause/Resume, Stop and the live learning-rate change.
+//!
+//! Contract: draws buttons enabled for the run's state and returns the
+//! [`RunAction`] chosen; the app turns it into `train::Control` messages.
+//! `blocker` is why Start is not possible (invalid experiment), shown on hover.
+
+use egui::{Button, DragValue, Slider, Ui};
+
+use super::run_state::RunState;
+
+/// What the user asked the run to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunAction {
+    /// Start a new run with the current experiment.
+    Start,
+    /// Pause the live run.
+    Pause,
+    /// Resume the paused run.
+    Resume,
+    /// Stop the live run (it still evaluates on test and saves weights).
+    Stop,
+    /// Change the live run's peak learning rate.
+    SetLearningRate(f64),
+}
+
+/// Draws the controls.
+pub fn run_controls(
+    ui: &mut Ui,
+    state: &RunState,
+    blocker: Option<&str>,
+    live_lr: &mut f64,
+) -> Option<RunAction> {
+    let mut action = None;
+    ui.horizontal(|ui| {
+        let can_start = !state.is_live() && blocker.is_none();
+        let start = ui
+            .add_enabled(can_start, Button::new("▶ Start"))
+            .on_hover_text(
+                "Train with these settings; the run is recorded under runs/ (Ctrl+Enter).",
+            );
+        let start = match blocker {
+            Some(why) => start.on_disabled_hover_text(format!("Fix this first: {why}")),
+            None => start.on_disabled_hover_text("A run is already going: stop it first."),
+        };
+        if start.clicked() {
+            action = Some(RunAction::Start);
+        }
+        match state {
+            RunState::Paused => {
+                if ui
+                    .button("⏵ Resume")
+                    .on_hover_text("Continue training (Space).")
+                    .clicked()
+                {
+                    action = Some(RunAction::Resume);
+                }
+            }
+            _ => {
+                if ui
+                    .add_enabled(matches!(state, RunState::Running), Button::new("⏸ Pause"))
+                    .on_hover_text("Hold training between steps (Space).")
+                    .clicked()
+                {
+                    action = Some(RunAction::Pause);
+                }
+            }
+        }
+        if ui
+            .add_enabled(state.is_live(), Button::new("⏹ Stop"))
+            .on_hover_text("End the run now; it is still tested and its weights saved.")
+            .clicked()
+        {
+            action = Some(RunAction::Stop);
+        }
+    });
+    if state.is_live() {
+        ui.horizontal(|ui| {
+            let help = "Change the learning rate of the running training; recorded in the run.";
+            ui.label("Live lr").on_hover_text(help);
+            ui.add(
+                Slider::new(live_lr, 1e-5..=1.0)
+                    .logarithmic(true)
+                    .show_value(false),
+            )
+            .on_hover_text(help);
+            let speed = *live_lr * 0.01;
+            ui.add(
+                DragValue::new(live_lr)
+                    .range(1e-7..=10.0)
+                    .speed(speed)
+                    .max_decimals(7),
+            );
+            if ui.button("Apply").on_hover_text(help).clicked() {
+                action = Some(RunAction::SetLearningRate(*live_lr));
+            }
+        });
+    }
+    action
+}

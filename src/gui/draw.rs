@@ -1,0 +1,84 @@
+//! "Draw a digit": the canvas, what the model sees (28x28), and its class
+//! probabilities as bars — from the live model while training, else from the
+//! last trained run.
+//!
+//! Contract: reports ink changes to the [`Inspector`], which decides which model
+//! answers; draws only what the inspector holds.
+
+use egui::{Color32, RichText, Sense, Ui, Vec2};
+
+use super::inspect::Inspector;
+use super::thumbnails::grey_texture;
+
+/// Draws the view. `live` is true while a run trains; `classes` names the bars.
+pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[String]) {
+    let has_model = live || inspector.predictor.is_some();
+    ui.label(if has_model {
+        "Draw a digit with the mouse (hold the left button). The bars show what the model thinks it is."
+    } else if inspector.is_loading() {
+        "Loading the trained model…"
+    } else {
+        "No trained model yet: press ▶ Start to train one (you can draw while it learns), or inspect a past run under History."
+    });
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            if inspector.canvas.ui(ui, 280.0) {
+                inspector.canvas_changed(live);
+            }
+            ui.horizontal(|ui| {
+                if ui.button("Clear").on_hover_text("Wipe the canvas and draw again.").clicked() {
+                    inspector.canvas.clear();
+                    inspector.canvas_changed(live);
+                }
+                let seen = inspector.canvas.to_mnist();
+                let tex = grey_texture(ui.ctx(), "canvas_28", [28, 28], &seen);
+                ui.add(egui::Image::new(egui::load::SizedTexture::from(&tex)).fit_to_exact_size(Vec2::splat(56.0)))
+                    .on_hover_text("What the model sees: your drawing fitted into 20x20 and centred in 28x28, as MNIST digits were prepared.");
+                ui.weak("model input");
+            });
+        });
+        ui.add_space(16.0);
+        ui.vertical(|ui| probability_bars(ui, inspector, classes));
+    });
+}
+
+fn probability_bars(ui: &mut Ui, inspector: &Inspector, classes: &[String]) {
+    let Some(v) = &inspector.verdict else {
+        ui.weak("(draw to see the probabilities)");
+        return;
+    };
+    let best = v
+        .probabilities
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+    ui.heading(format!(
+        "{} ({:.0}%)",
+        name(best),
+        v.probabilities[best] * 100.0
+    ));
+    ui.weak(format!("answer of the {}", v.source));
+    ui.add_space(6.0);
+    for (i, &p) in v.probabilities.iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.add_sized(
+                [90.0, 18.0],
+                egui::Label::new(RichText::new(name(i)).monospace()),
+            );
+            let (rect, _) = ui.allocate_exact_size(Vec2::new(220.0, 16.0), Sense::hover());
+            let painter = ui.painter_at(rect);
+            painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+            let mut bar = rect;
+            bar.set_width(rect.width() * p.clamp(0.0, 1.0));
+            let colour = if i == best {
+                Color32::from_rgb(80, 160, 255)
+            } else {
+                Color32::from_gray(140)
+            };
+            painter.rect_filled(bar, 2.0, colour);
+            ui.label(format!("{:5.1}%", p * 100.0));
+        });
+    }
+}

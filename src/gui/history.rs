@@ -1,0 +1,163 @@
+//! The run history: past run folders under the runs root, newest first, with their
+//! final figures; tick any number to overlay their curves on the plots, inspect one
+//! (its model feeds the confusion matrix, gallery, weights and canvas), or open its
+//! experiment in the editor.
+//!
+//! Contract: the folder is rescanned on request and when a run ends, never per
+//! frame; overlaid runs are read from metrics.jsonl on a background [`Job`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use egui::Ui;
+
+use super::job::Job;
+use super::run_state::RunSeries;
+use crate::runs::{RunListing, files, list_runs, read_events};
+
+/// What the learner asked for in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryAction {
+    /// Load this run's model into the inspector.
+    Inspect(PathBuf),
+    /// Open this run's experiment.ron in the editor.
+    OpenExperiment(PathBuf),
+}
+
+/// History state.
+#[derive(Default)]
+pub struct HistoryState {
+    listing: Vec<RunListing>,
+    scanned: Option<PathBuf>,
+    /// Runs overlaid on the plots, by folder.
+    pub overlay: BTreeMap<PathBuf, RunSeries>,
+    loading: Vec<(PathBuf, Job<RunSeries>)>,
+    /// Errors to report (read by the app).
+    pub errors: Vec<String>,
+}
+
+impl HistoryState {
+    /// Rescans `root`.
+    pub fn refresh(&mut self, root: &Path) {
+        self.listing = list_runs(root);
+        self.scanned = Some(root.to_path_buf());
+    }
+
+    /// Scans once per root; takes finished loads.
+    pub fn poll(&mut self, root: &Path) {
+        if self.scanned.as_deref() != Some(root) {
+            self.refresh(root);
+        }
+        let mut i = 0;
+        while i < self.loading.len() {
+            match self.loading[i].1.poll() {
+                None => i += 1,
+                Some(outcome) => {
+                    let (dir, _) = self.loading.swap_remove(i);
+                    match outcome {
+                        Ok(series) => {
+                            self.overlay.insert(dir, series);
+                        }
+                        Err(e) => self.errors.push(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts overlaying the run in `dir`.
+    pub fn add_overlay(&mut self, dir: &Path, ctx: &egui::Context) {
+        let label = dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let path = dir.to_path_buf();
+        let ctx = ctx.clone();
+        let job = Job::spawn(
+            "history",
+            move || ctx.request_repaint(),
+            move || {
+                let events = read_events(&path).map_err(|e| {
+                    format!("cannot read {}: {e}", path.join(files::METRICS).display())
+                })?;
+                Ok(RunSeries::from_events(&label, &events))
+            },
+        );
+        self.loading.push((dir.to_path_buf(), job));
+    }
+
+    /// Draws the table; returns what the learner chose.
+    pub fn show(&mut self, ui: &mut Ui, root: &Path) -> Option<HistoryAction> {
+        let mut action = None;
+        ui.horizontal(|ui| {
+            ui.label(format!("Runs in {}", root.display()));
+            if ui
+                .button("Refresh")
+                .on_hover_text("Look for new run folders.")
+                .clicked()
+            {
+                self.refresh(root);
+            }
+            if !self.overlay.is_empty() && ui.button("Clear comparison").clicked() {
+                self.overlay.clear();
+            }
+        });
+        if self.listing.is_empty() {
+            ui.label("No runs yet. Every run you start is recorded here (experiment, metrics, summary, weights).");
+            return None;
+        }
+        let ctx = ui.ctx().clone();
+        let mut toggled: Vec<(PathBuf, bool)> = Vec::new();
+        egui::ScrollArea::vertical().id_salt("history").show(ui, |ui| {
+            egui::Grid::new("history_grid").striped(true).num_columns(7).show(ui, |ui| {
+                for h in ["compare", "run", "test acc", "val acc", "steps", "time", ""] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for run in &self.listing {
+                    let mut on = self.overlay.contains_key(&run.dir) || self.loading.iter().any(|(d, _)| d == &run.dir);
+                    if ui.checkbox(&mut on, "").on_hover_text("Overlay this run's curves on the plots.").changed() {
+                        toggled.push((run.dir.clone(), on));
+                    }
+                    ui.label(&run.label);
+                    let pct = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |a| format!("{:.2}%", a * 100.0));
+                    match &run.summary {
+                        Some(s) => {
+                            ui.label(pct(s.test_accuracy));
+                            ui.label(pct(s.val_accuracy));
+                            ui.label(s.steps.to_string());
+                            ui.label(super::status_bar::format_duration(s.wall_seconds));
+                        }
+                        None => {
+                            ui.weak("unfinished");
+                            ui.label("");
+                            ui.label("");
+                            ui.label("");
+                        }
+                    }
+                    ui.horizontal(|ui| {
+                        let has_weights = run.dir.join(files::WEIGHTS).is_file();
+                        if ui
+                            .add_enabled(has_weights, egui::Button::new("inspect"))
+                            .on_hover_text("Use this run's model for the confusion matrix, mistakes, weights and canvas.")
+                            .clicked()
+                        {
+                            action = Some(HistoryAction::Inspect(run.dir.clone()));
+                        }
+                        if ui.button("open").on_hover_text("Load this run's experiment into the editor.").clicked() {
+                            action = Some(HistoryAction::OpenExperiment(run.dir.join(files::EXPERIMENT)));
+                        }
+                    });
+                    ui.end_row();
+                }
+            });
+        });
+        for (dir, on) in toggled {
+            if on {
+                self.add_overlay(&dir, &ctx);
+            } else {
+                self.overlay.remove(&dir);
+            }
+        }
+        action
+    }
+}

@@ -1,0 +1,305 @@
+//! Hyperparameter knobs: optimizer and its fields, learning rate (log slider plus
+//! exact value), schedule, batch size, epochs, seed, augmentation and device.
+//!
+//! Contract: edits `Experiment` in place and returns true when something changed.
+//! Every knob carries a one-line tooltip that says what it does; the device list
+//! offers only what this build can run (`train::available_devices`).
+
+use egui::{ComboBox, DragValue, Slider, Ui};
+
+use crate::spec::{Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec};
+use crate::train::available_devices;
+
+/// Draws the hyperparameter section.
+pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> bool {
+    let mut changed = false;
+    egui::Grid::new("hyperparams")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            changed |= optimizer_rows(ui, &mut exp.optimizer);
+            changed |= schedule_rows(ui, exp);
+            changed |= training_rows(ui, exp, devices);
+        });
+    changed
+}
+
+/// The devices to offer (CPU always first).
+pub fn devices() -> Vec<DeviceSpec> {
+    available_devices()
+}
+
+fn row(ui: &mut Ui, name: &str, help: &str, add: impl FnOnce(&mut Ui) -> egui::Response) -> bool {
+    let label = ui.label(name).on_hover_text(help);
+    let response = add(ui).labelled_by(label.id).on_hover_text(help);
+    ui.end_row();
+    response.changed()
+}
+
+fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
+    let mut changed = false;
+    let kind = match opt {
+        OptimizerSpec::Sgd { .. } => "SGD",
+        OptimizerSpec::Adam { .. } => "Adam",
+        OptimizerSpec::AdamW { .. } => "AdamW",
+    };
+    let label = ui
+        .label("Optimizer")
+        .on_hover_text("The rule that turns gradients into weight updates.");
+    ComboBox::from_id_salt("optimizer")
+        .selected_text(kind)
+        .show_ui(ui, |ui| {
+            let lr = opt.lr();
+            let choices = [
+                ("SGD", "Plain gradient descent (with optional momentum): simple, needs a larger lr (0.01-0.1)."),
+                ("Adam", "Adapts the step size per weight; 1e-3 works for most small nets."),
+                ("AdamW", "Adam with decoupled weight decay: the usual choice for bigger models."),
+            ];
+            for (name, help) in choices {
+                if ui.selectable_label(kind == name, name).on_hover_text(help).clicked() && kind != name {
+                    *opt = match name {
+                        "SGD" => OptimizerSpec::Sgd { lr: lr.max(0.01), momentum: 0.9, nesterov: false, weight_decay: 0.0 },
+                        "Adam" => OptimizerSpec::Adam { lr: lr.min(0.01), beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+                        _ => OptimizerSpec::AdamW { lr: lr.min(0.01), beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 },
+                    };
+                    changed = true;
+                }
+            }
+        }).response.labelled_by(label.id);
+    ui.end_row();
+
+    let lr_help =
+        "Learning rate: how big each weight update is. Too high diverges, too low crawls.";
+    ui.label("Learning rate").on_hover_text(lr_help);
+    ui.horizontal(|ui| {
+        let mut lr = opt.lr();
+        let slider = ui
+            .add(
+                Slider::new(&mut lr, 1e-5..=1.0)
+                    .logarithmic(true)
+                    .show_value(false),
+            )
+            .on_hover_text(lr_help);
+        let speed = lr * 0.01;
+        let exact = ui
+            .add(
+                DragValue::new(&mut lr)
+                    .range(1e-7..=10.0)
+                    .speed(speed)
+                    .max_decimals(7),
+            )
+            .on_hover_text("Exact learning rate (drag or type).");
+        if slider.changed() || exact.changed() {
+            opt.set_lr(lr);
+            changed = true;
+        }
+    });
+    ui.end_row();
+
+    match opt {
+        OptimizerSpec::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+            ..
+        } => {
+            changed |= row(
+                ui,
+                "Momentum",
+                "Keeps a running direction of updates; 0.9 smooths and speeds up SGD.",
+                |ui| ui.add(DragValue::new(momentum).range(0.0..=0.999).speed(0.01)),
+            );
+            changed |= row(
+                ui,
+                "Nesterov",
+                "Looks ahead along the momentum before computing the gradient.",
+                |ui| ui.checkbox(nesterov, ""),
+            );
+            changed |= weight_decay_row(ui, weight_decay);
+        }
+        OptimizerSpec::Adam {
+            beta1,
+            beta2,
+            weight_decay,
+            ..
+        }
+        | OptimizerSpec::AdamW {
+            beta1,
+            beta2,
+            weight_decay,
+            ..
+        } => {
+            changed |= row(
+                ui,
+                "β1",
+                "How much of the previous gradient direction Adam keeps (0.9).",
+                |ui| ui.add(DragValue::new(beta1).range(0.0..=0.9999).speed(0.001)),
+            );
+            changed |= row(
+                ui,
+                "β2",
+                "How slowly Adam's per-weight step size adapts (0.999).",
+                |ui| ui.add(DragValue::new(beta2).range(0.0..=0.99999).speed(0.0001)),
+            );
+            changed |= weight_decay_row(ui, weight_decay);
+        }
+    }
+    changed
+}
+
+fn weight_decay_row(ui: &mut Ui, weight_decay: &mut f64) -> bool {
+    row(
+        ui,
+        "Weight decay",
+        "Pulls weights towards zero each step; fights overfitting (0 = off, 1e-4..1e-2 usual).",
+        |ui| {
+            ui.add(
+                DragValue::new(weight_decay)
+                    .range(0.0..=1.0)
+                    .speed(0.0001)
+                    .max_decimals(5),
+            )
+        },
+    )
+}
+
+fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
+    let mut changed = false;
+    let s = &mut exp.schedule;
+    changed |= row(
+        ui,
+        "Warmup steps",
+        "Steps over which the lr rises from ~0 to its peak; steadies the first updates.",
+        |ui| ui.add(DragValue::new(&mut s.warmup_steps).range(0..=100_000)),
+    );
+    let name = match s.decay {
+        LrDecay::Constant => "constant",
+        LrDecay::Step { .. } => "step",
+        LrDecay::Cosine { .. } => "cosine",
+    };
+    let label = ui
+        .label("LR decay")
+        .on_hover_text("How the learning rate shrinks after warmup.");
+    ComboBox::from_id_salt("decay")
+        .selected_text(name)
+        .show_ui(ui, |ui| {
+            let options = [
+                (
+                    "constant",
+                    LrDecay::Constant,
+                    "Keep the peak lr for the whole run.",
+                ),
+                (
+                    "step",
+                    LrDecay::Step {
+                        every_epochs: 3,
+                        gamma: 0.1,
+                    },
+                    "Multiply the lr by gamma every few epochs.",
+                ),
+                (
+                    "cosine",
+                    LrDecay::Cosine {
+                        final_fraction: 0.0,
+                    },
+                    "Glide down along half a cosine to the end of the run.",
+                ),
+            ];
+            for (label, value, help) in options {
+                if ui
+                    .selectable_label(name == label, label)
+                    .on_hover_text(help)
+                    .clicked()
+                    && name != label
+                {
+                    s.decay = value;
+                    changed = true;
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    ui.end_row();
+    match &mut s.decay {
+        LrDecay::Constant => {}
+        LrDecay::Step {
+            every_epochs,
+            gamma,
+        } => {
+            changed |= row(ui, "  every epochs", "Epochs between lr drops.", |ui| {
+                ui.add(DragValue::new(every_epochs).range(1..=1000))
+            });
+            changed |= row(
+                ui,
+                "  gamma",
+                "Factor applied at each drop (0.1 = ten times smaller).",
+                |ui| ui.add(DragValue::new(gamma).range(0.001..=1.0).speed(0.01)),
+            );
+        }
+        LrDecay::Cosine { final_fraction } => {
+            changed |= row(
+                ui,
+                "  final fraction",
+                "Where the curve ends, as a fraction of the peak lr.",
+                |ui| ui.add(DragValue::new(final_fraction).range(0.0..=1.0).speed(0.01)),
+            );
+        }
+    }
+    changed
+}
+
+fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> bool {
+    let mut changed = false;
+    let t = &mut exp.training;
+    changed |= row(
+        ui,
+        "Batch size",
+        "Images per gradient step: small = noisy but many updates, large = smooth but fewer.",
+        |ui| ui.add(DragValue::new(&mut t.batch_size).range(1..=4096)),
+    );
+    changed |= row(ui, "Epochs", "Passes over the whole training set.", |ui| {
+        ui.add(DragValue::new(&mut t.epochs).range(1..=1000))
+    });
+    changed |= row(
+        ui,
+        "Seed",
+        "Same seed = same initial weights and shuffling = same curves (on the CPU).",
+        |ui| ui.add(DragValue::new(&mut exp.seed)),
+    );
+    let DatasetSpec::Images(d) = &mut exp.dataset;
+    let mut shift = d.augment.as_ref().map_or(0, |a| a.max_shift);
+    if row(
+        ui,
+        "Augment shift",
+        "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
+        |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
+    ) {
+        d.augment = (shift > 0).then_some(Augment { max_shift: shift });
+        changed = true;
+    }
+    let label = ui
+        .label("Device")
+        .on_hover_text("Where the maths runs. Only devices this build supports are listed.");
+    ComboBox::from_id_salt("device")
+        .selected_text(device_name(exp.device))
+        .show_ui(ui, |ui| {
+            for &d in devices {
+                changed |= ui
+                    .selectable_value(&mut exp.device, d, device_name(d))
+                    .changed();
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    ui.end_row();
+    changed
+}
+
+/// "CPU", "CUDA 0", "Metal 0".
+pub fn device_name(d: DeviceSpec) -> String {
+    match d {
+        DeviceSpec::Cpu => "CPU".into(),
+        DeviceSpec::Cuda(n) => format!("CUDA {n}"),
+        DeviceSpec::Metal(n) => format!("Metal {n}"),
+    }
+}

@@ -1,0 +1,417 @@
+//! The layer list editor: add, remove, reorder and edit layers, with each layer's
+//! output shape and parameter count underneath and the first broken layer in red.
+//!
+//! Contract: [`model_editor`] edits `layers` in place and reports whether anything
+//! changed; shapes come from `spec::infer_shapes` (cheap: a walk over a few layers)
+//! and whole-model problems from `spec::validate`, so the editor never disagrees
+//! with what the worker would accept.
+
+use egui::{Color32, DragValue, RichText, Ui};
+
+use crate::spec::{Experiment, LayerSpec, ValidationError, dataset_io, infer_shapes, validate};
+
+/// Colour of errors.
+pub const RED: Color32 = Color32::from_rgb(230, 80, 80);
+
+/// What the editor did this frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EditorOutcome {
+    /// The layer list changed.
+    pub changed: bool,
+}
+
+/// The seed MLP: 784 -> 128 -> 10.
+pub fn preset_mlp() -> Vec<LayerSpec> {
+    vec![
+        LayerSpec::Flatten,
+        LayerSpec::Linear { out: 128 },
+        LayerSpec::ReLU,
+        LayerSpec::Linear { out: 10 },
+    ]
+}
+
+/// A LeNet-style CNN: two conv + pool blocks, then two fully connected layers.
+pub fn preset_lenet() -> Vec<LayerSpec> {
+    vec![
+        LayerSpec::Conv2d {
+            out: 6,
+            kernel: 5,
+            stride: 1,
+            padding: 2,
+        },
+        LayerSpec::ReLU,
+        LayerSpec::MaxPool2d {
+            kernel: 2,
+            stride: None,
+        },
+        LayerSpec::Conv2d {
+            out: 16,
+            kernel: 5,
+            stride: 1,
+            padding: 0,
+        },
+        LayerSpec::ReLU,
+        LayerSpec::MaxPool2d {
+            kernel: 2,
+            stride: None,
+        },
+        LayerSpec::Flatten,
+        LayerSpec::Linear { out: 120 },
+        LayerSpec::ReLU,
+        LayerSpec::Linear { out: 84 },
+        LayerSpec::ReLU,
+        LayerSpec::Linear { out: 10 },
+    ]
+}
+
+/// Every layer kind with sensible starting values, for "add layer" and kind changes.
+fn layer_templates() -> Vec<LayerSpec> {
+    vec![
+        LayerSpec::Linear { out: 64 },
+        LayerSpec::Conv2d {
+            out: 8,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        LayerSpec::MaxPool2d {
+            kernel: 2,
+            stride: None,
+        },
+        LayerSpec::Flatten,
+        LayerSpec::ReLU,
+        LayerSpec::Tanh,
+        LayerSpec::Sigmoid,
+        LayerSpec::GELU,
+        LayerSpec::Dropout { p: 0.2 },
+        LayerSpec::BatchNorm {
+            momentum: 0.1,
+            eps: 1e-5,
+        },
+    ]
+}
+
+/// One-line explanation of a layer kind (tooltips).
+fn layer_help(kind: &str) -> &'static str {
+    match kind {
+        "Linear" => "Fully connected: every output is a weighted sum of all inputs plus a bias.",
+        "Conv2d" => "Slides small learned filters over the image; finds local patterns like edges.",
+        "MaxPool2d" => {
+            "Keeps the largest value in each window: halves the image, keeps strong features."
+        }
+        "Flatten" => {
+            "Turns a [channels, height, width] image into one long vector for Linear layers."
+        }
+        "ReLU" => "max(0, x): the non-linearity that lets stacked layers learn more than a line.",
+        "Tanh" => "Squashes values into (-1, 1).",
+        "Sigmoid" => "Squashes values into (0, 1).",
+        "GELU" => "A smooth ReLU, used in transformers.",
+        "Dropout" => {
+            "Randomly zeroes activations while training so the net cannot rely on any one."
+        }
+        "BatchNorm" => "Normalises each feature over the batch; often speeds up training.",
+        _ => "",
+    }
+}
+
+/// Index of the layer an error points at (`model[3] ...`), if any.
+pub fn error_layer(error: &ValidationError) -> Option<usize> {
+    let rest = error.field.strip_prefix("model[")?;
+    rest.split(']').next()?.parse().ok()
+}
+
+/// Total trainable parameters of the layer list, or None when it does not chain.
+pub fn total_params(exp: &Experiment) -> Option<usize> {
+    let (input, _) = dataset_io(&exp.dataset);
+    infer_shapes(&exp.model, &input)
+        .ok()
+        .map(|s| s.iter().map(|l| l.params).sum())
+}
+
+/// Formats 101770 as "101,770".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Draws the editor for `exp.model`.
+pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        ui.label("Presets:");
+        if ui
+            .button("MLP")
+            .on_hover_text("Flatten, Linear 128, ReLU, Linear 10: the classic first network.")
+            .clicked()
+        {
+            exp.model = preset_mlp();
+            changed = true;
+        }
+        if ui
+            .button("LeNet CNN")
+            .on_hover_text(
+                "Two convolution + pooling blocks, then Linear 120, 84, 10 (LeCun 1998).",
+            )
+            .clicked()
+        {
+            exp.model = preset_lenet();
+            changed = true;
+        }
+    });
+
+    let (input, _) = dataset_io(&exp.dataset);
+    let rows = layer_rows(&exp.model, &input);
+    let problem = validate(exp).err();
+    let bad_layer = problem.as_ref().and_then(error_layer);
+    ui.weak(format!("input: {input:?}"));
+
+    let mut action: Option<(usize, RowAction)> = None;
+    let count = exp.model.len();
+    for (i, layer) in exp.model.iter_mut().enumerate() {
+        ui.push_id(i, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(format!("{i}."));
+                changed |= kind_picker(ui, layer);
+                changed |= layer_fields(ui, i, layer);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui
+                        .small_button("✖")
+                        .on_hover_text("Remove this layer")
+                        .clicked()
+                    {
+                        action = Some((i, RowAction::Remove));
+                    }
+                    if ui
+                        .add_enabled(i + 1 < count, egui::Button::new("⏷").small())
+                        .on_hover_text("Move down")
+                        .clicked()
+                    {
+                        action = Some((i, RowAction::Down));
+                    }
+                    if ui
+                        .add_enabled(i > 0, egui::Button::new("⏶").small())
+                        .on_hover_text("Move up")
+                        .clicked()
+                    {
+                        action = Some((i, RowAction::Up));
+                    }
+                });
+            });
+            if bad_layer == Some(i) {
+                if let Some(p) = &problem {
+                    ui.colored_label(RED, format!("   ✖ {}", p.message));
+                }
+            } else if let Some(Some((output, params))) = rows.get(i) {
+                ui.weak(format!(
+                    "   output {output:?}   {} params",
+                    thousands(*params)
+                ));
+            } else {
+                ui.weak("   (comes after the broken layer)");
+            }
+        });
+    }
+    if let Some((i, what)) = action {
+        match what {
+            RowAction::Remove => {
+                exp.model.remove(i);
+            }
+            RowAction::Up => exp.model.swap(i, i - 1),
+            RowAction::Down => exp.model.swap(i, i + 1),
+        }
+        changed = true;
+    }
+
+    ui.horizontal(|ui| {
+        ui.menu_button("➕ Add layer", |ui| {
+            for template in layer_templates() {
+                if ui
+                    .button(template.kind())
+                    .on_hover_text(layer_help(template.kind()))
+                    .clicked()
+                {
+                    exp.model.push(template);
+                    changed = true;
+                    ui.close();
+                }
+            }
+        });
+    });
+
+    match total_params(exp) {
+        Some(n) => {
+            ui.label(RichText::new(format!("Total parameters: {}", thousands(n))).strong());
+        }
+        None => {
+            ui.colored_label(RED, "Total parameters: — (fix the red layer)");
+        }
+    }
+    if let Some(p) = &problem
+        && bad_layer.is_none()
+    {
+        ui.colored_label(RED, format!("✖ {p}"));
+    }
+    EditorOutcome { changed }
+}
+
+/// Output shape and parameters per layer; None from the first layer that breaks
+/// (the layers before it still get their shapes).
+fn layer_rows(layers: &[LayerSpec], input: &[usize]) -> Vec<Option<(Vec<usize>, usize)>> {
+    let ok = match infer_shapes(layers, input) {
+        Ok(all) => all,
+        Err(e) => {
+            let good = error_layer(&e).unwrap_or(0).min(layers.len());
+            infer_shapes(&layers[..good], input).unwrap_or_default()
+        }
+    };
+    (0..layers.len())
+        .map(|i| ok.get(i).map(|l| (l.output.clone(), l.params)))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RowAction {
+    Remove,
+    Up,
+    Down,
+}
+
+/// Combo box to change a layer's kind (fields reset to the kind's defaults).
+fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
+    let mut changed = false;
+    egui::ComboBox::from_id_salt("kind")
+        .selected_text(layer.kind())
+        .width(90.0)
+        .show_ui(ui, |ui| {
+            for template in layer_templates() {
+                let same = template.kind() == layer.kind();
+                if ui
+                    .selectable_label(same, template.kind())
+                    .on_hover_text(layer_help(template.kind()))
+                    .clicked()
+                    && !same
+                {
+                    *layer = template;
+                    changed = true;
+                }
+            }
+        })
+        .response
+        .on_hover_text(layer_help(layer.kind()));
+    changed
+}
+
+/// The editable fields of one layer.
+fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
+    let mut changed = false;
+    let mut field = |ui: &mut Ui, name: &str, help: &str, widget: DragValue<'_>| {
+        let label = ui.label(name);
+        let response = ui
+            .add(widget)
+            .labelled_by(label.id)
+            .on_hover_text(help.to_string());
+        changed |= response.changed();
+        let _ = index;
+    };
+    match layer {
+        LayerSpec::Linear { out } => field(
+            ui,
+            "out",
+            "Number of output features (neurons) of this layer.",
+            DragValue::new(out).range(1..=8192).speed(1.0),
+        ),
+        LayerSpec::Conv2d {
+            out,
+            kernel,
+            stride,
+            padding,
+        } => {
+            field(
+                ui,
+                "filters",
+                "Output channels: how many different filters are learned.",
+                DragValue::new(out).range(1..=512),
+            );
+            field(
+                ui,
+                "kernel",
+                "Filter size in pixels (3 or 5 are usual).",
+                DragValue::new(kernel).range(1..=11),
+            );
+            field(
+                ui,
+                "stride",
+                "Step between filter positions; 2 halves the image.",
+                DragValue::new(stride).range(1..=4),
+            );
+            field(
+                ui,
+                "pad",
+                "Zeros added around the image; kernel/2 keeps the size.",
+                DragValue::new(padding).range(0..=5),
+            );
+        }
+        LayerSpec::MaxPool2d { kernel, .. } => field(
+            ui,
+            "window",
+            "Pooling window size; 2 halves height and width.",
+            DragValue::new(kernel).range(1..=8),
+        ),
+        LayerSpec::Dropout { p } => field(
+            ui,
+            "p",
+            "Probability that an activation is zeroed during training (0.1-0.5 is usual).",
+            DragValue::new(p)
+                .range(0.0..=0.95)
+                .speed(0.01)
+                .max_decimals(2),
+        ),
+        LayerSpec::BatchNorm { momentum, .. } => field(
+            ui,
+            "momentum",
+            "How fast the running mean/variance used at test time follow the batches.",
+            DragValue::new(momentum).range(0.0..=1.0).speed(0.01),
+        ),
+        LayerSpec::Flatten
+        | LayerSpec::ReLU
+        | LayerSpec::Tanh
+        | LayerSpec::Sigmoid
+        | LayerSpec::GELU => {}
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_counted() {
+        let mut exp = Experiment {
+            model: preset_mlp(),
+            ..Experiment::default()
+        };
+        assert_eq!(total_params(&exp), Some(101_770));
+        exp.model = preset_lenet();
+        assert!(validate(&exp).is_ok(), "{:?}", validate(&exp));
+        assert_eq!(thousands(101_770), "101,770");
+        assert_eq!(thousands(7), "7");
+    }
+
+    #[test]
+    fn a_broken_chain_names_its_layer() {
+        let exp = Experiment {
+            model: vec![LayerSpec::Linear { out: 10 }],
+            ..Experiment::default()
+        };
+        let err = validate(&exp).expect_err("Linear on an image");
+        assert_eq!(error_layer(&err), Some(0));
+    }
+}

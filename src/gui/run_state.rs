@@ -1,0 +1,281 @@
+//! What the GUI knows about one run, built only from [`TrainEvent`]s.
+//!
+//! Contract: [`RunSeries::apply`] folds one event in (O(1) amortised, called when an
+//! event arrives, never per frame); the same struct holds a live run and a past run
+//! read back from `metrics.jsonl`, so the curves view draws both the same way.
+//! Columns are plain `Vec<f64>` indexed alike (x = optimizer step).
+
+use crate::train::{EvalMetrics, RunInfo, RunSummary, Split, StopReason, TrainEvent};
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum RunState {
+    /// Nothing started yet.
+    #[default]
+    Idle,
+    /// Started; loading data and building the model.
+    Starting,
+    /// Training steps are running.
+    Running,
+    /// Held by a Pause request.
+    Paused,
+    /// Ended normally.
+    Finished(StopReason),
+    /// Ended with an error (message for people).
+    Failed(String),
+}
+
+impl RunState {
+    /// Whether the worker is still alive (Start must wait).
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Starting | Self::Running | Self::Paused)
+    }
+
+    /// One or two words for the status bar.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Idle => "idle".into(),
+            Self::Starting => "starting (loading data)".into(),
+            Self::Running => "training".into(),
+            Self::Paused => "paused".into(),
+            Self::Finished(StopReason::Completed) => "finished".into(),
+            Self::Finished(StopReason::EarlyStopped) => "finished (early stop)".into(),
+            Self::Finished(StopReason::Stopped) => "stopped".into(),
+            Self::Failed(_) => "failed".into(),
+        }
+    }
+}
+
+/// Per-step columns (one entry per Step event).
+#[derive(Debug, Clone, Default)]
+pub struct StepColumns {
+    /// Optimizer step (x axis).
+    pub step: Vec<f64>,
+    /// Fractional epoch.
+    pub epoch: Vec<f64>,
+    /// Mean training loss.
+    pub loss: Vec<f64>,
+    /// Training accuracy.
+    pub accuracy: Vec<f64>,
+    /// Learning rate in effect.
+    pub lr: Vec<f64>,
+    /// Samples per second.
+    pub samples_per_sec: Vec<f64>,
+}
+
+/// One evaluation, without its confusion matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalPoint {
+    /// Step of the evaluation.
+    pub step: f64,
+    /// Which split.
+    pub split: Split,
+    /// Mean loss.
+    pub loss: f64,
+    /// Accuracy in [0, 1].
+    pub accuracy: f64,
+}
+
+/// Everything known about one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunSeries {
+    /// Legend name (experiment name or run folder).
+    pub label: String,
+    /// Life-cycle state.
+    pub state: RunState,
+    /// Facts from the Started event.
+    pub info: Option<RunInfo>,
+    /// Step columns.
+    pub steps: StepColumns,
+    /// Every evaluation.
+    pub evals: Vec<EvalPoint>,
+    /// The latest evaluation with its confusion matrix (test preferred once it exists).
+    pub latest_eval: Option<EvalMetrics>,
+    /// Steps at which a new epoch began (x of the vertical markers).
+    pub epoch_starts: Vec<f64>,
+    /// (step, lr) of learning-rate changes made during the run.
+    pub lr_changes: Vec<(u64, f64)>,
+    /// Final figures.
+    pub summary: Option<RunSummary>,
+    /// Human-readable log lines (notes, pauses, failures).
+    pub log: Vec<String>,
+}
+
+impl RunSeries {
+    /// An empty series for a run about to start.
+    pub fn starting(label: &str) -> Self {
+        Self {
+            label: label.to_string(),
+            state: RunState::Starting,
+            ..Self::default()
+        }
+    }
+
+    /// A series rebuilt from recorded events (a past run).
+    pub fn from_events(label: &str, events: &[TrainEvent]) -> Self {
+        let mut series = Self::starting(label);
+        for e in events {
+            series.apply(e);
+        }
+        if series.state.is_live() {
+            // The record ends without Finished: the process was killed.
+            series.state = RunState::Failed("the run's record ends early (killed?)".into());
+        }
+        series
+    }
+
+    /// Folds one event into the series.
+    pub fn apply(&mut self, event: &TrainEvent) {
+        match event {
+            TrainEvent::Started(info) => {
+                self.state = RunState::Running;
+                self.log.push(format!(
+                    "started on {}: {} train / {} val / {} test samples, {} parameters",
+                    info.device,
+                    info.train_samples,
+                    info.val_samples,
+                    info.test_samples,
+                    info.parameters
+                ));
+                self.info = Some(info.clone());
+            }
+            TrainEvent::Step(m) => {
+                let previous_epoch = self.steps.epoch.last().copied().unwrap_or(0.0);
+                if m.epoch.floor() > previous_epoch.floor() {
+                    self.epoch_starts
+                        .push(self.epoch_start_step(m.epoch.floor()));
+                }
+                let c = &mut self.steps;
+                c.step.push(m.step as f64);
+                c.epoch.push(m.epoch);
+                c.loss.push(m.loss);
+                c.accuracy.push(m.accuracy);
+                c.lr.push(m.lr);
+                c.samples_per_sec.push(m.samples_per_sec);
+            }
+            TrainEvent::Eval(e) => {
+                self.evals.push(EvalPoint {
+                    step: e.step as f64,
+                    split: e.split,
+                    loss: e.loss,
+                    accuracy: e.accuracy,
+                });
+                let keep_test = self
+                    .latest_eval
+                    .as_ref()
+                    .is_some_and(|l| l.split == Split::Test && e.split != Split::Test);
+                if !keep_test {
+                    self.latest_eval = Some(e.clone());
+                }
+            }
+            TrainEvent::LrChanged { step, lr } => {
+                self.lr_changes.push((*step, *lr));
+                self.log
+                    .push(format!("step {step}: learning rate set to {lr:e}"));
+            }
+            TrainEvent::Paused { step } => {
+                self.state = RunState::Paused;
+                self.log.push(format!("step {step}: paused"));
+            }
+            TrainEvent::Resumed { step } => {
+                self.state = RunState::Running;
+                self.log.push(format!("step {step}: resumed"));
+            }
+            TrainEvent::Note { step, message } => {
+                self.log.push(format!("step {step}: {message}"));
+            }
+            // Probe answers are routed to the views that asked (see `live`).
+            TrainEvent::Probed(_) => {}
+            TrainEvent::Finished(summary) => {
+                self.state = RunState::Finished(summary.reason);
+                self.log.push(format!(
+                    "finished after {} steps ({:.1} s)",
+                    summary.steps, summary.wall_seconds
+                ));
+                self.summary = Some(summary.clone());
+            }
+            TrainEvent::Failed {
+                step,
+                kind,
+                message,
+            } => {
+                let text = format!("step {step}: run failed ({kind:?}): {message}");
+                self.log.push(text.clone());
+                self.state = RunState::Failed(text);
+            }
+        }
+    }
+
+    /// Step at which epoch `epoch` (0-based, whole) began, from steps_per_epoch.
+    fn epoch_start_step(&self, epoch: f64) -> f64 {
+        let per_epoch = self.info.as_ref().map_or(0, |i| i.steps_per_epoch) as f64;
+        epoch * per_epoch
+    }
+
+    /// Latest step reached.
+    pub fn last_step(&self) -> u64 {
+        self.steps.step.last().map_or(0, |&s| s as u64)
+    }
+
+    /// Latest fractional epoch.
+    pub fn last_epoch(&self) -> f64 {
+        self.steps.epoch.last().copied().unwrap_or(0.0)
+    }
+
+    /// Evaluations of one split as plot points (step, accuracy).
+    pub fn accuracy_points(&self, split: Split) -> Vec<[f64; 2]> {
+        self.evals
+            .iter()
+            .filter(|e| e.split == split)
+            .map(|e| [e.step, e.accuracy])
+            .collect()
+    }
+
+    /// Seconds left, from the planned steps and the latest throughput.
+    pub fn eta_seconds(&self, batch_size: usize) -> Option<f64> {
+        let info = self.info.as_ref()?;
+        let sps = *self.steps.samples_per_sec.last()?;
+        if sps <= 0.0 || !sps.is_finite() {
+            return None;
+        }
+        let left = info.total_steps.saturating_sub(self.last_step()) as f64;
+        Some(left * batch_size as f64 / sps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::StepMetrics;
+
+    fn step(step: u64, epoch: f64, loss: f64) -> TrainEvent {
+        TrainEvent::Step(StepMetrics {
+            step,
+            epoch,
+            loss,
+            accuracy: 0.5,
+            lr: 1e-3,
+            samples_per_sec: 1000.0,
+            steps_covered: 10,
+        })
+    }
+
+    #[test]
+    fn steps_pauses_and_epoch_markers() {
+        let mut s = RunSeries::starting("t");
+        s.apply(&step(10, 0.5, 2.0));
+        s.apply(&step(20, 1.0, 1.5));
+        s.apply(&step(30, 1.5, 1.0));
+        s.apply(&TrainEvent::Paused { step: 30 });
+        assert_eq!(s.state, RunState::Paused);
+        assert_eq!(s.steps.loss, vec![2.0, 1.5, 1.0]);
+        assert_eq!(s.epoch_starts.len(), 1, "one epoch boundary crossed");
+        assert_eq!(s.last_step(), 30);
+        s.apply(&TrainEvent::Failed {
+            step: 31,
+            kind: crate::train::FailureKind::Diverged,
+            message: "loss is NaN".into(),
+        });
+        assert!(matches!(s.state, RunState::Failed(ref m) if m.contains("NaN")));
+    }
+}

@@ -1,0 +1,75 @@
+//! The bottom status bar: run state, epoch, step, samples/s and time left.
+//!
+//! Contract: reads a [`RunSeries`]; computes only O(1) figures per frame.
+
+use egui::{Color32, Ui};
+
+use super::run_state::{RunSeries, RunState};
+
+/// "1 m 05 s", "42 s".
+pub fn format_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "—".into();
+    }
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} m {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} m", s / 3600, (s / 60) % 60),
+    }
+}
+
+/// Draws the status line for `series` (batch size for the time estimate).
+pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, batch_size: usize) {
+    ui.horizontal(|ui| {
+        let color = match series.state {
+            RunState::Running => Color32::from_rgb(90, 200, 90),
+            RunState::Paused => Color32::from_rgb(230, 180, 60),
+            RunState::Failed(_) => Color32::from_rgb(230, 80, 80),
+            _ => ui.visuals().text_color(),
+        };
+        ui.colored_label(color, format!("⏺ {}", series.state.label()));
+        ui.separator();
+        if series.state == RunState::Idle {
+            ui.weak("press ▶ Start (Ctrl+Enter) to train the experiment on the left");
+            return;
+        }
+        let total_epochs = series.info.as_ref().map_or(epochs as f64, |i| {
+            (i.total_steps as f64 / i.steps_per_epoch.max(1) as f64).ceil()
+        });
+        ui.label(format!("epoch {:.2} / {total_epochs}", series.last_epoch()));
+        ui.separator();
+        let total = series.info.as_ref().map_or(0, |i| i.total_steps);
+        ui.label(format!("step {} / {total}", series.last_step()));
+        ui.separator();
+        if let Some(&sps) = series.steps.samples_per_sec.last() {
+            ui.label(format!("{sps:.0} samples/s"));
+            ui.separator();
+        }
+        if series.state.is_live() {
+            let eta = series
+                .eta_seconds(batch_size)
+                .map_or("—".into(), format_duration);
+            ui.label(format!("about {eta} left"));
+        } else if let Some(s) = &series.summary {
+            ui.label(format!("took {}", format_duration(s.wall_seconds)));
+            if let Some(acc) = s.test_accuracy {
+                ui.separator();
+                ui.strong(format!("test accuracy {:.2} %", acc * 100.0));
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_duration(42.2), "42 s");
+        assert_eq!(format_duration(65.0), "1 m 05 s");
+        assert_eq!(format_duration(7260.0), "2 h 01 m");
+        assert_eq!(format_duration(f64::NAN), "—");
+    }
+}

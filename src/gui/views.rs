@@ -1,0 +1,232 @@
+//! The tabs of the central area and the state of the views behind them.
+//!
+//! Contract: [`ViewStates::poll`] runs once per frame before drawing and only
+//! takes finished background work (or starts it when its inputs changed); the
+//! `show` functions draw and report requests (open a file, inspect a run) that
+//! the app carries out.
+
+use std::path::Path;
+
+use egui::Ui;
+use serde::{Deserialize, Serialize};
+
+use super::confusion::confusion_view;
+use super::draw::draw_view;
+use super::history::{HistoryAction, HistoryState};
+use super::inspect::Inspector;
+use super::mistakes::mistakes_view;
+use super::run_state::RunSeries;
+use super::samples::SamplesState;
+use super::thumbnails::Thumbnails;
+use super::weights::{WeightsState, weights_view};
+use crate::data::class_names;
+use crate::spec::{DatasetSpec, Experiment};
+
+/// The views a learner can switch between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Tab {
+    /// Sample images and split sizes.
+    #[default]
+    Data,
+    /// Loss, accuracy, lr, throughput.
+    Curves,
+    /// Confusion matrix.
+    Confusion,
+    /// Most confident mistakes.
+    Mistakes,
+    /// First-layer weights.
+    Weights,
+    /// Draw-a-digit canvas.
+    Draw,
+    /// Past runs.
+    History,
+    /// The run's model table and log.
+    Log,
+}
+
+impl Tab {
+    /// Every tab in display order.
+    pub const ALL: [Tab; 8] = [
+        Tab::Data,
+        Tab::Curves,
+        Tab::Confusion,
+        Tab::Mistakes,
+        Tab::Weights,
+        Tab::Draw,
+        Tab::History,
+        Tab::Log,
+    ];
+
+    /// Tab caption.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Curves => "Curves",
+            Tab::Confusion => "Confusion",
+            Tab::Mistakes => "Mistakes",
+            Tab::Weights => "Weights",
+            Tab::Draw => "Draw a digit",
+            Tab::History => "History",
+            Tab::Log => "Log",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Tab::Data => "The images the model learns from, and how they are split.",
+            Tab::Curves => "Watch the loss fall and the accuracy rise as it trains.",
+            Tab::Confusion => "Which classes get mistaken for which.",
+            Tab::Mistakes => "Test images the model got wrong while being most sure.",
+            Tab::Weights => "What the first layer's units look for.",
+            Tab::Draw => "Draw a digit and see what the model thinks it is.",
+            Tab::History => "Past runs: compare their curves, inspect their models.",
+            Tab::Log => "The model table and everything the run reported.",
+        }
+    }
+
+    /// The tab strip.
+    pub fn bar(ui: &mut Ui, tab: &mut Tab) {
+        ui.horizontal(|ui| {
+            for t in Tab::ALL {
+                ui.selectable_value(tab, t, t.label())
+                    .on_hover_text(t.help());
+            }
+        });
+    }
+}
+
+/// What the views need to know about the app.
+pub struct ViewContext<'a> {
+    /// The experiment under edit.
+    pub exp: &'a Experiment,
+    /// The current run.
+    pub series: &'a RunSeries,
+    /// Where runs are recorded.
+    pub runs_root: &'a Path,
+    /// Whether a run is training now.
+    pub live: bool,
+}
+
+/// State of the views other than the curves.
+#[derive(Default)]
+pub struct ViewStates {
+    samples: SamplesState,
+    history: HistoryState,
+    thumbs: Thumbnails,
+    thumbs_generation: u64,
+    weights: WeightsState,
+    requests: Vec<HistoryAction>,
+}
+
+impl ViewStates {
+    /// Takes finished background work; starts loading the preview when the dataset
+    /// changed and the Data tab is open.
+    pub fn poll(
+        &mut self,
+        ctx: &egui::Context,
+        tab: Tab,
+        dataset: &DatasetSpec,
+        runs_root: &Path,
+        errors: &mut Vec<String>,
+    ) {
+        if tab == Tab::Data {
+            self.samples.poll(ctx, dataset);
+        }
+        self.history.poll(runs_root);
+        errors.append(&mut self.history.errors);
+    }
+
+    /// Past runs ticked for comparison.
+    pub fn overlay_runs(&self) -> impl Iterator<Item = &RunSeries> {
+        self.history.overlay.values()
+    }
+
+    /// Rescans the run folder (after a run ends).
+    pub fn refresh_history(&mut self, root: &Path) {
+        self.history.refresh(root);
+    }
+
+    /// Requests from the views (inspect a run, open its experiment).
+    pub fn take_requests(&mut self) -> Vec<HistoryAction> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// Draws `tab` (any but Curves, which the app draws with its cache).
+    pub fn show(&mut self, ui: &mut Ui, tab: Tab, cx: &ViewContext<'_>, inspector: &mut Inspector) {
+        if inspector.generation != self.thumbs_generation {
+            self.thumbs.clear();
+            self.thumbs_generation = inspector.generation;
+        }
+        match tab {
+            Tab::Curves => {}
+            Tab::Data => self.samples.show(ui),
+            Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
+            Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),
+            Tab::Weights => {
+                let side = image_side(cx.exp);
+                weights_view(ui, inspector, cx.live, &mut self.weights, side);
+            }
+            Tab::Draw => {
+                let classes = canvas_classes(cx, inspector);
+                draw_view(ui, inspector, cx.live, &classes);
+            }
+            Tab::History => {
+                if let Some(a) = self.history.show(ui, cx.runs_root) {
+                    self.requests.push(a);
+                }
+            }
+            Tab::Log => log_view(ui, cx.series),
+        }
+    }
+}
+
+fn image_side(exp: &Experiment) -> usize {
+    let (input, _) = crate::spec::dataset_io(&exp.dataset);
+    input.last().copied().unwrap_or(28)
+}
+
+/// Class names for the canvas bars: the live run's, else the loaded model's.
+fn canvas_classes(cx: &ViewContext<'_>, inspector: &Inspector) -> Vec<String> {
+    if cx.live
+        && let Some(info) = &cx.series.info
+    {
+        return info.classes.clone();
+    }
+    if let Some(p) = &inspector.predictor {
+        return p.classes.clone();
+    }
+    let DatasetSpec::Images(d) = &cx.exp.dataset;
+    class_names(d.name)
+}
+
+fn log_view(ui: &mut Ui, series: &RunSeries) {
+    let Some(info) = &series.info else {
+        ui.label("Nothing to report yet: start a run.");
+        return;
+    };
+    ui.label(format!(
+        "{} on {}: {} parameters; {} train / {} val / {} test samples; {} steps per epoch, {} planned.",
+        info.name, info.device, info.parameters, info.train_samples, info.val_samples, info.test_samples, info.steps_per_epoch, info.total_steps
+    ));
+    egui::Grid::new("layers").striped(true).show(ui, |ui| {
+        ui.strong("layer");
+        ui.strong("output shape");
+        ui.strong("parameters");
+        ui.end_row();
+        for l in &info.layers {
+            ui.label(&l.kind);
+            ui.label(format!("{:?}", l.output));
+            ui.label(l.params.to_string());
+            ui.end_row();
+        }
+    });
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("log")
+        .stick_to_bottom(true)
+        .show(ui, |ui| {
+            for line in &series.log {
+                ui.label(egui::RichText::new(line).monospace());
+            }
+        });
+}

@@ -1,0 +1,237 @@
+//! The workbench driven through egui_kittest like a learner would: menus, the model
+//! editor, a short real training run with pause/resume/stop, error display and the
+//! draw-a-digit canvas.
+
+use std::time::{Duration, Instant};
+
+use egui::{Modifiers, PointerButton, Pos2, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use trainlab::gui::{RunState, Tab, TrainlabApp};
+use trainlab::spec::{DatasetSpec, LayerSpec};
+use trainlab::train::StopReason;
+
+fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
+    Harness::builder()
+        .with_size(Vec2::new(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app)
+}
+
+/// A fresh app recording into a temporary folder, with a tiny but real dataset.
+fn small_app(dir: &tempfile::TempDir) -> TrainlabApp {
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset;
+    d.train_limit = Some(1_500);
+    d.test_limit = Some(300);
+    app.doc.exp.training.epochs = 2;
+    app.doc.exp.training.log_every_steps = 2;
+    app
+}
+
+/// Steps frames until `done` holds (a real worker thread is running meanwhile).
+fn step_until(h: &mut Harness<'_, TrainlabApp>, what: &str, done: impl Fn(&TrainlabApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+}
+
+#[test]
+fn an_example_opens_from_the_menu() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.get_by_label("Examples").click();
+    h.run();
+    h.get_by_label("mnist_cnn.ron").click();
+    h.run();
+    assert_eq!(h.state().doc.exp.name, "mnist_cnn");
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(h.query_by_label("Total parameters: 1,199,882").is_some());
+}
+
+#[test]
+fn editing_a_layer_updates_the_parameter_count() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    assert!(h.query_by_label("Total parameters: 101,770").is_some());
+    // The hidden layer's width: focus its field, type a new value, press Enter.
+    h.get_by(|n| n.numeric_value() == Some(128.0)).focus();
+    h.run();
+    h.get_by(|n| n.numeric_value() == Some(128.0))
+        .type_text("64");
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert_eq!(h.state().doc.exp.model[1], LayerSpec::Linear { out: 64 });
+    assert!(h.query_by_label("Total parameters: 50,890").is_some());
+    assert!(
+        h.state().doc.is_dirty(),
+        "the edit marks the experiment unsaved"
+    );
+}
+
+#[test]
+fn a_short_real_run_plots_pauses_resumes_and_stops() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    app.doc.exp.training.epochs = 50; // long enough to still be running when stopped
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the first loss points", |a| {
+        a.series.steps.loss.len() >= 3
+    });
+    assert_eq!(h.state().tab, Tab::Curves, "starting shows the curves");
+    assert!(
+        h.state()
+            .series
+            .steps
+            .loss
+            .iter()
+            .all(|l| l.is_finite() && *l > 0.0)
+    );
+
+    h.get_by_label("⏸ Pause").click();
+    step_until(&mut h, "the pause", |a| a.series.state == RunState::Paused);
+    let paused_at = h.state().series.last_step();
+    h.step();
+    std::thread::sleep(Duration::from_millis(200));
+    h.step();
+    assert_eq!(
+        h.state().series.last_step(),
+        paused_at,
+        "no steps while paused"
+    );
+
+    // Space resumes (the keyboard shortcut).
+    h.key_press_modifiers(Modifiers::NONE, egui::Key::Space);
+    step_until(&mut h, "the resume", |a| {
+        a.series.state == RunState::Running
+    });
+    step_until(&mut h, "more steps", |a| a.series.last_step() > paused_at);
+
+    h.get_by_label("⏹ Stop").click();
+    step_until(&mut h, "the stop", |a| !a.is_running());
+    assert_eq!(
+        h.state().series.state,
+        RunState::Finished(StopReason::Stopped)
+    );
+    let summary = h.state().series.summary.clone().expect("summary");
+    assert!(
+        summary.test_accuracy.is_some(),
+        "a stopped run is still tested"
+    );
+    let runs = trainlab::runs::list_runs(dir.path());
+    assert_eq!(runs.len(), 1, "the run was recorded");
+}
+
+#[test]
+fn an_invalid_file_shows_an_error_and_the_app_keeps_working() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    let before = app.doc.exp.clone();
+    app.open_path(std::path::Path::new("experiments/broken.ron"));
+    let mut h = harness(app);
+    h.run();
+    assert_eq!(h.state().doc.exp, before, "the current experiment is kept");
+    let shown = h.query_by_label_contains("broken.ron:15:9");
+    assert!(
+        shown.is_some(),
+        "the error names file:line:col: {:?}",
+        h.state().errors
+    );
+    h.get_by_label("dismiss").click();
+    h.run();
+    assert!(h.state().errors.is_empty());
+    // Still usable: open a good example afterwards.
+    h.get_by_label("Examples").click();
+    h.run();
+    h.get_by_label("mnist_mlp.ron").click();
+    h.run();
+    assert_eq!(h.state().doc.exp.name, "mnist_mlp");
+}
+
+/// Drags the mouse across the canvas (found just above its Clear button).
+fn scribble(h: &mut Harness<'_, TrainlabApp>) {
+    let clear = h.get_by_label("Clear").rect();
+    let origin = Pos2::new(clear.min.x + 20.0, clear.min.y - 260.0);
+    let points: Vec<Pos2> = (0..12)
+        .map(|i| origin + Vec2::new(60.0 + 8.0 * i as f32, 30.0 + 15.0 * i as f32))
+        .collect();
+    h.event(egui::Event::PointerMoved(points[0]));
+    h.event(egui::Event::PointerButton {
+        pos: points[0],
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    h.step();
+    for &p in &points[1..] {
+        h.event(egui::Event::PointerMoved(p));
+        h.step();
+    }
+    h.event(egui::Event::PointerButton {
+        pos: points[points.len() - 1],
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    h.step();
+}
+
+fn sums_to_one(p: &[f32]) -> bool {
+    p.len() == 10
+        && (p.iter().sum::<f32>() - 1.0).abs() < 1e-4
+        && p.iter().all(|v| (0.0..=1.0).contains(v))
+}
+
+#[test]
+fn the_canvas_asks_the_live_model_and_then_the_trained_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(small_app(&dir));
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "training", |a| a.series.steps.loss.len() >= 2);
+    h.get_by_label("⏸ Pause").click();
+    step_until(&mut h, "the pause", |a| a.series.state == RunState::Paused);
+
+    h.get_by_label("Draw a digit").click();
+    h.step();
+    scribble(&mut h);
+    assert!(!h.state().inspector.canvas.is_empty(), "the drag left ink");
+    step_until(&mut h, "the live answer", |a| a.inspector.verdict.is_some());
+    let live = h.state().inspector.verdict.clone().expect("verdict");
+    assert!(live.source.starts_with("live model"), "{}", live.source);
+    assert!(sums_to_one(&live.probabilities), "{:?}", live.probabilities);
+
+    h.key_press_modifiers(Modifiers::NONE, egui::Key::Space);
+    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    step_until(&mut h, "the trained model", |a| {
+        a.inspector.predictor.is_some()
+            && a.inspector
+                .verdict
+                .as_ref()
+                .is_some_and(|v| v.source.starts_with("trained run"))
+    });
+    let trained = h.state().inspector.verdict.clone().expect("verdict");
+    assert!(
+        sums_to_one(&trained.probabilities),
+        "{:?}",
+        trained.probabilities
+    );
+    assert!(
+        h.state()
+            .inspector
+            .analysis
+            .as_ref()
+            .is_some_and(|a| a.accuracy() > 0.5),
+        "the test analysis ran"
+    );
+}
