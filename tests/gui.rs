@@ -235,3 +235,39 @@ fn the_canvas_asks_the_live_model_and_then_the_trained_one() {
         "the test analysis ran"
     );
 }
+
+/// Renders every tab after a short run into target/gui-tour/ for a person to look
+/// at (`cargo test --test gui -- --ignored tour`); nothing is compared.
+#[test]
+#[ignore = "writes pictures for review; needs a wgpu adapter"]
+fn tour() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gui-tour");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let mut app = small_app(&dir);
+    app.doc.exp.training.epochs = 3;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    step_until(&mut h, "the trained model", |a| {
+        a.inspector.analysis.is_some()
+    });
+    for tab in Tab::ALL {
+        h.state_mut().tab = tab;
+        if tab == Tab::Draw {
+            h.step();
+            scribble(&mut h);
+        }
+        if tab == Tab::Confusion {
+            h.state_mut().inspector.selected_cell = Some((4, 9));
+        }
+        for _ in 0..3 {
+            h.step();
+        }
+        let image = h.render().expect("render");
+        image
+            .save(out.join(format!("{}.png", tab.label().replace(' ', "_"))))
+            .expect("save");
+    }
+}

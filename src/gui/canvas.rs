@@ -20,6 +20,7 @@ pub struct DigitCanvas {
     ink: Vec<f32>,
     last: Option<Pos2>,
     texture: Option<TextureHandle>,
+    preview: Option<TextureHandle>,
     dirty: bool,
 }
 
@@ -29,6 +30,7 @@ impl Default for DigitCanvas {
             ink: vec![0.0; GRID * GRID],
             last: None,
             texture: None,
+            preview: None,
             dirty: true,
         }
     }
@@ -107,6 +109,17 @@ impl DigitCanvas {
                     ))
                 }
             }
+            let seen = ColorImage::from_gray([SIDE, SIDE], &self.to_mnist());
+            match &mut self.preview {
+                Some(t) => t.set(seen, TextureOptions::NEAREST),
+                None => {
+                    self.preview = Some(ui.ctx().load_texture(
+                        "digit_canvas_28",
+                        seen,
+                        TextureOptions::NEAREST,
+                    ))
+                }
+            }
             self.dirty = false;
         }
         let painter = ui.painter_at(rect);
@@ -120,6 +133,17 @@ impl DigitCanvas {
         }
         painter.rect_stroke(rect, 2.0, (1.0, Color32::GRAY), egui::StrokeKind::Outside);
         changed
+    }
+
+    /// What the model sees (the 28x28 image), drawn `side` points square.
+    pub fn preview_ui(&self, ui: &mut Ui, side: f32) -> egui::Response {
+        match &self.preview {
+            Some(t) => ui.add(
+                egui::Image::new(egui::load::SizedTexture::from(t))
+                    .fit_to_exact_size(Vec2::splat(side)),
+            ),
+            None => ui.allocate_exact_size(Vec2::splat(side), Sense::hover()).1,
+        }
     }
 
     /// The ink as an MNIST-style 28x28 image (0 = black background).

@@ -44,6 +44,9 @@ impl Default for CurveSettings {
 pub struct CurvesCache {
     ema: HashMap<String, Ema>,
     decimated: HashMap<(String, &'static str), Decimated>,
+    /// Per plot: the x range shown last frame, when the user zoomed or panned
+    /// (None while the plot fits itself to the data).
+    view: HashMap<&'static str, Option<(f64, f64)>>,
 }
 
 /// Inputs of a cached decimation, the points to draw, and the x of non-finite values.
@@ -68,21 +71,43 @@ const PALETTE: [Color32; 6] = [
 ];
 
 impl CurvesCache {
-    /// Smoothed loss of `series` under `weight`, extended incrementally.
-    fn smoothed(&mut self, series: &RunSeries, weight: f64) -> &[f64] {
-        let ema = self
+    /// Smoothed loss of `series` under `weight`, extended incrementally. The values
+    /// are moved out so the caller can decimate them; give them back with `put_ema`.
+    fn take_smoothed(&mut self, series: &RunSeries, weight: f64) -> Ema {
+        let mut ema = self
             .ema
-            .entry(series.label.clone())
-            .or_insert_with(|| Ema::new(weight));
+            .remove(&series.label)
+            .unwrap_or_else(|| Ema::new(weight));
         if (ema.weight() - weight.clamp(0.0, 0.999)).abs() > 1e-12 {
-            *ema = Ema::new(weight);
+            ema = Ema::new(weight);
         }
         ema.extend_to(&series.steps.loss);
-        &ema.values
+        ema
+    }
+
+    fn put_ema(&mut self, label: &str, ema: Ema) {
+        self.ema.insert(label.to_string(), ema);
+    }
+
+    /// The x range to decimate for plot `plot`: what the user zoomed to (plus one
+    /// screen either side, so panning stays smooth), else all of `xs`.
+    fn x_range(&self, plot: &'static str, xs: &[f64]) -> (f64, f64) {
+        let all = (
+            xs.first().copied().unwrap_or(0.0),
+            xs.last().copied().unwrap_or(0.0),
+        );
+        match self.view.get(plot).copied().flatten() {
+            Some((lo, hi)) => {
+                let w = hi - lo;
+                ((lo - w).max(all.0), (hi + w).min(all.1))
+            }
+            None => all,
+        }
     }
 
     /// Points to draw for `(xs, ys)` in `x_range` at `buckets` pixels, plus the x
     /// positions of non-finite values; cached until an input changes.
+    #[allow(clippy::too_many_arguments)]
     fn points(
         &mut self,
         id: (String, &'static str),
@@ -110,9 +135,21 @@ impl CurvesCache {
                 y
             }
         };
+        let lo = xs.partition_point(|&x| x < x_range.0);
+        let hi = xs.partition_point(|&x| x <= x_range.1);
+        let (xs, ys) = (
+            &xs[lo..hi.max(lo)],
+            &ys[lo.min(ys.len())..hi.max(lo).min(ys.len())],
+        );
         let (pts, bad) = if ys.len() > 4 * buckets.max(1) {
-            let ys: Vec<f64> = ys.iter().map(|&y| map(y)).collect();
-            let b = min_max_envelope(xs, &ys, x_range, buckets);
+            let mapped: Vec<f64>;
+            let ys = if log {
+                mapped = ys.iter().map(|&y| map(y)).collect();
+                &mapped[..]
+            } else {
+                ys
+            };
+            let b = min_max_envelope(xs, ys, x_range, buckets);
             (envelope_polyline(&b), non_finite_positions(&b))
         } else {
             let mut pts = Vec::with_capacity(ys.len());
@@ -129,6 +166,31 @@ impl CurvesCache {
         };
         self.decimated.insert(id, (key, pts.clone(), bad.clone()));
         (pts, bad)
+    }
+
+    /// Decimated `(step, column)` points of `run` for plot `plot`.
+    fn column(
+        &mut self,
+        plot: &'static str,
+        run: &RunSeries,
+        ys: &[f64],
+        buckets: usize,
+    ) -> Vec<[f64; 2]> {
+        let range = self.x_range(plot, &run.steps.step);
+        self.points(
+            (run.label.clone(), plot),
+            &run.steps.step,
+            ys,
+            range,
+            buckets,
+            false,
+        )
+        .0
+    }
+
+    /// Remembers whether the user moved plot `plot` away from fitting the data.
+    fn remember_view(&mut self, plot: &'static str, auto: bool, bounds: (f64, f64)) {
+        self.view.insert(plot, (!auto).then_some(bounds));
     }
 }
 
@@ -160,22 +222,24 @@ pub fn curves_view(
     let link = Id::unique("trainlab_steps_axis");
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            ui.label("Training loss (lower is better)");
+            ui.label("Training loss (lower is better); circles: validation loss");
             loss_plot(ui, settings, cache, runs, [width, height], link);
         });
         ui.vertical(|ui| {
             ui.label("Accuracy (higher is better): train line, val dots, test diamond");
-            accuracy_plot(ui, runs, [width, height], link);
+            accuracy_plot(ui, cache, runs, [width, height], link);
         });
     });
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label("Learning rate");
-            simple_plot(ui, "lr_plot", runs, [width, height], link, |r| &r.steps.lr);
+            simple_plot(ui, cache, "lr_plot", runs, [width, height], link, |r| {
+                &r.steps.lr
+            });
         });
         ui.vertical(|ui| {
             ui.label("Throughput (samples/s)");
-            simple_plot(ui, "speed_plot", runs, [width, height], link, |r| {
+            simple_plot(ui, cache, "speed_plot", runs, [width, height], link, |r| {
                 &r.steps.samples_per_sec
             });
         });
@@ -203,6 +267,24 @@ fn epoch_lines(series: &RunSeries, color: Color32) -> Vec<VLine> {
         .collect()
 }
 
+/// Shows `plot` and records its view for the next frame's decimation.
+fn show_plot(
+    ui: &mut Ui,
+    cache: &mut CurvesCache,
+    name: &'static str,
+    plot: Plot<'static>,
+    draw: impl FnOnce(&mut egui_plot::PlotUi<'_>),
+) {
+    let view = plot
+        .show(ui, |plot_ui| {
+            draw(plot_ui);
+            let b = plot_ui.plot_bounds();
+            (plot_ui.auto_bounds().x, (b.min()[0], b.max()[0]))
+        })
+        .inner;
+    cache.remember_view(name, view.0, view.1);
+}
+
 fn loss_plot(
     ui: &mut Ui,
     settings: &CurveSettings,
@@ -222,10 +304,7 @@ fn loss_plot(
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let xs = &run.steps.step;
-        let range = (
-            xs.first().copied().unwrap_or(0.0),
-            xs.last().copied().unwrap_or(0.0),
-        );
+        let range = cache.x_range("loss_plot", xs);
         let raw = settings.show_raw.then(|| {
             cache.points(
                 (run.label.clone(), "raw"),
@@ -236,9 +315,16 @@ fn loss_plot(
                 log,
             )
         });
-        let smooth: Vec<f64> = cache.smoothed(run, settings.smoothing).to_vec();
-        let (smooth_pts, bad) =
-            cache.points((run.label.clone(), "ema"), xs, &smooth, range, buckets, log);
+        let ema = cache.take_smoothed(run, settings.smoothing);
+        let (smooth_pts, bad) = cache.points(
+            (run.label.clone(), "ema"),
+            xs,
+            &ema.values,
+            range,
+            buckets,
+            log,
+        );
+        cache.put_ema(&run.label, ema);
         let val: Vec<[f64; 2]> = run
             .evals
             .iter()
@@ -256,7 +342,7 @@ fn loss_plot(
             epoch_lines(run, color),
         ));
     }
-    plot.show(ui, move |plot_ui| {
+    show_plot(ui, cache, "loss_plot", plot, move |plot_ui| {
         for (label, color, raw, smooth, bad, val, epochs) in items {
             if let Some((raw_pts, _)) = raw {
                 plot_ui.line(
@@ -288,17 +374,18 @@ fn loss_plot(
     });
 }
 
-fn accuracy_plot(ui: &mut Ui, runs: &[&RunSeries], size: [f32; 2], link: Id) {
+fn accuracy_plot(
+    ui: &mut Ui,
+    cache: &mut CurvesCache,
+    runs: &[&RunSeries],
+    size: [f32; 2],
+    link: Id,
+) {
+    let buckets = size[0].max(1.0) as usize;
     let mut items = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let train: Vec<[f64; 2]> = run
-            .steps
-            .step
-            .iter()
-            .zip(&run.steps.accuracy)
-            .map(|(&x, &y)| [x, y])
-            .collect();
+        let train = cache.column("accuracy_plot", run, &run.steps.accuracy, buckets);
         items.push((
             run.label.clone(),
             color,
@@ -308,76 +395,71 @@ fn accuracy_plot(ui: &mut Ui, runs: &[&RunSeries], size: [f32; 2], link: Id) {
             epoch_lines(run, color),
         ));
     }
-    base_plot("accuracy_plot", size, link)
+    let plot = base_plot("accuracy_plot", size, link)
         .include_y(0.0)
-        .include_y(1.0)
-        .show(ui, move |plot_ui| {
-            for (label, color, train, val, test, epochs) in items {
+        .include_y(1.0);
+    show_plot(ui, cache, "accuracy_plot", plot, move |plot_ui| {
+        for (label, color, train, val, test, epochs) in items {
+            plot_ui.line(
+                Line::new(format!("{label} train"), PlotPoints::new(train))
+                    .color(color.gamma_multiply(0.5)),
+            );
+            if !val.is_empty() {
                 plot_ui.line(
-                    Line::new(format!("{label} train"), PlotPoints::new(train))
-                        .color(color.gamma_multiply(0.5)),
+                    Line::new(format!("{label} val"), PlotPoints::new(val.clone()))
+                        .color(color)
+                        .width(2.0),
                 );
-                if !val.is_empty() {
-                    plot_ui.line(
-                        Line::new(format!("{label} val"), PlotPoints::new(val.clone()))
-                            .color(color)
-                            .width(2.0),
-                    );
-                    plot_ui.points(
-                        Points::new(format!("{label} val"), PlotPoints::new(val))
-                            .color(color)
-                            .radius(3.0),
-                    );
-                }
-                if !test.is_empty() {
-                    plot_ui.points(
-                        Points::new(format!("{label} test"), PlotPoints::new(test))
-                            .color(color)
-                            .radius(6.0)
-                            .shape(egui_plot::MarkerShape::Diamond),
-                    );
-                }
-                for v in epochs {
-                    plot_ui.vline(v);
-                }
+                plot_ui.points(
+                    Points::new(format!("{label} val"), PlotPoints::new(val))
+                        .color(color)
+                        .radius(3.0),
+                );
             }
-        });
+            if !test.is_empty() {
+                plot_ui.points(
+                    Points::new(format!("{label} test"), PlotPoints::new(test))
+                        .color(color)
+                        .radius(6.0)
+                        .shape(egui_plot::MarkerShape::Diamond),
+                );
+            }
+            for v in epochs {
+                plot_ui.vline(v);
+            }
+        }
+    });
 }
 
 fn simple_plot(
     ui: &mut Ui,
-    id: &str,
+    cache: &mut CurvesCache,
+    id: &'static str,
     runs: &[&RunSeries],
     size: [f32; 2],
     link: Id,
     column: impl Fn(&RunSeries) -> &Vec<f64>,
 ) {
+    let buckets = size[0].max(1.0) as usize;
     let mut items = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let pts: Vec<[f64; 2]> = run
-            .steps
-            .step
-            .iter()
-            .zip(column(run))
-            .map(|(&x, &y)| [x, y])
-            .collect();
+        let pts = cache.column(id, run, column(run), buckets);
         let changes: Vec<f64> = run.lr_changes.iter().map(|&(s, _)| s as f64).collect();
         items.push((run.label.clone(), PALETTE[i % PALETTE.len()], pts, changes));
     }
     let show_changes = id == "lr_plot";
-    base_plot(id, size, link)
-        .include_y(0.0)
-        .show(ui, move |plot_ui| {
-            for (label, color, pts, changes) in items {
-                plot_ui.line(Line::new(label, PlotPoints::new(pts)).color(color));
-                if show_changes {
-                    for x in changes {
-                        plot_ui.vline(
-                            VLine::new("lr changed", x)
-                                .stroke(Stroke::new(1.0, Color32::from_rgb(255, 170, 0))),
-                        );
-                    }
+    let plot = base_plot(id, size, link).include_y(0.0);
+    show_plot(ui, cache, id, plot, move |plot_ui| {
+        for (label, color, pts, changes) in items {
+            plot_ui.line(Line::new(label, PlotPoints::new(pts)).color(color));
+            if show_changes {
+                for x in changes {
+                    plot_ui.vline(
+                        VLine::new("lr changed", x)
+                            .stroke(Stroke::new(1.0, Color32::from_rgb(255, 170, 0))),
+                    );
                 }
             }
-        });
+        }
+    });
 }

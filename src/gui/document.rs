@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::spec::{Experiment, from_ron_str, load_file, to_ron_string};
+use crate::util::atomic::write_atomic;
 
 /// How many recent files are remembered.
 const MAX_RECENT: usize = 8;
@@ -93,7 +94,9 @@ impl Document {
     /// Writes the experiment as RON to `path` and makes it the document's file.
     pub fn save_to(&mut self, path: &Path) -> Result<(), String> {
         let text = to_ron_string(&self.exp);
-        std::fs::write(path, text).map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+        // Temp file + rename: a crash mid-save never leaves half a file.
+        write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
         self.saved = self.exp.clone();
         self.path = Some(path.to_path_buf());
         self.remember(path);

@@ -8,7 +8,6 @@
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
 use super::inspect::Inspector;
-use super::thumbnails::grey_texture;
 
 /// Draws the view. `live` is true while a run trains; `classes` names the bars.
 pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[String]) {
@@ -30,9 +29,9 @@ pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[
                     inspector.canvas.clear();
                     inspector.canvas_changed(live);
                 }
-                let seen = inspector.canvas.to_mnist();
-                let tex = grey_texture(ui.ctx(), "canvas_28", [28, 28], &seen);
-                ui.add(egui::Image::new(egui::load::SizedTexture::from(&tex)).fit_to_exact_size(Vec2::splat(56.0)))
+                inspector
+                    .canvas
+                    .preview_ui(ui, 56.0)
                     .on_hover_text("What the model sees: your drawing fitted into 20x20 and centred in 28x28, as MNIST digits were prepared.");
                 ui.weak("model input");
             });

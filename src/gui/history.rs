@@ -65,6 +65,11 @@ impl HistoryState {
         }
     }
 
+    /// Whether overlaid runs are still being read.
+    pub fn is_loading(&self) -> bool {
+        !self.loading.is_empty()
+    }
+
     /// Starts overlaying the run in `dir`.
     pub fn add_overlay(&mut self, dir: &Path, ctx: &egui::Context) {
         let label = dir

@@ -32,6 +32,7 @@ mod views;
 mod weights;
 
 pub use app::{Persisted, TrainlabApp};
+pub use canvas::DigitCanvas;
 pub use run_state::{RunSeries, RunState};
 pub use views::Tab;
 

@@ -90,7 +90,7 @@ impl SamplesState {
         ui.horizontal_wrapped(|ui| {
             ui.label("Training images per class:");
             for (name, n) in d.classes.iter().zip(&counts) {
-                ui.weak(format!("{name} {n}"));
+                ui.weak(format!("{name}: {n}"));
             }
         });
         ui.separator();

@@ -141,6 +141,16 @@ impl ViewStates {
         self.history.overlay.values()
     }
 
+    /// Overlays the recorded run in `dir` on the plots (loaded in the background).
+    pub fn compare_run(&mut self, dir: &Path, ctx: &egui::Context) {
+        self.history.add_overlay(dir, ctx);
+    }
+
+    /// Whether overlaid runs are still being read.
+    pub fn is_loading_overlays(&self) -> bool {
+        self.history.is_loading()
+    }
+
     /// Rescans the run folder (after a run ends).
     pub fn refresh_history(&mut self, root: &Path) {
         self.history.refresh(root);
