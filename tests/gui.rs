@@ -271,3 +271,21 @@ fn tour() {
             .expect("save");
     }
 }
+
+#[test]
+fn the_last_session_comes_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.doc.exp.training.epochs = 7;
+    app.doc.exp.model[1] = LayerSpec::Linear { out: 32 };
+    app.tab = Tab::History;
+    // eframe stores the value as RON text; go through the same round trip.
+    let text = ron::to_string(&app.persisted()).expect("serialise");
+    let restored = TrainlabApp::from_persisted(ron::from_str(&text).expect("parse"));
+    assert_eq!(restored.doc.exp, app.doc.exp);
+    assert_eq!(restored.tab, Tab::History);
+    assert_eq!(restored.runs_root, dir.path());
+    // A stored value from an older version (missing fields) still loads.
+    let old: trainlab::gui::Persisted = ron::from_str("(tab: Curves)").expect("old state");
+    assert_eq!(TrainlabApp::from_persisted(old).tab, Tab::Curves);
+}
