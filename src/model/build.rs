@@ -136,6 +136,11 @@ impl Model {
         self.kernels = kernels;
     }
 
+    /// Which kernels the model runs.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
     /// Trainable parameters with their names, in layer order.
     pub fn params(&self) -> &[(String, Var)] {
         &self.params

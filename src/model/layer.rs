@@ -41,7 +41,14 @@ impl Layer {
         kernels: Kernels,
     ) -> Result<Tensor> {
         match self {
-            Self::Linear(l) => l.forward(xs),
+            Self::Linear(l) => match l.bias() {
+                Some(b)
+                    if kernels == Kernels::Fast && super::fused::applies(xs) && xs.rank() == 2 =>
+                {
+                    super::fused::linear(xs, l.weight(), b)
+                }
+                _ => l.forward(xs),
+            },
             Self::Conv2d {
                 weight,
                 bias,

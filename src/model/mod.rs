@@ -6,11 +6,13 @@
 
 mod build;
 mod dropout;
+pub(crate) mod fused;
 mod im2col;
 mod init;
 mod layer;
 
 pub use build::{Mode, Model};
+pub use fused::classification_loss;
 
 /// Which implementation of the hot operations to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

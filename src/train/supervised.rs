@@ -23,7 +23,7 @@ use super::schedule::lr_at;
 use super::steering::Steering;
 use super::worker::RunFailure;
 use crate::data::{load_images, split_train_val};
-use crate::model::{Mode, Model};
+use crate::model::{Mode, Model, classification_loss};
 use crate::spec::{DatasetSpec, Experiment, infer_shapes};
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
@@ -271,7 +271,7 @@ impl Loop<'_> {
     ) -> candle_core::Result<()> {
         let (x, y) = batches.batch(train, chunk, self.device)?;
         let logits = self.model.forward(&x, Mode::Train(rng))?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let loss = classification_loss(&logits, &y, self.model.kernels())?;
         let grads = loss.backward()?;
         let scale = match self.exp.training.grad_clip_norm {
             Some(max_norm) => {
