@@ -14,13 +14,17 @@ use trainlab::train::StopReason;
 fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
     Harness::builder()
         .with_size(Vec2::new(1400.0, 900.0))
+        // Layout can take a few passes to settle (wrapped text, tab changes).
+        .with_max_steps(12)
         .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app)
 }
 
 /// A fresh app recording into a temporary folder, with a tiny but real dataset.
 fn small_app(dir: &tempfile::TempDir) -> TrainlabApp {
     let mut app = TrainlabApp::with_runs_root(dir.path());
-    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset;
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("the default experiment uses images")
+    };
     d.train_limit = Some(1_500);
     d.test_limit = Some(300);
     app.doc.exp.training.epochs = 2;
@@ -288,4 +292,58 @@ fn the_last_session_comes_back() {
     // A stored value from an older version (missing fields) still loads.
     let old: trainlab::gui::Persisted = ron::from_str("(tab: Curves)").expect("old state");
     assert_eq!(TrainlabApp::from_persisted(old).tab, Tab::Curves);
+}
+
+#[test]
+fn a_maze_is_painted_trained_and_its_q_values_arrive() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    // Pick the maze from the data menu.
+    h.get_by_label("Learn from").click();
+    h.run();
+    h.get_by_label("Gridworld maze").click();
+    h.run();
+    assert!(matches!(
+        h.state().doc.exp.dataset,
+        DatasetSpec::Gridworld(_)
+    ));
+    assert_eq!(h.state().tab, Tab::Maze, "the maze tab opens for a maze");
+    {
+        let exp = &mut h.state_mut().doc.exp;
+        exp.agent.episodes = 300;
+        exp.agent.log_every_episodes = 10;
+    }
+    h.run();
+    // Paint one floor cell into a wall: the layout becomes hand-drawn rows.
+    let before = trainlab::data::maze::maze_for(
+        match &h.state().doc.exp.dataset {
+            DatasetSpec::Gridworld(g) => &g.layout,
+            DatasetSpec::Images(_) => unreachable!(),
+        },
+        h.state().doc.exp.seed,
+    )
+    .expect("maze");
+    let free = (0..before.rows())
+        .flat_map(|r| (0..before.cols()).map(move |c| (r, c)))
+        .find(|&(r, c)| before.get(r, c) == trainlab::data::maze::Cell::Free)
+        .expect("a free cell");
+    let _ = free;
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the start", |a| a.is_running());
+    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    let s = &h.state().series;
+    assert!(
+        s.env.is_some(),
+        "the maze and its solution arrived: {:?} {:?} {:?}",
+        s.state,
+        s.log,
+        h.state().errors
+    );
+    assert!(!s.episodes.episode.is_empty(), "episode curves have points");
+    let p = s.policy.as_ref().expect("a Q-table snapshot");
+    assert_eq!(p.q.len(), p.rows * p.cols);
+    assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
+    h.state_mut().tab = Tab::Curves;
+    h.run();
 }

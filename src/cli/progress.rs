@@ -1,5 +1,6 @@
 //! The terminal consumer of the event stream: an indicatif bar with loss and
-//! throughput, and one printed line per evaluation. Redraws are rate-limited by
+//! throughput (episodes, return and success for maze runs), and one printed line
+//! per evaluation. Redraws are rate-limited by
 //! indicatif, so a fast worker never waits on the terminal.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,11 +13,13 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new() -> Self {
+    /// A bar counting steps, or episodes for reinforcement learning (`episodes`).
+    pub(crate) fn new(episodes: bool) -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
-        let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} steps  {msg}  eta {eta}",
-        )
+        let unit = if episodes { "episodes" } else { "steps" };
+        let style = ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:30.cyan/blue}} {{pos}}/{{len}} {unit}  {{msg}}  eta {{eta}}"
+        ))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Self { bar }
@@ -25,6 +28,17 @@ impl Progress {
     /// Shows one event.
     pub(crate) fn show(&self, event: &TrainEvent) {
         match event {
+            TrainEvent::Started(info) if info.train_samples == 0 && info.steps_per_epoch == 0 => {
+                // A reinforcement-learning run: the Environment event says the rest.
+                self.bar.set_length(info.total_steps);
+                self.bar.println(format!(
+                    "{}: {} parameters on {}; {} episodes",
+                    info.name, info.parameters, info.device, info.total_steps
+                ));
+                if let Some(dir) = &info.run_dir {
+                    self.bar.println(format!("recording to {dir}"));
+                }
+            }
             TrainEvent::Started(info) => {
                 self.bar.set_length(info.total_steps);
                 self.bar.println(format!(
@@ -66,6 +80,36 @@ impl Progress {
                     e.accuracy * 100.0
                 ));
             }
+            TrainEvent::Environment(env) => {
+                let rows = env.layout.len();
+                let cols = env.layout.first().map_or(0, |r| r.chars().count());
+                self.bar.println(format!(
+                    "{}: {rows}x{cols} maze, {} states; optimal path {} moves (shortest {}), \
+                     optimal return {:.4}",
+                    env.method,
+                    env.states,
+                    env.optimal_path.len().saturating_sub(1),
+                    env.shortest_path_len,
+                    env.optimal_return
+                ));
+            }
+            TrainEvent::Episodes(e) => {
+                self.bar.set_position(e.episode);
+                let greedy = e
+                    .greedy_path_len
+                    .map_or("no path".to_string(), |l| format!("{l} moves"));
+                let loss = e.loss.map_or(String::new(), |l| format!("  loss {l:.4}"));
+                self.bar.set_message(format!(
+                    "return {:.3}  success {:.0}%  eps {:.3}  greedy {greedy} / {}{}{loss}  {:.0} moves/s",
+                    e.mean_return,
+                    e.success_rate * 100.0,
+                    e.epsilon,
+                    e.optimal_path_len,
+                    if e.greedy_optimal { " (optimal)" } else { "" },
+                    e.steps_per_sec
+                ));
+            }
+            TrainEvent::Policy(_) => {}
             TrainEvent::LrChanged { step, lr } => {
                 self.bar
                     .println(format!("step {step}: learning rate set to {lr:.3e}"));

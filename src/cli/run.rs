@@ -9,7 +9,7 @@ use super::progress::Progress;
 use super::table::{model_table, summary_table};
 use super::{EXIT_BAD_INPUT, EXIT_RUN_FAILED};
 use crate::runs::default_run_dir;
-use crate::spec::Experiment;
+use crate::spec::{DatasetSpec, Experiment};
 use crate::train::{FailureKind, StartOptions, TrainEvent, start};
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
@@ -49,6 +49,7 @@ fn run_experiment(exp: Experiment, run_dir: Option<PathBuf>, json: bool) -> Exit
     if !json {
         eprint!("{}", model_table(&exp));
     }
+    let episodes = matches!(exp.dataset, DatasetSpec::Gridworld(_));
     let handle = start(
         exp,
         StartOptions {
@@ -56,7 +57,7 @@ fn run_experiment(exp: Experiment, run_dir: Option<PathBuf>, json: bool) -> Exit
             ..StartOptions::default()
         },
     );
-    let progress = (!json).then(Progress::new);
+    let progress = (!json).then(|| Progress::new(episodes));
     let mut code = ExitCode::from(EXIT_RUN_FAILED);
     for event in handle.events().iter() {
         if json {

@@ -1,14 +1,42 @@
-//! Plain-text tables: the model's layers and the final summary.
+//! Plain-text tables: the model's layers (or the maze and Q-table of a tabular
+//! agent) and the final summary.
 
 use std::fmt::Write;
 
-use crate::spec::{Experiment, dataset_io, infer_shapes};
-use crate::train::RunSummary;
+use crate::data::maze::{maze_for, shortest_path};
+use crate::spec::{DatasetSpec, Experiment, dataset_io, infer_shapes, uses_model};
+use crate::train::{RlSummary, RunSummary};
 
-/// One line per layer with its output shape and parameters, plus the total.
+/// One line per layer with its output shape and parameters, plus the total; for
+/// maze runs a line about the maze first.
 pub fn model_table(exp: &Experiment) -> String {
-    let (input, _) = dataset_io(&exp.dataset);
     let mut out = String::new();
+    if let DatasetSpec::Gridworld(g) = &exp.dataset
+        && let Ok(maze) = maze_for(&g.layout, exp.seed)
+    {
+        let states = maze
+            .cells()
+            .iter()
+            .filter(|c| **c != crate::data::maze::Cell::Wall)
+            .count();
+        let shortest = shortest_path(&maze).map_or(0, |p| p.len().saturating_sub(1));
+        let _ = writeln!(
+            out,
+            "  {}x{} maze, {states} states, shortest path {shortest} moves; agent {}",
+            maze.rows(),
+            maze.cols(),
+            exp.agent.method.name()
+        );
+        if !uses_model(exp) {
+            let _ = writeln!(
+                out,
+                "  Q-table: {states} states x 4 actions = {} values",
+                states * 4
+            );
+            return out;
+        }
+    }
+    let (input, _) = dataset_io(&exp.dataset, exp.seed);
     let _ = writeln!(
         out,
         "  {:<4} {:<10} {:<16} {:>10}",
@@ -48,6 +76,9 @@ fn fmt_shape(s: &[usize]) -> String {
 
 /// The final summary as aligned `key  value` lines.
 pub fn summary_table(s: &RunSummary) -> String {
+    if let Some(rl) = &s.rl {
+        return rl_summary_table(s, rl);
+    }
     let pct = |v: Option<f64>| v.map_or("-".into(), |a| format!("{:.2} %", a * 100.0));
     let num = |v: Option<f64>| v.map_or("-".into(), |l| format!("{l:.4}"));
     let rows = [
@@ -87,6 +118,62 @@ pub fn summary_table(s: &RunSummary) -> String {
     }
     for (step, lr) in &s.lr_changes {
         let _ = writeln!(out, "  {:<18} step {step}: lr -> {lr:.3e}", "lr changed");
+    }
+    out
+}
+
+/// The summary of a maze run: episodes, success and the greedy path vs optimal.
+fn rl_summary_table(s: &RunSummary, rl: &RlSummary) -> String {
+    let greedy = rl
+        .greedy_path_len
+        .map_or("does not reach a goal".into(), |l| format!("{l} moves"));
+    let first = match (rl.first_optimal_episode, rl.first_optimal_seconds) {
+        (Some(e), Some(t)) => format!("episode {e} ({t:.2} s)"),
+        _ => "never".into(),
+    };
+    let rows = [
+        ("run", format!("{} ({})", s.name, rl.method)),
+        ("ended", format!("{:?}", s.reason).to_lowercase()),
+        (
+            "episodes / moves",
+            format!("{} / {}", rl.episodes, rl.env_steps),
+        ),
+        ("parameters", s.parameters.to_string()),
+        ("success rate", format!("{:.1} %", rl.success_rate * 100.0)),
+        (
+            "greedy path",
+            format!(
+                "{greedy}; optimal {} (shortest {}){}",
+                rl.optimal_path_len,
+                rl.shortest_path_len,
+                if rl.greedy_optimal { ", optimal" } else { "" }
+            ),
+        ),
+        ("first optimal", first),
+        ("optimal return", format!("{:.4}", rl.optimal_return)),
+        (
+            "last loss",
+            s.train_loss.map_or("-".into(), |l| format!("{l:.5}")),
+        ),
+        (
+            "wall time",
+            format!(
+                "{:.1} s (training {:.1} s)",
+                s.wall_seconds, s.train_seconds
+            ),
+        ),
+        ("throughput", format!("{:.0} moves/s", rl.env_steps_per_sec)),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "  {k:<18} {v}");
+    }
+    for (step, lr) in &s.lr_changes {
+        let _ = writeln!(
+            out,
+            "  {:<18} move {step}: rate -> {lr:.3e}",
+            "rate changed"
+        );
     }
     out
 }

@@ -1,4 +1,5 @@
-//! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST).
+//! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST),
+//! and mazes for reinforcement learning ([`maze`]).
 //!
 //! [`load_images`] turns an [`ImageDatasetSpec`](crate::spec::ImageDatasetSpec) into
 //! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
@@ -12,6 +13,7 @@ mod error;
 mod idx;
 mod image_set;
 mod load;
+pub mod maze;
 mod sources;
 mod split;
 

@@ -12,19 +12,21 @@ use serde::{Deserialize, Serialize};
 
 use super::controls::{RunAction, run_controls};
 use super::curves::{CurveSettings, CurvesCache, curves_view};
-use super::dataset::dataset_picker;
+use super::dataset::{dataset_picker, use_folder};
 use super::document::{Document, example_files};
 use super::history::HistoryAction;
 use super::hyperparams::{devices, hyperparams};
 use super::inspect::Inspector;
 use super::live::LiveRun;
+use super::maze_view::{MazeState, maze_tab};
 use super::menu::{MenuAction, top_bar};
 use super::model_editor::{RED, model_editor};
+use super::rl_curves::rl_curves_view;
 use super::run_state::{RunSeries, RunState};
 use super::status_bar::status_bar;
 use super::views::{Tab, ViewStates};
 use crate::runs::default_run_dir;
-use crate::spec::{DataSource, DatasetSpec, DeviceSpec, to_ron_string, validate};
+use crate::spec::{DatasetSpec, DeviceSpec, to_ron_string, validate};
 use crate::train::Control;
 
 /// What is remembered between sessions (eframe storage, key [`eframe::APP_KEY`]).
@@ -76,6 +78,8 @@ pub struct TrainlabApp {
     pub inspector: Inspector,
     /// State of the other views (samples, history, ...).
     pub views: ViewStates,
+    /// The maze tab's toggles and brush.
+    pub maze: MazeState,
     live: Option<LiveRun>,
     live_lr: f64,
     curves_cache: CurvesCache,
@@ -106,6 +110,7 @@ impl TrainlabApp {
             inspector: Inspector::default(),
             views: ViewStates::default(),
             live: None,
+            maze: MazeState::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(Path::new("experiments")),
@@ -208,10 +213,18 @@ impl TrainlabApp {
                 runs_root: &self.runs_root,
                 live: self.live.is_some(),
             };
-            Tab::bar(ui, &mut self.tab);
+            Tab::bar(ui, &mut self.tab, Tab::visible(&self.doc.exp));
             ui.separator();
+            let rl = matches!(self.doc.exp.dataset, DatasetSpec::Gridworld(_));
             match self.tab {
+                Tab::Curves if rl => {
+                    rl_curves_view(ui, &mut self.curves, &mut self.curves_cache, &all)
+                }
                 Tab::Curves => curves_view(ui, &mut self.curves, &mut self.curves_cache, &all),
+                Tab::Maze => {
+                    let live = self.live.is_some();
+                    maze_tab(ui, &mut self.maze, &mut self.doc.exp, &self.series, live);
+                }
                 other => self.views.show(ui, other, &ctx, &mut self.inspector),
             }
         });
@@ -263,14 +276,17 @@ impl TrainlabApp {
                         .set_title("Folder with the four IDX files")
                         .pick_folder()
                 {
-                    let DatasetSpec::Images(d) = &mut self.doc.exp.dataset;
-                    d.source = DataSource::Dir(dir);
+                    use_folder(&mut self.doc.exp, dir);
                 }
             });
         egui::CollapsingHeader::new("Model")
             .default_open(true)
             .show(ui, |ui| {
-                model_editor(ui, &mut self.doc.exp);
+                if crate::spec::uses_model(&self.doc.exp) {
+                    model_editor(ui, &mut self.doc.exp);
+                } else {
+                    ui.weak("Q-learning and SARSA keep a table of values, not a network: pick DQN under Hyperparameters to train the layers here.");
+                }
             });
         egui::CollapsingHeader::new("Hyperparameters")
             .default_open(true)

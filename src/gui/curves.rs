@@ -61,7 +61,7 @@ struct DecimationKey {
 }
 
 /// Line colours for overlaid runs (the live run uses the first).
-const PALETTE: [Color32; 6] = [
+pub(crate) const PALETTE: [Color32; 6] = [
     Color32::from_rgb(80, 160, 255),
     Color32::from_rgb(255, 150, 60),
     Color32::from_rgb(110, 200, 110),
@@ -91,7 +91,7 @@ impl CurvesCache {
 
     /// The x range to decimate for plot `plot`: what the user zoomed to (plus one
     /// screen either side, so panning stays smooth), else all of `xs`.
-    fn x_range(&self, plot: &'static str, xs: &[f64]) -> (f64, f64) {
+    pub(crate) fn x_range(&self, plot: &'static str, xs: &[f64]) -> (f64, f64) {
         let all = (
             xs.first().copied().unwrap_or(0.0),
             xs.last().copied().unwrap_or(0.0),
@@ -108,7 +108,7 @@ impl CurvesCache {
     /// Points to draw for `(xs, ys)` in `x_range` at `buckets` pixels, plus the x
     /// positions of non-finite values; cached until an input changes.
     #[allow(clippy::too_many_arguments)]
-    fn points(
+    pub(crate) fn points(
         &mut self,
         id: (String, &'static str),
         xs: &[f64],
@@ -189,7 +189,7 @@ impl CurvesCache {
     }
 
     /// Remembers whether the user moved plot `plot` away from fitting the data.
-    fn remember_view(&mut self, plot: &'static str, auto: bool, bounds: (f64, f64)) {
+    pub(crate) fn remember_view(&mut self, plot: &'static str, auto: bool, bounds: (f64, f64)) {
         self.view.insert(plot, (!auto).then_some(bounds));
     }
 }
@@ -202,10 +202,10 @@ pub fn curves_view(
     runs: &[&RunSeries],
 ) {
     ui.horizontal(|ui| {
-        ui.label("Smoothing").on_hover_text(
+        let label = ui.label("Smoothing").on_hover_text(
             "Exponential moving average of the loss, like TensorBoard: higher = smoother but lags behind.",
         );
-        ui.add(Slider::new(&mut settings.smoothing, 0.0..=0.99));
+        ui.add(Slider::new(&mut settings.smoothing, 0.0..=0.99)).labelled_by(label.id);
         ui.checkbox(&mut settings.show_raw, "raw loss")
             .on_hover_text("Also draw the unsmoothed loss, faintly.");
         ui.checkbox(&mut settings.log_loss, "log scale")
@@ -268,7 +268,7 @@ fn epoch_lines(series: &RunSeries, color: Color32) -> Vec<VLine> {
 }
 
 /// Shows `plot` and records its view for the next frame's decimation.
-fn show_plot(
+pub(crate) fn show_plot(
     ui: &mut Ui,
     cache: &mut CurvesCache,
     name: &'static str,

@@ -7,7 +7,11 @@
 
 use egui::{ComboBox, DragValue, Ui};
 
-use crate::spec::{DataSource, DatasetSpec, Experiment, ImageDataset, ImageDatasetSpec};
+use super::agent_params::seed_q_network;
+use crate::spec::{
+    AgentSpec, DataSource, DatasetSpec, Experiment, GridworldSpec, ImageDataset, ImageDatasetSpec,
+    validate,
+};
 
 /// What the user did in the picker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,45 +70,93 @@ fn describe(spec: &ImageDatasetSpec) -> String {
 
 /// Draws the picker.
 pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
-    let DatasetSpec::Images(spec) = &mut exp.dataset;
     let mut out = DatasetOutcome::default();
+    let shown = match &exp.dataset {
+        DatasetSpec::Images(spec) => describe(spec),
+        DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
+    };
     ui.horizontal(|ui| {
-        let label = ui.label("Images");
+        let label = ui.label("Learn from");
         ComboBox::from_id_salt("dataset")
-            .selected_text(describe(spec))
+            .selected_text(shown)
             .width(230.0)
             .show_ui(ui, |ui| {
                 for (name, source, label, help) in choices() {
-                    let selected = spec.name == name && spec.source == source;
-                    if ui
-                        .selectable_label(selected, label)
-                        .on_hover_text(help)
-                        .clicked()
-                        && !selected
-                    {
-                        spec.name = name;
-                        spec.source = source;
+                    let selected = matches!(&exp.dataset, DatasetSpec::Images(s) if s.name == name && s.source == source);
+                    if ui.selectable_label(selected, label).on_hover_text(help).clicked() && !selected {
+                        to_images(exp, name, source);
                         out.changed = true;
                     }
                 }
                 if ui
-                    .selectable_label(matches!(spec.source, DataSource::Dir(_)), "From a folder…")
+                    .selectable_label(false, "MNIST-format folder…")
                     .on_hover_text("A folder with the four MNIST-format IDX files (.gz or raw).")
                     .clicked()
                 {
                     out.pick_folder = true;
                 }
+                let maze = matches!(exp.dataset, DatasetSpec::Gridworld(_));
+                if ui
+                    .selectable_label(maze, "Gridworld maze")
+                    .on_hover_text("Reinforcement learning: an agent learns to walk from S to G; Q-learning, SARSA or DQN.")
+                    .clicked()
+                    && !maze
+                {
+                    exp.dataset = DatasetSpec::Gridworld(GridworldSpec::default());
+                    exp.agent = AgentSpec::default();
+                    exp.model = seed_q_network();
+                    out.changed = true;
+                }
             })
             .response
             .labelled_by(label.id);
     });
+    match &mut exp.dataset {
+        DatasetSpec::Images(spec) => out.changed |= image_rows(ui, spec),
+        DatasetSpec::Gridworld(g) => out.changed |= super::maze_params::maze_rows(ui, g),
+    }
+    out
+}
+
+/// Reads images from the IDX files in `dir` (keeping MNIST or Fashion-MNIST).
+pub fn use_folder(exp: &mut Experiment, dir: std::path::PathBuf) {
+    let name = match &exp.dataset {
+        DatasetSpec::Images(spec) => spec.name,
+        DatasetSpec::Gridworld(_) => ImageDataset::Mnist,
+    };
+    to_images(exp, name, DataSource::Dir(dir));
+}
+
+/// Switches to an image dataset, with the MLP preset when the layer list no
+/// longer fits (e.g. coming from a maze).
+fn to_images(exp: &mut Experiment, name: ImageDataset, source: DataSource) {
+    match &mut exp.dataset {
+        DatasetSpec::Images(spec) => {
+            spec.name = name;
+            spec.source = source;
+        }
+        other => {
+            *other = DatasetSpec::Images(ImageDatasetSpec {
+                name,
+                source,
+                ..ImageDatasetSpec::default()
+            });
+        }
+    }
+    if validate(exp).is_err() {
+        exp.model = super::model_editor::preset_mlp();
+    }
+}
+
+fn image_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
+    let mut changed = false;
     egui::Grid::new("dataset_grid")
         .num_columns(2)
         .show(ui, |ui| {
             let help =
                 "Part of the training images held out to check generalisation during training.";
             ui.label("Validation fraction").on_hover_text(help);
-            out.changed |= ui
+            changed |= ui
                 .add(
                     DragValue::new(&mut spec.val_fraction)
                         .range(0.0..=0.5)
@@ -113,20 +165,20 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
                 .on_hover_text(help)
                 .changed();
             ui.end_row();
-            out.changed |= limit_row(
+            changed |= limit_row(
                 ui,
                 "Train limit",
                 "Use only the first N training images: quick experiments.",
                 &mut spec.train_limit,
             );
-            out.changed |= limit_row(
+            changed |= limit_row(
                 ui,
                 "Test limit",
                 "Use only the first N test images.",
                 &mut spec.test_limit,
             );
         });
-    out
+    changed
 }
 
 fn limit_row(ui: &mut Ui, name: &str, help: &str, value: &mut Option<usize>) -> bool {

@@ -7,7 +7,9 @@
 
 use egui::{ComboBox, DragValue, Slider, Ui};
 
-use crate::spec::{Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec};
+use crate::spec::{
+    AgentMethod, Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec,
+};
 use crate::train::available_devices;
 
 /// Draws the hyperparameter section.
@@ -17,9 +19,18 @@ pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) ->
         .num_columns(2)
         .spacing([8.0, 6.0])
         .show(ui, |ui| {
-            changed |= optimizer_rows(ui, &mut exp.optimizer);
-            changed |= schedule_rows(ui, exp);
-            changed |= training_rows(ui, exp, devices);
+            if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
+                changed |= super::agent_params::agent_rows(ui, exp);
+                if matches!(exp.agent.method, AgentMethod::Dqn(_)) {
+                    changed |= optimizer_rows(ui, &mut exp.optimizer);
+                }
+                changed |= seed_row(ui, exp);
+                changed |= device_row(ui, exp, devices);
+            } else {
+                changed |= optimizer_rows(ui, &mut exp.optimizer);
+                changed |= schedule_rows(ui, exp);
+                changed |= training_rows(ui, exp, devices);
+            }
         });
     changed
 }
@@ -29,7 +40,12 @@ pub fn devices() -> Vec<DeviceSpec> {
     available_devices()
 }
 
-fn row(ui: &mut Ui, name: &str, help: &str, add: impl FnOnce(&mut Ui) -> egui::Response) -> bool {
+pub(crate) fn row(
+    ui: &mut Ui,
+    name: &str,
+    help: &str,
+    add: impl FnOnce(&mut Ui) -> egui::Response,
+) -> bool {
     let label = ui.label(name).on_hover_text(help);
     let response = add(ui).labelled_by(label.id).on_hover_text(help);
     ui.end_row();
@@ -260,23 +276,34 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
     changed |= row(ui, "Epochs", "Passes over the whole training set.", |ui| {
         ui.add(DragValue::new(&mut t.epochs).range(1..=1000))
     });
-    changed |= row(
+    changed |= seed_row(ui, exp);
+    if let DatasetSpec::Images(d) = &mut exp.dataset {
+        let mut shift = d.augment.as_ref().map_or(0, |a| a.max_shift);
+        if row(
+            ui,
+            "Augment shift",
+            "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
+            |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
+        ) {
+            d.augment = (shift > 0).then_some(Augment { max_shift: shift });
+            changed = true;
+        }
+    }
+    changed |= device_row(ui, exp, devices);
+    changed
+}
+
+fn seed_row(ui: &mut Ui, exp: &mut Experiment) -> bool {
+    row(
         ui,
         "Seed",
-        "Same seed = same initial weights and shuffling = same curves (on the CPU).",
+        "Same seed = same initial weights, data order and exploration = same curves (on the CPU).",
         |ui| ui.add(DragValue::new(&mut exp.seed)),
-    );
-    let DatasetSpec::Images(d) = &mut exp.dataset;
-    let mut shift = d.augment.as_ref().map_or(0, |a| a.max_shift);
-    if row(
-        ui,
-        "Augment shift",
-        "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
-        |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
-    ) {
-        d.augment = (shift > 0).then_some(Augment { max_shift: shift });
-        changed = true;
-    }
+    )
+}
+
+fn device_row(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> bool {
+    let mut changed = false;
     let label = ui
         .label("Device")
         .on_hover_text("Where the maths runs. Only devices this build supports are listed.");

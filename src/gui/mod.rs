@@ -5,6 +5,7 @@
 //! control messages, like the CLI; it never touches training internals. Each file
 //! is one thing the learner looks at or one piece of state behind it.
 
+mod agent_params;
 mod aggregate;
 mod app;
 mod canvas;
@@ -19,10 +20,13 @@ mod hyperparams;
 mod inspect;
 mod job;
 mod live;
+mod maze_params;
+mod maze_view;
 mod menu;
 mod mistakes;
 mod model_editor;
 mod predictor;
+mod rl_curves;
 mod run_state;
 mod samples;
 mod smoothing;

@@ -122,7 +122,7 @@ pub fn error_layer(error: &ValidationError) -> Option<usize> {
 
 /// Total trainable parameters of the layer list, or None when it does not chain.
 pub fn total_params(exp: &Experiment) -> Option<usize> {
-    let (input, _) = dataset_io(&exp.dataset);
+    let (input, _) = dataset_io(&exp.dataset, exp.seed);
     infer_shapes(&exp.model, &input)
         .ok()
         .map(|s| s.iter().map(|l| l.params).sum())
@@ -166,7 +166,7 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
         }
     });
 
-    let (input, _) = dataset_io(&exp.dataset);
+    let (input, _) = dataset_io(&exp.dataset, exp.seed);
     let rows = layer_rows(&exp.model, &input);
     let problem = validate(exp).err();
     let bad_layer = problem.as_ref().and_then(error_layer);

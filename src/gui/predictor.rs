@@ -38,19 +38,22 @@ impl Predictor {
 
     /// Loads the weights of `run_dir` into a model built from `exp`.
     pub fn load_with(run_dir: &Path, exp: Experiment) -> Result<Self, String> {
-        let (input, _) = dataset_io(&exp.dataset);
+        let DatasetSpec::Images(spec) = &exp.dataset else {
+            return Err(format!("{} is not an image classifier", run_dir.display()));
+        };
+        let name = spec.name;
+        let (input, _) = dataset_io(&exp.dataset, exp.seed);
         let model = Model::build(&exp.model, &input, exp.seed, &Device::Cpu)
             .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
         let weights = run_dir.join(files::WEIGHTS);
         model
             .load(&weights)
             .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
-        let DatasetSpec::Images(spec) = &exp.dataset;
         Ok(Self {
             model,
-            norm: normalisation(spec.name),
+            norm: normalisation(name),
             run_dir: run_dir.to_path_buf(),
-            classes: crate::data::class_names(spec.name),
+            classes: crate::data::class_names(name),
             experiment: exp,
         })
     }
@@ -91,7 +94,9 @@ pub struct Analysis {
 impl Analysis {
     /// Runs `predictor` over the test split of its own experiment.
     pub fn run(predictor: &Predictor) -> Result<Self, String> {
-        let DatasetSpec::Images(spec) = &predictor.experiment.dataset;
+        let DatasetSpec::Images(spec) = &predictor.experiment.dataset else {
+            return Err("only image runs have a test set to analyse".into());
+        };
         let data = load_images(spec).map_err(|e| e.to_string())?;
         let test = data.test;
         let per = test.pixels_per_image();

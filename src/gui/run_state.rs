@@ -5,7 +5,9 @@
 //! read back from `metrics.jsonl`, so the curves view draws both the same way.
 //! Columns are plain `Vec<f64>` indexed alike (x = optimizer step).
 
-use crate::train::{EvalMetrics, RunInfo, RunSummary, Split, StopReason, TrainEvent};
+use crate::train::{
+    EnvInfo, EvalMetrics, PolicySnapshot, RunInfo, RunSummary, Split, StopReason, TrainEvent,
+};
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,6 +43,7 @@ impl RunState {
             Self::Finished(StopReason::Completed) => "finished".into(),
             Self::Finished(StopReason::EarlyStopped) => "finished (early stop)".into(),
             Self::Finished(StopReason::Stopped) => "stopped".into(),
+            Self::Finished(StopReason::Solved) => "finished (solved)".into(),
             Self::Failed(_) => "failed".into(),
         }
     }
@@ -61,6 +64,28 @@ pub struct StepColumns {
     pub lr: Vec<f64>,
     /// Samples per second.
     pub samples_per_sec: Vec<f64>,
+}
+
+/// Per-report columns of a reinforcement-learning run (one entry per Episodes
+/// event; `NaN` where a value does not apply, e.g. the loss of a Q-table).
+#[derive(Debug, Clone, Default)]
+pub struct EpisodeColumns {
+    /// Episodes finished (x axis).
+    pub episode: Vec<f64>,
+    /// Mean return of the covered episodes.
+    pub mean_return: Vec<f64>,
+    /// Mean length (moves) of the covered episodes.
+    pub mean_length: Vec<f64>,
+    /// Exploration rate.
+    pub epsilon: Vec<f64>,
+    /// DQN training loss.
+    pub loss: Vec<f64>,
+    /// Share of recent episodes that reached a goal.
+    pub success_rate: Vec<f64>,
+    /// Moves of the greedy path (NaN when it does not reach a goal).
+    pub greedy_len: Vec<f64>,
+    /// Environment moves per second.
+    pub steps_per_sec: Vec<f64>,
 }
 
 /// One evaluation, without its confusion matrix.
@@ -99,6 +124,14 @@ pub struct RunSeries {
     pub summary: Option<RunSummary>,
     /// Human-readable log lines (notes, pauses, failures).
     pub log: Vec<String>,
+    /// Reinforcement learning: the maze and its exact solution.
+    pub env: Option<EnvInfo>,
+    /// Reinforcement learning: progress columns.
+    pub episodes: EpisodeColumns,
+    /// Reinforcement learning: the newest Q-values and greedy path.
+    pub policy: Option<PolicySnapshot>,
+    /// Reinforcement learning: total environment moves so far.
+    pub env_steps: u64,
 }
 
 impl RunSeries {
@@ -186,6 +219,27 @@ impl RunSeries {
             }
             // Probe answers are routed to the views that asked (see `live`).
             TrainEvent::Probed(_) => {}
+            TrainEvent::Environment(env) => {
+                self.log.push(format!(
+                    "{} on a {}-state maze: shortest path {} moves, optimal return {:.3}",
+                    env.method, env.states, env.shortest_path_len, env.optimal_return
+                ));
+                self.env = Some(env.clone());
+            }
+            TrainEvent::Episodes(m) => {
+                let c = &mut self.episodes;
+                c.episode.push(m.episode as f64);
+                c.mean_return.push(m.mean_return);
+                c.mean_length.push(m.mean_length);
+                c.epsilon.push(m.epsilon);
+                c.loss.push(m.loss.unwrap_or(f64::NAN));
+                c.success_rate.push(m.success_rate);
+                c.greedy_len
+                    .push(m.greedy_path_len.map_or(f64::NAN, f64::from));
+                c.steps_per_sec.push(m.steps_per_sec);
+                self.env_steps = m.env_steps;
+            }
+            TrainEvent::Policy(p) => self.policy = Some(p.clone()),
             TrainEvent::Finished(summary) => {
                 self.state = RunState::Finished(summary.reason);
                 self.log.push(format!(
@@ -215,6 +269,11 @@ impl RunSeries {
     /// Latest step reached.
     pub fn last_step(&self) -> u64 {
         self.steps.step.last().map_or(0, |&s| s as u64)
+    }
+
+    /// Whether this is a reinforcement-learning run.
+    pub fn is_rl(&self) -> bool {
+        self.env.is_some() || !self.episodes.episode.is_empty()
     }
 
     /// Latest fractional epoch.

@@ -34,6 +34,10 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, batch_size: us
             ui.weak("press ▶ Start (Ctrl+Enter) to train the experiment on the left");
             return;
         }
+        if series.is_rl() {
+            rl_status(ui, series);
+            return;
+        }
         let total_epochs = series.info.as_ref().map_or(epochs as f64, |i| {
             (i.total_steps as f64 / i.steps_per_epoch.max(1) as f64).ceil()
         });
@@ -59,6 +63,41 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, batch_size: us
             }
         }
     });
+}
+
+/// Episodes, moves per second, success and the greedy path against the optimum.
+fn rl_status(ui: &mut Ui, series: &RunSeries) {
+    let total = series.env.as_ref().map_or(0, |e| e.episodes);
+    let c = &series.episodes;
+    ui.label(format!(
+        "episode {} / {total}",
+        c.episode.last().copied().unwrap_or(0.0)
+    ));
+    ui.separator();
+    ui.label(format!("{} moves", series.env_steps));
+    ui.separator();
+    if let Some(&sps) = c.steps_per_sec.last() {
+        ui.label(format!("{sps:.0} moves/s"));
+        ui.separator();
+    }
+    if let Some(&s) = c.success_rate.last() {
+        ui.label(format!("success {:.0} %", s * 100.0));
+        ui.separator();
+    }
+    if let (Some(&g), Some(env)) = (c.greedy_len.last(), &series.env) {
+        let best = env.optimal_path.len().saturating_sub(1);
+        if g.is_finite() {
+            ui.label(format!("greedy path {g:.0} moves (optimal {best})"));
+        } else {
+            ui.label(format!(
+                "greedy path does not reach the goal yet (optimal {best})"
+            ));
+        }
+    }
+    if let Some(s) = &series.summary {
+        ui.separator();
+        ui.label(format!("took {}", format_duration(s.wall_seconds)));
+    }
 }
 
 #[cfg(test)]

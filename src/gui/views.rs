@@ -42,6 +42,8 @@ pub enum Tab {
     History,
     /// The run's model table and log.
     Log,
+    /// The gridworld: editing, Q-values, greedy path.
+    Maze,
 }
 
 impl Tab {
@@ -57,9 +59,18 @@ impl Tab {
         Tab::Log,
     ];
 
+    /// The tabs that make sense for `exp`'s kind of data.
+    pub fn visible(exp: &Experiment) -> &'static [Tab] {
+        match exp.dataset {
+            DatasetSpec::Images(_) => &Tab::ALL,
+            DatasetSpec::Gridworld(_) => &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log],
+        }
+    }
+
     /// Tab caption.
     pub fn label(self) -> &'static str {
         match self {
+            Tab::Maze => "Maze",
             Tab::Data => "Data",
             Tab::Curves => "Curves",
             Tab::Confusion => "Confusion",
@@ -73,6 +84,9 @@ impl Tab {
 
     fn help(self) -> &'static str {
         match self {
+            Tab::Maze => {
+                "The maze: paint it, then watch the Q-values and the agent's path as it learns."
+            }
             Tab::Data => "The images the model learns from, and how they are split.",
             Tab::Curves => "Watch the loss fall and the accuracy rise as it trains.",
             Tab::Confusion => "Which classes get mistaken for which.",
@@ -84,10 +98,15 @@ impl Tab {
         }
     }
 
-    /// The tab strip.
-    pub fn bar(ui: &mut Ui, tab: &mut Tab) {
+    /// The tab strip with the tabs in `shown`.
+    pub fn bar(ui: &mut Ui, tab: &mut Tab, shown: &[Tab]) {
+        if !shown.contains(tab)
+            && let Some(&first) = shown.first()
+        {
+            *tab = first;
+        }
         ui.horizontal(|ui| {
-            for t in Tab::ALL {
+            for &t in shown {
                 ui.selectable_value(tab, t, t.label())
                     .on_hover_text(t.help());
             }
@@ -168,7 +187,7 @@ impl ViewStates {
             self.thumbs_generation = inspector.generation;
         }
         match tab {
-            Tab::Curves => {}
+            Tab::Curves | Tab::Maze => {}
             Tab::Data => self.samples.show(ui),
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),
@@ -191,7 +210,7 @@ impl ViewStates {
 }
 
 fn image_side(exp: &Experiment) -> usize {
-    let (input, _) = crate::spec::dataset_io(&exp.dataset);
+    let (input, _) = crate::spec::dataset_io(&exp.dataset, exp.seed);
     input.last().copied().unwrap_or(28)
 }
 
@@ -205,8 +224,10 @@ fn canvas_classes(cx: &ViewContext<'_>, inspector: &Inspector) -> Vec<String> {
     if let Some(p) = &inspector.predictor {
         return p.classes.clone();
     }
-    let DatasetSpec::Images(d) = &cx.exp.dataset;
-    class_names(d.name)
+    match &cx.exp.dataset {
+        DatasetSpec::Images(d) => class_names(d.name),
+        DatasetSpec::Gridworld(_) => Vec::new(),
+    }
 }
 
 fn log_view(ui: &mut Ui, series: &RunSeries) {

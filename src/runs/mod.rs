@@ -1,6 +1,6 @@
 //! Run folders on disk: the resolved experiment, every event as it happens
 //! (`metrics.jsonl`, flushed per line so a killed run keeps what it had), the
-//! final `summary.json` and `model.safetensors`. Whole files are written to a
+//! final `summary.json` and `model.safetensors` (gridworld runs: `qtable.json`). Whole files are written to a
 //! temporary name and renamed, so none is ever half-written.
 
 mod folder;
@@ -21,4 +21,6 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// Trained weights.
     pub const WEIGHTS: &str = "model.safetensors";
+    /// Reinforcement learning: the final Q-values per cell and greedy path.
+    pub const QTABLE: &str = "qtable.json";
 }

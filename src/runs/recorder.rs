@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::files;
 use crate::spec::{Experiment, to_ron_string};
-use crate::train::{RunSummary, TrainEvent};
+use crate::train::{PolicySnapshot, RunSummary, TrainEvent};
 use crate::util::atomic::write_atomic;
 
 /// Appends events to `metrics.jsonl` and writes the other files of a run folder.
@@ -51,6 +51,12 @@ impl RunRecorder {
     pub fn write_summary(&self, summary: &RunSummary) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(summary)?;
         write_atomic(&self.dir.join(files::SUMMARY), &json)
+    }
+
+    /// Writes the final Q-values and greedy path (`qtable.json`) atomically.
+    pub fn write_policy(&self, snapshot: &PolicySnapshot) -> std::io::Result<()> {
+        let json = serde_json::to_vec(snapshot)?;
+        write_atomic(&self.dir.join(files::QTABLE), &json)
     }
 
     /// Where the weights go.

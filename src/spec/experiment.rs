@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::AgentSpec;
+use super::gridworld::GridworldSpec;
 use super::layers::LayerSpec;
 
 /// One whole run: data, model, optimizer, schedule and training loop settings.
@@ -27,6 +29,8 @@ pub struct Experiment {
     pub schedule: ScheduleSpec,
     /// Epochs, batch size, evaluation and stopping rules.
     pub training: TrainingSpec,
+    /// The reinforcement-learning agent (gridworld datasets only).
+    pub agent: AgentSpec,
 }
 
 impl Default for Experiment {
@@ -49,6 +53,7 @@ impl Default for Experiment {
             optimizer: OptimizerSpec::default(),
             schedule: ScheduleSpec::default(),
             training: TrainingSpec::default(),
+            agent: AgentSpec::default(),
         }
     }
 }
@@ -71,6 +76,8 @@ pub enum DeviceSpec {
 pub enum DatasetSpec {
     /// 28x28 grey images with 10 classes (MNIST digits, Fashion-MNIST clothes).
     Images(ImageDatasetSpec),
+    /// A maze the agent learns to solve (reinforcement learning; see `agent`).
+    Gridworld(GridworldSpec),
 }
 
 impl Default for DatasetSpec {

@@ -4,17 +4,26 @@
 //! Nothing here knows about candle: a spec can be checked, edited and saved without
 //! touching a device.
 
+mod agent;
 mod experiment;
+mod gridworld;
 mod layers;
 mod load;
 mod overrides;
 mod validate;
+mod validate_rl;
 
+pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSpec, TargetUpdate};
 pub use experiment::{
     Augment, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment, ImageDataset,
     ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
 };
+pub use gridworld::{
+    EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,
+};
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::apply_override;
-pub use validate::{LayerShapeInfo, ValidationError, dataset_io, infer_shapes, validate};
+pub use validate::{
+    GRID_ACTIONS, LayerShapeInfo, ValidationError, dataset_io, infer_shapes, uses_model, validate,
+};

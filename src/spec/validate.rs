@@ -1,8 +1,13 @@
 //! Semantic checks that serde cannot do: shapes that chain, positive rates, sane
 //! sizes. Each error names the field (or layer index) and says how to fix it.
 
+use super::agent::AgentMethod;
 use super::experiment::{DatasetSpec, Experiment, LrDecay, OptimizerSpec};
 use super::layers::{LayerSpec, Shape};
+use super::validate_rl::{gridworld_input_size, validate_gridworld};
+
+/// Number of actions in a gridworld: up, right, down, left.
+pub const GRID_ACTIONS: usize = 4;
 
 /// A problem found in a parsed experiment.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,7 +20,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -34,10 +39,20 @@ pub struct LayerShapeInfo {
     pub params: usize,
 }
 
-/// Shape of one input sample and number of classes for a dataset.
-pub fn dataset_io(dataset: &DatasetSpec) -> (Shape, usize) {
+/// Shape of one input sample and number of outputs (classes, or actions) for the
+/// experiment's dataset. A generated maze without its own seed uses `seed`.
+pub fn dataset_io(dataset: &DatasetSpec, seed: u64) -> (Shape, usize) {
     match dataset {
         DatasetSpec::Images(_) => (vec![1, 28, 28], 10),
+        DatasetSpec::Gridworld(g) => (vec![gridworld_input_size(g, seed)], GRID_ACTIONS),
+    }
+}
+
+/// Whether the experiment trains the `model` layer list (supervised or DQN).
+pub fn uses_model(exp: &Experiment) -> bool {
+    match &exp.dataset {
+        DatasetSpec::Images(_) => true,
+        DatasetSpec::Gridworld(_) => matches!(exp.agent.method, AgentMethod::Dqn(_)),
     }
 }
 
@@ -231,8 +246,13 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
                 ));
             }
         }
+        DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
     }
-    validate_model(exp)
+    if uses_model(exp) {
+        validate_model(exp)
+    } else {
+        Ok(())
+    }
 }
 
 fn validate_optimizer(opt: &OptimizerSpec) -> Result<(), ValidationError> {
@@ -311,9 +331,18 @@ fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
             "the layer list is empty; start from [Flatten, Linear(out: 128), ReLU, Linear(out: 10)]",
         ));
     }
-    let (input, classes) = dataset_io(&exp.dataset);
+    let (input, classes) = dataset_io(&exp.dataset, exp.seed);
     let shapes = infer_shapes(&exp.model, &input)?;
     let last = shapes.last().map(|s| s.output.clone()).unwrap_or_default();
+    if last != [classes] && matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
+        return Err(ValidationError::new(
+            format!("model[{}]", exp.model.len() - 1),
+            format!(
+                "the Q-network ends with shape {last:?} but a maze has {classes} actions; \
+                 end with Linear(out: {classes}), e.g. [Linear(out: 128), ReLU, Linear(out: {classes})]"
+            ),
+        ));
+    }
     if last != [classes] {
         return Err(ValidationError::new(
             format!("model[{}]", exp.model.len() - 1),

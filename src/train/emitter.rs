@@ -1,20 +1,25 @@
 //! Sending events without letting a slow consumer slow training.
 //!
-//! Every event is first written to the run record (when there is one). Step events
-//! are then offered to the channel without blocking; if it is full they are merged
-//! into one pending Step (loss and accuracy averaged by steps covered) that goes
-//! out with the next send. Rare events (Eval, Finished, ...) wait for room so that
-//! none is lost, after the pending Step so that order is kept.
+//! Every event except Policy snapshots is first written to the run record (when
+//! there is one). Step and Episodes events are then offered to the channel without
+//! blocking; if it is full they are merged into one pending event (means weighted
+//! by what each covers) that goes out with the next send. A Policy snapshot that
+//! does not fit replaces the pending one: only the newest matters. Rare events
+//! (Eval, Finished, ...) wait for room so that none is lost, after the pending
+//! ones so that order is kept.
 
 use crossbeam_channel::{Sender, TrySendError};
 
 use super::events::{StepMetrics, TrainEvent};
+use super::rl_events::{EpisodeMetrics, PolicySnapshot};
 use crate::runs::RunRecorder;
 
 /// The worker's outgoing side.
 pub(crate) struct Emitter {
     tx: Sender<TrainEvent>,
     pending: Option<StepMetrics>,
+    pending_episodes: Option<EpisodeMetrics>,
+    pending_policy: Option<PolicySnapshot>,
     pub(crate) recorder: Option<RunRecorder>,
     record_error: Option<String>,
     /// Step events merged because the consumer was behind (for tests and stats).
@@ -26,6 +31,8 @@ impl Emitter {
         Self {
             tx,
             pending: None,
+            pending_episodes: None,
+            pending_policy: None,
             recorder: None,
             record_error: None,
             merged: 0,
@@ -47,7 +54,10 @@ impl Emitter {
     }
 
     pub(crate) fn emit(&mut self, event: TrainEvent) {
-        if let Some(rec) = &mut self.recorder
+        // Snapshots can be megabytes; the run keeps only the last (qtable.json).
+        let recorded = !matches!(event, TrainEvent::Policy(_));
+        if recorded
+            && let Some(rec) = &mut self.recorder
             && let Err(e) = rec.record(&event)
         {
             self.record_error
@@ -69,13 +79,60 @@ impl Emitter {
                     Err(TrySendError::Full(_)) => {}
                 }
             }
+            TrainEvent::Episodes(ep) => {
+                let merged = match self.pending_episodes.take() {
+                    Some(prev) => {
+                        self.merged += 1;
+                        merge_episodes(prev, ep)
+                    }
+                    None => ep,
+                };
+                match self.tx.try_send(TrainEvent::Episodes(merged)) {
+                    Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                    Err(TrySendError::Full(TrainEvent::Episodes(e))) => {
+                        self.pending_episodes = Some(e);
+                    }
+                    Err(TrySendError::Full(_)) => {}
+                }
+            }
+            TrainEvent::Policy(snapshot) => {
+                self.pending_policy = None;
+                if let Err(TrySendError::Full(TrainEvent::Policy(p))) =
+                    self.tx.try_send(TrainEvent::Policy(snapshot))
+                {
+                    self.pending_policy = Some(p);
+                }
+            }
             other => {
                 if let Some(p) = self.pending.take() {
                     let _ = self.tx.send(TrainEvent::Step(p));
                 }
+                if let Some(p) = self.pending_episodes.take() {
+                    let _ = self.tx.send(TrainEvent::Episodes(p));
+                }
+                if let Some(p) = self.pending_policy.take() {
+                    let _ = self.tx.send(TrainEvent::Policy(p));
+                }
                 let _ = self.tx.send(other);
             }
         }
+    }
+}
+
+/// One Episodes event covering the episodes of both.
+fn merge_episodes(a: EpisodeMetrics, b: EpisodeMetrics) -> EpisodeMetrics {
+    let (na, nb) = (a.episodes_covered as f64, b.episodes_covered as f64);
+    let avg = |x: f64, y: f64| (x * na + y * nb) / (na + nb).max(1.0);
+    EpisodeMetrics {
+        mean_return: avg(a.mean_return, b.mean_return),
+        mean_length: avg(a.mean_length, b.mean_length),
+        loss: match (a.loss, b.loss) {
+            (Some(x), Some(y)) => Some(avg(x, y)),
+            (x, y) => y.or(x),
+        },
+        steps_per_sec: avg(a.steps_per_sec, b.steps_per_sec),
+        episodes_covered: a.episodes_covered + b.episodes_covered,
+        ..b
     }
 }
 

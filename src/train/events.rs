@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rl_events::{EnvInfo, EpisodeMetrics, PolicySnapshot, RlSummary};
+
 /// Which part of the data a metric was computed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +69,14 @@ pub enum TrainEvent {
     /// The answer to a [`crate::train::Probe`]; sent only to the consumer, never
     /// recorded (it is a view of the model, not part of the run's history).
     Probed(ProbeAnswer),
+    /// Reinforcement learning: the maze and its exact solution (once, after Started).
+    Environment(EnvInfo),
+    /// Reinforcement learning: progress over recent episodes.
+    Episodes(EpisodeMetrics),
+    /// Reinforcement learning: the current Q-values and greedy path. Not recorded
+    /// in `metrics.jsonl` (the last one goes to `qtable.json`); a slow consumer
+    /// only gets the newest.
+    Policy(PolicySnapshot),
     /// The run ended normally (all epochs, early stop, or a Stop request).
     Finished(RunSummary),
     /// The run ended with an error; nothing more follows.
@@ -202,12 +212,14 @@ pub struct EvalMetrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
-    /// All epochs done.
+    /// All epochs (or episodes) done.
     Completed,
     /// Validation loss stopped improving.
     EarlyStopped,
     /// A Stop control message.
     Stopped,
+    /// The greedy path became optimal and `agent.stop_when_optimal` is set.
+    Solved,
 }
 
 /// Final figures of a run, also written to `summary.json`.
@@ -245,4 +257,7 @@ pub struct RunSummary {
     pub peak_rss_bytes: Option<u64>,
     /// Learning-rate changes made during the run: (step, new lr).
     pub lr_changes: Vec<(u64, f64)>,
+    /// Reinforcement-learning figures (gridworld runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<RlSummary>,
 }

@@ -1,5 +1,7 @@
 //! The training worker: a thread that owns device, data, model and optimizer and
 //! talks to the world only through [`TrainEvent`]s out and [`Control`] messages in.
+//! One loop per kind of learning: supervised classification, and reinforcement
+//! learning on mazes (tabular Q-learning / SARSA, DQN).
 //!
 //! `start` returns at once; data loading errors arrive as a `Failed` event so GUI
 //! and CLI handle every failure the same way.
@@ -15,6 +17,8 @@ mod handle;
 mod metrics;
 mod optim;
 mod probe;
+mod rl;
+mod rl_events;
 mod schedule;
 mod steering;
 mod supervised;
@@ -30,4 +34,6 @@ pub use events::{
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;
+pub use rl::{TabularLearner, TabularRule};
+pub use rl_events::{EnvInfo, EpisodeMetrics, PolicySnapshot, RlSummary};
 pub use schedule::lr_at;

@@ -1,5 +1,5 @@
 //! The worker thread's body: sets up the run record, picks the training loop for
-//! the dataset kind, and turns every outcome (summary, error, panic) into exactly
+//! the dataset kind (supervised for images, reinforcement learning for mazes), and turns every outcome (summary, error, panic) into exactly
 //! one final event.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,7 +12,7 @@ use super::emitter::Emitter;
 use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
 use super::steering::Steering;
-use super::supervised;
+use super::{rl, supervised};
 use crate::runs::RunRecorder;
 use crate::spec::{DatasetSpec, Experiment};
 
@@ -76,9 +76,14 @@ pub(crate) fn run_worker(
             }
         }
     }
-    let mut steering = Steering::new(control, exp.optimizer.lr());
+    let lr = match &exp.dataset {
+        DatasetSpec::Images(_) => exp.optimizer.lr(),
+        DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
+    };
+    let mut steering = Steering::new(control, lr);
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => supervised::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
     }));
     match outcome {
         Ok(Ok(summary)) => {

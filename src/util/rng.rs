@@ -37,6 +37,7 @@ impl Rng {
     }
 
     /// Next 64 random bits.
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let result = (self.s[0].wrapping_add(self.s[3]))
             .rotate_left(23)
@@ -52,16 +53,19 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
+    #[inline]
     pub fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in [0, 1) as f32.
+    #[inline]
     pub fn f32(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
     }
 
     /// Uniform integer in [0, n); `n` must be > 0.
+    #[inline]
     pub fn below(&mut self, n: usize) -> usize {
         // Lemire's multiply-shift; the tiny bias is irrelevant at these sizes.
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
