@@ -35,6 +35,10 @@ fn check_accepts_every_example_and_rejects_broken_with_position() {
         "mnist_cnn.ron",
         "fashion_mlp.ron",
         "fashion_cnn.ron",
+        "maze_qlearning.ron",
+        "maze_sarsa.ron",
+        "maze_dqn.ron",
+        "maze_slippery.ron",
     ] {
         let out = trainlab()
             .args(["check", &example(name)])
@@ -162,4 +166,75 @@ fn weights_load_in_python_safetensors() {
         "{listing}"
     );
     assert!(listing.contains("('layers.3.bias', (10,))"), "{listing}");
+}
+
+#[test]
+fn maze_run_writes_the_folder_and_overrides_reach_the_agent() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("maze");
+    let out = trainlab()
+        .args([
+            "run",
+            &example("maze_qlearning.ron"),
+            "--set",
+            "agent.epsilon.start=0.5",
+            "--set",
+            "agent.episodes=500",
+            "--set",
+            "dataset.layout.rows=11",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("greedy path"), "{stdout}");
+    for f in [
+        "experiment.ron",
+        "metrics.jsonl",
+        "summary.json",
+        "qtable.json",
+    ] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
+    let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
+    assert_eq!(resolved.agent.epsilon.start, 0.5, "overrides are recorded");
+    let summary: trainlab::train::RunSummary =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
+            .expect("parses");
+    let rl = summary.rl.expect("rl figures");
+    assert_eq!(rl.episodes, 500);
+    assert!(rl.greedy_optimal, "{rl:?}");
+}
+
+#[test]
+fn bad_maze_is_exit_2_with_row_and_column() {
+    let out = trainlab()
+        .args([
+            "check",
+            &example("maze_sarsa.ron"),
+            "--set",
+            r#"dataset.layout={"Rows":["S.#","..?"]}"#,
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("row 2, column 3"), "{err}");
+    let out = trainlab()
+        .args([
+            "check",
+            &example("maze_dqn.ron"),
+            "--set",
+            "model.2.Linear.out=5",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 actions"));
 }

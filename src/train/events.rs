@@ -171,6 +171,23 @@ pub struct LayerRow {
     pub params: usize,
 }
 
+impl LayerRow {
+    /// The rows of a layer list applied to one-sample input shape `input`.
+    pub(crate) fn table(
+        layers: &[crate::spec::LayerSpec],
+        input: &[usize],
+    ) -> Result<Vec<Self>, crate::spec::ValidationError> {
+        Ok(crate::spec::infer_shapes(layers, input)?
+            .into_iter()
+            .map(|l| Self {
+                kind: l.kind.to_string(),
+                output: l.output,
+                params: l.params,
+            })
+            .collect())
+    }
+}
+
 /// Training progress over the steps since the previous Step event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {

@@ -7,6 +7,7 @@
 //! and CLI handle every failure the same way.
 
 mod batches;
+mod clip;
 mod control;
 mod device;
 mod early_stopping;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use candle_core::Device;
 
 use super::batches::BatchSource;
+use super::clip::clip_scale;
 use super::device::{describe, device_for};
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
@@ -24,7 +25,7 @@ use super::steering::Steering;
 use super::worker::RunFailure;
 use crate::data::{load_images, split_train_val};
 use crate::model::{Mode, Model, classification_loss};
-use crate::spec::{DatasetSpec, Experiment, infer_shapes};
+use crate::spec::{DatasetSpec, Experiment};
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
 
@@ -74,15 +75,8 @@ pub(crate) fn run(
     let t = &exp.training;
     let steps_per_epoch = train.len().div_ceil(t.batch_size) as u64;
     let total_steps = steps_per_epoch * t.epochs as u64;
-    let layers = infer_shapes(&exp.model, &input)
-        .map_err(|e| RunFailure::at(0, e.to_string()))?
-        .into_iter()
-        .map(|l| LayerRow {
-            kind: l.kind.to_string(),
-            output: l.output,
-            params: l.params,
-        })
-        .collect();
+    let layers =
+        LayerRow::table(&exp.model, &input).map_err(|e| RunFailure::at(0, e.to_string()))?;
     emitter.emit(TrainEvent::Started(RunInfo {
         name: exp.name.clone(),
         run_dir: emitter
@@ -278,27 +272,11 @@ impl Loop<'_> {
         let logits = self.model.forward(&x, Mode::Train(rng))?;
         let loss = classification_loss(&logits, &y, self.model.kernels())?;
         let grads = loss.backward()?;
-        let scale = match self.exp.training.grad_clip_norm {
-            Some(max_norm) => {
-                let mut sq = 0.0f64;
-                for (_, var) in self.model.params() {
-                    if let Some(g) = grads.get(var.as_tensor()) {
-                        sq += g
-                            .sqr()?
-                            .sum_all()?
-                            .to_dtype(candle_core::DType::F64)?
-                            .to_scalar::<f64>()?;
-                    }
-                }
-                let norm = sq.sqrt();
-                if norm > max_norm {
-                    max_norm / (norm + 1e-6)
-                } else {
-                    1.0
-                }
-            }
-            None => 1.0,
-        };
+        let scale = clip_scale(
+            self.model.params(),
+            &grads,
+            self.exp.training.grad_clip_norm,
+        )?;
         opt.step(&grads, lr, scale)?;
         self.acc
             .add(&loss, &count_correct(&logits, &y)?, chunk.len())

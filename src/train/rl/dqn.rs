@@ -12,6 +12,7 @@ use super::tabular::EpisodeOutcome;
 use crate::data::maze::{Env, argmax, encode_all, input_size};
 use crate::model::{Kernels, Mode, Model};
 use crate::spec::{DqnLoss, DqnSpec, EncodingSpec, Experiment, TargetUpdate};
+use crate::train::clip::clip_scale;
 use crate::train::optim::Optimizer;
 use crate::util::rng::Rng;
 
@@ -213,23 +214,7 @@ impl DqnLearner {
             }
         };
         let grads = loss.backward()?;
-        let scale = match self.spec.grad_clip_norm {
-            Some(max_norm) => {
-                let mut sq = 0f64;
-                for (_, var) in self.online.params() {
-                    if let Some(g) = grads.get(var.as_tensor()) {
-                        sq += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
-                    }
-                }
-                let norm = sq.sqrt();
-                if norm > max_norm {
-                    max_norm / (norm + 1e-6)
-                } else {
-                    1.0
-                }
-            }
-            None => 1.0,
-        };
+        let scale = clip_scale(self.online.params(), &grads, self.spec.grad_clip_norm)?;
         self.opt.step(&grads, self.lr, scale)?;
         self.gradient_steps += 1;
         self.loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);

@@ -27,7 +27,7 @@ use super::rl_events::{EnvInfo, PolicySnapshot, RlSummary};
 use super::steering::Steering;
 use super::worker::RunFailure;
 use crate::data::maze::{ACTION_NAMES, Env, env_for, greedy_path, input_size, q_per_cell, solve};
-use crate::spec::{AgentMethod, DatasetSpec, Experiment, infer_shapes};
+use crate::spec::{AgentMethod, DatasetSpec, Experiment};
 use crate::util::memory::peak_rss_bytes;
 
 /// The learning rate a run starts with: alpha for tables, the optimizer's for DQN.
@@ -132,15 +132,8 @@ pub(crate) fn run(
             )
             .map_err(|e| RunFailure::at(0, format!("cannot build the Q-network: {e}")))?;
             let width = input_size(grid.encoding, env.num_states());
-            let layers = infer_shapes(&exp.model, &[width])
-                .map_err(|e| RunFailure::input(e.to_string()))?
-                .into_iter()
-                .map(|l| LayerRow {
-                    kind: l.kind.to_string(),
-                    output: l.output,
-                    params: l.params,
-                })
-                .collect();
+            let layers = LayerRow::table(&exp.model, &[width])
+                .map_err(|e| RunFailure::input(e.to_string()))?;
             let params = learner.model().param_count();
             (Agent::Net(Box::new(learner)), params, layers)
         }
