@@ -216,7 +216,8 @@ pub fn curves_view(
             "No curves yet: press ▶ Start (Ctrl+Enter) to train, or tick past runs under History.",
         );
     }
-    let height = ((ui.available_height() - 20.0) / 2.0).max(120.0);
+    // Room for the two captions and the x-axis labels.
+    let height = ((ui.available_height() - 60.0) / 2.0).max(120.0);
     let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
     // A fixed id: all four plots share one x axis.
     let link = Id::unique("trainlab_steps_axis");

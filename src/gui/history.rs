@@ -140,7 +140,9 @@ impl HistoryState {
                         }
                     }
                     ui.horizontal(|ui| {
-                        let has_weights = run.dir.join(files::WEIGHTS).is_file();
+                        // Mazes are inspected in their own tab, from the run's Q-values.
+                        let has_weights = run.dir.join(files::WEIGHTS).is_file()
+                            && run.summary.as_ref().is_none_or(|s| s.rl.is_none());
                         if ui
                             .add_enabled(has_weights, egui::Button::new("inspect"))
                             .on_hover_text("Use this run's model for the confusion matrix, mistakes, weights and canvas.")

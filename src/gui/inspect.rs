@@ -87,6 +87,10 @@ impl Inspector {
 
     /// Loads the weights of `run_dir`, built from `exp`.
     pub fn load_run(&mut self, run_dir: &Path, exp: Experiment, ctx: &egui::Context) {
+        // Only image classifiers have views here (mazes have their own tab).
+        if !matches!(exp.dataset, crate::spec::DatasetSpec::Images(_)) {
+            return;
+        }
         self.spawn(run_dir.to_path_buf(), Some(exp), Some(ctx));
     }
 

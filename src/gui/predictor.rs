@@ -164,10 +164,14 @@ pub fn argmax(p: &[f32]) -> (usize, f32) {
         })
 }
 
-/// The newest run under `root` that saved weights, if any.
+/// The newest image-classifier run under `root` that saved weights, if any.
 pub fn latest_trained_run(root: &Path) -> Option<PathBuf> {
     crate::runs::list_runs(root)
         .into_iter()
         .map(|r| r.dir)
-        .find(|d| d.join(files::WEIGHTS).is_file() && d.join(files::EXPERIMENT).is_file())
+        .find(|d| {
+            d.join(files::WEIGHTS).is_file()
+                && load_file(&d.join(files::EXPERIMENT))
+                    .is_ok_and(|e| matches!(e.dataset, DatasetSpec::Images(_)))
+        })
 }

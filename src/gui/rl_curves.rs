@@ -36,7 +36,8 @@ pub fn rl_curves_view(
         ui.add(egui::Slider::new(&mut settings.smoothing, 0.0..=0.99))
             .labelled_by(label.id);
     });
-    let height = ((ui.available_height() - 20.0) / 2.0).max(120.0);
+    // Room for the two captions and the x-axis labels.
+    let height = ((ui.available_height() - 60.0) / 2.0).max(120.0);
     let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
     let size = [width, height];
     let buckets = width.max(1.0) as usize;
