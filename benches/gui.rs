@@ -139,6 +139,53 @@ fn gui_run(root: &Path, past: &Path) -> GuiRun {
     }
 }
 
+/// A long tabular Q-learning run on the 21x21 example maze.
+fn maze_experiment() -> Option<Experiment> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/maze_qlearning.ron");
+    let mut exp = trainlab::spec::load_file(&path).ok()?;
+    exp.agent.episodes = 300_000;
+    Some(exp)
+}
+
+fn maze_moves_per_sec(summary: Option<&trainlab::train::RunSummary>) -> f64 {
+    summary
+        .and_then(|s| s.rl.as_ref())
+        .map_or(0.0, |r| r.env_steps_per_sec)
+}
+
+/// Frame times with the Maze tab open while the maze trains, and moves/s with the
+/// GUI attached and headless.
+fn maze_round(root: &Path) -> Option<(Vec<f64>, f64, f64)> {
+    let exp = maze_experiment()?;
+    let handle = start(exp.clone(), StartOptions::default());
+    let mut summary = None;
+    for e in handle.events().iter() {
+        if let TrainEvent::Finished(s) = e {
+            summary = Some(s);
+        }
+    }
+    handle.join();
+    let headless = maze_moves_per_sec(summary.as_ref());
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.doc.exp = exp;
+    app.tab = Tab::Maze;
+    frame(&ctx, &mut app);
+    app.start_run(&ctx);
+    let mut frame_ms = Vec::new();
+    while app.is_running() {
+        let dt = frame(&ctx, &mut app);
+        frame_ms.push(dt.as_secs_f64() * 1e3);
+        std::thread::sleep(FRAME.saturating_sub(dt));
+    }
+    frame(&ctx, &mut app);
+    Some((
+        frame_ms,
+        headless,
+        maze_moves_per_sec(app.series.summary.as_ref()),
+    ))
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -193,4 +240,19 @@ fn main() {
         "GUI-attached throughput, mean of rounds: {:.1}% of headless (target >= 95%)",
         mean * 100.0
     );
+    match maze_round(root.path()) {
+        Some((mut ms, headless, gui)) => {
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "maze (21x21 Q-learning, 300k episodes, Maze tab open): {} frames, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms; {:.1} M moves/s with the GUI, {:.1} M headless",
+                ms.len(),
+                percentile(&ms, 0.5),
+                percentile(&ms, 0.95),
+                percentile(&ms, 1.0),
+                gui / 1e6,
+                headless / 1e6
+            );
+        }
+        None => println!("maze: experiments/maze_qlearning.ron could not be loaded"),
+    }
 }

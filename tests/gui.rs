@@ -315,20 +315,6 @@ fn a_maze_is_painted_trained_and_its_q_values_arrive() {
         exp.agent.log_every_episodes = 10;
     }
     h.run();
-    // Paint one floor cell into a wall: the layout becomes hand-drawn rows.
-    let before = trainlab::data::maze::maze_for(
-        match &h.state().doc.exp.dataset {
-            DatasetSpec::Gridworld(g) => &g.layout,
-            DatasetSpec::Images(_) => unreachable!(),
-        },
-        h.state().doc.exp.seed,
-    )
-    .expect("maze");
-    let free = (0..before.rows())
-        .flat_map(|r| (0..before.cols()).map(move |c| (r, c)))
-        .find(|&(r, c)| before.get(r, c) == trainlab::data::maze::Cell::Free)
-        .expect("a free cell");
-    let _ = free;
     h.get_by_label("▶ Start").click();
     step_until(&mut h, "the start", |a| a.is_running());
     step_until(&mut h, "the end of the run", |a| !a.is_running());
@@ -346,4 +332,80 @@ fn a_maze_is_painted_trained_and_its_q_values_arrive() {
     assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
     h.state_mut().tab = Tab::Curves;
     h.run();
+}
+
+#[test]
+fn painting_the_maze_edits_the_layout() {
+    use trainlab::gui::{MazeState, RunSeries, maze_tab};
+    use trainlab::spec::{Experiment, GridworldSpec, LayoutSpec};
+    let rows = ["#####", "#S..#", "#.#.#", "#..G#", "#####"];
+    let exp = Experiment {
+        dataset: DatasetSpec::Gridworld(GridworldSpec {
+            layout: LayoutSpec::Rows(rows.iter().map(|r| r.to_string()).collect()),
+            ..GridworldSpec::default()
+        }),
+        ..Experiment::default()
+    };
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(600.0, 600.0))
+        .with_max_steps(12)
+        .build_ui_state(
+            |ui, (state, exp): &mut (MazeState, Experiment)| {
+                maze_tab(ui, state, exp, &RunSeries::default(), false);
+            },
+            (MazeState::default(), exp),
+        );
+    h.run();
+    // Cells are 48 points square below the toolbar; the default brush is a wall.
+    let toolbar = h.get_by_label("Paint:").rect();
+    let origin = Pos2::new(toolbar.min.x, toolbar.max.y + 8.0);
+    let cell = |r: f32, c: f32| origin + Vec2::new(48.0 * c + 24.0, 48.0 * r + 24.0);
+    for (pressed, pos) in [(true, cell(1.0, 2.0)), (false, cell(1.0, 2.0))] {
+        h.event(egui::Event::PointerMoved(pos));
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.run();
+    let DatasetSpec::Gridworld(g) = &h.state().1.dataset else {
+        unreachable!()
+    };
+    assert_eq!(
+        g.layout,
+        LayoutSpec::Rows(
+            ["#####", "#S#.#", "#.#.#", "#..G#", "#####"]
+                .iter()
+                .map(|r| r.to_string())
+                .collect()
+        )
+    );
+    // Painting a start moves it: still exactly one S.
+    h.get_by_label("start S").click();
+    h.run();
+    for (pressed, pos) in [(true, cell(3.0, 1.0)), (false, cell(3.0, 1.0))] {
+        h.event(egui::Event::PointerMoved(pos));
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    h.run();
+    let DatasetSpec::Gridworld(g) = &h.state().1.dataset else {
+        unreachable!()
+    };
+    let LayoutSpec::Rows(rows) = &g.layout else {
+        panic!("rows")
+    };
+    assert_eq!(
+        rows.iter().map(|r| r.matches('S').count()).sum::<usize>(),
+        1
+    );
+    assert_eq!(rows[3], "#S.G#");
 }
