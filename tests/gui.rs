@@ -334,6 +334,20 @@ fn a_maze_is_painted_trained_and_its_q_values_arrive() {
     h.run();
 }
 
+/// A left click (press and release) at `pos`.
+fn click_at<S>(h: &mut Harness<'_, S>, pos: Pos2) {
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerMoved(pos));
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+}
+
 #[test]
 fn painting_the_maze_edits_the_layout() {
     use trainlab::gui::{MazeState, RunSeries, maze_tab};
@@ -360,16 +374,7 @@ fn painting_the_maze_edits_the_layout() {
     let toolbar = h.get_by_label("Paint:").rect();
     let origin = Pos2::new(toolbar.min.x, toolbar.max.y + 8.0);
     let cell = |r: f32, c: f32| origin + Vec2::new(48.0 * c + 24.0, 48.0 * r + 24.0);
-    for (pressed, pos) in [(true, cell(1.0, 2.0)), (false, cell(1.0, 2.0))] {
-        h.event(egui::Event::PointerMoved(pos));
-        h.event(egui::Event::PointerButton {
-            pos,
-            button: PointerButton::Primary,
-            pressed,
-            modifiers: Modifiers::NONE,
-        });
-        h.step();
-    }
+    click_at(&mut h, cell(1.0, 2.0));
     h.run();
     let DatasetSpec::Gridworld(g) = &h.state().1.dataset else {
         unreachable!()
@@ -386,16 +391,7 @@ fn painting_the_maze_edits_the_layout() {
     // Painting a start moves it: still exactly one S.
     h.get_by_label("start S").click();
     h.run();
-    for (pressed, pos) in [(true, cell(3.0, 1.0)), (false, cell(3.0, 1.0))] {
-        h.event(egui::Event::PointerMoved(pos));
-        h.event(egui::Event::PointerButton {
-            pos,
-            button: PointerButton::Primary,
-            pressed,
-            modifiers: Modifiers::NONE,
-        });
-        h.step();
-    }
+    click_at(&mut h, cell(3.0, 1.0));
     h.run();
     let DatasetSpec::Gridworld(g) = &h.state().1.dataset else {
         unreachable!()

@@ -45,20 +45,8 @@ fn maze_experiment(method: AgentMethod, episodes: usize) -> Experiment {
     }
 }
 
-fn run_all(exp: Experiment, options: StartOptions) -> Vec<TrainEvent> {
-    trainlab::spec::validate(&exp).expect("valid experiment");
-    let handle = start(exp, options);
-    let events: Vec<TrainEvent> = handle.events().iter().collect();
-    handle.join();
-    events
-}
-
-fn summary(events: &[TrainEvent]) -> &RunSummary {
-    match events.last() {
-        Some(TrainEvent::Finished(s)) => s,
-        other => panic!("expected Finished last, got {other:?}"),
-    }
-}
+mod common;
+use common::{run_all, summary};
 
 /// Episodes events without their timing, which differs between runs.
 fn progress(events: &[TrainEvent]) -> Vec<String> {

@@ -31,20 +31,8 @@ fn small_mnist(epochs: usize) -> Experiment {
     }
 }
 
-/// Runs to the end and returns every event received.
-fn run_all(exp: Experiment, options: StartOptions) -> Vec<TrainEvent> {
-    let handle = start(exp, options);
-    let events: Vec<TrainEvent> = handle.events().iter().collect();
-    handle.join();
-    events
-}
-
-fn summary(events: &[TrainEvent]) -> &RunSummary {
-    match events.last() {
-        Some(TrainEvent::Finished(s)) => s,
-        other => panic!("expected Finished last, got {other:?}"),
-    }
-}
+mod common;
+use common::{run_all, summary};
 
 fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
     events

@@ -37,6 +37,7 @@ mod weights;
 
 pub use app::{Persisted, TrainlabApp};
 pub use canvas::DigitCanvas;
+pub use maze_view::{MazeState, maze_tab};
 pub use run_state::{RunSeries, RunState};
 pub use views::Tab;
 

@@ -10,19 +10,11 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use super::im2col::f32_slice;
+
 /// Whether the fused kernels can run on these tensors.
 pub(crate) fn applies(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
-}
-
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{op}: only f32 is supported");
-    };
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{op}: input must be contiguous"),
-    }
 }
 
 fn parallelism() -> gemm::Parallelism {
