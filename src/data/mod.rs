@@ -1,4 +1,5 @@
-//! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST).
+//! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST) and,
+//! in [`text`], text corpora with their vocabulary.
 //!
 //! [`load_images`] turns an [`ImageDatasetSpec`](crate::spec::ImageDatasetSpec) into
 //! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
@@ -14,6 +15,7 @@ mod image_set;
 mod load;
 mod sources;
 mod split;
+pub mod text;
 
 pub use error::DataError;
 pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};

@@ -263,8 +263,9 @@ impl TrainlabApp {
                         .set_title("Folder with the four IDX files")
                         .pick_folder()
                 {
-                    let DatasetSpec::Images(d) = &mut self.doc.exp.dataset;
-                    d.source = DataSource::Dir(dir);
+                    if let DatasetSpec::Images(d) = &mut self.doc.exp.dataset {
+                        d.source = DataSource::Dir(dir);
+                    }
                 }
             });
         egui::CollapsingHeader::new("Model")

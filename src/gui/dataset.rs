@@ -66,8 +66,12 @@ fn describe(spec: &ImageDatasetSpec) -> String {
 
 /// Draws the picker.
 pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
-    let DatasetSpec::Images(spec) = &mut exp.dataset;
     let mut out = DatasetOutcome::default();
+    // Text datasets are edited in the file for now; the picker lists images only.
+    let DatasetSpec::Images(spec) = &mut exp.dataset else {
+        ui.label("Text dataset (edit it in the experiment file)");
+        return out;
+    };
     ui.horizontal(|ui| {
         let label = ui.label("Images");
         ComboBox::from_id_salt("dataset")

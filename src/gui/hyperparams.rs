@@ -266,16 +266,9 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
         "Same seed = same initial weights and shuffling = same curves (on the CPU).",
         |ui| ui.add(DragValue::new(&mut exp.seed)),
     );
-    let DatasetSpec::Images(d) = &mut exp.dataset;
-    let mut shift = d.augment.as_ref().map_or(0, |a| a.max_shift);
-    if row(
-        ui,
-        "Augment shift",
-        "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
-        |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
-    ) {
-        d.augment = (shift > 0).then_some(Augment { max_shift: shift });
-        changed = true;
+    // Augmentation is an image setting; text runs have no such row.
+    if let DatasetSpec::Images(d) = &mut exp.dataset {
+        changed |= shift_row(ui, d);
     }
     let label = ui
         .label("Device")
@@ -293,6 +286,21 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
         .labelled_by(label.id);
     ui.end_row();
     changed
+}
+
+/// The augmentation row of an image dataset; true when it changed.
+fn shift_row(ui: &mut Ui, d: &mut crate::spec::ImageDatasetSpec) -> bool {
+    let mut shift = d.augment.as_ref().map_or(0, |a| a.max_shift);
+    if row(
+        ui,
+        "Augment shift",
+        "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
+        |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
+    ) {
+        d.augment = (shift > 0).then_some(Augment { max_shift: shift });
+        return true;
+    }
+    false
 }
 
 /// "CPU", "CUDA 0", "Metal 0".

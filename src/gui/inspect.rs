@@ -222,7 +222,7 @@ impl Inspector {
                     source: format!("live model at step {step}"),
                 });
             }
-            ProbeAnswer::Unavailable { .. } => {}
+            ProbeAnswer::Unavailable { .. } | ProbeAnswer::Generated { .. } => {}
         }
     }
 }

@@ -45,7 +45,12 @@ impl Predictor {
         model
             .load(&weights)
             .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
-        let DatasetSpec::Images(spec) = &exp.dataset;
+        let DatasetSpec::Images(spec) = &exp.dataset else {
+            return Err(format!(
+                "{} is a text run; load it with trainlab::text::Generator or Classifier",
+                run_dir.display()
+            ));
+        };
         Ok(Self {
             model,
             norm: normalisation(spec.name),
@@ -91,7 +96,9 @@ pub struct Analysis {
 impl Analysis {
     /// Runs `predictor` over the test split of its own experiment.
     pub fn run(predictor: &Predictor) -> Result<Self, String> {
-        let DatasetSpec::Images(spec) = &predictor.experiment.dataset;
+        let DatasetSpec::Images(spec) = &predictor.experiment.dataset else {
+            return Err("mistake analysis is for image runs".into());
+        };
         let data = load_images(spec).map_err(|e| e.to_string())?;
         let test = data.test;
         let per = test.pixels_per_image();

@@ -186,6 +186,8 @@ impl RunSeries {
             }
             // Probe answers are routed to the views that asked (see `live`).
             TrainEvent::Probed(_) => {}
+            // Text samples get their own view later; nothing to draw yet.
+            TrainEvent::Sample(_) => {}
             TrainEvent::Finished(summary) => {
                 self.state = RunState::Finished(summary.reason);
                 self.log.push(format!(

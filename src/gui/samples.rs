@@ -29,7 +29,10 @@ pub struct SamplesState {
 impl SamplesState {
     /// Starts loading when the dataset settings changed; takes a finished load.
     pub fn poll(&mut self, ctx: &egui::Context, dataset: &DatasetSpec) {
-        let DatasetSpec::Images(spec) = dataset;
+        // Text datasets get their own preview later; nothing to load here.
+        let DatasetSpec::Images(spec) = dataset else {
+            return;
+        };
         if self.spec.as_ref() != Some(spec) {
             self.spec = Some(spec.clone());
             let spec = spec.clone();

@@ -205,8 +205,10 @@ fn canvas_classes(cx: &ViewContext<'_>, inspector: &Inspector) -> Vec<String> {
     if let Some(p) = &inspector.predictor {
         return p.classes.clone();
     }
-    let DatasetSpec::Images(d) = &cx.exp.dataset;
-    class_names(d.name)
+    match &cx.exp.dataset {
+        DatasetSpec::Images(d) => class_names(d.name),
+        DatasetSpec::Text(_) => Vec::new(),
+    }
 }
 
 fn log_view(ui: &mut Ui, series: &RunSeries) {

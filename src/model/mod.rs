@@ -4,11 +4,14 @@
 //! weight file can be read by any safetensors reader and partially loaded by name.
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
 
+mod attention;
 mod build;
 mod dropout;
 mod im2col;
 mod init;
 mod layer;
+mod lstm_fused;
+mod recurrent;
 
 pub use build::{Mode, Model};
 

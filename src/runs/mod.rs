@@ -21,4 +21,6 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// Trained weights.
     pub const WEIGHTS: &str = "model.safetensors";
+    /// The vocabulary of a text run (JSON).
+    pub const VOCAB: &str = "vocab.json";
 }

@@ -8,6 +8,7 @@ mod experiment;
 mod layers;
 mod load;
 mod overrides;
+mod text;
 mod validate;
 
 pub use experiment::{
@@ -17,4 +18,10 @@ pub use experiment::{
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::apply_override;
-pub use validate::{LayerShapeInfo, ValidationError, dataset_io, infer_shapes, validate};
+pub use text::{
+    BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,
+    SystemText, TextDatasetSpec, TextSource, TextTask, Tokens,
+};
+pub use validate::{
+    LayerShapeInfo, ValidationError, dataset_io, infer_shapes, text_steps, validate,
+};

@@ -95,7 +95,9 @@ mod tests {
         let exp = apply_override(&Experiment::default(), "optimizer.lr=0.01").expect("ok");
         assert_eq!(exp.optimizer.lr(), 0.01);
         let exp = apply_override(&exp, "dataset.name=FashionMnist").expect("ok");
-        let DatasetSpec::Images(d) = &exp.dataset;
+        let DatasetSpec::Images(d) = &exp.dataset else {
+            panic!("images expected");
+        };
         assert_eq!(d.name, ImageDataset::FashionMnist);
     }
 

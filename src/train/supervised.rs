@@ -42,7 +42,11 @@ pub(crate) fn run(
     steering: &mut Steering,
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
-    let DatasetSpec::Images(data_spec) = &exp.dataset;
+    let DatasetSpec::Images(data_spec) = &exp.dataset else {
+        return Err(RunFailure::input(
+            "the supervised image loop needs an Images dataset",
+        ));
+    };
     let device = device_for(exp.device).map_err(RunFailure::input)?;
     let data = load_images(data_spec).map_err(|e| RunFailure::input(e.to_string()))?;
     let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
@@ -164,6 +168,8 @@ pub(crate) fn run(
         samples_per_sec: samples as f64 / lp.train_secs.max(1e-9),
         peak_rss_bytes: peak_rss_bytes(),
         lr_changes: steering.lr_changes.clone(),
+        language: None,
+        per_class: Vec::new(),
     })
 }
 
@@ -387,6 +393,8 @@ impl Loop<'_> {
             loss: r.loss,
             accuracy: r.accuracy,
             confusion: r.confusion.clone(),
+            language: None,
+            per_class: Vec::new(),
         }));
     }
 

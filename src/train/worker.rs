@@ -13,8 +13,9 @@ use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
 use super::steering::Steering;
 use super::supervised;
+use super::{language_model, text_classifier};
 use crate::runs::RunRecorder;
-use crate::spec::{DatasetSpec, Experiment};
+use crate::spec::{DatasetSpec, Experiment, TextTask};
 
 /// Why a run could not finish.
 #[derive(Debug)]
@@ -79,6 +80,14 @@ pub(crate) fn run_worker(
     let mut steering = Steering::new(control, exp.optimizer.lr());
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => supervised::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Text(t) => match &t.task {
+            TextTask::LanguageModel(lm) => {
+                language_model::run(&exp, t, lm, &options, emitter, &mut steering, started)
+            }
+            TextTask::Classification(c) => {
+                text_classifier::run(&exp, t, c, &options, emitter, &mut steering, started)
+            }
+        },
     }));
     match outcome {
         Ok(Ok(summary)) => {
