@@ -20,7 +20,9 @@ fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
 /// A fresh app recording into a temporary folder, with a tiny but real dataset.
 fn small_app(dir: &tempfile::TempDir) -> TrainlabApp {
     let mut app = TrainlabApp::with_runs_root(dir.path());
-    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset;
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        panic!("the default experiment uses images");
+    };
     d.train_limit = Some(1_500);
     d.test_limit = Some(300);
     app.doc.exp.training.epochs = 2;

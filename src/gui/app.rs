@@ -262,10 +262,9 @@ impl TrainlabApp {
                     && let Some(dir) = rfd::FileDialog::new()
                         .set_title("Folder with the four IDX files")
                         .pick_folder()
+                    && let DatasetSpec::Images(d) = &mut self.doc.exp.dataset
                 {
-                    if let DatasetSpec::Images(d) = &mut self.doc.exp.dataset {
-                        d.source = DataSource::Dir(dir);
-                    }
+                    d.source = DataSource::Dir(dir);
                 }
             });
         egui::CollapsingHeader::new("Model")

@@ -395,8 +395,7 @@ pub(crate) fn run(
         test_accuracy: test_eval.as_ref().map(|e| e.accuracy),
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds: train_secs,
-        samples_per_sec: (step as usize * tr.batch_size).min(usize::MAX) as f64
-            / train_secs.max(1e-9),
+        samples_per_sec: (step as usize * tr.batch_size) as f64 / train_secs.max(1e-9),
         peak_rss_bytes: peak_rss_bytes(),
         lr_changes: steering.lr_changes.clone(),
         language: None,
