@@ -2,13 +2,18 @@
 //! reference script (benches/pytorch_reference.py), same models, same batch size,
 //! same machine, in one run. Prints samples/s for each and the ratio.
 //!
-//! Run: `cargo bench --bench speed` (add `-- mlp` or `-- cnn` for one model,
+//! The `lstm` case (a char-LSTM language model) is compared in tokens/s.
+//!
+//! Run: `cargo bench --bench speed` (add `-- mlp`, `-- cnn` or `-- lstm` for one model,
 //! `-- --no-torch` to skip PyTorch). Samples/s count training steps only
 //! (forward, backward, optimizer), not evaluation.
 
 use std::process::Command;
 
-use trainlab::spec::{DatasetSpec, Experiment, ImageDatasetSpec, LayerSpec, TrainingSpec};
+use trainlab::spec::{
+    DatasetSpec, Experiment, ImageDatasetSpec, LanguageModelSpec, LayerSpec, TextDatasetSpec,
+    TextTask, TrainingSpec,
+};
 use trainlab::train::{StartOptions, TrainEvent, start};
 
 #[global_allocator]
@@ -22,6 +27,8 @@ struct Case {
     name: &'static str,
     layers: Vec<LayerSpec>,
     steps: usize,
+    /// A character language model on the bundled words (speeds are tokens/s).
+    text: bool,
 }
 
 fn cases() -> Vec<Case> {
@@ -31,6 +38,7 @@ fn cases() -> Vec<Case> {
             name: "mlp",
             layers: vec![Flatten, Linear { out: 128 }, ReLU, Linear { out: 10 }],
             steps: 2100,
+            text: false,
         },
         Case {
             name: "cnn",
@@ -59,29 +67,50 @@ fn cases() -> Vec<Case> {
                 Linear { out: 10 },
             ],
             steps: 140,
+            text: false,
+        },
+        // The reference's char-LSTM: embedding 64, one LSTM layer of 256, seq 64,
+        // batch 32, Adam; its vocabulary is 96 random ids, ours the bundled
+        // words' characters (a slightly smaller output layer).
+        Case {
+            name: "lstm",
+            layers: vec![
+                Embedding { dim: 64 },
+                LSTM {
+                    hidden: 256,
+                    layers: 1,
+                    dropout: 0.0,
+                },
+            ],
+            steps: 110,
+            text: true,
         },
     ]
 }
 
 /// Trains `case` through the public worker API and returns (samples/s, peak RSS).
 fn trainlab_speed(case: &Case) -> Result<(f64, Option<u64>), String> {
-    let exp = Experiment {
-        name: format!("bench_{}", case.name),
-        model: case.layers.clone(),
-        dataset: DatasetSpec::Images(ImageDatasetSpec {
-            train_limit: Some(BATCH * STEPS_PER_EPOCH),
-            test_limit: Some(100),
-            val_fraction: 0.0,
-            ..ImageDatasetSpec::default()
-        }),
-        training: TrainingSpec {
-            epochs: case.steps.div_ceil(STEPS_PER_EPOCH),
-            batch_size: BATCH,
-            log_every_steps: 50,
-            save_weights: false,
-            ..TrainingSpec::default()
-        },
-        ..Experiment::default()
+    let exp = if case.text {
+        char_lm(case)
+    } else {
+        Experiment {
+            name: format!("bench_{}", case.name),
+            model: case.layers.clone(),
+            dataset: DatasetSpec::Images(ImageDatasetSpec {
+                train_limit: Some(BATCH * STEPS_PER_EPOCH),
+                test_limit: Some(100),
+                val_fraction: 0.0,
+                ..ImageDatasetSpec::default()
+            }),
+            training: TrainingSpec {
+                epochs: case.steps.div_ceil(STEPS_PER_EPOCH),
+                batch_size: BATCH,
+                log_every_steps: 50,
+                save_weights: false,
+                ..TrainingSpec::default()
+            },
+            ..Experiment::default()
+        }
     };
     let handle = start(exp, StartOptions::default());
     let mut result = Err("no events".to_string());
@@ -94,6 +123,36 @@ fn trainlab_speed(case: &Case) -> Result<(f64, Option<u64>), String> {
     }
     handle.join();
     result
+}
+
+/// The lstm case as a text experiment: `case.steps` steps of 32 windows of 64.
+fn char_lm(case: &Case) -> Experiment {
+    let steps_per_epoch = 40;
+    Experiment {
+        name: format!("bench_{}", case.name),
+        model: case.layers.clone(),
+        dataset: DatasetSpec::Text(TextDatasetSpec {
+            // Enough words for 40 steps of 32 x 64 characters per epoch.
+            limit: Some(steps_per_epoch * 32 * 64 / 9),
+            val_fraction: 0.0,
+            test_fraction: 0.0,
+            task: TextTask::LanguageModel(LanguageModelSpec {
+                seq_len: 64,
+                sample_every_steps: None,
+                ..LanguageModelSpec::default()
+            }),
+            ..TextDatasetSpec::default()
+        }),
+        training: TrainingSpec {
+            epochs: case.steps.div_ceil(steps_per_epoch),
+            batch_size: 32,
+            log_every_steps: 50,
+            eval_every_steps: Some(1_000_000),
+            save_weights: false,
+            ..TrainingSpec::default()
+        },
+        ..Experiment::default()
+    }
 }
 
 /// PyTorch's best samples/s over 1 and 2 threads, or why it could not run.
@@ -111,7 +170,15 @@ fn torch_speed(model: &str) -> Result<f64, String> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["model"] == model)
-        .and_then(|v| v["samples_per_sec"].as_f64())
+        .and_then(|v| {
+            // The language model is compared in tokens/s, like ours.
+            let key = if model == "lstm" {
+                "tokens_per_sec"
+            } else {
+                "samples_per_sec"
+            };
+            v[key].as_f64()
+        })
         .ok_or_else(|| format!("no result for {model} in: {text}"))
 }
 

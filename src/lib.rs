@@ -12,5 +12,6 @@ pub mod gui;
 pub mod model;
 pub mod runs;
 pub mod spec;
+pub mod text;
 pub mod train;
 pub mod util;

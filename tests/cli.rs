@@ -39,6 +39,15 @@ fn check_accepts_every_example_and_rejects_broken_with_position() {
         "maze_sarsa.ron",
         "maze_dqn.ron",
         "maze_slippery.ron",
+        "words_lstm.ron",
+        "words_gru.ron",
+        "words_transformer.ron",
+        "word_language.ron",
+        "word_language_gru.ron",
+        "pretrain_words_lm.ron",
+        "finetune_portuguese.ron",
+        "fortunes_lm.ron",
+        "fortunes_topic.ron",
     ] {
         let out = trainlab()
             .args(["check", &example(name)])
@@ -237,4 +246,40 @@ fn bad_maze_is_exit_2_with_row_and_column() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("4 actions"));
+}
+
+#[test]
+fn run_trains_a_language_model_on_a_text_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let corpus = dir.path().join("corpus.txt");
+    let lines: String = (0..300)
+        .map(|i| format!("the cat sat on mat number {}\n", i % 7))
+        .collect();
+    std::fs::write(&corpus, lines).expect("write");
+    let exp = dir.path().join("lm.ron");
+    std::fs::write(
+        &exp,
+        format!(
+            "(name: \"file_lm\", dataset: Text(source: File({:?}), task: LanguageModel(seq_len: 16, \
+             sample_every_steps: Some(5), sample: (length: 20))), model: [Embedding(dim: 8), LSTM(hidden: 16)], \
+             training: (epochs: 1, batch_size: 8, log_every_steps: 5))",
+            corpus
+        ),
+    )
+    .expect("write");
+    let run_dir = dir.path().join("run");
+    let out = trainlab()
+        .arg("run")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(run_dir.join("vocab.json").is_file());
+    assert!(run_dir.join("model.safetensors").is_file());
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics");
+    assert!(metrics.contains("\"Sample\"") && metrics.contains("bits_per_token"));
 }

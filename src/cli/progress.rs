@@ -72,12 +72,32 @@ impl Progress {
                     Split::Val => "val",
                     Split::Train => "train",
                 };
+                let extra = match &e.language {
+                    Some(l) => format!(
+                        "  {:.3} bits/token  perplexity {:.2}",
+                        l.bits_per_token, l.perplexity
+                    ),
+                    None => String::new(),
+                };
                 self.bar.println(format!(
-                    "step {:>7} epoch {:>5.2}  {label:<5} loss {:.4}  accuracy {:.2}%",
+                    "step {:>7} epoch {:>5.2}  {label:<5} loss {:.4}  accuracy {:.2}%{extra}",
                     e.step,
                     e.epoch,
                     e.loss,
                     e.accuracy * 100.0
+                ));
+                for c in &e.per_class {
+                    self.bar.println(format!(
+                        "    {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  ({} samples)",
+                        c.class, c.precision, c.recall, c.f1, c.support
+                    ));
+                }
+            }
+            TrainEvent::Sample(s) => {
+                let text = s.text.replace('\n', " / ");
+                self.bar.println(format!(
+                    "step {} sample (T={}): {}{}",
+                    s.step, s.temperature, s.prompt, text
                 ));
             }
             TrainEvent::Environment(env) => {

@@ -1,5 +1,6 @@
 //! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST),
-//! and mazes for reinforcement learning ([`maze`]).
+//! mazes for reinforcement learning ([`maze`]) and, in [`text`], text corpora with
+//! their vocabulary.
 //!
 //! [`load_images`] turns an [`ImageDatasetSpec`](crate::spec::ImageDatasetSpec) into
 //! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
@@ -16,6 +17,7 @@ mod load;
 pub mod maze;
 mod sources;
 mod split;
+pub mod text;
 
 pub use error::DataError;
 pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};

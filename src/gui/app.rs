@@ -24,6 +24,7 @@ use super::model_editor::{RED, model_editor};
 use super::rl_curves::rl_curves_view;
 use super::run_state::{RunSeries, RunState};
 use super::status_bar::status_bar;
+use super::text_view::{TextState, text_tab};
 use super::views::{Tab, ViewStates};
 use crate::runs::default_run_dir;
 use crate::spec::{DatasetSpec, DeviceSpec, to_ron_string, validate};
@@ -80,6 +81,8 @@ pub struct TrainlabApp {
     pub views: ViewStates,
     /// The maze tab's toggles and brush.
     pub maze: MazeState,
+    /// The text tab's prompt, sentence and loaded model.
+    pub text: TextState,
     live: Option<LiveRun>,
     live_lr: f64,
     curves_cache: CurvesCache,
@@ -111,6 +114,7 @@ impl TrainlabApp {
             views: ViewStates::default(),
             live: None,
             maze: MazeState::default(),
+            text: TextState::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(Path::new("experiments")),
@@ -225,6 +229,10 @@ impl TrainlabApp {
                     let live = self.live.is_some();
                     maze_tab(ui, &mut self.maze, &mut self.doc.exp, &self.series, live);
                 }
+                Tab::Text => {
+                    let live = self.live.is_some();
+                    text_tab(ui, &mut self.text, &self.doc.exp, &self.series, live);
+                }
                 other => self.views.show(ui, other, &ctx, &mut self.inspector),
             }
         });
@@ -235,13 +243,16 @@ impl TrainlabApp {
     fn send_probes(&mut self) {
         let Some(live) = &self.live else {
             self.inspector.take_probes();
+            self.text.take_probes();
             return;
         };
         if self.series.state.is_live() {
             self.inspector
                 .refresh_live(self.tab == Tab::Draw, self.tab == Tab::Weights);
         }
-        for p in self.inspector.take_probes() {
+        let mut probes = self.inspector.take_probes();
+        probes.extend(self.text.take_probes());
+        for p in probes {
             live.send(Control::Probe(p));
         }
     }
@@ -332,6 +343,7 @@ impl TrainlabApp {
         for e in &events {
             if let crate::train::TrainEvent::Probed(answer) = e {
                 self.inspector.on_answer(answer);
+                self.text.on_answer(answer);
                 continue;
             }
             self.series.apply(e);

@@ -74,6 +74,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     let shown = match &exp.dataset {
         DatasetSpec::Images(spec) => describe(spec),
         DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
+        DatasetSpec::Text(_) => "Text (edit it in the experiment file)".to_string(),
     };
     ui.horizontal(|ui| {
         let label = ui.label("Learn from");
@@ -114,6 +115,11 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     match &mut exp.dataset {
         DatasetSpec::Images(spec) => out.changed |= image_rows(ui, spec),
         DatasetSpec::Gridworld(g) => out.changed |= super::maze_params::maze_rows(ui, g),
+        DatasetSpec::Text(_) => {
+            ui.weak(
+                "The corpus, task and tokens are set in the experiment file (see README, Text).",
+            );
+        }
     }
     out
 }
@@ -122,7 +128,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
 pub fn use_folder(exp: &mut Experiment, dir: std::path::PathBuf) {
     let name = match &exp.dataset {
         DatasetSpec::Images(spec) => spec.name,
-        DatasetSpec::Gridworld(_) => ImageDataset::Mnist,
+        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) => ImageDataset::Mnist,
     };
     to_images(exp, name, DataSource::Dir(dir));
 }

@@ -226,7 +226,7 @@ impl Inspector {
                     source: format!("live model at step {step}"),
                 });
             }
-            ProbeAnswer::Unavailable { .. } => {}
+            ProbeAnswer::Unavailable { .. } | ProbeAnswer::Generated { .. } => {}
         }
     }
 }

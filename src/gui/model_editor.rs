@@ -384,6 +384,14 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
         | LayerSpec::Tanh
         | LayerSpec::Sigmoid
         | LayerSpec::GELU => {}
+        // Text layers are edited in the file for now (the text GUI comes later).
+        LayerSpec::Embedding { .. }
+        | LayerSpec::LSTM { .. }
+        | LayerSpec::GRU { .. }
+        | LayerSpec::PositionEmbedding { .. }
+        | LayerSpec::Transformer { .. }
+        | LayerSpec::MeanPool
+        | LayerSpec::LastStep => {}
     }
     changed
 }

@@ -6,7 +6,8 @@
 //! Columns are plain `Vec<f64>` indexed alike (x = optimizer step).
 
 use crate::train::{
-    EnvInfo, EvalMetrics, PolicySnapshot, RunInfo, RunSummary, Split, StopReason, TrainEvent,
+    EnvInfo, EvalMetrics, PolicySnapshot, RunInfo, RunSummary, Split, StopReason, TextSample,
+    TrainEvent,
 };
 
 /// Where a run is in its life.
@@ -132,6 +133,8 @@ pub struct RunSeries {
     pub policy: Option<PolicySnapshot>,
     /// Reinforcement learning: total environment moves so far.
     pub env_steps: u64,
+    /// Language models: the samples written during training.
+    pub samples: Vec<TextSample>,
 }
 
 impl RunSeries {
@@ -240,6 +243,7 @@ impl RunSeries {
                 self.env_steps = m.env_steps;
             }
             TrainEvent::Policy(p) => self.policy = Some(p.clone()),
+            TrainEvent::Sample(s) => self.samples.push(s.clone()),
             TrainEvent::Finished(summary) => {
                 self.state = RunState::Finished(summary.reason);
                 self.log.push(format!(

@@ -44,6 +44,8 @@ pub enum Tab {
     Log,
     /// The gridworld: editing, Q-values, greedy path.
     Maze,
+    /// Text: samples and generation, or classifying a sentence.
+    Text,
 }
 
 impl Tab {
@@ -64,6 +66,7 @@ impl Tab {
         match exp.dataset {
             DatasetSpec::Images(_) => &Tab::ALL,
             DatasetSpec::Gridworld(_) => &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log],
+            DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log],
         }
     }
 
@@ -71,6 +74,7 @@ impl Tab {
     pub fn label(self) -> &'static str {
         match self {
             Tab::Maze => "Maze",
+            Tab::Text => "Text",
             Tab::Data => "Data",
             Tab::Curves => "Curves",
             Tab::Confusion => "Confusion",
@@ -84,6 +88,9 @@ impl Tab {
 
     fn help(self) -> &'static str {
         match self {
+            Tab::Text => {
+                "What the language model writes, or what the classifier makes of your sentence."
+            }
             Tab::Maze => {
                 "The maze: paint it, then watch the Q-values and the agent's path as it learns."
             }
@@ -187,7 +194,7 @@ impl ViewStates {
             self.thumbs_generation = inspector.generation;
         }
         match tab {
-            Tab::Curves | Tab::Maze => {}
+            Tab::Curves | Tab::Maze | Tab::Text => {}
             Tab::Data => self.samples.show(ui),
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),
@@ -226,7 +233,7 @@ fn canvas_classes(cx: &ViewContext<'_>, inspector: &Inspector) -> Vec<String> {
     }
     match &cx.exp.dataset {
         DatasetSpec::Images(d) => class_names(d.name),
-        DatasetSpec::Gridworld(_) => Vec::new(),
+        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) => Vec::new(),
     }
 }
 

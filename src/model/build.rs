@@ -7,8 +7,10 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{BatchNorm, Linear};
 
 use super::Kernels;
+use super::attention::TransformerBlock;
 use super::init::{uniform, uniform_bound};
 use super::layer::Layer;
+use super::recurrent::{Cell, Recurrent};
 use crate::spec::{LayerSpec, infer_shapes};
 use crate::util::rng::Rng;
 
@@ -29,12 +31,27 @@ pub struct Model {
     buffers: Vec<(String, Tensor)>,
     input_shape: Vec<usize>,
     kernels: Kernels,
+    /// The input is token ids (`u32`, 0 = padding) rather than values.
+    tokens: bool,
 }
 
 impl Model {
     /// Builds the layers for one-sample input shape `input` (e.g. `[1, 28, 28]`),
     /// with initial weights drawn from `seed`. The list must already be validated.
     pub fn build(specs: &[LayerSpec], input: &[usize], seed: u64, device: &Device) -> Result<Self> {
+        Self::build_with_head(specs, input, None, seed, device)
+    }
+
+    /// Like `build`, then a Linear output layer named `head` with `head` outputs
+    /// (text models: the vocabulary or the classes, known only once data is read).
+    /// Token input is written `[steps, vocab]` and fed as ids `[batch, steps]`.
+    pub fn build_with_head(
+        specs: &[LayerSpec],
+        input: &[usize],
+        head: Option<usize>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let shapes = infer_shapes(specs, input).map_err(candle_core::Error::wrap)?;
         let mut rng = Rng::derive(seed, "init");
         let mut layers = Vec::with_capacity(specs.len());
@@ -105,28 +122,85 @@ impl Model {
                     buffers.push((name("running_var"), bn.running_var().clone()));
                     Layer::BatchNorm(bn)
                 }
+                LayerSpec::Embedding { dim } => {
+                    // PyTorch's nn.Embedding init: standard normal.
+                    let vocab = shape[1];
+                    let w = (uniform(&mut rng, &[vocab, *dim], 1.0, device)? * 3f64.sqrt())?;
+                    let w = param("weight", w)?;
+                    Layer::Embedding(candle_nn::Embedding::new(w, *dim))
+                }
+                LayerSpec::LSTM {
+                    hidden,
+                    layers: n,
+                    dropout,
+                }
+                | LayerSpec::GRU {
+                    hidden,
+                    layers: n,
+                    dropout,
+                } => {
+                    let cell = if matches!(spec, LayerSpec::LSTM { .. }) {
+                        Cell::Lstm
+                    } else {
+                        Cell::Gru
+                    };
+                    let r = Recurrent::new(
+                        cell, shape[1], *hidden, *n, *dropout, &mut rng, device, &mut param,
+                    )?;
+                    Layer::Recurrent(r)
+                }
+                LayerSpec::PositionEmbedding { context } => {
+                    let w = uniform(&mut rng, &[*context, shape[1]], 0.02, device)?;
+                    Layer::Positions(param("weight", w)?)
+                }
+                LayerSpec::Transformer { heads, width } => Layer::Transformer(Box::new(
+                    TransformerBlock::new(shape[1], *heads, *width, &mut rng, device, &mut param)?,
+                )),
+                LayerSpec::MeanPool => Layer::MeanPool,
+                LayerSpec::LastStep => Layer::LastStep,
             };
             layers.push(layer);
             shape = shapes[i].output.clone();
         }
+        if let Some(out) = head {
+            let fan_in = shape.last().copied().unwrap_or(1);
+            let b = uniform_bound(fan_in);
+            let mut param = |p: &str, t: Tensor| -> Result<Tensor> {
+                let var = Var::from_tensor(&t)?;
+                params.push((format!("head.{p}"), var.clone()));
+                buffers.push((format!("head.{p}"), var.as_tensor().clone()));
+                Ok(var.as_tensor().clone())
+            };
+            let w = param("weight", uniform(&mut rng, &[out, fan_in], b, device)?)?;
+            let bias = param("bias", uniform(&mut rng, &[out], b, device)?)?;
+            layers.push(Layer::Linear(Linear::new(w, Some(bias))));
+        }
+        let tokens = specs.first().is_some_and(LayerSpec::takes_tokens);
         Ok(Self {
             layers,
             params,
             buffers,
             input_shape: input.to_vec(),
             kernels: Kernels::Fast,
+            tokens,
         })
     }
 
-    /// Runs a batch `[batch, ...input_shape]` through every layer.
+    /// Runs a batch `[batch, ...input_shape]` (token models: ids `[batch, steps]`)
+    /// through every layer.
     pub fn forward(&self, xs: &Tensor, mut mode: Mode<'_>) -> Result<Tensor> {
+        let mask = if self.tokens {
+            Some(xs.ne(0u32)?.to_dtype(DType::F32)?)
+        } else {
+            None
+        };
         let mut xs = xs.clone();
         for layer in &self.layers {
             let rng = match &mut mode {
                 Mode::Train(rng) => Some(&mut **rng),
                 Mode::Eval => None,
             };
-            xs = layer.forward(&xs, rng, self.kernels)?;
+            xs = layer.forward(&xs, rng, self.kernels, mask.as_ref())?;
         }
         Ok(xs)
     }

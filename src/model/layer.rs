@@ -5,7 +5,9 @@ use candle_core::{Result, Tensor};
 use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
+use super::attention::TransformerBlock;
 use super::im2col::conv2d_im2col;
+use super::recurrent::Recurrent;
 
 use super::dropout::dropout;
 use crate::util::rng::Rng;
@@ -30,15 +32,25 @@ pub(crate) enum Layer {
     Gelu,
     Dropout(f64),
     BatchNorm(BatchNorm),
+    /// Token ids `[b, t]` to vectors.
+    Embedding(candle_nn::Embedding),
+    Recurrent(Recurrent),
+    /// Learned `[context, d]` position vectors.
+    Positions(Tensor),
+    Transformer(Box<TransformerBlock>),
+    MeanPool,
+    LastStep,
 }
 
 impl Layer {
-    /// Applies the layer to a batch; `rng` is Some while training (dropout, batch stats).
+    /// Applies the layer to a batch; `rng` is Some while training (dropout, batch stats);
+    /// `mask` (`[b, t]`, 1 for real tokens, 0 for padding) is Some for token input.
     pub(crate) fn forward(
         &self,
         xs: &Tensor,
         rng: Option<&mut Rng>,
         kernels: Kernels,
+        mask: Option<&Tensor>,
     ) -> Result<Tensor> {
         match self {
             Self::Linear(l) => match l.bias() {
@@ -76,6 +88,20 @@ impl Layer {
                 None => Ok(xs.clone()),
             },
             Self::BatchNorm(bn) => bn.forward_t(xs, rng.is_some()),
+            Self::Embedding(e) => e.forward(xs),
+            Self::Recurrent(r) => r.forward(xs, rng, kernels),
+            Self::Positions(p) => xs.broadcast_add(&p.narrow(0, 0, xs.dim(1)?)?),
+            Self::Transformer(block) => block.forward(xs),
+            Self::MeanPool => match mask {
+                // Padding does not count: sum of real steps / number of real steps.
+                Some(m) => {
+                    let m = m.unsqueeze(2)?;
+                    let n = m.sum(1)?.maximum(1.0)?;
+                    xs.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)
+                }
+                None => xs.mean(1),
+            },
+            Self::LastStep => xs.narrow(1, xs.dim(1)? - 1, 1)?.squeeze(1),
         }
     }
 }

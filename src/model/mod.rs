@@ -4,12 +4,15 @@
 //! weight file can be read by any safetensors reader and partially loaded by name.
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
 
+mod attention;
 mod build;
 mod dropout;
 pub(crate) mod fused;
 mod im2col;
 mod init;
 mod layer;
+mod lstm_fused;
+mod recurrent;
 
 pub use build::{Mode, Model};
 pub use fused::classification_loss;

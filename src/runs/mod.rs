@@ -23,4 +23,6 @@ pub mod files {
     pub const WEIGHTS: &str = "model.safetensors";
     /// Reinforcement learning: the final Q-values per cell and greedy path.
     pub const QTABLE: &str = "qtable.json";
+    /// The vocabulary of a text run (JSON).
+    pub const VOCAB: &str = "vocab.json";
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::agent::AgentSpec;
 use super::gridworld::GridworldSpec;
 use super::layers::LayerSpec;
+use super::text::TextDatasetSpec;
 
 /// One whole run: data, model, optimizer, schedule and training loop settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +79,8 @@ pub enum DatasetSpec {
     Images(ImageDatasetSpec),
     /// A maze the agent learns to solve (reinforcement learning; see `agent`).
     Gridworld(GridworldSpec),
+    /// Text: a character/word language model or text classification.
+    Text(TextDatasetSpec),
 }
 
 impl Default for DatasetSpec {
@@ -310,6 +313,12 @@ pub struct TrainingSpec {
     pub grad_clip_norm: Option<f64>,
     /// Save model.safetensors in the run folder at the end.
     pub save_weights: bool,
+    /// Start from a previous run's weights (its folder or a `.safetensors` file):
+    /// layers whose names and shapes match are loaded, mismatches are listed.
+    pub init_from: Option<PathBuf>,
+    /// Layers whose weights do not train: indices into `model` as text (`"0"`) or
+    /// parameter-name prefixes (`"layers.1"`, `"head"`).
+    pub freeze: Vec<String>,
 }
 
 impl Default for TrainingSpec {
@@ -322,6 +331,8 @@ impl Default for TrainingSpec {
             early_stopping: None,
             grad_clip_norm: None,
             save_weights: true,
+            init_from: None,
+            freeze: Vec::new(),
         }
     }
 }

@@ -60,6 +60,51 @@ pub enum LayerSpec {
         #[serde(default = "default_bn_eps")]
         eps: f64,
     },
+    /// Token ids to vectors: `[t, vocab] -> [t, dim]` (the input is written as
+    /// one-hot rows; the vocabulary size comes from the data).
+    Embedding {
+        /// Vector size per token.
+        dim: usize,
+    },
+    /// Long short-term memory over the sequence: `[t, d] -> [t, hidden]`.
+    LSTM {
+        /// State size.
+        hidden: usize,
+        /// Stacked layers.
+        #[serde(default = "one")]
+        layers: usize,
+        /// Dropout between stacked layers while training.
+        #[serde(default)]
+        dropout: f64,
+    },
+    /// Gated recurrent unit over the sequence: `[t, d] -> [t, hidden]`.
+    GRU {
+        /// State size.
+        hidden: usize,
+        /// Stacked layers.
+        #[serde(default = "one")]
+        layers: usize,
+        /// Dropout between stacked layers while training.
+        #[serde(default)]
+        dropout: f64,
+    },
+    /// Learned position vectors added to each step: `[t, d] -> [t, d]`, t <= context.
+    PositionEmbedding {
+        /// Longest sequence it can handle.
+        context: usize,
+    },
+    /// A causal (each step sees only the past) pre-norm transformer block:
+    /// self-attention then a feed-forward network, `[t, d] -> [t, d]`.
+    Transformer {
+        /// Attention heads (`d` must divide by it).
+        heads: usize,
+        /// Hidden size of the feed-forward network (4 * d is usual).
+        width: usize,
+    },
+    /// Mean over the (non-padding) steps: `[t, d] -> [d]`.
+    MeanPool,
+    /// The last step only: `[t, d] -> [d]` (sequences are padded on the left).
+    LastStep,
 }
 
 fn one() -> usize {
@@ -86,14 +131,33 @@ impl LayerSpec {
             Self::GELU => "GELU",
             Self::Dropout { .. } => "Dropout",
             Self::BatchNorm { .. } => "BatchNorm",
+            Self::Embedding { .. } => "Embedding",
+            Self::LSTM { .. } => "LSTM",
+            Self::GRU { .. } => "GRU",
+            Self::PositionEmbedding { .. } => "PositionEmbedding",
+            Self::Transformer { .. } => "Transformer",
+            Self::MeanPool => "MeanPool",
+            Self::LastStep => "LastStep",
         }
+    }
+
+    /// Whether this layer reads token ids (it must come first, on text data).
+    pub fn takes_tokens(&self) -> bool {
+        matches!(self, Self::Embedding { .. })
     }
 
     /// Whether this layer owns trainable parameters.
     pub fn has_params(&self) -> bool {
         matches!(
             self,
-            Self::Linear { .. } | Self::Conv2d { .. } | Self::BatchNorm { .. }
+            Self::Linear { .. }
+                | Self::Conv2d { .. }
+                | Self::BatchNorm { .. }
+                | Self::Embedding { .. }
+                | Self::LSTM { .. }
+                | Self::GRU { .. }
+                | Self::PositionEmbedding { .. }
+                | Self::Transformer { .. }
         )
     }
 }

@@ -10,6 +10,7 @@ mod gridworld;
 mod layers;
 mod load;
 mod overrides;
+mod text;
 mod validate;
 mod validate_rl;
 
@@ -24,6 +25,11 @@ pub use gridworld::{
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::apply_override;
+pub use text::{
+    BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,
+    SystemText, TextDatasetSpec, TextSource, TextTask, Tokens,
+};
 pub use validate::{
-    GRID_ACTIONS, LayerShapeInfo, ValidationError, dataset_io, infer_shapes, uses_model, validate,
+    GRID_ACTIONS, LayerShapeInfo, ValidationError, dataset_io, infer_shapes, text_steps,
+    uses_model, validate,
 };

@@ -8,6 +8,7 @@ use super::validate_rl::{gridworld_input_size, validate_gridworld};
 
 /// Number of actions in a gridworld: up, right, down, left.
 pub const GRID_ACTIONS: usize = 4;
+use super::text::{TextDatasetSpec, TextTask};
 
 /// A problem found in a parsed experiment.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,17 +42,31 @@ pub struct LayerShapeInfo {
 
 /// Shape of one input sample and number of outputs (classes, or actions) for the
 /// experiment's dataset. A generated maze without its own seed uses `seed`.
+///
+/// Text input is `[steps, vocab]` (token ids, thought of as one-hot rows). The
+/// vocabulary and the classes come from the corpus, so before it is read both are
+/// reported as 0 here; the worker adds the output layer once they are known.
 pub fn dataset_io(dataset: &DatasetSpec, seed: u64) -> (Shape, usize) {
     match dataset {
         DatasetSpec::Images(_) => (vec![1, 28, 28], 10),
         DatasetSpec::Gridworld(g) => (vec![gridworld_input_size(g, seed)], GRID_ACTIONS),
+        DatasetSpec::Text(t) => (vec![text_steps(t), 0], 0),
     }
 }
 
-/// Whether the experiment trains the `model` layer list (supervised or DQN).
+/// Tokens per sample of a text dataset: the window of a language model, the
+/// cut-off of a classifier.
+pub fn text_steps(t: &TextDatasetSpec) -> usize {
+    match &t.task {
+        TextTask::LanguageModel(lm) => lm.seq_len,
+        TextTask::Classification(c) => c.max_len,
+    }
+}
+
+/// Whether the experiment trains the `model` layer list (supervised, text or DQN).
 pub fn uses_model(exp: &Experiment) -> bool {
     match &exp.dataset {
-        DatasetSpec::Images(_) => true,
+        DatasetSpec::Images(_) | DatasetSpec::Text(_) => true,
         DatasetSpec::Gridworld(_) => matches!(exp.agent.method, AgentMethod::Dqn(_)),
     }
 }
@@ -74,6 +89,7 @@ pub fn infer_shapes(
                 }
                 match shape.as_slice() {
                     [n] => (vec![*out], n * out + out),
+                    [t, n] => (vec![*t, *out], n * out + out),
                     _ => {
                         return Err(bad(format!(
                             "Linear needs a flat input but gets {shape:?}; put Flatten before it"
@@ -147,6 +163,86 @@ pub fn infer_shapes(
                 };
                 (shape.clone(), 2 * features)
             }
+            LayerSpec::Embedding { dim } => {
+                if i != 0 {
+                    return Err(bad(
+                        "Embedding reads token ids, so it must be the first layer".into(),
+                    ));
+                }
+                let [t, vocab] = shape.as_slice() else {
+                    return Err(bad(format!(
+                        "Embedding needs text input (token ids) but gets {shape:?}; \
+                         use it with a Text dataset"
+                    )));
+                };
+                if *dim == 0 {
+                    return Err(bad("dim must be at least 1".into()));
+                }
+                (vec![*t, *dim], vocab * dim)
+            }
+            LayerSpec::LSTM {
+                hidden,
+                layers,
+                dropout,
+            }
+            | LayerSpec::GRU {
+                hidden,
+                layers,
+                dropout,
+            } => {
+                let [t, d] = sequence(&shape).map_err(bad)?;
+                if *hidden == 0 || *layers == 0 {
+                    return Err(bad("hidden and layers must be at least 1".into()));
+                }
+                if !(0.0..1.0).contains(dropout) {
+                    return Err(bad(format!("dropout = {dropout} must be in [0, 1)")));
+                }
+                let gates = if matches!(layer, LayerSpec::LSTM { .. }) {
+                    4
+                } else {
+                    3
+                };
+                let bias = if gates == 4 { 4 * hidden } else { 6 * hidden };
+                let params = (0..*layers)
+                    .map(|l| {
+                        let input = if l == 0 { d } else { *hidden };
+                        gates * hidden * (input + hidden) + bias
+                    })
+                    .sum();
+                (vec![t, *hidden], params)
+            }
+            LayerSpec::PositionEmbedding { context } => {
+                let [t, d] = sequence(&shape).map_err(bad)?;
+                if t > *context {
+                    return Err(bad(format!(
+                        "sequences have {t} steps but context is {context}; raise context to at least {t}"
+                    )));
+                }
+                (shape.clone(), context * d)
+            }
+            LayerSpec::Transformer { heads, width } => {
+                let [_, d] = sequence(&shape).map_err(bad)?;
+                if *heads == 0 || d % heads != 0 {
+                    return Err(bad(format!(
+                        "the input has {d} features, which must divide by heads = {heads}"
+                    )));
+                }
+                if *width == 0 {
+                    return Err(bad(
+                        "width must be at least 1 (4 x the input size is usual)".into(),
+                    ));
+                }
+                let params = 4 * d
+                    + (3 * d * d + 3 * d)
+                    + (d * d + d)
+                    + (d * width + width)
+                    + (width * d + d);
+                (shape.clone(), params)
+            }
+            LayerSpec::MeanPool | LayerSpec::LastStep => {
+                let [_, d] = sequence(&shape).map_err(bad)?;
+                (vec![d], 0)
+            }
         };
         shape = next;
         out.push(LayerShapeInfo {
@@ -156,6 +252,17 @@ pub fn infer_shapes(
         });
     }
     Ok(out)
+}
+
+/// The `[steps, features]` of a sequence, or why the shape is not one.
+fn sequence(shape: &[usize]) -> Result<[usize; 2], String> {
+    match shape {
+        [t, d] => Ok([*t, *d]),
+        _ => Err(format!(
+            "needs a sequence [steps, features] but gets {shape:?}; \
+             put Embedding first and no pooling before it"
+        )),
+    }
 }
 
 /// Checks everything serde could not; returns the first problem.
@@ -247,12 +354,66 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             }
         }
         DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
+        DatasetSpec::Text(d) => validate_text(d)?,
     }
     if uses_model(exp) {
         validate_model(exp)
     } else {
         Ok(())
     }
+}
+
+fn validate_text(d: &TextDatasetSpec) -> Result<(), ValidationError> {
+    let held_out = d.val_fraction + d.test_fraction;
+    if d.val_fraction < 0.0 || d.test_fraction < 0.0 || held_out >= 1.0 {
+        return Err(ValidationError::new(
+            "dataset.val_fraction",
+            format!("val_fraction + test_fraction = {held_out} must be in [0, 1)"),
+        ));
+    }
+    if d.limit == Some(0) {
+        return Err(ValidationError::new(
+            "dataset.limit",
+            "must be at least 1, or None for everything",
+        ));
+    }
+    match &d.task {
+        TextTask::LanguageModel(lm) => {
+            if lm.seq_len < 2 {
+                return Err(ValidationError::new(
+                    "dataset.task.seq_len",
+                    "must be at least 2 (32-128 is usual)",
+                ));
+            }
+            if lm.sample_every_steps == Some(0) {
+                return Err(ValidationError::new(
+                    "dataset.task.sample_every_steps",
+                    "must be at least 1, or None for no live samples",
+                ));
+            }
+            if !(lm.sample.temperature > 0.0 && lm.sample.temperature.is_finite()) {
+                return Err(ValidationError::new(
+                    "dataset.task.sample.temperature",
+                    "must be > 0 (0.5-1.0 is usual)",
+                ));
+            }
+            if lm.sample.top_k == Some(0) {
+                return Err(ValidationError::new(
+                    "dataset.task.sample.top_k",
+                    "must be at least 1, or None for the whole vocabulary",
+                ));
+            }
+        }
+        TextTask::Classification(c) => {
+            if c.max_len == 0 {
+                return Err(ValidationError::new(
+                    "dataset.task.max_len",
+                    "must be at least 1",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_optimizer(opt: &OptimizerSpec) -> Result<(), ValidationError> {
@@ -333,6 +494,9 @@ fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
     }
     let (input, classes) = dataset_io(&exp.dataset, exp.seed);
     let shapes = infer_shapes(&exp.model, &input)?;
+    if let DatasetSpec::Text(t) = &exp.dataset {
+        return validate_text_model(exp, t, &shapes);
+    }
     let last = shapes.last().map(|s| s.output.clone()).unwrap_or_default();
     if last != [classes] && matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
         return Err(ValidationError::new(
@@ -359,6 +523,36 @@ fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
         ));
     }
     Ok(())
+}
+
+/// A text model starts with Embedding and ends in a sequence (language model) or
+/// a vector (classifier); the output layer is added by the worker.
+fn validate_text_model(
+    exp: &Experiment,
+    t: &TextDatasetSpec,
+    shapes: &[LayerShapeInfo],
+) -> Result<(), ValidationError> {
+    if !exp.model.first().is_some_and(LayerSpec::takes_tokens) {
+        return Err(ValidationError::new(
+            "model[0]",
+            "a text model starts with Embedding(dim: 64)",
+        ));
+    }
+    let last = shapes.last().map(|s| s.output.len()).unwrap_or_default();
+    let last_field = format!("model[{}]", exp.model.len() - 1);
+    match &t.task {
+        TextTask::LanguageModel(_) if last != 2 => Err(ValidationError::new(
+            last_field,
+            "a language model predicts at every step, so the model must end in a sequence; \
+             remove MeanPool/LastStep (the output layer over the vocabulary is added for you)",
+        )),
+        TextTask::Classification(_) if last != 1 => Err(ValidationError::new(
+            last_field,
+            "a classifier needs one vector per text; end with MeanPool or LastStep \
+             (the output layer over the classes is added for you)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

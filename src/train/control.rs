@@ -33,4 +33,26 @@ pub enum Probe {
     },
     /// The first layer's weights (for drawing them as images).
     FirstLayer,
+    /// Continue `prompt` with the live language model; answered by
+    /// `ProbeAnswer::Generated` (or `Unavailable` for other models).
+    Generate {
+        /// Caller's tag.
+        id: u64,
+        /// Text to continue (may be empty).
+        prompt: String,
+        /// Softmax temperature (> 0).
+        temperature: f64,
+        /// Draw only from the k most likely tokens.
+        top_k: Option<usize>,
+        /// Tokens to generate.
+        length: usize,
+    },
+    /// Class probabilities for one text with the live text classifier; answered by
+    /// `ProbeAnswer::Classified` (binary models: [p(first class), p(second class)]).
+    ClassifyText {
+        /// Caller's tag.
+        id: u64,
+        /// The text.
+        text: String,
+    },
 }

@@ -14,7 +14,9 @@ mod early_stopping;
 mod emitter;
 mod evaluate;
 mod events;
+mod finetune;
 mod handle;
+mod language_model;
 mod metrics;
 mod optim;
 mod probe;
@@ -23,6 +25,8 @@ mod rl_events;
 mod schedule;
 mod steering;
 mod supervised;
+mod text_classifier;
+mod text_setup;
 mod worker;
 
 pub use control::{Control, Probe};
@@ -30,8 +34,8 @@ pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;
 pub use evaluate::normalisation;
 pub use events::{
-    EvalMetrics, FailureKind, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepMetrics,
-    StopReason, TrainEvent,
+    ClassScores, EvalMetrics, FailureKind, LanguageMetrics, LayerRow, ProbeAnswer, RunInfo,
+    RunSummary, Split, StepMetrics, StopReason, TextSample, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;

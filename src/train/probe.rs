@@ -31,6 +31,9 @@ impl ProbeTarget<'_> {
                     })
             }
             Probe::FirstLayer => self.first_layer(step),
+            Probe::Generate { .. } | Probe::ClassifyText { .. } => {
+                Err("this run trains an image model; text probes need a text run".into())
+            }
         };
         result.unwrap_or_else(|reason| ProbeAnswer::Unavailable { reason })
     }

@@ -163,6 +163,8 @@ pub(crate) fn run(
         peak_rss_bytes: peak_rss_bytes(),
         lr_changes: steering.lr_changes.clone(),
         rl: None,
+        language: None,
+        per_class: Vec::new(),
     })
 }
 
@@ -370,6 +372,8 @@ impl Loop<'_> {
             loss: r.loss,
             accuracy: r.accuracy,
             confusion: r.confusion.clone(),
+            language: None,
+            per_class: Vec::new(),
         }));
     }
 

@@ -12,9 +12,9 @@ use super::emitter::Emitter;
 use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
 use super::steering::Steering;
-use super::{rl, supervised};
+use super::{language_model, rl, supervised, text_classifier};
 use crate::runs::RunRecorder;
-use crate::spec::{DatasetSpec, Experiment};
+use crate::spec::{DatasetSpec, Experiment, TextTask};
 
 /// Why a run could not finish.
 #[derive(Debug)]
@@ -77,13 +77,21 @@ pub(crate) fn run_worker(
         }
     }
     let lr = match &exp.dataset {
-        DatasetSpec::Images(_) => exp.optimizer.lr(),
+        DatasetSpec::Images(_) | DatasetSpec::Text(_) => exp.optimizer.lr(),
         DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
     };
     let mut steering = Steering::new(control, lr);
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => supervised::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Text(t) => match &t.task {
+            TextTask::LanguageModel(lm) => {
+                language_model::run(&exp, t, lm, &options, emitter, &mut steering, started)
+            }
+            TextTask::Classification(c) => {
+                text_classifier::run(&exp, t, c, &options, emitter, &mut steering, started)
+            }
+        },
     }));
     match outcome {
         Ok(Ok(summary)) => {

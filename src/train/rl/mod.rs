@@ -291,6 +291,8 @@ pub(crate) fn run(
             first_optimal_seconds: log.first_optimal.map(|(_, s)| s),
             env_steps_per_sec: steps_per_sec,
         }),
+        language: None,
+        per_class: Vec::new(),
     })
 }
 

@@ -1,0 +1,142 @@
+//! A small causal transformer block, `[b, t, d] -> [b, t, d]`: pre-norm
+//! self-attention where step t sees only steps <= t, then a GELU feed-forward
+//! network, each added back to its input. Plain candle ops, so autograd and
+//! every device work unchanged.
+
+use candle_core::{D, Device, Result, Tensor};
+use candle_nn::{Linear, Module};
+
+use super::init::{uniform, uniform_bound};
+use crate::util::rng::Rng;
+
+/// Layer norm over the last axis, from basic ops (their gradients are all known).
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Norm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// One transformer block.
+pub(crate) struct TransformerBlock {
+    heads: usize,
+    norm1: Norm,
+    qkv: Linear,
+    proj: Linear,
+    norm2: Norm,
+    ff1: Linear,
+    ff2: Linear,
+}
+
+impl TransformerBlock {
+    /// Creates the weights for width `d`, registering each with `param`.
+    pub(crate) fn new(
+        d: usize,
+        heads: usize,
+        width: usize,
+        rng: &mut Rng,
+        device: &Device,
+        param: &mut dyn FnMut(&str, Tensor) -> Result<Tensor>,
+    ) -> Result<Self> {
+        let mut linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
+            let b = uniform_bound(inp);
+            let w = param(
+                &format!("{name}.weight"),
+                uniform(rng, &[out, inp], b, device)?,
+            )?;
+            let bias = param(&format!("{name}.bias"), uniform(rng, &[out], b, device)?)?;
+            Ok(Linear::new(w, Some(bias)))
+        };
+        let qkv = linear("attn.qkv", 3 * d, d)?;
+        let proj = linear("attn.proj", d, d)?;
+        let ff1 = linear("ff1", width, d)?;
+        let ff2 = linear("ff2", d, width)?;
+        let mut norm = |name: &str| -> Result<Norm> {
+            Ok(Norm {
+                weight: param(
+                    &format!("{name}.weight"),
+                    Tensor::ones(d, candle_core::DType::F32, device)?,
+                )?,
+                bias: param(
+                    &format!("{name}.bias"),
+                    Tensor::zeros(d, candle_core::DType::F32, device)?,
+                )?,
+            })
+        };
+        Ok(Self {
+            heads,
+            norm1: norm("norm1")?,
+            qkv,
+            proj,
+            norm2: norm("norm2")?,
+            ff1,
+            ff2,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let dh = d / self.heads;
+        let qkv = self
+            .qkv
+            .forward(&self.norm1.forward(x)?)?
+            .reshape((b, t, 3, self.heads, dh))?;
+        let part = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
+        let scores = scores.broadcast_add(&causal_mask(t, x.device())?)?;
+        let att = candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?;
+        let att = att.transpose(1, 2)?.reshape((b, t, d))?;
+        let x = (x + self.proj.forward(&att)?)?;
+        let ff = self
+            .ff2
+            .forward(&self.ff1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?)?;
+        x + ff
+    }
+}
+
+/// `[t, t]`: 0 where a step may look (itself and the past), -inf for the future.
+fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::from_vec(mask, (t, t), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn future_steps_do_not_change_the_past() -> Result<()> {
+        let mut rng = Rng::new(3);
+        let mut keep = |_: &str, t: Tensor| Ok(t);
+        let block = TransformerBlock::new(8, 2, 16, &mut rng, &Device::Cpu, &mut keep)?;
+        let a = uniform(&mut rng, &[1, 5, 8], 1.0, &Device::Cpu)?;
+        let tail = uniform(&mut rng, &[1, 2, 8], 1.0, &Device::Cpu)?;
+        let b = Tensor::cat(&[a.narrow(1, 0, 3)?, tail], 1)?;
+        let ya = block.forward(&a)?.narrow(1, 0, 3)?;
+        let yb = block.forward(&b)?.narrow(1, 0, 3)?;
+        let diff = (ya - yb)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-6, "{diff}");
+        Ok(())
+    }
+}

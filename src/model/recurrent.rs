@@ -1,0 +1,254 @@
+//! LSTM and GRU layers over a batch of sequences, `[b, t, d] -> [b, t, h]`.
+//!
+//! The input projection of every step is one large matmul up front; only the
+//! recurrent part runs step by step. On the CPU with f32 and `Kernels::Fast` the
+//! LSTM's recurrence is the fused op in `lstm_fused.rs`; everywhere else (and as
+//! the tested reference) both cells are plain candle ops. State starts at zero for
+//! every sequence. Gate order and weight names follow PyTorch (`weight_ih_l0`, ...).
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use super::Kernels;
+use super::dropout::dropout;
+use super::init::{uniform, uniform_bound};
+use super::lstm_fused::lstm_sequence;
+use crate::util::rng::Rng;
+
+/// Which recurrent cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cell {
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Self::Lstm => 4,
+            Self::Gru => 3,
+        }
+    }
+}
+
+/// Weights of one stacked layer.
+pub(crate) struct RecurrentWeights {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    /// GRU only: its candidate gate needs the recurrent bias apart.
+    b_hh: Option<Tensor>,
+}
+
+/// A stack of LSTM or GRU layers.
+pub(crate) struct Recurrent {
+    cell: Cell,
+    layers: Vec<RecurrentWeights>,
+    dropout: f64,
+}
+
+impl Recurrent {
+    /// Creates the weights (PyTorch's uniform init), registering each with `param`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        cell: Cell,
+        input: usize,
+        hidden: usize,
+        layers: usize,
+        dropout: f64,
+        rng: &mut Rng,
+        device: &Device,
+        param: &mut dyn FnMut(&str, Tensor) -> Result<Tensor>,
+    ) -> Result<Self> {
+        let g = cell.gates() * hidden;
+        let bound = uniform_bound(hidden);
+        let mut out = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let d = if l == 0 { input } else { hidden };
+            let w_ih = param(
+                &format!("weight_ih_l{l}"),
+                uniform(rng, &[g, d], bound, device)?,
+            )?;
+            let w_hh = param(
+                &format!("weight_hh_l{l}"),
+                uniform(rng, &[g, hidden], bound, device)?,
+            )?;
+            let (b_ih, b_hh) = match cell {
+                Cell::Lstm => (
+                    param(&format!("bias_l{l}"), uniform(rng, &[g], bound, device)?)?,
+                    None,
+                ),
+                Cell::Gru => (
+                    param(&format!("bias_ih_l{l}"), uniform(rng, &[g], bound, device)?)?,
+                    Some(param(
+                        &format!("bias_hh_l{l}"),
+                        uniform(rng, &[g], bound, device)?,
+                    )?),
+                ),
+            };
+            out.push(RecurrentWeights {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            });
+        }
+        Ok(Self {
+            cell,
+            layers: out,
+            dropout,
+        })
+    }
+
+    /// `[b, t, d] -> [b, t, h]`; dropout between stacked layers while training.
+    pub(crate) fn forward(
+        &self,
+        xs: &Tensor,
+        mut rng: Option<&mut Rng>,
+        kernels: Kernels,
+    ) -> Result<Tensor> {
+        // Time-major inside: each step's rows are then one contiguous block.
+        let mut x = xs.transpose(0, 1)?.contiguous()?;
+        for (l, w) in self.layers.iter().enumerate() {
+            if l > 0
+                && self.dropout > 0.0
+                && let Some(rng) = rng.as_deref_mut()
+            {
+                x = dropout(&x, self.dropout, rng)?;
+            }
+            let (t, b, d) = x.dims3()?;
+            let proj = x
+                .reshape((t * b, d))?
+                .matmul(&w.w_ih.t()?)?
+                .broadcast_add(&w.b_ih)?
+                .reshape((t, b, ()))?;
+            let fast = kernels == Kernels::Fast && x.device().is_cpu() && x.dtype() == DType::F32;
+            x = match self.cell {
+                Cell::Lstm if fast => lstm_sequence(&proj, &w.w_hh)?,
+                Cell::Lstm => lstm_reference(&proj, &w.w_hh)?,
+                Cell::Gru => gru_steps(&proj, &w.w_hh, w.b_hh.as_ref())?,
+            };
+        }
+        x.transpose(0, 1)?.contiguous()
+    }
+}
+
+/// The LSTM recurrence in plain candle ops: `[t, b, 4h] -> [t, b, h]`.
+pub(crate) fn lstm_reference(proj: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
+    let (t, b, g4) = proj.dims3()?;
+    let h = g4 / 4;
+    let w_t = w_hh.t()?;
+    let mut hprev = Tensor::zeros((b, h), proj.dtype(), proj.device())?;
+    let mut c = hprev.clone();
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let g = (proj.get(step)? + hprev.matmul(&w_t)?)?;
+        let i = candle_nn::ops::sigmoid(&g.narrow(1, 0, h)?)?;
+        let f = candle_nn::ops::sigmoid(&g.narrow(1, h, h)?)?;
+        let gg = g.narrow(1, 2 * h, h)?.tanh()?;
+        let o = candle_nn::ops::sigmoid(&g.narrow(1, 3 * h, h)?)?;
+        c = ((f * c)? + (i * gg)?)?;
+        hprev = (o * c.tanh()?)?;
+        outs.push(hprev.clone());
+    }
+    Tensor::stack(&outs, 0)
+}
+
+/// The GRU recurrence in candle ops: `[t, b, 3h] -> [t, b, h]`.
+fn gru_steps(proj: &Tensor, w_hh: &Tensor, b_hh: Option<&Tensor>) -> Result<Tensor> {
+    let (t, b, g3) = proj.dims3()?;
+    let h = g3 / 3;
+    let w_t = w_hh.t()?;
+    let mut hprev = Tensor::zeros((b, h), proj.dtype(), proj.device())?;
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let x = proj.get(step)?;
+        let mut r_h = hprev.matmul(&w_t)?;
+        if let Some(bias) = b_hh {
+            r_h = r_h.broadcast_add(bias)?;
+        }
+        let rz = candle_nn::ops::sigmoid(&(x.narrow(1, 0, 2 * h)? + r_h.narrow(1, 0, 2 * h)?)?)?;
+        let r = rz.narrow(1, 0, h)?;
+        let z = rz.narrow(1, h, h)?;
+        let n = (x.narrow(1, 2 * h, h)? + (r * r_h.narrow(1, 2 * h, h)?)?)?.tanh()?;
+        // h = (1 - z) * n + z * h_prev = n + z * (h_prev - n)
+        hprev = (&n + (z * (hprev - &n)?)?)?;
+        outs.push(hprev.clone());
+    }
+    Tensor::stack(&outs, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    fn random(rng: &mut Rng, shape: &[usize]) -> Result<Tensor> {
+        uniform(rng, shape, 0.5, &Device::Cpu)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+    }
+
+    #[test]
+    fn fused_lstm_matches_reference_values_and_gradients() -> Result<()> {
+        let mut rng = Rng::new(7);
+        let (t, b, h) = (5, 3, 8);
+        let proj = Var::from_tensor(&random(&mut rng, &[t, b, 4 * h])?)?;
+        let w = Var::from_tensor(&random(&mut rng, &[4 * h, h])?)?;
+        let weights = random(&mut rng, &[t, b, h])?;
+        let fast = lstm_sequence(&proj, &w)?;
+        let slow = lstm_reference(&proj, &w)?;
+        assert_eq!(fast.dims(), &[t, b, h]);
+        assert!(max_diff(&fast, &slow)? < 1e-5);
+        // A loss that weighs every output differently, so every path is checked.
+        let gf = (fast * &weights)?.sum_all()?.backward()?;
+        let gs = (slow * &weights)?.sum_all()?.backward()?;
+        for v in [&proj, &w] {
+            let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
+                panic!("missing gradient");
+            };
+            let d = max_diff(a, b)?;
+            assert!(d < 1e-4, "gradient differs by {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn stacked_shapes_and_kernels_agree() -> Result<()> {
+        let mut rng = Rng::new(1);
+        for cell in [Cell::Lstm, Cell::Gru] {
+            let mut count = 0;
+            let mut param = |_: &str, t: Tensor| {
+                count += t.elem_count();
+                Ok(t)
+            };
+            let r = Recurrent::new(cell, 6, 10, 2, 0.0, &mut rng, &Device::Cpu, &mut param)?;
+            let xs = random(&mut rng, &[4, 7, 6])?;
+            let a = r.forward(&xs, None, Kernels::Fast)?;
+            let b = r.forward(&xs, None, Kernels::Reference)?;
+            assert_eq!(a.dims(), &[4, 7, 10]);
+            assert!(max_diff(&a, &b)? < 1e-5);
+            let g = cell.gates() * 10;
+            let bias = if cell == Cell::Lstm { g } else { 2 * g };
+            assert_eq!(count, g * (6 + 10) + bias + g * (10 + 10) + bias);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gru_matches_a_scalar_hand_computation() -> Result<()> {
+        // One unit, one step, zero state: h = (1 - z) * tanh(x_n + r * b_hn).
+        let proj = Tensor::new(&[[[0.3f32, -0.2, 0.5]]], &Device::Cpu)?;
+        let w = Tensor::new(&[[0.7f32], [0.1], [-0.4]], &Device::Cpu)?;
+        let bhh = Tensor::new(&[0.0f32, 0.0, 0.25], &Device::Cpu)?;
+        let out = gru_steps(&proj, &w, Some(&bhh))?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let s = |x: f32| 1.0 / (1.0 + (-x).exp());
+        let (r, z) = (s(0.3), s(-0.2));
+        let want = (1.0 - z) * (0.5 + r * 0.25f32).tanh();
+        assert!((out[0] - want).abs() < 1e-6, "{} vs {want}", out[0]);
+        Ok(())
+    }
+}

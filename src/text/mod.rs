@@ -1,0 +1,178 @@
+//! Using a trained text model outside the worker: load a run folder
+//! (experiment.ron + model.safetensors + vocab.json) and generate text or classify
+//! sentences. The GUI uses this after a run; during a run it sends
+//! `Probe::Generate` / `Probe::ClassifyText` instead.
+
+mod generate;
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+pub use generate::{Sampling, generate};
+
+use crate::data::text::Vocab;
+use crate::model::{Mode, Model};
+use crate::runs::files;
+use crate::spec::{DatasetSpec, Experiment, TextDatasetSpec, TextTask, load_file, text_steps};
+use crate::util::rng::Rng;
+
+/// The pieces every text model shares once loaded.
+struct Loaded {
+    model: Model,
+    vocab: Vocab,
+    spec: TextDatasetSpec,
+}
+
+fn load(run_dir: &Path) -> Result<Loaded, String> {
+    let exp: Experiment = load_file(&run_dir.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+    let DatasetSpec::Text(spec) = exp.dataset.clone() else {
+        return Err(format!("{} is not a text run", run_dir.display()));
+    };
+    let vocab = Vocab::load(&run_dir.join(files::VOCAB)).map_err(|e| e.to_string())?;
+    let outputs = match &spec.task {
+        TextTask::LanguageModel(_) => vocab.len(),
+        TextTask::Classification(c) => {
+            if c.binary {
+                1
+            } else {
+                classes_of(run_dir)?.len()
+            }
+        }
+    };
+    let input = [text_steps(&spec), vocab.len()];
+    let model = Model::build_with_head(&exp.model, &input, Some(outputs), exp.seed, &Device::Cpu)
+        .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
+    let weights = run_dir.join(files::WEIGHTS);
+    model
+        .load(&weights)
+        .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
+    Ok(Loaded { model, vocab, spec })
+}
+
+/// Class names recorded in the run's Started event.
+fn classes_of(run_dir: &Path) -> Result<Vec<String>, String> {
+    let events = crate::runs::read_events(run_dir).map_err(|e| e.to_string())?;
+    events
+        .iter()
+        .find_map(|e| match e {
+            crate::train::TrainEvent::Started(info) => Some(info.classes.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            format!(
+                "{} has no Started event to read class names from",
+                run_dir.display()
+            )
+        })
+}
+
+/// A trained language model, ready to write.
+pub struct Generator {
+    loaded: Loaded,
+}
+
+impl Generator {
+    /// Loads a finished language-model run.
+    pub fn load(run_dir: &Path) -> Result<Self, String> {
+        let loaded = load(run_dir)?;
+        if !matches!(loaded.spec.task, TextTask::LanguageModel(_)) {
+            return Err(format!(
+                "{} is a classifier, not a language model",
+                run_dir.display()
+            ));
+        }
+        Ok(Self { loaded })
+    }
+
+    /// Continues `prompt` with `len` tokens; the same seed gives the same text.
+    pub fn generate(
+        &self,
+        prompt: &str,
+        temperature: f64,
+        top_k: Option<usize>,
+        len: usize,
+        seed: u64,
+    ) -> Result<String, String> {
+        let s = Sampling {
+            temperature,
+            top_k,
+            length: len,
+        };
+        let l = &self.loaded;
+        generate(
+            &l.model,
+            &l.vocab,
+            &Device::Cpu,
+            prompt,
+            &s,
+            &mut Rng::new(seed),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A trained text classifier.
+pub struct Classifier {
+    loaded: Loaded,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+}
+
+impl Classifier {
+    /// Loads a finished classification run.
+    pub fn load(run_dir: &Path) -> Result<Self, String> {
+        let loaded = load(run_dir)?;
+        if !matches!(loaded.spec.task, TextTask::Classification(_)) {
+            return Err(format!(
+                "{} is a language model, not a classifier",
+                run_dir.display()
+            ));
+        }
+        Ok(Self {
+            loaded,
+            classes: classes_of(run_dir)?,
+        })
+    }
+
+    /// Probability per class of `sentence`.
+    pub fn probabilities(&self, sentence: &str) -> Result<Vec<f32>, String> {
+        let l = &self.loaded;
+        let TextTask::Classification(c) = &l.spec.task else {
+            return Err("not a classifier".into());
+        };
+        classify_text(
+            &l.model,
+            &l.vocab,
+            &Device::Cpu,
+            sentence,
+            c.max_len,
+            c.binary,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Class probabilities of one text (binary heads: `[1 - p, p]`).
+pub(crate) fn classify_text(
+    model: &Model,
+    vocab: &Vocab,
+    device: &Device,
+    text: &str,
+    max_len: usize,
+    binary: bool,
+) -> candle_core::Result<Vec<f32>> {
+    let ids = vocab.encode_padded(text, max_len);
+    let x = Tensor::new(ids.as_slice(), device)?.unsqueeze(0)?;
+    let logits = model.forward(&x, Mode::Eval)?;
+    if binary {
+        let p = candle_nn::ops::sigmoid(&logits)?
+            .flatten_all()?
+            .to_vec1::<f32>()?[0];
+        Ok(vec![1.0 - p, p])
+    } else {
+        candle_nn::ops::softmax_last_dim(&logits)?
+            .get(0)?
+            .to_vec1::<f32>()
+    }
+}

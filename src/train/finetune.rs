@@ -1,0 +1,101 @@
+//! Starting from another run's weights (`training.init_from`) and freezing layers
+//! (`training.freeze`). Loading matches tensors by name and shape; everything that
+//! does not match is listed for a Note event, never skipped silently.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Var};
+
+use crate::model::Model;
+use crate::runs::files;
+
+/// What `init_from` did.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct InitReport {
+    /// Tensors loaded.
+    pub loaded: Vec<String>,
+    /// One line per model tensor left at its fresh value, and why.
+    pub mismatched: Vec<String>,
+}
+
+/// The weight file named by `init_from`: a run folder or a `.safetensors` file.
+pub(crate) fn weights_file(from: &Path) -> PathBuf {
+    if from.is_dir() {
+        from.join(files::WEIGHTS)
+    } else {
+        from.to_path_buf()
+    }
+}
+
+/// Loads every tensor of `from` whose name and shape match one of `model`'s.
+pub(crate) fn init_from(model: &Model, from: &Path, device: &Device) -> Result<InitReport, String> {
+    let path = weights_file(from);
+    let loaded = candle_core::safetensors::load(&path, device)
+        .map_err(|e| format!("training.init_from: cannot read {}: {e}", path.display()))?;
+    let mut report = InitReport::default();
+    let mut state: Vec<_> = model.state().into_iter().collect();
+    state.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, dst) in state {
+        match loaded.get(&name) {
+            None => report
+                .mismatched
+                .push(format!("{name}: not in {}", path.display())),
+            Some(src) if src.dims() != dst.dims() => report.mismatched.push(format!(
+                "{name}: file has shape {:?}, model needs {:?}",
+                src.dims(),
+                dst.dims()
+            )),
+            Some(src) => {
+                let src = src
+                    .to_dtype(dst.dtype())
+                    .and_then(|s| s.contiguous())
+                    .map_err(|e| format!("{name}: {e}"))?;
+                dst.slice_set(&src, 0, 0)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                report.loaded.push(name);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Whether parameter `name` (`layers.3.weight`, `head.bias`) is frozen by one of
+/// `freeze`'s entries: a layer index (`"3"`) or a name prefix (`"layers.3"`, `"head"`).
+pub(crate) fn is_frozen(name: &str, freeze: &[String]) -> bool {
+    freeze.iter().any(|f| {
+        let prefix = if f.chars().all(|c| c.is_ascii_digit()) {
+            format!("layers.{f}.")
+        } else {
+            format!("{}.", f.trim_end_matches('.'))
+        };
+        name.starts_with(&prefix) || name == f
+    })
+}
+
+/// The parameters that train, and the names of those that do not.
+pub(crate) fn trainable(model: &Model, freeze: &[String]) -> (Vec<Var>, Vec<String>) {
+    let mut vars = Vec::new();
+    let mut frozen = Vec::new();
+    for (name, var) in model.params() {
+        if is_frozen(name, freeze) {
+            frozen.push(name.clone());
+        } else {
+            vars.push(var.clone());
+        }
+    }
+    (vars, frozen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_matches_indices_and_prefixes() {
+        let f = vec!["1".to_string(), "head".to_string()];
+        assert!(is_frozen("layers.1.weight_ih_l0", &f));
+        assert!(!is_frozen("layers.10.weight", &f));
+        assert!(is_frozen("head.bias", &f));
+        assert!(!is_frozen("layers.0.weight", &f));
+    }
+}

@@ -1,0 +1,253 @@
+//! What both text loops do before training: read the corpus, split it with the
+//! run's seed, build and save the vocabulary, build the model with its output
+//! layer, apply `init_from` and `freeze`, and announce the run.
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Var};
+
+use super::device::{describe, device_for};
+use super::emitter::Emitter;
+use super::events::{LayerRow, RunInfo, TrainEvent};
+use super::finetune::{init_from, trainable};
+use super::handle::StartOptions;
+use super::worker::RunFailure;
+use crate::data::text::{Corpus, TextSplits, Vocab, load_corpus, split_docs};
+use crate::model::Model;
+use crate::runs::files;
+use crate::spec::{Experiment, TextDatasetSpec, Tokens, infer_shapes, text_steps};
+
+/// Everything a text loop starts from.
+pub(crate) struct TextSetup {
+    pub device: Device,
+    pub corpus: Corpus,
+    pub splits: TextSplits,
+    pub vocab: Vocab,
+    pub model: Model,
+    /// Parameters that train (frozen ones left out).
+    pub vars: Vec<Var>,
+}
+
+/// Reads data and builds the model; `outputs` gives the head size from the
+/// corpus and vocabulary (vocabulary size, class count, or 1 for binary).
+pub(crate) fn prepare(
+    exp: &Experiment,
+    spec: &TextDatasetSpec,
+    options: &StartOptions,
+    emitter: &mut Emitter,
+    labelled: bool,
+    outputs: &dyn Fn(&Corpus, &Vocab) -> Result<usize, String>,
+) -> Result<TextSetup, RunFailure> {
+    let device = device_for(exp.device).map_err(RunFailure::input)?;
+    let mut corpus = load_corpus(&spec.source).map_err(|e| RunFailure::input(e.to_string()))?;
+    if labelled && !corpus.is_labelled() {
+        return Err(RunFailure::input(format!(
+            "dataset.source {:?} has no labels; classification needs a Folder, a Table, \
+             Bundled(WordLanguages) or a System source with classes",
+            spec.source
+        )));
+    }
+    if !labelled && corpus.is_labelled() {
+        // A language model ignores labels and learns from the text alone.
+        corpus.labels.clear();
+        corpus.classes.clear();
+    }
+    if let Some(limit) = spec.limit {
+        limit_docs(&mut corpus, limit, exp.seed);
+    }
+    let splits = split_docs(&corpus, spec.val_fraction, spec.test_fraction, exp.seed);
+    if splits.train.is_empty() {
+        return Err(RunFailure::input(
+            "the training split is empty; lower val_fraction/test_fraction or raise limit",
+        ));
+    }
+    // Fine-tuning keeps the pretrained run's vocabulary, so token ids (and the
+    // embedding and output rows) mean the same thing in both runs.
+    let inherited = exp
+        .training
+        .init_from
+        .as_ref()
+        .map(|from| from.join(files::VOCAB))
+        .filter(|p| p.is_file());
+    let vocab = match &inherited {
+        Some(path) => Vocab::load(path).map_err(|e| RunFailure::input(e.to_string()))?,
+        None => {
+            let min_count = if spec.tokens == Tokens::Words { 2 } else { 1 };
+            Vocab::build(
+                splits.train.iter().map(|&i| corpus.docs[i].as_str()),
+                spec.tokens,
+                spec.lowercase,
+                min_count,
+            )
+        }
+    };
+    if let Some(path) = &inherited {
+        emitter.emit(TrainEvent::Note {
+            step: 0,
+            message: format!(
+                "using the vocabulary of {} ({} tokens); unseen tokens become <unk>",
+                path.display(),
+                vocab.len()
+            ),
+        });
+    }
+    if let Some(rec) = &emitter.recorder {
+        let path = rec.dir().join(files::VOCAB);
+        vocab
+            .save(&path)
+            .map_err(|e| RunFailure::input(e.to_string()))?;
+    }
+    let out = outputs(&corpus, &vocab).map_err(RunFailure::input)?;
+    let input = [text_steps(spec), vocab.len()];
+    let mut model = Model::build_with_head(&exp.model, &input, Some(out), exp.seed, &device)
+        .map_err(|e| RunFailure::at(0, format!("cannot build the model: {e}")))?;
+    model.set_kernels(options.kernels);
+    let t = &exp.training;
+    if let Some(from) = &t.init_from {
+        let report = init_from(&model, from, &device).map_err(RunFailure::input)?;
+        let mut message = format!(
+            "init_from {}: loaded {} tensor(s)",
+            from.display(),
+            report.loaded.len()
+        );
+        if !report.mismatched.is_empty() {
+            message.push_str(&format!(
+                "; {} kept their fresh values: {}",
+                report.mismatched.len(),
+                report.mismatched.join("; ")
+            ));
+        }
+        emitter.emit(TrainEvent::Note { step: 0, message });
+    }
+    let (vars, frozen) = trainable(&model, &t.freeze);
+    if !t.freeze.is_empty() {
+        if frozen.is_empty() {
+            return Err(RunFailure::input(format!(
+                "training.freeze {:?} matches no parameter; use layer indices (\"0\") or names \
+                 such as \"layers.0\" or \"head\"",
+                t.freeze
+            )));
+        }
+        emitter.emit(TrainEvent::Note {
+            step: 0,
+            message: format!("frozen (not trained): {}", frozen.join(", ")),
+        });
+    }
+    if vars.is_empty() {
+        return Err(RunFailure::input(
+            "every parameter is frozen; nothing would train",
+        ));
+    }
+    Ok(TextSetup {
+        device,
+        corpus,
+        splits,
+        vocab,
+        model,
+        vars,
+    })
+}
+
+/// Keeps a seeded random `limit` documents (labels follow them).
+fn limit_docs(corpus: &mut Corpus, limit: usize, seed: u64) {
+    if corpus.docs.len() <= limit {
+        return;
+    }
+    let mut idx: Vec<usize> = (0..corpus.docs.len()).collect();
+    crate::util::rng::Rng::derive(seed, "text-limit").shuffle(&mut idx);
+    idx.truncate(limit);
+    idx.sort_unstable();
+    corpus.docs = idx
+        .iter()
+        .map(|&i| std::mem::take(&mut corpus.docs[i]))
+        .collect();
+    if corpus.is_labelled() {
+        corpus.labels = idx.iter().map(|&i| corpus.labels[i]).collect();
+    }
+}
+
+/// The Started event of a text run; `samples` are (train, val, test) counts.
+pub(crate) fn announce(
+    exp: &Experiment,
+    setup: &TextSetup,
+    emitter: &mut Emitter,
+    samples: (usize, usize, usize),
+    steps_per_epoch: u64,
+    classes: Vec<String>,
+) {
+    let spec_input = setup.model.input_shape().to_vec();
+    let mut layers: Vec<LayerRow> = infer_shapes(&exp.model, &spec_input)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|l| LayerRow {
+                    kind: l.kind.to_string(),
+                    output: l.output,
+                    params: l.params,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let body: usize = layers.iter().map(|l| l.params).sum();
+    let last = layers.last().map(|l| l.output.clone()).unwrap_or_default();
+    layers.push(LayerRow {
+        kind: "Linear (head)".into(),
+        output: last
+            .iter()
+            .take(last.len().saturating_sub(1))
+            .copied()
+            .chain([0])
+            .collect(),
+        params: setup.model.param_count().saturating_sub(body),
+    });
+    emitter.emit(TrainEvent::Started(RunInfo {
+        name: exp.name.clone(),
+        run_dir: emitter
+            .recorder
+            .as_ref()
+            .map(|r| r.dir().display().to_string()),
+        device: describe(exp.device),
+        parameters: setup.model.param_count(),
+        train_samples: samples.0,
+        val_samples: samples.1,
+        test_samples: samples.2,
+        steps_per_epoch,
+        total_steps: steps_per_epoch * exp.training.epochs as u64,
+        classes,
+        layers,
+    }));
+}
+
+/// Global-norm clipping factor for `vars`' gradients (1 when within `max_norm`).
+pub(crate) fn clip_scale(
+    grads: &candle_core::backprop::GradStore,
+    vars: &[Var],
+    max_norm: Option<f64>,
+) -> candle_core::Result<f64> {
+    let Some(max_norm) = max_norm else {
+        return Ok(1.0);
+    };
+    let mut sq = 0.0f64;
+    for var in vars {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+    }
+    let norm = sq.sqrt();
+    Ok(if norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    })
+}
+
+/// Where the run's weights go, if it records and saves.
+pub(crate) fn weights_path(exp: &Experiment, emitter: &Emitter) -> Option<PathBuf> {
+    exp.training
+        .save_weights
+        .then(|| emitter.recorder.as_ref().map(|r| r.weights_path()))
+        .flatten()
+}
