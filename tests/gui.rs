@@ -405,3 +405,54 @@ fn painting_the_maze_edits_the_layout() {
     );
     assert_eq!(rows[3], "#S.G#");
 }
+
+#[test]
+fn a_language_model_writes_samples_and_generates_on_request() {
+    use trainlab::spec::{LayerSpec, TextTask};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.open_path(std::path::Path::new("experiments/words_lstm.ron"));
+    {
+        let exp = &mut app.doc.exp;
+        exp.model = vec![
+            LayerSpec::Embedding { dim: 8 },
+            LayerSpec::LSTM {
+                hidden: 16,
+                layers: 1,
+                dropout: 0.0,
+            },
+        ];
+        exp.training.epochs = 50;
+        exp.training.log_every_steps = 2;
+        let DatasetSpec::Text(t) = &mut exp.dataset else {
+            panic!("a text example")
+        };
+        t.limit = Some(400);
+        let TextTask::LanguageModel(lm) = &mut t.task else {
+            panic!("a language model")
+        };
+        lm.seq_len = 8;
+        lm.sample_every_steps = Some(3);
+        lm.sample.length = 12;
+    }
+    let mut h = harness(app);
+    h.run();
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "a training sample", |a| {
+        !a.series.samples.is_empty()
+    });
+    h.get_by_label("⏸ Pause").click();
+    step_until(&mut h, "the pause", |a| a.series.state == RunState::Paused);
+    h.state_mut().tab = Tab::Text;
+    h.run();
+    h.get_by_label("Generate").click();
+    step_until(&mut h, "the live generation", |a| {
+        !a.text.generated.is_empty()
+    });
+    let (who, text) = h.state().text.generated[0].clone();
+    assert!(who.starts_with("live model"), "{who}");
+    assert!(!text.is_empty());
+    h.get_by_label("⏹ Stop").click();
+    step_until(&mut h, "the end", |a| !a.is_running());
+}

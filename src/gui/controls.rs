@@ -76,12 +76,13 @@ pub fn run_controls(
     if state.is_live() {
         ui.horizontal(|ui| {
             let help = "Change the learning rate of the running training; recorded in the run.";
-            ui.label("Live lr").on_hover_text(help);
+            let label = ui.label("Live lr").on_hover_text(help);
             ui.add(
                 Slider::new(live_lr, 1e-5..=1.0)
                     .logarithmic(true)
                     .show_value(false),
             )
+            .labelled_by(label.id)
             .on_hover_text(help);
             let speed = *live_lr * 0.01;
             ui.add(
@@ -89,7 +90,8 @@ pub fn run_controls(
                     .range(1e-7..=10.0)
                     .speed(speed)
                     .max_decimals(7),
-            );
+            )
+            .labelled_by(label.id);
             if ui.button("Apply").on_hover_text(help).clicked() {
                 action = Some(RunAction::SetLearningRate(*live_lr));
             }

@@ -88,6 +88,24 @@ fn layer_templates() -> Vec<LayerSpec> {
             momentum: 0.1,
             eps: 1e-5,
         },
+        LayerSpec::Embedding { dim: 32 },
+        LayerSpec::LSTM {
+            hidden: 128,
+            layers: 1,
+            dropout: 0.0,
+        },
+        LayerSpec::GRU {
+            hidden: 128,
+            layers: 1,
+            dropout: 0.0,
+        },
+        LayerSpec::PositionEmbedding { context: 64 },
+        LayerSpec::Transformer {
+            heads: 4,
+            width: 128,
+        },
+        LayerSpec::MeanPool,
+        LayerSpec::LastStep,
     ]
 }
 
@@ -110,6 +128,19 @@ fn layer_help(kind: &str) -> &'static str {
             "Randomly zeroes activations while training so the net cannot rely on any one."
         }
         "BatchNorm" => "Normalises each feature over the batch; often speeds up training.",
+        "Embedding" => {
+            "Text: turns each token id into a learned vector (first layer of a text model)."
+        }
+        "LSTM" => "Text: reads the sequence step by step, keeping a memory with gates.",
+        "GRU" => "Text: like an LSTM with fewer gates; often as good and faster.",
+        "PositionEmbedding" => {
+            "Text: adds a learned vector per position, so attention knows word order."
+        }
+        "Transformer" => {
+            "Text: causal self-attention then a feed-forward net; each step looks at the past."
+        }
+        "MeanPool" => "Text classifiers: averages the steps into one vector.",
+        "LastStep" => "Text classifiers: keeps only the last step's vector.",
         _ => "",
     }
 }
@@ -177,8 +208,8 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
     for (i, layer) in exp.model.iter_mut().enumerate() {
         ui.push_id(i, |ui| {
             ui.horizontal(|ui| {
-                ui.label(format!("{i}."));
-                changed |= kind_picker(ui, layer);
+                let row = ui.label(format!("{i}."));
+                changed |= kind_picker(ui, layer, row.id);
                 changed |= layer_fields(ui, i, layer);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui
@@ -284,7 +315,7 @@ enum RowAction {
 }
 
 /// Combo box to change a layer's kind (fields reset to the kind's defaults).
-fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
+fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec, row: egui::Id) -> bool {
     let mut changed = false;
     egui::ComboBox::from_id_salt("kind")
         .selected_text(layer.kind())
@@ -304,6 +335,7 @@ fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
             }
         })
         .response
+        .labelled_by(row)
         .on_hover_text(layer_help(layer.kind()));
     changed
 }
@@ -384,14 +416,47 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
         | LayerSpec::Tanh
         | LayerSpec::Sigmoid
         | LayerSpec::GELU => {}
-        // Text layers are edited in the file for now (the text GUI comes later).
-        LayerSpec::Embedding { .. }
-        | LayerSpec::LSTM { .. }
-        | LayerSpec::GRU { .. }
-        | LayerSpec::PositionEmbedding { .. }
-        | LayerSpec::Transformer { .. }
-        | LayerSpec::MeanPool
-        | LayerSpec::LastStep => {}
+        LayerSpec::Embedding { dim } => field(
+            ui,
+            "dim",
+            "Size of each token's learned vector.",
+            DragValue::new(dim).range(1..=4096),
+        ),
+        LayerSpec::LSTM { hidden, layers, .. } | LayerSpec::GRU { hidden, layers, .. } => {
+            field(
+                ui,
+                "hidden",
+                "Size of the memory carried from step to step.",
+                DragValue::new(hidden).range(1..=4096),
+            );
+            field(
+                ui,
+                "layers",
+                "Recurrent layers stacked on each other.",
+                DragValue::new(layers).range(1..=8),
+            );
+        }
+        LayerSpec::PositionEmbedding { context } => field(
+            ui,
+            "context",
+            "Longest sequence the model can read.",
+            DragValue::new(context).range(1..=4096),
+        ),
+        LayerSpec::Transformer { heads, width } => {
+            field(
+                ui,
+                "heads",
+                "Attention heads: each looks for a different kind of relation.",
+                DragValue::new(heads).range(1..=64),
+            );
+            field(
+                ui,
+                "width",
+                "Hidden size of the feed-forward part (4 x the input is usual).",
+                DragValue::new(width).range(1..=16384),
+            );
+        }
+        LayerSpec::MeanPool | LayerSpec::LastStep => {}
     }
     changed
 }
