@@ -1,4 +1,4 @@
-//! Gradient clipping by global norm, shared by the supervised and DQN loops: the
+//! Gradient clipping by global norm, shared by the supervised, text and DQN loops: the
 //! factor every gradient is multiplied by so that their joint L2 norm is at most
 //! `max_norm` (1 when it already is, or when clipping is off).
 
@@ -7,8 +7,8 @@ use candle_core::{DType, Result, Var};
 
 /// The scale for `grads` of `params`; reads one scalar per parameter back from
 /// the device, so it costs a synchronisation only when clipping is on.
-pub(crate) fn clip_scale(
-    params: &[(String, Var)],
+pub(crate) fn clip_scale<'a>(
+    params: impl IntoIterator<Item = &'a Var>,
     grads: &GradStore,
     max_norm: Option<f64>,
 ) -> Result<f64> {
@@ -16,7 +16,7 @@ pub(crate) fn clip_scale(
         return Ok(1.0);
     };
     let mut sq = 0.0f64;
-    for (_, var) in params {
+    for var in params {
         if let Some(g) = grads.get(var.as_tensor()) {
             sq += g
                 .sqr()?

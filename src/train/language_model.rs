@@ -11,6 +11,7 @@ use std::time::Instant;
 use candle_core::{D, Device, Tensor};
 
 use super::Probe;
+use super::clip::clip_scale;
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
 use super::events::{
@@ -21,7 +22,7 @@ use super::handle::StartOptions;
 use super::optim::Optimizer;
 use super::schedule::lr_at;
 use super::steering::Steering;
-use super::text_setup::{announce, clip_scale, prepare, weights_path};
+use super::text_setup::{announce, prepare, weights_path};
 use super::worker::RunFailure;
 use crate::data::text::{BREAK, Vocab};
 use crate::model::{Mode, Model};
@@ -222,7 +223,7 @@ pub(crate) fn run(
             let logits = model.forward(&x, Mode::Train(&mut dropout_rng))?;
             let (loss, correct) = loss_and_correct(&logits, &y)?;
             let grads = loss.backward()?;
-            let scale = clip_scale(&grads, &setup.vars, tr.grad_clip_norm)?;
+            let scale = clip_scale(&setup.vars, &grads, tr.grad_clip_norm)?;
             opt.step(&grads, lr, scale)?;
             Ok::<_, candle_core::Error>((loss.detach(), correct))
         })()

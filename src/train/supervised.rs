@@ -275,7 +275,7 @@ impl Loop<'_> {
         let loss = classification_loss(&logits, &y, self.model.kernels())?;
         let grads = loss.backward()?;
         let scale = clip_scale(
-            self.model.params(),
+            self.model.params().iter().map(|(_, v)| v),
             &grads,
             self.exp.training.grad_clip_norm,
         )?;

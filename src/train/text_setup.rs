@@ -217,33 +217,6 @@ pub(crate) fn announce(
     }));
 }
 
-/// Global-norm clipping factor for `vars`' gradients (1 when within `max_norm`).
-pub(crate) fn clip_scale(
-    grads: &candle_core::backprop::GradStore,
-    vars: &[Var],
-    max_norm: Option<f64>,
-) -> candle_core::Result<f64> {
-    let Some(max_norm) = max_norm else {
-        return Ok(1.0);
-    };
-    let mut sq = 0.0f64;
-    for var in vars {
-        if let Some(g) = grads.get(var.as_tensor()) {
-            sq += g
-                .sqr()?
-                .sum_all()?
-                .to_dtype(candle_core::DType::F64)?
-                .to_scalar::<f64>()?;
-        }
-    }
-    let norm = sq.sqrt();
-    Ok(if norm > max_norm {
-        max_norm / (norm + 1e-6)
-    } else {
-        1.0
-    })
-}
-
 /// Where the run's weights go, if it records and saves.
 pub(crate) fn weights_path(exp: &Experiment, emitter: &Emitter) -> Option<PathBuf> {
     exp.training

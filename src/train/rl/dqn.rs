@@ -214,7 +214,11 @@ impl DqnLearner {
             }
         };
         let grads = loss.backward()?;
-        let scale = clip_scale(self.online.params(), &grads, self.spec.grad_clip_norm)?;
+        let scale = clip_scale(
+            self.online.params().iter().map(|(_, v)| v),
+            &grads,
+            self.spec.grad_clip_norm,
+        )?;
         self.opt.step(&grads, self.lr, scale)?;
         self.gradient_steps += 1;
         self.loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
