@@ -10,7 +10,7 @@ use trainlab::spec::{
     BundledText, ClassificationSpec, DatasetSpec, Experiment, Language, LanguageModelSpec,
     LayerSpec, OptimizerSpec, SampleSpec, TextDatasetSpec, TextSource, TextTask, TrainingSpec,
 };
-use trainlab::train::{Control, Probe, ProbeAnswer, RunSummary, StartOptions, TrainEvent, start};
+use trainlab::train::{Control, Probe, ProbeAnswer, StartOptions, TrainEvent, start};
 
 fn lm(source: BundledText, steps_limit: usize, seed: u64) -> Experiment {
     Experiment {
@@ -56,34 +56,16 @@ fn lm(source: BundledText, steps_limit: usize, seed: u64) -> Experiment {
     }
 }
 
+mod common;
+use common::{step_losses, summary};
+
+/// Runs to the end, recording into `run_dir` when given.
 fn run_all(exp: Experiment, run_dir: Option<&Path>) -> Vec<TrainEvent> {
-    let handle = start(
-        exp,
-        StartOptions {
-            run_dir: run_dir.map(Path::to_path_buf),
-            ..StartOptions::default()
-        },
-    );
-    let events: Vec<TrainEvent> = handle.events().iter().collect();
-    handle.join();
-    events
-}
-
-fn summary(events: &[TrainEvent]) -> &RunSummary {
-    match events.last() {
-        Some(TrainEvent::Finished(s)) => s,
-        other => panic!("expected Finished last, got {other:?}"),
-    }
-}
-
-fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Step(s) => Some(s.loss),
-            _ => None,
-        })
-        .collect()
+    let options = StartOptions {
+        run_dir: run_dir.map(Path::to_path_buf),
+        ..StartOptions::default()
+    };
+    common::run_all(exp, options)
 }
 
 #[test]

@@ -32,17 +32,7 @@ fn small_mnist(epochs: usize) -> Experiment {
 }
 
 mod common;
-use common::{run_all, summary};
-
-fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Step(s) => Some(s.loss),
-            _ => None,
-        })
-        .collect()
-}
+use common::{run_all, step_losses, summary};
 
 #[test]
 fn mlp_learns_real_digits_and_records_the_run() {

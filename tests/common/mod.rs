@@ -1,5 +1,8 @@
 //! Helpers shared by the training integration tests.
 
+// Each test crate compiles this module and uses only some of it.
+#![allow(dead_code)]
+
 use trainlab::spec::Experiment;
 use trainlab::train::{RunSummary, StartOptions, TrainEvent, start};
 
@@ -10,6 +13,17 @@ pub fn run_all(exp: Experiment, options: StartOptions) -> Vec<TrainEvent> {
     let events: Vec<TrainEvent> = handle.events().iter().collect();
     handle.join();
     events
+}
+
+/// The loss of every Step event, in order.
+pub fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step(s) => Some(s.loss),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The summary of a run that finished.
