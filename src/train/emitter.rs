@@ -39,6 +39,13 @@ impl Emitter {
         }
     }
 
+    /// The run folder being recorded into, for the Started event.
+    pub(crate) fn run_dir(&self) -> Option<String> {
+        self.recorder
+            .as_ref()
+            .map(|r| r.dir().display().to_string())
+    }
+
     /// The first error writing the run record, if any (reported once in a Note).
     pub(crate) fn take_record_error(&mut self) -> Option<String> {
         self.record_error.take()

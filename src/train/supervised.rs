@@ -79,10 +79,7 @@ pub(crate) fn run(
         LayerRow::table(&exp.model, &input).map_err(|e| RunFailure::at(0, e.to_string()))?;
     emitter.emit(TrainEvent::Started(RunInfo {
         name: exp.name.clone(),
-        run_dir: emitter
-            .recorder
-            .as_ref()
-            .map(|r| r.dir().display().to_string()),
+        run_dir: emitter.run_dir(),
         device: describe(exp.device),
         parameters: model.param_count(),
         train_samples: train.len(),

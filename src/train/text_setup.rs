@@ -201,10 +201,7 @@ pub(crate) fn announce(
     });
     emitter.emit(TrainEvent::Started(RunInfo {
         name: exp.name.clone(),
-        run_dir: emitter
-            .recorder
-            .as_ref()
-            .map(|r| r.dir().display().to_string()),
+        run_dir: emitter.run_dir(),
         device: describe(exp.device),
         parameters: setup.model.param_count(),
         train_samples: samples.0,

@@ -141,10 +141,7 @@ pub(crate) fn run(
     let episodes = agent_spec.episodes as u64;
     emitter.emit(TrainEvent::Started(RunInfo {
         name: exp.name.clone(),
-        run_dir: emitter
-            .recorder
-            .as_ref()
-            .map(|r| r.dir().display().to_string()),
+        run_dir: emitter.run_dir(),
         device: match agent {
             Agent::Table(_) => "cpu".into(),
             Agent::Net(_) => describe(exp.device),
