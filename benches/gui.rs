@@ -139,7 +139,7 @@ fn gui_run(root: &Path, past: &Path) -> GuiRun {
 
 /// A long tabular Q-learning run on the 21x21 example maze.
 fn maze_experiment() -> Option<Experiment> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/maze_qlearning.ron");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/gridworld_qlearning.ron");
     let mut exp = trainlab::spec::load_file(&path).ok()?;
     exp.agent.episodes = 300_000;
     Some(exp)
@@ -251,6 +251,6 @@ fn main() {
                 headless / 1e6
             );
         }
-        None => println!("maze: experiments/maze_qlearning.ron could not be loaded"),
+        None => println!("maze: experiments/gridworld_qlearning.ron could not be loaded"),
     }
 }

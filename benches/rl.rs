@@ -6,7 +6,7 @@
 //!    run folder.
 //! 2. Episodes and training seconds until the greedy path is first optimal, for
 //!    Q-learning, SARSA and DQN (seed defaults: Linear 128, ReLU, Linear 4, Adam
-//!    1e-3, MSE) on 8x8 (experiments/maze_dqn.ron's layout) and 16x16 mazes.
+//!    1e-3, MSE) on 8x8 (experiments/gridworld_dqn.ron's layout) and 16x16 mazes.
 //!
 //! Run: `cargo bench --bench rl` (add `-- throughput` or `-- solve` for one part).
 
@@ -106,7 +106,7 @@ fn time_to_optimal(
     let dqn = matches!(method, AgentMethod::Dqn(_));
     let mut exp = load_file(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/experiments/maze_dqn.ron"
+        "/experiments/gridworld_dqn.ron"
     )))
     .map_err(|e| e.to_string())?;
     exp.name = format!("bench_{name}");
@@ -162,7 +162,7 @@ fn main() {
     if wanted("solve") {
         let eight = match load_file(std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/experiments/maze_dqn.ron"
+            "/experiments/gridworld_dqn.ron"
         ))) {
             Ok(Experiment {
                 dataset: DatasetSpec::Gridworld(g),

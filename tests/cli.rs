@@ -35,19 +35,19 @@ fn check_accepts_every_example_and_rejects_broken_with_position() {
         "mnist_cnn.ron",
         "fashion_mlp.ron",
         "fashion_cnn.ron",
-        "maze_qlearning.ron",
-        "maze_sarsa.ron",
-        "maze_dqn.ron",
-        "maze_slippery.ron",
-        "words_lstm.ron",
-        "words_gru.ron",
-        "words_transformer.ron",
-        "word_language.ron",
-        "word_language_gru.ron",
-        "pretrain_words_lm.ron",
-        "finetune_portuguese.ron",
-        "fortunes_lm.ron",
-        "fortunes_topic.ron",
+        "gridworld_qlearning.ron",
+        "gridworld_sarsa.ron",
+        "gridworld_dqn.ron",
+        "gridworld_slippery.ron",
+        "text_charlm_lstm.ron",
+        "text_charlm_gru.ron",
+        "text_charlm_transformer.ron",
+        "text_classify_bag.ron",
+        "text_classify_gru.ron",
+        "text_pretrain_lm.ron",
+        "text_finetune.ron",
+        "text_fortunes_lm.ron",
+        "text_fortunes_topic.ron",
     ] {
         let out = trainlab()
             .args(["check", &example(name)])
@@ -184,7 +184,7 @@ fn maze_run_writes_the_folder_and_overrides_reach_the_agent() {
     let out = trainlab()
         .args([
             "run",
-            &example("maze_qlearning.ron"),
+            &example("gridworld_qlearning.ron"),
             "--set",
             "agent.epsilon.start=0.5",
             "--set",
@@ -226,7 +226,7 @@ fn bad_maze_is_exit_2_with_row_and_column() {
     let out = trainlab()
         .args([
             "check",
-            &example("maze_sarsa.ron"),
+            &example("gridworld_sarsa.ron"),
             "--set",
             r#"dataset.layout={"Rows":["S.#","..?"]}"#,
         ])
@@ -238,7 +238,7 @@ fn bad_maze_is_exit_2_with_row_and_column() {
     let out = trainlab()
         .args([
             "check",
-            &example("maze_dqn.ron"),
+            &example("gridworld_dqn.ron"),
             "--set",
             "model.2.Linear.out=5",
         ])

@@ -411,7 +411,7 @@ fn a_language_model_writes_samples_and_generates_on_request() {
     use trainlab::spec::{LayerSpec, TextTask};
     let dir = tempfile::tempdir().expect("tmp");
     let mut app = TrainlabApp::with_runs_root(dir.path());
-    app.open_path(std::path::Path::new("experiments/words_lstm.ron"));
+    app.open_path(std::path::Path::new("experiments/text_charlm_lstm.ron"));
     {
         let exp = &mut app.doc.exp;
         exp.model = vec![
@@ -455,4 +455,44 @@ fn a_language_model_writes_samples_and_generates_on_request() {
     assert!(!text.is_empty());
     h.get_by_label("⏹ Stop").click();
     step_until(&mut h, "the end", |a| !a.is_running());
+}
+
+#[test]
+fn a_text_preset_is_picked_from_the_data_menu_and_edited() {
+    use trainlab::spec::{LayerSpec, TextTask};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    h.get_by_label("Learn from").click();
+    h.run();
+    h.get_by_label("Words: which language? (classifier)")
+        .click();
+    h.run();
+    {
+        let exp = &h.state().doc.exp;
+        let DatasetSpec::Text(t) = &exp.dataset else {
+            panic!("a text dataset, got {:?}", exp.dataset)
+        };
+        assert!(matches!(t.task, TextTask::Classification(_)));
+        assert!(
+            matches!(exp.model.first(), Some(LayerSpec::Embedding { .. })),
+            "the preset brings a text model: {:?}",
+            exp.model
+        );
+    }
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    // The classifier's own settings are on screen; the language model's are not.
+    h.get_by_label("Max length");
+    assert!(h.query_by_label("Window length").is_none());
+    // Switching to the language-model preset swaps the rows.
+    h.get_by_label("Learn from").click();
+    h.run();
+    h.get_by_label("Words: invent new words (char LSTM)")
+        .click();
+    h.run();
+    h.get_by_label("Window length");
+    let DatasetSpec::Text(t) = &h.state().doc.exp.dataset else {
+        panic!("a text dataset")
+    };
+    assert!(matches!(t.task, TextTask::LanguageModel(_)));
 }

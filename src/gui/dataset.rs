@@ -1,8 +1,9 @@
 //! The dataset picker: which images (MNIST or Fashion-MNIST), from where (bundled,
-//! system package, download, a folder), the validation fraction and quick limits.
+//! system package, download, a folder), the validation fraction and quick limits;
+//! or a text preset (`text_params.rs`) or a gridworld maze.
 //!
-//! Contract: edits the experiment's [`ImageDatasetSpec`] in place and returns what
-//! the user did; picking a folder opens a native dialog only when `pick_folder` is
+//! Contract: edits the experiment's dataset in place and returns what the user
+//! did; picking a folder opens a native dialog only when `pick_folder` is
 //! called by the app ([`DatasetAction::PickFolder`]).
 
 use egui::{ComboBox, DragValue, Ui};
@@ -74,7 +75,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     let shown = match &exp.dataset {
         DatasetSpec::Images(spec) => describe(spec),
         DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
-        DatasetSpec::Text(_) => "Text (edit it in the experiment file)".to_string(),
+        DatasetSpec::Text(spec) => super::text_params::describe(spec),
     };
     ui.horizontal(|ui| {
         let label = ui.label("Learn from");
@@ -96,6 +97,17 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
                 {
                     out.pick_folder = true;
                 }
+                for preset in super::text_params::presets() {
+                    let current = preset.is_current(exp);
+                    if ui
+                        .selectable_label(current, preset.label)
+                        .on_hover_text(preset.help)
+                        .clicked()
+                        && !current
+                    {
+                        out.changed |= preset.apply(exp).is_ok();
+                    }
+                }
                 let maze = matches!(exp.dataset, DatasetSpec::Gridworld(_));
                 if ui
                     .selectable_label(maze, "Gridworld maze")
@@ -115,11 +127,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     match &mut exp.dataset {
         DatasetSpec::Images(spec) => out.changed |= image_rows(ui, spec),
         DatasetSpec::Gridworld(g) => out.changed |= super::maze_params::maze_rows(ui, g),
-        DatasetSpec::Text(_) => {
-            ui.weak(
-                "The corpus, task and tokens are set in the experiment file (see README, Text).",
-            );
-        }
+        DatasetSpec::Text(spec) => out.changed |= super::text_params::text_rows(ui, spec),
     }
     out
 }

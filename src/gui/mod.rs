@@ -31,6 +31,7 @@ mod run_state;
 mod samples;
 mod smoothing;
 mod status_bar;
+mod text_params;
 mod text_view;
 mod thumbnails;
 mod views;

@@ -195,12 +195,24 @@ impl Model {
             None
         };
         let mut xs = xs.clone();
-        for layer in &self.layers {
+        let mut i = 0;
+        while i < self.layers.len() {
+            let layer = &self.layers[i];
+            // A convolution absorbs the ReLU and pooling after it: the full-size
+            // activation then never becomes a tensor of its own.
+            if let Some((out, absorbed)) =
+                layer.forward_fused(&xs, self.kernels, &self.layers[i + 1..])
+            {
+                xs = out?;
+                i += 1 + absorbed;
+                continue;
+            }
             let rng = match &mut mode {
                 Mode::Train(rng) => Some(&mut **rng),
                 Mode::Eval => None,
             };
             xs = layer.forward(&xs, rng, self.kernels, mask.as_ref())?;
+            i += 1;
         }
         Ok(xs)
     }

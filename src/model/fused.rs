@@ -10,18 +10,12 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::im2col::f32_slice;
+use super::cpu_data::{f32_slice, storage_f32};
+use super::gemm::{Threads, matmul, row_major, transposed};
 
 /// Whether the fused kernels can run on these tensors.
 pub(crate) fn applies(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
-}
-
-fn parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        0 | 1 => gemm::Parallelism::None,
-        n => gemm::Parallelism::Rayon(n),
-    }
 }
 
 /// `x [b, in] @ w[out, in]^T + bias[out]`, differentiable in all three.
@@ -63,32 +57,17 @@ impl CustomOp3 for LinearOp {
         for _ in 0..b {
             out.extend_from_slice(bias);
         }
-        // SAFETY: the slices hold exactly b*k, n*k and b*n values laid out with the
-        // strides given: x row-major [b, k]; w^T read from row-major w [n, k]
-        // (row stride 1, column stride k); out row-major [b, n].
-        unsafe {
-            gemm::gemm(
-                b,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism(),
-            );
-        }
+        // out[b, n] += x[b, k] @ w^T, w stored [n, k].
+        matmul(
+            (b, n, k),
+            &mut out,
+            true,
+            x,
+            row_major(k),
+            w,
+            transposed(k),
+            Threads::Pool,
+        );
         Ok((CpuStorage::F32(out), Shape::from((b, n))))
     }
 
@@ -100,17 +79,56 @@ impl CustomOp3 for LinearOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
+        let (b, k) = x.dims2()?;
+        let n = w.dim(0)?;
+        let (xc, wc, gc) = (x.contiguous()?, w.contiguous()?, grad.contiguous()?);
+        let (xs, xl) = xc.storage_and_layout();
+        let (ws, wl) = wc.storage_and_layout();
+        let (gs, gl) = gc.storage_and_layout();
+        let xd = storage_f32(&xs, xl, "fused-linear backward")?;
+        let wd = storage_f32(&ws, wl, "fused-linear backward")?;
+        let g = storage_f32(&gs, gl, "fused-linear backward")?;
+        let device = x.device();
         // The first layer's input is data, not a variable: skip its gradient (a
         // quarter of an MLP's backward arithmetic).
         let dx = if x.track_op() {
-            Some(grad.matmul(w)?)
+            // dx[b, k] = grad[b, n] @ w[n, k]
+            let mut dx = vec![0f32; b * k];
+            matmul(
+                (b, k, n),
+                &mut dx,
+                false,
+                g,
+                row_major(n),
+                wd,
+                row_major(k),
+                Threads::Pool,
+            );
+            Some(Tensor::from_vec(dx, (b, k), device)?)
         } else {
             None
         };
-        let dw = grad.t()?.matmul(x)?;
-        let db = grad.sum(0)?;
-        Ok((dx, Some(dw), Some(db)))
+        // dw[n, k] = grad^T @ x
+        let mut dw = vec![0f32; n * k];
+        matmul(
+            (n, k, b),
+            &mut dw,
+            false,
+            g,
+            transposed(n),
+            xd,
+            row_major(k),
+            Threads::Pool,
+        );
+        let mut db = vec![0f32; n];
+        for row in g.chunks(n) {
+            db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+        }
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dw, (n, k), device)?),
+            Some(Tensor::from_vec(db, n, device)?),
+        ))
     }
 }
 

@@ -6,7 +6,8 @@ use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
 use super::attention::TransformerBlock;
-use super::im2col::conv2d_im2col;
+use super::conv::{Fusion, conv2d};
+use super::pool::max_pool2d;
 use super::recurrent::Recurrent;
 
 use super::dropout::dropout;
@@ -54,10 +55,15 @@ impl Layer {
     ) -> Result<Tensor> {
         match self {
             Self::Linear(l) => match l.bias() {
-                Some(b)
-                    if kernels == Kernels::Fast && super::fused::applies(xs) && xs.rank() == 2 =>
-                {
-                    super::fused::linear(xs, l.weight(), b)
+                Some(b) if fast_cpu(xs, kernels) && xs.rank() >= 2 => {
+                    // Every leading dimension is one more row of a single GEMM
+                    // (a language model's head runs on all positions at once).
+                    let mut dims = xs.dims().to_vec();
+                    let rows = xs.elem_count() / dims[dims.len() - 1];
+                    let ys = super::fused::linear(&xs.reshape((rows, ()))?, l.weight(), b)?;
+                    let last = dims.len() - 1;
+                    dims[last] = ys.dim(1)?;
+                    ys.reshape(dims)
                 }
                 _ => l.forward(xs),
             },
@@ -67,15 +73,16 @@ impl Layer {
                 stride,
                 padding,
             } => {
-                let fast =
-                    kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32;
-                if fast {
-                    conv2d_im2col(xs, weight, Some(bias), *stride, *padding)
+                if fast_cpu(xs, kernels) {
+                    conv2d(xs, weight, bias, *stride, *padding, Fusion::default())
                 } else {
                     let o = weight.dim(0)?;
                     xs.conv2d(weight, *padding, *stride, 1, 1)?
                         .broadcast_add(&bias.reshape((1, o, 1, 1))?)
                 }
+            }
+            Self::MaxPool2d { kernel, stride } if fast_cpu(xs, kernels) => {
+                max_pool2d(xs, *kernel, *stride)
             }
             Self::MaxPool2d { kernel, stride } => xs.max_pool2d_with_stride(*kernel, *stride),
             Self::Flatten => xs.flatten_from(1),
@@ -104,4 +111,44 @@ impl Layer {
             Self::LastStep => xs.narrow(1, xs.dim(1)? - 1, 1)?.squeeze(1),
         }
     }
+}
+
+impl Layer {
+    /// Runs this layer together with the ReLU and/or max pooling right after it
+    /// as one fused kernel, when it has one for these tensors (a convolution on
+    /// the CPU). Returns the output and how many of `following` it absorbed.
+    pub(crate) fn forward_fused(
+        &self,
+        xs: &Tensor,
+        kernels: Kernels,
+        following: &[Layer],
+    ) -> Option<(Result<Tensor>, usize)> {
+        let Self::Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+        } = self
+        else {
+            return None;
+        };
+        if !fast_cpu(xs, kernels) {
+            return None;
+        }
+        let relu = matches!(following.first(), Some(Self::ReLU));
+        let pool = match following.get(usize::from(relu)) {
+            Some(Self::MaxPool2d { kernel, stride }) => Some((*kernel, *stride)),
+            _ => None,
+        };
+        let absorbed = usize::from(relu) + usize::from(pool.is_some());
+        (absorbed > 0).then(|| {
+            let out = conv2d(xs, weight, bias, *stride, *padding, Fusion { relu, pool });
+            (out, absorbed)
+        })
+    }
+}
+
+/// Whether trainlab's own CPU kernels run on these tensors.
+fn fast_cpu(xs: &Tensor, kernels: Kernels) -> bool {
+    kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32
 }

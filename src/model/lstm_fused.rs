@@ -1,20 +1,28 @@
 //! A whole-sequence LSTM layer as one candle custom op (CPU, f32), with its own
 //! backward pass through time.
 //!
-//! Contract: `lstm_sequence(xproj [t, b, 4h], w_hh [4h, h]) -> hs [t, b, h]`, where
-//! `xproj` already holds `x @ w_ih^T + bias` for every step (one large matmul done
-//! by the caller), gates are ordered i, f, g, o as in PyTorch, and the state starts
-//! at zero. Per step the forward does one GEMM (`h @ w_hh^T`) and one pass over the
-//! gates; the backward does one GEMM per step plus a single GEMM over all steps
-//! for `w_hh`'s gradient. Activated gates and cell states are kept from the forward
-//! pass for the backward one. Matches `lstm_reference` (plain candle ops) within
-//! float rounding; tested in `recurrent.rs`.
+//! Contract: `lstm_sequence(xproj [b, t, 4h], w_hh [4h, h]) -> hs [b, t, h]`,
+//! batch-major like the layers around it, where `xproj` already holds
+//! `x @ w_ih^T + bias` for every step (one large GEMM done by the caller). Gates are
+//! ordered i, f, g, o as in PyTorch and the state starts at zero. Matches
+//! `lstm_reference` (plain candle ops) within float rounding; tested in
+//! `recurrent.rs`.
+//!
+//! Sequences in a batch never interact, so the batch is cut into one run of rows
+//! per core and each run goes through all its steps on its own core: one
+//! single-threaded GEMM (`h @ w_hh^T`) and one vectorised pass over the gates per
+//! step, with no synchronisation between steps. Inside a run the buffers are
+//! time-major, so that one step's rows are one matrix. The backward pass does one
+//! GEMM per step for the state gradient and one GEMM over all steps for `w_hh`'s.
 
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 
-use super::im2col::f32_slice;
+use super::activation::{sigmoid, tanh, with_simd};
+use super::cpu_data::{f32_slice, storage_f32};
+use super::gemm::{Threads, matmul, row_major, transposed};
 
 /// Runs the LSTM over all steps; differentiable in `xproj` and `w_hh`.
 pub(crate) fn lstm_sequence(xproj: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
@@ -24,66 +32,99 @@ pub(crate) fn lstm_sequence(xproj: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
     xproj.contiguous()?.apply_op2(&w_hh.contiguous()?, op)
 }
 
-/// What the backward pass needs from the forward one.
-struct Saved {
-    /// Activated gates i, f, g, o per step: `[t, b, 4h]`.
+/// What one run of rows keeps from the forward pass for the backward one; all
+/// time-major over the run's `n` rows.
+struct RunSaved {
+    /// Activated gates i, f, g, o: `[t, n, 4h]`.
     gates: Vec<f32>,
-    /// Cell states: `[t, b, h]`.
+    /// Cell states: `[t, n, h]`.
     cells: Vec<f32>,
+    /// tanh of the cell states: `[t, n, h]`.
+    tanh_cells: Vec<f32>,
+    /// Hidden states: `[t, n, h]`.
+    hs: Vec<f32>,
 }
 
 struct LstmSequence {
-    saved: Mutex<Option<Saved>>,
+    saved: Mutex<Option<Vec<RunSaved>>>,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// Rows per run: the batch split evenly over the pool's threads.
+fn rows_per_run(b: usize) -> usize {
+    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
+        .max(1)
 }
 
-/// `dst[m, n] (+)= lhs[m, k] @ rhs[k, n]` with explicit row/column strides.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
+/// One step of the cell for `n` rows: activates `gates [n, 4h]` in place and
+/// writes the new cell state, its tanh and the hidden state (`c_prev` is zeros
+/// at the first step).
+#[inline(always)]
+fn cell_forward(
+    h: usize,
+    gates: &mut [f32],
+    c_prev: &[f32],
+    cells: &mut [f32],
+    tanh_cells: &mut [f32],
+    hs: &mut [f32],
 ) {
-    debug_assert!(dst.len() >= m * n);
-    debug_assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 && m * n * k > 1 << 16 {
-        ::gemm::Parallelism::Rayon(threads)
-    } else {
-        ::gemm::Parallelism::None
-    };
-    // SAFETY: the slices cover every element addressed by the given sizes and
-    // strides (checked above in debug builds, and by construction in the callers).
-    unsafe {
-        ::gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+    for (r, row) in gates.chunks_mut(4 * h).enumerate() {
+        let (ifg, o) = row.split_at_mut(3 * h);
+        let (i_f, g) = ifg.split_at_mut(2 * h);
+        i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
+        g.iter_mut().for_each(|v| *v = tanh(*v));
+        o.iter_mut().for_each(|v| *v = sigmoid(*v));
+        let (i, f) = i_f.split_at(h);
+        let c = &mut cells[r * h..(r + 1) * h];
+        let cp = &c_prev[r * h..(r + 1) * h];
+        for j in 0..h {
+            c[j] = f[j] * cp[j] + i[j] * g[j];
+        }
+        let tc = &mut tanh_cells[r * h..(r + 1) * h];
+        let hr = &mut hs[r * h..(r + 1) * h];
+        for j in 0..h {
+            tc[j] = tanh(c[j]);
+            hr[j] = o[j] * tc[j];
+        }
+    }
+}
+
+/// One step back through the cell for `n` rows: from the hidden-state gradient
+/// `dh [n, h]` (output gradient plus the one from the next step) and the carried
+/// cell gradient `dc [n, h]` (updated in place to the previous step's), writes
+/// the pre-activation gate gradients `dgates [n, 4h]`.
+#[inline(always)]
+fn cell_backward(
+    h: usize,
+    gates: &[f32],
+    c_prev: &[f32],
+    tanh_cells: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dgates: &mut [f32],
+) {
+    for (r, (row, drow)) in gates
+        .chunks(4 * h)
+        .zip(dgates.chunks_mut(4 * h))
+        .enumerate()
+    {
+        let (i, rest) = row.split_at(h);
+        let (f, rest) = rest.split_at(h);
+        let (g, o) = rest.split_at(h);
+        let (di, drest) = drow.split_at_mut(h);
+        let (df, drest) = drest.split_at_mut(h);
+        let (dg, do_) = drest.split_at_mut(h);
+        let tc = &tanh_cells[r * h..(r + 1) * h];
+        let dh = &dh[r * h..(r + 1) * h];
+        let dc = &mut dc[r * h..(r + 1) * h];
+        let cp = &c_prev[r * h..(r + 1) * h];
+        for j in 0..h {
+            let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc[j] * tc[j]);
+            di[j] = dcj * g[j] * i[j] * (1.0 - i[j]);
+            df[j] = dcj * cp[j] * f[j] * (1.0 - f[j]);
+            dg[j] = dcj * i[j] * (1.0 - g[j] * g[j]);
+            do_[j] = dh[j] * tc[j] * o[j] * (1.0 - o[j]);
+            dc[j] = dcj * f[j];
+        }
     }
 }
 
@@ -101,47 +142,83 @@ impl CustomOp2 for LstmSequence {
     ) -> Result<(CpuStorage, Shape)> {
         let xproj = f32_slice(s1, l1, "lstm")?;
         let w_hh = f32_slice(s2, l2, "lstm")?;
-        let (t, b, g4) = l1.shape().dims3()?;
+        let (b, t, g4) = l1.shape().dims3()?;
         let h = g4 / 4;
         if l2.dims() != [g4, h] || g4 != 4 * h {
             candle_core::bail!("lstm: w_hh is {:?}, expected [{g4}, {h}]", l2.dims());
         }
-        let mut gates = xproj.to_vec();
-        let mut cells = vec![0f32; t * b * h];
-        let mut hs = vec![0f32; t * b * h];
-        for step in 0..t {
-            let gs = &mut gates[step * b * g4..(step + 1) * b * g4];
-            if step > 0 {
-                let prev = &hs[(step - 1) * b * h..step * b * h];
-                // gates += h_prev @ w_hh^T
-                gemm((b, g4, h), gs, true, prev, (h, 1), w_hh, (1, h));
+        // w_hh^T stored row-major [h, 4h]: the GEMM library then reads it in place
+        // instead of repacking all of w_hh at every step (measured: a sixth of
+        // the whole training step).
+        let mut w_t = vec![0f32; h * g4];
+        for (j, row) in w_hh.chunks(h).enumerate() {
+            for (p, &v) in row.iter().enumerate() {
+                w_t[p * g4 + j] = v;
             }
-            let (done, rest) = cells.split_at_mut(step * b * h);
-            let c_prev = (step > 0).then(|| &done[(step - 1) * b * h..]);
-            let c_now = &mut rest[..b * h];
-            let h_now = &mut hs[step * b * h..(step + 1) * b * h];
-            for r in 0..b {
-                let row = &mut gs[r * g4..(r + 1) * g4];
-                for j in 0..h {
-                    let i = sigmoid(row[j]);
-                    let f = sigmoid(row[h + j]);
-                    let g = row[2 * h + j].tanh();
-                    let o = sigmoid(row[3 * h + j]);
-                    let cp = c_prev.map_or(0.0, |c| c[r * h + j]);
-                    let c = f * cp + i * g;
-                    c_now[r * h + j] = c;
-                    h_now[r * h + j] = o * c.tanh();
-                    row[j] = i;
-                    row[h + j] = f;
-                    row[2 * h + j] = g;
-                    row[3 * h + j] = o;
+        }
+        let per = rows_per_run(b);
+        let mut out = vec![0f32; b * t * h];
+        let runs: Vec<RunSaved> = out
+            .par_chunks_mut(per * t * h)
+            .zip(xproj.par_chunks(per * t * g4))
+            .map(|(out, xproj)| {
+                let n = out.len() / (t * h);
+                // Time-major copy of this run's projections: [t, n, 4h].
+                let mut gates = Vec::with_capacity(t * n * g4);
+                for s in 0..t {
+                    for r in 0..n {
+                        gates.extend_from_slice(&xproj[(r * t + s) * g4..(r * t + s + 1) * g4]);
+                    }
                 }
-            }
-        }
+                let mut cells = vec![0f32; t * n * h];
+                let mut tanh_cells = vec![0f32; t * n * h];
+                let mut hs = vec![0f32; t * n * h];
+                let step = n * h;
+                let zeros = vec![0f32; step];
+                for s in 0..t {
+                    let gs = &mut gates[s * n * g4..(s + 1) * n * g4];
+                    if s > 0 {
+                        // gates += h_prev @ w_hh^T
+                        let prev = &hs[(s - 1) * step..s * step];
+                        matmul(
+                            (n, g4, h),
+                            gs,
+                            true,
+                            prev,
+                            row_major(h),
+                            &w_t,
+                            row_major(g4),
+                            Threads::One,
+                        );
+                    }
+                    let (done, now) = cells.split_at_mut(s * step);
+                    let c_prev = if s > 0 {
+                        &done[(s - 1) * step..]
+                    } else {
+                        &zeros[..]
+                    };
+                    let tc = &mut tanh_cells[s * step..(s + 1) * step];
+                    let hn = &mut hs[s * step..(s + 1) * step];
+                    with_simd(|| cell_forward(h, gs, c_prev, &mut now[..step], tc, hn));
+                }
+                for r in 0..n {
+                    for s in 0..t {
+                        out[(r * t + s) * h..(r * t + s + 1) * h]
+                            .copy_from_slice(&hs[(s * n + r) * h..(s * n + r + 1) * h]);
+                    }
+                }
+                RunSaved {
+                    gates,
+                    cells,
+                    tanh_cells,
+                    hs,
+                }
+            })
+            .collect();
         if let Ok(mut saved) = self.saved.lock() {
-            *saved = Some(Saved { gates, cells });
+            *saved = Some(runs);
         }
-        Ok((CpuStorage::F32(hs), Shape::from((t, b, h))))
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
     }
 
     fn bwd(
@@ -151,61 +228,92 @@ impl CustomOp2 for LstmSequence {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let Some(Saved { gates, cells }) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+        let Some(runs) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             candle_core::bail!("lstm: backward called twice or without a forward pass");
         };
-        let (t, b, h) = res.dims3()?;
+        let (b, t, h) = res.dims3()?;
         let g4 = 4 * h;
-        let hs = res.flatten_all()?.to_vec1::<f32>()?;
-        let dhs = grad_res.flatten_all()?.to_vec1::<f32>()?;
-        let w = w_hh.flatten_all()?.to_vec1::<f32>()?;
-        let mut dgates = vec![0f32; t * b * g4];
-        let mut dh_next = vec![0f32; b * h];
-        let mut dc_next = vec![0f32; b * h];
-        for step in (0..t).rev() {
-            let gs = &gates[step * b * g4..(step + 1) * b * g4];
-            let c_now = &cells[step * b * h..(step + 1) * b * h];
-            let c_prev = (step > 0).then(|| &cells[(step - 1) * b * h..step * b * h]);
-            let dh_out = &dhs[step * b * h..(step + 1) * b * h];
-            let dg = &mut dgates[step * b * g4..(step + 1) * b * g4];
-            for r in 0..b {
-                let row = &gs[r * g4..(r + 1) * g4];
-                let drow = &mut dg[r * g4..(r + 1) * g4];
-                for j in 0..h {
-                    let k = r * h + j;
-                    let (i, f, g, o) = (row[j], row[h + j], row[2 * h + j], row[3 * h + j]);
-                    let tc = c_now[k].tanh();
-                    let dh = dh_out[k] + dh_next[k];
-                    let dc = dc_next[k] + dh * o * (1.0 - tc * tc);
-                    let cp = c_prev.map_or(0.0, |c| c[k]);
-                    drow[j] = dc * g * i * (1.0 - i);
-                    drow[h + j] = dc * cp * f * (1.0 - f);
-                    drow[2 * h + j] = dc * i * (1.0 - g * g);
-                    drow[3 * h + j] = dh * tc * o * (1.0 - o);
-                    dc_next[k] = dc * f;
+        let (w_hh, grad) = (w_hh.contiguous()?, grad_res.contiguous()?);
+        let (ws, wl) = w_hh.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let w = storage_f32(&ws, wl, "lstm backward")?;
+        let dhs = storage_f32(&gs, gl, "lstm backward")?;
+        let per = rows_per_run(b);
+        let mut dx = vec![0f32; b * t * g4];
+        let partial_dw: Vec<Vec<f32>> = dx
+            .par_chunks_mut(per * t * g4)
+            .zip(dhs.par_chunks(per * t * h))
+            .zip(runs.par_iter())
+            .map(|((dx, dhs), run)| {
+                let n = dx.len() / (t * g4);
+                let step = n * h;
+                let mut dgates = vec![0f32; t * n * g4];
+                let mut dh = vec![0f32; step];
+                let mut dh_next = vec![0f32; step];
+                let mut dc = vec![0f32; step];
+                let zeros = vec![0f32; step];
+                for s in (0..t).rev() {
+                    for r in 0..n {
+                        let out = &dhs[(r * t + s) * h..(r * t + s + 1) * h];
+                        let next = &dh_next[r * h..(r + 1) * h];
+                        for ((d, &a), &b) in dh[r * h..(r + 1) * h].iter_mut().zip(out).zip(next) {
+                            *d = a + b;
+                        }
+                    }
+                    let gates = &run.gates[s * n * g4..(s + 1) * n * g4];
+                    let c_prev = if s > 0 {
+                        &run.cells[(s - 1) * step..s * step]
+                    } else {
+                        &zeros[..]
+                    };
+                    let tc = &run.tanh_cells[s * step..(s + 1) * step];
+                    let dg = &mut dgates[s * n * g4..(s + 1) * n * g4];
+                    with_simd(|| cell_backward(h, gates, c_prev, tc, &dh, &mut dc, dg));
+                    if s > 0 {
+                        // dh_prev = dgates @ w_hh
+                        matmul(
+                            (n, h, g4),
+                            &mut dh_next,
+                            false,
+                            dg,
+                            row_major(g4),
+                            w,
+                            row_major(h),
+                            Threads::One,
+                        );
+                    }
                 }
-            }
-            if step > 0 {
-                // dh_prev = dgates @ w_hh
-                gemm((b, h, g4), &mut dh_next, false, dg, (g4, 1), &w, (h, 1));
-            }
-        }
-        // dw_hh[4h, h] = sum over steps >= 1 of dgates_t^T @ h_{t-1}: one GEMM over all rows.
+                // dw_hh[4h, h] = sum over steps >= 1 of dgates_s^T @ h_{s-1}: one GEMM
+                // over all of this run's rows.
+                let mut dw = vec![0f32; g4 * h];
+                if t > 1 {
+                    let rows = (t - 1) * n;
+                    matmul(
+                        (g4, h, rows),
+                        &mut dw,
+                        false,
+                        &dgates[n * g4..],
+                        transposed(g4),
+                        &run.hs[..rows * h],
+                        row_major(h),
+                        Threads::One,
+                    );
+                }
+                for r in 0..n {
+                    for s in 0..t {
+                        dx[(r * t + s) * g4..(r * t + s + 1) * g4]
+                            .copy_from_slice(&dgates[(s * n + r) * g4..(s * n + r + 1) * g4]);
+                    }
+                }
+                dw
+            })
+            .collect();
         let mut dw = vec![0f32; g4 * h];
-        if t > 1 {
-            let rows = (t - 1) * b;
-            gemm(
-                (g4, h, rows),
-                &mut dw,
-                false,
-                &dgates[b * g4..],
-                (1, g4),
-                &hs[..rows * h],
-                (h, 1),
-            );
+        for part in &partial_dw {
+            dw.iter_mut().zip(part).for_each(|(a, v)| *a += v);
         }
         let device = res.device();
-        let dx = Tensor::from_vec(dgates, (t, b, g4), device)?;
+        let dx = Tensor::from_vec(dx, (b, t, g4), device)?;
         let dw = Tensor::from_vec(dw, (g4, h), device)?;
         Ok((Some(dx), Some(dw)))
     }

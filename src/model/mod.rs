@@ -4,14 +4,20 @@
 //! weight file can be read by any safetensors reader and partially loaded by name.
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
 
+mod activation;
 mod attention;
 mod build;
+mod conv;
+mod cpu_data;
 mod dropout;
 pub(crate) mod fused;
+mod gemm;
+mod gru_fused;
 mod im2col;
 mod init;
 mod layer;
 mod lstm_fused;
+mod pool;
 mod recurrent;
 
 pub use build::{Mode, Model};

@@ -2,14 +2,15 @@
 //!
 //! The input projection of every step is one large matmul up front; only the
 //! recurrent part runs step by step. On the CPU with f32 and `Kernels::Fast` the
-//! LSTM's recurrence is the fused op in `lstm_fused.rs`; everywhere else (and as
-//! the tested reference) both cells are plain candle ops. State starts at zero for
+//! recurrences are the fused ops in `lstm_fused.rs` and `gru_fused.rs`; everywhere
+//! else (and as the tested reference) both cells are plain candle ops. State starts at zero for
 //! every sequence. Gate order and weight names follow PyTorch (`weight_ih_l0`, ...).
 
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::Kernels;
 use super::dropout::dropout;
+use super::gru_fused::gru_sequence;
 use super::init::{uniform, uniform_bound};
 use super::lstm_fused::lstm_sequence;
 use crate::util::rng::Rng;
@@ -106,6 +107,9 @@ impl Recurrent {
         mut rng: Option<&mut Rng>,
         kernels: Kernels,
     ) -> Result<Tensor> {
+        if kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32 {
+            return self.forward_fused(xs, rng);
+        }
         // Time-major inside: each step's rows are then one contiguous block.
         let mut x = xs.transpose(0, 1)?.contiguous()?;
         for (l, w) in self.layers.iter().enumerate() {
@@ -121,14 +125,37 @@ impl Recurrent {
                 .matmul(&w.w_ih.t()?)?
                 .broadcast_add(&w.b_ih)?
                 .reshape((t, b, ()))?;
-            let fast = kernels == Kernels::Fast && x.device().is_cpu() && x.dtype() == DType::F32;
             x = match self.cell {
-                Cell::Lstm if fast => lstm_sequence(&proj, &w.w_hh)?,
                 Cell::Lstm => lstm_reference(&proj, &w.w_hh)?,
                 Cell::Gru => gru_steps(&proj, &w.w_hh, w.b_hh.as_ref())?,
             };
         }
         x.transpose(0, 1)?.contiguous()
+    }
+}
+
+impl Recurrent {
+    /// trainlab's CPU kernels, batch-major throughout: one fused Linear for every
+    /// step's input projection, then the fused recurrence.
+    fn forward_fused(&self, xs: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor> {
+        let mut x = xs.contiguous()?;
+        for (l, w) in self.layers.iter().enumerate() {
+            if l > 0
+                && self.dropout > 0.0
+                && let Some(rng) = rng.as_deref_mut()
+            {
+                x = dropout(&x, self.dropout, rng)?;
+            }
+            let (b, t, d) = x.dims3()?;
+            let proj = super::fused::linear(&x.reshape((b * t, d))?, &w.w_ih, &w.b_ih)?
+                .reshape((b, t, ()))?;
+            x = match (self.cell, &w.b_hh) {
+                (Cell::Lstm, _) => lstm_sequence(&proj, &w.w_hh)?,
+                (Cell::Gru, Some(b_hh)) => gru_sequence(&proj, &w.w_hh, b_hh)?,
+                (Cell::Gru, None) => candle_core::bail!("gru: layer {l} has no recurrent bias"),
+            };
+        }
+        Ok(x)
     }
 }
 
@@ -197,7 +224,8 @@ mod tests {
         let proj = Var::from_tensor(&random(&mut rng, &[t, b, 4 * h])?)?;
         let w = Var::from_tensor(&random(&mut rng, &[4 * h, h])?)?;
         let weights = random(&mut rng, &[t, b, h])?;
-        let fast = lstm_sequence(&proj, &w)?;
+        // The fused op is batch-major, the reference time-major.
+        let fast = lstm_sequence(&proj.as_tensor().transpose(0, 1)?, &w)?.transpose(0, 1)?;
         let slow = lstm_reference(&proj, &w)?;
         assert_eq!(fast.dims(), &[t, b, h]);
         assert!(max_diff(&fast, &slow)? < 1e-5);
@@ -210,6 +238,31 @@ mod tests {
             };
             let d = max_diff(a, b)?;
             assert!(d < 1e-4, "gradient differs by {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_gru_matches_reference_values_and_gradients() -> Result<()> {
+        let mut rng = Rng::new(9);
+        let (t, b, h) = (6, 5, 8);
+        let proj = Var::from_tensor(&random(&mut rng, &[t, b, 3 * h])?)?;
+        let w = Var::from_tensor(&random(&mut rng, &[3 * h, h])?)?;
+        let bhh = Var::from_tensor(&random(&mut rng, &[3 * h])?)?;
+        let weights = random(&mut rng, &[t, b, h])?;
+        // The fused op is batch-major, the reference time-major.
+        let fast = gru_sequence(&proj.as_tensor().transpose(0, 1)?, &w, &bhh)?.transpose(0, 1)?;
+        let slow = gru_steps(&proj, &w, Some(&bhh))?;
+        assert_eq!(fast.dims(), &[t, b, h]);
+        assert!(max_diff(&fast, &slow)? < 1e-5);
+        let gf = (fast * &weights)?.sum_all()?.backward()?;
+        let gs = (slow * &weights)?.sum_all()?.backward()?;
+        for (name, v) in [("input", &proj), ("w_hh", &w), ("b_hh", &bhh)] {
+            let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
+                panic!("missing {name} gradient");
+            };
+            let d = max_diff(a, b)?;
+            assert!(d < 1e-4, "{name} gradient differs by {d}");
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use super::steering::Steering;
 use super::text_setup::{announce, prepare, weights_path};
 use super::worker::RunFailure;
 use crate::data::text::{BREAK, Vocab};
-use crate::model::{Mode, Model};
+use crate::model::{Kernels, Mode, Model, classification_loss};
 use crate::spec::{Experiment, LanguageModelSpec, TextDatasetSpec};
 use crate::text::{Sampling, generate};
 use crate::util::memory::peak_rss_bytes;
@@ -69,11 +69,15 @@ fn windows(
 }
 
 /// Mean cross-entropy over every position, and the number of correct guesses.
-fn loss_and_correct(logits: &Tensor, y: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+fn loss_and_correct(
+    logits: &Tensor,
+    y: &Tensor,
+    kernels: Kernels,
+) -> candle_core::Result<(Tensor, Tensor)> {
     let v = logits.dim(D::Minus1)?;
     let flat = logits.reshape(((), v))?;
     let yf = y.flatten_all()?;
-    let loss = candle_nn::loss::cross_entropy(&flat, &yf)?;
+    let loss = classification_loss(&flat, &yf, kernels)?;
     let correct = flat
         .argmax(D::Minus1)?
         .eq(&yf)?
@@ -101,7 +105,7 @@ fn evaluate(
     for chunk in starts.chunks(EVAL_BATCH) {
         let (x, y) = windows(stream, chunk, t, device)?;
         let logits = model.forward(&x, Mode::Eval)?;
-        let (l, c) = loss_and_correct(&logits, &y)?;
+        let (l, c) = loss_and_correct(&logits, &y, model.kernels())?;
         loss += l.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         correct += c.to_scalar::<f32>()? as f64;
         n += chunk.len();
@@ -221,7 +225,7 @@ pub(crate) fn run(
         let (loss, correct) = (|| {
             let (x, y) = windows(&train, &starts, t, device)?;
             let logits = model.forward(&x, Mode::Train(&mut dropout_rng))?;
-            let (loss, correct) = loss_and_correct(&logits, &y)?;
+            let (loss, correct) = loss_and_correct(&logits, &y, model.kernels())?;
             let grads = loss.backward()?;
             let scale = clip_scale(&setup.vars, &grads, tr.grad_clip_norm)?;
             opt.step(&grads, lr, scale)?;

@@ -1,0 +1,255 @@
+//! The text side of the dataset picker: presets that start a text experiment
+//! (the example files in experiments/, compiled in so they work from any folder)
+//! and the rows that edit a text dataset — tokens, splits, window length, live
+//! sample settings, or the classifier's document length and class weights.
+//!
+//! Contract: edits the experiment in place and returns whether it changed; a
+//! preset replaces the dataset, model and training settings but keeps the
+//! experiment's name, seed and device.
+
+use egui::{ComboBox, DragValue, TextEdit, Ui};
+
+use super::hyperparams::row;
+use crate::spec::{
+    ClassWeights, DatasetSpec, Experiment, TextDatasetSpec, TextSource, TextTask, Tokens,
+    from_ron_str,
+};
+
+/// A ready-made text experiment.
+pub struct TextPreset {
+    pub label: &'static str,
+    pub help: &'static str,
+    ron: &'static str,
+    file: &'static str,
+}
+
+/// The text presets offered in the picker.
+pub fn presets() -> [TextPreset; 3] {
+    [
+        TextPreset {
+            label: "Words: invent new words (char LSTM)",
+            help: "A character language model on the bundled word lists of six languages; \
+                   it streams made-up words as it learns. Works offline.",
+            ron: include_str!("../../experiments/text_charlm_lstm.ron"),
+            file: "experiments/text_charlm_lstm.ron",
+        },
+        TextPreset {
+            label: "Words: which language? (classifier)",
+            help: "Classify a word as English, German, French, Spanish, Italian or \
+                   Portuguese from its letters. Works offline.",
+            ron: include_str!("../../experiments/text_classify_bag.ron"),
+            file: "experiments/text_classify_bag.ron",
+        },
+        TextPreset {
+            label: "Fortunes by topic (classifier)",
+            help: "Sort fortune-cookie sayings by topic. Needs Debian's `fortunes` package.",
+            ron: include_str!("../../experiments/text_fortunes_topic.ron"),
+            file: "experiments/text_fortunes_topic.ron",
+        },
+    ]
+}
+
+impl TextPreset {
+    /// Whether the experiment's dataset is this preset's.
+    pub fn is_current(&self, exp: &Experiment) -> bool {
+        match (&exp.dataset, from_ron_str(self.ron, self.file)) {
+            (DatasetSpec::Text(now), Ok(preset)) => match preset.dataset {
+                DatasetSpec::Text(p) => p.source == now.source && same_task(&p.task, &now.task),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Switches `exp` to this preset's dataset, model and training settings.
+    pub fn apply(&self, exp: &mut Experiment) -> Result<(), String> {
+        let preset = from_ron_str(self.ron, self.file).map_err(|e| e.to_string())?;
+        exp.dataset = preset.dataset;
+        exp.model = preset.model;
+        exp.training = preset.training;
+        exp.optimizer = preset.optimizer;
+        exp.schedule = preset.schedule;
+        Ok(())
+    }
+}
+
+fn same_task(a: &TextTask, b: &TextTask) -> bool {
+    matches!(
+        (a, b),
+        (TextTask::LanguageModel(_), TextTask::LanguageModel(_))
+            | (TextTask::Classification(_), TextTask::Classification(_))
+    )
+}
+
+/// Where the text comes from, in words.
+pub fn describe(spec: &TextDatasetSpec) -> String {
+    let task = match spec.task {
+        TextTask::LanguageModel(_) => "language model",
+        TextTask::Classification(_) => "classifier",
+    };
+    let source = match &spec.source {
+        TextSource::Bundled(b) => format!("bundled {b:?}"),
+        TextSource::System(s) => format!("system {s:?}"),
+        TextSource::File(p) | TextSource::Folder(p) | TextSource::Table { path: p, .. } => p
+            .file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into()),
+    };
+    format!("Text: {source} ({task})")
+}
+
+/// The editable rows of a text dataset.
+pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
+    let mut changed = false;
+    egui::Grid::new("text_dataset_grid")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            changed |= row(
+                ui,
+                "Tokens",
+                "Characters: the model reads and writes one letter at a time. \
+                 Words: one whole word at a time (rare words become <unk>).",
+                |ui| {
+                    let mut inner = false;
+                    let r = ComboBox::from_id_salt("text_tokens")
+                        .selected_text(match spec.tokens {
+                            Tokens::Chars => "Characters",
+                            Tokens::Words => "Words",
+                        })
+                        .show_ui(ui, |ui| {
+                            inner |= ui
+                                .selectable_value(&mut spec.tokens, Tokens::Chars, "Characters")
+                                .changed();
+                            inner |= ui
+                                .selectable_value(&mut spec.tokens, Tokens::Words, "Words")
+                                .changed();
+                        })
+                        .response;
+                    changed |= inner;
+                    r
+                },
+            );
+            changed |= row(
+                ui,
+                "Lowercase",
+                "Fold capitals to lower case: a smaller vocabulary, easier to learn.",
+                |ui| ui.checkbox(&mut spec.lowercase, ""),
+            );
+            changed |= row(
+                ui,
+                "Validation fraction",
+                "Part of the documents held out to watch generalisation while training.",
+                |ui| {
+                    ui.add(
+                        DragValue::new(&mut spec.val_fraction)
+                            .range(0.0..=0.5)
+                            .speed(0.01),
+                    )
+                },
+            );
+            changed |= row(
+                ui,
+                "Test fraction",
+                "Part of the documents kept apart for the final score.",
+                |ui| {
+                    ui.add(
+                        DragValue::new(&mut spec.test_fraction)
+                            .range(0.0..=0.5)
+                            .speed(0.01),
+                    )
+                },
+            );
+            match &mut spec.task {
+                TextTask::LanguageModel(lm) => {
+                    changed |= row(
+                        ui,
+                        "Window length",
+                        "Tokens per training window: how far back in time the gradient flows \
+                         (truncated backpropagation through time).",
+                        |ui| ui.add(DragValue::new(&mut lm.seq_len).range(2..=1024)),
+                    );
+                    changed |= row(
+                        ui,
+                        "Sample every",
+                        "Steps between the live samples the model writes while it learns.",
+                        |ui| {
+                            let mut every = lm.sample_every_steps.unwrap_or(0);
+                            let r = ui.add(
+                                DragValue::new(&mut every)
+                                    .range(0..=100_000)
+                                    .suffix(" steps (0: never)"),
+                            );
+                            if r.changed() {
+                                lm.sample_every_steps = (every > 0).then_some(every);
+                            }
+                            r
+                        },
+                    );
+                    changed |= row(
+                        ui,
+                        "Sample temperature",
+                        "Below 1: safer, more repetitive samples; above 1: wilder ones.",
+                        |ui| {
+                            ui.add(
+                                DragValue::new(&mut lm.sample.temperature)
+                                    .range(0.05..=3.0)
+                                    .speed(0.01),
+                            )
+                        },
+                    );
+                    changed |= row(
+                        ui,
+                        "Sample prompt",
+                        "Text the live samples start from (empty: a fresh document).",
+                        |ui| {
+                            ui.add(TextEdit::singleline(&mut lm.sample.prompt).desired_width(140.0))
+                        },
+                    );
+                }
+                TextTask::Classification(c) => {
+                    changed |= row(
+                        ui,
+                        "Max length",
+                        "Longer documents are cut to this many tokens; shorter ones are padded.",
+                        |ui| ui.add(DragValue::new(&mut c.max_len).range(1..=4096)),
+                    );
+                    changed |= row(
+                        ui,
+                        "Class weights",
+                        "Balanced: rare classes count more in the loss, so the model cannot \
+                         win by always guessing the common one.",
+                        |ui| {
+                            let balanced = matches!(c.class_weights, ClassWeights::Balanced);
+                            let mut on = balanced;
+                            let r = ui.checkbox(&mut on, "balanced");
+                            if r.changed() {
+                                c.class_weights = if on {
+                                    ClassWeights::Balanced
+                                } else {
+                                    ClassWeights::None
+                                };
+                            }
+                            r
+                        },
+                    );
+                }
+            }
+        });
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::validate;
+
+    #[test]
+    fn every_preset_parses_validates_and_is_recognised() {
+        for preset in presets() {
+            let mut exp = Experiment::default();
+            preset.apply(&mut exp).expect(preset.label);
+            validate(&exp).unwrap_or_else(|e| panic!("{}: {e}", preset.label));
+            assert!(preset.is_current(&exp), "{}", preset.label);
+        }
+    }
+}

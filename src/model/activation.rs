@@ -1,0 +1,85 @@
+//! Vectorisable sigmoid and tanh for the fused recurrent cells.
+//!
+//! libm's `tanhf`/`expf` are scalar calls; in an LSTM they cost as much as the
+//! matrix products. These use a branch-free exp (range reduction to
+//! `2^k * e^r`, degree-6 polynomial) that the compiler turns into SIMD, run with
+//! AVX2+FMA when the CPU has them. Accuracy: within 2e-7 absolute of libm over
+//! the whole f32 range (tested below); NaN stays NaN.
+
+use std::f32::consts::LOG2_E;
+
+/// Adding and subtracting 1.5 * 2^23 rounds an f32 of magnitude < 2^22 to the
+/// nearest integer without a rounding instruction.
+const ROUND: f32 = 12_582_912.0;
+/// ln 2 split so that `k * LN2_HI` is exact for the k that occur (Cody-Waite).
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Beyond these, e^x is not a normal f32 anyway.
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * LOG2_E + ROUND) - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // 2^k from its exponent bits; k is within [-126, 127] after the clamp.
+    p * f32::from_bits(((k as i32 + 127) << 23) as u32)
+}
+
+/// The logistic function.
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// The hyperbolic tangent, as `1 - 2 / (e^2x + 1)`.
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+}
+
+/// Runs `f` compiled for AVX2+FMA when the CPU has them, as plain code otherwise.
+/// The closure is inlined into the feature-enabled function, so the loops in it
+/// (calling the `#[inline(always)]` functions above) become 8-wide SIMD.
+#[inline(always)]
+pub(crate) fn with_simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has the features `avx2` is compiled for (checked just above).
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_to_libm_everywhere_and_nan_stays_nan() {
+        let mut worst = (0f32, 0f32);
+        let mut x = -100f32;
+        while x < 100.0 {
+            let s = (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs();
+            let t = (tanh(x) - x.tanh()).abs();
+            worst = (worst.0.max(s), worst.1.max(t));
+            x += 0.001_37;
+        }
+        assert!(worst.0 < 2e-7, "sigmoid off by {}", worst.0);
+        assert!(worst.1 < 2e-7, "tanh off by {}", worst.1);
+        assert_eq!(sigmoid(200.0), 1.0);
+        assert!(sigmoid(-200.0) < 1e-37);
+        assert_eq!(tanh(-50.0), -1.0);
+        assert!(sigmoid(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
+    }
+}

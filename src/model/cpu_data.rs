@@ -1,0 +1,35 @@
+//! Access to the raw f32 data of CPU tensors, for the custom ops' kernels.
+//!
+//! Contract: only contiguous f32 CPU data is handed out; anything else is an
+//! error naming the op, so a caller's fallback to candle's ops can never be
+//! silently skipped.
+
+use candle_core::{CpuStorage, Layout, Result, Storage};
+
+/// The contiguous f32 data behind a custom op's input.
+pub(crate) fn f32_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: only f32 is supported");
+    };
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// The f32 data of a contiguous CPU tensor's storage (for backward passes, which
+/// receive tensors rather than storages).
+pub(crate) fn storage_f32<'a>(
+    storage: &'a Storage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(cpu) => f32_slice(cpu, layout, op),
+        _ => candle_core::bail!("{op}: only the CPU is supported"),
+    }
+}

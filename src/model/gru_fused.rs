@@ -1,0 +1,310 @@
+//! A whole-sequence GRU layer as one candle custom op (CPU, f32), with its own
+//! backward pass through time; the GRU counterpart of `lstm_fused.rs`, built the
+//! same way (one run of batch rows per core, time-major buffers inside a run,
+//! one GEMM per step each way and one GEMM over all steps for `w_hh`).
+//!
+//! Contract: `gru_sequence(xproj [b, t, 3h], w_hh [3h, h], b_hh [3h]) -> [b, t, h]`
+//! where `xproj = x @ w_ih^T + b_ih`; gates r, z, n in PyTorch's order and
+//! formula (`n = tanh(x_n + r * (h W_hn^T + b_hn))`, `h = (1 - z) n + z h_prev`);
+//! the state starts at zero. Matches the candle-ops GRU in `recurrent.rs` within
+//! float rounding (tested there).
+
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::activation::{sigmoid, tanh, with_simd};
+use super::cpu_data::{f32_slice, storage_f32};
+use super::gemm::{Threads, matmul, row_major, transposed};
+
+/// Runs the GRU over all steps; differentiable in all three inputs.
+pub(crate) fn gru_sequence(xproj: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
+    let op = GruSequence {
+        saved: Mutex::new(None),
+    };
+    xproj
+        .contiguous()?
+        .apply_op3(&w_hh.contiguous()?, &b_hh.contiguous()?, op)
+}
+
+/// What one run of `n` rows keeps for the backward pass, time-major.
+struct RunSaved {
+    /// Activated r, z, n per step: `[t, n, 3h]`.
+    gates: Vec<f32>,
+    /// The recurrent projections `h_prev @ w_hh^T + b_hh`: `[t, n, 3h]`.
+    hproj: Vec<f32>,
+    /// Hidden states: `[t, n, h]`.
+    hs: Vec<f32>,
+}
+
+struct GruSequence {
+    saved: Mutex<Option<Vec<RunSaved>>>,
+}
+
+/// Rows per run: the batch split evenly over the pool's threads.
+fn rows_per_run(b: usize) -> usize {
+    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
+        .max(1)
+}
+
+/// One step for `n` rows: `gates [n, 3h]` holds the input projections and
+/// becomes the activated r, z, n; writes the new hidden state.
+#[inline(always)]
+fn cell_forward(h: usize, gates: &mut [f32], hproj: &[f32], h_prev: &[f32], hs: &mut [f32]) {
+    for (r, (row, hp)) in gates.chunks_mut(3 * h).zip(hproj.chunks(3 * h)).enumerate() {
+        let (rg, rest) = row.split_at_mut(h);
+        let (zg, ng) = rest.split_at_mut(h);
+        let hp_prev = &h_prev[r * h..(r + 1) * h];
+        let out = &mut hs[r * h..(r + 1) * h];
+        for j in 0..h {
+            let rv = sigmoid(rg[j] + hp[j]);
+            let zv = sigmoid(zg[j] + hp[h + j]);
+            let nv = tanh(ng[j] + rv * hp[2 * h + j]);
+            rg[j] = rv;
+            zg[j] = zv;
+            ng[j] = nv;
+            out[j] = nv + zv * (hp_prev[j] - nv);
+        }
+    }
+}
+
+/// One step back for `n` rows. `dh [n, h]` is the full hidden-state gradient;
+/// writes the gradients of the input projections `dx [n, 3h]` and of the
+/// recurrent projections `dhp [n, 3h]`, and the direct part of the previous
+/// state's gradient `dh_prev [n, h]` (the GEMM through `w_hh` is added after).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn cell_backward(
+    h: usize,
+    gates: &[f32],
+    hproj: &[f32],
+    h_prev: &[f32],
+    dh: &[f32],
+    dx: &mut [f32],
+    dhp: &mut [f32],
+    dh_prev: &mut [f32],
+) {
+    for (r, ((row, hp), (dxr, dhr))) in gates
+        .chunks(3 * h)
+        .zip(hproj.chunks(3 * h))
+        .zip(dx.chunks_mut(3 * h).zip(dhp.chunks_mut(3 * h)))
+        .enumerate()
+    {
+        let hp_prev = &h_prev[r * h..(r + 1) * h];
+        let dh = &dh[r * h..(r + 1) * h];
+        let dprev = &mut dh_prev[r * h..(r + 1) * h];
+        for j in 0..h {
+            let (rv, zv, nv) = (row[j], row[h + j], row[2 * h + j]);
+            let dn = dh[j] * (1.0 - zv) * (1.0 - nv * nv);
+            let dz = dh[j] * (hp_prev[j] - nv) * zv * (1.0 - zv);
+            let dr = dn * hp[2 * h + j] * rv * (1.0 - rv);
+            dxr[j] = dr;
+            dxr[h + j] = dz;
+            dxr[2 * h + j] = dn;
+            dhr[j] = dr;
+            dhr[h + j] = dz;
+            dhr[2 * h + j] = dn * rv;
+            dprev[j] = dh[j] * zv;
+        }
+    }
+}
+
+impl CustomOp3 for GruSequence {
+    fn name(&self) -> &'static str {
+        "gru-sequence"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let xproj = f32_slice(s1, l1, "gru")?;
+        let w_hh = f32_slice(s2, l2, "gru")?;
+        let b_hh = f32_slice(s3, l3, "gru")?;
+        let (b, t, g3) = l1.shape().dims3()?;
+        let h = g3 / 3;
+        if l2.dims() != [g3, h] || g3 != 3 * h || b_hh.len() != g3 {
+            candle_core::bail!(
+                "gru: w_hh {:?} and b_hh {:?} do not fit {g3} gate values",
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        // w_hh^T row-major [h, 3h], read in place by the GEMM (see lstm_fused.rs).
+        let mut w_t = vec![0f32; h * g3];
+        for (j, row) in w_hh.chunks(h).enumerate() {
+            for (p, &v) in row.iter().enumerate() {
+                w_t[p * g3 + j] = v;
+            }
+        }
+        let per = rows_per_run(b);
+        let mut out = vec![0f32; b * t * h];
+        let runs: Vec<RunSaved> = out
+            .par_chunks_mut(per * t * h)
+            .zip(xproj.par_chunks(per * t * g3))
+            .map(|(out, xproj)| {
+                let n = out.len() / (t * h);
+                let step = n * h;
+                let mut gates = Vec::with_capacity(t * n * g3);
+                for s in 0..t {
+                    for r in 0..n {
+                        gates.extend_from_slice(&xproj[(r * t + s) * g3..(r * t + s + 1) * g3]);
+                    }
+                }
+                let mut hproj = Vec::with_capacity(t * n * g3);
+                for _ in 0..t * n {
+                    hproj.extend_from_slice(b_hh);
+                }
+                let mut hs = vec![0f32; t * step];
+                let zeros = vec![0f32; step];
+                for s in 0..t {
+                    let hp = &mut hproj[s * n * g3..(s + 1) * n * g3];
+                    let (done, now) = hs.split_at_mut(s * step);
+                    let h_prev = if s > 0 {
+                        &done[(s - 1) * step..]
+                    } else {
+                        &zeros[..]
+                    };
+                    if s > 0 {
+                        // hproj = b_hh + h_prev @ w_hh^T
+                        matmul(
+                            (n, g3, h),
+                            hp,
+                            true,
+                            h_prev,
+                            row_major(h),
+                            &w_t,
+                            row_major(g3),
+                            Threads::One,
+                        );
+                    }
+                    let gs = &mut gates[s * n * g3..(s + 1) * n * g3];
+                    with_simd(|| cell_forward(h, gs, hp, h_prev, &mut now[..step]));
+                }
+                for r in 0..n {
+                    for s in 0..t {
+                        out[(r * t + s) * h..(r * t + s + 1) * h]
+                            .copy_from_slice(&hs[(s * n + r) * h..(s * n + r + 1) * h]);
+                    }
+                }
+                RunSaved { gates, hproj, hs }
+            })
+            .collect();
+        if let Ok(mut saved) = self.saved.lock() {
+            *saved = Some(runs);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+
+    fn bwd(
+        &self,
+        _xproj: &Tensor,
+        w_hh: &Tensor,
+        _b_hh: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some(runs) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+            candle_core::bail!("gru: backward called twice or without a forward pass");
+        };
+        let (b, t, h) = res.dims3()?;
+        let g3 = 3 * h;
+        let (w_hh, grad) = (w_hh.contiguous()?, grad_res.contiguous()?);
+        let (ws, wl) = w_hh.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let w = storage_f32(&ws, wl, "gru backward")?;
+        let dhs = storage_f32(&gs, gl, "gru backward")?;
+        let per = rows_per_run(b);
+        let mut dx = vec![0f32; b * t * g3];
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(per * t * g3)
+            .zip(dhs.par_chunks(per * t * h))
+            .zip(runs.par_iter())
+            .map(|((dx, dhs), run)| {
+                let n = dx.len() / (t * g3);
+                let step = n * h;
+                let mut dx_tm = vec![0f32; t * n * g3];
+                let mut dhp = vec![0f32; t * n * g3];
+                let mut dh = vec![0f32; step];
+                let mut dh_next = vec![0f32; step];
+                let zeros = vec![0f32; step];
+                for s in (0..t).rev() {
+                    for r in 0..n {
+                        let out = &dhs[(r * t + s) * h..(r * t + s + 1) * h];
+                        let next = &dh_next[r * h..(r + 1) * h];
+                        for ((d, &a), &b) in dh[r * h..(r + 1) * h].iter_mut().zip(out).zip(next) {
+                            *d = a + b;
+                        }
+                    }
+                    let gates = &run.gates[s * n * g3..(s + 1) * n * g3];
+                    let hp = &run.hproj[s * n * g3..(s + 1) * n * g3];
+                    let h_prev = if s > 0 {
+                        &run.hs[(s - 1) * step..s * step]
+                    } else {
+                        &zeros[..]
+                    };
+                    let dxs = &mut dx_tm[s * n * g3..(s + 1) * n * g3];
+                    let dhps = &mut dhp[s * n * g3..(s + 1) * n * g3];
+                    with_simd(|| cell_backward(h, gates, hp, h_prev, &dh, dxs, dhps, &mut dh_next));
+                    if s > 0 {
+                        // dh_prev += dhp @ w_hh
+                        matmul(
+                            (n, h, g3),
+                            &mut dh_next,
+                            true,
+                            dhps,
+                            row_major(g3),
+                            w,
+                            row_major(h),
+                            Threads::One,
+                        );
+                    }
+                }
+                // dw_hh[3h, h] = sum over steps >= 1 of dhp_s^T @ h_{s-1}; db_hh sums dhp.
+                let mut dw = vec![0f32; g3 * h];
+                if t > 1 {
+                    let rows = (t - 1) * n;
+                    matmul(
+                        (g3, h, rows),
+                        &mut dw,
+                        false,
+                        &dhp[n * g3..],
+                        transposed(g3),
+                        &run.hs[..rows * h],
+                        row_major(h),
+                        Threads::One,
+                    );
+                }
+                let mut db = vec![0f32; g3];
+                for row in dhp.chunks(g3) {
+                    db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                }
+                for r in 0..n {
+                    for s in 0..t {
+                        dx[(r * t + s) * g3..(r * t + s + 1) * g3]
+                            .copy_from_slice(&dx_tm[(s * n + r) * g3..(s * n + r + 1) * g3]);
+                    }
+                }
+                (dw, db)
+            })
+            .collect();
+        let mut dw = vec![0f32; g3 * h];
+        let mut db = vec![0f32; g3];
+        for (pw, pb) in &partials {
+            dw.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
+            db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
+        }
+        let device = res.device();
+        Ok((
+            Some(Tensor::from_vec(dx, (b, t, g3), device)?),
+            Some(Tensor::from_vec(dw, (g3, h), device)?),
+            Some(Tensor::from_vec(db, g3, device)?),
+        ))
+    }
+}

@@ -1,0 +1,249 @@
+//! 2-D max pooling on the CPU as one candle custom op that remembers where each
+//! maximum came from, so its backward is a single scatter. candle's own backward
+//! rebuilds that from an upsample, a comparison and an average pool over the
+//! whole input.
+//!
+//! Contract: f32, CPU, no padding; `[b, c, h, w] -> [b, c, oh, ow]` with
+//! `oh = (h - k) / stride + 1`. On ties the first maximum (row-major within the
+//! window) receives the gradient, as in PyTorch; NaN wins every comparison so a
+//! diverging run stays visible. Same values as candle's `max_pool2d_with_stride`.
+
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu_data::{f32_slice, storage_f32};
+
+/// Planes handed to one rayon task: small planes are cheap, so batch them.
+const PLANES_PER_TASK: usize = 64;
+
+/// Max pooling with window `k` and `stride`, differentiable in `xs`.
+pub(crate) fn max_pool2d(xs: &Tensor, k: usize, stride: usize) -> Result<Tensor> {
+    let (_, _, h, w) = xs.dims4()?;
+    if k == 0 || stride == 0 || h < k || w < k {
+        candle_core::bail!("max_pool2d: window {k} stride {stride} does not fit {h}x{w}");
+    }
+    let op = MaxPool {
+        k,
+        stride,
+        keep_argmax: xs.track_op(),
+        argmax: Mutex::new(None),
+    };
+    xs.contiguous()?.apply_op1(op)
+}
+
+struct MaxPool {
+    k: usize,
+    stride: usize,
+    /// Whether a backward pass can follow (the input is tracked).
+    keep_argmax: bool,
+    /// Index within its input plane of each output's maximum, from the forward pass.
+    argmax: Mutex<Option<Vec<u32>>>,
+}
+
+impl MaxPool {
+    fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            (h - self.k) / self.stride + 1,
+            (w - self.k) / self.stride + 1,
+        )
+    }
+}
+
+/// Pools one `[h, w]` plane into `out [oh, ow]`, recording in `arg` the index
+/// within the plane of each maximum (the first one on ties; NaN wins).
+pub(crate) fn pool_plane(
+    x: &[f32],
+    (h, w): (usize, usize),
+    (k, stride): (usize, usize),
+    out: &mut [f32],
+    arg: &mut [u32],
+) {
+    let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let mut best = oy * stride * w + ox * stride;
+            for ky in 0..k {
+                let row = (oy * stride + ky) * w + ox * stride;
+                for i in row..row + k {
+                    if x[i] > x[best] || (x[i].is_nan() && !x[best].is_nan()) {
+                        best = i;
+                    }
+                }
+            }
+            out[oy * ow + ox] = x[best];
+            arg[oy * ow + ox] = best as u32;
+        }
+    }
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "max-pool2d"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, "max_pool2d")?;
+        let (b, c, h, w) = layout.shape().dims4()?;
+        let (oh, ow) = self.out_hw(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let mut out = vec![0f32; b * c * plane_out];
+        let mut arg = vec![0u32; b * c * plane_out];
+        out.par_chunks_mut(plane_out * PLANES_PER_TASK)
+            .zip(arg.par_chunks_mut(plane_out * PLANES_PER_TASK))
+            .zip(x.par_chunks(plane_in * PLANES_PER_TASK))
+            .for_each(|((out, arg), x)| {
+                for ((out, arg), x) in out
+                    .chunks_mut(plane_out)
+                    .zip(arg.chunks_mut(plane_out))
+                    .zip(x.chunks(plane_in))
+                {
+                    pool_plane(x, (h, w), (self.k, self.stride), out, arg);
+                }
+            });
+        if self.keep_argmax
+            && let Ok(mut saved) = self.argmax.lock()
+        {
+            *saved = Some(arg);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, c, oh, ow))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let Some(argmax) = self.argmax.lock().ok().and_then(|mut s| s.take()) else {
+            candle_core::bail!("max_pool2d: backward without a recorded forward pass");
+        };
+        let (b, c, h, w) = arg.dims4()?;
+        let (oh, ow) = self.out_hw(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let grad = grad.contiguous()?;
+        let (gs, gl) = grad.storage_and_layout();
+        let g = storage_f32(&gs, gl, "max_pool2d backward")?;
+        let mut dx = vec![0f32; b * c * plane_in];
+        dx.par_chunks_mut(plane_in * PLANES_PER_TASK)
+            .zip(argmax.par_chunks(plane_out * PLANES_PER_TASK))
+            .zip(g.par_chunks(plane_out * PLANES_PER_TASK))
+            .for_each(|((dx, arg), g)| {
+                for ((dx, arg), g) in dx
+                    .chunks_mut(plane_in)
+                    .zip(arg.chunks(plane_out))
+                    .zip(g.chunks(plane_out))
+                {
+                    for (&i, &v) in arg.iter().zip(g) {
+                        dx[i as usize] += v;
+                    }
+                }
+            });
+        Ok(Some(Tensor::from_vec(dx, (b, c, h, w), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::rng::Rng;
+    use candle_core::{Device, Var};
+
+    fn random(rng: &mut Rng, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+    }
+
+    /// The input gradient by definition: each output's upstream value goes to the
+    /// position of its window's maximum.
+    fn naive_gradient(
+        x: &[f32],
+        (h, w): (usize, usize),
+        k: usize,
+        s: usize,
+        up: &[f32],
+    ) -> Vec<f32> {
+        let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+        let mut dx = vec![0.0; x.len()];
+        for plane in 0..x.len() / (h * w) {
+            let base = plane * h * w;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut best = base + oy * s * w + ox * s;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let i = base + (oy * s + ky) * w + ox * s + kx;
+                            if x[i] > x[best] {
+                                best = i;
+                            }
+                        }
+                    }
+                    dx[best] += up[plane * oh * ow + oy * ow + ox];
+                }
+            }
+        }
+        dx
+    }
+
+    /// Values agree with candle's pooling; gradients with the definition. (candle
+    /// 0.11's own max-pool backward scales the gradient by 1/k^2 and refuses
+    /// overlapping windows, so it cannot be the reference for gradients.)
+    #[test]
+    fn matches_candle_values_and_the_defined_gradient() -> Result<()> {
+        let mut rng = Rng::new(5);
+        // (b, c, h, w, k, stride): odd sizes, overlapping and gapped windows.
+        for (b, c, h, w, k, s) in [
+            (2, 3, 8, 8, 2, 2),
+            (1, 2, 7, 9, 2, 2),
+            (3, 1, 9, 9, 3, 2),
+            (2, 2, 6, 5, 2, 3),
+            (70, 3, 4, 4, 2, 1),
+        ] {
+            let x = Var::from_tensor(&random(&mut rng, &[b, c, h, w])?)?;
+            let fast = max_pool2d(x.as_tensor(), k, s)?;
+            let reference = x.as_tensor().max_pool2d_with_stride(k, s)?;
+            let case = format!("b{b} c{c} {h}x{w} k{k} s{s}");
+            assert_eq!(fast.dims(), reference.dims(), "{case}");
+            assert!(max_diff(&fast, &reference)? == 0.0, "{case}: forward");
+            let up = random(&mut rng, fast.dims())?;
+            let grads = (&fast * &up)?.sum_all()?.backward()?;
+            let got: Vec<f32> = grads
+                .get(x.as_tensor())
+                .expect("input gradient")
+                .flatten_all()?
+                .to_vec1()?;
+            let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
+            let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
+            let want = naive_gradient(&xv, (h, w), k, s, &upv);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-6, "{case}: gradient off by {worst}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn ties_go_to_the_first_maximum_and_nan_wins() -> Result<()> {
+        let x = Var::from_tensor(&Tensor::new(
+            &[[[[1f32, 1.0, f32::NAN, 0.0], [1.0, 0.0, 5.0, 2.0]]]],
+            &Device::Cpu,
+        )?)?;
+        let y = max_pool2d(x.as_tensor(), 2, 2)?;
+        let v: Vec<f32> = y.flatten_all()?.to_vec1()?;
+        assert_eq!(v[0], 1.0);
+        assert!(v[1].is_nan());
+        let g = y.sum_all()?.backward()?;
+        let gx: Vec<f32> = g
+            .get(x.as_tensor())
+            .expect("gradient")
+            .flatten_all()?
+            .to_vec1()?;
+        assert_eq!(gx[..2], [1.0, 0.0]);
+        assert_eq!(gx[4], 0.0);
+        Ok(())
+    }
+}
