@@ -217,7 +217,7 @@ impl CustomOp3 for Conv2dOp {
         let runs = rayon::current_num_threads().clamp(1, b.max(1));
         let per = b.div_ceil(runs).max(1);
         let work = |first: usize, mut dx: Option<&mut [f32]>| {
-            let mut dw = vec![0f32; o * taps];
+            let mut dw_t = vec![0f32; taps * o];
             let mut db = vec![0f32; o];
             let mut cols = vec![0f32; taps * p];
             let mut dy = vec![0f32; o * p];
@@ -248,14 +248,15 @@ impl CustomOp3 for Conv2dOp {
                     *acc += row.iter().sum::<f32>();
                 }
                 im2col(&g, &xd[n * img_len..(n + 1) * img_len], &mut cols);
-                // dw[o, taps] += dy[o, p] @ cols^T
+                // dw^T[taps, o] += cols @ dy^T: in this orientation the GEMM
+                // library repacks dy rather than the 4.5x larger columns.
                 matmul(
-                    (o, taps, p),
-                    &mut dw,
+                    (taps, o, p),
+                    &mut dw_t,
                     true,
-                    &dy,
-                    row_major(p),
                     &cols,
+                    row_major(p),
+                    &dy,
                     transposed(p),
                     Threads::One,
                 );
@@ -275,7 +276,7 @@ impl CustomOp3 for Conv2dOp {
                     col2im(&g, &dcols, &mut dx[local * img_len..(local + 1) * img_len]);
                 }
             }
-            (dw, db)
+            (dw_t, db)
         };
         let mut dx = if self.input_grad {
             vec![0f32; b * img_len]
@@ -293,11 +294,17 @@ impl CustomOp3 for Conv2dOp {
                 .map(|r| work(r * per, None))
                 .collect()
         };
-        let mut dw = vec![0f32; o * taps];
+        let mut dw_t = vec![0f32; taps * o];
         let mut db = vec![0f32; o];
         for (pw, pb) in &partials {
-            dw.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
+            dw_t.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
             db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
+        }
+        let mut dw = vec![0f32; o * taps];
+        for (t, row) in dw_t.chunks(o).enumerate() {
+            for (oi, &v) in row.iter().enumerate() {
+                dw[oi * taps + t] = v;
+            }
         }
         let device = x.device();
         let dx = if self.input_grad {

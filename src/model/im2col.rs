@@ -111,8 +111,16 @@ pub(crate) fn col2im(g: &ConvGeometry, cols: &[f32], img: &mut [f32]) {
                     }
                     let src = &row[oy * ow..(oy + 1) * ow];
                     let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for ox in lo..hi {
-                        dst[ox * g.stride + kx - g.pad] += src[ox];
+                    if g.stride == 1 {
+                        // Contiguous on both sides: a vectorised add.
+                        let ix0 = lo + kx - g.pad;
+                        for (d, v) in dst[ix0..ix0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for ox in lo..hi {
+                            dst[ox * g.stride + kx - g.pad] += src[ox];
+                        }
                     }
                 }
                 t += 1;
