@@ -18,7 +18,9 @@ pub(crate) fn applies(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-/// `x [b, in] @ w[out, in]^T + bias[out]`, differentiable in all three.
+/// `x [..., in] @ w[out, in]^T + bias[out]` -> `[..., out]`, differentiable in all
+/// three. Every leading dimension is one more row of the same GEMM, so sequence
+/// models need no reshape (each reshape would add a copy of its gradient).
 pub(crate) fn linear(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op3(w, bias, LinearOp)
 }
@@ -42,9 +44,11 @@ impl CustomOp3 for LinearOp {
         let x = f32_slice(s1, l1, "fused-linear")?;
         let w = f32_slice(s2, l2, "fused-linear")?;
         let bias = f32_slice(s3, l3, "fused-linear")?;
-        let (b, k) = l1.shape().dims2()?;
+        let dims = l1.dims();
+        let k = dims.last().copied().unwrap_or(0);
+        let b = if k == 0 { 0 } else { x.len() / k };
         let (n, k2) = l2.shape().dims2()?;
-        if k != k2 || bias.len() != n {
+        if dims.len() < 2 || k != k2 || bias.len() != n {
             candle_core::bail!(
                 "fused-linear: shapes {:?} {:?} {:?}",
                 l1.dims(),
@@ -68,7 +72,9 @@ impl CustomOp3 for LinearOp {
             transposed(k),
             Threads::Pool,
         );
-        Ok((CpuStorage::F32(out), Shape::from((b, n))))
+        let mut out_dims = dims.to_vec();
+        out_dims[dims.len() - 1] = n;
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -79,8 +85,8 @@ impl CustomOp3 for LinearOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, k) = x.dims2()?;
-        let n = w.dim(0)?;
+        let (n, k) = w.dims2()?;
+        let b = x.elem_count() / k.max(1);
         let (xc, wc, gc) = (x.contiguous()?, w.contiguous()?, grad.contiguous()?);
         let (xs, xl) = xc.storage_and_layout();
         let (ws, wl) = wc.storage_and_layout();
@@ -104,7 +110,7 @@ impl CustomOp3 for LinearOp {
                 row_major(k),
                 Threads::Pool,
             );
-            Some(Tensor::from_vec(dx, (b, k), device)?)
+            Some(Tensor::from_vec(dx, x.shape(), device)?)
         } else {
             None
         };
@@ -298,6 +304,35 @@ mod tests {
                 let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
                 assert!(max_diff(a, r) < 1e-3, "gradient {b}x{k}x{n}");
             }
+        }
+    }
+
+    /// Leading dimensions are rows: `[b, t, k]` gives what `[b*t, k]` gives.
+    #[test]
+    fn linear_on_a_sequence_equals_linear_on_its_rows() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (3, 5, 7), &dev).expect("x")).expect("v");
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1., (4, 7), &dev).expect("w")).expect("v");
+        let bias = Var::from_tensor(&Tensor::randn(0f32, 1., 4, &dev).expect("b")).expect("v");
+        let up = Tensor::randn(0f32, 1., (3, 5, 4), &dev).expect("up");
+        let seq = linear(&x, &w, &bias).expect("seq");
+        assert_eq!(seq.dims(), &[3, 5, 4]);
+        let rows = linear(&x.reshape((15, 7)).expect("r"), &w, &bias)
+            .and_then(|y| y.reshape((3, 5, 4)))
+            .expect("rows");
+        assert!(max_diff(&seq, &rows) < 1e-6);
+        let gs = (seq * &up)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("b");
+        let gr = (rows * &up)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("b");
+        for v in [&x, &w, &bias] {
+            let (a, r) = (gs.get(v).expect("grad"), gr.get(v).expect("grad"));
+            assert_eq!(a.dims(), r.dims());
+            assert!(max_diff(a, r) < 1e-5);
         }
     }
 

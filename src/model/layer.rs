@@ -55,15 +55,9 @@ impl Layer {
     ) -> Result<Tensor> {
         match self {
             Self::Linear(l) => match l.bias() {
+                // Rank 3 too: a language model's head runs on every position at once.
                 Some(b) if fast_cpu(xs, kernels) && xs.rank() >= 2 => {
-                    // Every leading dimension is one more row of a single GEMM
-                    // (a language model's head runs on all positions at once).
-                    let mut dims = xs.dims().to_vec();
-                    let rows = xs.elem_count() / dims[dims.len() - 1];
-                    let ys = super::fused::linear(&xs.reshape((rows, ()))?, l.weight(), b)?;
-                    let last = dims.len() - 1;
-                    dims[last] = ys.dim(1)?;
-                    ys.reshape(dims)
+                    super::fused::linear(xs, l.weight(), b)
                 }
                 _ => l.forward(xs),
             },

@@ -146,9 +146,7 @@ impl Recurrent {
             {
                 x = dropout(&x, self.dropout, rng)?;
             }
-            let (b, t, d) = x.dims3()?;
-            let proj = super::fused::linear(&x.reshape((b * t, d))?, &w.w_ih, &w.b_ih)?
-                .reshape((b, t, ()))?;
+            let proj = super::fused::linear(&x, &w.w_ih, &w.b_ih)?;
             x = match (self.cell, &w.b_hh) {
                 (Cell::Lstm, _) => lstm_sequence(&proj, &w.w_hh)?,
                 (Cell::Gru, Some(b_hh)) => gru_sequence(&proj, &w.w_hh, b_hh)?,
