@@ -22,6 +22,7 @@ use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::im2col::{ConvGeometry, col2im, im2col};
 use super::pool::pool_plane;
+use super::seq_layout::{sum_parts, transpose};
 
 /// What runs after the convolution inside the same kernel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -294,18 +295,9 @@ impl CustomOp3 for Conv2dOp {
                 .map(|r| work(r * per, None))
                 .collect()
         };
-        let mut dw_t = vec![0f32; taps * o];
-        let mut db = vec![0f32; o];
-        for (pw, pb) in &partials {
-            dw_t.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
-            db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
-        }
-        let mut dw = vec![0f32; o * taps];
-        for (t, row) in dw_t.chunks(o).enumerate() {
-            for (oi, &v) in row.iter().enumerate() {
-                dw[oi * taps + t] = v;
-            }
-        }
+        let (dws, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+        let dw = transpose(&sum_parts(dws, taps * o), taps, o);
+        let db = sum_parts(dbs, o);
         let device = x.device();
         let dx = if self.input_grad {
             Some(Tensor::from_vec(dx, (b, g.c, g.h, g.w), device)?)
@@ -330,18 +322,9 @@ fn relu_in_place(ys: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_tensors::{max_diff, random};
     use crate::util::rng::Rng;
     use candle_core::{DType, Device, Var};
-
-    fn random(rng: &mut Rng, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
-        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-    }
 
     #[test]
     fn uncovered_border_gets_zero_gradient() -> Result<()> {

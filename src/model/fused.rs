@@ -46,7 +46,7 @@ impl CustomOp3 for LinearOp {
         let bias = f32_slice(s3, l3, "fused-linear")?;
         let dims = l1.dims();
         let k = dims.last().copied().unwrap_or(0);
-        let b = if k == 0 { 0 } else { x.len() / k };
+        let b = x.len().checked_div(k).unwrap_or(0);
         let (n, k2) = l2.shape().dims2()?;
         if dims.len() < 2 || k != k2 || bias.len() != n {
             candle_core::bail!(

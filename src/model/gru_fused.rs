@@ -16,7 +16,10 @@ use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh, with_simd};
 use super::cpu_data::{f32_slice, storage_f32};
-use super::gemm::{Threads, matmul, row_major, transposed};
+use super::gemm::{Threads, matmul, row_major};
+use super::seq_layout::{
+    recurrent_weight_gradient, rows_per_run, sum_parts, to_batch_major, to_time_major, transpose,
+};
 
 /// Runs the GRU over all steps; differentiable in all three inputs.
 pub(crate) fn gru_sequence(xproj: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
@@ -40,12 +43,6 @@ struct RunSaved {
 
 struct GruSequence {
     saved: Mutex<Option<Vec<RunSaved>>>,
-}
-
-/// Rows per run: the batch split evenly over the pool's threads.
-fn rows_per_run(b: usize) -> usize {
-    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
-        .max(1)
 }
 
 /// One step for `n` rows: `gates [n, 3h]` holds the input projections and
@@ -137,12 +134,7 @@ impl CustomOp3 for GruSequence {
             );
         }
         // w_hh^T row-major [h, 3h], read in place by the GEMM (see lstm_fused.rs).
-        let mut w_t = vec![0f32; h * g3];
-        for (j, row) in w_hh.chunks(h).enumerate() {
-            for (p, &v) in row.iter().enumerate() {
-                w_t[p * g3 + j] = v;
-            }
-        }
+        let w_t = transpose(w_hh, g3, h);
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
@@ -151,12 +143,7 @@ impl CustomOp3 for GruSequence {
             .map(|(out, xproj)| {
                 let n = out.len() / (t * h);
                 let step = n * h;
-                let mut gates = Vec::with_capacity(t * n * g3);
-                for s in 0..t {
-                    for r in 0..n {
-                        gates.extend_from_slice(&xproj[(r * t + s) * g3..(r * t + s + 1) * g3]);
-                    }
-                }
+                let mut gates = to_time_major(xproj, n, t, g3);
                 let mut hproj = Vec::with_capacity(t * n * g3);
                 for _ in 0..t * n {
                     hproj.extend_from_slice(b_hh);
@@ -187,12 +174,7 @@ impl CustomOp3 for GruSequence {
                     let gs = &mut gates[s * n * g3..(s + 1) * n * g3];
                     with_simd(|| cell_forward(h, gs, hp, h_prev, &mut now[..step]));
                 }
-                for r in 0..n {
-                    for s in 0..t {
-                        out[(r * t + s) * h..(r * t + s + 1) * h]
-                            .copy_from_slice(&hs[(s * n + r) * h..(s * n + r + 1) * h]);
-                    }
-                }
+                to_batch_major(&hs, n, t, h, out);
                 RunSaved { gates, hproj, hs }
             })
             .collect();
@@ -266,40 +248,18 @@ impl CustomOp3 for GruSequence {
                         );
                     }
                 }
-                // dw_hh[3h, h] = sum over steps >= 1 of dhp_s^T @ h_{s-1}; db_hh sums dhp.
-                let mut dw = vec![0f32; g3 * h];
-                if t > 1 {
-                    let rows = (t - 1) * n;
-                    matmul(
-                        (g3, h, rows),
-                        &mut dw,
-                        false,
-                        &dhp[n * g3..],
-                        transposed(g3),
-                        &run.hs[..rows * h],
-                        row_major(h),
-                        Threads::One,
-                    );
-                }
+                // db_hh sums dhp over every step, dw_hh pairs it with h_{s-1}.
+                let dw = recurrent_weight_gradient(&dhp, &run.hs, (n, t), (g3, h));
                 let mut db = vec![0f32; g3];
                 for row in dhp.chunks(g3) {
                     db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
                 }
-                for r in 0..n {
-                    for s in 0..t {
-                        dx[(r * t + s) * g3..(r * t + s + 1) * g3]
-                            .copy_from_slice(&dx_tm[(s * n + r) * g3..(s * n + r + 1) * g3]);
-                    }
-                }
+                to_batch_major(&dx_tm, n, t, g3, dx);
                 (dw, db)
             })
             .collect();
-        let mut dw = vec![0f32; g3 * h];
-        let mut db = vec![0f32; g3];
-        for (pw, pb) in &partials {
-            dw.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
-            db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
-        }
+        let (dws, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+        let (dw, db) = (sum_parts(dws, g3 * h), sum_parts(dbs, g3));
         let device = res.device();
         Ok((
             Some(Tensor::from_vec(dx, (b, t, g3), device)?),

@@ -22,7 +22,10 @@ use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh, with_simd};
 use super::cpu_data::{f32_slice, storage_f32};
-use super::gemm::{Threads, matmul, row_major, transposed};
+use super::gemm::{Threads, matmul, row_major};
+use super::seq_layout::{
+    recurrent_weight_gradient, rows_per_run, sum_parts, to_batch_major, to_time_major, transpose,
+};
 
 /// Runs the LSTM over all steps; differentiable in `xproj` and `w_hh`.
 pub(crate) fn lstm_sequence(xproj: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
@@ -47,12 +50,6 @@ struct RunSaved {
 
 struct LstmSequence {
     saved: Mutex<Option<Vec<RunSaved>>>,
-}
-
-/// Rows per run: the batch split evenly over the pool's threads.
-fn rows_per_run(b: usize) -> usize {
-    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
-        .max(1)
 }
 
 /// One step of the cell for `n` rows: activates `gates [n, 4h]` in place and
@@ -150,12 +147,7 @@ impl CustomOp2 for LstmSequence {
         // w_hh^T stored row-major [h, 4h]: the GEMM library then reads it in place
         // instead of repacking all of w_hh at every step (measured: a sixth of
         // the whole training step).
-        let mut w_t = vec![0f32; h * g4];
-        for (j, row) in w_hh.chunks(h).enumerate() {
-            for (p, &v) in row.iter().enumerate() {
-                w_t[p * g4 + j] = v;
-            }
-        }
+        let w_t = transpose(w_hh, g4, h);
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
@@ -164,12 +156,7 @@ impl CustomOp2 for LstmSequence {
             .map(|(out, xproj)| {
                 let n = out.len() / (t * h);
                 // Time-major copy of this run's projections: [t, n, 4h].
-                let mut gates = Vec::with_capacity(t * n * g4);
-                for s in 0..t {
-                    for r in 0..n {
-                        gates.extend_from_slice(&xproj[(r * t + s) * g4..(r * t + s + 1) * g4]);
-                    }
-                }
+                let mut gates = to_time_major(xproj, n, t, g4);
                 let mut cells = vec![0f32; t * n * h];
                 let mut tanh_cells = vec![0f32; t * n * h];
                 let mut hs = vec![0f32; t * n * h];
@@ -201,12 +188,7 @@ impl CustomOp2 for LstmSequence {
                     let hn = &mut hs[s * step..(s + 1) * step];
                     with_simd(|| cell_forward(h, gs, c_prev, &mut now[..step], tc, hn));
                 }
-                for r in 0..n {
-                    for s in 0..t {
-                        out[(r * t + s) * h..(r * t + s + 1) * h]
-                            .copy_from_slice(&hs[(s * n + r) * h..(s * n + r + 1) * h]);
-                    }
-                }
+                to_batch_major(&hs, n, t, h, out);
                 RunSaved {
                     gates,
                     cells,
@@ -283,35 +265,12 @@ impl CustomOp2 for LstmSequence {
                         );
                     }
                 }
-                // dw_hh[4h, h] = sum over steps >= 1 of dgates_s^T @ h_{s-1}: one GEMM
-                // over all of this run's rows.
-                let mut dw = vec![0f32; g4 * h];
-                if t > 1 {
-                    let rows = (t - 1) * n;
-                    matmul(
-                        (g4, h, rows),
-                        &mut dw,
-                        false,
-                        &dgates[n * g4..],
-                        transposed(g4),
-                        &run.hs[..rows * h],
-                        row_major(h),
-                        Threads::One,
-                    );
-                }
-                for r in 0..n {
-                    for s in 0..t {
-                        dx[(r * t + s) * g4..(r * t + s + 1) * g4]
-                            .copy_from_slice(&dgates[(s * n + r) * g4..(s * n + r + 1) * g4]);
-                    }
-                }
+                let dw = recurrent_weight_gradient(&dgates, &run.hs, (n, t), (g4, h));
+                to_batch_major(&dgates, n, t, g4, dx);
                 dw
             })
             .collect();
-        let mut dw = vec![0f32; g4 * h];
-        for part in &partial_dw {
-            dw.iter_mut().zip(part).for_each(|(a, v)| *a += v);
-        }
+        let dw = sum_parts(partial_dw, g4 * h);
         let device = res.device();
         let dx = Tensor::from_vec(dx, (b, t, g4), device)?;
         let dw = Tensor::from_vec(dw, (g4, h), device)?;

@@ -19,6 +19,9 @@ mod layer;
 mod lstm_fused;
 mod pool;
 mod recurrent;
+mod seq_layout;
+#[cfg(test)]
+mod test_tensors;
 
 pub use build::{Mode, Model};
 pub use fused::classification_loss;

@@ -142,18 +142,9 @@ impl CustomOp1 for MaxPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_tensors::{max_diff, random};
     use crate::util::rng::Rng;
     use candle_core::{Device, Var};
-
-    fn random(rng: &mut Rng, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
-        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
-    }
 
     /// The input gradient by definition: each output's upstream value goes to the
     /// position of its window's maximum.

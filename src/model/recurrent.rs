@@ -205,14 +205,11 @@ fn gru_steps(proj: &Tensor, w_hh: &Tensor, b_hh: Option<&Tensor>) -> Result<Tens
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_tensors::max_diff;
     use candle_core::Var;
 
     fn random(rng: &mut Rng, shape: &[usize]) -> Result<Tensor> {
         uniform(rng, shape, 0.5, &Device::Cpu)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
-        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
     }
 
     #[test]

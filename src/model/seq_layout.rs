@@ -1,0 +1,106 @@
+//! Data layout helpers shared by the fused recurrent kernels, and the one
+//! gradient they compute the same way.
+//!
+//! The layers around a recurrent layer are batch-major (`[b, t, width]`); inside,
+//! the kernels split the batch into one run of rows per core and keep each run
+//! time-major (`[t, n, width]`) so that one step's rows form one matrix.
+
+use super::gemm::{Threads, matmul, row_major, transposed};
+
+/// Rows per run: the batch split evenly over the pool's threads.
+pub(crate) fn rows_per_run(b: usize) -> usize {
+    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
+        .max(1)
+}
+
+/// A run's rows `[n, t, width]` (batch-major) reordered to `[t, n, width]`.
+pub(crate) fn to_time_major(src: &[f32], n: usize, t: usize, width: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * t * width);
+    for s in 0..t {
+        for r in 0..n {
+            out.extend_from_slice(&src[(r * t + s) * width..(r * t + s + 1) * width]);
+        }
+    }
+    out
+}
+
+/// Writes a run's time-major `[t, n, width]` values into batch-major `dst [n, t, width]`.
+pub(crate) fn to_batch_major(src: &[f32], n: usize, t: usize, width: usize, dst: &mut [f32]) {
+    for r in 0..n {
+        for s in 0..t {
+            dst[(r * t + s) * width..(r * t + s + 1) * width]
+                .copy_from_slice(&src[(s * n + r) * width..(s * n + r + 1) * width]);
+        }
+    }
+}
+
+/// A row-major `[rows, cols]` matrix transposed to row-major `[cols, rows]`.
+pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m.len()];
+    for (i, row) in m.chunks(cols).take(rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + i] = v;
+        }
+    }
+    out
+}
+
+/// Adds each partial sum into the first one: per-run weight gradients.
+pub(crate) fn sum_parts(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut iter = parts.into_iter();
+    let mut total = iter.next().unwrap_or_else(|| vec![0f32; len]);
+    for part in iter {
+        total.iter_mut().zip(&part).for_each(|(a, v)| *a += v);
+    }
+    total
+}
+
+/// The recurrent weight gradient of one run: `sum over steps s >= 1 of
+/// dpre_s^T @ h_{s-1}`, `[g, h]`, as one GEMM over all the run's rows, from the
+/// time-major gate gradients `dpre [t, n, g]` and hidden states `hs [t, n, h]`.
+pub(crate) fn recurrent_weight_gradient(
+    dpre: &[f32],
+    hs: &[f32],
+    (n, t): (usize, usize),
+    (g, h): (usize, usize),
+) -> Vec<f32> {
+    let mut dw = vec![0f32; g * h];
+    if t > 1 {
+        let rows = (t - 1) * n;
+        matmul(
+            (g, h, rows),
+            &mut dw,
+            false,
+            &dpre[n * g..],
+            transposed(g),
+            &hs[..rows * h],
+            row_major(h),
+            Threads::One,
+        );
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_round_trip_and_transpose_is_exact() {
+        let (n, t, w) = (3, 4, 2);
+        let batch: Vec<f32> = (0..n * t * w).map(|i| i as f32).collect();
+        let time = to_time_major(&batch, n, t, w);
+        // Row r = 1 at step s = 2 sits at (s * n + r) time-major.
+        assert_eq!(time[(2 * n + 1) * w], batch[(t + 2) * w]);
+        let mut back = vec![0.0; batch.len()];
+        to_batch_major(&time, n, t, w, &mut back);
+        assert_eq!(back, batch);
+        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(transpose(&m, 2, 3), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(
+            sum_parts(vec![vec![1.0, 2.0], vec![3.0, 4.0]], 2),
+            vec![4.0, 6.0]
+        );
+        assert_eq!(sum_parts(Vec::new(), 2), vec![0.0, 0.0]);
+    }
+}
