@@ -157,15 +157,20 @@ impl CustomOp3 for Conv2dOp {
                         row_major(p),
                         Threads::One,
                     );
-                    if self.fusion.relu {
-                        relu_in_place(y);
-                    }
-                    if let Some(window) = pool {
-                        for ((plane, pooled), arg) in
-                            full.chunks(p).zip(out.chunks_mut(q)).zip(arg.chunks_mut(q))
-                        {
-                            pool_plane(plane, (oh, ow), window, pooled, arg);
+                    match pool {
+                        Some(window) => {
+                            for ((plane, pooled), arg) in
+                                full.chunks(p).zip(out.chunks_mut(q)).zip(arg.chunks_mut(q))
+                            {
+                                pool_plane(plane, (oh, ow), window, pooled, arg);
+                            }
+                            // max then ReLU equals ReLU then max, on a quarter of the values.
+                            if self.fusion.relu {
+                                relu_in_place(out);
+                            }
                         }
+                        None if self.fusion.relu => relu_in_place(y),
+                        None => {}
                     }
                 },
             );
@@ -313,9 +318,8 @@ impl CustomOp3 for Conv2dOp {
 /// ReLU that keeps NaN visible (a diverging run must not look healthy).
 fn relu_in_place(ys: &mut [f32]) {
     for v in ys {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+        // A select rather than a conditional store, so that it vectorises.
+        *v = if *v < 0.0 { 0.0 } else { *v };
     }
 }
 

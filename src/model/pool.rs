@@ -61,6 +61,9 @@ pub(crate) fn pool_plane(
     arg: &mut [u32],
 ) {
     let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+    if (k, stride) == (2, 2) {
+        return pool_plane_2x2(x, w, (oh, ow), out, arg);
+    }
     for oy in 0..oh {
         for ox in 0..ow {
             let mut best = oy * stride * w + ox * stride;
@@ -74,6 +77,37 @@ pub(crate) fn pool_plane(
             }
             out[oy * ow + ox] = x[best];
             arg[oy * ow + ox] = best as u32;
+        }
+    }
+}
+
+/// The common 2x2, stride 2 window without branches: the same choice as the
+/// general loop (first maximum on ties, NaN wins), as selects the compiler can
+/// keep in registers.
+fn pool_plane_2x2(x: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], arg: &mut [u32]) {
+    #[inline(always)]
+    fn take(v: f32, best: f32) -> bool {
+        v > best || (v.is_nan() && !best.is_nan())
+    }
+    for oy in 0..oh {
+        let top = &x[2 * oy * w..2 * oy * w + 2 * ow];
+        let bottom = &x[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
+        let out = &mut out[oy * ow..(oy + 1) * ow];
+        let arg = &mut arg[oy * ow..(oy + 1) * ow];
+        for ox in 0..ow {
+            let i = 2 * ox;
+            let (mut best, mut at) = (top[i], (2 * oy * w + i) as u32);
+            for (v, idx) in [
+                (top[i + 1], 2 * oy * w + i + 1),
+                (bottom[i], (2 * oy + 1) * w + i),
+                (bottom[i + 1], (2 * oy + 1) * w + i + 1),
+            ] {
+                let t = take(v, best);
+                best = if t { v } else { best };
+                at = if t { idx as u32 } else { at };
+            }
+            out[ox] = best;
+            arg[ox] = at;
         }
     }
 }
