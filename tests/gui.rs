@@ -484,6 +484,9 @@ fn a_text_preset_is_picked_from_the_data_menu_and_edited() {
     // The classifier's own settings are on screen; the language model's are not.
     h.get_by_label("Max length");
     assert!(h.query_by_label("Window length").is_none());
+    // The model presets follow the dataset: text models, not image ones.
+    h.get_by_label("GRU encoder");
+    assert!(h.query_by_label("LeNet CNN").is_none());
     // Switching to the language-model preset swaps the rows.
     h.get_by_label("Learn from").click();
     h.run();

@@ -194,7 +194,7 @@ impl TrainlabApp {
                 ui,
                 &self.series,
                 self.doc.exp.training.epochs,
-                self.doc.exp.training.batch_size,
+                super::status_bar::step_items(&self.doc.exp),
             );
         });
         egui::Panel::left("editor")

@@ -239,7 +239,7 @@ pub fn curves_view(
             });
         });
         ui.vertical(|ui| {
-            ui.label("Throughput (samples/s)");
+            ui.label("Throughput (samples/s; tokens/s for language models)");
             simple_plot(ui, cache, "speed_plot", runs, [width, height], link, |r| {
                 &r.steps.samples_per_sec
             });

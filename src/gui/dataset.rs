@@ -75,7 +75,13 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     let shown = match &exp.dataset {
         DatasetSpec::Images(spec) => describe(spec),
         DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
-        DatasetSpec::Text(spec) => super::text_params::describe(spec),
+        DatasetSpec::Text(spec) => super::text_params::presets()
+            .iter()
+            .find(|p| p.is_current(exp))
+            .map_or_else(
+                || super::text_params::describe(spec),
+                |p| p.label.to_string(),
+            ),
     };
     ui.horizontal(|ui| {
         let label = ui.label("Learn from");

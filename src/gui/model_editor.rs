@@ -8,7 +8,10 @@
 
 use egui::{Color32, DragValue, RichText, Ui};
 
-use crate::spec::{Experiment, LayerSpec, ValidationError, dataset_io, infer_shapes, validate};
+use crate::spec::{
+    DatasetSpec, Experiment, LayerSpec, TextTask, ValidationError, dataset_io, infer_shapes,
+    text_steps, validate,
+};
 
 /// Colour of errors.
 pub const RED: Color32 = Color32::from_rgb(230, 80, 80);
@@ -145,6 +148,92 @@ fn layer_help(kind: &str) -> &'static str {
     }
 }
 
+/// The presets that fit the dataset kind: (button, tooltip, layers).
+fn presets(dataset: &DatasetSpec) -> Vec<(&'static str, &'static str, Vec<LayerSpec>)> {
+    use LayerSpec::*;
+    match dataset {
+        DatasetSpec::Text(t) => match t.task {
+            TextTask::LanguageModel(_) => vec![
+                (
+                    "LSTM",
+                    "Embedding 64, LSTM 256: the classic character language model.",
+                    vec![
+                        Embedding { dim: 64 },
+                        LSTM {
+                            hidden: 256,
+                            layers: 1,
+                            dropout: 0.0,
+                        },
+                    ],
+                ),
+                (
+                    "GRU",
+                    "Embedding 64, GRU 256: three gates instead of four, fewer weights.",
+                    vec![
+                        Embedding { dim: 64 },
+                        GRU {
+                            hidden: 256,
+                            layers: 1,
+                            dropout: 0.0,
+                        },
+                    ],
+                ),
+                (
+                    "Transformer",
+                    "Embedding 64, positions, two causal attention blocks: each step looks \
+                     back at the whole window at once.",
+                    vec![
+                        Embedding { dim: 64 },
+                        PositionEmbedding {
+                            context: text_steps(t),
+                        },
+                        Transformer {
+                            heads: 4,
+                            width: 256,
+                        },
+                        Transformer {
+                            heads: 4,
+                            width: 256,
+                        },
+                    ],
+                ),
+            ],
+            TextTask::Classification(_) => vec![
+                (
+                    "Bag of characters",
+                    "Embedding 32, mean over the steps: sees which tokens occur, not their order.",
+                    vec![Embedding { dim: 32 }, MeanPool, Dropout { p: 0.1 }],
+                ),
+                (
+                    "GRU encoder",
+                    "Embedding 32, GRU 128, last step: reads the tokens in order.",
+                    vec![
+                        Embedding { dim: 32 },
+                        GRU {
+                            hidden: 128,
+                            layers: 1,
+                            dropout: 0.0,
+                        },
+                        LastStep,
+                    ],
+                ),
+            ],
+        },
+        _ => vec![
+            (
+                "MLP",
+                "Flatten, Linear 128, ReLU, Linear 10: the classic first network.",
+                preset_mlp(),
+            ),
+            (
+                "LeNet CNN",
+                "Two convolution + pooling blocks, then Linear 120, 84, 10 (LeCun 1998).",
+                preset_lenet(),
+            ),
+        ],
+    }
+}
+
 /// Index of the layer an error points at (`model[3] ...`), if any.
 pub fn error_layer(error: &ValidationError) -> Option<usize> {
     let rest = error.field.strip_prefix("model[")?;
@@ -177,23 +266,11 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
     let mut changed = false;
     ui.horizontal(|ui| {
         ui.label("Presets:");
-        if ui
-            .button("MLP")
-            .on_hover_text("Flatten, Linear 128, ReLU, Linear 10: the classic first network.")
-            .clicked()
-        {
-            exp.model = preset_mlp();
-            changed = true;
-        }
-        if ui
-            .button("LeNet CNN")
-            .on_hover_text(
-                "Two convolution + pooling blocks, then Linear 120, 84, 10 (LeCun 1998).",
-            )
-            .clicked()
-        {
-            exp.model = preset_lenet();
-            changed = true;
+        for (name, help, layers) in presets(&exp.dataset) {
+            if ui.button(name).on_hover_text(help).clicked() {
+                exp.model = layers;
+                changed = true;
+            }
         }
     });
 
@@ -201,10 +278,26 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
     let rows = layer_rows(&exp.model, &input);
     let problem = validate(exp).err();
     let bad_layer = problem.as_ref().and_then(error_layer);
-    ui.weak(format!("input: {input:?}"));
+    // Text: the vocabulary and the classes are counted when the data loads, so the
+    // embedding and the output layer are sized then (the spec's shapes hold 0).
+    let text = matches!(exp.dataset, DatasetSpec::Text(_));
+    if text {
+        ui.weak(format!(
+            "input: {} tokens per sample; the vocabulary, the classes and the output \
+             layer come from the data when it loads",
+            input.first().copied().unwrap_or(0)
+        ));
+    } else {
+        ui.weak(format!("input: {input:?}"));
+    }
 
     let mut action: Option<(usize, RowAction)> = None;
     let count = exp.model.len();
+    let embeddings: Vec<bool> = exp
+        .model
+        .iter()
+        .map(|l| matches!(l, LayerSpec::Embedding { .. }))
+        .collect();
     for (i, layer) in exp.model.iter_mut().enumerate() {
         ui.push_id(i, |ui| {
             ui.horizontal(|ui| {
@@ -240,10 +333,14 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
                     ui.colored_label(RED, format!("   ✖ {}", p.message));
                 }
             } else if let Some(Some((output, params))) = rows.get(i) {
-                ui.weak(format!(
-                    "   output {output:?}   {} params",
-                    thousands(*params)
-                ));
+                if text && embeddings[i] {
+                    ui.weak(format!("   output {output:?}   vocabulary × dim params"));
+                } else {
+                    ui.weak(format!(
+                        "   output {output:?}   {} params",
+                        thousands(*params)
+                    ));
+                }
             } else {
                 ui.weak("   (comes after the broken layer)");
             }
@@ -277,6 +374,15 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
     });
 
     match total_params(exp) {
+        Some(n) if text => {
+            ui.label(
+                RichText::new(format!(
+                    "Total parameters: {} + embedding and output layer (sized by the data)",
+                    thousands(n)
+                ))
+                .strong(),
+            );
+        }
         Some(n) => {
             ui.label(RichText::new(format!("Total parameters: {}", thousands(n))).strong());
         }

@@ -295,14 +295,14 @@ impl RunSeries {
     }
 
     /// Seconds left, from the planned steps and the latest throughput.
-    pub fn eta_seconds(&self, batch_size: usize) -> Option<f64> {
+    pub fn eta_seconds(&self, items_per_step: usize) -> Option<f64> {
         let info = self.info.as_ref()?;
         let sps = *self.steps.samples_per_sec.last()?;
         if sps <= 0.0 || !sps.is_finite() {
             return None;
         }
         let left = info.total_steps.saturating_sub(self.last_step()) as f64;
-        Some(left * batch_size as f64 / sps)
+        Some(left * items_per_step as f64 / sps)
     }
 }
 

@@ -5,6 +5,20 @@
 use egui::{Color32, Ui};
 
 use super::run_state::{RunSeries, RunState};
+use crate::spec::{DatasetSpec, Experiment, TextTask};
+
+/// What one training step processes, for throughput and the time estimate:
+/// (count per step, unit). A language model's speeds are in tokens.
+pub fn step_items(exp: &Experiment) -> (usize, &'static str) {
+    let batch = exp.training.batch_size;
+    match &exp.dataset {
+        DatasetSpec::Text(t) => match &t.task {
+            TextTask::LanguageModel(lm) => (batch * lm.seq_len, "tokens/s"),
+            TextTask::Classification(_) => (batch, "samples/s"),
+        },
+        _ => (batch, "samples/s"),
+    }
+}
 
 /// "1 m 05 s", "42 s".
 pub fn format_duration(seconds: f64) -> String {
@@ -19,8 +33,10 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
-/// Draws the status line for `series` (batch size for the time estimate).
-pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, batch_size: usize) {
+/// Draws the status line for `series`; `items` is what one step processes (see
+/// [`step_items`]), for the speed's unit and the time estimate.
+pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, items: (usize, &str)) {
+    let (per_step, unit) = items;
     ui.horizontal(|ui| {
         let color = match series.state {
             RunState::Running => Color32::from_rgb(90, 200, 90),
@@ -47,12 +63,12 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, batch_size: us
         ui.label(format!("step {} / {total}", series.last_step()));
         ui.separator();
         if let Some(&sps) = series.steps.samples_per_sec.last() {
-            ui.label(format!("{sps:.0} samples/s"));
+            ui.label(format!("{sps:.0} {unit}"));
             ui.separator();
         }
         if series.state.is_live() {
             let eta = series
-                .eta_seconds(batch_size)
+                .eta_seconds(per_step)
                 .map_or("—".into(), format_duration);
             ui.label(format!("about {eta} left"));
         } else if let Some(s) = &series.summary {
@@ -110,5 +126,27 @@ mod tests {
         assert_eq!(format_duration(65.0), "1 m 05 s");
         assert_eq!(format_duration(7260.0), "2 h 01 m");
         assert_eq!(format_duration(f64::NAN), "—");
+    }
+}
+
+#[cfg(test)]
+mod step_items_tests {
+    use super::*;
+    use crate::spec::TextDatasetSpec;
+
+    /// A language model reports tokens/s, so its time estimate must count tokens
+    /// per step too (counting samples made it 32-64x too short).
+    #[test]
+    fn language_models_count_tokens_and_the_rest_samples() {
+        let mut exp = Experiment::default();
+        exp.training.batch_size = 8;
+        assert_eq!(step_items(&exp), (8, "samples/s"));
+        let text = TextDatasetSpec::default();
+        let TextTask::LanguageModel(lm) = &text.task else {
+            panic!("the default text task is a language model")
+        };
+        let window = lm.seq_len;
+        exp.dataset = DatasetSpec::Text(text);
+        assert_eq!(step_items(&exp), (8 * window, "tokens/s"));
     }
 }

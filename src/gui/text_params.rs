@@ -4,8 +4,10 @@
 //! sample settings, or the classifier's document length and class weights.
 //!
 //! Contract: edits the experiment in place and returns whether it changed; a
-//! preset replaces the dataset, model and training settings but keeps the
-//! experiment's name, seed and device.
+//! preset replaces the name, dataset, model and training settings but keeps the
+//! experiment's seed and device.
+
+use std::sync::OnceLock;
 
 use egui::{ComboBox, DragValue, TextEdit, Ui};
 
@@ -19,56 +21,66 @@ use crate::spec::{
 pub struct TextPreset {
     pub label: &'static str,
     pub help: &'static str,
-    ron: &'static str,
-    file: &'static str,
+    /// The example file, parsed once (None if it failed to parse: not offered).
+    exp: Option<Experiment>,
 }
 
-/// The text presets offered in the picker.
-pub fn presets() -> [TextPreset; 3] {
-    [
-        TextPreset {
-            label: "Words: invent new words (char LSTM)",
-            help: "A character language model on the bundled word lists of six languages; \
-                   it streams made-up words as it learns. Works offline.",
-            ron: include_str!("../../experiments/text_charlm_lstm.ron"),
-            file: "experiments/text_charlm_lstm.ron",
-        },
-        TextPreset {
-            label: "Words: which language? (classifier)",
-            help: "Classify a word as English, German, French, Spanish, Italian or \
-                   Portuguese from its letters. Works offline.",
-            ron: include_str!("../../experiments/text_classify_bag.ron"),
-            file: "experiments/text_classify_bag.ron",
-        },
-        TextPreset {
-            label: "Fortunes by topic (classifier)",
-            help: "Sort fortune-cookie sayings by topic. Needs Debian's `fortunes` package.",
-            ron: include_str!("../../experiments/text_fortunes_topic.ron"),
-            file: "experiments/text_fortunes_topic.ron",
-        },
-    ]
+/// The text presets offered in the picker (parsed on first use, then kept).
+pub fn presets() -> &'static [TextPreset] {
+    static PRESETS: OnceLock<Vec<TextPreset>> = OnceLock::new();
+    PRESETS.get_or_init(|| {
+        let preset = |label, help, ron: &str, file: &str| TextPreset {
+            label,
+            help,
+            exp: from_ron_str(ron, file).ok(),
+        };
+        vec![
+            preset(
+                "Words: invent new words (char LSTM)",
+                "A character language model on the bundled word lists of six languages; \
+                 it streams made-up words as it learns. Works offline.",
+                include_str!("../../experiments/text_charlm_lstm.ron"),
+                "experiments/text_charlm_lstm.ron",
+            ),
+            preset(
+                "Words: which language? (classifier)",
+                "Classify a word as English, German, French, Spanish, Italian or \
+                 Portuguese from its letters. Works offline.",
+                include_str!("../../experiments/text_classify_bag.ron"),
+                "experiments/text_classify_bag.ron",
+            ),
+            preset(
+                "Fortunes by topic (classifier)",
+                "Sort fortune-cookie sayings by topic. Needs Debian's `fortunes` package.",
+                include_str!("../../experiments/text_fortunes_topic.ron"),
+                "experiments/text_fortunes_topic.ron",
+            ),
+        ]
+    })
 }
 
 impl TextPreset {
     /// Whether the experiment's dataset is this preset's.
     pub fn is_current(&self, exp: &Experiment) -> bool {
-        match (&exp.dataset, from_ron_str(self.ron, self.file)) {
-            (DatasetSpec::Text(now), Ok(preset)) => match preset.dataset {
-                DatasetSpec::Text(p) => p.source == now.source && same_task(&p.task, &now.task),
-                _ => false,
-            },
+        match (&exp.dataset, self.exp.as_ref().map(|e| &e.dataset)) {
+            (DatasetSpec::Text(now), Some(DatasetSpec::Text(p))) => {
+                p.source == now.source && same_task(&p.task, &now.task)
+            }
             _ => false,
         }
     }
 
     /// Switches `exp` to this preset's dataset, model and training settings.
     pub fn apply(&self, exp: &mut Experiment) -> Result<(), String> {
-        let preset = from_ron_str(self.ron, self.file).map_err(|e| e.to_string())?;
-        exp.dataset = preset.dataset;
-        exp.model = preset.model;
-        exp.training = preset.training;
-        exp.optimizer = preset.optimizer;
-        exp.schedule = preset.schedule;
+        let Some(preset) = &self.exp else {
+            return Err(format!("the preset {} could not be read", self.label));
+        };
+        exp.name = preset.name.clone();
+        exp.dataset = preset.dataset.clone();
+        exp.model = preset.model.clone();
+        exp.training = preset.training.clone();
+        exp.optimizer = preset.optimizer.clone();
+        exp.schedule = preset.schedule.clone();
         Ok(())
     }
 }
@@ -245,7 +257,9 @@ mod tests {
 
     #[test]
     fn every_preset_parses_validates_and_is_recognised() {
+        assert_eq!(presets().len(), 3);
         for preset in presets() {
+            assert!(preset.exp.is_some(), "{} parses", preset.label);
             let mut exp = Experiment::default();
             preset.apply(&mut exp).expect(preset.label);
             validate(&exp).unwrap_or_else(|e| panic!("{}: {e}", preset.label));
