@@ -157,6 +157,19 @@ fn word_language_classifier_beats_chance_by_far() {
         s.steps
     );
     assert!(acc > 0.5, "test accuracy {acc}");
+    // The references are computed on the same test split and reported with it.
+    let b = s.baselines.expect("majority and naive Bayes references");
+    println!("references: {b:?}");
+    assert!(b.majority_accuracy < 0.25, "{b:?}");
+    assert!(acc > b.majority_accuracy + 0.3, "{acc} vs {b:?}");
+    assert!(b.naive_bayes_accuracy > b.majority_accuracy + 0.3, "{b:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainEvent::Note { message, .. }
+            if message.contains("naive Bayes"))),
+        "the references are announced"
+    );
     assert_eq!(s.per_class.len(), 6);
     assert!(s.per_class.iter().all(|c| c.f1 > 0.0), "{:?}", s.per_class);
 }

@@ -105,7 +105,14 @@ pub fn summary_table(s: &RunSummary) -> String {
                 s.wall_seconds, s.train_seconds
             ),
         ),
-        ("throughput", format!("{:.0} samples/s", s.samples_per_sec)),
+        (
+            "throughput",
+            // A language model's throughput is counted in tokens.
+            match s.language {
+                Some(_) => format!("{:.0} tokens/s", s.samples_per_sec),
+                None => format!("{:.0} samples/s", s.samples_per_sec),
+            },
+        ),
         (
             "peak memory",
             s.peak_rss_bytes
@@ -115,6 +122,15 @@ pub fn summary_table(s: &RunSummary) -> String {
     let mut out = String::new();
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<18} {v}");
+    }
+    if let Some(b) = &s.baselines {
+        let _ = writeln!(
+            out,
+            "  {:<18} majority class {:.2} %, char-bigram naive Bayes {:.2} %",
+            "references",
+            100.0 * b.majority_accuracy,
+            100.0 * b.naive_bayes_accuracy
+        );
     }
     for (step, lr) in &s.lr_changes {
         let _ = writeln!(out, "  {:<18} step {step}: lr -> {lr:.3e}", "lr changed");

@@ -3,12 +3,14 @@
 //! sentences. The GUI uses this after a run; during a run it sends
 //! `Probe::Generate` / `Probe::ClassifyText` instead.
 
+mod baselines;
 mod generate;
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
+pub use baselines::{BigramNaiveBayes, TextBaselines, majority_class, text_baselines};
 pub use generate::{Sampling, generate};
 
 use crate::data::text::Vocab;

@@ -341,4 +341,8 @@ pub struct RunSummary {
     /// Text classifiers: per-class scores on the test (else validation) split.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_class: Vec<ClassScores>,
+    /// Text classifiers: the majority-class and naive Bayes references on the
+    /// same split, to judge the model's accuracy against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<crate::text::TextBaselines>,
 }

@@ -346,6 +346,7 @@ pub(crate) fn run(
         lr_changes: steering.lr_changes.clone(),
         language: final_loss.map(language),
         per_class: Vec::new(),
+        baselines: None,
         rl: None,
     })
 }

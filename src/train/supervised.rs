@@ -162,6 +162,7 @@ pub(crate) fn run(
         rl: None,
         language: None,
         per_class: Vec::new(),
+        baselines: None,
     })
 }
 

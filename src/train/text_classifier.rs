@@ -25,6 +25,7 @@ use crate::data::text::Vocab;
 use crate::model::{Mode, Model};
 use crate::spec::{ClassWeights, ClassificationSpec, Experiment, TextDatasetSpec};
 use crate::text::classify_text;
+use crate::text::{TextBaselines, text_baselines};
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
 
@@ -244,6 +245,7 @@ pub(crate) fn run(
         .map(|w| Tensor::new(w.as_slice(), device))
         .transpose()
         .map_err(at(0))?;
+    let baselines = reference_accuracies(&setup.corpus, &setup.splits, classes.len());
     let tr = &exp.training;
     let steps_per_epoch = train.labels.len().div_ceil(tr.batch_size) as u64;
     let total_steps = steps_per_epoch * tr.epochs as u64;
@@ -255,6 +257,22 @@ pub(crate) fn run(
         steps_per_epoch,
         classes.clone(),
     );
+    if let Some(b) = &baselines {
+        emitter.emit(TrainEvent::Note {
+            step: 0,
+            message: format!(
+                "references on the {} split: majority class {:.1} %, character-bigram \
+                 naive Bayes {:.1} %",
+                if setup.splits.test.is_empty() {
+                    "validation"
+                } else {
+                    "test"
+                },
+                100.0 * b.majority_accuracy,
+                100.0 * b.naive_bayes_accuracy
+            ),
+        });
+    }
     let mut opt = Optimizer::new(&exp.optimizer, &setup.vars, options.kernels);
     let mut shuffle = Rng::derive(exp.seed, "shuffle");
     let mut dropout_rng = Rng::derive(exp.seed, "dropout");
@@ -401,8 +419,30 @@ pub(crate) fn run(
         lr_changes: steering.lr_changes.clone(),
         language: None,
         per_class,
+        baselines,
         rl: None,
     })
+}
+
+/// The majority-class and naive Bayes accuracies on the test split (else the
+/// validation split), both fitted on the training split.
+fn reference_accuracies(
+    corpus: &crate::data::text::Corpus,
+    splits: &crate::data::text::TextSplits,
+    classes: usize,
+) -> Option<TextBaselines> {
+    let pick = |rows: &[usize]| -> (Vec<&str>, Vec<usize>) {
+        rows.iter()
+            .map(|&i| (corpus.docs[i].as_str(), corpus.labels[i]))
+            .unzip()
+    };
+    let train = pick(&splits.train);
+    let eval = pick(if splits.test.is_empty() {
+        &splits.val
+    } else {
+        &splits.test
+    });
+    text_baselines((&train.0, &train.1), (&eval.0, &eval.1), classes)
 }
 
 /// Loss weight per class: none, balanced from the training labels, or given.

@@ -290,6 +290,7 @@ pub(crate) fn run(
         }),
         language: None,
         per_class: Vec::new(),
+        baselines: None,
     })
 }
 
