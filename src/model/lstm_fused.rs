@@ -1,38 +1,47 @@
-//! A whole-sequence LSTM layer as one candle custom op (CPU, f32), with its own
-//! backward pass through time.
+//! A whole LSTM layer — input projection and recurrence — as one candle custom op
+//! (CPU, f32), with its own backward pass through time.
 //!
-//! Contract: `lstm_sequence(xproj [b, t, 4h], w_hh [4h, h]) -> hs [b, t, h]`,
-//! batch-major like the layers around it, where `xproj` already holds
-//! `x @ w_ih^T + bias` for every step (one large GEMM done by the caller). Gates are
-//! ordered i, f, g, o as in PyTorch and the state starts at zero. Matches
-//! `lstm_reference` (plain candle ops) within float rounding; tested in
-//! `recurrent.rs`.
+//! Contract: `lstm_layer(x [b, t, d], w_ih [4h, d], b [4h], w_hh [4h, h]) -> hs
+//! [b, t, h]`, batch-major like the layers around it. Gates are ordered i, f, g, o
+//! as in PyTorch and the state starts at zero. Matches `lstm_reference` (plain
+//! candle ops) within float rounding; tested in `recurrent.rs`.
 //!
 //! Sequences in a batch never interact, so the batch is cut into one run of rows
-//! per core and each run goes through all its steps on its own core: one
-//! single-threaded GEMM (`h @ w_hh^T`) and one vectorised pass over the gates per
-//! step, with no synchronisation between steps. Inside a run the buffers are
-//! time-major, so that one step's rows are one matrix. The backward pass does one
-//! GEMM per step for the state gradient and one GEMM over all steps for `w_hh`'s.
+//! per core and each run goes through all its steps on its own core: one GEMM for
+//! the input projection of all its steps, then per step one single-threaded GEMM
+//! (`h @ w_hh^T`) and one vectorised pass over the gates, with no synchronisation
+//! between steps. Inside a run the buffers are time-major, so that one step's rows
+//! are one matrix. The backward pass does one GEMM per step for the state gradient
+//! and one GEMM each over all steps for `w_hh`, `w_ih` and the input gradient.
+//! Doing the projection inside the op keeps the `[b, t, 4h]` gate tensor (the
+//! layer's largest) out of candle's autograd, which would copy and zero-fill it.
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh, with_simd};
 use super::cpu_data::{f32_slice, storage_f32};
-use super::gemm::{Threads, matmul, row_major};
+use super::gemm::{Threads, matmul, row_major, transposed};
 use super::seq_layout::{
     recurrent_weight_gradient, rows_per_run, sum_parts, to_batch_major, to_time_major, transpose,
 };
 
-/// Runs the LSTM over all steps; differentiable in `xproj` and `w_hh`.
-pub(crate) fn lstm_sequence(xproj: &Tensor, w_hh: &Tensor) -> Result<Tensor> {
-    let op = LstmSequence {
+/// Runs the LSTM layer; differentiable in `x`, `w_ih`, `bias` and `w_hh`.
+pub(crate) fn lstm_layer(
+    x: &Tensor,
+    w_ih: &Tensor,
+    bias: &Tensor,
+    w_hh: &Tensor,
+) -> Result<Tensor> {
+    // Custom ops take three inputs: the bias rides along as w_ih's last column
+    // (a 4h x (d+1) copy, small next to the gates).
+    let w_in = Tensor::cat(&[w_ih, &bias.unsqueeze(1)?], 1)?;
+    let op = LstmLayer {
         saved: Mutex::new(None),
     };
-    xproj.contiguous()?.apply_op2(&w_hh.contiguous()?, op)
+    x.contiguous()?.apply_op3(&w_in, &w_hh.contiguous()?, op)
 }
 
 /// What one run of rows keeps from the forward pass for the backward one; all
@@ -46,9 +55,11 @@ struct RunSaved {
     tanh_cells: Vec<f32>,
     /// Hidden states: `[t, n, h]`.
     hs: Vec<f32>,
+    /// The run's inputs, time-major: `[t, n, d]`.
+    xs: Vec<f32>,
 }
 
-struct LstmSequence {
+struct LstmLayer {
     saved: Mutex<Option<Vec<RunSaved>>>,
 }
 
@@ -125,9 +136,9 @@ fn cell_backward(
     }
 }
 
-impl CustomOp2 for LstmSequence {
+impl CustomOp3 for LstmLayer {
     fn name(&self) -> &'static str {
-        "lstm-sequence"
+        "lstm-layer"
     }
 
     fn cpu_fwd(
@@ -136,13 +147,21 @@ impl CustomOp2 for LstmSequence {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let xproj = f32_slice(s1, l1, "lstm")?;
-        let w_hh = f32_slice(s2, l2, "lstm")?;
-        let (b, t, g4) = l1.shape().dims3()?;
-        let h = g4 / 4;
-        if l2.dims() != [g4, h] || g4 != 4 * h {
-            candle_core::bail!("lstm: w_hh is {:?}, expected [{g4}, {h}]", l2.dims());
+        let x = f32_slice(s1, l1, "lstm")?;
+        let w_in = f32_slice(s2, l2, "lstm")?;
+        let w_hh = f32_slice(s3, l3, "lstm")?;
+        let (b, t, d) = l1.shape().dims3()?;
+        let (g4, h) = l3.shape().dims2()?;
+        if g4 != 4 * h || l2.dims() != [g4, d + 1] {
+            candle_core::bail!(
+                "lstm: input {:?}, w_ih+bias {:?}, w_hh {:?} do not fit",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
         }
         // w_hh^T stored row-major [h, 4h]: the GEMM library then reads it in place
         // instead of repacking all of w_hh at every step (measured: a sixth of
@@ -152,11 +171,26 @@ impl CustomOp2 for LstmSequence {
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
             .par_chunks_mut(per * t * h)
-            .zip(xproj.par_chunks(per * t * g4))
-            .map(|(out, xproj)| {
+            .zip(x.par_chunks(per * t * d))
+            .map(|(out, x)| {
                 let n = out.len() / (t * h);
-                // Time-major copy of this run's projections: [t, n, 4h].
-                let mut gates = to_time_major(xproj, n, t, g4);
+                let xs = to_time_major(x, n, t, d);
+                // Every step's input projection at once: gates = bias + x @ w_ih^T,
+                // w_ih read from the first d columns of w_in [4h, d+1].
+                let mut gates = Vec::with_capacity(t * n * g4);
+                for _ in 0..t * n {
+                    gates.extend(w_in.iter().skip(d).step_by(d + 1));
+                }
+                matmul(
+                    (t * n, g4, d),
+                    &mut gates,
+                    true,
+                    &xs,
+                    row_major(d),
+                    w_in,
+                    transposed(d + 1),
+                    Threads::One,
+                );
                 let mut cells = vec![0f32; t * n * h];
                 let mut tanh_cells = vec![0f32; t * n * h];
                 let mut hs = vec![0f32; t * n * h];
@@ -194,6 +228,7 @@ impl CustomOp2 for LstmSequence {
                     cells,
                     tanh_cells,
                     hs,
+                    xs,
                 }
             })
             .collect();
@@ -205,29 +240,38 @@ impl CustomOp2 for LstmSequence {
 
     fn bwd(
         &self,
-        _xproj: &Tensor,
+        x: &Tensor,
+        w_in: &Tensor,
         w_hh: &Tensor,
         res: &Tensor,
         grad_res: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let Some(runs) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             candle_core::bail!("lstm: backward called twice or without a forward pass");
         };
         let (b, t, h) = res.dims3()?;
+        let d = x.dim(2)?;
         let g4 = 4 * h;
-        let (w_hh, grad) = (w_hh.contiguous()?, grad_res.contiguous()?);
+        let (w_in, w_hh, grad) = (
+            w_in.contiguous()?,
+            w_hh.contiguous()?,
+            grad_res.contiguous()?,
+        );
+        let (is, il) = w_in.storage_and_layout();
         let (ws, wl) = w_hh.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
+        let wi = storage_f32(&is, il, "lstm backward")?;
         let w = storage_f32(&ws, wl, "lstm backward")?;
         let dhs = storage_f32(&gs, gl, "lstm backward")?;
         let per = rows_per_run(b);
-        let mut dx = vec![0f32; b * t * g4];
-        let partial_dw: Vec<Vec<f32>> = dx
-            .par_chunks_mut(per * t * g4)
+        let input_grad = x.track_op();
+        let mut dx = vec![0f32; b * t * d];
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(per * t * d)
             .zip(dhs.par_chunks(per * t * h))
             .zip(runs.par_iter())
             .map(|((dx, dhs), run)| {
-                let n = dx.len() / (t * g4);
+                let n = dx.len() / (t * d);
                 let step = n * h;
                 let mut dgates = vec![0f32; t * n * g4];
                 let mut dh = vec![0f32; step];
@@ -265,15 +309,56 @@ impl CustomOp2 for LstmSequence {
                         );
                     }
                 }
-                let dw = recurrent_weight_gradient(&dgates, &run.hs, (n, t), (g4, h));
-                to_batch_major(&dgates, n, t, g4, dx);
-                dw
+                let dw_hh = recurrent_weight_gradient(&dgates, &run.hs, (n, t), (g4, h));
+                // d(w_ih | bias) [4h, d+1]: dgates^T @ x in the first d columns, the
+                // column sums of dgates in the last.
+                let mut dw_ih = vec![0f32; g4 * d];
+                matmul(
+                    (g4, d, t * n),
+                    &mut dw_ih,
+                    false,
+                    &dgates,
+                    transposed(g4),
+                    &run.xs,
+                    row_major(d),
+                    Threads::One,
+                );
+                let mut db = vec![0f32; g4];
+                for row in dgates.chunks(g4) {
+                    db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                }
+                let mut dw_in = Vec::with_capacity(g4 * (d + 1));
+                for (row, bias) in dw_ih.chunks(d).zip(&db) {
+                    dw_in.extend_from_slice(row);
+                    dw_in.push(*bias);
+                }
+                if input_grad {
+                    // dx = dgates @ w_ih, w_ih the first d columns of w_in.
+                    let mut dx_tm = vec![0f32; t * n * d];
+                    matmul(
+                        (t * n, d, g4),
+                        &mut dx_tm,
+                        false,
+                        &dgates,
+                        row_major(g4),
+                        wi,
+                        (d + 1, 1),
+                        Threads::One,
+                    );
+                    to_batch_major(&dx_tm, n, t, d, dx);
+                }
+                (dw_in, dw_hh)
             })
             .collect();
-        let dw = sum_parts(partial_dw, g4 * h);
+        let (dw_ins, dw_hhs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
         let device = res.device();
-        let dx = Tensor::from_vec(dx, (b, t, g4), device)?;
-        let dw = Tensor::from_vec(dw, (g4, h), device)?;
-        Ok((Some(dx), Some(dw)))
+        let dx = if input_grad {
+            Some(Tensor::from_vec(dx, (b, t, d), device)?)
+        } else {
+            None
+        };
+        let dw_in = Tensor::from_vec(sum_parts(dw_ins, g4 * (d + 1)), (g4, d + 1), device)?;
+        let dw_hh = Tensor::from_vec(sum_parts(dw_hhs, g4 * h), (g4, h), device)?;
+        Ok((dx, Some(dw_in), Some(dw_hh)))
     }
 }

@@ -12,7 +12,7 @@ use super::Kernels;
 use super::dropout::dropout;
 use super::gru_fused::gru_sequence;
 use super::init::{uniform, uniform_bound};
-use super::lstm_fused::lstm_sequence;
+use super::lstm_fused::lstm_layer;
 use crate::util::rng::Rng;
 
 /// Which recurrent cell.
@@ -146,10 +146,12 @@ impl Recurrent {
             {
                 x = dropout(&x, self.dropout, rng)?;
             }
-            let proj = super::fused::linear(&x, &w.w_ih, &w.b_ih)?;
             x = match (self.cell, &w.b_hh) {
-                (Cell::Lstm, _) => lstm_sequence(&proj, &w.w_hh)?,
-                (Cell::Gru, Some(b_hh)) => gru_sequence(&proj, &w.w_hh, b_hh)?,
+                (Cell::Lstm, _) => lstm_layer(&x, &w.w_ih, &w.b_ih, &w.w_hh)?,
+                (Cell::Gru, Some(b_hh)) => {
+                    let proj = super::fused::linear(&x, &w.w_ih, &w.b_ih)?;
+                    gru_sequence(&proj, &w.w_hh, b_hh)?
+                }
                 (Cell::Gru, None) => candle_core::bail!("gru: layer {l} has no recurrent bias"),
             };
         }
@@ -215,24 +217,36 @@ mod tests {
     #[test]
     fn fused_lstm_matches_reference_values_and_gradients() -> Result<()> {
         let mut rng = Rng::new(7);
-        let (t, b, h) = (5, 3, 8);
-        let proj = Var::from_tensor(&random(&mut rng, &[t, b, 4 * h])?)?;
+        let (t, b, d, h) = (5, 3, 6, 8);
+        let x = Var::from_tensor(&random(&mut rng, &[b, t, d])?)?;
+        let w_ih = Var::from_tensor(&random(&mut rng, &[4 * h, d])?)?;
+        let bias = Var::from_tensor(&random(&mut rng, &[4 * h])?)?;
         let w = Var::from_tensor(&random(&mut rng, &[4 * h, h])?)?;
-        let weights = random(&mut rng, &[t, b, h])?;
-        // The fused op is batch-major, the reference time-major.
-        let fast = lstm_sequence(&proj.as_tensor().transpose(0, 1)?, &w)?.transpose(0, 1)?;
-        let slow = lstm_reference(&proj, &w)?;
-        assert_eq!(fast.dims(), &[t, b, h]);
+        let weights = random(&mut rng, &[b, t, h])?;
+        let fast = lstm_layer(&x, &w_ih, &bias, &w)?;
+        // The reference: the projection in candle ops, the recurrence time-major.
+        let proj = x
+            .as_tensor()
+            .matmul(
+                &w_ih
+                    .as_tensor()
+                    .t()?
+                    .unsqueeze(0)?
+                    .broadcast_as((b, d, 4 * h))?,
+            )?
+            .broadcast_add(bias.as_tensor())?;
+        let slow = lstm_reference(&proj.transpose(0, 1)?.contiguous()?, &w)?.transpose(0, 1)?;
+        assert_eq!(fast.dims(), &[b, t, h]);
         assert!(max_diff(&fast, &slow)? < 1e-5);
         // A loss that weighs every output differently, so every path is checked.
         let gf = (fast * &weights)?.sum_all()?.backward()?;
         let gs = (slow * &weights)?.sum_all()?.backward()?;
-        for v in [&proj, &w] {
+        for (name, v) in [("x", &x), ("w_ih", &w_ih), ("bias", &bias), ("w_hh", &w)] {
             let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
-                panic!("missing gradient");
+                panic!("missing {name} gradient");
             };
-            let d = max_diff(a, b)?;
-            assert!(d < 1e-4, "gradient differs by {d}");
+            let diff = max_diff(a, b)?;
+            assert!(diff < 1e-4, "{name} gradient differs by {diff}");
         }
         Ok(())
     }
