@@ -127,17 +127,12 @@ mod tests {
         assert_eq!(format_duration(7260.0), "2 h 01 m");
         assert_eq!(format_duration(f64::NAN), "—");
     }
-}
-
-#[cfg(test)]
-mod step_items_tests {
-    use super::*;
-    use crate::spec::TextDatasetSpec;
 
     /// A language model reports tokens/s, so its time estimate must count tokens
     /// per step too (counting samples made it 32-64x too short).
     #[test]
     fn language_models_count_tokens_and_the_rest_samples() {
+        use crate::spec::TextDatasetSpec;
         let mut exp = Experiment::default();
         exp.training.batch_size = 8;
         assert_eq!(step_items(&exp), (8, "samples/s"));
