@@ -167,6 +167,7 @@ impl CustomOp3 for LstmLayer {
         // instead of repacking all of w_hh at every step (measured: a sixth of
         // the whole training step).
         let w_t = transpose(w_hh, g4, h);
+        let bias: Vec<f32> = w_in.iter().skip(d).step_by(d + 1).copied().collect();
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
@@ -179,7 +180,7 @@ impl CustomOp3 for LstmLayer {
                 // w_ih read from the first d columns of w_in [4h, d+1].
                 let mut gates = Vec::with_capacity(t * n * g4);
                 for _ in 0..t * n {
-                    gates.extend(w_in.iter().skip(d).step_by(d + 1));
+                    gates.extend_from_slice(&bias);
                 }
                 matmul(
                     (t * n, g4, d),

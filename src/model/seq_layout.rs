@@ -64,21 +64,25 @@ pub(crate) fn recurrent_weight_gradient(
     (n, t): (usize, usize),
     (g, h): (usize, usize),
 ) -> Vec<f32> {
-    let mut dw = vec![0f32; g * h];
-    if t > 1 {
-        let rows = (t - 1) * n;
-        matmul(
-            (g, h, rows),
-            &mut dw,
-            false,
-            &dpre[n * g..],
-            transposed(g),
-            &hs[..rows * h],
-            row_major(h),
-            Threads::One,
-        );
+    if t < 2 {
+        return vec![0f32; g * h];
     }
-    dw
+    // Computed as dw^T [h, g] = h^T @ dpre and transposed back: in this orientation
+    // the GEMM library repacks the hidden states rather than the g/h times larger
+    // gate gradients.
+    let rows = (t - 1) * n;
+    let mut dw_t = vec![0f32; h * g];
+    matmul(
+        (h, g, rows),
+        &mut dw_t,
+        false,
+        &hs[..rows * h],
+        transposed(h),
+        &dpre[n * g..],
+        row_major(g),
+        Threads::One,
+    );
+    transpose(&dw_t, h, g)
 }
 
 #[cfg(test)]
