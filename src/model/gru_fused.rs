@@ -259,7 +259,10 @@ impl CustomOp3 for GruSequence {
             })
             .collect();
         let (dws, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-        let (dw, db) = (sum_parts(dws, g3 * h), sum_parts(dbs, g3));
+        let (dw, db) = (
+            transpose(&sum_parts(dws, g3 * h), h, g3),
+            sum_parts(dbs, g3),
+        );
         let device = res.device();
         Ok((
             Some(Tensor::from_vec(dx, (b, t, g3), device)?),

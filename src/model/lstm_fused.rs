@@ -359,7 +359,8 @@ impl CustomOp3 for LstmLayer {
             None
         };
         let dw_in = Tensor::from_vec(sum_parts(dw_ins, g4 * (d + 1)), (g4, d + 1), device)?;
-        let dw_hh = Tensor::from_vec(sum_parts(dw_hhs, g4 * h), (g4, h), device)?;
+        let dw_hh = transpose(&sum_parts(dw_hhs, g4 * h), h, g4);
+        let dw_hh = Tensor::from_vec(dw_hh, (g4, h), device)?;
         Ok((dx, Some(dw_in), Some(dw_hh)))
     }
 }

@@ -34,12 +34,19 @@ pub(crate) fn to_batch_major(src: &[f32], n: usize, t: usize, width: usize, dst:
     }
 }
 
-/// A row-major `[rows, cols]` matrix transposed to row-major `[cols, rows]`.
+/// A row-major `[rows, cols]` matrix transposed to row-major `[cols, rows]`, in
+/// 32x32 tiles so that reads and writes both stay within a few cache lines.
 pub(crate) fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; m.len()];
-    for (i, row) in m.chunks(cols).take(rows).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            out[j * rows + i] = v;
+    const TILE: usize = 32;
+    let mut out = vec![0f32; rows * cols];
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                let row = &m[i * cols..(i + 1) * cols];
+                for j in j0..(j0 + TILE).min(cols) {
+                    out[j * rows + i] = row[j];
+                }
+            }
         }
     }
     out
@@ -55,9 +62,10 @@ pub(crate) fn sum_parts(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     total
 }
 
-/// The recurrent weight gradient of one run: `sum over steps s >= 1 of
-/// dpre_s^T @ h_{s-1}`, `[g, h]`, as one GEMM over all the run's rows, from the
+/// The recurrent weight gradient of one run, transposed: `sum over steps s >= 1
+/// of h_{s-1}^T @ dpre_s`, `[h, g]`, as one GEMM over all the run's rows, from the
 /// time-major gate gradients `dpre [t, n, g]` and hidden states `hs [t, n, h]`.
+/// Callers add up the runs' parts and transpose once.
 pub(crate) fn recurrent_weight_gradient(
     dpre: &[f32],
     hs: &[f32],
@@ -67,9 +75,8 @@ pub(crate) fn recurrent_weight_gradient(
     if t < 2 {
         return vec![0f32; g * h];
     }
-    // Computed as dw^T [h, g] = h^T @ dpre and transposed back: in this orientation
-    // the GEMM library repacks the hidden states rather than the g/h times larger
-    // gate gradients.
+    // In this orientation the GEMM library repacks the hidden states rather than
+    // the g/h times larger gate gradients.
     let rows = (t - 1) * n;
     let mut dw_t = vec![0f32; h * g];
     matmul(
@@ -82,7 +89,7 @@ pub(crate) fn recurrent_weight_gradient(
         row_major(g),
         Threads::One,
     );
-    transpose(&dw_t, h, g)
+    dw_t
 }
 
 #[cfg(test)]
