@@ -21,8 +21,8 @@ use rayon::prelude::*;
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::im2col::{ConvGeometry, col2im, im2col};
-use super::pool::pool_plane;
-use super::seq_layout::{sum_parts, transpose};
+use super::pool::{pool_plane, pooled_hw};
+use super::seq_layout::{rows_per_run, sum_parts, transpose};
 
 /// What runs after the convolution inside the same kernel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Conv2dOp {
     fn out_plane(&self) -> (usize, usize) {
         let (oh, ow) = self.g.out_hw();
         match self.fusion.pool {
-            Some((k, s)) => ((oh - k) / s + 1, (ow - k) / s + 1),
+            Some(window) => pooled_hw((oh, ow), window),
             None => (oh, ow),
         }
     }
@@ -220,8 +220,8 @@ impl CustomOp3 for Conv2dOp {
 
         // Images are split into one contiguous run per pool thread; each run sums
         // its own weight and bias gradients, added up at the end.
-        let runs = rayon::current_num_threads().clamp(1, b.max(1));
-        let per = b.div_ceil(runs).max(1);
+        let per = rows_per_run(b);
+        let runs = b.div_ceil(per);
         let work = |first: usize, mut dx: Option<&mut [f32]>| {
             let mut dw_t = vec![0f32; taps * o];
             let mut db = vec![0f32; o];

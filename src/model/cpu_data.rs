@@ -4,7 +4,9 @@
 //! error naming the op, so a caller's fallback to candle's ops can never be
 //! silently skipped.
 
-use candle_core::{CpuStorage, Layout, Result, Storage};
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor};
+
+use super::Kernels;
 
 /// The contiguous f32 data behind a custom op's input.
 pub(crate) fn f32_slice<'a>(
@@ -32,4 +34,10 @@ pub(crate) fn storage_f32<'a>(
         Storage::Cpu(cpu) => f32_slice(cpu, layout, op),
         _ => candle_core::bail!("{op}: only the CPU is supported"),
     }
+}
+
+/// Whether trainlab's own CPU kernels run on this tensor: `Kernels::Fast`, on the
+/// CPU, in f32. Everything else takes candle's ops.
+pub(crate) fn fast_cpu(t: &Tensor, kernels: Kernels) -> bool {
+    kernels == Kernels::Fast && t.device().is_cpu() && t.dtype() == DType::F32
 }

@@ -10,13 +10,9 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::cpu_data::{f32_slice, storage_f32};
+use super::cpu_data::{f32_slice, fast_cpu, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
-
-/// Whether the fused kernels can run on these tensors.
-pub(crate) fn applies(t: &Tensor) -> bool {
-    t.device().is_cpu() && t.dtype() == DType::F32
-}
+use super::seq_layout::column_sums;
 
 /// `x [..., in] @ w[out, in]^T + bias[out]` -> `[..., out]`, differentiable in all
 /// three. Every leading dimension is one more row of the same GEMM, so sequence
@@ -126,10 +122,7 @@ impl CustomOp3 for LinearOp {
             row_major(k),
             Threads::Pool,
         );
-        let mut db = vec![0f32; n];
-        for row in g.chunks(n) {
-            db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-        }
+        let db = column_sums(g, n);
         Ok((
             dx,
             Some(Tensor::from_vec(dw, (n, k), device)?),
@@ -145,7 +138,7 @@ pub fn classification_loss(
     targets: &Tensor,
     kernels: super::Kernels,
 ) -> Result<Tensor> {
-    if kernels == super::Kernels::Fast && applies(logits) && targets.dtype() == DType::U32 {
+    if fast_cpu(logits, kernels) && targets.dtype() == DType::U32 {
         cross_entropy(logits, targets)
     } else {
         candle_nn::loss::cross_entropy(logits, targets)

@@ -18,7 +18,8 @@ use super::activation::{sigmoid, tanh, with_simd};
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major};
 use super::seq_layout::{
-    recurrent_weight_gradient, rows_per_run, sum_parts, to_batch_major, to_time_major, transpose,
+    column_sums, recurrent_weight_gradient, rows_per_run, step_gradient, sum_parts, to_batch_major,
+    to_time_major, transpose,
 };
 
 /// Runs the GRU over all steps; differentiable in all three inputs.
@@ -217,13 +218,7 @@ impl CustomOp3 for GruSequence {
                 let mut dh_next = vec![0f32; step];
                 let zeros = vec![0f32; step];
                 for s in (0..t).rev() {
-                    for r in 0..n {
-                        let out = &dhs[(r * t + s) * h..(r * t + s + 1) * h];
-                        let next = &dh_next[r * h..(r + 1) * h];
-                        for ((d, &a), &b) in dh[r * h..(r + 1) * h].iter_mut().zip(out).zip(next) {
-                            *d = a + b;
-                        }
-                    }
+                    step_gradient(dhs, &dh_next, (s, n, t, h), &mut dh);
                     let gates = &run.gates[s * n * g3..(s + 1) * n * g3];
                     let hp = &run.hproj[s * n * g3..(s + 1) * n * g3];
                     let h_prev = if s > 0 {
@@ -250,10 +245,7 @@ impl CustomOp3 for GruSequence {
                 }
                 // db_hh sums dhp over every step, dw_hh pairs it with h_{s-1}.
                 let dw = recurrent_weight_gradient(&dhp, &run.hs, (n, t), (g3, h));
-                let mut db = vec![0f32; g3];
-                for row in dhp.chunks(g3) {
-                    db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                }
+                let db = column_sums(&dhp, g3);
                 to_batch_major(&dx_tm, n, t, g3, dx);
                 (dw, db)
             })

@@ -1,12 +1,12 @@
 //! One built layer: the candle module (or plain op) behind a `LayerSpec`.
 
-use candle_core::DType;
 use candle_core::{Result, Tensor};
 use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
 use super::attention::TransformerBlock;
 use super::conv::{Fusion, conv2d};
+use super::cpu_data::fast_cpu;
 use super::pool::max_pool2d;
 use super::recurrent::Recurrent;
 
@@ -140,9 +140,4 @@ impl Layer {
             (out, absorbed)
         })
     }
-}
-
-/// Whether trainlab's own CPU kernels run on these tensors.
-fn fast_cpu(xs: &Tensor, kernels: Kernels) -> bool {
-    kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32
 }

@@ -25,7 +25,8 @@ use super::activation::{sigmoid, tanh, with_simd};
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::seq_layout::{
-    recurrent_weight_gradient, rows_per_run, sum_parts, to_batch_major, to_time_major, transpose,
+    column_sums, recurrent_weight_gradient, rows_per_run, step_gradient, sum_parts, to_batch_major,
+    to_time_major, transpose,
 };
 
 /// Runs the LSTM layer; differentiable in `x`, `w_ih`, `bias` and `w_hh`.
@@ -280,13 +281,7 @@ impl CustomOp3 for LstmLayer {
                 let mut dc = vec![0f32; step];
                 let zeros = vec![0f32; step];
                 for s in (0..t).rev() {
-                    for r in 0..n {
-                        let out = &dhs[(r * t + s) * h..(r * t + s + 1) * h];
-                        let next = &dh_next[r * h..(r + 1) * h];
-                        for ((d, &a), &b) in dh[r * h..(r + 1) * h].iter_mut().zip(out).zip(next) {
-                            *d = a + b;
-                        }
-                    }
+                    step_gradient(dhs, &dh_next, (s, n, t, h), &mut dh);
                     let gates = &run.gates[s * n * g4..(s + 1) * n * g4];
                     let c_prev = if s > 0 {
                         &run.cells[(s - 1) * step..s * step]
@@ -324,10 +319,7 @@ impl CustomOp3 for LstmLayer {
                     row_major(d),
                     Threads::One,
                 );
-                let mut db = vec![0f32; g4];
-                for row in dgates.chunks(g4) {
-                    db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                }
+                let db = column_sums(&dgates, g4);
                 let mut dw_in = Vec::with_capacity(g4 * (d + 1));
                 for (row, bias) in dw_ih.chunks(d).zip(&db) {
                     dw_in.extend_from_slice(row);

@@ -44,11 +44,14 @@ struct MaxPool {
 
 impl MaxPool {
     fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
-        (
-            (h - self.k) / self.stride + 1,
-            (w - self.k) / self.stride + 1,
-        )
+        pooled_hw((h, w), (self.k, self.stride))
     }
+}
+
+/// Output size of pooling an `(h, w)` plane with `(window, stride)` (no padding;
+/// the window must fit).
+pub(crate) fn pooled_hw((h, w): (usize, usize), (k, stride): (usize, usize)) -> (usize, usize) {
+    ((h - k) / stride + 1, (w - k) / stride + 1)
 }
 
 /// Pools one `[h, w]` plane into `out [oh, ow]`, recording in `arg` the index
@@ -60,7 +63,7 @@ pub(crate) fn pool_plane(
     out: &mut [f32],
     arg: &mut [u32],
 ) {
-    let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+    let (oh, ow) = pooled_hw((h, w), (k, stride));
     if (k, stride) == (2, 2) {
         return pool_plane_2x2(x, w, (oh, ow), out, arg);
     }

@@ -6,9 +6,10 @@
 //! else (and as the tested reference) both cells are plain candle ops. State starts at zero for
 //! every sequence. Gate order and weight names follow PyTorch (`weight_ih_l0`, ...).
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 
 use super::Kernels;
+use super::cpu_data::fast_cpu;
 use super::dropout::dropout;
 use super::gru_fused::gru_sequence;
 use super::init::{uniform, uniform_bound};
@@ -107,7 +108,7 @@ impl Recurrent {
         mut rng: Option<&mut Rng>,
         kernels: Kernels,
     ) -> Result<Tensor> {
-        if kernels == Kernels::Fast && xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        if fast_cpu(xs, kernels) {
             return self.forward_fused(xs, rng);
         }
         // Time-major inside: each step's rows are then one contiguous block.

@@ -1,5 +1,5 @@
-//! Data layout helpers shared by the fused recurrent kernels, and the one
-//! gradient they compute the same way.
+//! Data layout helpers shared by the fused kernels (mostly the recurrent ones),
+//! and the one gradient the recurrent kernels compute the same way.
 //!
 //! The layers around a recurrent layer are batch-major (`[b, t, width]`); inside,
 //! the kernels split the batch into one run of rows per core and keep each run
@@ -32,6 +32,32 @@ pub(crate) fn to_batch_major(src: &[f32], n: usize, t: usize, width: usize, dst:
                 .copy_from_slice(&src[(s * n + r) * width..(s * n + r + 1) * width]);
         }
     }
+}
+
+/// Step `s` of a run's batch-major output gradient `dhs [n, t, h]`, plus the
+/// gradient carried back from step `s + 1`, into `dh [n, h]`.
+pub(crate) fn step_gradient(
+    dhs: &[f32],
+    carried: &[f32],
+    (s, n, t, h): (usize, usize, usize, usize),
+    dh: &mut [f32],
+) {
+    for r in 0..n {
+        let out = &dhs[(r * t + s) * h..(r * t + s + 1) * h];
+        let next = &carried[r * h..(r + 1) * h];
+        for ((d, &a), &b) in dh[r * h..(r + 1) * h].iter_mut().zip(out).zip(next) {
+            *d = a + b;
+        }
+    }
+}
+
+/// The sum of every row of a row-major matrix with `cols` columns: a bias gradient.
+pub(crate) fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
+    let mut sums = vec![0f32; cols];
+    for row in m.chunks(cols) {
+        sums.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+    }
+    sums
 }
 
 /// A row-major `[rows, cols]` matrix transposed to row-major `[cols, rows]`, in
@@ -113,5 +139,15 @@ mod tests {
             vec![4.0, 6.0]
         );
         assert_eq!(sum_parts(Vec::new(), 2), vec![0.0, 0.0]);
+        assert_eq!(column_sums(&m, 3), vec![5.0, 7.0, 9.0]);
+        // Step 2 of row 1 of a [2, 3, 1] gradient, plus what step 3 carried back.
+        let mut dh = [0.0; 2];
+        step_gradient(
+            &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+            &[10.0, 20.0],
+            (2, 2, 3, 1),
+            &mut dh,
+        );
+        assert_eq!(dh, [12.0, 25.0]);
     }
 }

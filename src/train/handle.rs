@@ -81,8 +81,9 @@ pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
             // parallel parts start on the loop's thread, which does its share,
             // instead of handing all of it to the pool and sleeping until woken
             // (measured: the MLP step ~1.6x faster, see benches/README.md).
+            // Its size is rayon's default: RAYON_NUM_THREADS (set at startup, see
+            // util::threads), else every core.
             match rayon::ThreadPoolBuilder::new()
-                .num_threads(rayon_threads())
                 .thread_name(move |i| format!("trainlab-{name}-{i}"))
                 .build()
             {
@@ -111,14 +112,4 @@ pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
             }
         }
     }
-}
-
-/// The pool size: `RAYON_NUM_THREADS` (set at startup, see `util::threads`), else
-/// every core.
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
