@@ -186,6 +186,34 @@ fn divergence_fails_with_advice() {
     }
 }
 
+/// A learning rate far too high that does not reach NaN (Adam at lr 10) still
+/// tells the learner why nothing is learned, and the run finishes normally.
+#[test]
+fn a_loss_that_climbs_gets_a_learning_rate_note() {
+    let mut exp = small_mnist(1);
+    exp.optimizer = OptimizerSpec::Adam {
+        lr: 10.0,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
+    let events = run_all(exp, StartOptions::default());
+    assert!(
+        matches!(events.last(), Some(TrainEvent::Finished(_))),
+        "{:?}",
+        events.last()
+    );
+    let notes: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Note { message, .. } if message.contains("too high") => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "one note, not one per Step: {notes:?}");
+}
+
 #[test]
 fn missing_data_is_a_clear_bad_input_failure() {
     let mut exp = small_mnist(1);

@@ -25,23 +25,34 @@ impl Progress {
         Self { bar }
     }
 
+    /// Prints one line above the bar. indicatif drops `println` when the bar is
+    /// hidden (stderr is not a terminal: CI, a pipe), so there it goes straight to
+    /// stderr: notes and evaluations must reach the log either way.
+    fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
     /// Shows one event.
     pub(crate) fn show(&self, event: &TrainEvent) {
         match event {
             TrainEvent::Started(info) if info.train_samples == 0 && info.steps_per_epoch == 0 => {
                 // A reinforcement-learning run: the Environment event says the rest.
                 self.bar.set_length(info.total_steps);
-                self.bar.println(format!(
+                self.line(format!(
                     "{}: {} parameters on {}; {} episodes",
                     info.name, info.parameters, info.device, info.total_steps
                 ));
                 if let Some(dir) = &info.run_dir {
-                    self.bar.println(format!("recording to {dir}"));
+                    self.line(format!("recording to {dir}"));
                 }
             }
             TrainEvent::Started(info) => {
                 self.bar.set_length(info.total_steps);
-                self.bar.println(format!(
+                self.line(format!(
                     "{}: {} parameters on {}; {} train / {} val / {} test samples; {} steps",
                     info.name,
                     info.parameters,
@@ -52,7 +63,7 @@ impl Progress {
                     info.total_steps
                 ));
                 if let Some(dir) = &info.run_dir {
-                    self.bar.println(format!("recording to {dir}"));
+                    self.line(format!("recording to {dir}"));
                 }
             }
             TrainEvent::Step(s) => {
@@ -79,7 +90,7 @@ impl Progress {
                     ),
                     None => String::new(),
                 };
-                self.bar.println(format!(
+                self.line(format!(
                     "step {:>7} epoch {:>5.2}  {label:<5} loss {:.4}  accuracy {:.2}%{extra}",
                     e.step,
                     e.epoch,
@@ -87,7 +98,7 @@ impl Progress {
                     e.accuracy * 100.0
                 ));
                 for c in &e.per_class {
-                    self.bar.println(format!(
+                    self.line(format!(
                         "    {:<12} precision {:.3}  recall {:.3}  F1 {:.3}  ({} samples)",
                         c.class, c.precision, c.recall, c.f1, c.support
                     ));
@@ -95,7 +106,7 @@ impl Progress {
             }
             TrainEvent::Sample(s) => {
                 let text = s.text.replace('\n', " / ");
-                self.bar.println(format!(
+                self.line(format!(
                     "step {} sample (T={}): {}{}",
                     s.step, s.temperature, s.prompt, text
                 ));
@@ -103,7 +114,7 @@ impl Progress {
             TrainEvent::Environment(env) => {
                 let rows = env.layout.len();
                 let cols = env.layout.first().map_or(0, |r| r.chars().count());
-                self.bar.println(format!(
+                self.line(format!(
                     "{}: {rows}x{cols} maze, {} states; optimal path {} moves (shortest {}), \
                      optimal return {:.4}",
                     env.method,
@@ -134,10 +145,10 @@ impl Progress {
                 self.bar
                     .println(format!("step {step}: learning rate set to {lr:.3e}"));
             }
-            TrainEvent::Paused { step } => self.bar.println(format!("paused at step {step}")),
-            TrainEvent::Resumed { step } => self.bar.println(format!("resumed at step {step}")),
+            TrainEvent::Paused { step } => self.line(format!("paused at step {step}")),
+            TrainEvent::Resumed { step } => self.line(format!("resumed at step {step}")),
             TrainEvent::Note { step, message } => {
-                self.bar.println(format!("step {step}: {message}"));
+                self.line(format!("step {step}: {message}"));
             }
             // The CLI never probes, so answers never arrive here.
             TrainEvent::Probed(_) => {}

@@ -19,6 +19,7 @@ use super::events::{
     TextSample, TrainEvent,
 };
 use super::handle::StartOptions;
+use super::loss_watch::LossWatch;
 use super::optim::Optimizer;
 use super::schedule::lr_at;
 use super::steering::Steering;
@@ -201,6 +202,7 @@ pub(crate) fn run(
     let (mut step, mut train_secs, mut interval_secs) = (0u64, 0.0f64, 0.0f64);
     let (mut loss_sum, mut correct_sum, mut covered) = (None::<Tensor>, None::<Tensor>, 0u64);
     let mut last_train = None;
+    let mut watch = LossWatch::default();
     let mut last_val: Option<(f64, f64)> = None;
     let mut reason = StopReason::Completed;
     'training: while step < total_steps {
@@ -256,14 +258,8 @@ pub(crate) fn run(
             };
             let mean = read(&loss_sum)? / covered as f64;
             let acc = read(&correct_sum)? / (covered as usize * tokens_per_step) as f64;
-            if !mean.is_finite() {
-                return Err(RunFailure::diverged(
-                    step,
-                    format!(
-                        "training diverged: the loss became {mean} by step {step} (lr {lr:.3e}). \
-                         Try a learning rate about 10x smaller, or set training.grad_clip_norm (e.g. 1.0)."
-                    ),
-                ));
+            if let Some(message) = watch.check(step, mean, lr)? {
+                emitter.emit(TrainEvent::Note { step, message });
             }
             last_train = Some((mean, acc));
             emitter.emit(TrainEvent::Step(StepMetrics {

@@ -17,6 +17,7 @@ mod events;
 mod finetune;
 mod handle;
 mod language_model;
+mod loss_watch;
 mod metrics;
 mod optim;
 mod probe;

@@ -17,6 +17,7 @@ use super::events::{
     EvalMetrics, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
 };
 use super::handle::StartOptions;
+use super::loss_watch::LossWatch;
 use super::metrics::{StepAccumulator, count_correct};
 use super::optim::Optimizer;
 use super::probe::ProbeTarget;
@@ -119,6 +120,7 @@ pub(crate) fn run(
         last_train: None,
         last_val: None,
         stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
+        watch: LossWatch::default(),
     };
     let reason = lp.train(&train, &val, &mut batches, &mut opt, emitter, steering)?;
 
@@ -187,6 +189,7 @@ struct Loop<'a> {
     last_train: Option<(f64, f64)>,
     last_val: Option<(f64, f64)>,
     stopper: Option<EarlyStopper>,
+    watch: LossWatch,
 }
 
 impl Loop<'_> {
@@ -305,15 +308,11 @@ impl Loop<'_> {
         let read = began.elapsed().as_secs_f64();
         self.interval_secs += read;
         self.train_secs += read;
-        if !totals.mean_loss.is_finite() {
-            return Err(RunFailure::diverged(
-                self.step,
-                format!(
-                    "training diverged: the loss became {} by step {} (lr {lr:.3e}). \
-                     Try a learning rate about 10x smaller, or set training.grad_clip_norm (e.g. 1.0).",
-                    totals.mean_loss, self.step
-                ),
-            ));
+        if let Some(message) = self.watch.check(self.step, totals.mean_loss, lr)? {
+            emitter.emit(TrainEvent::Note {
+                step: self.step,
+                message,
+            });
         }
         let n = totals.steps;
         self.epoch_loss = (

@@ -16,6 +16,7 @@ use super::events::{
     ClassScores, EvalMetrics, ProbeAnswer, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
 };
 use super::handle::StartOptions;
+use super::loss_watch::LossWatch;
 use super::optim::Optimizer;
 use super::schedule::lr_at;
 use super::steering::Steering;
@@ -282,6 +283,7 @@ pub(crate) fn run(
     let (mut loss_acc, mut correct_acc, mut seen, mut covered) =
         (None::<Tensor>, 0usize, 0usize, 0u64);
     let mut last_train = None;
+    let mut watch = LossWatch::default();
     let mut last_val: Option<Evaluation> = None;
     let mut reason = StopReason::Completed;
     'epochs: for _ in 0..tr.epochs {
@@ -337,13 +339,8 @@ pub(crate) fn run(
                     .map_err(at(step))?
                     .unwrap_or(0.0) as f64
                     / covered as f64;
-                if !mean.is_finite() {
-                    return Err(RunFailure::diverged(
-                        step,
-                        format!(
-                            "training diverged: the loss became {mean} by step {step}. Try a learning rate about 10x smaller."
-                        ),
-                    ));
+                if let Some(message) = watch.check(step, mean, lr)? {
+                    emitter.emit(TrainEvent::Note { step, message });
                 }
                 // Accuracy of the last batch of the interval (read back only now).
                 let acc = correct_acc as f64 / seen.max(1) as f64;
