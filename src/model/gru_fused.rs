@@ -14,13 +14,15 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{sigmoid, tanh, with_simd};
+use super::activation::{sigmoid, simd_kernel, tanh};
 use super::cpu_data::{f32_slice, storage_f32};
-use super::gemm::{Threads, matmul, row_major};
+use super::gemm::{row_major, transposed};
+use super::scratch::Scratch;
 use super::seq_layout::{
     column_sums, recurrent_weight_gradient, rows_per_run, step_gradient, sum_parts, to_batch_major,
     to_time_major, transpose,
 };
+use super::skinny::{PackedRhs, Start};
 
 /// Runs the GRU over all steps; differentiable in all three inputs.
 pub(crate) fn gru_sequence(xproj: &Tensor, w_hh: &Tensor, b_hh: &Tensor) -> Result<Tensor> {
@@ -37,9 +39,9 @@ struct RunSaved {
     /// Activated r, z, n per step: `[t, n, 3h]`.
     gates: Vec<f32>,
     /// The recurrent projections `h_prev @ w_hh^T + b_hh`: `[t, n, 3h]`.
-    hproj: Vec<f32>,
+    hproj: Scratch,
     /// Hidden states: `[t, n, h]`.
-    hs: Vec<f32>,
+    hs: Scratch,
 }
 
 struct GruSequence {
@@ -108,6 +110,31 @@ fn cell_backward(
     }
 }
 
+simd_kernel! {
+    /// `cell_forward`, vectorised.
+    fn cell_forward_simd => cell_forward(
+        h: usize,
+        gates: &mut [f32],
+        hproj: &[f32],
+        h_prev: &[f32],
+        hs: &mut [f32],
+    )
+}
+
+simd_kernel! {
+    /// `cell_backward`, vectorised.
+    fn cell_backward_simd => cell_backward(
+        h: usize,
+        gates: &[f32],
+        hproj: &[f32],
+        h_prev: &[f32],
+        dh: &[f32],
+        dx: &mut [f32],
+        dhp: &mut [f32],
+        dh_prev: &mut [f32],
+    )
+}
+
 impl CustomOp3 for GruSequence {
     fn name(&self) -> &'static str {
         "gru-sequence"
@@ -134,8 +161,8 @@ impl CustomOp3 for GruSequence {
                 l3.dims()
             );
         }
-        // w_hh^T row-major [h, 3h], read in place by the GEMM (see lstm_fused.rs).
-        let w_t = transpose(w_hh, g3, h);
+        // w_hh^T [h, 3h] packed once for the per-step products.
+        let w_t = PackedRhs::new(w_hh, (h, g3), transposed(h));
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
@@ -145,11 +172,8 @@ impl CustomOp3 for GruSequence {
                 let n = out.len() / (t * h);
                 let step = n * h;
                 let mut gates = to_time_major(xproj, n, t, g3);
-                let mut hproj = Vec::with_capacity(t * n * g3);
-                for _ in 0..t * n {
-                    hproj.extend_from_slice(b_hh);
-                }
-                let mut hs = vec![0f32; t * step];
+                let mut hproj = Scratch::uninit(t * n * g3);
+                let mut hs = Scratch::uninit(t * step);
                 let zeros = vec![0f32; step];
                 for s in 0..t {
                     let hp = &mut hproj[s * n * g3..(s + 1) * n * g3];
@@ -161,19 +185,12 @@ impl CustomOp3 for GruSequence {
                     };
                     if s > 0 {
                         // hproj = b_hh + h_prev @ w_hh^T
-                        matmul(
-                            (n, g3, h),
-                            hp,
-                            true,
-                            h_prev,
-                            row_major(h),
-                            &w_t,
-                            row_major(g3),
-                            Threads::One,
-                        );
+                        w_t.matmul(n, hp, Start::Bias(b_hh), h_prev, h);
+                    } else {
+                        hp.chunks_mut(g3).for_each(|row| row.copy_from_slice(b_hh));
                     }
                     let gs = &mut gates[s * n * g3..(s + 1) * n * g3];
-                    with_simd(|| cell_forward(h, gs, hp, h_prev, &mut now[..step]));
+                    cell_forward_simd(h, gs, hp, h_prev, &mut now[..step]);
                 }
                 to_batch_major(&hs, n, t, h, out);
                 RunSaved { gates, hproj, hs }
@@ -203,6 +220,7 @@ impl CustomOp3 for GruSequence {
         let (gs, gl) = grad.storage_and_layout();
         let w = storage_f32(&ws, wl, "gru backward")?;
         let dhs = storage_f32(&gs, gl, "gru backward")?;
+        let w_packed = PackedRhs::new(w, (g3, h), row_major(h));
         let per = rows_per_run(b);
         let mut dx = vec![0f32; b * t * g3];
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -212,8 +230,8 @@ impl CustomOp3 for GruSequence {
             .map(|((dx, dhs), run)| {
                 let n = dx.len() / (t * g3);
                 let step = n * h;
-                let mut dx_tm = vec![0f32; t * n * g3];
-                let mut dhp = vec![0f32; t * n * g3];
+                let mut dx_tm = Scratch::uninit(t * n * g3);
+                let mut dhp = Scratch::uninit(t * n * g3);
                 let mut dh = vec![0f32; step];
                 let mut dh_next = vec![0f32; step];
                 let zeros = vec![0f32; step];
@@ -228,19 +246,10 @@ impl CustomOp3 for GruSequence {
                     };
                     let dxs = &mut dx_tm[s * n * g3..(s + 1) * n * g3];
                     let dhps = &mut dhp[s * n * g3..(s + 1) * n * g3];
-                    with_simd(|| cell_backward(h, gates, hp, h_prev, &dh, dxs, dhps, &mut dh_next));
+                    cell_backward_simd(h, gates, hp, h_prev, &dh, dxs, dhps, &mut dh_next);
                     if s > 0 {
                         // dh_prev += dhp @ w_hh
-                        matmul(
-                            (n, h, g3),
-                            &mut dh_next,
-                            true,
-                            dhps,
-                            row_major(g3),
-                            w,
-                            row_major(h),
-                            Threads::One,
-                        );
+                        w_packed.matmul(n, &mut dh_next, Start::Dst, dhps, g3);
                     }
                 }
                 // db_hh sums dhp over every step, dw_hh pairs it with h_{s-1}.

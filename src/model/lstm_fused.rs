@@ -7,27 +7,30 @@
 //! candle ops) within float rounding; tested in `recurrent.rs`.
 //!
 //! Sequences in a batch never interact, so the batch is cut into one run of rows
-//! per core and each run goes through all its steps on its own core: one GEMM for
-//! the input projection of all its steps, then per step one single-threaded GEMM
-//! (`h @ w_hh^T`) and one vectorised pass over the gates, with no synchronisation
-//! between steps. Inside a run the buffers are time-major, so that one step's rows
-//! are one matrix. The backward pass does one GEMM per step for the state gradient
-//! and one GEMM each over all steps for `w_hh`, `w_ih` and the input gradient.
-//! Doing the projection inside the op keeps the `[b, t, 4h]` gate tensor (the
-//! layer's largest) out of candle's autograd, which would copy and zero-fill it.
+//! per core and each run goes through all its steps on its own core, with no
+//! synchronisation between steps. Inside a run, step s reads one time-major
+//! matrix `z_s = [x_s | h_{s-1}]` (`[n, d + h]`), so a step is one skinny product
+//! `gates = bias + z_s @ [w_ih | w_hh]^T` (`skinny.rs`, weights packed once per
+//! pass) and one vectorised pass over the gates, which writes `h_s` straight into
+//! `z_{s+1}`. Backward: one skinny product per step for the state gradient, then
+//! one GEMM over all steps for both weight gradients (`z^T @ dgates`) and one for
+//! the input gradient. Doing the projection inside the op keeps the `[b, t, 4h]`
+//! gate tensor (the layer's largest) out of candle's autograd, which would copy
+//! and zero-fill it.
 
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{sigmoid, tanh, with_simd};
+use super::activation::{sigmoid, simd_kernel, tanh};
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
+use super::scratch::Scratch;
 use super::seq_layout::{
-    column_sums, recurrent_weight_gradient, rows_per_run, step_gradient, sum_parts, to_batch_major,
-    to_time_major, transpose,
+    column_sums, rows_per_run, step_gradient, sum_parts, to_batch_major, transpose,
 };
+use super::skinny::{PackedRhs, Start};
 
 /// Runs the LSTM layer; differentiable in `x`, `w_ih`, `bias` and `w_hh`.
 pub(crate) fn lstm_layer(
@@ -49,15 +52,14 @@ pub(crate) fn lstm_layer(
 /// time-major over the run's `n` rows.
 struct RunSaved {
     /// Activated gates i, f, g, o: `[t, n, 4h]`.
-    gates: Vec<f32>,
+    gates: Scratch,
     /// Cell states: `[t, n, h]`.
-    cells: Vec<f32>,
+    cells: Scratch,
     /// tanh of the cell states: `[t, n, h]`.
-    tanh_cells: Vec<f32>,
-    /// Hidden states: `[t, n, h]`.
-    hs: Vec<f32>,
-    /// The run's inputs, time-major: `[t, n, d]`.
-    xs: Vec<f32>,
+    tanh_cells: Scratch,
+    /// Each step's product input `[x_s | h_{s-1}]`: `[t + 1, n, d + h]` (the
+    /// h part of the last block is the final hidden state).
+    z: Scratch,
 }
 
 struct LstmLayer {
@@ -66,7 +68,7 @@ struct LstmLayer {
 
 /// One step of the cell for `n` rows: activates `gates [n, 4h]` in place and
 /// writes the new cell state, its tanh and the hidden state (`c_prev` is zeros
-/// at the first step).
+/// at the first step); row r's hidden state goes to `hs[r * hs_row..][..h]`.
 #[inline(always)]
 fn cell_forward(
     h: usize,
@@ -75,6 +77,7 @@ fn cell_forward(
     cells: &mut [f32],
     tanh_cells: &mut [f32],
     hs: &mut [f32],
+    hs_row: usize,
 ) {
     for (r, row) in gates.chunks_mut(4 * h).enumerate() {
         let (ifg, o) = row.split_at_mut(3 * h);
@@ -89,7 +92,7 @@ fn cell_forward(
             c[j] = f[j] * cp[j] + i[j] * g[j];
         }
         let tc = &mut tanh_cells[r * h..(r + 1) * h];
-        let hr = &mut hs[r * h..(r + 1) * h];
+        let hr = &mut hs[r * hs_row..r * hs_row + h];
         for j in 0..h {
             tc[j] = tanh(c[j]);
             hr[j] = o[j] * tc[j];
@@ -137,6 +140,32 @@ fn cell_backward(
     }
 }
 
+simd_kernel! {
+    /// `cell_forward`, vectorised.
+    fn cell_forward_simd => cell_forward(
+        h: usize,
+        gates: &mut [f32],
+        c_prev: &[f32],
+        cells: &mut [f32],
+        tanh_cells: &mut [f32],
+        hs: &mut [f32],
+        hs_row: usize,
+    )
+}
+
+simd_kernel! {
+    /// `cell_backward`, vectorised.
+    fn cell_backward_simd => cell_backward(
+        h: usize,
+        gates: &[f32],
+        c_prev: &[f32],
+        tanh_cells: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dgates: &mut [f32],
+    )
+}
+
 impl CustomOp3 for LstmLayer {
     fn name(&self) -> &'static str {
         "lstm-layer"
@@ -164,10 +193,15 @@ impl CustomOp3 for LstmLayer {
                 l3.dims()
             );
         }
-        // w_hh^T stored row-major [h, 4h]: the GEMM library then reads it in place
-        // instead of repacking all of w_hh at every step (measured: a sixth of
-        // the whole training step).
-        let w_t = transpose(w_hh, g4, h);
+        // [w_ih | w_hh]^T, [d + h, 4h], packed once for every step's product.
+        let zw = d + h;
+        let w_cat = PackedRhs::from_fn((zw, g4), |r, c| {
+            if r < d {
+                w_in[c * (d + 1) + r]
+            } else {
+                w_hh[c * h + r - d]
+            }
+        });
         let bias: Vec<f32> = w_in.iter().skip(d).step_by(d + 1).copied().collect();
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
@@ -176,44 +210,25 @@ impl CustomOp3 for LstmLayer {
             .zip(x.par_chunks(per * t * d))
             .map(|(out, x)| {
                 let n = out.len() / (t * h);
-                let xs = to_time_major(x, n, t, d);
-                // Every step's input projection at once: gates = bias + x @ w_ih^T,
-                // w_ih read from the first d columns of w_in [4h, d+1].
-                let mut gates = Vec::with_capacity(t * n * g4);
-                for _ in 0..t * n {
-                    gates.extend_from_slice(&bias);
+                let (step, block) = (n * h, n * zw);
+                let mut z = Scratch::uninit((t + 1) * block);
+                for s in 0..t {
+                    for r in 0..n {
+                        let row = &mut z[s * block + r * zw..][..zw];
+                        row[..d].copy_from_slice(&x[(r * t + s) * d..][..d]);
+                        if s == 0 {
+                            row[d..].fill(0.0);
+                        }
+                    }
                 }
-                matmul(
-                    (t * n, g4, d),
-                    &mut gates,
-                    true,
-                    &xs,
-                    row_major(d),
-                    w_in,
-                    transposed(d + 1),
-                    Threads::One,
-                );
-                let mut cells = vec![0f32; t * n * h];
-                let mut tanh_cells = vec![0f32; t * n * h];
-                let mut hs = vec![0f32; t * n * h];
-                let step = n * h;
+                let mut gates = Scratch::uninit(t * n * g4);
+                let mut cells = Scratch::uninit(t * step);
+                let mut tanh_cells = Scratch::uninit(t * step);
                 let zeros = vec![0f32; step];
                 for s in 0..t {
                     let gs = &mut gates[s * n * g4..(s + 1) * n * g4];
-                    if s > 0 {
-                        // gates += h_prev @ w_hh^T
-                        let prev = &hs[(s - 1) * step..s * step];
-                        matmul(
-                            (n, g4, h),
-                            gs,
-                            true,
-                            prev,
-                            row_major(h),
-                            &w_t,
-                            row_major(g4),
-                            Threads::One,
-                        );
-                    }
+                    let (z_now, z_next) = z.split_at_mut((s + 1) * block);
+                    w_cat.matmul(n, gs, Start::Bias(&bias), &z_now[s * block..], zw);
                     let (done, now) = cells.split_at_mut(s * step);
                     let c_prev = if s > 0 {
                         &done[(s - 1) * step..]
@@ -221,16 +236,21 @@ impl CustomOp3 for LstmLayer {
                         &zeros[..]
                     };
                     let tc = &mut tanh_cells[s * step..(s + 1) * step];
-                    let hn = &mut hs[s * step..(s + 1) * step];
-                    with_simd(|| cell_forward(h, gs, c_prev, &mut now[..step], tc, hn));
+                    let h_out = &mut z_next[d..block];
+                    cell_forward_simd(h, gs, c_prev, &mut now[..step], tc, h_out, zw);
                 }
-                to_batch_major(&hs, n, t, h, out);
+                // The hidden states sit in the h parts of blocks 1..=t.
+                for r in 0..n {
+                    for s in 0..t {
+                        out[(r * t + s) * h..][..h]
+                            .copy_from_slice(&z[(s + 1) * block + r * zw + d..][..h]);
+                    }
+                }
                 RunSaved {
                     gates,
                     cells,
                     tanh_cells,
-                    hs,
-                    xs,
+                    z,
                 }
             })
             .collect();
@@ -265,17 +285,20 @@ impl CustomOp3 for LstmLayer {
         let wi = storage_f32(&is, il, "lstm backward")?;
         let w = storage_f32(&ws, wl, "lstm backward")?;
         let dhs = storage_f32(&gs, gl, "lstm backward")?;
+        // w_hh [4h, h] packed once for the per-step state gradients.
+        let w_packed = PackedRhs::new(w, (g4, h), row_major(h));
+        let zw = d + h;
         let per = rows_per_run(b);
         let input_grad = x.track_op();
         let mut dx = vec![0f32; b * t * d];
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        let partials: Vec<(Scratch, Vec<f32>)> = dx
             .par_chunks_mut(per * t * d)
             .zip(dhs.par_chunks(per * t * h))
             .zip(runs.par_iter())
             .map(|((dx, dhs), run)| {
                 let n = dx.len() / (t * d);
                 let step = n * h;
-                let mut dgates = vec![0f32; t * n * g4];
+                let mut dgates = Scratch::uninit(t * n * g4);
                 let mut dh = vec![0f32; step];
                 let mut dh_next = vec![0f32; step];
                 let mut dc = vec![0f32; step];
@@ -290,44 +313,28 @@ impl CustomOp3 for LstmLayer {
                     };
                     let tc = &run.tanh_cells[s * step..(s + 1) * step];
                     let dg = &mut dgates[s * n * g4..(s + 1) * n * g4];
-                    with_simd(|| cell_backward(h, gates, c_prev, tc, &dh, &mut dc, dg));
+                    cell_backward_simd(h, gates, c_prev, tc, &dh, &mut dc, dg);
                     if s > 0 {
                         // dh_prev = dgates @ w_hh
-                        matmul(
-                            (n, h, g4),
-                            &mut dh_next,
-                            false,
-                            dg,
-                            row_major(g4),
-                            w,
-                            row_major(h),
-                            Threads::One,
-                        );
+                        w_packed.matmul(n, &mut dh_next, Start::Zero, dg, g4);
                     }
                 }
-                let dw_hh = recurrent_weight_gradient(&dgates, &run.hs, (n, t), (g4, h));
-                // d(w_ih | bias) [4h, d+1]: dgates^T @ x in the first d columns, the
-                // column sums of dgates in the last.
-                let mut dw_ih = vec![0f32; g4 * d];
+                // [w_ih | w_hh]^T's gradient, [d + h, 4h]: z^T @ dgates over every
+                // step at once (the GEMM library repacks z, the smaller operand).
+                let mut dw_t = Scratch::uninit(zw * g4);
                 matmul(
-                    (g4, d, t * n),
-                    &mut dw_ih,
+                    (zw, g4, t * n),
+                    &mut dw_t,
                     false,
+                    &run.z,
+                    transposed(zw),
                     &dgates,
-                    transposed(g4),
-                    &run.xs,
-                    row_major(d),
+                    row_major(g4),
                     Threads::One,
                 );
-                let db = column_sums(&dgates, g4);
-                let mut dw_in = Vec::with_capacity(g4 * (d + 1));
-                for (row, bias) in dw_ih.chunks(d).zip(&db) {
-                    dw_in.extend_from_slice(row);
-                    dw_in.push(*bias);
-                }
                 if input_grad {
                     // dx = dgates @ w_ih, w_ih the first d columns of w_in.
-                    let mut dx_tm = vec![0f32; t * n * d];
+                    let mut dx_tm = Scratch::uninit(t * n * d);
                     matmul(
                         (t * n, d, g4),
                         &mut dx_tm,
@@ -340,18 +347,29 @@ impl CustomOp3 for LstmLayer {
                     );
                     to_batch_major(&dx_tm, n, t, d, dx);
                 }
-                (dw_in, dw_hh)
+                (dw_t, column_sums(&dgates, g4))
             })
             .collect();
-        let (dw_ins, dw_hhs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+        let (dw_ts, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+        let dw_t = sum_parts(dw_ts.into_iter().map(Scratch::into_vec).collect(), zw * g4);
+        let db = sum_parts(dbs, g4);
+        // Back to the parameters' layout: row c of the transpose is gate column c,
+        // [d input weights | h recurrent weights].
+        let dw = transpose(&dw_t, zw, g4);
+        let mut dw_in = Vec::with_capacity(g4 * (d + 1));
+        let mut dw_hh = Vec::with_capacity(g4 * h);
+        for (row, bias) in dw.chunks(zw).zip(&db) {
+            dw_in.extend_from_slice(&row[..d]);
+            dw_in.push(*bias);
+            dw_hh.extend_from_slice(&row[d..]);
+        }
         let device = res.device();
         let dx = if input_grad {
             Some(Tensor::from_vec(dx, (b, t, d), device)?)
         } else {
             None
         };
-        let dw_in = Tensor::from_vec(sum_parts(dw_ins, g4 * (d + 1)), (g4, d + 1), device)?;
-        let dw_hh = transpose(&sum_parts(dw_hhs, g4 * h), h, g4);
+        let dw_in = Tensor::from_vec(dw_in, (g4, d + 1), device)?;
         let dw_hh = Tensor::from_vec(dw_hh, (g4, h), device)?;
         Ok((dx, Some(dw_in), Some(dw_hh)))
     }

@@ -19,7 +19,9 @@ mod layer;
 mod lstm_fused;
 mod pool;
 mod recurrent;
+mod scratch;
 mod seq_layout;
+mod skinny;
 #[cfg(test)]
 mod test_tensors;
 

@@ -217,62 +217,71 @@ mod tests {
 
     #[test]
     fn fused_lstm_matches_reference_values_and_gradients() -> Result<()> {
-        let mut rng = Rng::new(7);
-        let (t, b, d, h) = (5, 3, 6, 8);
-        let x = Var::from_tensor(&random(&mut rng, &[b, t, d])?)?;
-        let w_ih = Var::from_tensor(&random(&mut rng, &[4 * h, d])?)?;
-        let bias = Var::from_tensor(&random(&mut rng, &[4 * h])?)?;
-        let w = Var::from_tensor(&random(&mut rng, &[4 * h, h])?)?;
-        let weights = random(&mut rng, &[b, t, h])?;
-        let fast = lstm_layer(&x, &w_ih, &bias, &w)?;
-        // The reference: the projection in candle ops, the recurrence time-major.
-        let proj = x
-            .as_tensor()
-            .matmul(
-                &w_ih
-                    .as_tensor()
-                    .t()?
-                    .unsqueeze(0)?
-                    .broadcast_as((b, d, 4 * h))?,
-            )?
-            .broadcast_add(bias.as_tensor())?;
-        let slow = lstm_reference(&proj.transpose(0, 1)?.contiguous()?, &w)?.transpose(0, 1)?;
-        assert_eq!(fast.dims(), &[b, t, h]);
-        assert!(max_diff(&fast, &slow)? < 1e-5);
-        // A loss that weighs every output differently, so every path is checked.
-        let gf = (fast * &weights)?.sum_all()?.backward()?;
-        let gs = (slow * &weights)?.sum_all()?.backward()?;
-        for (name, v) in [("x", &x), ("w_ih", &w_ih), ("bias", &bias), ("w_hh", &w)] {
-            let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
-                panic!("missing {name} gradient");
-            };
-            let diff = max_diff(a, b)?;
-            assert!(diff < 1e-4, "{name} gradient differs by {diff}");
+        // Small; then more rows than one register tile per core and gate
+        // columns that end inside a panel.
+        for (t, b, d, h) in [(5, 3, 6, 8), (4, 37, 5, 13)] {
+            let mut rng = Rng::new(7);
+            let x = Var::from_tensor(&random(&mut rng, &[b, t, d])?)?;
+            let w_ih = Var::from_tensor(&random(&mut rng, &[4 * h, d])?)?;
+            let bias = Var::from_tensor(&random(&mut rng, &[4 * h])?)?;
+            let w = Var::from_tensor(&random(&mut rng, &[4 * h, h])?)?;
+            let weights = random(&mut rng, &[b, t, h])?;
+            let fast = lstm_layer(&x, &w_ih, &bias, &w)?;
+            // The reference: the projection in candle ops, the recurrence time-major.
+            let proj = x
+                .as_tensor()
+                .matmul(
+                    &w_ih
+                        .as_tensor()
+                        .t()?
+                        .unsqueeze(0)?
+                        .broadcast_as((b, d, 4 * h))?,
+                )?
+                .broadcast_add(bias.as_tensor())?;
+            let slow = lstm_reference(&proj.transpose(0, 1)?.contiguous()?, &w)?.transpose(0, 1)?;
+            assert_eq!(fast.dims(), &[b, t, h]);
+            assert!(max_diff(&fast, &slow)? < 1e-5, "{b}x{t}x{d}, h {h}: values");
+            // A loss that weighs every output differently, so every path is checked.
+            let gf = (fast * &weights)?.sum_all()?.backward()?;
+            let gs = (slow * &weights)?.sum_all()?.backward()?;
+            for (name, v) in [("x", &x), ("w_ih", &w_ih), ("bias", &bias), ("w_hh", &w)] {
+                let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
+                    panic!("missing {name} gradient");
+                };
+                let diff = max_diff(a, b)?;
+                assert!(
+                    diff < 1e-4,
+                    "{b}x{t}x{d}, h {h}: {name} gradient differs by {diff}"
+                );
+            }
         }
         Ok(())
     }
 
     #[test]
     fn fused_gru_matches_reference_values_and_gradients() -> Result<()> {
-        let mut rng = Rng::new(9);
-        let (t, b, h) = (6, 5, 8);
-        let proj = Var::from_tensor(&random(&mut rng, &[t, b, 3 * h])?)?;
-        let w = Var::from_tensor(&random(&mut rng, &[3 * h, h])?)?;
-        let bhh = Var::from_tensor(&random(&mut rng, &[3 * h])?)?;
-        let weights = random(&mut rng, &[t, b, h])?;
-        // The fused op is batch-major, the reference time-major.
-        let fast = gru_sequence(&proj.as_tensor().transpose(0, 1)?, &w, &bhh)?.transpose(0, 1)?;
-        let slow = gru_steps(&proj, &w, Some(&bhh))?;
-        assert_eq!(fast.dims(), &[t, b, h]);
-        assert!(max_diff(&fast, &slow)? < 1e-5);
-        let gf = (fast * &weights)?.sum_all()?.backward()?;
-        let gs = (slow * &weights)?.sum_all()?.backward()?;
-        for (name, v) in [("input", &proj), ("w_hh", &w), ("b_hh", &bhh)] {
-            let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
-                panic!("missing {name} gradient");
-            };
-            let d = max_diff(a, b)?;
-            assert!(d < 1e-4, "{name} gradient differs by {d}");
+        // Small; then several register tiles per core and a partial panel.
+        for (t, b, h) in [(6, 5, 8), (3, 37, 13)] {
+            let mut rng = Rng::new(9);
+            let proj = Var::from_tensor(&random(&mut rng, &[t, b, 3 * h])?)?;
+            let w = Var::from_tensor(&random(&mut rng, &[3 * h, h])?)?;
+            let bhh = Var::from_tensor(&random(&mut rng, &[3 * h])?)?;
+            let weights = random(&mut rng, &[t, b, h])?;
+            // The fused op is batch-major, the reference time-major.
+            let fast =
+                gru_sequence(&proj.as_tensor().transpose(0, 1)?, &w, &bhh)?.transpose(0, 1)?;
+            let slow = gru_steps(&proj, &w, Some(&bhh))?;
+            assert_eq!(fast.dims(), &[t, b, h]);
+            assert!(max_diff(&fast, &slow)? < 1e-5);
+            let gf = (fast * &weights)?.sum_all()?.backward()?;
+            let gs = (slow * &weights)?.sum_all()?.backward()?;
+            for (name, v) in [("input", &proj), ("w_hh", &w), ("b_hh", &bhh)] {
+                let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
+                    panic!("missing {name} gradient");
+                };
+                let d = max_diff(a, b)?;
+                assert!(d < 1e-4, "{name} gradient differs by {d}");
+            }
         }
         Ok(())
     }
