@@ -15,8 +15,9 @@ const ROUND: f32 = 12_582_912.0;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
+/// e^x, vectorisable (see the module comment for its accuracy).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     // Beyond these, e^x is not a normal f32 anyway.
     let x = x.clamp(-87.0, 88.0);
     // `shifted` is 1.5 * 2^23 + k, so its low mantissa bits hold the integer k.

@@ -8,7 +8,11 @@
 //! Contract: f32, CPU, contiguous inputs; same results as candle's ops within float
 //! tolerance (tested against them). Callers fall back to candle's ops otherwise.
 
+use std::sync::Mutex;
+
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::activation::{exp, simd_kernel};
 
 use super::cpu_data::{f32_slice, fast_cpu, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
@@ -147,13 +151,20 @@ pub fn classification_loss(
 
 /// Mean softmax cross-entropy of `logits [b, c]` against `targets [b]` (u32).
 pub(crate) fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let op = CrossEntropy {
+        probs: Mutex::new(None),
+    };
     logits
         .contiguous()?
-        .apply_op2(&targets.contiguous()?, CrossEntropy)?
+        .apply_op2(&targets.contiguous()?, op)?
         .squeeze(0)
 }
 
-struct CrossEntropy;
+/// The forward pass keeps the softmax for the backward one, so each logit's
+/// exp is computed once.
+struct CrossEntropy {
+    probs: Mutex<Option<Vec<f32>>>,
+}
 
 fn targets_u32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [u32]> {
     let CpuStorage::U32(data) = storage else {
@@ -165,13 +176,51 @@ fn targets_u32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [u32]
     }
 }
 
-/// Calls `f(row, max, log of the sum of exp(x - max))` for each row of logits.
-fn rows(logits: &[f32], c: usize, mut f: impl FnMut(usize, &[f32], f32, f32)) {
-    for (i, row) in logits.chunks_exact(c).enumerate() {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-        f(i, row, max, sum.ln());
+/// Lanes of the partial sums and maxima below: the reductions vectorise only
+/// when written as this many independent accumulators.
+const LANES: usize = 16;
+
+/// The softmax of each row of `logits [b, c]` into `probs`, and each row's
+/// log-sum-exp into `lse [b]`. A NaN logit makes its row's values NaN.
+#[inline(always)]
+fn softmax_rows(c: usize, logits: &[f32], probs: &mut [f32], lse: &mut [f32]) {
+    for ((row, p), l) in logits
+        .chunks_exact(c)
+        .zip(probs.chunks_exact_mut(c))
+        .zip(lse.iter_mut())
+    {
+        let mut m = [f32::NEG_INFINITY; LANES];
+        let (body, tail) = row.split_at(c - c % LANES);
+        for chunk in body.chunks_exact(LANES) {
+            m.iter_mut().zip(chunk).for_each(|(m, &v)| *m = m.max(v));
+        }
+        let max = m
+            .iter()
+            .chain(tail)
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let mut sums = [0f32; LANES];
+        let (pb, pt) = p.split_at_mut(c - c % LANES);
+        for (dst, chunk) in pb.chunks_exact_mut(LANES).zip(body.chunks_exact(LANES)) {
+            for ((d, s), &v) in dst.iter_mut().zip(sums.iter_mut()).zip(chunk) {
+                *d = exp(v - max);
+                *s += *d;
+            }
+        }
+        for (d, &v) in pt.iter_mut().zip(tail) {
+            *d = exp(v - max);
+            sums[0] += *d;
+        }
+        let sum: f32 = sums.iter().sum();
+        let inv = 1.0 / sum;
+        p.iter_mut().for_each(|d| *d *= inv);
+        *l = max + sum.ln();
     }
+}
+
+simd_kernel! {
+    /// `softmax_rows`, vectorised.
+    fn softmax_rows_simd => softmax_rows(c: usize, logits: &[f32], probs: &mut [f32], lse: &mut [f32])
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -195,16 +244,22 @@ impl CustomOp2 for CrossEntropy {
         if let Some(&t) = targets.iter().find(|&&t| t as usize >= c) {
             candle_core::bail!("cross-entropy: target {t} out of range for {c} classes");
         }
-        let mut total = 0.0f64;
-        rows(logits, c, |i, row, max, log_sum| {
-            total += f64::from(max + log_sum - row[targets[i] as usize]);
-        });
+        let mut probs = vec![0f32; b * c];
+        let mut lse = vec![0f32; b];
+        softmax_rows_simd(c, logits, &mut probs, &mut lse);
+        let total: f64 = (0..b)
+            .map(|i| f64::from(lse[i] - logits[i * c + targets[i] as usize]))
+            .sum();
+        if let Ok(mut saved) = self.probs.lock() {
+            *saved = Some(probs);
+        }
         Ok((
             CpuStorage::F32(vec![(total / b.max(1) as f64) as f32]),
             Shape::from(1),
         ))
     }
 
+    /// `g * (softmax(logits) - onehot(targets)) / b`.
     fn bwd(
         &self,
         logits: &Tensor,
@@ -212,45 +267,26 @@ impl CustomOp2 for CrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let Some(mut probs) = self.probs.lock().ok().and_then(|mut p| p.take()) else {
+            candle_core::bail!("cross-entropy: backward called twice or without a forward pass");
+        };
         let g = grad
             .flatten_all()?
             .to_vec1::<f32>()?
             .first()
             .copied()
             .unwrap_or(0.0);
-        let dlogits = logits.apply_op2_no_bwd(targets, &CrossEntropyGrad(g))?;
-        Ok((Some(dlogits), None))
-    }
-}
-
-/// `g * (softmax(logits) - onehot(targets)) / b`.
-struct CrossEntropyGrad(f32);
-
-impl CustomOp2 for CrossEntropyGrad {
-    fn name(&self) -> &'static str {
-        "fused-cross-entropy-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let logits = f32_slice(s1, l1, "cross-entropy-grad")?;
-        let targets = targets_u32(s2, l2)?;
-        let (b, c) = l1.shape().dims2()?;
-        let scale = self.0 / b.max(1) as f32;
-        let mut out = vec![0f32; b * c];
-        rows(logits, c, |i, row, max, log_sum| {
-            let dst = &mut out[i * c..(i + 1) * c];
-            for (d, &v) in dst.iter_mut().zip(row) {
-                *d = (v - max - log_sum).exp() * scale;
-            }
-            dst[targets[i] as usize] -= scale;
-        });
-        Ok((CpuStorage::F32(out), Shape::from((b, c))))
+        let (b, c) = logits.dims2()?;
+        let scale = g / b.max(1) as f32;
+        let targets = targets.to_vec1::<u32>()?;
+        probs.iter_mut().for_each(|p| *p *= scale);
+        for (row, &t) in probs.chunks_exact_mut(c).zip(&targets) {
+            row[t as usize] -= scale;
+        }
+        Ok((
+            Some(Tensor::from_vec(probs, (b, c), logits.device())?),
+            None,
+        ))
     }
 }
 
