@@ -193,6 +193,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
     let root = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => return eprintln!("cannot make a temporary folder: {e}"),

@@ -135,6 +135,7 @@ fn main() {
         .collect();
     let wanted = |part: &str| filter.is_empty() || filter.iter().any(|f| f == part);
     trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
 
     if wanted("throughput") {
         let maze = Maze::generate(20, 20, MazeAlgorithm::Dfs, 0.0, 1).map(|m| {

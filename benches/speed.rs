@@ -237,6 +237,7 @@ fn gemm_peak() -> f64 {
 
 fn main() {
     trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let skip_torch = args.iter().any(|a| a == "--no-torch");
     let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();

@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
     let cli = trainlab::cli::Cli::parse();
     match cli.command {
         Some(command) => trainlab::cli::dispatch(command),

@@ -1,6 +1,7 @@
 //! Small helpers shared by several folders: a seeded RNG, atomic file writes,
-//! process memory figures, the CPU thread count.
+//! process memory figures, the CPU thread count, allocator tuning.
 
+pub mod allocator;
 pub mod atomic;
 pub mod memory;
 pub mod rng;
