@@ -15,6 +15,8 @@
 //! values (the panel stays in L1 between the row tiles). Without AVX-512 the
 //! packed copy is a plain row-major matrix handed to the `gemm` crate.
 
+use rayon::prelude::*;
+
 use super::gemm::{Strides, Threads, matmul, row_major};
 
 /// Columns per panel: two AVX-512 vectors.
@@ -58,21 +60,28 @@ impl PackedRhs {
     }
 
     /// Packs the `[k, cols]` matrix whose element (r, c) is `at(r, c)`.
-    pub(crate) fn from_fn((k, cols): (usize, usize), at: impl Fn(usize, usize) -> f32) -> Self {
+    pub(crate) fn from_fn(
+        (k, cols): (usize, usize),
+        at: impl Fn(usize, usize) -> f32 + Sync,
+    ) -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             let panels = cols.div_ceil(PANEL);
             let mut data = vec![0f32; panels * k * PANEL + LINE];
             let offset = data.as_ptr().align_offset(64).min(LINE);
-            for p in 0..panels {
-                let width = PANEL.min(cols - p * PANEL);
-                for r in 0..k {
-                    let row = &mut data[offset + (p * k + r) * PANEL..][..width];
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = at(r, p * PANEL + j);
+            // Panels are independent: packed on every core (a layer's weights
+            // are packed once per pass, on the training step's critical path).
+            data[offset..offset + panels * k * PANEL]
+                .par_chunks_mut(k * PANEL)
+                .enumerate()
+                .for_each(|(p, panel)| {
+                    let width = PANEL.min(cols - p * PANEL);
+                    for (r, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                        for (j, v) in row[..width].iter_mut().enumerate() {
+                            *v = at(r, p * PANEL + j);
+                        }
                     }
-                }
-            }
+                });
             let layout = Packing::Panels { data, offset };
             return Self { k, cols, layout };
         }
