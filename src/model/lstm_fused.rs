@@ -9,12 +9,12 @@
 //! Sequences in a batch never interact, so the batch is cut into one run of rows
 //! per core and each run goes through all its steps on its own core, with no
 //! synchronisation between steps. Inside a run, step s reads one time-major
-//! matrix `z_s = [x_s | h_{s-1}]` (`[n, d + h]`), so a step is one skinny product
-//! `gates = bias + z_s @ [w_ih | w_hh]^T` (`skinny.rs`, weights packed once per
-//! pass) and one vectorised pass over the gates, which writes `h_s` straight into
-//! `z_{s+1}`. Backward: one skinny product per step for the state gradient, then
-//! one GEMM over all steps for both weight gradients (`z^T @ dgates`) and one for
-//! the input gradient. Doing the projection inside the op keeps the `[b, t, 4h]`
+//! matrix `z_s = [x_s | 1 | h_{s-1}]` (`[n, d + 1 + h]`), so a step is one skinny
+//! product `gates = z_s @ [w_ih | bias | w_hh]^T` (`skinny.rs`, weights packed
+//! once per pass) and one vectorised pass over the gates, which writes `h_s`
+//! straight into `z_{s+1}`. Backward: one skinny product per step for the state
+//! gradient, then one GEMM over all steps for every weight and bias gradient
+//! (`z^T @ dgates`) and one for the input gradient. Doing the projection inside the op keeps the `[b, t, 4h]`
 //! gate tensor (the layer's largest) out of candle's autograd, which would copy
 //! and zero-fill it.
 
@@ -27,9 +27,7 @@ use super::activation::{sigmoid, simd_kernel, tanh};
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::scratch::Scratch;
-use super::seq_layout::{
-    column_sums, rows_per_run, step_gradient, sum_parts, to_batch_major, transpose,
-};
+use super::seq_layout::{rows_per_run, step_gradient, sum_parts, to_batch_major, transpose};
 use super::skinny::{PackedRhs, Start};
 
 /// Runs the LSTM layer; differentiable in `x`, `w_ih`, `bias` and `w_hh`.
@@ -57,8 +55,8 @@ struct RunSaved {
     cells: Scratch,
     /// tanh of the cell states: `[t, n, h]`.
     tanh_cells: Scratch,
-    /// Each step's product input `[x_s | h_{s-1}]`: `[t + 1, n, d + h]` (the
-    /// h part of the last block is the final hidden state).
+    /// Each step's product input `[x_s | 1 | h_{s-1}]`: `[t + 1, n, d + 1 + h]`
+    /// (the h part of the last block is the final hidden state).
     z: Scratch,
 }
 
@@ -193,16 +191,16 @@ impl CustomOp3 for LstmLayer {
                 l3.dims()
             );
         }
-        // [w_ih | w_hh]^T, [d + h, 4h], packed once for every step's product.
-        let zw = d + h;
+        // [w_ih | bias | w_hh]^T, [d + 1 + h, 4h], packed once for every step's
+        // product (the bias meets a column of ones in z).
+        let zw = d + 1 + h;
         let w_cat = PackedRhs::from_fn((zw, g4), |r, c| {
-            if r < d {
+            if r <= d {
                 w_in[c * (d + 1) + r]
             } else {
-                w_hh[c * h + r - d]
+                w_hh[c * h + r - d - 1]
             }
         });
-        let bias: Vec<f32> = w_in.iter().skip(d).step_by(d + 1).copied().collect();
         let per = rows_per_run(b);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
@@ -216,8 +214,9 @@ impl CustomOp3 for LstmLayer {
                     for r in 0..n {
                         let row = &mut z[s * block + r * zw..][..zw];
                         row[..d].copy_from_slice(&x[(r * t + s) * d..][..d]);
+                        row[d] = 1.0;
                         if s == 0 {
-                            row[d..].fill(0.0);
+                            row[d + 1..].fill(0.0);
                         }
                     }
                 }
@@ -228,7 +227,7 @@ impl CustomOp3 for LstmLayer {
                 for s in 0..t {
                     let gs = &mut gates[s * n * g4..(s + 1) * n * g4];
                     let (z_now, z_next) = z.split_at_mut((s + 1) * block);
-                    w_cat.matmul(n, gs, Start::Bias(&bias), &z_now[s * block..], zw);
+                    w_cat.matmul(n, gs, Start::Zero, &z_now[s * block..], zw);
                     let (done, now) = cells.split_at_mut(s * step);
                     let c_prev = if s > 0 {
                         &done[(s - 1) * step..]
@@ -236,14 +235,14 @@ impl CustomOp3 for LstmLayer {
                         &zeros[..]
                     };
                     let tc = &mut tanh_cells[s * step..(s + 1) * step];
-                    let h_out = &mut z_next[d..block];
+                    let h_out = &mut z_next[d + 1..block];
                     cell_forward_simd(h, gs, c_prev, &mut now[..step], tc, h_out, zw);
                 }
                 // The hidden states sit in the h parts of blocks 1..=t.
                 for r in 0..n {
                     for s in 0..t {
                         out[(r * t + s) * h..][..h]
-                            .copy_from_slice(&z[(s + 1) * block + r * zw + d..][..h]);
+                            .copy_from_slice(&z[(s + 1) * block + r * zw + d + 1..][..h]);
                     }
                 }
                 RunSaved {
@@ -287,11 +286,11 @@ impl CustomOp3 for LstmLayer {
         let dhs = storage_f32(&gs, gl, "lstm backward")?;
         // w_hh [4h, h] packed once for the per-step state gradients.
         let w_packed = PackedRhs::new(w, (g4, h), row_major(h));
-        let zw = d + h;
+        let zw = d + 1 + h;
         let per = rows_per_run(b);
         let input_grad = x.track_op();
         let mut dx = vec![0f32; b * t * d];
-        let partials: Vec<(Scratch, Vec<f32>)> = dx
+        let partials: Vec<Scratch> = dx
             .par_chunks_mut(per * t * d)
             .zip(dhs.par_chunks(per * t * h))
             .zip(runs.par_iter())
@@ -347,21 +346,21 @@ impl CustomOp3 for LstmLayer {
                     );
                     to_batch_major(&dx_tm, n, t, d, dx);
                 }
-                (dw_t, column_sums(&dgates, g4))
+                dw_t
             })
             .collect();
-        let (dw_ts, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-        let dw_t = sum_parts(dw_ts.into_iter().map(Scratch::into_vec).collect(), zw * g4);
-        let db = sum_parts(dbs, g4);
+        let dw_t = sum_parts(
+            partials.into_iter().map(Scratch::into_vec).collect(),
+            zw * g4,
+        );
         // Back to the parameters' layout: row c of the transpose is gate column c,
-        // [d input weights | h recurrent weights].
+        // [d input weights | bias | h recurrent weights].
         let dw = transpose(&dw_t, zw, g4);
         let mut dw_in = Vec::with_capacity(g4 * (d + 1));
         let mut dw_hh = Vec::with_capacity(g4 * h);
-        for (row, bias) in dw.chunks(zw).zip(&db) {
-            dw_in.extend_from_slice(&row[..d]);
-            dw_in.push(*bias);
-            dw_hh.extend_from_slice(&row[d..]);
+        for row in dw.chunks(zw) {
+            dw_in.extend_from_slice(&row[..=d]);
+            dw_hh.extend_from_slice(&row[d + 1..]);
         }
         let device = res.device();
         let dx = if input_grad {
