@@ -5,8 +5,9 @@
 //! The `lstm` case (a char-LSTM language model) is compared in tokens/s.
 //!
 //! Run: `cargo bench --bench speed` (add `-- mlp`, `-- cnn` or `-- lstm` for one model,
-//! `-- --no-torch` to skip PyTorch). Samples/s count training steps only
-//! (forward, backward, optimizer), not evaluation.
+//! `-- --no-torch` to skip PyTorch, `-- --repeat N` to run both N times in turn and
+//! report medians: a shared VM's speed drifts by several per cent between runs).
+//! Samples/s count training steps only (forward, backward, optimizer), not evaluation.
 
 use std::process::Command;
 
@@ -193,6 +194,42 @@ fn torch_speed(model: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("no result for {model} in: {text}"))
 }
 
+/// The runs' medians: trainlab's (speed, peak RSS) and PyTorch's speed; the first
+/// error if a side failed every time.
+type Measured = (Result<(f64, Option<u64>), String>, Result<f64, String>);
+
+fn median_run(runs: Vec<(Result<(f64, Option<u64>), String>, Result<f64, String>)>) -> Measured {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ours: Vec<(f64, Option<u64>)> = runs.iter().filter_map(|(o, _)| o.clone().ok()).collect();
+    let torch: Vec<f64> = runs.iter().filter_map(|(_, t)| t.clone().ok()).collect();
+    let first_err = |i: usize| {
+        runs.iter()
+            .find_map(|r| {
+                if i == 0 {
+                    r.0.clone().err()
+                } else {
+                    r.1.clone().err()
+                }
+            })
+            .unwrap_or_default()
+    };
+    let ours = if ours.is_empty() {
+        Err(first_err(0))
+    } else {
+        let rss = ours.iter().filter_map(|(_, r)| *r).max();
+        Ok((median(ours.iter().map(|(s, _)| *s).collect()), rss))
+    };
+    let torch = if torch.is_empty() {
+        Err(first_err(1))
+    } else {
+        Ok(median(torch))
+    };
+    (ours, torch)
+}
+
 /// f32 GEMM throughput of this machine in GFLOP/s: the best of five 1024^3
 /// products on every core with the GEMM library candle uses (AVX-512 where the
 /// CPU has it). The practical ceiling that the models' figures are compared to.
@@ -240,7 +277,17 @@ fn main() {
     trainlab::util::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let skip_torch = args.iter().any(|a| a == "--no-torch");
-    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let repeat = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let only: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
+        .collect();
     let peak = gemm_peak();
     println!("f32 GEMM ceiling on this machine (1024^3, all cores): {peak:.0} GFLOP/s");
     println!(
@@ -257,12 +304,31 @@ fn main() {
         if !only.is_empty() && !only.iter().any(|o| *o == case.name) {
             continue;
         }
-        let ours = trainlab_speed(&case);
-        let torch = if skip_torch {
-            Err("skipped".to_string())
-        } else {
-            torch_speed(case.name)
-        };
+        // Alternate the two so that a drift of the machine's speed hits both.
+        let mut runs = Vec::new();
+        for _ in 0..repeat {
+            let ours = trainlab_speed(&case);
+            let torch = if skip_torch {
+                Err("skipped".to_string())
+            } else {
+                torch_speed(case.name)
+            };
+            runs.push((ours, torch));
+        }
+        if repeat > 1 {
+            let each =
+                |r: &Result<f64, String>| r.as_ref().map_or("-".into(), |v| format!("{v:.0}"));
+            for (ours, torch) in &runs {
+                let ours = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
+                println!(
+                    "  {} run: trainlab {}, pytorch {}",
+                    case.name,
+                    each(&ours),
+                    each(torch)
+                );
+            }
+        }
+        let (ours, torch) = median_run(runs);
         let fmt = |r: &Result<f64, String>| match r {
             Ok(v) => format!("{v:.0}"),
             Err(_) => "-".into(),
