@@ -85,6 +85,11 @@ impl PackedRhs {
             let layout = Packing::Panels { data, offset };
             return Self { k, cols, layout };
         }
+        Self::row_major((k, cols), at)
+    }
+
+    /// The plain row-major copy (what CPUs without AVX-512 get).
+    fn row_major((k, cols): (usize, usize), at: impl Fn(usize, usize) -> f32) -> Self {
         let mut data = Vec::with_capacity(k * cols);
         for r in 0..k {
             data.extend((0..cols).map(|c| at(r, c)));
@@ -285,7 +290,8 @@ mod tests {
     }
 
     /// Every row count of a tile and its remainder, full and partial panels, both
-    /// stored orientations, with and without accumulation, against the `gemm` crate.
+    /// stored orientations and the non-AVX-512 fallback, from zero, from `dst` and
+    /// from a bias, against the `gemm` crate.
     #[test]
     fn matches_the_general_gemm_at_every_edge() {
         for &(m, k, cols) in &[
@@ -319,7 +325,9 @@ mod tests {
                     row_major(cols),
                     Threads::One,
                 );
+                let plain = PackedRhs::row_major((k, cols), |r, c| rhs[r * cols + c]);
                 for (name, packed) in [
+                    ("fallback", plain),
                     (
                         "row-major",
                         PackedRhs::new(&rhs, (k, cols), row_major(cols)),
