@@ -194,11 +194,12 @@ fn torch_speed(model: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("no result for {model} in: {text}"))
 }
 
-/// The runs' medians: trainlab's (speed, peak RSS) and PyTorch's speed; the first
-/// error if a side failed every time.
+/// One measurement: trainlab's (speed, peak RSS) and PyTorch's speed, or why not.
 type Measured = (Result<(f64, Option<u64>), String>, Result<f64, String>);
 
-fn median_run(runs: Vec<(Result<(f64, Option<u64>), String>, Result<f64, String>)>) -> Measured {
+/// The runs' medians (the peak RSS is the largest); a side that failed every time
+/// gives its first error.
+fn median_run(runs: Vec<Measured>) -> Measured {
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
