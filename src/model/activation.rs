@@ -46,28 +46,31 @@ pub(crate) fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
-/// Defines `$name`, which runs `$body` (an `#[inline(always)]` function taking
-/// the same arguments) compiled for AVX-512 or AVX2+FMA when the CPU has them,
-/// as plain code otherwise. The body is inlined into each feature-enabled copy,
-/// so its loops (calling the `#[inline(always)]` functions above) become 16- or
-/// 8-wide SIMD. (A closure passed to such a function is not reliably inlined and
-/// then stays SSE-only: measured 5x slower for the LSTM cell.)
+/// Wraps a function whose loops should vectorise: the function keeps its name and
+/// signature, and runs its body compiled for AVX-512 or AVX2+FMA when the CPU has
+/// them, as plain code otherwise. The body is inlined into each feature-enabled
+/// copy, so its loops (calling the `#[inline(always)]` functions above) become 16-
+/// or 8-wide SIMD. (A closure handed to such a copy is not reliably inlined and then
+/// stays SSE-only: measured 4x slower for the LSTM cell.)
 macro_rules! simd_kernel {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident => $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 fn avx512($($arg: $ty),*) {
-                    $body($($arg),*)
+                    body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 fn avx2($($arg: $ty),*) {
-                    $body($($arg),*)
+                    body($($arg),*)
                 }
                 use std::arch::is_x86_feature_detected as has;
                 if has!("avx512f") && has!("avx2") && has!("fma") {
@@ -79,7 +82,7 @@ macro_rules! simd_kernel {
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            $body($($arg),*)
+            body($($arg),*)
         }
     };
 }

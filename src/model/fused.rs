@@ -180,47 +180,43 @@ fn targets_u32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [u32]
 /// when written as this many independent accumulators.
 const LANES: usize = 16;
 
-/// The softmax of each row of `logits [b, c]` into `probs`, and each row's
-/// log-sum-exp into `lse [b]`. A NaN logit makes its row's values NaN.
-#[inline(always)]
-fn softmax_rows(c: usize, logits: &[f32], probs: &mut [f32], lse: &mut [f32]) {
-    for ((row, p), l) in logits
-        .chunks_exact(c)
-        .zip(probs.chunks_exact_mut(c))
-        .zip(lse.iter_mut())
-    {
-        let mut m = [f32::NEG_INFINITY; LANES];
-        let (body, tail) = row.split_at(c - c % LANES);
-        for chunk in body.chunks_exact(LANES) {
-            m.iter_mut().zip(chunk).for_each(|(m, &v)| *m = m.max(v));
-        }
-        let max = m
-            .iter()
-            .chain(tail)
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
-        let mut sums = [0f32; LANES];
-        let (pb, pt) = p.split_at_mut(c - c % LANES);
-        for (dst, chunk) in pb.chunks_exact_mut(LANES).zip(body.chunks_exact(LANES)) {
-            for ((d, s), &v) in dst.iter_mut().zip(sums.iter_mut()).zip(chunk) {
-                *d = exp(v - max);
-                *s += *d;
-            }
-        }
-        for (d, &v) in pt.iter_mut().zip(tail) {
-            *d = exp(v - max);
-            sums[0] += *d;
-        }
-        let sum: f32 = sums.iter().sum();
-        let inv = 1.0 / sum;
-        p.iter_mut().for_each(|d| *d *= inv);
-        *l = max + sum.ln();
-    }
-}
-
 simd_kernel! {
-    /// `softmax_rows`, vectorised.
-    fn softmax_rows_simd => softmax_rows(c: usize, logits: &[f32], probs: &mut [f32], lse: &mut [f32])
+    /// The softmax of each row of `logits [b, c]` into `probs`, and each row's
+    /// log-sum-exp into `lse [b]`. A NaN logit makes its row's values NaN.
+    fn softmax_rows(c: usize, logits: &[f32], probs: &mut [f32], lse: &mut [f32]) {
+        for ((row, p), l) in logits
+            .chunks_exact(c)
+            .zip(probs.chunks_exact_mut(c))
+            .zip(lse.iter_mut())
+        {
+            let mut m = [f32::NEG_INFINITY; LANES];
+            let (body, tail) = row.split_at(c - c % LANES);
+            for chunk in body.chunks_exact(LANES) {
+                m.iter_mut().zip(chunk).for_each(|(m, &v)| *m = m.max(v));
+            }
+            let max = m
+                .iter()
+                .chain(tail)
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            let mut sums = [0f32; LANES];
+            let (pb, pt) = p.split_at_mut(c - c % LANES);
+            for (dst, chunk) in pb.chunks_exact_mut(LANES).zip(body.chunks_exact(LANES)) {
+                for ((d, s), &v) in dst.iter_mut().zip(sums.iter_mut()).zip(chunk) {
+                    *d = exp(v - max);
+                    *s += *d;
+                }
+            }
+            for (d, &v) in pt.iter_mut().zip(tail) {
+                *d = exp(v - max);
+                sums[0] += *d;
+            }
+            let sum: f32 = sums.iter().sum();
+            let inv = 1.0 / sum;
+            p.iter_mut().for_each(|d| *d *= inv);
+            *l = max + sum.ln();
+        }
+    }
 }
 
 impl CustomOp2 for CrossEntropy {
@@ -246,7 +242,7 @@ impl CustomOp2 for CrossEntropy {
         }
         let mut probs = vec![0f32; b * c];
         let mut lse = vec![0f32; b];
-        softmax_rows_simd(c, logits, &mut probs, &mut lse);
+        softmax_rows(c, logits, &mut probs, &mut lse);
         let total: f64 = (0..b)
             .map(|i| f64::from(lse[i] - logits[i * c + targets[i] as usize]))
             .sum();

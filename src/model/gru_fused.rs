@@ -48,82 +48,34 @@ struct GruSequence {
     saved: Mutex<Option<Vec<RunSaved>>>,
 }
 
-/// One step for `n` rows: `gates [n, 3h]` holds the input projections and
-/// becomes the activated r, z, n; writes the new hidden state.
-#[inline(always)]
-fn cell_forward(h: usize, gates: &mut [f32], hproj: &[f32], h_prev: &[f32], hs: &mut [f32]) {
-    for (r, (row, hp)) in gates.chunks_mut(3 * h).zip(hproj.chunks(3 * h)).enumerate() {
-        let (rg, rest) = row.split_at_mut(h);
-        let (zg, ng) = rest.split_at_mut(h);
-        let hp_prev = &h_prev[r * h..(r + 1) * h];
-        let out = &mut hs[r * h..(r + 1) * h];
-        for j in 0..h {
-            let rv = sigmoid(rg[j] + hp[j]);
-            let zv = sigmoid(zg[j] + hp[h + j]);
-            let nv = tanh(ng[j] + rv * hp[2 * h + j]);
-            rg[j] = rv;
-            zg[j] = zv;
-            ng[j] = nv;
-            out[j] = nv + zv * (hp_prev[j] - nv);
-        }
-    }
-}
-
-/// One step back for `n` rows. `dh [n, h]` is the full hidden-state gradient;
-/// writes the gradients of the input projections `dx [n, 3h]` and of the
-/// recurrent projections `dhp [n, 3h]`, and the direct part of the previous
-/// state's gradient `dh_prev [n, h]` (the GEMM through `w_hh` is added after).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn cell_backward(
-    h: usize,
-    gates: &[f32],
-    hproj: &[f32],
-    h_prev: &[f32],
-    dh: &[f32],
-    dx: &mut [f32],
-    dhp: &mut [f32],
-    dh_prev: &mut [f32],
-) {
-    for (r, ((row, hp), (dxr, dhr))) in gates
-        .chunks(3 * h)
-        .zip(hproj.chunks(3 * h))
-        .zip(dx.chunks_mut(3 * h).zip(dhp.chunks_mut(3 * h)))
-        .enumerate()
-    {
-        let hp_prev = &h_prev[r * h..(r + 1) * h];
-        let dh = &dh[r * h..(r + 1) * h];
-        let dprev = &mut dh_prev[r * h..(r + 1) * h];
-        for j in 0..h {
-            let (rv, zv, nv) = (row[j], row[h + j], row[2 * h + j]);
-            let dn = dh[j] * (1.0 - zv) * (1.0 - nv * nv);
-            let dz = dh[j] * (hp_prev[j] - nv) * zv * (1.0 - zv);
-            let dr = dn * hp[2 * h + j] * rv * (1.0 - rv);
-            dxr[j] = dr;
-            dxr[h + j] = dz;
-            dxr[2 * h + j] = dn;
-            dhr[j] = dr;
-            dhr[h + j] = dz;
-            dhr[2 * h + j] = dn * rv;
-            dprev[j] = dh[j] * zv;
+simd_kernel! {
+    /// One step for `n` rows: `gates [n, 3h]` holds the input projections and
+    /// becomes the activated r, z, n; writes the new hidden state.
+    fn cell_forward(h: usize, gates: &mut [f32], hproj: &[f32], h_prev: &[f32], hs: &mut [f32]) {
+        for (r, (row, hp)) in gates.chunks_mut(3 * h).zip(hproj.chunks(3 * h)).enumerate() {
+            let (rg, rest) = row.split_at_mut(h);
+            let (zg, ng) = rest.split_at_mut(h);
+            let hp_prev = &h_prev[r * h..(r + 1) * h];
+            let out = &mut hs[r * h..(r + 1) * h];
+            for j in 0..h {
+                let rv = sigmoid(rg[j] + hp[j]);
+                let zv = sigmoid(zg[j] + hp[h + j]);
+                let nv = tanh(ng[j] + rv * hp[2 * h + j]);
+                rg[j] = rv;
+                zg[j] = zv;
+                ng[j] = nv;
+                out[j] = nv + zv * (hp_prev[j] - nv);
+            }
         }
     }
 }
 
 simd_kernel! {
-    /// `cell_forward`, vectorised.
-    fn cell_forward_simd => cell_forward(
-        h: usize,
-        gates: &mut [f32],
-        hproj: &[f32],
-        h_prev: &[f32],
-        hs: &mut [f32],
-    )
-}
-
-simd_kernel! {
-    /// `cell_backward`, vectorised.
-    fn cell_backward_simd => cell_backward(
+    /// One step back for `n` rows. `dh [n, h]` is the full hidden-state gradient;
+    /// writes the gradients of the input projections `dx [n, 3h]` and of the
+    /// recurrent projections `dhp [n, 3h]`, and the direct part of the previous
+    /// state's gradient `dh_prev [n, h]` (the GEMM through `w_hh` is added after).
+    fn cell_backward(
         h: usize,
         gates: &[f32],
         hproj: &[f32],
@@ -132,7 +84,31 @@ simd_kernel! {
         dx: &mut [f32],
         dhp: &mut [f32],
         dh_prev: &mut [f32],
-    )
+    ) {
+        for (r, ((row, hp), (dxr, dhr))) in gates
+            .chunks(3 * h)
+            .zip(hproj.chunks(3 * h))
+            .zip(dx.chunks_mut(3 * h).zip(dhp.chunks_mut(3 * h)))
+            .enumerate()
+        {
+            let hp_prev = &h_prev[r * h..(r + 1) * h];
+            let dh = &dh[r * h..(r + 1) * h];
+            let dprev = &mut dh_prev[r * h..(r + 1) * h];
+            for j in 0..h {
+                let (rv, zv, nv) = (row[j], row[h + j], row[2 * h + j]);
+                let dn = dh[j] * (1.0 - zv) * (1.0 - nv * nv);
+                let dz = dh[j] * (hp_prev[j] - nv) * zv * (1.0 - zv);
+                let dr = dn * hp[2 * h + j] * rv * (1.0 - rv);
+                dxr[j] = dr;
+                dxr[h + j] = dz;
+                dxr[2 * h + j] = dn;
+                dhr[j] = dr;
+                dhr[h + j] = dz;
+                dhr[2 * h + j] = dn * rv;
+                dprev[j] = dh[j] * zv;
+            }
+        }
+    }
 }
 
 impl CustomOp3 for GruSequence {
@@ -190,7 +166,7 @@ impl CustomOp3 for GruSequence {
                         hp.chunks_mut(g3).for_each(|row| row.copy_from_slice(b_hh));
                     }
                     let gs = &mut gates[s * n * g3..(s + 1) * n * g3];
-                    cell_forward_simd(h, gs, hp, h_prev, &mut now[..step]);
+                    cell_forward(h, gs, hp, h_prev, &mut now[..step]);
                 }
                 to_batch_major(&hs, n, t, h, out);
                 RunSaved { gates, hproj, hs }
@@ -246,7 +222,7 @@ impl CustomOp3 for GruSequence {
                     };
                     let dxs = &mut dx_tm[s * n * g3..(s + 1) * n * g3];
                     let dhps = &mut dhp[s * n * g3..(s + 1) * n * g3];
-                    cell_backward_simd(h, gates, hp, h_prev, &dh, dxs, dhps, &mut dh_next);
+                    cell_backward(h, gates, hp, h_prev, &dh, dxs, dhps, &mut dh_next);
                     if s > 0 {
                         // dh_prev += dhp @ w_hh
                         w_packed.matmul(n, &mut dh_next, Start::Dst, dhps, g3);

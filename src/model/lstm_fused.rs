@@ -64,83 +64,11 @@ struct LstmLayer {
     saved: Mutex<Option<Vec<RunSaved>>>,
 }
 
-/// One step of the cell for `n` rows: activates `gates [n, 4h]` in place and
-/// writes the new cell state, its tanh and the hidden state (`c_prev` is zeros
-/// at the first step); row r's hidden state goes to `hs[r * hs_row..][..h]`.
-#[inline(always)]
-fn cell_forward(
-    h: usize,
-    gates: &mut [f32],
-    c_prev: &[f32],
-    cells: &mut [f32],
-    tanh_cells: &mut [f32],
-    hs: &mut [f32],
-    hs_row: usize,
-) {
-    for (r, row) in gates.chunks_mut(4 * h).enumerate() {
-        let (ifg, o) = row.split_at_mut(3 * h);
-        let (i_f, g) = ifg.split_at_mut(2 * h);
-        i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
-        g.iter_mut().for_each(|v| *v = tanh(*v));
-        o.iter_mut().for_each(|v| *v = sigmoid(*v));
-        let (i, f) = i_f.split_at(h);
-        let c = &mut cells[r * h..(r + 1) * h];
-        let cp = &c_prev[r * h..(r + 1) * h];
-        for j in 0..h {
-            c[j] = f[j] * cp[j] + i[j] * g[j];
-        }
-        let tc = &mut tanh_cells[r * h..(r + 1) * h];
-        let hr = &mut hs[r * hs_row..r * hs_row + h];
-        for j in 0..h {
-            tc[j] = tanh(c[j]);
-            hr[j] = o[j] * tc[j];
-        }
-    }
-}
-
-/// One step back through the cell for `n` rows: from the hidden-state gradient
-/// `dh [n, h]` (output gradient plus the one from the next step) and the carried
-/// cell gradient `dc [n, h]` (updated in place to the previous step's), writes
-/// the pre-activation gate gradients `dgates [n, 4h]`.
-#[inline(always)]
-fn cell_backward(
-    h: usize,
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_cells: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    dgates: &mut [f32],
-) {
-    for (r, (row, drow)) in gates
-        .chunks(4 * h)
-        .zip(dgates.chunks_mut(4 * h))
-        .enumerate()
-    {
-        let (i, rest) = row.split_at(h);
-        let (f, rest) = rest.split_at(h);
-        let (g, o) = rest.split_at(h);
-        let (di, drest) = drow.split_at_mut(h);
-        let (df, drest) = drest.split_at_mut(h);
-        let (dg, do_) = drest.split_at_mut(h);
-        let tc = &tanh_cells[r * h..(r + 1) * h];
-        let dh = &dh[r * h..(r + 1) * h];
-        let dc = &mut dc[r * h..(r + 1) * h];
-        let cp = &c_prev[r * h..(r + 1) * h];
-        for j in 0..h {
-            let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc[j] * tc[j]);
-            di[j] = dcj * g[j] * i[j] * (1.0 - i[j]);
-            df[j] = dcj * cp[j] * f[j] * (1.0 - f[j]);
-            dg[j] = dcj * i[j] * (1.0 - g[j] * g[j]);
-            do_[j] = dh[j] * tc[j] * o[j] * (1.0 - o[j]);
-            dc[j] = dcj * f[j];
-        }
-    }
-}
-
 simd_kernel! {
-    /// `cell_forward`, vectorised.
-    fn cell_forward_simd => cell_forward(
+    /// One step of the cell for `n` rows: activates `gates [n, 4h]` in place and
+    /// writes the new cell state, its tanh and the hidden state (`c_prev` is zeros
+    /// at the first step); row r's hidden state goes to `hs[r * hs_row..][..h]`.
+    fn cell_forward(
         h: usize,
         gates: &mut [f32],
         c_prev: &[f32],
@@ -148,12 +76,35 @@ simd_kernel! {
         tanh_cells: &mut [f32],
         hs: &mut [f32],
         hs_row: usize,
-    )
+    ) {
+        for (r, row) in gates.chunks_mut(4 * h).enumerate() {
+            let (ifg, o) = row.split_at_mut(3 * h);
+            let (i_f, g) = ifg.split_at_mut(2 * h);
+            i_f.iter_mut().for_each(|v| *v = sigmoid(*v));
+            g.iter_mut().for_each(|v| *v = tanh(*v));
+            o.iter_mut().for_each(|v| *v = sigmoid(*v));
+            let (i, f) = i_f.split_at(h);
+            let c = &mut cells[r * h..(r + 1) * h];
+            let cp = &c_prev[r * h..(r + 1) * h];
+            for j in 0..h {
+                c[j] = f[j] * cp[j] + i[j] * g[j];
+            }
+            let tc = &mut tanh_cells[r * h..(r + 1) * h];
+            let hr = &mut hs[r * hs_row..r * hs_row + h];
+            for j in 0..h {
+                tc[j] = tanh(c[j]);
+                hr[j] = o[j] * tc[j];
+            }
+        }
+    }
 }
 
 simd_kernel! {
-    /// `cell_backward`, vectorised.
-    fn cell_backward_simd => cell_backward(
+    /// One step back through the cell for `n` rows: from the hidden-state gradient
+    /// `dh [n, h]` (output gradient plus the one from the next step) and the carried
+    /// cell gradient `dc [n, h]` (updated in place to the previous step's), writes
+    /// the pre-activation gate gradients `dgates [n, 4h]`.
+    fn cell_backward(
         h: usize,
         gates: &[f32],
         c_prev: &[f32],
@@ -161,7 +112,32 @@ simd_kernel! {
         dh: &[f32],
         dc: &mut [f32],
         dgates: &mut [f32],
-    )
+    ) {
+        for (r, (row, drow)) in gates
+            .chunks(4 * h)
+            .zip(dgates.chunks_mut(4 * h))
+            .enumerate()
+        {
+            let (i, rest) = row.split_at(h);
+            let (f, rest) = rest.split_at(h);
+            let (g, o) = rest.split_at(h);
+            let (di, drest) = drow.split_at_mut(h);
+            let (df, drest) = drest.split_at_mut(h);
+            let (dg, do_) = drest.split_at_mut(h);
+            let tc = &tanh_cells[r * h..(r + 1) * h];
+            let dh = &dh[r * h..(r + 1) * h];
+            let dc = &mut dc[r * h..(r + 1) * h];
+            let cp = &c_prev[r * h..(r + 1) * h];
+            for j in 0..h {
+                let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc[j] * tc[j]);
+                di[j] = dcj * g[j] * i[j] * (1.0 - i[j]);
+                df[j] = dcj * cp[j] * f[j] * (1.0 - f[j]);
+                dg[j] = dcj * i[j] * (1.0 - g[j] * g[j]);
+                do_[j] = dh[j] * tc[j] * o[j] * (1.0 - o[j]);
+                dc[j] = dcj * f[j];
+            }
+        }
+    }
 }
 
 impl CustomOp3 for LstmLayer {
@@ -236,7 +212,7 @@ impl CustomOp3 for LstmLayer {
                     };
                     let tc = &mut tanh_cells[s * step..(s + 1) * step];
                     let h_out = &mut z_next[d + 1..block];
-                    cell_forward_simd(h, gs, c_prev, &mut now[..step], tc, h_out, zw);
+                    cell_forward(h, gs, c_prev, &mut now[..step], tc, h_out, zw);
                 }
                 // The hidden states sit in the h parts of blocks 1..=t.
                 for r in 0..n {
@@ -312,7 +288,7 @@ impl CustomOp3 for LstmLayer {
                     };
                     let tc = &run.tanh_cells[s * step..(s + 1) * step];
                     let dg = &mut dgates[s * n * g4..(s + 1) * n * g4];
-                    cell_backward_simd(h, gates, c_prev, tc, &dh, &mut dc, dg);
+                    cell_backward(h, gates, c_prev, tc, &dh, &mut dc, dg);
                     if s > 0 {
                         // dh_prev = dgates @ w_hh
                         w_packed.matmul(n, &mut dh_next, Start::Zero, dg, g4);
