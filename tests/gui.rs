@@ -455,6 +455,17 @@ fn a_language_model_writes_samples_and_generates_on_request() {
     assert!(!text.is_empty());
     h.get_by_label("⏹ Stop").click();
     step_until(&mut h, "the end", |a| !a.is_running());
+    // After the run, Generate uses the weights it saved.
+    step_until(&mut h, "the trained model", |a| {
+        a.text.load_error.is_none() && a.text.has_trained()
+    });
+    h.get_by_label("Generate").click();
+    step_until(&mut h, "a generation from the saved run", |a| {
+        a.text.generated.len() == 2
+    });
+    let (who, text) = h.state().text.generated[1].clone();
+    assert!(who.starts_with("trained run"), "{who}");
+    assert!(!text.is_empty());
 }
 
 #[test]

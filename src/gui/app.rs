@@ -262,7 +262,10 @@ impl TrainlabApp {
             match request {
                 HistoryAction::Inspect(dir) => {
                     match crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT)) {
-                        Ok(exp) => self.inspector.load_run(&dir, exp, ctx),
+                        Ok(exp) => {
+                            self.text.load_run(&dir, &exp, ctx);
+                            self.inspector.load_run(&dir, exp, ctx);
+                        }
                         Err(e) => self.errors.push(format!("Cannot inspect that run: {e}")),
                     }
                 }
@@ -355,8 +358,10 @@ impl TrainlabApp {
             if let Some(live) = self.live.take()
                 && matches!(self.series.state, RunState::Finished(_))
             {
+                // Each view takes the kinds of model it shows (images, text).
                 self.inspector
                     .load_run(&live.run_dir, live.experiment.clone(), ctx);
+                self.text.load_run(&live.run_dir, &live.experiment, ctx);
             }
             if self.series.state.is_live() {
                 self.series.state =

@@ -134,6 +134,11 @@ impl TextState {
         }
     }
 
+    /// Whether a finished run's model is loaded.
+    pub fn has_trained(&self) -> bool {
+        self.trained.is_some()
+    }
+
     fn trained_name(&self) -> String {
         self.trained
             .as_ref()
