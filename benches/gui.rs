@@ -47,6 +47,7 @@ fn write_past_run(root: &Path) -> std::io::Result<std::path::PathBuf> {
         total_steps: PAST_POINTS,
         classes: Vec::new(),
         layers: Vec::new(),
+        step_items: Default::default(),
     };
     serde_json::to_writer(&mut out, &TrainEvent::Started(info))?;
     out.write_all(b"\n")?;

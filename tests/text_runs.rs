@@ -79,6 +79,12 @@ fn char_lstm_loss_falls_and_samples_are_vocabulary_text() {
     assert!(losses[losses.len() - 1] < losses[0] * 0.8, "{losses:?}");
     let lang = s.language.expect("bits per char");
     assert!(lang.bits_per_token < 4.0, "{lang:?}");
+    // Its throughput is in tokens: batch x window per step.
+    let Some(TrainEvent::Started(info)) = events.first() else {
+        panic!("Started first")
+    };
+    assert_eq!(info.step_items.unit, trainlab::train::ItemUnit::Tokens);
+    assert_eq!(info.step_items.count, 16 * 16);
     let vocab = trainlab::data::text::Vocab::load(&run.join("vocab.json")).expect("vocab saved");
     let samples: Vec<&String> = events
         .iter()

@@ -5,11 +5,15 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::train::{Split, TrainEvent};
+use std::cell::Cell;
+
+use crate::train::{ItemUnit, Split, TrainEvent};
 
 /// Renders events for a human at a terminal.
 pub(crate) struct Progress {
     bar: ProgressBar,
+    /// The throughput label of the run, from its Started event.
+    rate: Cell<&'static str>,
 }
 
 impl Progress {
@@ -22,7 +26,10 @@ impl Progress {
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        Self { bar }
+        Self {
+            bar,
+            rate: Cell::new(ItemUnit::Samples.rate()),
+        }
     }
 
     /// Prints one line above the bar. indicatif drops `println` when the bar is
@@ -51,6 +58,7 @@ impl Progress {
                 }
             }
             TrainEvent::Started(info) => {
+                self.rate.set(info.step_items.unit.rate());
                 self.bar.set_length(info.total_steps);
                 self.line(format!(
                     "{}: {} parameters on {}; {} train / {} val / {} test samples; {} steps",
@@ -69,12 +77,13 @@ impl Progress {
             TrainEvent::Step(s) => {
                 self.bar.set_position(s.step);
                 self.bar.set_message(format!(
-                    "epoch {:.2}  loss {:.4}  acc {:.1}%  lr {:.2e}  {:.0} samples/s",
+                    "epoch {:.2}  loss {:.4}  acc {:.1}%  lr {:.2e}  {:.0} {}",
                     s.epoch,
                     s.loss,
                     s.accuracy * 100.0,
                     s.lr,
-                    s.samples_per_sec
+                    s.samples_per_sec,
+                    self.rate.get()
                 ));
             }
             TrainEvent::Eval(e) => {

@@ -190,12 +190,7 @@ impl TrainlabApp {
             }
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| {
-            status_bar(
-                ui,
-                &self.series,
-                self.doc.exp.training.epochs,
-                super::status_bar::step_items(&self.doc.exp),
-            );
+            status_bar(ui, &self.series, self.doc.exp.training.epochs);
         });
         egui::Panel::left("editor")
             .default_size(420.0)

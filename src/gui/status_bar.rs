@@ -5,19 +5,16 @@
 use egui::{Color32, Ui};
 
 use super::run_state::{RunSeries, RunState};
-use crate::spec::{DatasetSpec, Experiment, TextTask};
 
-/// What one training step processes, for throughput and the time estimate:
-/// (count per step, unit). A language model's speeds are in tokens.
-pub fn step_items(exp: &Experiment) -> (usize, &'static str) {
-    let batch = exp.training.batch_size;
-    match &exp.dataset {
-        DatasetSpec::Text(t) => match &t.task {
-            TextTask::LanguageModel(lm) => (batch * lm.seq_len, "tokens/s"),
-            TextTask::Classification(_) => (batch, "samples/s"),
-        },
-        _ => (batch, "samples/s"),
-    }
+/// What one training step of the run processes, as its worker announced it:
+/// (count per step, throughput label). A language model's speeds are in tokens.
+fn step_items(series: &RunSeries) -> (usize, &'static str) {
+    let items = series
+        .info
+        .as_ref()
+        .map(|i| i.step_items)
+        .unwrap_or_default();
+    (items.count, items.unit.rate())
 }
 
 /// "1 m 05 s", "42 s".
@@ -33,10 +30,10 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
-/// Draws the status line for `series`; `items` is what one step processes (see
-/// [`step_items`]), for the speed's unit and the time estimate.
-pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, items: (usize, &str)) {
-    let (per_step, unit) = items;
+/// Draws the status line for `series` (`epochs`: the planned epochs, until the
+/// run says how many steps it has).
+pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize) {
+    let (per_step, unit) = step_items(series);
     ui.horizontal(|ui| {
         let color = match series.state {
             RunState::Running => Color32::from_rgb(90, 200, 90),
@@ -129,19 +126,31 @@ mod tests {
     }
 
     /// A language model reports tokens/s, so its time estimate must count tokens
-    /// per step too (counting samples made it 32-64x too short).
+    /// per step too (counting samples made it 32-64x too short): the bar takes
+    /// both from the run's Started event, not from the (editable) experiment.
     #[test]
-    fn language_models_count_tokens_and_the_rest_samples() {
-        use crate::spec::TextDatasetSpec;
-        let mut exp = Experiment::default();
-        exp.training.batch_size = 8;
-        assert_eq!(step_items(&exp), (8, "samples/s"));
-        let text = TextDatasetSpec::default();
-        let TextTask::LanguageModel(lm) = &text.task else {
-            panic!("the default text task is a language model")
+    fn the_unit_and_items_per_step_come_from_the_run() {
+        use crate::train::{ItemUnit, RunInfo, StepItems, TrainEvent};
+        let mut series = RunSeries::default();
+        assert_eq!(step_items(&series), (0, "samples/s"));
+        let info = RunInfo {
+            name: "lm".into(),
+            run_dir: None,
+            device: "cpu".into(),
+            parameters: 1,
+            train_samples: 1,
+            val_samples: 0,
+            test_samples: 0,
+            steps_per_epoch: 1,
+            total_steps: 1,
+            classes: Vec::new(),
+            layers: Vec::new(),
+            step_items: StepItems {
+                count: 8 * 64,
+                unit: ItemUnit::Tokens,
+            },
         };
-        let window = lm.seq_len;
-        exp.dataset = DatasetSpec::Text(text);
-        assert_eq!(step_items(&exp), (8 * window, "tokens/s"));
+        series.apply(&TrainEvent::Started(info));
+        assert_eq!(step_items(&series), (512, "tokens/s"));
     }
 }

@@ -173,6 +173,41 @@ pub struct RunInfo {
     pub classes: Vec<String>,
     /// One line per layer: kind, output shape, parameters.
     pub layers: Vec<LayerRow>,
+    /// What one optimizer step trains on: the unit of `StepMetrics::samples_per_sec`
+    /// and the basis of time estimates. Absent (zero) in runs recorded before it existed.
+    #[serde(default)]
+    pub step_items: StepItems,
+}
+
+/// What one optimizer step processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StepItems {
+    /// Items per step: the batch size, or batch x window for a language model;
+    /// 0 for reinforcement learning (counted in episodes instead).
+    pub count: usize,
+    /// What the items are.
+    pub unit: ItemUnit,
+}
+
+/// The unit a run's throughput is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemUnit {
+    /// Training examples (images, sentences).
+    #[default]
+    Samples,
+    /// Tokens: a language model predicts one per position of every window.
+    Tokens,
+}
+
+impl ItemUnit {
+    /// The throughput label, e.g. "tokens/s".
+    pub fn rate(self) -> &'static str {
+        match self {
+            Self::Samples => "samples/s",
+            Self::Tokens => "tokens/s",
+        }
+    }
 }
 
 /// One row of the model table.

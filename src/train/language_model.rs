@@ -15,8 +15,8 @@ use super::clip::clip_scale;
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
 use super::events::{
-    EvalMetrics, LanguageMetrics, ProbeAnswer, RunSummary, Split, StepMetrics, StopReason,
-    TextSample, TrainEvent,
+    EvalMetrics, ItemUnit, LanguageMetrics, ProbeAnswer, RunSummary, Split, StepItems, StepMetrics,
+    StopReason, TextSample, TrainEvent,
 };
 use super::handle::StartOptions;
 use super::loss_watch::LossWatch;
@@ -188,6 +188,10 @@ pub(crate) fn run(
         (train.len(), val.len(), test.len()),
         steps_per_epoch,
         Vec::new(),
+        StepItems {
+            count: tokens_per_step,
+            unit: ItemUnit::Tokens,
+        },
     );
     let mut opt = Optimizer::new(&exp.optimizer, &setup.vars, options.kernels);
     let mut batch_rng = Rng::derive(exp.seed, "shuffle");

@@ -35,8 +35,8 @@ pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;
 pub use evaluate::normalisation;
 pub use events::{
-    ClassScores, EvalMetrics, FailureKind, LanguageMetrics, LayerRow, ProbeAnswer, RunInfo,
-    RunSummary, Split, StepMetrics, StopReason, TextSample, TrainEvent,
+    ClassScores, EvalMetrics, FailureKind, ItemUnit, LanguageMetrics, LayerRow, ProbeAnswer,
+    RunInfo, RunSummary, Split, StepItems, StepMetrics, StopReason, TextSample, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;

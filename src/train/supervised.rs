@@ -14,7 +14,8 @@ use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
 use super::evaluate::{DeviceSplit, EvalResult, evaluate, normalisation, normalised, to_device};
 use super::events::{
-    EvalMetrics, LayerRow, RunInfo, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
+    EvalMetrics, ItemUnit, LayerRow, RunInfo, RunSummary, Split, StepItems, StepMetrics,
+    StopReason, TrainEvent,
 };
 use super::handle::StartOptions;
 use super::loss_watch::LossWatch;
@@ -90,6 +91,10 @@ pub(crate) fn run(
         total_steps,
         classes: data.classes.clone(),
         layers,
+        step_items: StepItems {
+            count: t.batch_size,
+            unit: ItemUnit::Samples,
+        },
     }));
     if train.len() == 0 {
         return Err(RunFailure::input(

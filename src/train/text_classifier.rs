@@ -13,7 +13,8 @@ use super::clip::clip_scale;
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
 use super::events::{
-    ClassScores, EvalMetrics, ProbeAnswer, RunSummary, Split, StepMetrics, StopReason, TrainEvent,
+    ClassScores, EvalMetrics, ItemUnit, ProbeAnswer, RunSummary, Split, StepItems, StepMetrics,
+    StopReason, TrainEvent,
 };
 use super::handle::StartOptions;
 use super::loss_watch::LossWatch;
@@ -257,6 +258,10 @@ pub(crate) fn run(
         (train.labels.len(), val.labels.len(), test.labels.len()),
         steps_per_epoch,
         classes.clone(),
+        StepItems {
+            count: tr.batch_size,
+            unit: ItemUnit::Samples,
+        },
     );
     if let Some(b) = &baselines {
         emitter.emit(TrainEvent::Note {

@@ -8,7 +8,7 @@ use candle_core::{Device, Var};
 
 use super::device::{describe, device_for};
 use super::emitter::Emitter;
-use super::events::{LayerRow, RunInfo, TrainEvent};
+use super::events::{LayerRow, RunInfo, StepItems, TrainEvent};
 use super::finetune::{init_from, trainable};
 use super::handle::StartOptions;
 use super::worker::RunFailure;
@@ -167,6 +167,7 @@ fn limit_docs(corpus: &mut Corpus, limit: usize, seed: u64) {
 }
 
 /// The Started event of a text run; `samples` are (train, val, test) counts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn announce(
     exp: &Experiment,
     setup: &TextSetup,
@@ -174,6 +175,7 @@ pub(crate) fn announce(
     samples: (usize, usize, usize),
     steps_per_epoch: u64,
     classes: Vec<String>,
+    step_items: StepItems,
 ) {
     let spec_input = setup.model.input_shape().to_vec();
     let mut layers: Vec<LayerRow> = infer_shapes(&exp.model, &spec_input)
@@ -211,6 +213,7 @@ pub(crate) fn announce(
         total_steps: steps_per_epoch * exp.training.epochs as u64,
         classes,
         layers,
+        step_items,
     }));
 }
 

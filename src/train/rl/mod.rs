@@ -21,7 +21,7 @@ use report::EpisodeLog;
 
 use super::device::{describe, device_for};
 use super::emitter::Emitter;
-use super::events::{LayerRow, RunInfo, RunSummary, StopReason, TrainEvent};
+use super::events::{LayerRow, RunInfo, RunSummary, StepItems, StopReason, TrainEvent};
 use super::handle::StartOptions;
 use super::rl_events::{EnvInfo, PolicySnapshot, RlSummary};
 use super::steering::Steering;
@@ -154,6 +154,7 @@ pub(crate) fn run(
         total_steps: episodes,
         classes: ACTION_NAMES.iter().map(|s| s.to_string()).collect(),
         layers,
+        step_items: StepItems::default(),
     }));
     emitter.emit(TrainEvent::Environment(EnvInfo {
         layout: env.maze().to_rows(),
