@@ -6,14 +6,16 @@
 //!
 //! Run: `cargo bench --bench speed` (add `-- mlp`, `-- cnn` or `-- lstm` for one model,
 //! `-- --no-torch` to skip PyTorch, `-- --repeat N` to run both N times in turn and
-//! report medians: a shared VM's speed drifts by several per cent between runs).
+//! report medians: a shared VM's speed drifts by several per cent between runs;
+//! `-- --device cuda` trains trainlab's side on GPU 0, in a `--features cuda` build,
+//! while the PyTorch reference stays on the CPU).
 //! Samples/s count training steps only (forward, backward, optimizer), not evaluation.
 
 use std::process::Command;
 
 use trainlab::spec::{
-    DatasetSpec, Experiment, ImageDatasetSpec, LanguageModelSpec, LayerSpec, TextDatasetSpec,
-    TextTask, TrainingSpec,
+    DatasetSpec, DeviceSpec, Experiment, ImageDatasetSpec, LanguageModelSpec, LayerSpec,
+    TextDatasetSpec, TextTask, TrainingSpec,
 };
 use trainlab::train::{StartOptions, TrainEvent, start};
 
@@ -100,9 +102,10 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Trains `case` through the public worker API and returns (samples/s, peak RSS).
-fn trainlab_speed(case: &Case) -> Result<(f64, Option<u64>), String> {
-    let exp = if case.text {
+/// Trains `case` on `device` through the public worker API and returns
+/// (samples/s, peak RSS).
+fn trainlab_speed(case: &Case, device: DeviceSpec) -> Result<(f64, Option<u64>), String> {
+    let mut exp = if case.text {
         char_lm(case)
     } else {
         Experiment {
@@ -124,6 +127,7 @@ fn trainlab_speed(case: &Case) -> Result<(f64, Option<u64>), String> {
             ..Experiment::default()
         }
     };
+    exp.device = device;
     let handle = start(exp, StartOptions::default());
     let mut result = Err("no events".to_string());
     for event in handle.events().iter() {
@@ -285,9 +289,27 @@ fn main() {
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
+    let device = match args
+        .iter()
+        .position(|a| a == "--device")
+        .map(|i| args.get(i + 1))
+    {
+        None => DeviceSpec::Cpu,
+        Some(Some(d)) if d == "cuda" => DeviceSpec::Cuda(0),
+        Some(Some(d)) if d == "metal" => DeviceSpec::Metal(0),
+        Some(Some(d)) if d == "cpu" => DeviceSpec::Cpu,
+        Some(other) => {
+            eprintln!("--device takes cpu, cuda or metal, not {other:?}");
+            std::process::exit(2);
+        }
+    };
     let only: Vec<&String> = args
         .iter()
-        .filter(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
+        .filter(|a| {
+            !a.starts_with('-')
+                && a.parse::<usize>().is_err()
+                && !["cpu", "cuda", "metal"].contains(&a.as_str())
+        })
         .collect();
     let peak = gemm_peak();
     println!("f32 GEMM ceiling on this machine (1024^3, all cores): {peak:.0} GFLOP/s");
@@ -308,7 +330,7 @@ fn main() {
         // Alternate the two so that a drift of the machine's speed hits both.
         let mut runs = Vec::new();
         for _ in 0..repeat {
-            let ours = trainlab_speed(&case);
+            let ours = trainlab_speed(&case, device);
             let torch = if skip_torch {
                 Err("skipped".to_string())
             } else {
