@@ -3,16 +3,17 @@
 //! sequences one core handles (16 for a batch of 32 on two cores).
 //!
 //! Contract: `PackedRhs::new` copies a `[k, cols]` matrix once (any strides);
-//! `PackedRhs::matmul` then computes `dst[m, cols] (+)= lhs[m, k] @ rhs` for a
-//! row-major `lhs` on the calling thread, as often as needed. Results equal the
-//! `gemm` crate's within float rounding (tested below, every edge size).
+//! `PackedRhs::matmul` then computes `dst[m, cols] = start + lhs[m, k] @ rhs`
+//! (`start`: zero, `dst` itself, or one bias row) for a row-major `lhs` on the
+//! calling thread, as often as needed. Results equal the `gemm` crate's within
+//! float rounding (tested below, every edge size).
 //!
 //! Why not the general GEMM: with 16 rows it repacks or re-reads the whole
 //! right-hand side at every call and reaches under half of one core's peak.
 //! Here the weights are packed once per layer pass into 32-column panels, k-major,
 //! 64-byte aligned; an AVX-512 tile of 8 rows x 32 columns keeps 16 accumulators
 //! in registers, each step reading two panel vectors and broadcasting eight `lhs`
-//! values (the panel stays in L1 between the row tiles). Without AVX-512 the
+//! values (a panel of up to ~350 rows stays in L1 between the row tiles). Without AVX-512 the
 //! packed copy is a plain row-major matrix handed to the `gemm` crate.
 
 use rayon::prelude::*;
