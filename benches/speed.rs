@@ -277,40 +277,65 @@ fn gemm_peak() -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
+/// The command line: model names to run (all when empty) and the options.
+struct Args {
+    only: Vec<String>,
+    skip_torch: bool,
+    repeat: usize,
+    device: DeviceSpec,
+}
+
+/// Reads the bench's arguments; flags it does not know (cargo passes `--bench`)
+/// are ignored.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        only: Vec::new(),
+        skip_torch: false,
+        repeat: 1,
+        device: DeviceSpec::Cpu,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-torch" => parsed.skip_torch = true,
+            "--repeat" => {
+                parsed.repeat = args
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--repeat takes a count of at least 1")?;
+            }
+            "--device" => {
+                parsed.device = match args.next().as_deref() {
+                    Some("cpu") => DeviceSpec::Cpu,
+                    Some("cuda") => DeviceSpec::Cuda(0),
+                    Some("metal") => DeviceSpec::Metal(0),
+                    other => {
+                        return Err(format!("--device takes cpu, cuda or metal, not {other:?}"));
+                    }
+                };
+            }
+            flag if flag.starts_with('-') => {}
+            name => parsed.only.push(name.to_string()),
+        }
+    }
+    Ok(parsed)
+}
+
 fn main() {
     trainlab::util::threads::pin_thread_count();
     trainlab::util::allocator::keep_freed_memory();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let skip_torch = args.iter().any(|a| a == "--no-torch");
-    let repeat = args
-        .iter()
-        .position(|a| a == "--repeat")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let device = match args
-        .iter()
-        .position(|a| a == "--device")
-        .map(|i| args.get(i + 1))
-    {
-        None => DeviceSpec::Cpu,
-        Some(Some(d)) if d == "cuda" => DeviceSpec::Cuda(0),
-        Some(Some(d)) if d == "metal" => DeviceSpec::Metal(0),
-        Some(Some(d)) if d == "cpu" => DeviceSpec::Cpu,
-        Some(other) => {
-            eprintln!("--device takes cpu, cuda or metal, not {other:?}");
+    let Args {
+        only,
+        skip_torch,
+        repeat,
+        device,
+    } = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
             std::process::exit(2);
         }
     };
-    let only: Vec<&String> = args
-        .iter()
-        .filter(|a| {
-            !a.starts_with('-')
-                && a.parse::<usize>().is_err()
-                && !["cpu", "cuda", "metal"].contains(&a.as_str())
-        })
-        .collect();
     let peak = gemm_peak();
     println!("f32 GEMM ceiling on this machine (1024^3, all cores): {peak:.0} GFLOP/s");
     println!(
@@ -324,7 +349,7 @@ fn main() {
         "pytorch GFLOP/s"
     );
     for case in cases() {
-        if !only.is_empty() && !only.iter().any(|o| *o == case.name) {
+        if !only.is_empty() && !only.iter().any(|o| o == case.name) {
             continue;
         }
         // Alternate the two so that a drift of the machine's speed hits both.

@@ -294,8 +294,8 @@ impl CustomOp3 for LstmLayer {
                         w_packed.matmul(n, &mut dh_next, Start::Zero, dg, g4);
                     }
                 }
-                // [w_ih | w_hh]^T's gradient, [d + h, 4h]: z^T @ dgates over every
-                // step at once (the GEMM library repacks z, the smaller operand).
+                // [w_ih | bias | w_hh]^T's gradient, [d + 1 + h, 4h]: z^T @ dgates over
+                // every step at once (the GEMM library repacks z, the smaller operand).
                 let mut dw_t = Scratch::uninit(zw * g4);
                 matmul(
                     (zw, g4, t * n),
