@@ -241,7 +241,7 @@ fn the_canvas_asks_the_live_model_and_then_the_trained_one() {
 }
 
 /// Renders every tab after a short run into target/gui-tour/ for a person to look
-/// at (`cargo test --test gui -- --ignored tour`); nothing is compared.
+/// at (`cargo test --release --test gui -- --ignored tour`); nothing is compared.
 #[test]
 #[ignore = "writes pictures for review; needs a wgpu adapter"]
 fn tour() {
