@@ -19,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment headless, with a progress bar and a summary table.
     Run(RunArgs),
+    /// Continue a stopped, killed or finished run from its newest checkpoint, into
+    /// the same folder (metrics.jsonl goes on from the checkpoint). Extend a
+    /// finished run with `--set training.epochs=N`.
+    Resume(ResumeArgs),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
     /// Open the workbench window (the same as no command), optionally on a file.
@@ -49,6 +53,23 @@ pub struct RunArgs {
     /// Do not write a run folder.
     #[arg(long, conflicts_with = "out")]
     pub no_record: bool,
+    /// Print events as JSON lines instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop (with a checkpoint) after this many steps; `trainlab resume` continues.
+    #[arg(long, value_name = "STEPS")]
+    pub halt_after: Option<u64>,
+}
+
+/// Arguments of `trainlab resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run folder (it holds experiment.ron and checkpoints/).
+    pub run_dir: PathBuf,
+    /// Override a field of the run's experiment, e.g. `--set training.epochs=20` to
+    /// train a finished run further. The model must stay the same.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
     /// Print events as JSON lines instead of a progress bar.
     #[arg(long)]
     pub json: bool,

@@ -1,5 +1,6 @@
 //! The command line: `run` trains an experiment headless with a progress bar and a
-//! summary table, `check` validates a file. Exit codes: 0 ok, 1 the run failed,
+//! summary table, `resume` continues a run from its checkpoint, `check` validates
+//! a file. Exit codes: 0 ok, 1 the run failed,
 //! 2 bad input (file, override or data location).
 //!
 //! The CLI is a consumer of the worker's event stream, like the GUI; it knows
@@ -8,6 +9,7 @@
 mod args;
 mod check;
 mod progress;
+mod resume;
 mod run;
 mod table;
 
@@ -25,6 +27,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run(args) => run::run(&args),
+        Command::Resume(args) => resume::resume(&args),
         Command::Check(args) => check::check(&args),
         Command::Gui(args) => open_gui(args.file),
     }

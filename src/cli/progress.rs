@@ -156,6 +156,12 @@ impl Progress {
             }
             TrainEvent::Paused { step } => self.line(format!("paused at step {step}")),
             TrainEvent::Resumed { step } => self.line(format!("resumed at step {step}")),
+            TrainEvent::Restored { step, checkpoint } => {
+                self.bar.set_position(*step);
+                self.line(format!(
+                    "continuing from the checkpoint {checkpoint} (step {step})"
+                ));
+            }
             TrainEvent::Note { step, message } => {
                 self.line(format!("step {step}: {message}"));
             }

@@ -1,6 +1,5 @@
 //! `trainlab run`: load, override, start the worker, show its events, print the summary.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::args::RunArgs;
@@ -29,7 +28,12 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
                 .unwrap_or_else(|| default_run_dir(&args.runs_root, &exp.name)),
         )
     };
-    run_experiment(exp, run_dir, args.json)
+    let options = StartOptions {
+        run_dir,
+        halt_after_step: args.halt_after,
+        ..StartOptions::default()
+    };
+    run_experiment(exp, options, args.json)
 }
 
 /// Trains the built-in default experiment (the MLP on the bundled MNIST sample),
@@ -41,22 +45,20 @@ pub fn run_default() -> ExitCode {
         exp.name
     );
     let dir = default_run_dir(std::path::Path::new("runs"), &exp.name);
-    run_experiment(exp, Some(dir), false)
+    let options = StartOptions {
+        run_dir: Some(dir),
+        ..StartOptions::default()
+    };
+    run_experiment(exp, options, false)
 }
 
 /// Starts the worker and shows its events until the run ends.
-fn run_experiment(exp: Experiment, run_dir: Option<PathBuf>, json: bool) -> ExitCode {
+pub(crate) fn run_experiment(exp: Experiment, options: StartOptions, json: bool) -> ExitCode {
     if !json {
         eprint!("{}", model_table(&exp));
     }
     let episodes = matches!(exp.dataset, DatasetSpec::Gridworld(_));
-    let handle = start(
-        exp,
-        StartOptions {
-            run_dir,
-            ..StartOptions::default()
-        },
-    );
+    let handle = start(exp, options);
     let progress = (!json).then(|| Progress::new(episodes));
     let mut code = ExitCode::from(EXIT_RUN_FAILED);
     for event in handle.events().iter() {

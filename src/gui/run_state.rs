@@ -220,6 +220,11 @@ impl RunSeries {
             TrainEvent::Note { step, message } => {
                 self.log.push(format!("step {step}: {message}"));
             }
+            TrainEvent::Restored { step, checkpoint } => {
+                self.log.push(format!(
+                    "step {step}: continued from the checkpoint {checkpoint}"
+                ));
+            }
             // Probe answers are routed to the views that asked (see `live`).
             TrainEvent::Probed(_) => {}
             TrainEvent::Environment(env) => {

@@ -271,6 +271,12 @@ impl Model {
             .map(|(_, t)| t.device().clone())
             .unwrap_or(Device::Cpu);
         let loaded = candle_core::safetensors::load(path, &device)?;
+        self.load_state(&loaded, path)
+    }
+
+    /// Overwrites every saved tensor from `loaded` (read from `path`, named in
+    /// errors); every name must be there with the same shape.
+    pub fn load_state(&self, loaded: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
         for (name, dst) in &self.buffers {
             let src = loaded.get(name).ok_or_else(|| {
                 candle_core::Error::Msg(format!("{} has no tensor {name}", path.display()))

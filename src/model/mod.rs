@@ -26,6 +26,7 @@ mod skinny;
 mod test_tensors;
 
 pub use build::{Mode, Model};
+pub use dropout::seed_device;
 pub use fused::classification_loss;
 
 /// Which implementation of the hot operations to run.

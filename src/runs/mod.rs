@@ -1,8 +1,10 @@
 //! Run folders on disk: the resolved experiment, every event as it happens
 //! (`metrics.jsonl`, flushed per line so a killed run keeps what it had), the
-//! final `summary.json` and `model.safetensors` (gridworld runs: `qtable.json`). Whole files are written to a
+//! final `summary.json` and `model.safetensors` (gridworld runs: `qtable.json`),
+//! and `checkpoints/` to continue from (see [`checkpoints`]). Whole files are written to a
 //! temporary name and renamed, so none is ever half-written.
 
+pub mod checkpoints;
 mod folder;
 mod history;
 mod recorder;

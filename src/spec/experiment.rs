@@ -319,6 +319,31 @@ pub struct TrainingSpec {
     /// Layers whose weights do not train: indices into `model` as text (`"0"`) or
     /// parameter-name prefixes (`"layers.1"`, `"head"`).
     pub freeze: Vec<String>,
+    /// When to write checkpoints (everything needed to continue the run exactly);
+    /// one is also written when a run is stopped or paused.
+    pub checkpoint: CheckpointSpec,
+}
+
+/// When a run writes checkpoints into `checkpoints/` of its folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointSpec {
+    /// Every N epochs (None: not by epoch).
+    pub every_epochs: Option<usize>,
+    /// Every N steps (None: not by step).
+    pub every_steps: Option<usize>,
+    /// How many checkpoints to keep; older ones are deleted.
+    pub keep_last: usize,
+}
+
+impl Default for CheckpointSpec {
+    fn default() -> Self {
+        Self {
+            every_epochs: Some(1),
+            every_steps: None,
+            keep_last: 2,
+        }
+    }
 }
 
 impl Default for TrainingSpec {
@@ -333,6 +358,7 @@ impl Default for TrainingSpec {
             save_weights: true,
             init_from: None,
             freeze: Vec::new(),
+            checkpoint: CheckpointSpec::default(),
         }
     }
 }

@@ -16,8 +16,8 @@ mod validate_rl;
 
 pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSpec, TargetUpdate};
 pub use experiment::{
-    Augment, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment, ImageDataset,
-    ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
+    Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
+    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
 };
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,

@@ -2,7 +2,7 @@
 //! sizes. Each error names the field (or layer index) and says how to fix it.
 
 use super::agent::AgentMethod;
-use super::experiment::{DatasetSpec, Experiment, LrDecay, OptimizerSpec};
+use super::experiment::{DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec};
 use super::layers::{LayerSpec, Shape};
 use super::validate_rl::{gridworld_input_size, validate_gridworld};
 
@@ -286,6 +286,19 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             "must be at least 1",
         ));
     }
+    let c = &t.checkpoint;
+    if c.every_epochs == Some(0) || c.every_steps == Some(0) {
+        return Err(ValidationError::new(
+            "training.checkpoint",
+            "every_epochs and every_steps must be at least 1, or None",
+        ));
+    }
+    if c.keep_last == 0 {
+        return Err(ValidationError::new(
+            "training.checkpoint.keep_last",
+            "must be at least 1 (the newest checkpoint is what `trainlab resume` continues from)",
+        ));
+    }
     if t.eval_every_steps == Some(0) {
         return Err(ValidationError::new(
             "training.eval_every_steps",
@@ -301,6 +314,7 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
         ));
     }
     validate_optimizer(&exp.optimizer)?;
+    validate_for_device(exp)?;
     if let LrDecay::Step {
         every_epochs,
         gamma,
@@ -361,6 +375,32 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
     } else {
         Ok(())
     }
+}
+
+/// Settings a GPU's backward pass cannot train: candle's max-pool gradient on CUDA
+/// and Metal assumes windows that do not overlap (stride == kernel).
+fn validate_for_device(exp: &Experiment) -> Result<(), ValidationError> {
+    if exp.device == DeviceSpec::Cpu {
+        return Ok(());
+    }
+    for (i, layer) in exp.model.iter().enumerate() {
+        if let LayerSpec::MaxPool2d {
+            kernel,
+            stride: Some(stride),
+        } = layer
+            && stride != kernel
+        {
+            return Err(ValidationError::new(
+                format!("model[{i}] (MaxPool2d)"),
+                format!(
+                    "stride {stride} with kernel {kernel} cannot train on {:?}: the GPU backward \
+                     needs stride == kernel; drop the stride or use device: Cpu",
+                    exp.device
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_text(d: &TextDatasetSpec) -> Result<(), ValidationError> {

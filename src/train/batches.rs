@@ -37,6 +37,16 @@ impl BatchSource {
         }
     }
 
+    /// The augmentation stream's position (checkpoints).
+    pub(crate) fn rng_state(&self) -> [u64; 4] {
+        self.rng.state()
+    }
+
+    /// Continues the augmentation stream from a checkpoint.
+    pub(crate) fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+
     /// Inputs and labels for the samples `chunk` of `split`.
     pub(crate) fn batch(
         &mut self,

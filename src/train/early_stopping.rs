@@ -34,6 +34,17 @@ impl EarlyStopper {
         self.bad_evals > self.patience
     }
 
+    /// (best loss, None while there is none; evaluations without improvement), for a checkpoint.
+    pub(crate) fn snapshot(&self) -> (Option<f64>, usize) {
+        (self.best.is_finite().then_some(self.best), self.bad_evals)
+    }
+
+    /// Continues from a [`EarlyStopper::snapshot`].
+    pub(crate) fn restore(&mut self, best: Option<f64>, bad_evals: usize) {
+        self.best = best.unwrap_or(f64::INFINITY);
+        self.bad_evals = bad_evals;
+    }
+
     /// Best validation loss so far.
     pub fn best(&self) -> f64 {
         self.best

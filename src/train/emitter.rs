@@ -21,6 +21,8 @@ pub(crate) struct Emitter {
     pending_episodes: Option<EpisodeMetrics>,
     pending_policy: Option<PolicySnapshot>,
     pub(crate) recorder: Option<RunRecorder>,
+    /// The run folder, also while a resumed run has not reopened its record yet.
+    pub(crate) run_dir_hint: Option<std::path::PathBuf>,
     record_error: Option<String>,
     /// Step events merged because the consumer was behind (for tests and stats).
     pub(crate) merged: u64,
@@ -34,6 +36,7 @@ impl Emitter {
             pending_episodes: None,
             pending_policy: None,
             recorder: None,
+            run_dir_hint: None,
             record_error: None,
             merged: 0,
         }
@@ -43,7 +46,9 @@ impl Emitter {
     pub(crate) fn run_dir(&self) -> Option<String> {
         self.recorder
             .as_ref()
-            .map(|r| r.dir().display().to_string())
+            .map(|r| r.dir())
+            .or(self.run_dir_hint.as_deref())
+            .map(|d| d.display().to_string())
     }
 
     /// The first error writing the run record, if any (reported once in a Note).

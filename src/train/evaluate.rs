@@ -1,7 +1,7 @@
 //! Image data on the device and evaluation passes over it (loss, accuracy and a
 //! confusion matrix), in large batches without dropout.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 
 use crate::data::ImageSet;
 use crate::model::{Mode, Model};
@@ -76,9 +76,8 @@ pub(crate) fn evaluate(
         let x = split.x.narrow(0, start, len)?;
         let y = split.y.narrow(0, start, len)?;
         let logits = model.forward(&x, Mode::Eval)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?;
+        // Read back as f32 and widened here: GPU backends have no f64 (Metal).
+        let loss = f64::from(candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()?);
         loss_sum += loss * len as f64;
         let preds = logits.argmax(1)?.to_vec1::<u32>()?;
         for (p, &t) in preds.iter().zip(&split.labels[start..start + len]) {

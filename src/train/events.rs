@@ -62,6 +62,14 @@ pub enum TrainEvent {
         /// Steps done.
         step: u64,
     },
+    /// The run continues from a checkpoint (`trainlab resume`); what follows in the
+    /// record continues the run as if it had never stopped.
+    Restored {
+        /// Steps done at the checkpoint.
+        step: u64,
+        /// The checkpoint's folder.
+        checkpoint: String,
+    },
     /// A line for the log (e.g. early stopping triggered).
     Note {
         /// Steps done.

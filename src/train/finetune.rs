@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Var};
 
+use super::emitter::Emitter;
+use super::events::TrainEvent;
+use super::worker::RunFailure;
 use crate::model::Model;
 use crate::runs::files;
+use crate::spec::TrainingSpec;
 
 /// What `init_from` did.
 #[derive(Debug, Default, PartialEq)]
@@ -57,6 +61,65 @@ pub(crate) fn init_from(model: &Model, from: &Path, device: &Device) -> Result<I
         }
     }
     Ok(report)
+}
+
+/// Applies `training.init_from` (unless the run resumes from a checkpoint, which
+/// holds its own weights) and `training.freeze` to a freshly built model; each
+/// reports in a Note what it did. Returns the parameters that train.
+pub(crate) fn init_and_freeze(
+    model: &Model,
+    t: &TrainingSpec,
+    device: &Device,
+    resuming: bool,
+    emitter: &mut Emitter,
+) -> Result<Vec<Var>, RunFailure> {
+    if let Some(from) = &t.init_from
+        && !resuming
+    {
+        let report = init_from(model, from, device).map_err(RunFailure::input)?;
+        let mut message = format!(
+            "init_from {}: loaded {} tensor(s)",
+            from.display(),
+            report.loaded.len()
+        );
+        if !report.loaded.is_empty() {
+            message.push_str(&format!(" ({})", report.loaded.join(", ")));
+        }
+        if !report.mismatched.is_empty() {
+            message.push_str(&format!(
+                "; {} kept their fresh values: {}",
+                report.mismatched.len(),
+                report.mismatched.join("; ")
+            ));
+        }
+        emitter.emit(TrainEvent::Note { step: 0, message });
+    }
+    let (vars, frozen) = trainable(model, &t.freeze);
+    if let Some(unmatched) = t.freeze.iter().find(|f| {
+        !model
+            .params()
+            .iter()
+            .any(|(name, _)| is_frozen(name, std::slice::from_ref(f)))
+    }) {
+        let names: Vec<&str> = model.params().iter().map(|(n, _)| n.as_str()).collect();
+        return Err(RunFailure::input(format!(
+            "training.freeze: {unmatched:?} matches no parameter; use a layer index (\"0\") \
+             or a name prefix; this model's parameters are {}",
+            names.join(", ")
+        )));
+    }
+    if !t.freeze.is_empty() {
+        emitter.emit(TrainEvent::Note {
+            step: 0,
+            message: format!("frozen (not trained): {}", frozen.join(", ")),
+        });
+    }
+    if vars.is_empty() {
+        return Err(RunFailure::input(
+            "every parameter is frozen; nothing would train",
+        ));
+    }
+    Ok(vars)
 }
 
 /// Whether parameter `name` (`layers.3.weight`, `head.bias`) is frozen by one of

@@ -20,6 +20,12 @@ pub struct StartOptions {
     pub kernels: Kernels,
     /// Capacity of the event channel; Step events beyond it are merged.
     pub event_capacity: usize,
+    /// Continue from this checkpoint folder (`runs::checkpoints`) into `run_dir`
+    /// instead of starting afresh; the run folder's record is continued.
+    pub resume_from: Option<PathBuf>,
+    /// End the run as a Stop would once this many steps are done (a checkpoint is
+    /// written there); for tests and for schedulers that train in stages.
+    pub halt_after_step: Option<u64>,
 }
 
 impl Default for StartOptions {
@@ -28,6 +34,8 @@ impl Default for StartOptions {
             run_dir: None,
             kernels: Kernels::Fast,
             event_capacity: 1024,
+            resume_from: None,
+            halt_after_step: None,
         }
     }
 }

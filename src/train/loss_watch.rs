@@ -20,6 +20,16 @@ pub(crate) struct LossWatch {
 }
 
 impl LossWatch {
+    /// (first logged loss, warned yet), for a checkpoint.
+    pub(crate) fn snapshot(&self) -> (Option<f64>, bool) {
+        (self.first, self.warned)
+    }
+
+    /// Continues from a [`LossWatch::snapshot`].
+    pub(crate) fn restored((first, warned): (Option<f64>, bool)) -> Self {
+        Self { first, warned }
+    }
+
     /// Checks the mean training loss logged at `step`; returns a Note to emit, if
     /// any, or the failure that ends a diverged run.
     pub(crate) fn check(

@@ -38,18 +38,18 @@ impl StepAccumulator {
         Ok(())
     }
 
-    /// Steps accumulated since the last read.
-    pub(crate) fn steps(&self) -> u64 {
-        self.steps
-    }
-
     /// Reads the sums back (one device sync) and resets.
     pub(crate) fn take(&mut self) -> Result<Option<StepTotals>> {
         let (Some(loss), Some(correct)) = (self.loss_sum.take(), self.correct_sum.take()) else {
             return Ok(None);
         };
-        let loss = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let correct = correct.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        // One read of both sums (one device sync), as f32: GPU backends have no f64.
+        let both = Tensor::stack(
+            &[loss.to_dtype(DType::F32)?, correct.to_dtype(DType::F32)?],
+            0,
+        )?
+        .to_vec1::<f32>()?;
+        let (loss, correct) = (f64::from(both[0]), f64::from(both[1]));
         let totals = StepTotals {
             mean_loss: loss / self.steps.max(1) as f64,
             accuracy: correct / self.samples.max(1) as f64,

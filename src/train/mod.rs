@@ -1,12 +1,15 @@
 //! The training worker: a thread that owns device, data, model and optimizer and
 //! talks to the world only through [`TrainEvent`]s out and [`Control`] messages in.
-//! One loop per kind of learning: supervised classification, and reinforcement
-//! learning on mazes (tabular Q-learning / SARSA, DQN).
+//! One engine for supervised learning (`supervised/`: images, text classification
+//! and language models are tasks it runs), one loop for reinforcement learning on
+//! mazes (`rl/`: tabular Q-learning / SARSA, DQN). Runs checkpoint into their folder
+//! and can continue from a checkpoint (`StartOptions::resume_from`).
 //!
 //! `start` returns at once; data loading errors arrive as a `Failed` event so GUI
 //! and CLI handle every failure the same way.
 
 mod batches;
+mod checkpoint;
 mod clip;
 mod control;
 mod device;
@@ -16,7 +19,6 @@ mod evaluate;
 mod events;
 mod finetune;
 mod handle;
-mod language_model;
 mod loss_watch;
 mod metrics;
 mod optim;
@@ -26,10 +28,9 @@ mod rl_events;
 mod schedule;
 mod steering;
 mod supervised;
-mod text_classifier;
-mod text_setup;
 mod worker;
 
+pub use clip::GradScale;
 pub use control::{Control, Probe};
 pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;

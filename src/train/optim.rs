@@ -6,10 +6,12 @@
 //! Tests check that they agree; GPU runs always use `Reference`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Tensor, Var};
 
+use super::clip::GradScale;
 use crate::model::Kernels;
 use crate::spec::OptimizerSpec;
 
@@ -66,6 +68,87 @@ impl Optimizer {
         }
     }
 
+    /// Updates applied so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The moments as tensors named `m.<slot>` / `v.<slot>` (slot = position in the
+    /// parameter list), flat; slots without a moment yet are left out.
+    pub(crate) fn export(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if self.fused {
+                let dev = slot.var.device();
+                if self.uses_m() {
+                    out.insert(
+                        format!("m.{i}"),
+                        Tensor::from_slice(&slot.m_host, slot.m_host.len(), dev)?,
+                    );
+                }
+                if self.uses_v() {
+                    out.insert(
+                        format!("v.{i}"),
+                        Tensor::from_slice(&slot.v_host, slot.v_host.len(), dev)?,
+                    );
+                }
+            } else {
+                for (key, t) in [("m", &slot.m), ("v", &slot.v)] {
+                    if let Some(t) = t {
+                        out.insert(format!("{key}.{i}"), t.flatten_all()?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Restores what [`Optimizer::export`] wrote and the number of updates done;
+    /// fails when a tensor's size does not match its parameter.
+    pub(crate) fn import(&mut self, tensors: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
+        self.step = steps;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            for key in ["m", "v"] {
+                let Some(t) = tensors.get(&format!("{key}.{i}")) else {
+                    continue;
+                };
+                if t.elem_count() != slot.var.elem_count() {
+                    candle_core::bail!(
+                        "optimizer state {key}.{i} has {} values, the parameter has {}",
+                        t.elem_count(),
+                        slot.var.elem_count()
+                    );
+                }
+                let t = t.to_dtype(slot.var.dtype())?.to_device(slot.var.device())?;
+                if self.fused {
+                    let host = if key == "m" {
+                        &mut slot.m_host
+                    } else {
+                        &mut slot.v_host
+                    };
+                    *host = t.to_vec1::<f32>()?;
+                } else {
+                    let t = Some(t.reshape(slot.var.shape())?);
+                    if key == "m" { slot.m = t } else { slot.v = t }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the rule keeps a first moment / momentum buffer.
+    fn uses_m(&self) -> bool {
+        match &self.spec {
+            OptimizerSpec::Sgd { momentum, .. } => *momentum != 0.0,
+            _ => true,
+        }
+    }
+
+    /// Whether the rule keeps a second moment.
+    fn uses_v(&self) -> bool {
+        !matches!(self.spec, OptimizerSpec::Sgd { .. })
+    }
+
     /// Whether the fused CPU kernel is in use.
     pub fn is_fused(&self) -> bool {
         self.fused
@@ -73,9 +156,15 @@ impl Optimizer {
 
     /// Applies one update with learning rate `lr`, multiplying every gradient by
     /// `grad_scale` first (1.0 unless clipping).
-    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
+    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: &GradScale) -> Result<()> {
         self.step += 1;
-        let rule = Rule::new(&self.spec, lr, grad_scale, self.step);
+        // The fused kernel runs on the CPU, where reading the factor is free; the
+        // reference path multiplies by a device factor without reading it.
+        let (host_scale, device_scale) = match grad_scale {
+            GradScale::Device(t) if !self.fused => (1.0, Some(t)),
+            other => (other.host()?, None),
+        };
+        let rule = Rule::new(&self.spec, lr, host_scale, self.step);
         for slot in &mut self.slots {
             let Some(grad) = grads.get(slot.var.as_tensor()) else {
                 continue;
@@ -89,7 +178,10 @@ impl Optimizer {
                 };
                 slot.var.as_tensor().inplace_op2(&grad, &op)?;
             } else {
-                reference_update(&rule, slot, grad)?;
+                match device_scale {
+                    Some(s) => reference_update(&rule, slot, &grad.broadcast_mul(s)?)?,
+                    None => reference_update(&rule, slot, grad)?,
+                }
             }
         }
         Ok(())
@@ -317,7 +409,7 @@ mod tests {
             for _ in 0..5 {
                 let loss = (w.as_tensor() * &x)?.sum_all()?.sqr()?;
                 let grads = loss.backward()?;
-                opt.step(&grads, 0.05, 0.9)?;
+                opt.step(&grads, 0.05, &GradScale::Host(0.9))?;
             }
             out.push(w.as_tensor().to_vec1::<f32>()?);
         }
@@ -393,7 +485,7 @@ mod tests {
             Kernels::Fast,
         );
         let loss = (w.as_tensor() * Tensor::new(&[3.0f32, -0.5], &Device::Cpu)?)?.sum_all()?;
-        opt.step(&loss.backward()?, 0.01, 1.0)?;
+        opt.step(&loss.backward()?, 0.01, &GradScale::ONE)?;
         let got = w.as_tensor().to_vec1::<f32>()?;
         assert_close(&got, &[0.99, -0.99], "first Adam step");
         Ok(())

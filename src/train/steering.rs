@@ -1,7 +1,10 @@
 //! Applying control messages between steps: pause (blocking until resumed),
-//! stop, and live learning-rate changes, each echoed as an event.
+//! stop, and live learning-rate changes, each echoed as an event. Loops that
+//! checkpoint use `poll_pausable` + `wait_paused` to save before a long pause.
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::control::{Control, Probe};
 use super::emitter::Emitter;
@@ -27,6 +30,8 @@ pub(crate) struct Steering {
     pub(crate) lr_changes: Vec<(u64, f64)>,
     /// Seconds spent paused (excluded from throughput).
     pub(crate) paused_secs: f64,
+    /// When the current pause began.
+    paused_at: Option<Instant>,
 }
 
 impl Steering {
@@ -37,6 +42,7 @@ impl Steering {
             peak_lr,
             lr_changes: Vec::new(),
             paused_secs: 0.0,
+            paused_at: None,
         }
     }
 
@@ -85,25 +91,78 @@ impl Steering {
     }
 
     fn pause(&mut self, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
+        self.begin_pause(step, emitter);
+        self.wait_paused(step, emitter, answer, None);
+    }
+
+    fn begin_pause(&mut self, step: u64, emitter: &mut Emitter) {
         emitter.emit(TrainEvent::Paused { step });
-        let since = std::time::Instant::now();
+        self.paused_at = Some(Instant::now());
+    }
+
+    /// Like `poll_with`, but a Pause is not waited out here: it returns true at
+    /// once (after the Paused event) so the loop can write a checkpoint first and
+    /// then call [`Steering::wait_paused`].
+    pub(crate) fn poll_pausable(
+        &mut self,
+        step: u64,
+        emitter: &mut Emitter,
+        answer: Answer<'_>,
+    ) -> bool {
         loop {
-            match self.rx.recv() {
-                Ok(Control::Resume) => break,
-                Ok(Control::Pause) => {}
-                Ok(Control::Stop) | Err(_) => {
+            match self.rx.try_recv() {
+                Ok(Control::Pause) => {
+                    self.begin_pause(step, emitter);
+                    return true;
+                }
+                Ok(msg) => self.apply(msg, step, emitter, answer),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => {
+                    self.stop = true;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Waits while paused, answering probes and lr changes, until Resume or Stop
+    /// or until `limit` has passed; true when still paused (the limit ran out).
+    pub(crate) fn wait_paused(
+        &mut self,
+        step: u64,
+        emitter: &mut Emitter,
+        answer: Answer<'_>,
+        limit: Option<Duration>,
+    ) -> bool {
+        let deadline = limit.map(|d| Instant::now() + d);
+        loop {
+            let msg = match deadline {
+                Some(d) => match self.rx.recv_deadline(d) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => return true,
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+                None => self.rx.recv().ok(),
+            };
+            match msg {
+                Some(Control::Resume) => break,
+                Some(Control::Pause) => {}
+                Some(Control::Stop) | None => {
                     self.stop = true;
                     break;
                 }
-                Ok(Control::SetLearningRate(lr)) => self.set_lr(lr, step, emitter),
-                Ok(Control::Probe(p)) => {
+                Some(Control::SetLearningRate(lr)) => self.set_lr(lr, step, emitter),
+                Some(Control::Probe(p)) => {
                     emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
                 }
             }
         }
-        self.paused_secs += since.elapsed().as_secs_f64();
+        if let Some(since) = self.paused_at.take() {
+            self.paused_secs += since.elapsed().as_secs_f64();
+        }
         if !self.stop {
             emitter.emit(TrainEvent::Resumed { step });
         }
+        false
     }
 }

@@ -11,8 +11,9 @@ use super::control::Control;
 use super::emitter::Emitter;
 use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
+use super::rl;
 use super::steering::Steering;
-use super::{language_model, rl, supervised, text_classifier};
+use super::supervised::{images, language_model, text_classifier};
 use crate::runs::RunRecorder;
 use crate::spec::{DatasetSpec, Experiment, TextTask};
 
@@ -63,7 +64,14 @@ pub(crate) fn run_worker(
     control: Receiver<Control>,
 ) {
     let started = Instant::now();
-    if let Some(dir) = &options.run_dir {
+    // A resumed run reopens its record only once its checkpoint has been checked
+    // (see supervised::Engine::restore), so a bad checkpoint changes nothing.
+    emitter.run_dir_hint.clone_from(&options.run_dir);
+    if let Some(dir) = options
+        .run_dir
+        .as_ref()
+        .filter(|_| options.resume_from.is_none())
+    {
         match RunRecorder::create(dir, &exp) {
             Ok(rec) => emitter.recorder = Some(rec),
             Err(e) => {
@@ -82,7 +90,10 @@ pub(crate) fn run_worker(
     };
     let mut steering = Steering::new(control, lr);
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
-        DatasetSpec::Images(_) => supervised::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Images(_) => images::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Gridworld(_) if options.resume_from.is_some() => Err(RunFailure::input(
+            "gridworld runs cannot be continued from a checkpoint yet; start the run again",
+        )),
         DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Text(t) => match &t.task {
             TextTask::LanguageModel(lm) => {

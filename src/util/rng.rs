@@ -36,6 +36,16 @@ impl Rng {
         Self::new(seed ^ h)
     }
 
+    /// The generator's position, to continue the same stream later (checkpoints).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator continuing from a position taken with [`Rng::state`].
+    pub fn from_state(s: [u64; 4]) -> Self {
+        Self { s }
+    }
+
     /// Next 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
@@ -103,6 +113,14 @@ mod tests {
         let b: Vec<u64> = (0..5).map(|_| r.next_u64()).collect();
         assert_eq!(a, b);
         assert_ne!(Rng::new(8).next_u64(), a[0]);
+    }
+
+    #[test]
+    fn a_saved_position_continues_the_same_stream() {
+        let mut a = Rng::new(11);
+        a.next_u64();
+        let mut b = Rng::from_state(a.state());
+        assert_eq!(a.next_u64(), b.next_u64());
     }
 
     #[test]

@@ -219,7 +219,7 @@ impl DqnLearner {
             &grads,
             self.spec.grad_clip_norm,
         )?;
-        self.opt.step(&grads, self.lr, scale)?;
+        self.opt.step(&grads, self.lr, &scale)?;
         self.gradient_steps += 1;
         self.loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
         self.loss_count += 1;

@@ -1,4 +1,4 @@
-//! The language-model loop: the training documents become one token stream
+//! The language-model task: the training documents become one token stream
 //! (documents separated by a break token); each step trains on a batch of random
 //! windows of `seq_len` tokens, predicting every next token (teacher forcing,
 //! backpropagation through the window only: truncated BPTT, state starting at
@@ -10,35 +10,26 @@ use std::time::Instant;
 
 use candle_core::{D, Device, Tensor};
 
-use super::Probe;
-use super::clip::clip_scale;
-use super::early_stopping::EarlyStopper;
-use super::emitter::Emitter;
-use super::events::{
-    EvalMetrics, ItemUnit, LanguageMetrics, ProbeAnswer, RunSummary, Split, StepItems, StepMetrics,
-    StopReason, TextSample, TrainEvent,
-};
-use super::handle::StartOptions;
-use super::loss_watch::LossWatch;
-use super::optim::Optimizer;
-use super::schedule::lr_at;
-use super::steering::Steering;
-use super::text_setup::{announce, prepare, weights_path};
-use super::worker::RunFailure;
+use super::task::{Batch, Task, TaskEval, TaskState};
+use super::text_setup::{TextSetup, announce, prepare};
+use super::{RunContext, train as train_task};
 use crate::data::text::{BREAK, Vocab};
 use crate::model::{Kernels, Mode, Model, classification_loss};
 use crate::spec::{Experiment, LanguageModelSpec, TextDatasetSpec};
 use crate::text::{Sampling, generate};
-use crate::util::memory::peak_rss_bytes;
+use crate::train::Probe;
+use crate::train::emitter::Emitter;
+use crate::train::events::{
+    ItemUnit, LanguageMetrics, ProbeAnswer, RunSummary, Split, StepItems, TextSample, TrainEvent,
+};
+use crate::train::handle::StartOptions;
+use crate::train::steering::Steering;
+use crate::train::worker::RunFailure;
 use crate::util::rng::Rng;
 
 /// Most windows read for one validation pass (keeps evaluation short).
 const MAX_EVAL_WINDOWS: usize = 512;
 const EVAL_BATCH: usize = 64;
-
-fn at(step: u64) -> impl Fn(candle_core::Error) -> RunFailure {
-    move |e| RunFailure::at(step, format!("training error at step {step}: {e}"))
-}
 
 /// One token stream with break tokens between documents.
 fn stream(docs: &[usize], corpus: &[String], vocab: &Vocab) -> Vec<u32> {
@@ -154,6 +145,22 @@ fn answer(model: &Model, vocab: &Vocab, device: &Device, probe: &Probe, step: u6
     }
 }
 
+/// A language-model run.
+struct LanguageModel<'a> {
+    lm: &'a LanguageModelSpec,
+    device: Device,
+    model: Model,
+    vocab: Vocab,
+    train: Vec<u32>,
+    val: Vec<u32>,
+    test: Vec<u32>,
+    batch_size: usize,
+    steps_per_epoch: u64,
+    sampling: Sampling,
+    batch_rng: Rng,
+    sample_rng: Rng,
+}
+
 pub(crate) fn run(
     exp: &Experiment,
     spec: &TextDatasetSpec,
@@ -164,11 +171,10 @@ pub(crate) fn run(
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
     let setup = prepare(exp, spec, options, emitter, false, &|_, v| Ok(v.len()))?;
-    let (model, vocab, device) = (&setup.model, &setup.vocab, &setup.device);
     let docs = &setup.corpus.docs;
-    let train = stream(&setup.splits.train, docs, vocab);
-    let val = stream(&setup.splits.val, docs, vocab);
-    let test = stream(&setup.splits.test, docs, vocab);
+    let train = stream(&setup.splits.train, docs, &setup.vocab);
+    let val = stream(&setup.splits.val, docs, &setup.vocab);
+    let test = stream(&setup.splits.test, docs, &setup.vocab);
     let t = lm.seq_len;
     let tr = &exp.training;
     if train.len() <= t + 1 {
@@ -180,7 +186,6 @@ pub(crate) fn run(
     }
     let tokens_per_step = tr.batch_size * t;
     let steps_per_epoch = (train.len() / tokens_per_step).max(1) as u64;
-    let total_steps = steps_per_epoch * tr.epochs as u64;
     announce(
         exp,
         &setup,
@@ -193,173 +198,130 @@ pub(crate) fn run(
             unit: ItemUnit::Tokens,
         },
     );
-    let mut opt = Optimizer::new(&exp.optimizer, &setup.vars, options.kernels);
-    let mut batch_rng = Rng::derive(exp.seed, "shuffle");
-    let mut dropout_rng = Rng::derive(exp.seed, "dropout");
-    let mut sample_rng = Rng::derive(exp.seed, "sample");
-    let mut stopper = tr.early_stopping.as_ref().map(EarlyStopper::new);
-    let sampling = Sampling {
-        temperature: lm.sample.temperature,
-        top_k: lm.sample.top_k,
-        length: lm.sample.length,
+    let TextSetup {
+        device,
+        vocab,
+        model,
+        vars,
+        ..
+    } = setup;
+    let mut task = LanguageModel {
+        lm,
+        device,
+        model,
+        vocab,
+        train,
+        val,
+        test,
+        batch_size: tr.batch_size,
+        steps_per_epoch,
+        sampling: Sampling {
+            temperature: lm.sample.temperature,
+            top_k: lm.sample.top_k,
+            length: lm.sample.length,
+        },
+        batch_rng: Rng::derive(exp.seed, "shuffle"),
+        sample_rng: Rng::derive(exp.seed, "sample"),
     };
-    let (mut step, mut train_secs, mut interval_secs) = (0u64, 0.0f64, 0.0f64);
-    let (mut loss_sum, mut correct_sum, mut covered) = (None::<Tensor>, None::<Tensor>, 0u64);
-    let mut last_train = None;
-    let mut watch = LossWatch::default();
-    let mut last_val: Option<(f64, f64)> = None;
-    let mut reason = StopReason::Completed;
-    'training: while step < total_steps {
-        steering.poll_with(step, emitter, &mut |p, s| {
-            answer(model, vocab, device, p, s)
-        });
-        if steering.stop {
-            reason = StopReason::Stopped;
-            break;
-        }
-        let began = Instant::now();
-        let lr = lr_at(
-            &exp.schedule,
-            steering.peak_lr,
-            step,
-            total_steps,
-            steps_per_epoch,
-        );
-        let starts: Vec<usize> = (0..tr.batch_size)
-            .map(|_| batch_rng.below(train.len() - t - 1))
-            .collect();
-        let (loss, correct) = (|| {
-            let (x, y) = windows(&train, &starts, t, device)?;
-            let logits = model.forward(&x, Mode::Train(&mut dropout_rng))?;
-            let (loss, correct) = loss_and_correct(&logits, &y, model.kernels())?;
-            let grads = loss.backward()?;
-            let scale = clip_scale(&setup.vars, &grads, tr.grad_clip_norm)?;
-            opt.step(&grads, lr, scale)?;
-            Ok::<_, candle_core::Error>((loss.detach(), correct))
-        })()
-        .map_err(at(step))?;
-        // Sums stay on the device until a Step event is due.
-        loss_sum = Some(match loss_sum {
-            Some(s) => (s + loss).map_err(at(step))?,
-            None => loss,
-        });
-        correct_sum = Some(match correct_sum {
-            Some(s) => (s + correct).map_err(at(step))?,
-            None => correct,
-        });
-        covered += 1;
-        step += 1;
-        let dt = began.elapsed().as_secs_f64();
-        train_secs += dt;
-        interval_secs += dt;
-        let end = step == total_steps;
-        if step.is_multiple_of(tr.log_every_steps as u64) || end {
-            let read = |s: &Option<Tensor>| -> Result<f64, RunFailure> {
-                match s {
-                    Some(s) => Ok(s.to_scalar::<f32>().map_err(at(step))? as f64),
-                    None => Ok(0.0),
-                }
-            };
-            let mean = read(&loss_sum)? / covered as f64;
-            let acc = read(&correct_sum)? / (covered as usize * tokens_per_step) as f64;
-            if let Some(message) = watch.check(step, mean, lr)? {
-                emitter.emit(TrainEvent::Note { step, message });
-            }
-            last_train = Some((mean, acc));
-            emitter.emit(TrainEvent::Step(StepMetrics {
-                step,
-                epoch: step as f64 / steps_per_epoch as f64,
-                loss: mean,
-                accuracy: acc,
-                lr,
-                samples_per_sec: (covered as usize * tokens_per_step) as f64
-                    / interval_secs.max(1e-9),
-                steps_covered: covered,
-            }));
-            (loss_sum, correct_sum, covered, interval_secs) = (None, None, 0, 0.0);
-        }
-        if let Some(k) = lm.sample_every_steps
-            && (step.is_multiple_of(k as u64) || end)
-        {
-            let text = generate(
-                model,
-                vocab,
-                device,
-                &lm.sample.prompt,
-                &sampling,
-                &mut sample_rng,
-            )
-            .map_err(at(step))?;
-            emitter.emit(TrainEvent::Sample(TextSample {
-                step,
-                prompt: lm.sample.prompt.clone(),
-                temperature: lm.sample.temperature,
-                text,
-            }));
-        }
-        let eval_due = match tr.eval_every_steps {
-            Some(k) => step.is_multiple_of(k as u64),
-            None => step.is_multiple_of(steps_per_epoch),
-        };
-        if eval_due && let Some((l, a)) = evaluate(model, &val, t, device).map_err(at(step))? {
-            emit_eval(emitter, step, steps_per_epoch, Split::Val, l, a);
-            last_val = Some((l, a));
-            if stopper.as_mut().is_some_and(|s| s.should_stop(l)) {
-                emitter.emit(TrainEvent::Note {
-                    step,
-                    message: "early stopping: validation loss has stopped improving".into(),
-                });
-                reason = StopReason::EarlyStopped;
-                break 'training;
-            }
-        }
-    }
-    let test_result = evaluate(model, &test, t, device).map_err(at(step))?;
-    if let Some((l, a)) = test_result {
-        emit_eval(emitter, step, steps_per_epoch, Split::Test, l, a);
-    }
-    if let Some(path) = weights_path(exp, emitter)
-        && let Err(e) = model.save(&path)
-    {
-        emitter.emit(TrainEvent::Note {
-            step,
-            message: format!("could not save {}: {e}", path.display()),
-        });
-    }
-    let final_loss = test_result.or(last_val).map(|r| r.0);
-    Ok(RunSummary {
-        name: exp.name.clone(),
-        reason,
-        steps: step,
-        epochs: step as f64 / steps_per_epoch as f64,
-        parameters: model.param_count(),
-        train_loss: last_train.map(|r| r.0),
-        train_accuracy: last_train.map(|r| r.1),
-        val_loss: last_val.map(|r| r.0),
-        val_accuracy: last_val.map(|r| r.1),
-        test_loss: test_result.map(|r| r.0),
-        test_accuracy: test_result.map(|r| r.1),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        train_seconds: train_secs,
-        samples_per_sec: (step as usize * tokens_per_step) as f64 / train_secs.max(1e-9),
-        peak_rss_bytes: peak_rss_bytes(),
-        lr_changes: steering.lr_changes.clone(),
-        language: final_loss.map(language),
-        per_class: Vec::new(),
-        baselines: None,
-        rl: None,
-    })
+    let ctx = RunContext {
+        exp,
+        options,
+        kind: "language model",
+        started,
+    };
+    train_task(&ctx, &mut task, &vars, emitter, steering)
 }
 
-fn emit_eval(emitter: &mut Emitter, step: u64, per_epoch: u64, split: Split, loss: f64, acc: f64) {
-    emitter.emit(TrainEvent::Eval(EvalMetrics {
-        step,
-        epoch: step as f64 / per_epoch as f64,
-        split,
-        loss,
-        accuracy: acc,
-        confusion: Vec::new(),
-        language: Some(language(loss)),
-        per_class: Vec::new(),
-    }));
+impl Task for LanguageModel<'_> {
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn steps_per_epoch(&self) -> u64 {
+        self.steps_per_epoch
+    }
+
+    // Windows are drawn at random positions; an epoch is a count of steps.
+    fn begin_epoch(&mut self) {}
+
+    fn train_batch(&mut self, _index: usize, dropout: &mut Rng) -> candle_core::Result<Batch> {
+        let t = self.lm.seq_len;
+        let starts: Vec<usize> = (0..self.batch_size)
+            .map(|_| self.batch_rng.below(self.train.len() - t - 1))
+            .collect();
+        let (x, y) = windows(&self.train, &starts, t, &self.device)?;
+        let logits = self.model.forward(&x, Mode::Train(dropout))?;
+        let (loss, correct) = loss_and_correct(&logits, &y, self.model.kernels())?;
+        Ok(Batch {
+            loss,
+            correct,
+            items: starts.len() * t,
+        })
+    }
+
+    fn evaluate(&mut self, split: Split) -> candle_core::Result<Option<TaskEval>> {
+        let stream = match split {
+            Split::Test => &self.test,
+            _ => &self.val,
+        };
+        let result = evaluate(&self.model, stream, self.lm.seq_len, &self.device)?;
+        Ok(result.map(|(loss, accuracy)| TaskEval {
+            loss,
+            accuracy,
+            confusion: Vec::new(),
+            language: Some(language(loss)),
+            per_class: Vec::new(),
+        }))
+    }
+
+    fn answer(&self, probe: &Probe, step: u64) -> ProbeAnswer {
+        answer(&self.model, &self.vocab, &self.device, probe, step)
+    }
+
+    fn after_step(
+        &mut self,
+        step: u64,
+        last: bool,
+        emitter: &mut Emitter,
+    ) -> candle_core::Result<()> {
+        let Some(k) = self.lm.sample_every_steps else {
+            return Ok(());
+        };
+        if !(step.is_multiple_of(k as u64) || last) {
+            return Ok(());
+        }
+        let s = &self.lm.sample;
+        let text = generate(
+            &self.model,
+            &self.vocab,
+            &self.device,
+            &s.prompt,
+            &self.sampling,
+            &mut self.sample_rng,
+        )?;
+        emitter.emit(TrainEvent::Sample(TextSample {
+            step,
+            prompt: s.prompt.clone(),
+            temperature: s.temperature,
+            text,
+        }));
+        Ok(())
+    }
+
+    fn state(&self) -> TaskState {
+        TaskState {
+            rngs: [
+                ("shuffle".to_string(), self.batch_rng.state()),
+                ("sample".to_string(), self.sample_rng.state()),
+            ]
+            .into(),
+            order: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+        self.batch_rng = state.rng("shuffle")?;
+        self.sample_rng = state.rng("sample")?;
+        Ok(())
+    }
 }

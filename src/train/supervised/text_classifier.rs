@@ -1,4 +1,4 @@
-//! The text classification loop: each document becomes `max_len` token ids
+//! The text classification task: each document becomes `max_len` token ids
 //! (padded on the left), batches are shuffled with the run's seed, the loss is
 //! softmax cross-entropy (or binary cross-entropy on one logit), optionally
 //! weighted per class. Evaluations report accuracy, the confusion matrix and
@@ -8,34 +8,25 @@ use std::time::Instant;
 
 use candle_core::{D, DType, Device, Tensor};
 
-use super::Probe;
-use super::clip::clip_scale;
-use super::early_stopping::EarlyStopper;
-use super::emitter::Emitter;
-use super::events::{
-    ClassScores, EvalMetrics, ItemUnit, ProbeAnswer, RunSummary, Split, StepItems, StepMetrics,
-    StopReason, TrainEvent,
-};
-use super::handle::StartOptions;
-use super::loss_watch::LossWatch;
-use super::optim::Optimizer;
-use super::schedule::lr_at;
-use super::steering::Steering;
-use super::text_setup::{announce, prepare, weights_path};
-use super::worker::RunFailure;
+use super::task::{Batch, Task, TaskEval, TaskState};
+use super::text_setup::{TextSetup, announce, prepare};
+use super::{RunContext, at, train as train_task};
 use crate::data::text::Vocab;
 use crate::model::{Mode, Model};
 use crate::spec::{ClassWeights, ClassificationSpec, Experiment, TextDatasetSpec};
 use crate::text::classify_text;
 use crate::text::{TextBaselines, text_baselines};
-use crate::util::memory::peak_rss_bytes;
+use crate::train::Probe;
+use crate::train::emitter::Emitter;
+use crate::train::events::{
+    ClassScores, ItemUnit, ProbeAnswer, RunSummary, Split, StepItems, TrainEvent,
+};
+use crate::train::handle::StartOptions;
+use crate::train::steering::Steering;
+use crate::train::worker::RunFailure;
 use crate::util::rng::Rng;
 
 const EVAL_BATCH: usize = 256;
-
-fn at(step: u64) -> impl Fn(candle_core::Error) -> RunFailure {
-    move |e| RunFailure::at(step, format!("training error at step {step}: {e}"))
-}
 
 /// Encoded documents of one split.
 struct Encoded {
@@ -72,6 +63,16 @@ fn sample_losses(logits: &Tensor, y: &Tensor, binary: bool) -> candle_core::Resu
     }
 }
 
+/// Correct predictions of a batch as an f32 scalar on the device.
+fn correct_count(logits: &Tensor, y: &Tensor, binary: bool) -> candle_core::Result<Tensor> {
+    let predicted = if binary {
+        logits.flatten_all()?.gt(0.0)?.to_dtype(DType::U32)?
+    } else {
+        logits.argmax(D::Minus1)?
+    };
+    predicted.eq(y)?.to_dtype(DType::F32)?.sum_all()
+}
+
 fn predictions(logits: &Tensor, binary: bool) -> candle_core::Result<Vec<u32>> {
     if binary {
         Ok(logits
@@ -95,19 +96,12 @@ fn batch_loss(
     let l = sample_losses(logits, y, binary)?;
     match weights {
         Some(w) => {
+            // Divided on the device: no read-back inside a training step.
             let w = w.index_select(y, 0)?;
-            (l * &w)?.sum_all()? / w.sum_all()?.to_scalar::<f32>()? as f64
+            (l * &w)?.sum_all()?.broadcast_div(&w.sum_all()?)
         }
         None => l.mean_all(),
     }
-}
-
-/// Loss, accuracy, confusion and per-class scores over a split.
-struct Evaluation {
-    loss: f64,
-    accuracy: f64,
-    confusion: Vec<Vec<u32>>,
-    per_class: Vec<ClassScores>,
 }
 
 fn evaluate(
@@ -117,7 +111,7 @@ fn evaluate(
     binary: bool,
     weights: Option<&Tensor>,
     device: &Device,
-) -> candle_core::Result<Option<Evaluation>> {
+) -> candle_core::Result<Option<TaskEval>> {
     let n = data.labels.len();
     if n == 0 {
         return Ok(None);
@@ -136,11 +130,12 @@ fn evaluate(
         }
     }
     let correct: u32 = (0..k).map(|i| confusion[i][i]).sum();
-    Ok(Some(Evaluation {
+    Ok(Some(TaskEval {
         loss: loss / n as f64,
         accuracy: correct as f64 / n as f64,
         per_class: class_scores(&confusion, classes),
         confusion,
+        language: None,
     }))
 }
 
@@ -204,6 +199,23 @@ fn answer(
     }
 }
 
+/// A text classification run.
+struct TextClassifier<'a> {
+    c: &'a ClassificationSpec,
+    device: Device,
+    model: Model,
+    vocab: Vocab,
+    classes: Vec<String>,
+    train: Encoded,
+    val: Encoded,
+    test: Encoded,
+    weights: Option<Tensor>,
+    baselines: Option<TextBaselines>,
+    batch_size: usize,
+    order: Vec<u32>,
+    shuffle: Rng,
+}
+
 pub(crate) fn run(
     exp: &Experiment,
     spec: &TextDatasetSpec,
@@ -224,12 +236,11 @@ pub(crate) fn run(
         }
     };
     let setup = prepare(exp, spec, options, emitter, true, &outputs)?;
-    let (model, vocab, device) = (&setup.model, &setup.vocab, &setup.device);
     let classes = setup.corpus.classes.clone();
     let encode = |rows: &[usize]| Encoded {
         ids: rows
             .iter()
-            .flat_map(|&i| vocab.encode_padded(&setup.corpus.docs[i], c.max_len))
+            .flat_map(|&i| setup.vocab.encode_padded(&setup.corpus.docs[i], c.max_len))
             .collect(),
         labels: rows
             .iter()
@@ -244,13 +255,12 @@ pub(crate) fn run(
     );
     let weights = class_weights(&c.class_weights, &train.labels, classes.len())
         .map_err(RunFailure::input)?
-        .map(|w| Tensor::new(w.as_slice(), device))
+        .map(|w| Tensor::new(w.as_slice(), &setup.device))
         .transpose()
         .map_err(at(0))?;
     let baselines = reference_accuracies(&setup.corpus, &setup.splits, classes.len());
     let tr = &exp.training;
     let steps_per_epoch = train.labels.len().div_ceil(tr.batch_size) as u64;
-    let total_steps = steps_per_epoch * tr.epochs as u64;
     announce(
         exp,
         &setup,
@@ -279,151 +289,108 @@ pub(crate) fn run(
             ),
         });
     }
-    let mut opt = Optimizer::new(&exp.optimizer, &setup.vars, options.kernels);
-    let mut shuffle = Rng::derive(exp.seed, "shuffle");
-    let mut dropout_rng = Rng::derive(exp.seed, "dropout");
-    let mut stopper = tr.early_stopping.as_ref().map(EarlyStopper::new);
-    let mut order: Vec<usize> = (0..train.labels.len()).collect();
-    let (mut step, mut train_secs, mut interval_secs) = (0u64, 0.0f64, 0.0f64);
-    let (mut loss_acc, mut correct_acc, mut seen, mut covered) =
-        (None::<Tensor>, 0usize, 0usize, 0u64);
-    let mut last_train = None;
-    let mut watch = LossWatch::default();
-    let mut last_val: Option<Evaluation> = None;
-    let mut reason = StopReason::Completed;
-    'epochs: for _ in 0..tr.epochs {
-        shuffle.shuffle(&mut order);
-        for chunk in order.chunks(tr.batch_size) {
-            steering.poll_with(step, emitter, &mut |p, s| {
-                answer(model, vocab, device, c, p, s)
-            });
-            if steering.stop {
-                reason = StopReason::Stopped;
-                break 'epochs;
-            }
-            let began = Instant::now();
-            let lr = lr_at(
-                &exp.schedule,
-                steering.peak_lr,
-                step,
-                total_steps,
-                steps_per_epoch,
-            );
-            let (loss, logits, y) = (|| {
-                let (x, y) = train.batch(chunk, device)?;
-                let logits = model.forward(&x, Mode::Train(&mut dropout_rng))?;
-                let loss = batch_loss(&logits, &y, c.binary, weights.as_ref())?;
-                let grads = loss.backward()?;
-                let scale = clip_scale(&setup.vars, &grads, tr.grad_clip_norm)?;
-                opt.step(&grads, lr, scale)?;
-                Ok::<_, candle_core::Error>((loss.detach(), logits.detach(), y))
-            })()
-            .map_err(at(step))?;
-            loss_acc = Some(match loss_acc {
-                Some(s) => (s + loss).map_err(at(step))?,
-                None => loss,
-            });
-            step += 1;
-            covered += 1;
-            let due = step.is_multiple_of(tr.log_every_steps as u64)
-                || step.is_multiple_of(steps_per_epoch);
-            if due {
-                let preds = predictions(&logits, c.binary).map_err(at(step))?;
-                let ys = y.to_vec1::<u32>().map_err(at(step))?;
-                correct_acc += preds.iter().zip(&ys).filter(|(p, y)| p == y).count();
-                seen += ys.len();
-            }
-            let dt = began.elapsed().as_secs_f64();
-            train_secs += dt;
-            interval_secs += dt;
-            if due {
-                let mean = loss_acc
-                    .take()
-                    .map(|s| s.to_scalar::<f32>())
-                    .transpose()
-                    .map_err(at(step))?
-                    .unwrap_or(0.0) as f64
-                    / covered as f64;
-                if let Some(message) = watch.check(step, mean, lr)? {
-                    emitter.emit(TrainEvent::Note { step, message });
-                }
-                // Accuracy of the last batch of the interval (read back only now).
-                let acc = correct_acc as f64 / seen.max(1) as f64;
-                last_train = Some((mean, acc));
-                emitter.emit(TrainEvent::Step(StepMetrics {
-                    step,
-                    epoch: step as f64 / steps_per_epoch as f64,
-                    loss: mean,
-                    accuracy: acc,
-                    lr,
-                    samples_per_sec: (covered as usize * tr.batch_size) as f64
-                        / interval_secs.max(1e-9),
-                    steps_covered: covered,
-                }));
-                (covered, correct_acc, seen, interval_secs) = (0, 0, 0, 0.0);
-            }
-            let eval_due = match tr.eval_every_steps {
-                Some(k) => step.is_multiple_of(k as u64),
-                None => step.is_multiple_of(steps_per_epoch),
-            };
-            if eval_due
-                && let Some(e) = evaluate(model, &val, &classes, c.binary, weights.as_ref(), device)
-                    .map_err(at(step))?
-            {
-                emit_eval(emitter, step, steps_per_epoch, Split::Val, &e);
-                let stop = stopper.as_mut().is_some_and(|s| s.should_stop(e.loss));
-                last_val = Some(e);
-                if stop {
-                    emitter.emit(TrainEvent::Note {
-                        step,
-                        message: "early stopping: validation loss has stopped improving".into(),
-                    });
-                    reason = StopReason::EarlyStopped;
-                    break 'epochs;
-                }
-            }
+    let TextSetup {
+        device,
+        vocab,
+        model,
+        vars,
+        ..
+    } = setup;
+    let mut task = TextClassifier {
+        c,
+        device,
+        model,
+        vocab,
+        classes,
+        order: (0..train.labels.len() as u32).collect(),
+        train,
+        val,
+        test,
+        weights,
+        baselines,
+        batch_size: tr.batch_size,
+        shuffle: Rng::derive(exp.seed, "shuffle"),
+    };
+    let ctx = RunContext {
+        exp,
+        options,
+        kind: "text classification",
+        started,
+    };
+    train_task(&ctx, &mut task, &vars, emitter, steering)
+}
+
+impl Task for TextClassifier<'_> {
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn steps_per_epoch(&self) -> u64 {
+        self.train.labels.len().div_ceil(self.batch_size) as u64
+    }
+
+    fn begin_epoch(&mut self) {
+        self.shuffle.shuffle(&mut self.order);
+    }
+
+    fn train_batch(&mut self, index: usize, dropout: &mut Rng) -> candle_core::Result<Batch> {
+        let start = index * self.batch_size;
+        let rows: Vec<usize> = self.order[start..(start + self.batch_size).min(self.order.len())]
+            .iter()
+            .map(|&r| r as usize)
+            .collect();
+        let (x, y) = self.train.batch(&rows, &self.device)?;
+        let logits = self.model.forward(&x, Mode::Train(dropout))?;
+        let loss = batch_loss(&logits, &y, self.c.binary, self.weights.as_ref())?;
+        Ok(Batch {
+            correct: correct_count(&logits.detach(), &y, self.c.binary)?,
+            loss,
+            items: rows.len(),
+        })
+    }
+
+    fn evaluate(&mut self, split: Split) -> candle_core::Result<Option<TaskEval>> {
+        let data = match split {
+            Split::Test => &self.test,
+            _ => &self.val,
+        };
+        evaluate(
+            &self.model,
+            data,
+            &self.classes,
+            self.c.binary,
+            self.weights.as_ref(),
+            &self.device,
+        )
+    }
+
+    fn answer(&self, probe: &Probe, step: u64) -> ProbeAnswer {
+        answer(&self.model, &self.vocab, &self.device, self.c, probe, step)
+    }
+
+    fn state(&self) -> TaskState {
+        TaskState {
+            rngs: [("shuffle".to_string(), self.shuffle.state())].into(),
+            order: self.order.clone(),
         }
     }
-    let test_eval =
-        evaluate(model, &test, &classes, c.binary, weights.as_ref(), device).map_err(at(step))?;
-    if let Some(e) = &test_eval {
-        emit_eval(emitter, step, steps_per_epoch, Split::Test, e);
+
+    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+        if state.order.len() != self.order.len() {
+            return Err(format!(
+                "the checkpoint's data order covers {} training texts, this run has {}",
+                state.order.len(),
+                self.order.len()
+            ));
+        }
+        self.order.clone_from(&state.order);
+        self.shuffle = state.rng("shuffle")?;
+        Ok(())
     }
-    if let Some(path) = weights_path(exp, emitter)
-        && let Err(e) = model.save(&path)
-    {
-        emitter.emit(TrainEvent::Note {
-            step,
-            message: format!("could not save {}: {e}", path.display()),
-        });
+
+    fn baselines(&self) -> Option<TextBaselines> {
+        self.baselines
     }
-    let per_class = test_eval
-        .as_ref()
-        .or(last_val.as_ref())
-        .map(|e| e.per_class.clone())
-        .unwrap_or_default();
-    Ok(RunSummary {
-        name: exp.name.clone(),
-        reason,
-        steps: step,
-        epochs: step as f64 / steps_per_epoch as f64,
-        parameters: model.param_count(),
-        train_loss: last_train.map(|r| r.0),
-        train_accuracy: last_train.map(|r| r.1),
-        val_loss: last_val.as_ref().map(|e| e.loss),
-        val_accuracy: last_val.as_ref().map(|e| e.accuracy),
-        test_loss: test_eval.as_ref().map(|e| e.loss),
-        test_accuracy: test_eval.as_ref().map(|e| e.accuracy),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        train_seconds: train_secs,
-        samples_per_sec: (step as usize * tr.batch_size) as f64 / train_secs.max(1e-9),
-        peak_rss_bytes: peak_rss_bytes(),
-        lr_changes: steering.lr_changes.clone(),
-        language: None,
-        per_class,
-        baselines,
-        rl: None,
-    })
 }
 
 /// The majority-class and naive Bayes accuracies on the test split (else the
@@ -473,19 +440,6 @@ fn class_weights(
             Ok(Some(raw.iter().map(|w| (w / mean) as f32).collect()))
         }
     }
-}
-
-fn emit_eval(emitter: &mut Emitter, step: u64, per_epoch: u64, split: Split, e: &Evaluation) {
-    emitter.emit(TrainEvent::Eval(EvalMetrics {
-        step,
-        epoch: step as f64 / per_epoch as f64,
-        split,
-        loss: e.loss,
-        accuracy: e.accuracy,
-        confusion: e.confusion.clone(),
-        language: None,
-        per_class: e.per_class.clone(),
-    }));
 }
 
 #[cfg(test)]

@@ -2,20 +2,18 @@
 //! run's seed, build and save the vocabulary, build the model with its output
 //! layer, apply `init_from` and `freeze`, and announce the run.
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Var};
 
-use super::device::{describe, device_for};
-use super::emitter::Emitter;
-use super::events::{LayerRow, RunInfo, StepItems, TrainEvent};
-use super::finetune::{init_from, trainable};
-use super::handle::StartOptions;
-use super::worker::RunFailure;
 use crate::data::text::{Corpus, TextSplits, Vocab, load_corpus, split_docs};
 use crate::model::Model;
 use crate::runs::files;
 use crate::spec::{Experiment, TextDatasetSpec, Tokens, infer_shapes, text_steps};
+use crate::train::device::{describe, device_for};
+use crate::train::emitter::Emitter;
+use crate::train::events::{LayerRow, RunInfo, StepItems, TrainEvent};
+use crate::train::finetune::init_and_freeze;
+use crate::train::handle::StartOptions;
+use crate::train::worker::RunFailure;
 
 /// Everything a text loop starts from.
 pub(crate) struct TextSetup {
@@ -102,42 +100,13 @@ pub(crate) fn prepare(
     let mut model = Model::build_with_head(&exp.model, &input, Some(out), exp.seed, &device)
         .map_err(|e| RunFailure::at(0, format!("cannot build the model: {e}")))?;
     model.set_kernels(options.kernels);
-    let t = &exp.training;
-    if let Some(from) = &t.init_from {
-        let report = init_from(&model, from, &device).map_err(RunFailure::input)?;
-        let mut message = format!(
-            "init_from {}: loaded {} tensor(s)",
-            from.display(),
-            report.loaded.len()
-        );
-        if !report.mismatched.is_empty() {
-            message.push_str(&format!(
-                "; {} kept their fresh values: {}",
-                report.mismatched.len(),
-                report.mismatched.join("; ")
-            ));
-        }
-        emitter.emit(TrainEvent::Note { step: 0, message });
-    }
-    let (vars, frozen) = trainable(&model, &t.freeze);
-    if !t.freeze.is_empty() {
-        if frozen.is_empty() {
-            return Err(RunFailure::input(format!(
-                "training.freeze {:?} matches no parameter; use layer indices (\"0\") or names \
-                 such as \"layers.0\" or \"head\"",
-                t.freeze
-            )));
-        }
-        emitter.emit(TrainEvent::Note {
-            step: 0,
-            message: format!("frozen (not trained): {}", frozen.join(", ")),
-        });
-    }
-    if vars.is_empty() {
-        return Err(RunFailure::input(
-            "every parameter is frozen; nothing would train",
-        ));
-    }
+    let vars = init_and_freeze(
+        &model,
+        &exp.training,
+        &device,
+        options.resume_from.is_some(),
+        emitter,
+    )?;
     Ok(TextSetup {
         device,
         corpus,
@@ -215,12 +184,4 @@ pub(crate) fn announce(
         layers,
         step_items,
     }));
-}
-
-/// Where the run's weights go, if it records and saves.
-pub(crate) fn weights_path(exp: &Experiment, emitter: &Emitter) -> Option<PathBuf> {
-    exp.training
-        .save_weights
-        .then(|| emitter.recorder.as_ref().map(|r| r.weights_path()))
-        .flatten()
 }

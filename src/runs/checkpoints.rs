@@ -1,0 +1,214 @@
+//! Checkpoints on disk: `checkpoints/step-<N>/` in a run folder, each holding
+//! `model.safetensors` (the run's weights, same names as the final weight file),
+//! `optimizer.safetensors` (optimizer moments; may be absent when there are none)
+//! and `state.json` (everything else a loop needs to continue exactly).
+//!
+//! Contract: a checkpoint folder exists under its real name only once every file
+//! in it is complete (written into a hidden temporary folder, synced, then the
+//! folder is renamed), so the newest `step-<N>` is always whole. What is kept is
+//! decided by the caller (`prune`), never here on write.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+/// The checkpoints folder inside a run folder.
+pub const DIR: &str = "checkpoints";
+/// The weights of a checkpoint.
+pub const MODEL: &str = "model.safetensors";
+/// The optimizer's moments of a checkpoint.
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// The loop's position, random streams and bookkeeping.
+pub const STATE: &str = "state.json";
+
+/// What goes into one checkpoint.
+pub struct CheckpointFiles<'a> {
+    /// Model tensors by name.
+    pub model: &'a HashMap<String, Tensor>,
+    /// Optimizer tensors by name (empty: no file).
+    pub optimizer: &'a HashMap<String, Tensor>,
+    /// The serialised loop state.
+    pub state_json: &'a [u8],
+}
+
+/// One checkpoint read back.
+pub struct LoadedCheckpoint {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Model tensors by name.
+    pub model: HashMap<String, Tensor>,
+    /// Optimizer tensors by name.
+    pub optimizer: HashMap<String, Tensor>,
+    /// The raw `state.json`.
+    pub state_json: Vec<u8>,
+}
+
+/// Folder name of the checkpoint after `step` steps (zero-padded so names sort).
+pub fn name_for(step: u64) -> String {
+    format!("step-{step:010}")
+}
+
+fn step_of(name: &str) -> Option<u64> {
+    name.strip_prefix("step-")?.parse().ok()
+}
+
+/// Writes a checkpoint of `run_dir` at `step`, replacing one of the same step.
+pub fn write(run_dir: &Path, step: u64, files: &CheckpointFiles<'_>) -> std::io::Result<PathBuf> {
+    let root = run_dir.join(DIR);
+    std::fs::create_dir_all(&root)?;
+    let final_dir = root.join(name_for(step));
+    let tmp = root.join(format!(".{}.tmp{}", name_for(step), std::process::id()));
+    let result = (|| {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir(&tmp)?;
+        let io = std::io::Error::other;
+        candle_core::safetensors::save(files.model, tmp.join(MODEL)).map_err(io)?;
+        if !files.optimizer.is_empty() {
+            candle_core::safetensors::save(files.optimizer, tmp.join(OPTIMIZER)).map_err(io)?;
+        }
+        let mut f = std::fs::File::create(tmp.join(STATE))?;
+        f.write_all(files.state_json)?;
+        f.sync_all()?;
+        for name in [MODEL, OPTIMIZER] {
+            if let Ok(f) = std::fs::File::open(tmp.join(name)) {
+                f.sync_all()?;
+            }
+        }
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir)?;
+        }
+        std::fs::rename(&tmp, &final_dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result.map(|()| final_dir)
+}
+
+/// The complete checkpoints of `run_dir`, oldest first, as (step, folder).
+pub fn list(run_dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join(DIR)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let step = step_of(name.to_str()?)?;
+            e.path().is_dir().then(|| (step, e.path()))
+        })
+        .collect();
+    out.sort_by_key(|(s, _)| *s);
+    out
+}
+
+/// The newest checkpoint of `run_dir`, if any.
+pub fn latest(run_dir: &Path) -> Option<(u64, PathBuf)> {
+    list(run_dir).pop()
+}
+
+/// Deletes all but the newest `keep` checkpoints; returns the steps deleted.
+pub fn prune(run_dir: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
+    let all = list(run_dir);
+    let excess = all.len().saturating_sub(keep.max(1));
+    let mut deleted = Vec::new();
+    for (step, dir) in all.into_iter().take(excess) {
+        std::fs::remove_dir_all(&dir)?;
+        deleted.push(step);
+    }
+    Ok(deleted)
+}
+
+/// Reads the checkpoint in `dir` onto `device`; errors name the file and what
+/// is wrong with it.
+pub fn read(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, String> {
+    let state_path = dir.join(STATE);
+    let state_json = std::fs::read(&state_path)
+        .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
+    let model_path = dir.join(MODEL);
+    let model = candle_core::safetensors::load(&model_path, device).map_err(|e| {
+        format!(
+            "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
+            model_path.display()
+        )
+    })?;
+    let opt_path = dir.join(OPTIMIZER);
+    let optimizer = if opt_path.is_file() {
+        candle_core::safetensors::load(&opt_path, device).map_err(|e| {
+            format!(
+                "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
+                opt_path.display()
+            )
+        })?
+    } else {
+        HashMap::new()
+    };
+    Ok(LoadedCheckpoint {
+        dir: dir.to_path_buf(),
+        model,
+        optimizer,
+        state_json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_at(dir: &Path, step: u64) -> PathBuf {
+        let t = Tensor::new(&[1.0f32, 2.0, 3.0], &Device::Cpu).expect("tensor");
+        let model = HashMap::from([("w".to_string(), t)]);
+        let optimizer = HashMap::new();
+        write(
+            dir,
+            step,
+            &CheckpointFiles {
+                model: &model,
+                optimizer: &optimizer,
+                state_json: format!("{{\"step\":{step}}}").as_bytes(),
+            },
+        )
+        .expect("write")
+    }
+
+    #[test]
+    fn written_checkpoints_list_in_order_and_prune_keeps_the_newest() {
+        let run = tempfile::tempdir().expect("tmp");
+        for step in [30, 5, 120] {
+            files_at(run.path(), step);
+        }
+        let steps: Vec<u64> = list(run.path()).iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, vec![5, 30, 120]);
+        assert_eq!(prune(run.path(), 2).expect("prune"), vec![5]);
+        assert_eq!(latest(run.path()).map(|(s, _)| s), Some(120));
+        // Same step again replaces, no temporary folder is left.
+        files_at(run.path(), 120);
+        let names: Vec<String> = std::fs::read_dir(run.path().join(DIR))
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        let back = read(&run.path().join(DIR).join(name_for(120)), &Device::Cpu).expect("read");
+        assert_eq!(back.state_json, b"{\"step\":120}");
+        assert_eq!(
+            back.model["w"].to_vec1::<f32>().expect("vec"),
+            vec![1.0, 2.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn a_truncated_weight_file_is_named_in_the_error() {
+        let run = tempfile::tempdir().expect("tmp");
+        let dir = files_at(run.path(), 7);
+        let path = dir.join(MODEL);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+        let err = read(&dir, &Device::Cpu).err().expect("must fail");
+        assert!(err.contains("model.safetensors"), "{err}");
+        assert!(list(Path::new("/no/such/run")).is_empty());
+    }
+}

@@ -1,0 +1,510 @@
+//! The one supervised training engine. A [`task::Task`] says how batches are drawn
+//! and scored and how splits are evaluated (images, text classification, language
+//! models); the engine owns everything else, the same way for all of them: the
+//! step loop, learning-rate schedule, clipping, optimizer, Step events read back
+//! only when due, the loss watch, eval cadence and early stopping, probes, pauses,
+//! checkpoints and resuming, the test pass, the saved weights and the summary.
+//!
+//! Contract: a run stopped after any step and continued from its checkpoint
+//! (`StartOptions::resume_from`) trains on the same batches with the same dropout
+//! masks and the same optimizer state as one that never stopped, so its per-step
+//! losses and final figures are identical (same kernels and thread count).
+
+pub(crate) mod images;
+pub(crate) mod language_model;
+pub(crate) mod task;
+pub(crate) mod text_classifier;
+mod text_setup;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use candle_core::Var;
+
+use self::task::{Task, TaskEval};
+use super::checkpoint::{self, EngineState, STATE_VERSION};
+use super::clip::clip_scale;
+use super::early_stopping::EarlyStopper;
+use super::emitter::Emitter;
+use super::events::{EvalMetrics, RunSummary, Split, StepMetrics, StopReason, TrainEvent};
+use super::handle::StartOptions;
+use super::loss_watch::LossWatch;
+use super::metrics::StepAccumulator;
+use super::optim::Optimizer;
+use super::schedule::lr_at;
+use super::steering::Steering;
+use super::worker::RunFailure;
+use crate::runs::RunRecorder;
+use crate::runs::checkpoints::{self, CheckpointFiles};
+use crate::spec::Experiment;
+use crate::util::memory::peak_rss_bytes;
+use crate::util::rng::Rng;
+
+/// A pause longer than this writes a checkpoint (a short one does not).
+const PAUSE_BEFORE_CHECKPOINT: Duration = Duration::from_secs(2);
+
+/// Turns a candle error into a failure at `step`.
+pub(crate) fn at(step: u64) -> impl Fn(candle_core::Error) -> RunFailure {
+    move |e| RunFailure::at(step, format!("training error at step {step}: {e}"))
+}
+
+/// What the engine needs to know about the run besides its task.
+pub(crate) struct RunContext<'a> {
+    pub exp: &'a Experiment,
+    pub options: &'a StartOptions,
+    /// Names the kind of run in checkpoints ("images", ...).
+    pub kind: &'static str,
+    pub started: Instant,
+}
+
+/// Trains `task`'s model (only `vars` are updated) and returns the summary.
+pub(crate) fn train<T: Task>(
+    ctx: &RunContext<'_>,
+    task: &mut T,
+    vars: &[Var],
+    emitter: &mut Emitter,
+    steering: &mut Steering,
+) -> Result<RunSummary, RunFailure> {
+    let exp = ctx.exp;
+    let mut opt = Optimizer::new(&exp.optimizer, vars, ctx.options.kernels);
+    let steps_per_epoch = task.steps_per_epoch().max(1);
+    let t = &exp.training;
+    if let Some((_, v)) = task.model().params().first() {
+        crate::model::seed_device(v.device(), exp.seed).map_err(at(0))?;
+    }
+    let mut engine = Engine {
+        ctx,
+        steps_per_epoch,
+        total_steps: steps_per_epoch * t.epochs as u64,
+        step: 0,
+        items: 0,
+        acc: StepAccumulator::default(),
+        interval_secs: 0.0,
+        train_secs: 0.0,
+        wall_before: 0.0,
+        epoch_loss: (0.0, 0),
+        epoch_acc: (0.0, 0),
+        last_train: None,
+        last_val: None,
+        stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
+        watch: LossWatch::default(),
+        dropout: Rng::derive(exp.seed, "dropout"),
+        last_checkpoint: None,
+        checkpoint_failed: false,
+    };
+    if let Some(dir) = &ctx.options.resume_from {
+        engine.restore(task, &mut opt, steering, emitter, dir)?;
+    }
+    let reason = engine.run_steps(task, &mut opt, vars, emitter, steering)?;
+    engine.finish(task, &opt, emitter, steering, reason)
+}
+
+/// The engine's state while a run trains.
+struct Engine<'a> {
+    ctx: &'a RunContext<'a>,
+    steps_per_epoch: u64,
+    total_steps: u64,
+    step: u64,
+    /// Samples (or tokens) trained on.
+    items: u64,
+    acc: StepAccumulator,
+    /// Training seconds since the last Step event.
+    interval_secs: f64,
+    /// Training seconds in total (no eval, no pauses), across resumes.
+    train_secs: f64,
+    /// Wall seconds of the sessions before a resume.
+    wall_before: f64,
+    /// Sums of this epoch's logged losses and accuracies, weighted by steps.
+    epoch_loss: (f64, u64),
+    epoch_acc: (f64, u64),
+    last_train: Option<(f64, f64)>,
+    last_val: Option<TaskEval>,
+    stopper: Option<EarlyStopper>,
+    watch: LossWatch,
+    dropout: Rng,
+    /// Step of the newest checkpoint written by this session.
+    last_checkpoint: Option<u64>,
+    /// A checkpoint could not be written (reported once).
+    checkpoint_failed: bool,
+}
+
+impl Engine<'_> {
+    fn run_steps<T: Task>(
+        &mut self,
+        task: &mut T,
+        opt: &mut Optimizer,
+        vars: &[Var],
+        emitter: &mut Emitter,
+        steering: &mut Steering,
+    ) -> Result<StopReason, RunFailure> {
+        let exp = self.ctx.exp;
+        let t = &exp.training;
+        while self.step < self.total_steps {
+            let paused = steering.poll_pausable(self.step, emitter, &mut |p, s| task.answer(p, s));
+            if paused {
+                let answer = &mut |p: &super::Probe, s| task.answer(p, s);
+                if steering.wait_paused(self.step, emitter, answer, Some(PAUSE_BEFORE_CHECKPOINT)) {
+                    self.checkpoint(task, opt, emitter, steering);
+                    let answer = &mut |p: &super::Probe, s| task.answer(p, s);
+                    steering.wait_paused(self.step, emitter, answer, None);
+                }
+            }
+            let halt = self
+                .ctx
+                .options
+                .halt_after_step
+                .is_some_and(|h| self.step >= h);
+            if steering.stop || halt {
+                self.flush_step(emitter, steering.peak_lr)?;
+                return Ok(StopReason::Stopped);
+            }
+            let index = (self.step % self.steps_per_epoch) as usize;
+            if index == 0 {
+                task.begin_epoch();
+                self.epoch_loss = (0.0, 0);
+                self.epoch_acc = (0.0, 0);
+            }
+            let began = Instant::now();
+            let lr = self.lr(steering.peak_lr, self.step);
+            let step = self.step;
+            let batch = task
+                .train_batch(index, &mut self.dropout)
+                .map_err(at(step))?;
+            (|| {
+                let grads = batch.loss.backward()?;
+                let scale = clip_scale(vars, &grads, t.grad_clip_norm)?;
+                opt.step(&grads, lr, &scale)?;
+                self.acc.add(&batch.loss, &batch.correct, batch.items)
+            })()
+            .map_err(at(step))?;
+            self.step += 1;
+            self.items += batch.items as u64;
+            let end_of_epoch = self.step.is_multiple_of(self.steps_per_epoch);
+            self.add_time(began);
+            if self.step.is_multiple_of(t.log_every_steps as u64) || end_of_epoch {
+                self.flush_step_with_lr(emitter, lr)?;
+            }
+            task.after_step(self.step, self.step == self.total_steps, emitter)
+                .map_err(at(self.step))?;
+            let eval_due = match t.eval_every_steps {
+                Some(k) => self.step.is_multiple_of(k as u64),
+                None => end_of_epoch,
+            };
+            if eval_due && self.validate(task, emitter)? {
+                self.flush_step(emitter, steering.peak_lr)?;
+                emitter.emit(TrainEvent::Note {
+                    step: self.step,
+                    message: format!(
+                        "early stopping in epoch {}: validation loss has not improved for {} evaluations",
+                        self.step.div_ceil(self.steps_per_epoch),
+                        t.early_stopping.as_ref().map_or(0, |e| e.patience) + 1
+                    ),
+                });
+                return Ok(StopReason::EarlyStopped);
+            }
+            if checkpoint::due(&t.checkpoint, self.step, self.steps_per_epoch) {
+                self.checkpoint(task, opt, emitter, steering);
+            }
+        }
+        Ok(StopReason::Completed)
+    }
+
+    /// The test pass, the last checkpoint, the saved weights and the summary.
+    fn finish<T: Task>(
+        mut self,
+        task: &mut T,
+        opt: &Optimizer,
+        emitter: &mut Emitter,
+        steering: &Steering,
+        reason: StopReason,
+    ) -> Result<RunSummary, RunFailure> {
+        let exp = self.ctx.exp;
+        // The final position, so that `trainlab resume` can extend a finished run.
+        if self.last_checkpoint != Some(self.step) {
+            self.checkpoint(task, opt, emitter, steering);
+        }
+        let test = task.evaluate(Split::Test).map_err(at(self.step))?;
+        if let Some(e) = &test {
+            self.emit_eval(Split::Test, e, emitter);
+        }
+        if exp.training.save_weights
+            && let Some(rec) = &emitter.recorder
+        {
+            let path = rec.weights_path();
+            if let Err(e) = task.model().save(&path) {
+                emitter.emit(TrainEvent::Note {
+                    step: self.step,
+                    message: format!("could not save {}: {e}", path.display()),
+                });
+            }
+        }
+        let last = test.as_ref().or(self.last_val.as_ref());
+        Ok(RunSummary {
+            name: exp.name.clone(),
+            reason,
+            steps: self.step,
+            epochs: self.step as f64 / self.steps_per_epoch as f64,
+            parameters: task.model().param_count(),
+            train_loss: self.last_train.map(|(l, _)| l),
+            train_accuracy: self.last_train.map(|(_, a)| a),
+            val_loss: self.last_val.as_ref().map(|e| e.loss),
+            val_accuracy: self.last_val.as_ref().map(|e| e.accuracy),
+            test_loss: test.as_ref().map(|e| e.loss),
+            test_accuracy: test.as_ref().map(|e| e.accuracy),
+            wall_seconds: self.wall_before + self.ctx.started.elapsed().as_secs_f64(),
+            train_seconds: self.train_secs,
+            samples_per_sec: self.items as f64 / self.train_secs.max(1e-9),
+            peak_rss_bytes: peak_rss_bytes(),
+            lr_changes: steering.lr_changes.clone(),
+            rl: None,
+            language: last.and_then(|e| e.language),
+            per_class: last.map(|e| e.per_class.clone()).unwrap_or_default(),
+            baselines: task.baselines(),
+        })
+    }
+
+    fn lr(&self, peak: f64, step: u64) -> f64 {
+        lr_at(
+            &self.ctx.exp.schedule,
+            peak,
+            step,
+            self.total_steps,
+            self.steps_per_epoch,
+        )
+    }
+
+    fn add_time(&mut self, began: Instant) {
+        let dt = began.elapsed().as_secs_f64();
+        self.interval_secs += dt;
+        self.train_secs += dt;
+    }
+
+    /// Emits what has accumulated since the last Step event (at a stop).
+    fn flush_step(&mut self, emitter: &mut Emitter, peak: f64) -> Result<(), RunFailure> {
+        let lr = self.lr(peak, self.step.saturating_sub(1));
+        self.flush_step_with_lr(emitter, lr)
+    }
+
+    /// Reads the accumulated metrics back and emits a Step event; fails on NaN/inf.
+    fn flush_step_with_lr(&mut self, emitter: &mut Emitter, lr: f64) -> Result<(), RunFailure> {
+        let began = Instant::now();
+        let Some(totals) = self.acc.take().map_err(at(self.step))? else {
+            return Ok(());
+        };
+        self.add_time(began);
+        if let Some(message) = self.watch.check(self.step, totals.mean_loss, lr)? {
+            emitter.emit(TrainEvent::Note {
+                step: self.step,
+                message,
+            });
+        }
+        let n = totals.steps;
+        self.epoch_loss.0 += totals.mean_loss * n as f64;
+        self.epoch_loss.1 += n;
+        self.epoch_acc.0 += totals.accuracy * n as f64;
+        self.epoch_acc.1 += n;
+        self.last_train = Some((
+            self.epoch_loss.0 / self.epoch_loss.1.max(1) as f64,
+            self.epoch_acc.0 / self.epoch_acc.1.max(1) as f64,
+        ));
+        emitter.emit(TrainEvent::Step(StepMetrics {
+            step: self.step,
+            epoch: self.step as f64 / self.steps_per_epoch as f64,
+            loss: totals.mean_loss,
+            accuracy: totals.accuracy,
+            lr,
+            samples_per_sec: totals.samples as f64 / self.interval_secs.max(1e-9),
+            steps_covered: n,
+        }));
+        self.interval_secs = 0.0;
+        Ok(())
+    }
+
+    /// Evaluates on the validation split; true when early stopping says stop.
+    fn validate<T: Task>(
+        &mut self,
+        task: &mut T,
+        emitter: &mut Emitter,
+    ) -> Result<bool, RunFailure> {
+        let Some(e) = task.evaluate(Split::Val).map_err(at(self.step))? else {
+            return Ok(false);
+        };
+        if !e.loss.is_finite() {
+            return Err(RunFailure::diverged(
+                self.step,
+                format!(
+                    "training diverged: the validation loss became {} at step {}. \
+                     Try a learning rate about 10x smaller.",
+                    e.loss, self.step
+                ),
+            ));
+        }
+        self.emit_eval(Split::Val, &e, emitter);
+        let stop = self.stopper.as_mut().is_some_and(|s| s.should_stop(e.loss));
+        self.last_val = Some(e);
+        Ok(stop)
+    }
+
+    fn emit_eval(&self, split: Split, e: &TaskEval, emitter: &mut Emitter) {
+        emitter.emit(TrainEvent::Eval(EvalMetrics {
+            step: self.step,
+            epoch: self.step as f64 / self.steps_per_epoch as f64,
+            split,
+            loss: e.loss,
+            accuracy: e.accuracy,
+            confusion: e.confusion.clone(),
+            language: e.language,
+            per_class: e.per_class.clone(),
+        }));
+    }
+
+    /// Writes a checkpoint of this position (runs without a folder have none); a
+    /// failure is reported once in a Note and training goes on.
+    fn checkpoint<T: Task>(
+        &mut self,
+        task: &T,
+        opt: &Optimizer,
+        emitter: &mut Emitter,
+        steering: &Steering,
+    ) {
+        let Some(rec) = &emitter.recorder else {
+            return;
+        };
+        let dir = rec.dir().to_path_buf();
+        let result = (|| -> Result<(), String> {
+            let state = EngineState {
+                version: STATE_VERSION,
+                kind: self.ctx.kind.to_string(),
+                step: self.step,
+                steps_per_epoch: self.steps_per_epoch,
+                items: self.items,
+                train_secs: self.train_secs,
+                wall_secs: self.wall_before + self.ctx.started.elapsed().as_secs_f64(),
+                dropout_rng: self.dropout.state(),
+                optimizer_steps: opt.steps(),
+                peak_lr: steering.peak_lr,
+                lr_changes: steering.lr_changes.clone(),
+                stopper: self.stopper.as_ref().map(|s| s.snapshot()),
+                watch: self.watch.snapshot(),
+                epoch_loss: self.epoch_loss,
+                epoch_acc: self.epoch_acc,
+                last_train: self.last_train,
+                last_val: self.last_val.clone(),
+                metrics_bytes: rec.metrics_bytes(),
+                task: task.state(),
+            };
+            let json = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+            let model = task.model().state();
+            let optimizer = opt.export().map_err(|e| e.to_string())?;
+            let files = CheckpointFiles {
+                model: &model,
+                optimizer: &optimizer,
+                state_json: &json,
+            };
+            checkpoints::write(&dir, self.step, &files).map_err(|e| e.to_string())?;
+            checkpoints::prune(&dir, self.ctx.exp.training.checkpoint.keep_last)
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.last_checkpoint = Some(self.step),
+            Err(e) if !self.checkpoint_failed => {
+                self.checkpoint_failed = true;
+                emitter.emit(TrainEvent::Note {
+                    step: self.step,
+                    message: format!(
+                        "could not write a checkpoint in {}: {e}",
+                        dir.join(checkpoints::DIR).display()
+                    ),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Continues from the checkpoint in `dir`: weights, optimizer, every random
+    /// stream and counter; then reopens the run record where the checkpoint left
+    /// it. Nothing on disk changes unless all of it matches this run.
+    fn restore<T: Task>(
+        &mut self,
+        task: &mut T,
+        opt: &mut Optimizer,
+        steering: &mut Steering,
+        emitter: &mut Emitter,
+        dir: &Path,
+    ) -> Result<(), RunFailure> {
+        let bad =
+            |msg: String| RunFailure::input(format!("cannot resume from {}: {msg}", dir.display()));
+        let device = task
+            .model()
+            .params()
+            .first()
+            .map(|(_, v)| v.device().clone())
+            .unwrap_or(candle_core::Device::Cpu);
+        let loaded = checkpoints::read(dir, &device).map_err(bad)?;
+        let state: EngineState = serde_json::from_slice(&loaded.state_json).map_err(|e| {
+            bad(format!(
+                "{} is damaged or from another version of trainlab ({e})",
+                checkpoints::STATE
+            ))
+        })?;
+        if state.version != STATE_VERSION || state.kind != self.ctx.kind {
+            return Err(bad(format!(
+                "it is a version {} checkpoint of a {} run; this is a {} run (version {STATE_VERSION})",
+                state.version, state.kind, self.ctx.kind
+            )));
+        }
+        if state.steps_per_epoch != self.steps_per_epoch {
+            return Err(bad(format!(
+                "an epoch had {} steps then and has {} now: training.batch_size or the \
+                 data changed since the checkpoint",
+                state.steps_per_epoch, self.steps_per_epoch
+            )));
+        }
+        if state.step >= self.total_steps {
+            return Err(bad(format!(
+                "the run already trained all {} epochs ({} steps); to train more, raise \
+                 the epochs, e.g. --set training.epochs={}",
+                self.ctx.exp.training.epochs,
+                state.step,
+                self.ctx.exp.training.epochs + 1
+            )));
+        }
+        task.model()
+            .load_state(&loaded.model, &loaded.dir.join(checkpoints::MODEL))
+            .map_err(|e| {
+                bad(format!(
+                    "the checkpoint's model does not match this experiment's model: {e}"
+                ))
+            })?;
+        opt.import(&loaded.optimizer, state.optimizer_steps)
+            .map_err(|e| bad(e.to_string()))?;
+        task.restore(&state.task).map_err(bad)?;
+        if let (Some(s), Some((best, bad_evals))) = (&mut self.stopper, state.stopper) {
+            s.restore(best, bad_evals);
+        }
+        self.watch = LossWatch::restored(state.watch);
+        self.step = state.step;
+        self.items = state.items;
+        self.train_secs = state.train_secs;
+        self.wall_before = state.wall_secs;
+        self.dropout = Rng::from_state(state.dropout_rng);
+        self.epoch_loss = state.epoch_loss;
+        self.epoch_acc = state.epoch_acc;
+        self.last_train = state.last_train;
+        self.last_val = state.last_val;
+        self.last_checkpoint = Some(state.step);
+        steering.peak_lr = state.peak_lr;
+        steering.lr_changes = state.lr_changes;
+        if let Some(run_dir) = &self.ctx.options.run_dir {
+            let rec = RunRecorder::reopen(run_dir, self.ctx.exp, state.metrics_bytes)
+                .map_err(|e| bad(e.to_string()))?;
+            emitter.recorder = Some(rec);
+        }
+        emitter.emit(TrainEvent::Restored {
+            step: self.step,
+            checkpoint: loaded.dir.display().to_string(),
+        });
+        Ok(())
+    }
+}
