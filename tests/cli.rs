@@ -46,6 +46,8 @@ fn check_accepts_every_example_and_rejects_broken_with_position() {
         "text_classify_gru.ron",
         "text_pretrain_lm.ron",
         "text_finetune.ron",
+        "mnist_pretrain_cnn.ron",
+        "fashion_finetune_cnn.ron",
         "text_fortunes_lm.ron",
         "text_fortunes_topic.ron",
     ] {
@@ -282,4 +284,115 @@ fn run_trains_a_language_model_on_a_text_file() {
     assert!(run_dir.join("model.safetensors").is_file());
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics");
     assert!(metrics.contains("\"Sample\"") && metrics.contains("bits_per_token"));
+}
+
+/// Every file of a run folder, with its bytes (to show nothing changed).
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("ls") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn halt_then_resume_finishes_the_run_and_bad_resumes_change_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    // 900 training images in steps of 64: 15 a epoch; halt in epoch 2.
+    let out = trainlab()
+        .args([
+            "run",
+            &example("mnist_mlp.ron"),
+            "--set",
+            "training.epochs=2",
+            "--set",
+            "dataset.train_limit=1000",
+            "--halt-after",
+            "20",
+            "--out",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A model that no longer matches: exit 2, nothing changed.
+    let before = snapshot(&run_dir);
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .args(["--set", "model.1.Linear.out=64"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not match") && err.contains("layers.1.weight"),
+        "{err}"
+    );
+    assert!(
+        snapshot(&run_dir) == before,
+        "a refused resume changes nothing"
+    );
+
+    // The real resume trains to the end.
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: trainlab::train::RunSummary =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
+            .expect("parses");
+    assert_eq!(summary.steps, 30);
+    assert_eq!(summary.reason, trainlab::train::StopReason::Completed);
+
+    // A truncated weight file in the newest checkpoint: named, exit 2, nothing changed.
+    let (_, newest) = trainlab::runs::checkpoints::latest(&run_dir).expect("checkpoint");
+    let weights = newest.join("model.safetensors");
+    let bytes = std::fs::read(&weights).expect("weights");
+    std::fs::write(&weights, &bytes[..bytes.len() / 3]).expect("truncate");
+    let before = snapshot(&run_dir);
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .args(["--set", "training.epochs=3"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("model.safetensors"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(snapshot(&run_dir) == before);
+
+    // A folder without checkpoints.
+    std::fs::remove_dir_all(run_dir.join("checkpoints")).expect("rm");
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint"));
 }

@@ -137,6 +137,49 @@ fn a_short_real_run_plots_pauses_resumes_and_stops() {
 }
 
 #[test]
+fn a_stopped_run_is_resumed_from_the_history() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    app.doc.exp.training.epochs = 30;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the first loss points", |a| {
+        a.series.steps.loss.len() >= 3
+    });
+    h.get_by_label("⏹ Stop").click();
+    step_until(&mut h, "the stop", |a| !a.is_running());
+    let stopped_at = h.state().series.summary.as_ref().expect("summary").steps;
+
+    h.state_mut().tab = Tab::History;
+    h.run();
+    h.get_by_label("resume").click();
+    step_until(&mut h, "the resumed run to start", |a| a.is_running());
+    step_until(&mut h, "the resumed run to end", |a| !a.is_running());
+    assert_eq!(
+        h.state().series.state,
+        RunState::Finished(StopReason::Completed)
+    );
+    let s = h.state().series.summary.clone().expect("summary");
+    let per_epoch = 1_350_u64.div_ceil(64);
+    assert_eq!(s.steps, 30 * per_epoch, "trained to the end of its epochs");
+    assert!(stopped_at < s.steps);
+    let runs = trainlab::runs::list_runs(dir.path());
+    assert_eq!(runs.len(), 1, "resumed into the same folder");
+    let events = trainlab::runs::read_events(&runs[0].dir).expect("record");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, trainlab::train::TrainEvent::Restored { step, .. } if *step == stopped_at)),
+        "the record says where it resumed"
+    );
+    assert!(
+        h.state().series.steps.loss.len() > 3,
+        "the curves keep what came before the checkpoint"
+    );
+}
+
+#[test]
 fn an_invalid_file_shows_an_error_and_the_app_keeps_working() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut app = TrainlabApp::with_runs_root(dir.path());

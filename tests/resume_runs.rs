@@ -6,8 +6,9 @@ use std::path::Path;
 
 use trainlab::runs::{checkpoints, read_events};
 use trainlab::spec::{
-    Augment, BundledText, ClassificationSpec, DatasetSpec, EarlyStopping, Experiment,
-    ImageDatasetSpec, LanguageModelSpec, LayerSpec, OptimizerSpec, SampleSpec, ScheduleSpec,
+    AgentMethod, AgentSpec, Augment, BundledText, ClassificationSpec, DatasetSpec, DqnSpec,
+    EarlyStopping, EpsilonSpec, Experiment, GridworldSpec, ImageDatasetSpec, LanguageModelSpec,
+    LayerSpec, LayoutSpec, OptimizerSpec, SampleSpec, ScheduleSpec, TabularSpec, TargetUpdate,
     TextDatasetSpec, TextSource, TextTask, TrainingSpec,
 };
 use trainlab::train::{RunSummary, StartOptions, StopReason, TrainEvent};
@@ -30,14 +31,24 @@ fn trajectory(events: &[TrainEvent]) -> Vec<String> {
                 e.step, e.split, e.loss, e.accuracy, e.confusion
             )),
             TrainEvent::Sample(s) => Some(format!("sample {} {:?}", s.step, s.text)),
+            TrainEvent::Episodes(m) => {
+                let mut m = m.clone();
+                m.steps_per_sec = 0.0;
+                Some(format!("{m:?}"))
+            }
             _ => None,
         })
         .collect()
 }
 
 fn figures(s: &RunSummary) -> String {
+    let rl = s.rl.as_ref().map(|r| {
+        let mut r = r.clone();
+        (r.first_optimal_seconds, r.env_steps_per_sec) = (None, 0.0);
+        r
+    });
     format!(
-        "{:?} steps {} train {:?}/{:?} val {:?}/{:?} test {:?}/{:?} {:?}",
+        "{:?} steps {} train {:?}/{:?} val {:?}/{:?} test {:?}/{:?} {:?} {rl:?}",
         s.reason,
         s.steps,
         s.train_loss,
@@ -79,9 +90,14 @@ fn assert_resume_is_exact(exp: &Experiment, halt: u64) {
     );
     let halted_summary = summary(&halted);
     assert_eq!(halted_summary.reason, StopReason::Stopped);
-    assert_eq!(halted_summary.steps, halt);
+    if halted_summary.rl.is_none() {
+        assert_eq!(halted_summary.steps, halt);
+    }
     let (step, checkpoint) = checkpoints::latest(&dir).expect("a checkpoint at the halt");
-    assert_eq!(step, halt);
+    assert_eq!(
+        step, halt,
+        "checkpoints are named by step (episodes for mazes)"
+    );
 
     let resumed = run_all(
         exp.clone(),
@@ -327,4 +343,58 @@ fn a_finished_run_is_extended_and_a_mismatched_model_is_refused() {
     let s = summary(&extended);
     assert_eq!(s.steps, 3 * steps);
     assert_eq!(s.reason, StopReason::Completed);
+}
+
+/// A maze with ice (slips draw from the agent's stream) whose shortest path is 10 moves.
+fn maze(method: AgentMethod, episodes: usize) -> Experiment {
+    let rows = ["S.#...", ".##.#.", "...#..", ".#...#", ".#.#..", "...#.G"];
+    Experiment {
+        name: "resume_maze".into(),
+        seed: 3,
+        dataset: DatasetSpec::Gridworld(GridworldSpec {
+            layout: LayoutSpec::Rows(rows.iter().map(|r| r.to_string()).collect()),
+            max_steps: Some(60),
+            slip: 0.1,
+            ..GridworldSpec::default()
+        }),
+        model: vec![
+            LayerSpec::Linear { out: 32 },
+            LayerSpec::ReLU,
+            LayerSpec::Linear { out: 4 },
+        ],
+        agent: AgentSpec {
+            method,
+            episodes,
+            epsilon: EpsilonSpec {
+                start: 1.0,
+                end: 0.05,
+                decay_episodes: episodes / 2,
+            },
+            log_every_episodes: 5,
+            ..AgentSpec::default()
+        },
+        ..Experiment::default()
+    }
+}
+
+#[test]
+fn tabular_q_learning_resumes_exactly() {
+    let exp = maze(AgentMethod::QLearning(TabularSpec::default()), 200);
+    // Halt between two log points: the interval sums are part of the checkpoint.
+    assert_resume_is_exact(&exp, 63);
+}
+
+#[test]
+fn dqn_resumes_exactly_with_its_replay_buffer_and_target_network() {
+    let exp = maze(
+        AgentMethod::Dqn(DqnSpec {
+            replay_capacity: 500,
+            batch_size: 16,
+            learning_starts: 50,
+            target_update: TargetUpdate::Hard { every_steps: 20 },
+            ..DqnSpec::default()
+        }),
+        40,
+    );
+    assert_resume_is_exact(&exp, 25);
 }

@@ -56,7 +56,8 @@ pub struct RunArgs {
     /// Print events as JSON lines instead of a progress bar.
     #[arg(long)]
     pub json: bool,
-    /// Stop (with a checkpoint) after this many steps; `trainlab resume` continues.
+    /// Stop (with a checkpoint) after this many steps (episodes for gridworld
+    /// runs); `trainlab resume` continues from there.
     #[arg(long, value_name = "STEPS")]
     pub halt_after: Option<u64>,
 }

@@ -265,6 +265,12 @@ impl TrainlabApp {
                     }
                 }
                 HistoryAction::OpenExperiment(path) => self.open_path(&path),
+                HistoryAction::Resume { dir, extra_epochs } => {
+                    if let Err(e) = self.resume_run(&dir, extra_epochs, ctx) {
+                        self.errors
+                            .push(format!("Cannot resume {}: {e}", dir.display()));
+                    }
+                }
             }
         }
     }
@@ -404,6 +410,50 @@ impl TrainlabApp {
         let ctx = ctx.clone();
         self.live = Some(LiveRun::start(exp, run_dir, move || ctx.request_repaint()));
         self.tab = Tab::Curves;
+    }
+
+    /// Continues the run in `dir` from its newest checkpoint, `extra_epochs` beyond
+    /// its own; the curves start with what it recorded before the checkpoint.
+    pub fn resume_run(
+        &mut self,
+        dir: &Path,
+        extra_epochs: usize,
+        ctx: &egui::Context,
+    ) -> Result<(), String> {
+        if self.live.is_some() {
+            return Err("a run is in progress; stop it first".into());
+        }
+        let mut exp = crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT))
+            .map_err(|e| e.to_string())?;
+        exp.training.epochs += extra_epochs;
+        validate(&exp).map_err(|e| e.to_string())?;
+        let (_, checkpoint) = crate::runs::checkpoints::latest(dir)
+            .ok_or("it has no checkpoint (it stopped before its first one)")?;
+        let before = crate::runs::read_events_before(dir, &checkpoint)
+            .map_err(|e| format!("cannot read its record: {e}"))?;
+        let label = dir
+            .file_name()
+            .map_or_else(|| exp.name.clone(), |n| n.to_string_lossy().into_owned());
+        // The rate in force at the checkpoint: the file's, or the last live change.
+        self.live_lr = before
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                crate::train::TrainEvent::LrChanged { lr, .. } => Some(*lr),
+                _ => None,
+            })
+            .unwrap_or(exp.optimizer.lr());
+        self.series = RunSeries::from_events(&label, &before);
+        self.series.state = RunState::Starting;
+        let ctx = ctx.clone();
+        self.live = Some(LiveRun::resume(
+            exp,
+            dir.to_path_buf(),
+            checkpoint,
+            move || ctx.request_repaint(),
+        ));
+        self.tab = Tab::Curves;
+        Ok(())
     }
 
     fn menu_action(&mut self, action: MenuAction) {

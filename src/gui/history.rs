@@ -1,7 +1,7 @@
 //! The run history: past run folders under the runs root, newest first, with their
 //! final figures; tick any number to overlay their curves on the plots, inspect one
-//! (its model feeds the confusion matrix, gallery, weights and canvas), or open its
-//! experiment in the editor.
+//! (its model feeds the confusion matrix, gallery, weights and canvas), open its
+//! experiment in the editor, or resume / extend it from its newest checkpoint.
 //!
 //! Contract: the folder is rescanned on request and when a run ends, never per
 //! frame; overlaid runs are read from metrics.jsonl on a background [`Job`].
@@ -14,6 +14,7 @@ use egui::Ui;
 use super::job::Job;
 use super::run_state::RunSeries;
 use crate::runs::{RunListing, files, list_runs, read_events};
+use crate::train::StopReason;
 
 /// What the learner asked for in the history.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,14 @@ pub enum HistoryAction {
     Inspect(PathBuf),
     /// Open this run's experiment.ron in the editor.
     OpenExperiment(PathBuf),
+    /// Continue this run from its newest checkpoint, training `extra_epochs` more
+    /// epochs than its experiment says (0: just finish it).
+    Resume {
+        /// The run folder.
+        dir: PathBuf,
+        /// Epochs added to the run's own.
+        extra_epochs: usize,
+    },
 }
 
 /// History state.
@@ -34,6 +43,8 @@ pub struct HistoryState {
     loading: Vec<(PathBuf, Job<RunSeries>)>,
     /// Errors to report (read by the app).
     pub errors: Vec<String>,
+    /// How many epochs "extend" adds (at least 1).
+    pub extend_epochs: usize,
 }
 
 impl HistoryState {
@@ -105,6 +116,12 @@ impl HistoryState {
             if !self.overlay.is_empty() && ui.button("Clear comparison").clicked() {
                 self.overlay.clear();
             }
+            ui.separator();
+            self.extend_epochs = self.extend_epochs.max(1);
+            ui.label("extend by");
+            ui.add(egui::DragValue::new(&mut self.extend_epochs).range(1..=1000))
+                .on_hover_text("How many epochs \"extend\" trains a run further.");
+            ui.label("epochs");
         });
         if self.listing.is_empty() {
             ui.label("No runs yet. Every run you start is recorded here (experiment, metrics, summary, weights).");
@@ -152,6 +169,22 @@ impl HistoryState {
                         }
                         if ui.button("open").on_hover_text("Load this run's experiment into the editor.").clicked() {
                             action = Some(HistoryAction::OpenExperiment(run.dir.join(files::EXPERIMENT)));
+                        }
+                        let unfinished = run.summary.as_ref().is_none_or(|s| s.reason == StopReason::Stopped);
+                        let at = run.checkpoint_step.map_or_else(String::new, |s| format!(" (step {s})"));
+                        if ui
+                            .add_enabled(run.checkpoint_step.is_some() && unfinished, egui::Button::new("resume"))
+                            .on_hover_text(format!("Continue this stopped or killed run from its last checkpoint{at}, into the same folder."))
+                            .clicked()
+                        {
+                            action = Some(HistoryAction::Resume { dir: run.dir.clone(), extra_epochs: 0 });
+                        }
+                        if ui
+                            .add_enabled(run.checkpoint_step.is_some(), egui::Button::new("extend"))
+                            .on_hover_text(format!("Train this run {} more epoch(s) from its last checkpoint{at}.", self.extend_epochs))
+                            .clicked()
+                        {
+                            action = Some(HistoryAction::Resume { dir: run.dir.clone(), extra_epochs: self.extend_epochs });
                         }
                     });
                     ui.end_row();

@@ -29,10 +29,30 @@ pub struct LiveRun {
 impl LiveRun {
     /// Starts `exp` recording into `run_dir`; `repaint` is called after each event.
     pub fn start(exp: Experiment, run_dir: PathBuf, repaint: impl Fn() + Send + 'static) -> Self {
+        Self::spawn(exp, run_dir, None, repaint)
+    }
+
+    /// Continues the run in `run_dir` from `checkpoint` (one of its checkpoints).
+    pub fn resume(
+        exp: Experiment,
+        run_dir: PathBuf,
+        checkpoint: PathBuf,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::spawn(exp, run_dir, Some(checkpoint), repaint)
+    }
+
+    fn spawn(
+        exp: Experiment,
+        run_dir: PathBuf,
+        resume_from: Option<PathBuf>,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
         let handle = start(
             exp.clone(),
             StartOptions {
                 run_dir: Some(run_dir.clone()),
+                resume_from,
                 ..StartOptions::default()
             },
         );

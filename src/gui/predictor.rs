@@ -13,8 +13,8 @@ use candle_core::{Device, Tensor};
 
 use crate::data::{ImageSet, load_images};
 use crate::model::{Mode, Model};
-use crate::runs::files;
-use crate::spec::{DatasetSpec, Experiment, dataset_io, load_file};
+use crate::runs::{files, load_saved_model_with};
+use crate::spec::{DatasetSpec, Experiment, load_file};
 use crate::train::normalisation;
 
 /// A model with trained weights, ready for inference.
@@ -41,20 +41,14 @@ impl Predictor {
         let DatasetSpec::Images(spec) = &exp.dataset else {
             return Err(format!("{} is not an image classifier", run_dir.display()));
         };
-        let name = spec.name;
-        let (input, _) = dataset_io(&exp.dataset, exp.seed);
-        let model = Model::build(&exp.model, &input, exp.seed, &Device::Cpu)
-            .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
-        let weights = run_dir.join(files::WEIGHTS);
-        model
-            .load(&weights)
-            .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
+        let norm = normalisation(spec.name);
+        let saved = load_saved_model_with(run_dir, exp)?;
         Ok(Self {
-            model,
-            norm: normalisation(name),
+            model: saved.model,
+            norm,
             run_dir: run_dir.to_path_buf(),
-            classes: crate::data::class_names(name),
-            experiment: exp,
+            classes: saved.classes,
+            experiment: saved.experiment,
         })
     }
 

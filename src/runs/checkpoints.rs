@@ -1,7 +1,8 @@
 //! Checkpoints on disk: `checkpoints/step-<N>/` in a run folder, each holding
 //! `model.safetensors` (the run's weights, same names as the final weight file),
-//! `optimizer.safetensors` (optimizer moments; may be absent when there are none)
-//! and `state.json` (everything else a loop needs to continue exactly).
+//! `training.safetensors` (the other tensors training reads: optimizer moments,
+//! a DQN's target network and replay buffer; absent when there are none) and
+//! `state.json` (everything else a loop needs to continue exactly).
 //!
 //! Contract: a checkpoint folder exists under its real name only once every file
 //! in it is complete (written into a hidden temporary folder, synced, then the
@@ -18,17 +19,20 @@ use candle_core::{Device, Tensor};
 pub const DIR: &str = "checkpoints";
 /// The weights of a checkpoint.
 pub const MODEL: &str = "model.safetensors";
-/// The optimizer's moments of a checkpoint.
-pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// The other tensors of a checkpoint (optimizer moments, DQN target and replay).
+pub const TRAINING: &str = "training.safetensors";
 /// The loop's position, random streams and bookkeeping.
 pub const STATE: &str = "state.json";
+
+/// Tensors by name, as safetensors files hold them.
+pub type NamedTensors = HashMap<String, Tensor>;
 
 /// What goes into one checkpoint.
 pub struct CheckpointFiles<'a> {
     /// Model tensors by name.
     pub model: &'a HashMap<String, Tensor>,
-    /// Optimizer tensors by name (empty: no file).
-    pub optimizer: &'a HashMap<String, Tensor>,
+    /// Other training tensors by name (empty: no file).
+    pub training: &'a HashMap<String, Tensor>,
     /// The serialised loop state.
     pub state_json: &'a [u8],
 }
@@ -39,8 +43,8 @@ pub struct LoadedCheckpoint {
     pub dir: PathBuf,
     /// Model tensors by name.
     pub model: HashMap<String, Tensor>,
-    /// Optimizer tensors by name.
-    pub optimizer: HashMap<String, Tensor>,
+    /// Other training tensors by name.
+    pub training: HashMap<String, Tensor>,
     /// The raw `state.json`.
     pub state_json: Vec<u8>,
 }
@@ -67,13 +71,13 @@ pub fn write(run_dir: &Path, step: u64, files: &CheckpointFiles<'_>) -> std::io:
         std::fs::create_dir(&tmp)?;
         let io = std::io::Error::other;
         candle_core::safetensors::save(files.model, tmp.join(MODEL)).map_err(io)?;
-        if !files.optimizer.is_empty() {
-            candle_core::safetensors::save(files.optimizer, tmp.join(OPTIMIZER)).map_err(io)?;
+        if !files.training.is_empty() {
+            candle_core::safetensors::save(files.training, tmp.join(TRAINING)).map_err(io)?;
         }
         let mut f = std::fs::File::create(tmp.join(STATE))?;
         f.write_all(files.state_json)?;
         f.sync_all()?;
-        for name in [MODEL, OPTIMIZER] {
+        for name in [MODEL, TRAINING] {
             if let Ok(f) = std::fs::File::open(tmp.join(name)) {
                 f.sync_all()?;
             }
@@ -123,6 +127,17 @@ pub fn prune(run_dir: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
     Ok(deleted)
 }
 
+/// How many bytes of the run's `metrics.jsonl` were recorded when the checkpoint
+/// in `dir` was taken (its `state.json` says so).
+pub fn record_length(dir: &Path) -> std::io::Result<u64> {
+    let path = dir.join(STATE);
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    state["metrics_bytes"]
+        .as_u64()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no metrics_bytes", path.display())))
+}
+
 /// Reads the checkpoint in `dir` onto `device`; errors name the file and what
 /// is wrong with it.
 pub fn read(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, String> {
@@ -136,12 +151,12 @@ pub fn read(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, String> {
             model_path.display()
         )
     })?;
-    let opt_path = dir.join(OPTIMIZER);
-    let optimizer = if opt_path.is_file() {
-        candle_core::safetensors::load(&opt_path, device).map_err(|e| {
+    let training_path = dir.join(TRAINING);
+    let training = if training_path.is_file() {
+        candle_core::safetensors::load(&training_path, device).map_err(|e| {
             format!(
                 "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
-                opt_path.display()
+                training_path.display()
             )
         })?
     } else {
@@ -150,7 +165,7 @@ pub fn read(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, String> {
     Ok(LoadedCheckpoint {
         dir: dir.to_path_buf(),
         model,
-        optimizer,
+        training,
         state_json,
     })
 }
@@ -162,13 +177,13 @@ mod tests {
     fn files_at(dir: &Path, step: u64) -> PathBuf {
         let t = Tensor::new(&[1.0f32, 2.0, 3.0], &Device::Cpu).expect("tensor");
         let model = HashMap::from([("w".to_string(), t)]);
-        let optimizer = HashMap::new();
+        let training = HashMap::new();
         write(
             dir,
             step,
             &CheckpointFiles {
                 model: &model,
-                optimizer: &optimizer,
+                training: &training,
                 state_json: format!("{{\"step\":{step}}}").as_bytes(),
             },
         )

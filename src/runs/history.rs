@@ -14,6 +14,8 @@ pub struct RunListing {
     pub label: String,
     /// Final figures, when the run got that far.
     pub summary: Option<RunSummary>,
+    /// Step of the newest checkpoint, if the run can be resumed or extended.
+    pub checkpoint_step: Option<u64>,
 }
 
 /// Run folders directly under `root` (those with a metrics.jsonl), newest first.
@@ -34,12 +36,14 @@ pub fn list_runs(root: &Path) -> Vec<RunListing> {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
             let label = e.file_name().to_string_lossy().into_owned();
+            let checkpoint_step = super::checkpoints::latest(&dir).map(|(s, _)| s);
             (
                 modified,
                 RunListing {
                     dir,
                     label,
                     summary,
+                    checkpoint_step,
                 },
             )
         })
@@ -51,8 +55,20 @@ pub fn list_runs(root: &Path) -> Vec<RunListing> {
 /// Every event recorded in a run folder; a torn last line (killed run) is skipped.
 pub fn read_events(dir: &Path) -> std::io::Result<Vec<TrainEvent>> {
     let text = std::fs::read_to_string(dir.join(files::METRICS))?;
-    Ok(text
-        .lines()
+    Ok(parse_events(&text))
+}
+
+/// The events recorded before `checkpoint` (a folder of `dir/checkpoints/`) was
+/// taken: what a run resumed from it keeps of its record.
+pub fn read_events_before(dir: &Path, checkpoint: &Path) -> std::io::Result<Vec<TrainEvent>> {
+    let bytes = super::checkpoints::record_length(checkpoint)?;
+    let text = std::fs::read(dir.join(files::METRICS))?;
+    let end = (bytes as usize).min(text.len());
+    Ok(parse_events(&String::from_utf8_lossy(&text[..end])))
+}
+
+fn parse_events(text: &str) -> Vec<TrainEvent> {
+    text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+        .collect()
 }

@@ -8,10 +8,12 @@ pub mod checkpoints;
 mod folder;
 mod history;
 mod recorder;
+mod saved_model;
 
 pub use folder::{default_run_dir, timestamp_utc};
-pub use history::{RunListing, list_runs, read_events};
+pub use history::{RunListing, list_runs, read_events, read_events_before};
 pub use recorder::RunRecorder;
+pub use saved_model::{SavedModel, load_saved_model, load_saved_model_with, weights_file};
 
 /// File names inside a run folder.
 pub mod files {

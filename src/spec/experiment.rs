@@ -316,6 +316,9 @@ pub struct TrainingSpec {
     /// Start from a previous run's weights (its folder or a `.safetensors` file):
     /// layers whose names and shapes match are loaded, mismatches are listed.
     pub init_from: Option<PathBuf>,
+    /// Layers `init_from` leaves at their fresh values (same forms as `freeze`),
+    /// e.g. a new output layer for a new task with the same number of classes.
+    pub init_exclude: Vec<String>,
     /// Layers whose weights do not train: indices into `model` as text (`"0"`) or
     /// parameter-name prefixes (`"layers.1"`, `"head"`).
     pub freeze: Vec<String>,
@@ -357,6 +360,7 @@ impl Default for TrainingSpec {
             grad_clip_norm: None,
             save_weights: true,
             init_from: None,
+            init_exclude: Vec::new(),
             freeze: Vec::new(),
             checkpoint: CheckpointSpec::default(),
         }

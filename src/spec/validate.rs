@@ -372,6 +372,12 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
     }
     if uses_model(exp) {
         validate_model(exp)
+    } else if t.init_from.is_some() || !t.init_exclude.is_empty() || !t.freeze.is_empty() {
+        Err(ValidationError::new(
+            "training.init_from",
+            "init_from, init_exclude and freeze apply to runs that train a network \
+             (images, text, DQN); a tabular agent has none: remove them",
+        ))
     } else {
         Ok(())
     }

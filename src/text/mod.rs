@@ -15,8 +15,8 @@ pub use generate::{Sampling, generate};
 
 use crate::data::text::Vocab;
 use crate::model::{Mode, Model};
-use crate::runs::files;
-use crate::spec::{DatasetSpec, Experiment, TextDatasetSpec, TextTask, load_file, text_steps};
+use crate::runs::{SavedModel, load_saved_model};
+use crate::spec::{DatasetSpec, TextDatasetSpec, TextTask};
 use crate::util::rng::Rng;
 
 /// The pieces every text model shares once loaded.
@@ -26,47 +26,17 @@ struct Loaded {
     spec: TextDatasetSpec,
 }
 
-fn load(run_dir: &Path) -> Result<Loaded, String> {
-    let exp: Experiment = load_file(&run_dir.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
-    let DatasetSpec::Text(spec) = exp.dataset.clone() else {
+fn load(run_dir: &Path) -> Result<(Loaded, Vec<String>), String> {
+    let SavedModel {
+        model,
+        experiment,
+        vocab,
+        classes,
+    } = load_saved_model(run_dir)?;
+    let (DatasetSpec::Text(spec), Some(vocab)) = (experiment.dataset, vocab) else {
         return Err(format!("{} is not a text run", run_dir.display()));
     };
-    let vocab = Vocab::load(&run_dir.join(files::VOCAB)).map_err(|e| e.to_string())?;
-    let outputs = match &spec.task {
-        TextTask::LanguageModel(_) => vocab.len(),
-        TextTask::Classification(c) => {
-            if c.binary {
-                1
-            } else {
-                classes_of(run_dir)?.len()
-            }
-        }
-    };
-    let input = [text_steps(&spec), vocab.len()];
-    let model = Model::build_with_head(&exp.model, &input, Some(outputs), exp.seed, &Device::Cpu)
-        .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
-    let weights = run_dir.join(files::WEIGHTS);
-    model
-        .load(&weights)
-        .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
-    Ok(Loaded { model, vocab, spec })
-}
-
-/// Class names recorded in the run's Started event.
-fn classes_of(run_dir: &Path) -> Result<Vec<String>, String> {
-    let events = crate::runs::read_events(run_dir).map_err(|e| e.to_string())?;
-    events
-        .iter()
-        .find_map(|e| match e {
-            crate::train::TrainEvent::Started(info) => Some(info.classes.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            format!(
-                "{} has no Started event to read class names from",
-                run_dir.display()
-            )
-        })
+    Ok((Loaded { model, vocab, spec }, classes))
 }
 
 /// A trained language model, ready to write.
@@ -77,7 +47,7 @@ pub struct Generator {
 impl Generator {
     /// Loads a finished language-model run.
     pub fn load(run_dir: &Path) -> Result<Self, String> {
-        let loaded = load(run_dir)?;
+        let (loaded, _) = load(run_dir)?;
         if !matches!(loaded.spec.task, TextTask::LanguageModel(_)) {
             return Err(format!(
                 "{} is a classifier, not a language model",
@@ -124,17 +94,14 @@ pub struct Classifier {
 impl Classifier {
     /// Loads a finished classification run.
     pub fn load(run_dir: &Path) -> Result<Self, String> {
-        let loaded = load(run_dir)?;
+        let (loaded, classes) = load(run_dir)?;
         if !matches!(loaded.spec.task, TextTask::Classification(_)) {
             return Err(format!(
                 "{} is a language model, not a classifier",
                 run_dir.display()
             ));
         }
-        Ok(Self {
-            loaded,
-            classes: classes_of(run_dir)?,
-        })
+        Ok(Self { loaded, classes })
     }
 
     /// Probability per class of `sentence`.

@@ -5,10 +5,19 @@
 //! value the training step reads besides weights and optimizer moments, so that a
 //! run continued from it is indistinguishable from one that never stopped.
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::emitter::Emitter;
+use super::events::TrainEvent;
+use super::handle::StartOptions;
 use super::supervised::task::{TaskEval, TaskState};
-use crate::spec::CheckpointSpec;
+use crate::runs::RunRecorder;
+use crate::runs::checkpoints::{self, CheckpointFiles};
+use crate::spec::{CheckpointSpec, Experiment};
 
 /// Version of `state.json`; a checkpoint of another version is refused.
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -22,6 +31,69 @@ pub(crate) fn due(spec: &CheckpointSpec, step: u64, steps_per_epoch: u64) -> boo
         step.is_multiple_of(steps_per_epoch) && (step / steps_per_epoch).is_multiple_of(k as u64)
     });
     step > 0 && (by_steps || by_epochs)
+}
+
+/// Whether a gridworld run checkpoints after `episodes` episodes: `every_steps`
+/// counts episodes, `every_epochs` counts logging intervals of `log_every` episodes.
+pub(crate) fn due_episodes(spec: &CheckpointSpec, episodes: u64, log_every: u64) -> bool {
+    due(spec, episodes, log_every.max(1))
+}
+
+/// Writes a checkpoint of the run recorded by `emitter` (none without a run
+/// folder) and deletes all but the newest `keep_last`. Returns whether one was written.
+pub(crate) fn save(
+    emitter: &Emitter,
+    spec: &CheckpointSpec,
+    step: u64,
+    model: &HashMap<String, Tensor>,
+    training: &HashMap<String, Tensor>,
+    state: &impl Serialize,
+) -> Result<bool, String> {
+    let Some(rec) = &emitter.recorder else {
+        return Ok(false);
+    };
+    let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    let files = CheckpointFiles {
+        model,
+        training,
+        state_json: &json,
+    };
+    let dir = rec.dir();
+    checkpoints::write(dir, step, &files)
+        .and_then(|_| checkpoints::prune(dir, spec.keep_last))
+        .map_err(|e| {
+            format!(
+                "could not write a checkpoint in {}: {e}",
+                dir.join(checkpoints::DIR).display()
+            )
+        })?;
+    Ok(true)
+}
+
+/// The length of the run's record right now (what a checkpoint notes).
+pub(crate) fn record_length(emitter: &Emitter) -> u64 {
+    emitter.recorder.as_ref().map_or(0, |r| r.metrics_bytes())
+}
+
+/// After a checkpoint in `checkpoint` was restored: reopens the run's record where
+/// the checkpoint left it and marks the place with a Restored event.
+pub(crate) fn continue_record(
+    exp: &Experiment,
+    options: &StartOptions,
+    emitter: &mut Emitter,
+    metrics_bytes: u64,
+    step: u64,
+    checkpoint: &Path,
+) -> Result<(), String> {
+    if let Some(run_dir) = &options.run_dir {
+        let rec = RunRecorder::reopen(run_dir, exp, metrics_bytes).map_err(|e| e.to_string())?;
+        emitter.recorder = Some(rec);
+    }
+    emitter.emit(TrainEvent::Restored {
+        step,
+        checkpoint: checkpoint.display().to_string(),
+    });
+    Ok(())
 }
 
 /// Everything a supervised run needs, besides tensors, to continue exactly.

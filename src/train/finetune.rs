@@ -2,7 +2,7 @@
 //! (`training.freeze`). Loading matches tensors by name and shape; everything that
 //! does not match is listed for a Note event, never skipped silently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Var};
 
@@ -10,7 +10,7 @@ use super::emitter::Emitter;
 use super::events::TrainEvent;
 use super::worker::RunFailure;
 use crate::model::Model;
-use crate::runs::files;
+use crate::runs::weights_file;
 use crate::spec::TrainingSpec;
 
 /// What `init_from` did.
@@ -22,17 +22,14 @@ pub(crate) struct InitReport {
     pub mismatched: Vec<String>,
 }
 
-/// The weight file named by `init_from`: a run folder or a `.safetensors` file.
-pub(crate) fn weights_file(from: &Path) -> PathBuf {
-    if from.is_dir() {
-        from.join(files::WEIGHTS)
-    } else {
-        from.to_path_buf()
-    }
-}
-
-/// Loads every tensor of `from` whose name and shape match one of `model`'s.
-pub(crate) fn init_from(model: &Model, from: &Path, device: &Device) -> Result<InitReport, String> {
+/// Loads every tensor of `from` whose name and shape match one of `model`'s,
+/// except those of the layers in `exclude`.
+pub(crate) fn init_from(
+    model: &Model,
+    from: &Path,
+    exclude: &[String],
+    device: &Device,
+) -> Result<InitReport, String> {
     let path = weights_file(from);
     let loaded = candle_core::safetensors::load(&path, device)
         .map_err(|e| format!("training.init_from: cannot read {}: {e}", path.display()))?;
@@ -40,6 +37,12 @@ pub(crate) fn init_from(model: &Model, from: &Path, device: &Device) -> Result<I
     let mut state: Vec<_> = model.state().into_iter().collect();
     state.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, dst) in state {
+        if is_frozen(&name, exclude) {
+            report
+                .mismatched
+                .push(format!("{name}: excluded by training.init_exclude"));
+            continue;
+        }
         match loaded.get(&name) {
             None => report
                 .mismatched
@@ -76,7 +79,8 @@ pub(crate) fn init_and_freeze(
     if let Some(from) = &t.init_from
         && !resuming
     {
-        let report = init_from(model, from, device).map_err(RunFailure::input)?;
+        unmatched_pattern(model, "training.init_exclude", &t.init_exclude)?;
+        let report = init_from(model, from, &t.init_exclude, device).map_err(RunFailure::input)?;
         let mut message = format!(
             "init_from {}: loaded {} tensor(s)",
             from.display(),
@@ -94,20 +98,8 @@ pub(crate) fn init_and_freeze(
         }
         emitter.emit(TrainEvent::Note { step: 0, message });
     }
+    unmatched_pattern(model, "training.freeze", &t.freeze)?;
     let (vars, frozen) = trainable(model, &t.freeze);
-    if let Some(unmatched) = t.freeze.iter().find(|f| {
-        !model
-            .params()
-            .iter()
-            .any(|(name, _)| is_frozen(name, std::slice::from_ref(f)))
-    }) {
-        let names: Vec<&str> = model.params().iter().map(|(n, _)| n.as_str()).collect();
-        return Err(RunFailure::input(format!(
-            "training.freeze: {unmatched:?} matches no parameter; use a layer index (\"0\") \
-             or a name prefix; this model's parameters are {}",
-            names.join(", ")
-        )));
-    }
     if !t.freeze.is_empty() {
         emitter.emit(TrainEvent::Note {
             step: 0,
@@ -120,6 +112,24 @@ pub(crate) fn init_and_freeze(
         ));
     }
     Ok(vars)
+}
+
+/// An error naming the first of `patterns` that matches no parameter of `model`.
+fn unmatched_pattern(model: &Model, field: &str, patterns: &[String]) -> Result<(), RunFailure> {
+    let Some(unmatched) = patterns.iter().find(|f| {
+        !model
+            .params()
+            .iter()
+            .any(|(name, _)| is_frozen(name, std::slice::from_ref(f)))
+    }) else {
+        return Ok(());
+    };
+    let names: Vec<&str> = model.params().iter().map(|(n, _)| n.as_str()).collect();
+    Err(RunFailure::input(format!(
+        "{field}: {unmatched:?} matches no parameter; use a layer index (\"0\") or a name \
+         prefix; this model's parameters are {}",
+        names.join(", ")
+    )))
 }
 
 /// Whether parameter `name` (`layers.3.weight`, `head.bias`) is frozen by one of

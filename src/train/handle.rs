@@ -23,8 +23,8 @@ pub struct StartOptions {
     /// Continue from this checkpoint folder (`runs::checkpoints`) into `run_dir`
     /// instead of starting afresh; the run folder's record is continued.
     pub resume_from: Option<PathBuf>,
-    /// End the run as a Stop would once this many steps are done (a checkpoint is
-    /// written there); for tests and for schedulers that train in stages.
+    /// End the run as a Stop would once this many steps (gridworld: episodes) are
+    /// done, with a checkpoint there; for tests and for schedulers that train in stages.
     pub halt_after_step: Option<u64>,
 }
 

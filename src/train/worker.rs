@@ -91,9 +91,6 @@ pub(crate) fn run_worker(
     let mut steering = Steering::new(control, lr);
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => images::run(&exp, &options, emitter, &mut steering, started),
-        DatasetSpec::Gridworld(_) if options.resume_from.is_some() => Err(RunFailure::input(
-            "gridworld runs cannot be continued from a checkpoint yet; start the run again",
-        )),
         DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Text(t) => match &t.task {
             TextTask::LanguageModel(lm) => {

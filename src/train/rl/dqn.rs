@@ -5,19 +5,44 @@
 //! (hard copies or soft averaging) that keeps the regression target still.
 //! Double DQN picks a' with the online network and values it with the target.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::replay::{Batch, Replay, Transition};
 use super::tabular::EpisodeOutcome;
 use crate::data::maze::{Env, argmax, encode_all, input_size};
 use crate::model::{Kernels, Mode, Model};
+use crate::runs::checkpoints::NamedTensors;
 use crate::spec::{DqnLoss, DqnSpec, EncodingSpec, Experiment, TargetUpdate};
 use crate::train::clip::clip_scale;
+use crate::train::emitter::Emitter;
+use crate::train::finetune::init_and_freeze;
 use crate::train::optim::Optimizer;
+use crate::train::worker::RunFailure;
 use crate::util::rng::Rng;
 
 /// States per forward pass when all Q-values are read back.
 const EVAL_CHUNK: usize = 1024;
+
+/// A DQN agent's counters and stream positions, for a checkpoint (its tensors
+/// go into the checkpoint's safetensors files).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DqnState {
+    rng: [u64; 4],
+    dropout_rng: [u64; 4],
+    env_steps: u64,
+    gradient_steps: u64,
+    loss_sum: f64,
+    loss_count: u64,
+    optimizer_steps: u64,
+    replay_cursor: usize,
+}
+
+/// Prefix of the target network's tensors in a checkpoint.
+const TARGET: &str = "target.";
 
 /// A DQN agent on one maze.
 pub(crate) struct DqnLearner {
@@ -85,9 +110,85 @@ impl DqnLearner {
         })
     }
 
+    /// Applies `training.init_from` / `init_exclude` / `freeze` to the online
+    /// network (reported in Notes), then restarts the optimizer on the parameters
+    /// that train and makes the target network a copy of the result.
+    pub(crate) fn init_and_freeze(
+        &mut self,
+        exp: &Experiment,
+        kernels: Kernels,
+        resuming: bool,
+        emitter: &mut Emitter,
+    ) -> Result<(), RunFailure> {
+        let vars = init_and_freeze(&self.online, &exp.training, &self.device, resuming, emitter)?;
+        self.opt = Optimizer::new(&exp.optimizer, &vars, kernels);
+        for ((_, t), (_, o)) in self.target.params().iter().zip(self.online.params()) {
+            t.set(o.as_tensor())
+                .map_err(|e| RunFailure::at(0, format!("cannot copy the target network: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The device the networks live on.
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The online network (for saving and parameter counts).
     pub(crate) fn model(&self) -> &Model {
         &self.online
+    }
+
+    /// Everything needed to continue: (online weights, other tensors: optimizer,
+    /// target network, replay buffer; counters).
+    pub(crate) fn save(&self) -> candle_core::Result<(NamedTensors, NamedTensors, DqnState)> {
+        let mut training = self.opt.export()?;
+        for (name, t) in self.target.state() {
+            training.insert(format!("{TARGET}{name}"), t);
+        }
+        let (replay, replay_cursor) = self.replay.to_tensors(&self.device)?;
+        training.extend(replay);
+        let state = DqnState {
+            rng: self.rng.state(),
+            dropout_rng: self.dropout_rng.state(),
+            env_steps: self.env_steps,
+            gradient_steps: self.gradient_steps,
+            loss_sum: self.loss_sum,
+            loss_count: self.loss_count,
+            optimizer_steps: self.opt.steps(),
+            replay_cursor,
+        };
+        Ok((self.online.state(), training, state))
+    }
+
+    /// Continues from what [`DqnLearner::save`] wrote (read from `path`).
+    pub(crate) fn restore(
+        &mut self,
+        model: &HashMap<String, Tensor>,
+        training: &HashMap<String, Tensor>,
+        state: &DqnState,
+        path: &Path,
+    ) -> Result<(), String> {
+        let mismatch = |e: candle_core::Error| {
+            format!("the checkpoint's network does not match this experiment's model: {e}")
+        };
+        self.online.load_state(model, path).map_err(mismatch)?;
+        let target: HashMap<String, Tensor> = training
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(TARGET)?.to_string(), v.clone())))
+            .collect();
+        self.target.load_state(&target, path).map_err(mismatch)?;
+        self.opt
+            .import(training, state.optimizer_steps)
+            .map_err(|e| e.to_string())?;
+        self.replay.restore(training, state.replay_cursor)?;
+        self.rng = Rng::from_state(state.rng);
+        self.dropout_rng = Rng::from_state(state.dropout_rng);
+        self.env_steps = state.env_steps;
+        self.gradient_steps = state.gradient_steps;
+        self.loss_sum = state.loss_sum;
+        self.loss_count = state.loss_count;
+        Ok(())
     }
 
     /// Mean loss since the last call (None when no gradient step was taken).

@@ -6,6 +6,7 @@
 //! every `agent.snapshot_every_secs` a Policy snapshot. At the end it writes the
 //! final snapshot to `qtable.json` (and DQN weights to `model.safetensors`).
 
+mod checkpoint;
 mod dqn;
 mod replay;
 mod report;
@@ -121,7 +122,7 @@ pub(crate) fn run(
         }
         AgentMethod::Dqn(d) => {
             let device = device_for(exp.device).map_err(RunFailure::input)?;
-            let learner = DqnLearner::new(
+            let mut learner = DqnLearner::new(
                 exp,
                 d,
                 env.clone(),
@@ -131,6 +132,12 @@ pub(crate) fn run(
                 options.kernels,
             )
             .map_err(|e| RunFailure::at(0, format!("cannot build the Q-network: {e}")))?;
+            learner.init_and_freeze(
+                exp,
+                options.kernels,
+                options.resume_from.is_some(),
+                emitter,
+            )?;
             let width = input_size(grid.encoding, env.num_states());
             let layers = LayerRow::table(&exp.model, &[width])
                 .map_err(|e| RunFailure::input(e.to_string()))?;
@@ -168,15 +175,54 @@ pub(crate) fn run(
     }));
 
     let mut log = EpisodeLog::new(agent_spec.success_window, optimal_len);
-    let loop_began = Instant::now();
-    let train_secs =
-        |steering: &Steering| loop_began.elapsed().as_secs_f64() - steering.paused_secs;
-    let mut reason = StopReason::Completed;
     let mut last_loss = None;
+    let (mut secs_before, mut wall_before) = (0.0, 0.0);
+    let method = agent_spec.method.name();
+    if let Some(dir) = &options.resume_from {
+        let bad =
+            |msg: String| RunFailure::input(format!("cannot resume from {}: {msg}", dir.display()));
+        let state = checkpoint::restore(&mut agent, dir, method).map_err(bad)?;
+        if state.log.episodes >= episodes {
+            return Err(bad(format!(
+                "the run already played all {episodes} episodes; to train more, raise them, \
+                 e.g. --set agent.episodes={}",
+                episodes * 2
+            )));
+        }
+        steering.peak_lr = state.peak_lr;
+        steering.lr_changes = state.lr_changes;
+        agent.set_lr(state.peak_lr);
+        log = state.log;
+        last_loss = state.last_loss;
+        (secs_before, wall_before) = (state.train_secs, state.wall_secs);
+        crate::train::checkpoint::continue_record(
+            exp,
+            options,
+            emitter,
+            state.metrics_bytes,
+            log.episodes,
+            dir,
+        )
+        .map_err(bad)?;
+    }
+    let loop_began = Instant::now();
+    let train_secs = |steering: &Steering| {
+        secs_before + loop_began.elapsed().as_secs_f64() - steering.paused_secs
+    };
+    let mut saver = Saver {
+        spec: &exp.training.checkpoint,
+        method,
+        last: options.resume_from.as_ref().map(|_| log.episodes),
+        failed: false,
+        wall_before,
+        started,
+    };
+    let mut reason = StopReason::Completed;
     let mut lr = steering.peak_lr;
     while log.episodes < episodes {
         steering.poll(log.env_steps, emitter);
-        if steering.stop {
+        let halt = options.halt_after_step.is_some_and(|h| log.episodes >= h);
+        if steering.stop || halt {
             reason = StopReason::Stopped;
             break;
         }
@@ -189,11 +235,18 @@ pub(crate) fn run(
         log.record(&out);
         let last = log.episodes == episodes
             || agent_spec.max_env_steps.is_some_and(|m| log.env_steps >= m);
-        if !log
-            .episodes
-            .is_multiple_of(agent_spec.log_every_episodes as u64)
-            && !last
-        {
+        let log_every = agent_spec.log_every_episodes as u64;
+        if !log.episodes.is_multiple_of(log_every) && !last {
+            if crate::train::checkpoint::due_episodes(saver.spec, log.episodes, log_every) {
+                saver.save(
+                    &agent,
+                    &log,
+                    last_loss,
+                    train_secs(steering),
+                    steering,
+                    emitter,
+                );
+            }
             continue;
         }
         let loss = agent.take_loss();
@@ -225,8 +278,22 @@ pub(crate) fn run(
         if last {
             break;
         }
+        if crate::train::checkpoint::due_episodes(saver.spec, log.episodes, log_every) {
+            saver.save(
+                &agent,
+                &log,
+                last_loss,
+                train_secs(steering),
+                steering,
+                emitter,
+            );
+        }
     }
     let secs = train_secs(steering);
+    // The final position, so that `trainlab resume` can extend the run.
+    if saver.last != Some(log.episodes) {
+        saver.save(&agent, &log, last_loss, secs, steering, emitter);
+    }
 
     let q = agent.q(log.env_steps)?;
     let path = greedy_path(&env, &q);
@@ -269,7 +336,7 @@ pub(crate) fn run(
         val_accuracy: None,
         test_loss: None,
         test_accuracy: None,
-        wall_seconds: started.elapsed().as_secs_f64(),
+        wall_seconds: wall_before + started.elapsed().as_secs_f64(),
         train_seconds: secs,
         samples_per_sec: steps_per_sec,
         peak_rss_bytes: peak_rss_bytes(),
@@ -293,6 +360,67 @@ pub(crate) fn run(
         per_class: Vec::new(),
         baselines: None,
     })
+}
+
+/// Writes gridworld checkpoints; a failure is reported once in a Note.
+struct Saver<'a> {
+    spec: &'a crate::spec::CheckpointSpec,
+    method: &'a str,
+    /// Episodes at the newest checkpoint of this session.
+    last: Option<u64>,
+    failed: bool,
+    wall_before: f64,
+    started: Instant,
+}
+
+impl Saver<'_> {
+    fn save(
+        &mut self,
+        agent: &Agent,
+        log: &EpisodeLog,
+        last_loss: Option<f64>,
+        train_secs: f64,
+        steering: &Steering,
+        emitter: &mut Emitter,
+    ) {
+        let result = (|| -> Result<bool, String> {
+            let parts = checkpoint::agent_parts(agent).map_err(|e| e.to_string())?;
+            let state = checkpoint::RlState {
+                version: crate::train::checkpoint::STATE_VERSION,
+                kind: "gridworld".into(),
+                method: self.method.into(),
+                log: log.clone(),
+                train_secs,
+                wall_secs: self.wall_before + self.started.elapsed().as_secs_f64(),
+                peak_lr: steering.peak_lr,
+                lr_changes: steering.lr_changes.clone(),
+                last_loss,
+                metrics_bytes: crate::train::checkpoint::record_length(emitter),
+                table_rng: parts.table_rng,
+                dqn: parts.dqn,
+            };
+            crate::train::checkpoint::save(
+                emitter,
+                self.spec,
+                log.episodes,
+                &parts.model,
+                &parts.training,
+                &state,
+            )
+        })();
+        match result {
+            Ok(true) => self.last = Some(log.episodes),
+            Ok(false) => {}
+            Err(message) if !self.failed => {
+                self.failed = true;
+                emitter.emit(TrainEvent::Note {
+                    step: log.env_steps,
+                    message,
+                });
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn snapshot(

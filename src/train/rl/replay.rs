@@ -56,6 +56,89 @@ impl Replay {
         }
     }
 
+    /// The buffer as tensors (ring order) and the cursor, for a checkpoint.
+    pub(crate) fn to_tensors(
+        &self,
+        device: &candle_core::Device,
+    ) -> candle_core::Result<(Vec<(String, candle_core::Tensor)>, usize)> {
+        use candle_core::Tensor;
+        let n = self.items.len();
+        let col =
+            |f: &dyn Fn(&Transition) -> u32| -> Vec<u32> { self.items.iter().map(f).collect() };
+        let rewards: Vec<f32> = self.items.iter().map(|t| t.reward).collect();
+        Ok((
+            vec![
+                (
+                    "replay.state".into(),
+                    Tensor::from_vec(col(&|t| t.state), n, device)?,
+                ),
+                (
+                    "replay.action".into(),
+                    Tensor::from_vec(col(&|t| u32::from(t.action)), n, device)?,
+                ),
+                (
+                    "replay.reward".into(),
+                    Tensor::from_vec(rewards, n, device)?,
+                ),
+                (
+                    "replay.next".into(),
+                    Tensor::from_vec(col(&|t| t.next), n, device)?,
+                ),
+                (
+                    "replay.terminal".into(),
+                    Tensor::from_vec(col(&|t| u32::from(t.terminal)), n, device)?,
+                ),
+            ],
+            self.cursor,
+        ))
+    }
+
+    /// Refills the buffer from [`Replay::to_tensors`]'s output.
+    pub(crate) fn restore(
+        &mut self,
+        tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+        cursor: usize,
+    ) -> Result<(), String> {
+        let get_u32 = |name: &str| -> Result<Vec<u32>, String> {
+            tensors
+                .get(name)
+                .ok_or_else(|| format!("the checkpoint has no {name}"))?
+                .to_vec1::<u32>()
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let (state, action, next, terminal) = (
+            get_u32("replay.state")?,
+            get_u32("replay.action")?,
+            get_u32("replay.next")?,
+            get_u32("replay.terminal")?,
+        );
+        let reward = tensors
+            .get("replay.reward")
+            .ok_or("the checkpoint has no replay.reward")?
+            .to_vec1::<f32>()
+            .map_err(|e| format!("replay.reward: {e}"))?;
+        let n = state.len();
+        if [action.len(), next.len(), terminal.len(), reward.len()]
+            .iter()
+            .any(|&l| l != n)
+            || n > self.capacity
+            || cursor >= self.capacity
+        {
+            return Err("the checkpoint's replay buffer is inconsistent".into());
+        }
+        self.items = (0..n)
+            .map(|i| Transition {
+                state: state[i],
+                action: action[i] as u8,
+                reward: reward[i],
+                next: next[i],
+                terminal: terminal[i] != 0,
+            })
+            .collect();
+        self.cursor = cursor;
+        Ok(())
+    }
+
     /// Fills `batch` with `size` transitions drawn uniformly (with replacement).
     pub(crate) fn sample(&self, size: usize, rng: &mut Rng, batch: &mut Batch) {
         batch.states.clear();

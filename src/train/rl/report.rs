@@ -5,11 +5,15 @@
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::tabular::EpisodeOutcome;
 use crate::data::maze::GreedyPath;
 use crate::train::rl_events::EpisodeMetrics;
 
-/// Running statistics of an RL run.
+/// Running statistics of an RL run (saved whole in checkpoints, but for the
+/// snapshot clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct EpisodeLog {
     /// Goal reached, for the last `window.len()` episodes (a ring).
     window: Vec<bool>,
@@ -27,6 +31,7 @@ pub(crate) struct EpisodeLog {
     pub(crate) optimal_len: usize,
     /// (episode, training seconds) when the greedy path was first optimal.
     pub(crate) first_optimal: Option<(u64, f64)>,
+    #[serde(skip)]
     last_snapshot: Option<Instant>,
 }
 

@@ -81,6 +81,25 @@ impl TabularLearner {
         &self.env
     }
 
+    /// The exploration stream's position (checkpoints).
+    pub(crate) fn rng_state(&self) -> [u64; 4] {
+        self.rng.state()
+    }
+
+    /// Continues from a checkpoint's table and stream position.
+    pub(crate) fn restore(&mut self, q: Vec<[f32; 4]>, rng: [u64; 4]) -> Result<(), String> {
+        if q.len() != self.q.len() {
+            return Err(format!(
+                "the checkpoint's Q-table has {} states, this maze has {}",
+                q.len(),
+                self.q.len()
+            ));
+        }
+        self.q = q;
+        self.rng = Rng::from_state(rng);
+        Ok(())
+    }
+
     /// Changes the learning rate (a live SetLearningRate).
     pub fn set_alpha(&mut self, alpha: f64) {
         self.alpha = alpha as f32;

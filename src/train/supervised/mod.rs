@@ -34,8 +34,7 @@ use super::optim::Optimizer;
 use super::schedule::lr_at;
 use super::steering::Steering;
 use super::worker::RunFailure;
-use crate::runs::RunRecorder;
-use crate::runs::checkpoints::{self, CheckpointFiles};
+use crate::runs::checkpoints;
 use crate::spec::Experiment;
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
@@ -367,11 +366,7 @@ impl Engine<'_> {
         emitter: &mut Emitter,
         steering: &Steering,
     ) {
-        let Some(rec) = &emitter.recorder else {
-            return;
-        };
-        let dir = rec.dir().to_path_buf();
-        let result = (|| -> Result<(), String> {
+        let result = (|| -> Result<bool, String> {
             let state = EngineState {
                 version: STATE_VERSION,
                 kind: self.ctx.kind.to_string(),
@@ -390,32 +385,25 @@ impl Engine<'_> {
                 epoch_acc: self.epoch_acc,
                 last_train: self.last_train,
                 last_val: self.last_val.clone(),
-                metrics_bytes: rec.metrics_bytes(),
+                metrics_bytes: checkpoint::record_length(emitter),
                 task: task.state(),
             };
-            let json = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+            let training = opt.export().map_err(|e| e.to_string())?;
             let model = task.model().state();
-            let optimizer = opt.export().map_err(|e| e.to_string())?;
-            let files = CheckpointFiles {
-                model: &model,
-                optimizer: &optimizer,
-                state_json: &json,
-            };
-            checkpoints::write(&dir, self.step, &files).map_err(|e| e.to_string())?;
-            checkpoints::prune(&dir, self.ctx.exp.training.checkpoint.keep_last)
-                .map_err(|e| e.to_string())?;
-            Ok(())
+            let spec = &self.ctx.exp.training.checkpoint;
+            checkpoint::save(emitter, spec, self.step, &model, &training, &state)
         })();
         match result {
-            Ok(()) => self.last_checkpoint = Some(self.step),
-            Err(e) if !self.checkpoint_failed => {
+            Ok(written) => {
+                if written {
+                    self.last_checkpoint = Some(self.step);
+                }
+            }
+            Err(message) if !self.checkpoint_failed => {
                 self.checkpoint_failed = true;
                 emitter.emit(TrainEvent::Note {
                     step: self.step,
-                    message: format!(
-                        "could not write a checkpoint in {}: {e}",
-                        dir.join(checkpoints::DIR).display()
-                    ),
+                    message,
                 });
             }
             Err(_) => {}
@@ -477,7 +465,7 @@ impl Engine<'_> {
                     "the checkpoint's model does not match this experiment's model: {e}"
                 ))
             })?;
-        opt.import(&loaded.optimizer, state.optimizer_steps)
+        opt.import(&loaded.training, state.optimizer_steps)
             .map_err(|e| bad(e.to_string()))?;
         task.restore(&state.task).map_err(bad)?;
         if let (Some(s), Some((best, bad_evals))) = (&mut self.stopper, state.stopper) {
@@ -496,15 +484,15 @@ impl Engine<'_> {
         self.last_checkpoint = Some(state.step);
         steering.peak_lr = state.peak_lr;
         steering.lr_changes = state.lr_changes;
-        if let Some(run_dir) = &self.ctx.options.run_dir {
-            let rec = RunRecorder::reopen(run_dir, self.ctx.exp, state.metrics_bytes)
-                .map_err(|e| bad(e.to_string()))?;
-            emitter.recorder = Some(rec);
-        }
-        emitter.emit(TrainEvent::Restored {
-            step: self.step,
-            checkpoint: loaded.dir.display().to_string(),
-        });
-        Ok(())
+        let (exp, options) = (self.ctx.exp, self.ctx.options);
+        checkpoint::continue_record(
+            exp,
+            options,
+            emitter,
+            state.metrics_bytes,
+            self.step,
+            &loaded.dir,
+        )
+        .map_err(bad)
     }
 }

@@ -1,0 +1,100 @@
+//! Trained models read back from run folders: the one place that knows how a
+//! run's experiment and files become a model again (image classifiers, text
+//! models with their vocabulary and output layer, DQN Q-networks), and which file
+//! a weight path names. Used by fine-tuning (`training.init_from`), the GUI's
+//! trained-model views and `text::Generator` / `text::Classifier`.
+//!
+//! Contract: models are built on the CPU from the run's own `experiment.ron` (so
+//! the layer list matches the weights) and every saved tensor must load; errors are
+//! readable strings naming the file.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use super::{files, read_events};
+use crate::data::text::Vocab;
+use crate::model::Model;
+use crate::spec::{DatasetSpec, Experiment, TextTask, dataset_io, load_file, text_steps};
+use crate::train::TrainEvent;
+
+/// A model with the weights of a finished (or stopped) run.
+pub struct SavedModel {
+    /// The model, weights loaded, on the CPU.
+    pub model: Model,
+    /// The experiment that trained it.
+    pub experiment: Experiment,
+    /// Text runs: the vocabulary the token ids come from.
+    pub vocab: Option<Vocab>,
+    /// Class names by label (empty for language models and mazes).
+    pub classes: Vec<String>,
+}
+
+/// The weight file a path names: a run folder's `model.safetensors`, a checkpoint
+/// folder's, or the path itself when it is a file.
+pub fn weights_file(from: &Path) -> PathBuf {
+    if from.is_dir() {
+        from.join(files::WEIGHTS)
+    } else {
+        from.to_path_buf()
+    }
+}
+
+/// Loads the run in `run_dir` with the experiment it recorded.
+pub fn load_saved_model(run_dir: &Path) -> Result<SavedModel, String> {
+    let exp = load_file(&run_dir.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+    load_saved_model_with(run_dir, exp)
+}
+
+/// Loads the weights of `run_dir` into the model `exp` describes.
+pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedModel, String> {
+    let (input, _) = dataset_io(&exp.dataset, exp.seed);
+    let (head, vocab, classes) = match &exp.dataset {
+        DatasetSpec::Images(spec) => (None, None, crate::data::class_names(spec.name)),
+        DatasetSpec::Gridworld(_) => (None, None, Vec::new()),
+        DatasetSpec::Text(spec) => {
+            let vocab = Vocab::load(&run_dir.join(files::VOCAB)).map_err(|e| e.to_string())?;
+            let (outputs, classes) = match &spec.task {
+                TextTask::LanguageModel(_) => (vocab.len(), Vec::new()),
+                TextTask::Classification(c) => {
+                    let classes = classes_of(run_dir)?;
+                    (if c.binary { 1 } else { classes.len() }, classes)
+                }
+            };
+            (Some(outputs), Some(vocab), classes)
+        }
+    };
+    let input = match (&exp.dataset, &vocab) {
+        (DatasetSpec::Text(spec), Some(v)) => vec![text_steps(spec), v.len()],
+        _ => input,
+    };
+    let model = Model::build_with_head(&exp.model, &input, head, exp.seed, &Device::Cpu)
+        .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
+    let weights = run_dir.join(files::WEIGHTS);
+    model
+        .load(&weights)
+        .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
+    Ok(SavedModel {
+        model,
+        experiment: exp,
+        vocab,
+        classes,
+    })
+}
+
+/// Class names recorded in the run's Started event.
+fn classes_of(run_dir: &Path) -> Result<Vec<String>, String> {
+    let events = read_events(run_dir).map_err(|e| e.to_string())?;
+    events
+        .iter()
+        .find_map(|e| match e {
+            TrainEvent::Started(info) => Some(info.classes.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            format!(
+                "{} has no Started event to read class names from",
+                run_dir.display()
+            )
+        })
+}
