@@ -19,9 +19,13 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment headless, with a progress bar and a summary table.
     Run(RunArgs),
-    /// Continue a stopped, killed or finished run from its newest checkpoint, into
-    /// the same folder (metrics.jsonl goes on from the checkpoint). Extend a
-    /// finished run with `--set training.epochs=N`.
+    /// Continue a stopped, killed or finished run from its newest checkpoint
+    ///
+    /// Runs write checkpoints into RUN_DIR/checkpoints/ (training.checkpoint:
+    /// every epoch by default, and when stopped or paused). The run goes on in the
+    /// same folder exactly as if it had never stopped; metrics.jsonl continues from
+    /// the checkpoint. `--set training.epochs=N` (agent.episodes for mazes)
+    /// extends a run, finished or not.
     Resume(ResumeArgs),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
