@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn trainlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trainlab"))
 }
@@ -288,20 +290,13 @@ fn run_trains_a_language_model_on_a_text_file() {
 
 /// Every file of a run folder, with its bytes (to show nothing changed).
 fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("ls") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    out.sort();
-    out
+    common::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("read");
+            (p, bytes)
+        })
+        .collect()
 }
 
 #[test]

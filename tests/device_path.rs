@@ -84,21 +84,16 @@ fn every_example_trains_with_candles_own_ops() {
 /// The code of `dir` outside its `#[cfg(test)]` modules, as (file, line, text).
 fn non_test_lines(dir: &Path) -> Vec<(PathBuf, usize, String)> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("src folder") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).expect("source");
-                for (i, line) in text.lines().enumerate() {
-                    if line.trim_start().starts_with("#[cfg(test)]") {
-                        break;
-                    }
-                    out.push((path.clone(), i + 1, line.to_string()));
-                }
+    for path in common::files_under(dir) {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("source");
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
             }
+            out.push((path.clone(), i + 1, line.to_string()));
         }
     }
     out

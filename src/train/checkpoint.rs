@@ -70,6 +70,33 @@ pub(crate) fn save(
     Ok(true)
 }
 
+/// Reports the first checkpoint that could not be written in a Note (later ones
+/// would only repeat it); training goes on either way.
+#[derive(Debug, Default)]
+pub(crate) struct FailureNote {
+    reported: bool,
+}
+
+impl FailureNote {
+    /// Whether `result` (of [`save`]) wrote a checkpoint; notes a failure once.
+    pub(crate) fn written(
+        &mut self,
+        result: Result<bool, String>,
+        step: u64,
+        emitter: &mut Emitter,
+    ) -> bool {
+        match result {
+            Ok(written) => written,
+            Err(message) => {
+                if !std::mem::replace(&mut self.reported, true) {
+                    emitter.emit(TrainEvent::Note { step, message });
+                }
+                false
+            }
+        }
+    }
+}
+
 /// The length of the run's record right now (what a checkpoint notes).
 pub(crate) fn record_length(emitter: &Emitter) -> u64 {
     emitter.recorder.as_ref().map_or(0, |r| r.metrics_bytes())

@@ -15,6 +15,24 @@ pub fn run_all(exp: Experiment, options: StartOptions) -> Vec<TrainEvent> {
     events
 }
 
+/// Every file below `dir` (recursively), sorted.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("a readable folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The loss of every Step event, in order.
 pub fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
     events

@@ -213,7 +213,7 @@ pub(crate) fn run(
         spec: &exp.training.checkpoint,
         method,
         last: options.resume_from.as_ref().map(|_| log.episodes),
-        failed: false,
+        failure: Default::default(),
         wall_before,
         started,
     };
@@ -236,57 +236,40 @@ pub(crate) fn run(
         let last = log.episodes == episodes
             || agent_spec.max_env_steps.is_some_and(|m| log.env_steps >= m);
         let log_every = agent_spec.log_every_episodes as u64;
-        if !log.episodes.is_multiple_of(log_every) && !last {
-            if crate::train::checkpoint::due_episodes(saver.spec, log.episodes, log_every) {
-                saver.save(
-                    &agent,
-                    &log,
-                    last_loss,
-                    train_secs(steering),
-                    steering,
-                    emitter,
-                );
+        if log.episodes.is_multiple_of(log_every) || last {
+            let loss = agent.take_loss();
+            if let Some(l) = loss {
+                if !l.is_finite() {
+                    return Err(RunFailure::diverged(
+                        log.env_steps,
+                        format!(
+                            "DQN diverged: the loss became {l} by episode {}. Try a smaller \
+                             learning rate, Huber loss, or agent.method.grad_clip_norm (e.g. 10).",
+                            log.episodes
+                        ),
+                    ));
+                }
+                last_loss = Some(l);
             }
-            continue;
-        }
-        let loss = agent.take_loss();
-        if let Some(l) = loss {
-            if !l.is_finite() {
-                return Err(RunFailure::diverged(
-                    log.env_steps,
-                    format!(
-                        "DQN diverged: the loss became {l} by episode {}. Try a smaller \
-                         learning rate, Huber loss, or agent.method.grad_clip_norm (e.g. 10).",
-                        log.episodes
-                    ),
-                ));
+            let q = agent.q(log.env_steps)?;
+            let path = greedy_path(&env, &q);
+            let metrics = log.metrics(epsilon, loss, &path, train_secs(steering));
+            let solved = metrics.greedy_optimal;
+            emitter.emit(TrainEvent::Episodes(metrics));
+            if log.snapshot_due(agent_spec.snapshot_every_secs) {
+                emitter.emit(TrainEvent::Policy(snapshot(&env, &q, &log, path)));
             }
-            last_loss = Some(l);
-        }
-        let q = agent.q(log.env_steps)?;
-        let path = greedy_path(&env, &q);
-        let metrics = log.metrics(epsilon, loss, &path, train_secs(steering));
-        let solved = metrics.greedy_optimal;
-        emitter.emit(TrainEvent::Episodes(metrics));
-        if log.snapshot_due(agent_spec.snapshot_every_secs) {
-            emitter.emit(TrainEvent::Policy(snapshot(&env, &q, &log, path)));
-        }
-        if solved && agent_spec.stop_when_optimal {
-            reason = StopReason::Solved;
-            break;
-        }
-        if last {
-            break;
+            if solved && agent_spec.stop_when_optimal {
+                reason = StopReason::Solved;
+                break;
+            }
+            if last {
+                break;
+            }
         }
         if crate::train::checkpoint::due_episodes(saver.spec, log.episodes, log_every) {
-            saver.save(
-                &agent,
-                &log,
-                last_loss,
-                train_secs(steering),
-                steering,
-                emitter,
-            );
+            let secs = train_secs(steering);
+            saver.save(&agent, &log, last_loss, secs, steering, emitter);
         }
     }
     let secs = train_secs(steering);
@@ -368,7 +351,7 @@ struct Saver<'a> {
     method: &'a str,
     /// Episodes at the newest checkpoint of this session.
     last: Option<u64>,
-    failed: bool,
+    failure: crate::train::checkpoint::FailureNote,
     wall_before: f64,
     started: Instant,
 }
@@ -408,17 +391,8 @@ impl Saver<'_> {
                 &state,
             )
         })();
-        match result {
-            Ok(true) => self.last = Some(log.episodes),
-            Ok(false) => {}
-            Err(message) if !self.failed => {
-                self.failed = true;
-                emitter.emit(TrainEvent::Note {
-                    step: log.env_steps,
-                    message,
-                });
-            }
-            Err(_) => {}
+        if self.failure.written(result, log.env_steps, emitter) {
+            self.last = Some(log.episodes);
         }
     }
 }

@@ -203,14 +203,7 @@ impl Task for Images {
     }
 
     fn restore(&mut self, state: &TaskState) -> Result<(), String> {
-        if state.order.len() != self.order.len() {
-            return Err(format!(
-                "the checkpoint's data order covers {} training images, this run has {}",
-                state.order.len(),
-                self.order.len()
-            ));
-        }
-        self.order.clone_from(&state.order);
+        state.restore_order(&mut self.order, "images")?;
         self.shuffle = state.rng("shuffle")?;
         self.batches.set_rng(state.rng("augment")?);
         Ok(())

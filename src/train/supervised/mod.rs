@@ -89,7 +89,7 @@ pub(crate) fn train<T: Task>(
         watch: LossWatch::default(),
         dropout: Rng::derive(exp.seed, "dropout"),
         last_checkpoint: None,
-        checkpoint_failed: false,
+        checkpoint_failure: checkpoint::FailureNote::default(),
     };
     if let Some(dir) = &ctx.options.resume_from {
         engine.restore(task, &mut opt, steering, emitter, dir)?;
@@ -123,8 +123,7 @@ struct Engine<'a> {
     dropout: Rng,
     /// Step of the newest checkpoint written by this session.
     last_checkpoint: Option<u64>,
-    /// A checkpoint could not be written (reported once).
-    checkpoint_failed: bool,
+    checkpoint_failure: checkpoint::FailureNote,
 }
 
 impl Engine<'_> {
@@ -393,20 +392,8 @@ impl Engine<'_> {
             let spec = &self.ctx.exp.training.checkpoint;
             checkpoint::save(emitter, spec, self.step, &model, &training, &state)
         })();
-        match result {
-            Ok(written) => {
-                if written {
-                    self.last_checkpoint = Some(self.step);
-                }
-            }
-            Err(message) if !self.checkpoint_failed => {
-                self.checkpoint_failed = true;
-                emitter.emit(TrainEvent::Note {
-                    step: self.step,
-                    message,
-                });
-            }
-            Err(_) => {}
+        if self.checkpoint_failure.written(result, self.step, emitter) {
+            self.last_checkpoint = Some(self.step);
         }
     }
 

@@ -48,6 +48,20 @@ pub(crate) struct TaskState {
 }
 
 impl TaskState {
+    /// Copies the saved data order into `order` (same length: the same training
+    /// split); `what` names the items in the error.
+    pub(crate) fn restore_order(&self, order: &mut Vec<u32>, what: &str) -> Result<(), String> {
+        if self.order.len() != order.len() {
+            return Err(format!(
+                "the checkpoint's data order covers {} training {what}, this run has {}",
+                self.order.len(),
+                order.len()
+            ));
+        }
+        order.clone_from(&self.order);
+        Ok(())
+    }
+
     /// The stream `name`, or an error naming it.
     pub(crate) fn rng(&self, name: &str) -> Result<Rng, String> {
         self.rngs

@@ -376,14 +376,7 @@ impl Task for TextClassifier<'_> {
     }
 
     fn restore(&mut self, state: &TaskState) -> Result<(), String> {
-        if state.order.len() != self.order.len() {
-            return Err(format!(
-                "the checkpoint's data order covers {} training texts, this run has {}",
-                state.order.len(),
-                self.order.len()
-            ));
-        }
-        self.order.clone_from(&state.order);
+        state.restore_order(&mut self.order, "texts")?;
         self.shuffle = state.rng("shuffle")?;
         Ok(())
     }

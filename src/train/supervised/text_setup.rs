@@ -1,4 +1,4 @@
-//! What both text loops do before training: read the corpus, split it with the
+//! What both text tasks do before training: read the corpus, split it with the
 //! run's seed, build and save the vocabulary, build the model with its output
 //! layer, apply `init_from` and `freeze`, and announce the run.
 
@@ -59,13 +59,20 @@ pub(crate) fn prepare(
             "the training split is empty; lower val_fraction/test_fraction or raise limit",
         ));
     }
-    // Fine-tuning keeps the pretrained run's vocabulary, so token ids (and the
-    // embedding and output rows) mean the same thing in both runs.
-    let inherited = exp
-        .training
-        .init_from
+    // A resumed run keeps its own vocabulary; fine-tuning keeps the pretrained
+    // run's, so token ids (and the embedding and output rows) mean the same thing.
+    let own = options
+        .resume_from
         .as_ref()
-        .map(|from| from.join(files::VOCAB))
+        .and(options.run_dir.as_ref())
+        .map(|dir| dir.join(files::VOCAB));
+    let inherited = own
+        .or_else(|| {
+            exp.training
+                .init_from
+                .as_ref()
+                .map(|from| from.join(files::VOCAB))
+        })
         .filter(|p| p.is_file());
     let vocab = match &inherited {
         Some(path) => Vocab::load(path).map_err(|e| RunFailure::input(e.to_string()))?,
