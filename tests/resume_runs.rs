@@ -398,3 +398,55 @@ fn dqn_resumes_exactly_with_its_replay_buffer_and_target_network() {
     );
     assert_resume_is_exact(&exp, 25);
 }
+
+#[test]
+fn a_pause_that_lasts_writes_a_checkpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let mut exp = Experiment {
+        name: "pause".into(),
+        dataset: DatasetSpec::Images(ImageDatasetSpec {
+            train_limit: Some(1000),
+            test_limit: Some(100),
+            ..ImageDatasetSpec::default()
+        }),
+        ..Experiment::default()
+    };
+    exp.training.epochs = 500;
+    exp.training.checkpoint.every_epochs = None;
+    let handle = trainlab::train::start(
+        exp,
+        StartOptions {
+            run_dir: Some(run_dir.clone()),
+            ..StartOptions::default()
+        },
+    );
+    let mut paused_at = None;
+    for e in handle.events().iter() {
+        match e {
+            TrainEvent::Step(_) if paused_at.is_none() => {
+                handle.send(trainlab::train::Control::Pause);
+                paused_at = Some(u64::MAX);
+            }
+            TrainEvent::Paused { step } => {
+                paused_at = Some(step);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let step = paused_at.expect("paused");
+    assert!(checkpoints::latest(&run_dir).is_none(), "no checkpoint yet");
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert_eq!(
+        checkpoints::latest(&run_dir).map(|(s, _)| s),
+        Some(step),
+        "a pause longer than 2 s is saved"
+    );
+    handle.send(trainlab::train::Control::Stop);
+    let rest: Vec<TrainEvent> = handle.events().iter().collect();
+    assert!(
+        matches!(rest.last(), Some(TrainEvent::Finished(s)) if s.reason == StopReason::Stopped)
+    );
+    handle.join();
+}

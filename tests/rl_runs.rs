@@ -218,3 +218,50 @@ fn supervised_loop_refuses_a_maze_and_bad_mazes_fail_cleanly() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_dqn_starts_from_a_network_trained_on_another_maze() {
+    let root = tempfile::tempdir().expect("tmp");
+    let first_dir = root.path().join("first");
+    let first = maze_experiment(AgentMethod::Dqn(DqnSpec::default()), 30);
+    summary(&run_all(
+        first.clone(),
+        StartOptions {
+            run_dir: Some(first_dir.clone()),
+            ..StartOptions::default()
+        },
+    ));
+    // Another maze of the same size (same input width), first layer frozen.
+    let mut second = first;
+    let rows = ["S...#.", ".##...", "...##.", ".#....", ".#.##.", "...#.G"];
+    let DatasetSpec::Gridworld(g) = &mut second.dataset else {
+        unreachable!("a maze experiment")
+    };
+    g.layout = LayoutSpec::Rows(rows.iter().map(|r| r.to_string()).collect());
+    second.training.init_from = Some(first_dir.clone());
+    second.training.freeze = vec!["0".into()];
+    let second_dir = root.path().join("second");
+    let events = run_all(
+        second,
+        StartOptions {
+            run_dir: Some(second_dir.clone()),
+            ..StartOptions::default()
+        },
+    );
+    summary(&events);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainEvent::Note { message, .. }
+            if message.starts_with("init_from") && message.contains("loaded 4 tensor(s)"))),
+        "{events:?}"
+    );
+    let weight = |dir: &std::path::Path| {
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .expect("weights")["layers.0.weight"]
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("f32")
+    };
+    assert_eq!(weight(&second_dir), weight(&first_dir), "frozen and loaded");
+}

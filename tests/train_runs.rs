@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use trainlab::spec::{
-    DataSource, DatasetSpec, Experiment, ImageDatasetSpec, OptimizerSpec, TrainingSpec,
+    DataSource, DatasetSpec, Experiment, ImageDatasetSpec, LayerSpec, OptimizerSpec, TrainingSpec,
 };
 use trainlab::train::{
     Control, FailureKind, RunSummary, StartOptions, StopReason, TrainEvent, start,
@@ -318,5 +318,94 @@ fn gradient_clipping_limits_the_update() {
     assert!(
         clipped > 2.0,
         "tiny steps barely move from ln 10 = 2.30: {clipped}"
+    );
+}
+
+/// The named tensor of a run's saved weights, as numbers.
+fn saved(dir: &Path, name: &str) -> Vec<f32> {
+    let w =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .expect("weights");
+    w[name]
+        .flatten_all()
+        .expect("flat")
+        .to_vec1::<f32>()
+        .expect("f32")
+}
+
+#[test]
+fn an_image_model_is_fine_tuned_with_frozen_and_fresh_layers() {
+    let root = tempfile::tempdir().expect("tmp");
+    let cnn: Vec<LayerSpec> = trainlab::spec::from_ron_str(
+        "(model: [Conv2d(out: 4, kernel: 3, padding: 1), ReLU, MaxPool2d(kernel: 2), Flatten, \
+         Linear(out: 10)])",
+        "t",
+    )
+    .expect("model")
+    .model;
+    let mut pre = small_mnist(1);
+    pre.model = cnn.clone();
+    let pre_dir = root.path().join("pre");
+    let pre_events = run_all(
+        pre,
+        StartOptions {
+            run_dir: Some(pre_dir.clone()),
+            ..StartOptions::default()
+        },
+    );
+    summary(&pre_events);
+
+    let mut fine = small_mnist(1);
+    fine.seed = 7;
+    fine.model = cnn;
+    fine.training.init_from = Some(pre_dir.clone());
+    fine.training.init_exclude = vec!["4".into()];
+    fine.training.freeze = vec!["0".into()];
+    let fine_dir = root.path().join("fine");
+    let events = run_all(
+        fine.clone(),
+        StartOptions {
+            run_dir: Some(fine_dir.clone()),
+            ..StartOptions::default()
+        },
+    );
+    let s = summary(&events);
+    assert!(s.test_accuracy.is_some_and(|a| a > 0.5), "{s:?}");
+    let notes: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Note { message, .. } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("loaded 2 tensor(s)")
+            && n.contains("layers.0.weight")
+            && n.contains("layers.4.weight: excluded by training.init_exclude")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("frozen (not trained): layers.0.weight"))
+    );
+    assert_eq!(
+        saved(&fine_dir, "layers.0.weight"),
+        saved(&pre_dir, "layers.0.weight"),
+        "the frozen convolution is the pretrained one, unchanged"
+    );
+    assert_ne!(
+        saved(&fine_dir, "layers.4.weight"),
+        saved(&pre_dir, "layers.4.weight")
+    );
+
+    // A pattern that matches no layer is an error naming it.
+    fine.training.freeze = vec!["7".into()];
+    let failed = run_all(fine, StartOptions::default());
+    assert!(
+        matches!(failed.last(), Some(TrainEvent::Failed { kind: FailureKind::BadInput, message, .. })
+            if message.contains("\"7\" matches no parameter") && message.contains("layers.4.weight")),
+        "{:?}",
+        failed.last()
     );
 }

@@ -685,6 +685,22 @@ mod tests {
             ("(training: (batch_size: 0))", "training.batch_size"),
             ("(training: (epochs: 0))", "training.epochs"),
             (
+                "(training: (checkpoint: (keep_last: 0)))",
+                "training.checkpoint.keep_last",
+            ),
+            (
+                "(training: (checkpoint: (every_steps: Some(0))))",
+                "training.checkpoint",
+            ),
+            (
+                "(device: Cuda(0), model: [Conv2d(out: 4, kernel: 3), MaxPool2d(kernel: 3, stride: Some(2)), Flatten, Linear(out: 10)])",
+                "model[1] (MaxPool2d)",
+            ),
+            (
+                "(dataset: Gridworld(), agent: (method: QLearning(alpha: 0.5)), training: (init_from: Some(\"runs/x\")))",
+                "training.init_from",
+            ),
+            (
                 "(training: (grad_clip_norm: Some(-1.0)))",
                 "training.grad_clip_norm",
             ),
