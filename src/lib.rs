@@ -12,6 +12,7 @@ pub mod gui;
 pub mod model;
 pub mod runs;
 pub mod spec;
+pub mod study;
 pub mod text;
 pub mod train;
 pub mod util;

@@ -27,6 +27,9 @@ pub enum Command {
     /// the checkpoint. `--set training.epochs=N` (agent.episodes for mazes)
     /// extends a run, finished or not.
     Resume(ResumeArgs),
+    /// Hyperparameter studies: run, resume or show a search over a base experiment
+    #[command(subcommand)]
+    Study(StudyCommand),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
     /// Open the workbench window (the same as no command), optionally on a file.
@@ -78,6 +81,39 @@ pub struct ResumeArgs {
     /// Print events as JSON lines instead of a progress bar.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `trainlab study ...`.
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// Create a study folder from a study file and run its trials
+    Run {
+        /// The study file (RON).
+        file: PathBuf,
+        /// The study folder (default: studies/<name>-<time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Trials at once (default: the file's `parallel`).
+        #[arg(long)]
+        parallel: Option<usize>,
+    },
+    /// Continue a study: nothing finished is run again; trials whose worker died
+    /// continue from their checkpoint
+    Resume {
+        /// The study folder.
+        dir: PathBuf,
+        /// Trials at once (default: the file's `parallel`).
+        #[arg(long)]
+        parallel: Option<usize>,
+    },
+    /// Print a study's leaderboard (also while it runs)
+    Show {
+        /// The study folder.
+        dir: PathBuf,
+        /// Print leaderboard.csv as it is.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 /// Arguments of `trainlab check`.

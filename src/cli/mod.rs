@@ -1,6 +1,6 @@
 //! The command line: `run` trains an experiment headless with a progress bar and a
-//! summary table, `resume` continues a run from its checkpoint, `check` validates
-//! a file. Exit codes: 0 ok, 1 the run failed,
+//! summary table, `resume` continues a run from its checkpoint, `study` runs and
+//! shows hyperparameter studies, `check` validates a file. Exit codes: 0 ok, 1 the run failed,
 //! 2 bad input (file, override or data location).
 //!
 //! The CLI is a consumer of the worker's event stream, like the GUI; it knows
@@ -11,6 +11,7 @@ mod check;
 mod progress;
 mod resume;
 mod run;
+mod study;
 mod table;
 
 pub use args::{Cli, Command};
@@ -28,6 +29,7 @@ pub fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run(args) => run::run(&args),
         Command::Resume(args) => resume::resume(&args),
+        Command::Study(command) => study::study(command),
         Command::Check(args) => check::check(&args),
         Command::Gui(args) => open_gui(args.file),
     }

@@ -80,14 +80,19 @@ pub fn load_file(path: &Path) -> Result<Experiment, SpecError> {
 
 /// Pretty RON for saving; the output parses back to the same experiment.
 pub fn to_ron_string(exp: &Experiment) -> String {
+    pretty_ron(exp, 4)
+}
+
+/// Pretty RON in the forms the readers take (see `extensions`), nested to `depth`.
+pub(crate) fn pretty_ron(value: &impl serde::Serialize, depth: usize) -> String {
     let pretty = ron::ser::PrettyConfig::new()
-        .depth_limit(4)
+        .depth_limit(depth)
         .struct_names(false)
         .indentor("    ".to_string())
         .extensions(extensions());
     // Serialising plain data with no maps keyed by non-strings cannot fail.
     ron::Options::default()
-        .to_string_pretty(exp, pretty)
+        .to_string_pretty(value, pretty)
         .unwrap_or_else(|e| format!("// could not serialise: {e}"))
 }
 
@@ -98,7 +103,7 @@ fn extensions() -> ron::extensions::Extensions {
         | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES
 }
 
-fn ron_options() -> ron::Options {
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(extensions())
 }
 
@@ -120,6 +125,9 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).expect("experiments/") {
             let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "ron") {
+                continue; // studies/ holds study files, checked in spec::study
+            }
             if path.file_name().is_some_and(|n| n == "broken.ron") {
                 assert!(load_file(&path).is_err(), "broken.ron must stay broken");
                 continue;

@@ -10,6 +10,7 @@ mod gridworld;
 mod layers;
 mod load;
 mod overrides;
+mod study;
 mod text;
 mod validate;
 mod validate_rl;
@@ -25,6 +26,10 @@ pub use gridworld::{
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::apply_override;
+pub use study::{
+    BaseSpec, Figure, LoadedStudy, Objective, Parallel, Param, Search, StudySpec, json_text,
+    load_study, study_to_ron,
+};
 pub use text::{
     BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,
     SystemText, TextDatasetSpec, TextSource, TextTask, Tokens,

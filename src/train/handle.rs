@@ -26,6 +26,11 @@ pub struct StartOptions {
     /// End the run as a Stop would once this many steps (gridworld: episodes) are
     /// done, with a checkpoint there; for tests and for schedulers that train in stages.
     pub halt_after_step: Option<u64>,
+    /// The same, counted in epochs (supervised runs; studies stop ASHA rungs so).
+    pub halt_after_epochs: Option<usize>,
+    /// Cores for this run's kernels (None: all of them); runs side by side
+    /// (study trials) each take their share.
+    pub threads: Option<usize>,
 }
 
 impl Default for StartOptions {
@@ -36,6 +41,8 @@ impl Default for StartOptions {
             event_capacity: 1024,
             resume_from: None,
             halt_after_step: None,
+            halt_after_epochs: None,
+            threads: None,
         }
     }
 }
@@ -77,6 +84,7 @@ impl RunHandle {
 pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
     let (event_tx, events) = bounded(options.event_capacity.max(1));
     let (control, control_rx) = unbounded();
+    let threads = options.threads;
     let thread = std::thread::Builder::new()
         .name(format!("trainlab-worker-{}", exp.name))
         .spawn(move || {
@@ -89,12 +97,14 @@ pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
             // parallel parts start on the loop's thread, which does its share,
             // instead of handing all of it to the pool and sleeping until woken
             // (measured: the MLP step ~1.6x faster, see benches/README.md).
-            // Its size is rayon's default: RAYON_NUM_THREADS (set at startup, see
-            // util::threads), else every core.
-            match rayon::ThreadPoolBuilder::new()
-                .thread_name(move |i| format!("trainlab-{name}-{i}"))
-                .build()
-            {
+            // Its size is `threads`, else rayon's default: RAYON_NUM_THREADS (set
+            // at startup, see util::threads), else every core.
+            let mut pool = rayon::ThreadPoolBuilder::new()
+                .thread_name(move |i| format!("trainlab-{name}-{i}"));
+            if let Some(n) = threads {
+                pool = pool.num_threads(n.max(1));
+            }
+            match pool.build() {
                 Ok(pool) => pool.install(work),
                 Err(_) => work(),
             }

@@ -147,11 +147,11 @@ impl Engine<'_> {
                     steering.wait_paused(self.step, emitter, answer, None);
                 }
             }
-            let halt = self
-                .ctx
-                .options
-                .halt_after_step
-                .is_some_and(|h| self.step >= h);
+            let options = self.ctx.options;
+            let halt = options.halt_after_step.is_some_and(|h| self.step >= h)
+                || options
+                    .halt_after_epochs
+                    .is_some_and(|e| self.step >= e as u64 * self.steps_per_epoch);
             if steering.stop || halt {
                 self.flush_step(emitter, steering.peak_lr)?;
                 return Ok(StopReason::Stopped);

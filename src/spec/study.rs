@@ -1,0 +1,430 @@
+//! Study files: a base experiment, a search space over its `--set` paths, a search
+//! method, objectives and how many trials run at once. Read like experiment files
+//! (RON, file:line:col for syntax and type errors); every path of the space is
+//! checked against the base experiment, and an error there names the place in the
+//! file where the path is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::experiment::Experiment;
+use super::load::{SpecError, load_file, pretty_ron, ron_options};
+use super::overrides::apply_override;
+
+/// A whole study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySpec {
+    /// Names the study folder.
+    pub name: String,
+    /// The experiment every trial starts from.
+    pub base: BaseSpec,
+    /// `--set` path -> the values it may take.
+    pub space: BTreeMap<String, Param>,
+    /// How trials are chosen (and stopped).
+    pub search: Search,
+    /// What is measured; the first drives the search, all form the Pareto front.
+    pub objectives: Vec<Objective>,
+    /// Trials at once on this machine.
+    #[serde(default)]
+    pub parallel: Parallel,
+    /// Seeds the sampler (each trial keeps its experiment's own seed).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Where the base experiment comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BaseSpec {
+    /// An experiment file, relative to the study file.
+    File(PathBuf),
+    /// The experiment written out in the study file.
+    Inline(Box<Experiment>),
+}
+
+/// The values one path may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Param {
+    /// Uniform in [low, high].
+    Uniform(f64, f64),
+    /// Uniform in log space between low and high (both > 0).
+    LogUniform(f64, f64),
+    /// Whole numbers in [low, high], uniform.
+    IntUniform(i64, i64),
+    /// Whole numbers in [low, high], uniform in log space (low >= 1).
+    IntLogUniform(i64, i64),
+    /// One of these values (numbers, text, names), uniform.
+    Choice(Vec<ron::Value>),
+    /// low, low + step, ... up to high (grid search steps through it).
+    Range {
+        /// First value.
+        low: f64,
+        /// Last value (included when a step lands on it).
+        high: f64,
+        /// Step between values (> 0).
+        step: f64,
+    },
+}
+
+/// How trials are chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Search {
+    /// Every combination of the space's Choices and Ranges.
+    Grid,
+    /// `trials` random points of the space.
+    Random {
+        /// Points to try.
+        trials: usize,
+    },
+    /// Asynchronous successive halving: `trials` random points start with
+    /// `min_epochs`; the best 1/eta of each rung go on to eta times as many epochs
+    /// (continuing from their checkpoint), up to `max_epochs`.
+    Asha {
+        /// Points to try.
+        trials: usize,
+        /// Epochs of the first rung.
+        min_epochs: usize,
+        /// Epochs of a trial that is never stopped.
+        max_epochs: usize,
+        /// Reduction factor (>= 2).
+        eta: usize,
+    },
+}
+
+/// A summary figure to maximise or minimise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Objective {
+    /// Larger is better.
+    Maximize(Figure),
+    /// Smaller is better.
+    Minimize(Figure),
+}
+
+impl Objective {
+    /// The figure measured.
+    pub fn figure(self) -> Figure {
+        match self {
+            Self::Maximize(f) | Self::Minimize(f) => f,
+        }
+    }
+
+    /// `value` turned so that larger is always better.
+    pub fn score(self, value: f64) -> f64 {
+        match self {
+            Self::Maximize(_) => value,
+            Self::Minimize(_) => -value,
+        }
+    }
+
+    /// Column name, e.g. `max ValAccuracy`.
+    pub fn label(self) -> String {
+        match self {
+            Self::Maximize(f) => format!("max {f:?}"),
+            Self::Minimize(f) => format!("min {f:?}"),
+        }
+    }
+}
+
+/// The figures of a run summary a study can optimise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Figure {
+    /// Last validation accuracy.
+    ValAccuracy,
+    /// Last validation loss.
+    ValLoss,
+    /// Test accuracy.
+    TestAccuracy,
+    /// Test loss.
+    TestLoss,
+    /// Training loss of the last epoch.
+    TrainLoss,
+    /// Language models: bits per token (test, else validation).
+    BitsPerToken,
+    /// Trainable parameters.
+    Parameters,
+    /// Training seconds.
+    TrainSeconds,
+    /// Samples (or tokens) per second.
+    SamplesPerSec,
+    /// Gridworld: share of recent episodes that reached a goal.
+    SuccessRate,
+    /// Gridworld: greedy path length over the optimal one (1 = optimal; none
+    /// when the greedy path does not reach a goal).
+    PathRatio,
+}
+
+/// How many trials run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Parallel {
+    /// One trial per core, at most the number of trials.
+    #[default]
+    Auto,
+    /// This many.
+    Trials(usize),
+}
+
+/// A study file read and checked, with its base experiment.
+#[derive(Debug, Clone)]
+pub struct LoadedStudy {
+    /// The study as written.
+    pub spec: StudySpec,
+    /// The base experiment, resolved.
+    pub base: Experiment,
+}
+
+/// Reads a study file and its base experiment and checks every path and range.
+pub fn load_study(path: &Path) -> Result<LoadedStudy, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = path.display().to_string();
+    let spec: StudySpec = ron_options()
+        .from_str(&text)
+        .map_err(|e| SpecError::Parse {
+            file: file.clone(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            message: e.code.to_string(),
+        })?;
+    let base = match &spec.base {
+        BaseSpec::File(p) => {
+            let p = path.parent().unwrap_or(Path::new(".")).join(p);
+            load_file(&p)?
+        }
+        BaseSpec::Inline(exp) => (**exp).clone(),
+    };
+    check(&spec, &base).map_err(|(key, message)| {
+        // Point at the key where it is written (its first occurrence).
+        let (line, col) = key
+            .and_then(|k| text.find(&format!("\"{k}\"")))
+            .map_or((1, 1), |at| line_col(&text, at));
+        SpecError::Parse {
+            file,
+            line,
+            col,
+            message,
+        }
+    })?;
+    Ok(LoadedStudy { spec, base })
+}
+
+/// The study as RON that [`load_study`] reads back.
+pub fn study_to_ron(spec: &StudySpec) -> String {
+    pretty_ron(spec, 6)
+}
+
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Problems with the study, as (the space key it concerns, message).
+fn check(spec: &StudySpec, base: &Experiment) -> Result<(), (Option<String>, String)> {
+    let whole = |m: String| (None, m);
+    if spec.space.is_empty() {
+        return Err(whole("space: give at least one path to explore".into()));
+    }
+    if spec.objectives.is_empty() {
+        return Err(whole(
+            "objectives: give at least one, e.g. [Maximize(ValAccuracy)]".into(),
+        ));
+    }
+    match spec.search {
+        Search::Random { trials: 0 } | Search::Asha { trials: 0, .. } => {
+            return Err(whole("search: trials must be at least 1".into()));
+        }
+        Search::Asha {
+            min_epochs,
+            max_epochs,
+            eta,
+            ..
+        } if min_epochs == 0 || max_epochs < min_epochs || eta < 2 => {
+            return Err(whole(
+                "search: Asha needs 1 <= min_epochs <= max_epochs and eta >= 2".into(),
+            ));
+        }
+        _ => {}
+    }
+    if spec.parallel == Parallel::Trials(0) {
+        return Err(whole("parallel: at least 1 trial at once".into()));
+    }
+    for (path, param) in &spec.space {
+        let at = |m: String| (Some(path.clone()), format!("space \"{path}\": {m}"));
+        let values = param.check().map_err(at)?;
+        if spec.search == Search::Grid && values.is_none() {
+            return Err(at(
+                "Grid search needs Choice([...]) or Range(low, high, step) here".into(),
+            ));
+        }
+        // The path must exist in the base experiment: try the first value.
+        let probe = param.example();
+        if let Err(SpecError::Override { message, .. }) =
+            apply_override(base, &format!("{path}={probe}"))
+            && message.contains("has no field")
+        {
+            return Err(at(message));
+        }
+    }
+    Ok(())
+}
+
+impl Param {
+    /// Checks the range; the grid values, for Choice and Range.
+    pub fn check(&self) -> Result<Option<Vec<String>>, String> {
+        let ordered = |lo: f64, hi: f64| {
+            if lo.is_finite() && hi.is_finite() && lo < hi {
+                Ok(())
+            } else {
+                Err(format!("low {lo} must be below high {hi}"))
+            }
+        };
+        match self {
+            Self::Uniform(lo, hi) => ordered(*lo, *hi).map(|()| None),
+            Self::LogUniform(lo, hi) => {
+                ordered(*lo, *hi)?;
+                if *lo <= 0.0 {
+                    return Err(format!("a log range must stay above 0 (low is {lo})"));
+                }
+                Ok(None)
+            }
+            Self::IntUniform(lo, hi) => ordered(*lo as f64, *hi as f64).map(|()| None),
+            Self::IntLogUniform(lo, hi) => {
+                ordered(*lo as f64, *hi as f64)?;
+                if *lo < 1 {
+                    return Err(format!("a log range must stay above 0 (low is {lo})"));
+                }
+                Ok(None)
+            }
+            Self::Choice(v) if v.is_empty() => Err("Choice([]) offers nothing to try".into()),
+            Self::Choice(v) => v.iter().map(json_text).collect::<Result<_, _>>().map(Some),
+            Self::Range { low, high, step } => {
+                ordered(*low, *high)?;
+                if step.is_nan() || *step <= 0.0 {
+                    return Err(format!("step {step} must be above 0"));
+                }
+                let n = ((high - low) / step + 1e-9).floor() as usize + 1;
+                if n > 10_000 {
+                    return Err(format!("{n} values is too many for a grid"));
+                }
+                // Rounded to 9 decimals so 0.1 + 2 * 0.1 reads 0.3.
+                Ok(Some(
+                    (0..n)
+                        .map(|i| format!("{}", ((low + i as f64 * step) * 1e9).round() / 1e9))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// One value of the space, as `--set` value text.
+    fn example(&self) -> String {
+        match self {
+            Self::Uniform(lo, _) | Self::LogUniform(lo, _) => format!("{lo}"),
+            Self::IntUniform(lo, _) | Self::IntLogUniform(lo, _) => format!("{lo}"),
+            Self::Range { low, .. } => format!("{low}"),
+            Self::Choice(v) => v
+                .first()
+                .map(|x| json_text(x).unwrap_or_default())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A RON value as the JSON text `--set` reads (names become strings).
+pub fn json_text(v: &ron::Value) -> Result<String, String> {
+    let json: serde_json::Value = v
+        .clone()
+        .into_rust()
+        .map_err(|e| format!("cannot use {v:?} as a value: {e}"))?;
+    Ok(json.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("s.ron");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    const GOOD: &str = r#"(
+    name: "t",
+    base: Inline(name: "base"),
+    space: {
+        "optimizer.lr": LogUniform(1e-4, 3e-2),
+        "model.1.Linear.out": Choice([64, 128]),
+        "training.batch_size": Choice([32, 64]),
+    },
+    search: Random(trials: 4),
+    objectives: [Maximize(ValAccuracy), Minimize(Parameters)],
+    seed: 1,
+)"#;
+
+    #[test]
+    fn a_good_study_loads_and_bad_ones_name_the_place() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = load_study(&write(dir.path(), GOOD)).expect("loads");
+        assert_eq!(s.spec.space.len(), 3);
+        assert_eq!(s.spec.parallel, Parallel::Auto);
+        let cases = [
+            (
+                GOOD.replace("\"optimizer.lr\"", "\"optimizer.lrr\""),
+                "s.ron:5:9",
+                "no field `lrr`",
+            ),
+            (
+                GOOD.replace("[64, 128]", "[]"),
+                "s.ron:6:9",
+                "offers nothing",
+            ),
+            (GOOD.replace("3e-2", "1e-5"), "s.ron:5:9", "below high"),
+            (GOOD.replace("1e-4", "0.0"), "s.ron:5:9", "above 0"),
+            (
+                GOOD.replace("Random(trials: 4)", "Grid"),
+                "s.ron:5:9",
+                "Grid search needs",
+            ),
+            (GOOD.replace("seed: 1", "sed: 1"), "s.ron:11:", "sed"),
+        ];
+        for (text, place, what) in cases {
+            let err = load_study(&write(dir.path(), &text))
+                .expect_err(what)
+                .to_string();
+            assert!(err.contains(place) && err.contains(what), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_example_study_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/studies");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("experiments/studies") {
+            let path = entry.expect("entry").path();
+            load_study(&path).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+        assert!(seen >= 5, "{seen} example studies");
+    }
+
+    #[test]
+    fn ranges_step_through_their_values() {
+        let r = Param::Range {
+            low: 0.1,
+            high: 0.5,
+            step: 0.2,
+        };
+        assert_eq!(
+            r.check().expect("ok"),
+            Some(vec!["0.1".into(), "0.3".into(), "0.5".into()])
+        );
+        let c = Param::Choice(vec![ron::Value::String("Mnist".into())]);
+        assert_eq!(c.check().expect("ok"), Some(vec!["\"Mnist\"".into()]));
+    }
+}

@@ -1,0 +1,256 @@
+//! The study's append-only journal (`journal.jsonl`): one JSON line per thing that
+//! happened. Any process rebuilds the study's state by replaying it.
+//!
+//! Contract: every change goes through [`Journal::transact`], which holds a lock
+//! file made with create-new (atomic on local disks and on NFS, unlike `fcntl`
+//! locks) while it reads the journal, decides and appends; so two workers never
+//! claim the same trial. A lock left by a killed process is broken after
+//! [`STALE_LOCK`]. Lines are written whole and synced; a torn last line (a process
+//! killed mid-write) is ignored on reading.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// A lock older than this belongs to a dead process.
+pub const STALE_LOCK: Duration = Duration::from_secs(30);
+
+/// Who runs a trial: a process on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The machine's name.
+    pub host: String,
+    /// The process id there.
+    pub pid: u32,
+}
+
+impl Owner {
+    /// This process.
+    pub fn me() -> Self {
+        Self {
+            host: std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into()),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Whether the owner is known to be gone (same host, process not running).
+    pub fn is_dead(&self) -> bool {
+        self.host == Self::me().host
+            && self.pid != std::process::id()
+            && !Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Entry {
+    /// A trial was chosen: its settings.
+    Sampled {
+        /// Trial number.
+        id: usize,
+        /// `--set` path -> value text.
+        params: BTreeMap<String, String>,
+    },
+    /// A worker began training the trial up to `epochs` (None: to its end).
+    Started {
+        /// Trial number.
+        id: usize,
+        /// Where it stops (ASHA rungs), None for the whole run.
+        epochs: Option<usize>,
+        /// Who runs it.
+        owner: Owner,
+    },
+    /// The trial reached an ASHA rung with these objective values.
+    Reported {
+        /// Trial number.
+        id: usize,
+        /// Epochs trained.
+        epochs: usize,
+        /// One value per objective (None: not measured).
+        values: Vec<Option<f64>>,
+        /// Wall seconds so far.
+        wall_seconds: f64,
+    },
+    /// The trial ran to its end.
+    Finished {
+        /// Trial number.
+        id: usize,
+        /// One value per objective.
+        values: Vec<Option<f64>>,
+        /// Wall seconds in total.
+        wall_seconds: f64,
+        /// Epochs trained.
+        epochs: f64,
+    },
+    /// ASHA stopped the trial at its last rung (not among the best).
+    Stopped {
+        /// Trial number.
+        id: usize,
+    },
+    /// The trial could not run or diverged.
+    Failed {
+        /// Trial number.
+        id: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The journal of one study folder.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// The journal in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join("journal.jsonl"),
+        }
+    }
+
+    /// Every entry so far.
+    pub fn read(&self) -> std::io::Result<Vec<Entry>> {
+        Ok(self.read_text()?.0)
+    }
+
+    /// The entries, and whether the file ends in a torn line.
+    fn read_text(&self) -> std::io::Result<(Vec<Entry>, bool)> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok((
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect(),
+                !text.is_empty() && !text.ends_with('\n'),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends entries without a decision to make.
+    pub fn append(&self, entries: &[Entry]) -> std::io::Result<()> {
+        self.transact(|_| Ok::<_, std::io::Error>((entries.to_vec(), ())))
+    }
+
+    /// Under the lock: reads every entry, lets `decide` return what to append
+    /// (and a result), appends it.
+    pub fn transact<T, E: From<std::io::Error>>(
+        &self,
+        decide: impl FnOnce(&[Entry]) -> Result<(Vec<Entry>, T), E>,
+    ) -> Result<T, E> {
+        let _lock = Lock::take(&self.path.with_extension("lock"))?;
+        let (entries, torn) = self.read_text()?;
+        let (new, out) = decide(&entries)?;
+        if !new.is_empty() {
+            // A torn line stays a line of its own, never glued to a new one.
+            let mut text = if torn { vec![b'\n'] } else { Vec::new() };
+            for e in &new {
+                serde_json::to_writer(&mut text, e).map_err(std::io::Error::other)?;
+                text.push(b'\n');
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        Ok(out)
+    }
+}
+
+/// A held lock file; removed on drop.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn take(path: &Path) -> std::io::Result<Self> {
+        let began = SystemTime::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(Self {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if age.is_some_and(|a| a > STALE_LOCK) {
+                        let _ = std::fs::remove_file(path);
+                        continue;
+                    }
+                    if began.elapsed().unwrap_or_default() > 2 * STALE_LOCK {
+                        return Err(std::io::Error::other(format!(
+                            "{} stays locked; if no trainlab works on this study, delete it",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_appending_at_once_lose_nothing_and_torn_lines_are_skipped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(dir.path());
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let j = j.clone();
+                s.spawn(move || {
+                    for i in 0..25 {
+                        j.append(&[Entry::Failed {
+                            id: t * 100 + i,
+                            reason: "x".into(),
+                        }])
+                        .expect("append");
+                    }
+                });
+            }
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal.jsonl"))
+            .expect("open");
+        f.write_all(b"{\"op\":\"fail").expect("torn line");
+        j.append(&[Entry::Stopped { id: 7 }])
+            .expect("append after a torn line");
+        let entries = j.read().expect("read");
+        assert_eq!(entries.len(), 101);
+        assert_eq!(entries.last(), Some(&Entry::Stopped { id: 7 }));
+        assert!(
+            !dir.path().join("journal.lock").exists(),
+            "the lock is released"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! Studies: many runs of one base experiment over a search space, as one folder
+//! that several processes can work on at once.
+//!
+//! ```text
+//! DIR/study.ron         the study as run (base experiment written in)
+//! DIR/journal.jsonl     append-only: trial sampled, started, reported, finished, ...
+//! DIR/leaderboard.csv   one row per trial, rewritten whenever a trial ends
+//! DIR/trials/<id>/      each trial's normal run folder (checkpoints included)
+//! ```
+//!
+//! The journal is the only shared state: every decision (which trial next, which
+//! ASHA promotion) is made under its lock from a replay of it (`state`), so a
+//! study survives any of its workers being killed and continues with `resume`.
+
+mod journal;
+mod leaderboard;
+mod run;
+mod sample;
+mod state;
+
+pub use journal::{Entry, Journal, Owner};
+pub use leaderboard::{csv as leaderboard_csv, pareto_front};
+pub use run::{STUDY_FILE, create, figure, load, trial_dir, trial_experiment, work};
+pub use sample::{Point, grid, random};
+pub use state::{Job, Trial, TrialState, next_job, replay, rungs};

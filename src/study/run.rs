@@ -1,0 +1,316 @@
+//! Creating a study folder and working on it: workers (threads here; other
+//! processes may join on the same folder) take jobs from the journal, train each
+//! trial as a normal run in `trials/<id>/`, and report what it reached.
+//!
+//! Contract: a trial is claimed (Started) under the journal's lock, so no two
+//! workers train it; a trial whose worker died is taken up again and continues
+//! from its newest checkpoint; an ASHA promotion continues the trial's own run
+//! (its schedule was laid out for `max_epochs` from the start).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::journal::{Entry, Journal, Owner};
+use super::leaderboard;
+use super::sample::{grid, random};
+use super::state::{Job, Trial, replay};
+use crate::runs::checkpoints;
+use crate::spec::{
+    BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, StudySpec,
+    apply_override, load_file, load_study, study_to_ron,
+};
+use crate::train::{RunSummary, StartOptions, TrainEvent, start};
+use crate::util::atomic::write_atomic;
+
+/// The study file inside a study folder (the base experiment written inline).
+pub const STUDY_FILE: &str = "study.ron";
+
+/// Something a worker did, for a progress line.
+pub type Progress<'a> = &'a (dyn Fn(String) + Sync);
+
+/// Makes the study folder `dir` for `study`: the study with its base written in,
+/// and one Sampled entry per trial.
+pub fn create(study: &LoadedStudy, dir: &Path) -> Result<(), String> {
+    if dir.join(STUDY_FILE).exists() {
+        return Err(format!(
+            "{} already holds a study; continue it with `trainlab study resume {}`",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    let spec = &study.spec;
+    let points = match &spec.search {
+        Search::Grid => grid(&spec.space)?,
+        Search::Random { trials } | Search::Asha { trials, .. } => {
+            random(&spec.space, *trials, spec.seed)?
+        }
+    };
+    if matches!(spec.search, Search::Asha { .. })
+        && matches!(study.base.dataset, DatasetSpec::Gridworld(_))
+    {
+        return Err(
+            "search: Asha counts epochs; gridworld runs have episodes: use Random or Grid".into(),
+        );
+    }
+    std::fs::create_dir_all(dir.join("trials")).map_err(|e| e.to_string())?;
+    let inline = StudySpec {
+        base: BaseSpec::Inline(Box::new(study.base.clone())),
+        ..spec.clone()
+    };
+    let text = study_to_ron(&inline);
+    write_atomic(&dir.join(STUDY_FILE), text.as_bytes()).map_err(|e| e.to_string())?;
+    let entries: Vec<Entry> = points
+        .into_iter()
+        .enumerate()
+        .map(|(id, params)| Entry::Sampled { id, params })
+        .collect();
+    Journal::new(dir)
+        .append(&entries)
+        .map_err(|e| e.to_string())
+}
+
+/// Works on the study in `dir` with `parallel` trials at once until nothing is
+/// left; returns the trials as they ended.
+pub fn work(
+    dir: &Path,
+    parallel: Option<usize>,
+    progress: Progress<'_>,
+) -> Result<Vec<Trial>, String> {
+    let study = load_study(&dir.join(STUDY_FILE)).map_err(|e| e.to_string())?;
+    let journal = Journal::new(dir);
+    let total = replay(&journal.read().map_err(|e| e.to_string())?).len();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match (parallel, study.spec.parallel) {
+        (Some(n), _) | (None, Parallel::Trials(n)) => n,
+        (None, Parallel::Auto) => cores,
+    }
+    .clamp(1, total.max(1));
+    let threads = (cores / workers).max(1);
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                if let Err(e) = worker(dir, &study, &journal, threads, progress)
+                    && let Ok(mut errs) = errors.lock()
+                {
+                    errs.push(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = errors.into_inner().ok().and_then(|v| v.into_iter().next()) {
+        return Err(e);
+    }
+    journal
+        .transact(|entries| {
+            let trials = replay(entries);
+            write_leaderboard(dir, &study, &trials).map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>((Vec::new(), trials))
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn write_leaderboard(dir: &Path, study: &LoadedStudy, trials: &[Trial]) -> Result<(), String> {
+    let paths: Vec<String> = study.spec.space.keys().cloned().collect();
+    leaderboard::write(dir, trials, &paths, &study.spec.objectives).map_err(|e| e.to_string())
+}
+
+/// One worker's loop: take a job, do it, report, until the study is done.
+fn worker(
+    dir: &Path,
+    study: &LoadedStudy,
+    journal: &Journal,
+    threads: usize,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    let me = Owner::me();
+    let objective = study.spec.objectives[0];
+    loop {
+        let job = journal
+            .transact(|entries| {
+                let trials = replay(entries);
+                let alive = |o: &Owner| !o.is_dead();
+                let job = super::state::next_job(&trials, &study.spec.search, objective, alive);
+                let new = match &job {
+                    Job::Run { id, epochs } => vec![Entry::Started {
+                        id: *id,
+                        epochs: *epochs,
+                        owner: me.clone(),
+                    }],
+                    Job::Done { stop } => stop.iter().map(|&id| Entry::Stopped { id }).collect(),
+                    Job::Wait => Vec::new(),
+                };
+                Ok::<_, std::io::Error>((new, job))
+            })
+            .map_err(|e| e.to_string())?;
+        match job {
+            Job::Wait => std::thread::sleep(Duration::from_millis(200)),
+            Job::Done { .. } => return Ok(()),
+            Job::Run { id, epochs } => {
+                let params = replay(&journal.read().map_err(|e| e.to_string())?)
+                    .get(id)
+                    .map(|t| t.params.clone())
+                    .unwrap_or_default();
+                let outcome = run_trial(dir, study, id, &params, epochs, threads);
+                let line = match &outcome {
+                    Entry::Reported { epochs, values, .. } => {
+                        format!(
+                            "trial {id}: {} after {epochs} epoch(s)",
+                            show(study, values)
+                        )
+                    }
+                    Entry::Finished { values, .. } => {
+                        format!("trial {id} finished: {}", show(study, values))
+                    }
+                    Entry::Failed { reason, .. } => format!("trial {id} failed: {reason}"),
+                    _ => String::new(),
+                };
+                // The leaderboard is rewritten under the journal's lock, so two
+                // workers (or processes) never write it at once.
+                journal
+                    .transact(|entries| {
+                        let mut all = entries.to_vec();
+                        all.push(outcome.clone());
+                        write_leaderboard(dir, study, &replay(&all))
+                            .map_err(std::io::Error::other)?;
+                        Ok::<_, std::io::Error>((vec![outcome], ()))
+                    })
+                    .map_err(|e| e.to_string())?;
+                let settings: Vec<String> =
+                    params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                progress(format!("{line} ({})", settings.join(", ")));
+            }
+        }
+    }
+}
+
+fn show(study: &LoadedStudy, values: &[Option<f64>]) -> String {
+    study
+        .spec
+        .objectives
+        .iter()
+        .zip(values)
+        .map(|(o, v)| match v {
+            Some(v) => format!("{:?} {v:.4}", o.figure()),
+            None => format!("{:?} -", o.figure()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Trains trial `id` (fresh, or from its newest checkpoint) until `epochs`.
+fn run_trial(
+    dir: &Path,
+    study: &LoadedStudy,
+    id: usize,
+    params: &std::collections::BTreeMap<String, String>,
+    epochs: Option<usize>,
+    threads: usize,
+) -> Entry {
+    let run_dir = trial_dir(dir, id);
+    let failed = |reason: String| Entry::Failed { id, reason };
+    let checkpoint = checkpoints::latest(&run_dir).map(|(_, p)| p);
+    let exp = match &checkpoint {
+        Some(_) => match load_file(&run_dir.join(crate::runs::files::EXPERIMENT)) {
+            Ok(exp) => exp,
+            Err(e) => return failed(e.to_string()),
+        },
+        None => match trial_experiment(study, id, params) {
+            Ok(exp) => exp,
+            Err(e) => return failed(e),
+        },
+    };
+    let max_epochs = exp.training.epochs;
+    let halt = epochs.filter(|&e| e < max_epochs);
+    let handle = start(
+        exp,
+        StartOptions {
+            run_dir: Some(run_dir),
+            resume_from: checkpoint,
+            halt_after_epochs: halt,
+            threads: Some(threads),
+            ..StartOptions::default()
+        },
+    );
+    let mut outcome = failed("the run ended without a summary".into());
+    for event in handle.events().iter() {
+        match event {
+            TrainEvent::Finished(s) => {
+                let values = study
+                    .spec
+                    .objectives
+                    .iter()
+                    .map(|o| figure(&s, o.figure()))
+                    .collect();
+                outcome = match halt {
+                    Some(e) if s.epochs < max_epochs as f64 => Entry::Reported {
+                        id,
+                        epochs: e,
+                        values,
+                        wall_seconds: s.wall_seconds,
+                    },
+                    _ => Entry::Finished {
+                        id,
+                        values,
+                        wall_seconds: s.wall_seconds,
+                        epochs: s.epochs,
+                    },
+                };
+            }
+            TrainEvent::Failed { message, .. } => outcome = failed(message),
+            _ => {}
+        }
+    }
+    handle.join();
+    outcome
+}
+
+/// The folder of trial `id`.
+pub fn trial_dir(dir: &Path, id: usize) -> PathBuf {
+    dir.join("trials").join(format!("{id:04}"))
+}
+
+/// The base experiment with trial `id`'s settings (ASHA: the full epoch budget).
+pub fn trial_experiment(
+    study: &LoadedStudy,
+    id: usize,
+    params: &std::collections::BTreeMap<String, String>,
+) -> Result<Experiment, String> {
+    let mut exp = study.base.clone();
+    exp.name = format!("{}-{id:04}", study.spec.name);
+    if let Search::Asha { max_epochs, .. } = study.spec.search {
+        exp.training.epochs = max_epochs;
+    }
+    for (path, value) in params {
+        exp = apply_override(&exp, &format!("{path}={value}")).map_err(|e| e.to_string())?;
+    }
+    Ok(exp)
+}
+
+/// A summary figure, if the run measured it.
+pub fn figure(s: &RunSummary, f: Figure) -> Option<f64> {
+    let rl = s.rl.as_ref();
+    match f {
+        Figure::ValAccuracy => s.val_accuracy,
+        Figure::ValLoss => s.val_loss,
+        Figure::TestAccuracy => s.test_accuracy,
+        Figure::TestLoss => s.test_loss,
+        Figure::TrainLoss => s.train_loss,
+        Figure::BitsPerToken => s.language.map(|l| l.bits_per_token),
+        Figure::Parameters => Some(s.parameters as f64),
+        Figure::TrainSeconds => Some(s.train_seconds),
+        Figure::SamplesPerSec => Some(s.samples_per_sec),
+        Figure::SuccessRate => rl.map(|r| r.success_rate),
+        Figure::PathRatio => rl.and_then(|r| {
+            r.greedy_path_len
+                .map(|g| g as f64 / r.optimal_path_len.max(1) as f64)
+        }),
+    }
+    .filter(|v| v.is_finite())
+}
+
+/// A study folder's study file, for `study show`.
+pub fn load(dir: &Path) -> Result<LoadedStudy, String> {
+    load_study(&dir.join(STUDY_FILE)).map_err(|e| e.to_string())
+}

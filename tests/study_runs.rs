@@ -1,0 +1,227 @@
+//! Studies as a user runs them: `trainlab study run | resume | show` on small real
+//! studies (grid with a trial that cannot run, ASHA continuing trials from their
+//! checkpoints, a study killed and resumed), and bad study files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use trainlab::study::{Entry, Journal, TrialState, replay};
+
+fn trainlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainlab"))
+}
+
+/// A study of the MLP on part of the bundled digits.
+fn study_file(dir: &Path, space: &str, search: &str) -> PathBuf {
+    let text = format!(
+        r#"(
+    name: "t",
+    base: Inline(
+        name: "mlp",
+        dataset: Images(name: Mnist, source: Bundled, train_limit: Some(600), test_limit: Some(100)),
+        model: [Flatten, Linear(out: 32), ReLU, Linear(out: 10)],
+        training: (epochs: 2, batch_size: 50),
+    ),
+    space: {{ {space} }},
+    search: {search},
+    objectives: [Maximize(ValAccuracy), Minimize(Parameters)],
+    seed: 4,
+)"#
+    );
+    let path = dir.join("study.ron");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn run_study(file: &Path, out: &Path) -> std::process::Output {
+    trainlab()
+        .args(["study", "run"])
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn a_grid_study_runs_every_trial_and_records_one_that_cannot_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = study_file(
+        dir.path(),
+        r#""optimizer.lr": Choice([1e-3, 1e-2]), "model.1.Linear.out": Choice([0, 16, 32])"#,
+        "Grid",
+    );
+    let out = dir.path().join("s");
+    let o = run_study(&file, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("6 trials: 4 finished, 0 stopped early, 2 failed"),
+        "{err}"
+    );
+    let trials = replay(&Journal::new(&out).read().expect("journal"));
+    assert_eq!(trials.len(), 6);
+    for t in &trials {
+        let width = &t.params["model.1.Linear.out"];
+        if width == "0" {
+            assert!(
+                matches!(&t.state, TrialState::Failed(r) if r.contains("out must be at least 1")),
+                "{:?}",
+                t.state
+            );
+        } else {
+            assert_eq!(t.state, TrialState::Finished);
+            assert!(t.values[0].is_some_and(|a| a > 0.5), "{t:?}");
+            assert!(
+                out.join("trials")
+                    .join(format!("{:04}", t.id))
+                    .join("summary.json")
+                    .is_file()
+            );
+        }
+    }
+    // The leaderboard on disk and `study show --csv` agree; the front is marked.
+    let csv = std::fs::read_to_string(out.join("leaderboard.csv")).expect("leaderboard");
+    let shown = trainlab()
+        .args(["study", "show", "--csv"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), csv);
+    let header = csv.lines().next().expect("header");
+    assert!(
+        header.contains("optimizer.lr") && header.contains("max ValAccuracy"),
+        "{header}"
+    );
+    assert_eq!(csv.lines().count(), 7);
+    assert!(csv.lines().any(|l| l.contains(",true,")), "{csv}");
+}
+
+#[test]
+fn asha_continues_the_best_trials_from_their_checkpoints() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = study_file(
+        dir.path(),
+        r#""optimizer.lr": LogUniform(1e-4, 1e-1)"#,
+        "Asha(trials: 6, min_epochs: 1, max_epochs: 3, eta: 3)",
+    );
+    let out = dir.path().join("s");
+    let o = run_study(&file, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trials = replay(&Journal::new(&out).read().expect("journal"));
+    let finished: Vec<_> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Finished)
+        .collect();
+    let stopped = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Stopped)
+        .count();
+    assert!(!finished.is_empty() && stopped >= 3, "{trials:?}");
+    assert_eq!(finished.len() + stopped, 6);
+    for t in &finished {
+        assert_eq!(t.epochs, 3.0);
+        // Its one run folder says where it continued from its rung-1 checkpoint.
+        let events = trainlab::runs::read_events(&out.join("trials").join(format!("{:04}", t.id)))
+            .expect("record");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, trainlab::train::TrainEvent::Restored { .. })),
+            "trial {} was continued, not restarted",
+            t.id
+        );
+    }
+    // Stopped trials trained one epoch only.
+    assert!(
+        trials
+            .iter()
+            .filter(|t| t.state == TrialState::Stopped)
+            .all(|t| t.epochs < 3.0)
+    );
+}
+
+#[test]
+fn a_killed_study_resumes_without_rerunning_what_finished() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = study_file(
+        dir.path(),
+        r#""optimizer.lr": LogUniform(1e-4, 1e-2), "training.epochs": Choice([30])"#,
+        "Random(trials: 10)",
+    );
+    let out = dir.path().join("s");
+    let mut child = trainlab()
+        .args(["study", "run"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let journal = Journal::new(&out);
+    let began = Instant::now();
+    let finished_before = loop {
+        let entries = journal.read().unwrap_or_default();
+        let done: Vec<usize> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Finished { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if done.len() >= 2 {
+            break done;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "no trial finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let before = journal.read().expect("journal").len();
+
+    let o = trainlab()
+        .args(["study", "resume"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let entries = journal.read().expect("journal");
+    let trials = replay(&entries);
+    assert!(
+        trials.iter().all(|t| t.state == TrialState::Finished),
+        "{trials:?}"
+    );
+    for id in finished_before {
+        assert!(
+            !entries[before..]
+                .iter()
+                .any(|e| matches!(e, Entry::Started { id: s, .. } if *s == id)),
+            "trial {id} had finished and must not run again"
+        );
+    }
+}
+
+#[test]
+fn a_bad_study_file_is_exit_2_with_its_place() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = study_file(
+        dir.path(),
+        r#""optimizer.lrate": Uniform(0.1, 0.2)"#,
+        "Random(trials: 2)",
+    );
+    let o = run_study(&file, &dir.path().join("s"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("study.ron:9:") && err.contains("no field `lrate`") && err.contains("lr"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("s").exists(),
+        "nothing is created for a bad file"
+    );
+}
