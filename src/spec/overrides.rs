@@ -29,6 +29,8 @@ pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, 
     for key in path.trim().split('.') {
         // Names are gathered first: the error needs them after the mutable walk fails.
         let names = field_names(node);
+        let hint =
+            closest(key, &names).map_or(String::new(), |n| format!(" (did you mean `{n}`?)"));
         let here = if walked.is_empty() {
             "the experiment".to_string()
         } else {
@@ -36,7 +38,7 @@ pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, 
         };
         node = step(node, key).ok_or_else(|| {
             fail(format!(
-                "{here} has no field `{key}`; fields there: {names}"
+                "{here} has no field `{key}`{hint}; fields there: {names}"
             ))
         })?;
         walked.push(key.to_string());
@@ -67,6 +69,31 @@ fn step<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
     None
 }
 
+/// The name in `names` (comma-separated) nearest to `key` by edit distance, when
+/// it is near enough to be a typo.
+fn closest<'a>(key: &str, names: &'a str) -> Option<&'a str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    names
+        .split(", ")
+        .map(|n| (distance(key, n), n))
+        .filter(|(d, n)| *d > 0 && *d <= (n.len().max(key.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
 fn field_names(node: &Value) -> String {
     match node {
         Value::Object(m) if m.len() == 1 => match m.values().next() {
@@ -83,6 +110,18 @@ fn field_names(node: &Value) -> String {
 mod tests {
     use super::*;
     use crate::spec::{DatasetSpec, DeviceSpec, ImageDataset};
+
+    #[test]
+    fn an_unknown_field_suggests_the_nearest_one() {
+        let err = apply_override(&Experiment::default(), "training.epoch=2")
+            .expect_err("no such field")
+            .to_string();
+        assert!(err.contains("did you mean `epochs`?"), "{err}");
+        let err = apply_override(&Experiment::default(), "training.zzz=2")
+            .expect_err("no such field")
+            .to_string();
+        assert!(!err.contains("did you mean"), "nothing near: {err}");
+    }
 
     #[test]
     fn sets_plain_numbers() {

@@ -32,9 +32,24 @@ pub fn grid(space: &BTreeMap<String, Param>) -> Result<Vec<Point>, String> {
     Ok(points)
 }
 
-/// `n` random points; the same space and seed give the same points.
+/// `n` random points; the same space and seed give the same points. A space of
+/// Choices and Ranges only with at least `n` combinations gives `n` different ones.
 pub fn random(space: &BTreeMap<String, Param>, n: usize, seed: u64) -> Result<Vec<Point>, String> {
     let mut rng = Rng::derive(seed, "study");
+    // The number of combinations, when every path is discrete and they are few
+    // enough to list.
+    let combinations = space.values().try_fold(1usize, |acc, p| {
+        let values = p.check().ok().flatten()?.len();
+        acc.checked_mul(values).filter(|&c| c <= 100_000)
+    });
+    if combinations.is_some() {
+        let mut all = grid(space)?;
+        if all.len() >= n {
+            rng.shuffle(&mut all);
+            all.truncate(n);
+            return Ok(all);
+        }
+    }
     (0..n)
         .map(|_| {
             space
@@ -99,6 +114,15 @@ mod tests {
         assert_eq!(flat, ["1/0", "1/0.1", "1/0.2", "2/0", "2/0.1", "2/0.2"]);
         let uniform = BTreeMap::from([("c".to_string(), Param::Uniform(0.0, 1.0))]);
         assert!(grid(&uniform).is_err());
+    }
+
+    #[test]
+    fn random_points_of_a_discrete_space_differ() {
+        let points = random(&space(), 6, 3).expect("draws");
+        let mut seen: Vec<String> = points.iter().map(|p| format!("{p:?}")).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 6, "all six combinations, once each");
     }
 
     #[test]
