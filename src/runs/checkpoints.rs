@@ -30,23 +30,21 @@ pub type NamedTensors = HashMap<String, Tensor>;
 /// What goes into one checkpoint.
 pub struct CheckpointFiles<'a> {
     /// Model tensors by name.
-    pub model: &'a HashMap<String, Tensor>,
+    pub model: &'a NamedTensors,
     /// Other training tensors by name (empty: no file).
-    pub training: &'a HashMap<String, Tensor>,
+    pub training: &'a NamedTensors,
     /// The serialised loop state.
     pub state_json: &'a [u8],
 }
 
-/// One checkpoint read back.
+/// One checkpoint read back (its `state.json` is returned beside it, parsed).
 pub struct LoadedCheckpoint {
     /// Its folder.
     pub dir: PathBuf,
     /// Model tensors by name.
-    pub model: HashMap<String, Tensor>,
+    pub model: NamedTensors,
     /// Other training tensors by name.
-    pub training: HashMap<String, Tensor>,
-    /// The raw `state.json`.
-    pub state_json: Vec<u8>,
+    pub training: NamedTensors,
 }
 
 /// Folder name of the checkpoint after `step` steps (zero-padded so names sort).
@@ -138,36 +136,42 @@ pub fn record_length(dir: &Path) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other(format!("{} has no metrics_bytes", path.display())))
 }
 
-/// Reads the checkpoint in `dir` onto `device`; errors name the file and what
-/// is wrong with it.
-pub fn read(dir: &Path, device: &Device) -> Result<LoadedCheckpoint, String> {
+/// Reads the checkpoint in `dir` onto `device` and parses its state as `S`;
+/// errors name the file and what is wrong with it.
+pub fn read<S: serde::de::DeserializeOwned>(
+    dir: &Path,
+    device: &Device,
+) -> Result<(LoadedCheckpoint, S), String> {
     let state_path = dir.join(STATE);
     let state_json = std::fs::read(&state_path)
         .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
-    let model_path = dir.join(MODEL);
-    let model = candle_core::safetensors::load(&model_path, device).map_err(|e| {
+    let state = serde_json::from_slice(&state_json).map_err(|e| {
         format!(
-            "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
-            model_path.display()
+            "{} is damaged or from another version of trainlab ({e})",
+            state_path.display()
         )
     })?;
-    let training_path = dir.join(TRAINING);
-    let training = if training_path.is_file() {
-        candle_core::safetensors::load(&training_path, device).map_err(|e| {
+    let load = |path: PathBuf| {
+        candle_core::safetensors::load(&path, device).map_err(|e| {
             format!(
                 "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
-                training_path.display()
+                path.display()
             )
-        })?
+        })
+    };
+    let model = load(dir.join(MODEL))?;
+    let training_path = dir.join(TRAINING);
+    let training = if training_path.is_file() {
+        load(training_path)?
     } else {
         HashMap::new()
     };
-    Ok(LoadedCheckpoint {
+    let loaded = LoadedCheckpoint {
         dir: dir.to_path_buf(),
         model,
         training,
-        state_json,
-    })
+    };
+    Ok((loaded, state))
 }
 
 #[cfg(test)]
@@ -207,8 +211,9 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
-        let back = read(&run.path().join(DIR).join(name_for(120)), &Device::Cpu).expect("read");
-        assert_eq!(back.state_json, b"{\"step\":120}");
+        let (back, state): (_, serde_json::Value) =
+            read(&run.path().join(DIR).join(name_for(120)), &Device::Cpu).expect("read");
+        assert_eq!(state["step"], 120);
         assert_eq!(
             back.model["w"].to_vec1::<f32>().expect("vec"),
             vec![1.0, 2.0, 3.0]
@@ -222,7 +227,9 @@ mod tests {
         let path = dir.join(MODEL);
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
-        let err = read(&dir, &Device::Cpu).err().expect("must fail");
+        let err = read::<serde_json::Value>(&dir, &Device::Cpu)
+            .err()
+            .expect("must fail");
         assert!(err.contains("model.safetensors"), "{err}");
         assert!(list(Path::new("/no/such/run")).is_empty());
     }

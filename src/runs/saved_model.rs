@@ -48,10 +48,15 @@ pub fn load_saved_model(run_dir: &Path) -> Result<SavedModel, String> {
 
 /// Loads the weights of `run_dir` into the model `exp` describes.
 pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedModel, String> {
-    let (input, _) = dataset_io(&exp.dataset, exp.seed);
-    let (head, vocab, classes) = match &exp.dataset {
-        DatasetSpec::Images(spec) => (None, None, crate::data::class_names(spec.name)),
-        DatasetSpec::Gridworld(_) => (None, None, Vec::new()),
+    let (input, head, vocab, classes) = match &exp.dataset {
+        DatasetSpec::Images(spec) => {
+            let input = dataset_io(&exp.dataset, exp.seed).0;
+            (input, None, None, crate::data::class_names(spec.name))
+        }
+        DatasetSpec::Gridworld(_) => {
+            let input = dataset_io(&exp.dataset, exp.seed).0;
+            (input, None, None, Vec::new())
+        }
         DatasetSpec::Text(spec) => {
             let vocab = Vocab::load(&run_dir.join(files::VOCAB)).map_err(|e| e.to_string())?;
             let (outputs, classes) = match &spec.task {
@@ -61,12 +66,10 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
                     (if c.binary { 1 } else { classes.len() }, classes)
                 }
             };
-            (Some(outputs), Some(vocab), classes)
+            // Token ids in, so the input's second size is the vocabulary.
+            let input = vec![text_steps(spec), vocab.len()];
+            (input, Some(outputs), Some(vocab), classes)
         }
-    };
-    let input = match (&exp.dataset, &vocab) {
-        (DatasetSpec::Text(spec), Some(v)) => vec![text_steps(spec), v.len()],
-        _ => input,
     };
     let model = Model::build_with_head(&exp.model, &input, head, exp.seed, &Device::Cpu)
         .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;

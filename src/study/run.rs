@@ -127,7 +127,8 @@ fn worker(
     let me = Owner::me();
     let objective = study.spec.objectives[0];
     loop {
-        let job = journal
+        // The claimed trial's settings come from the same replay that chose it.
+        let (job, params) = journal
             .transact(|entries| {
                 let trials = replay(entries);
                 let alive = |o: &Owner| !o.is_dead();
@@ -141,17 +142,17 @@ fn worker(
                     Job::Done { stop } => stop.iter().map(|&id| Entry::Stopped { id }).collect(),
                     Job::Wait => Vec::new(),
                 };
-                Ok::<_, std::io::Error>((new, job))
+                let params = match &job {
+                    Job::Run { id, .. } => trials.get(*id).map(|t| t.params.clone()),
+                    _ => None,
+                };
+                Ok::<_, std::io::Error>((new, (job, params.unwrap_or_default())))
             })
             .map_err(|e| e.to_string())?;
         match job {
             Job::Wait => std::thread::sleep(Duration::from_millis(200)),
             Job::Done { .. } => return Ok(()),
             Job::Run { id, epochs } => {
-                let params = replay(&journal.read().map_err(|e| e.to_string())?)
-                    .get(id)
-                    .map(|t| t.params.clone())
-                    .unwrap_or_default();
                 let outcome = run_trial(dir, study, id, &params, epochs, threads);
                 let line = match &outcome {
                     Entry::Reported { epochs, values, .. } => {

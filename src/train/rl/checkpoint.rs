@@ -81,13 +81,7 @@ pub(crate) fn restore(agent: &mut Agent, dir: &Path, method: &str) -> Result<RlS
         Agent::Table(_) => Device::Cpu,
         Agent::Net(d) => d.device().clone(),
     };
-    let loaded = checkpoints::read(dir, &device)?;
-    let state: RlState = serde_json::from_slice(&loaded.state_json).map_err(|e| {
-        format!(
-            "{} is damaged or from another version of trainlab ({e})",
-            checkpoints::STATE
-        )
-    })?;
+    let (loaded, state): (_, RlState) = checkpoints::read(dir, &device)?;
     if state.version != STATE_VERSION || state.kind != "gridworld" || state.method != method {
         return Err(format!(
             "it is a version {} checkpoint of a {} {} run; this is a gridworld {method} run",

@@ -138,14 +138,13 @@ impl Engine<'_> {
         let exp = self.ctx.exp;
         let t = &exp.training;
         while self.step < self.total_steps {
-            let paused = steering.poll_pausable(self.step, emitter, &mut |p, s| task.answer(p, s));
-            if paused {
-                let answer = &mut |p: &super::Probe, s| task.answer(p, s);
-                if steering.wait_paused(self.step, emitter, answer, Some(PAUSE_BEFORE_CHECKPOINT)) {
-                    self.checkpoint(task, opt, emitter, steering);
-                    let answer = &mut |p: &super::Probe, s| task.answer(p, s);
-                    steering.wait_paused(self.step, emitter, answer, None);
-                }
+            let shared: &T = task;
+            let answer = &mut |p: &super::Probe, s| shared.answer(p, s);
+            if steering.poll_pausable(self.step, emitter, answer)
+                && steering.wait_paused(self.step, emitter, answer, Some(PAUSE_BEFORE_CHECKPOINT))
+            {
+                self.checkpoint(shared, opt, emitter, steering);
+                steering.wait_paused(self.step, emitter, answer, None);
             }
             let options = self.ctx.options;
             let halt = options.halt_after_step.is_some_and(|h| self.step >= h)
@@ -416,13 +415,7 @@ impl Engine<'_> {
             .first()
             .map(|(_, v)| v.device().clone())
             .unwrap_or(candle_core::Device::Cpu);
-        let loaded = checkpoints::read(dir, &device).map_err(bad)?;
-        let state: EngineState = serde_json::from_slice(&loaded.state_json).map_err(|e| {
-            bad(format!(
-                "{} is damaged or from another version of trainlab ({e})",
-                checkpoints::STATE
-            ))
-        })?;
+        let (loaded, state): (_, EngineState) = checkpoints::read(dir, &device).map_err(bad)?;
         if state.version != STATE_VERSION || state.kind != self.ctx.kind {
             return Err(bad(format!(
                 "it is a version {} checkpoint of a {} run; this is a {} run (version {STATE_VERSION})",
