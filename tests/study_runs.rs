@@ -225,3 +225,88 @@ fn a_bad_study_file_is_exit_2_with_its_place() {
         "nothing is created for a bad file"
     );
 }
+
+#[test]
+fn pbt_copies_the_best_members_and_a_members_schedule_replays_as_one_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = study_file(
+        dir.path(),
+        r#""optimizer.lr": LogUniform(1e-4, 3e-1), "optimizer.weight_decay": Choice([0.0, 1e-4, 1e-3])"#,
+        "Pbt(population: 4, interval_epochs: 1, max_epochs: 3)",
+    );
+    let out = dir.path().join("s");
+    let o = trainlab()
+        .args(["study", "run", "--parallel", "2"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("PBT step at epoch 1; trial"), "{err}");
+    let entries = Journal::new(&out).read().expect("journal");
+    let generations: Vec<(usize, usize)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Generation { epochs, moves } => Some((*epochs, moves.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        generations,
+        [(1, 1), (2, 1)],
+        "a quarter of 4 moves at 1 and 2"
+    );
+    let trials = replay(&entries);
+    assert!(
+        trials
+            .iter()
+            .all(|t| t.state == TrialState::Finished && t.epochs == 3.0),
+        "{trials:?}"
+    );
+    // The member that copied last: the worst at epoch 2 took a better one's
+    // weights and settings, now in its experiment file.
+    let moved = trials
+        .iter()
+        .find(|t| t.lineage.iter().any(|&(e, _)| e == 2))
+        .expect("a member moved at 2");
+    let from = moved.lineage.last().expect("lineage").1;
+    let at2 = |id: usize| trials[id].rungs[&2][0].expect("val accuracy");
+    assert!(at2(from) >= at2(moved.id), "copied from a better member");
+    let run_dir = out.join("trials").join(format!("{:04}", moved.id));
+    let exp = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("experiment");
+    let change = exp.schedule.changes.last().expect("its schedule");
+    assert_eq!(change.epoch, 2);
+    assert_eq!(change.set, moved.params);
+    let events = trainlab::runs::read_events(&run_dir).expect("record");
+    assert!(events.iter().any(|e| matches!(e,
+        trainlab::train::TrainEvent::Note { message, .. } if message.contains("epoch 2: optimizer settings now"))));
+
+    // Its experiment, run from the start in one go (same threads per trial),
+    // trains exactly as the population did.
+    let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1);
+    let replay_dir = dir.path().join("replay");
+    let handle = trainlab::train::start(
+        exp,
+        trainlab::train::StartOptions {
+            run_dir: Some(replay_dir),
+            threads: Some(threads),
+            ..Default::default()
+        },
+    );
+    let mut replayed = None;
+    for e in handle.events().iter() {
+        if let trainlab::train::TrainEvent::Finished(s) = e {
+            replayed = Some(s);
+        }
+    }
+    handle.join();
+    let replayed = replayed.expect("the replay finishes");
+    let recorded: trainlab::train::RunSummary = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
+    )
+    .expect("summary json");
+    assert_eq!(replayed.val_accuracy, recorded.val_accuracy);
+    assert_eq!(replayed.train_loss, recorded.train_loss);
+}

@@ -90,7 +90,31 @@ fn show(dir: &Path, csv: bool) -> Result<(), String> {
             .collect();
         println!("{}", cells.join("  ").trim_end());
     }
+    if let Some(best) = best_trial(&trials, &study) {
+        let file = crate::study::trial_dir(dir, best).join(crate::runs::files::EXPERIMENT);
+        println!(
+            "best: trial {best}; its exact experiment{} is {} (run it alone: trainlab run {})",
+            if matches!(study.spec.search, crate::spec::Search::Pbt { .. }) {
+                " (with its PBT schedule)"
+            } else {
+                ""
+            },
+            file.display(),
+            file.display()
+        );
+    }
     Ok(())
+}
+
+/// The finished trial with the best first objective.
+fn best_trial(trials: &[crate::study::Trial], study: &crate::spec::LoadedStudy) -> Option<usize> {
+    let objective = *study.spec.objectives.first()?;
+    trials
+        .iter()
+        .filter(|t| t.state == TrialState::Finished)
+        .filter_map(|t| Some((objective.score(t.values.first().copied().flatten()?), t.id)))
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, id)| id)
 }
 
 /// A long number cut to 4 decimals for the screen (the CSV keeps every digit).

@@ -262,6 +262,9 @@ pub struct ScheduleSpec {
     pub warmup_steps: usize,
     /// What happens after warmup.
     pub decay: LrDecay,
+    /// Optimizer settings that change at the start of an epoch (population-based
+    /// training records its hyperparameter schedule here), in epoch order.
+    pub changes: Vec<ScheduledChange>,
 }
 
 impl Default for ScheduleSpec {
@@ -269,8 +272,20 @@ impl Default for ScheduleSpec {
         Self {
             warmup_steps: 0,
             decay: LrDecay::Constant,
+            changes: Vec::new(),
         }
     }
+}
+
+/// From the start of epoch `epoch` (counted from 0) on, these `optimizer.*`
+/// settings hold, e.g. `(epoch: 4, set: {"optimizer.lr": "0.0021"})`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledChange {
+    /// The epoch whose first step uses the new settings (>= 1).
+    pub epoch: usize,
+    /// `--set` path -> value text; only `optimizer.*` paths.
+    pub set: std::collections::BTreeMap<String, String>,
 }
 
 /// How the learning rate decays after warmup.

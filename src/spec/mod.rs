@@ -5,6 +5,7 @@
 //! touching a device.
 
 mod agent;
+mod changes;
 mod experiment;
 mod gridworld;
 mod layers;
@@ -16,9 +17,11 @@ mod validate;
 mod validate_rl;
 
 pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSpec, TargetUpdate};
+pub use changes::scheduled_optimizers;
 pub use experiment::{
     Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
-    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, TrainingSpec,
+    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, ScheduleSpec, ScheduledChange,
+    TrainingSpec,
 };
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,

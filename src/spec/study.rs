@@ -91,6 +91,34 @@ pub enum Search {
         /// Reduction factor (>= 2).
         eta: usize,
     },
+    /// Population-based training: `population` random points train side by
+    /// side; every `interval_epochs` the worst `quantile` of them copy the
+    /// weights and settings of one of the best `quantile`, multiply each setting
+    /// by one of `perturb` (a choice moves to a neighbour) and go on, up to
+    /// `max_epochs`. Only `optimizer.*` settings can be explored: they change
+    /// mid-run (a one-value Choice fixes any other setting). Each member's history is in its experiment's `schedule.changes`.
+    Pbt {
+        /// Members training at once.
+        population: usize,
+        /// Epochs between exploit/explore steps.
+        interval_epochs: usize,
+        /// Epochs of the whole run.
+        max_epochs: usize,
+        /// Share of the population replaced (and copied from) at each step.
+        #[serde(default = "default_quantile")]
+        quantile: f64,
+        /// Factors a copied setting is multiplied by (one drawn at random).
+        #[serde(default = "default_perturb")]
+        perturb: (f64, f64),
+    },
+}
+
+fn default_quantile() -> f64 {
+    0.25
+}
+
+fn default_perturb() -> (f64, f64) {
+    (0.8, 1.2)
 }
 
 /// A summary figure to maximise or minimise.
@@ -235,6 +263,46 @@ fn check(spec: &StudySpec, base: &Experiment) -> Result<(), (Option<String>, Str
         ));
     }
     match spec.search {
+        Search::Pbt {
+            population,
+            interval_epochs,
+            max_epochs,
+            quantile,
+            perturb: (down, up),
+        } => {
+            if population < 2 || interval_epochs == 0 || max_epochs <= interval_epochs {
+                return Err(whole(
+                    "search: Pbt needs population >= 2 and 1 <= interval_epochs < max_epochs"
+                        .into(),
+                ));
+            }
+            if !(quantile > 0.0 && quantile <= 0.5) {
+                return Err(whole(format!(
+                    "search: Pbt quantile {quantile} must be in (0, 0.5]"
+                )));
+            }
+            if !(down > 0.0 && down.is_finite() && up > 0.0 && up.is_finite()) {
+                return Err(whole(format!(
+                    "search: Pbt perturb factors ({down}, {up}) must be positive"
+                )));
+            }
+            // A Choice of one value is a fixed setting, not explored: allowed anywhere.
+            let fixed = |p: &Param| matches!(p, Param::Choice(v) if v.len() == 1);
+            if let Some(path) = spec
+                .space
+                .iter()
+                .find(|(p, param)| !p.starts_with("optimizer.") && !fixed(param))
+                .map(|(p, _)| p)
+            {
+                return Err((
+                    Some(path.clone()),
+                    format!(
+                        "space \"{path}\": Pbt changes settings during a run, which only \
+                         optimizer.* settings can do; explore this one with Random or Asha"
+                    ),
+                ));
+            }
+        }
         Search::Random { trials: 0 } | Search::Asha { trials: 0, .. } => {
             return Err(whole("search: trials must be at least 1".into()));
         }
@@ -392,6 +460,22 @@ mod tests {
                 "Grid search needs",
             ),
             (GOOD.replace("seed: 1", "sed: 1"), "s.ron:11:", "sed"),
+            (
+                GOOD.replace(
+                    "Random(trials: 4)",
+                    "Pbt(population: 4, interval_epochs: 1, max_epochs: 3)",
+                ),
+                "s.ron:6:9",
+                "only optimizer.* settings",
+            ),
+            (
+                GOOD.replace(
+                    "Random(trials: 4)",
+                    "Pbt(population: 1, interval_epochs: 1, max_epochs: 3)",
+                ),
+                "s.ron:1:1",
+                "population >= 2",
+            ),
         ];
         for (text, place, what) in cases {
             let err = load_study(&write(dir.path(), &text))

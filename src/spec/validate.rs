@@ -314,6 +314,9 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
         ));
     }
     validate_optimizer(&exp.optimizer)?;
+    for (_, opt) in super::changes::scheduled_optimizers(exp)? {
+        validate_optimizer(&opt)?;
+    }
     validate_for_device(exp)?;
     if let LrDecay::Step {
         every_epochs,

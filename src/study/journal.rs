@@ -93,6 +93,14 @@ pub enum Entry {
         /// Trial number.
         id: usize,
     },
+    /// Population-based training: at `epochs`, these members took a better
+    /// member's weights and perturbed settings (possibly none moved).
+    Generation {
+        /// Where every member stood.
+        epochs: usize,
+        /// Who copied whom.
+        moves: Vec<Move>,
+    },
     /// The trial could not run or diverged.
     Failed {
         /// Trial number.
@@ -100,6 +108,17 @@ pub enum Entry {
         /// Why.
         reason: String,
     },
+}
+
+/// One member of a PBT population replaced by a copy of a better one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Move {
+    /// The member that copies.
+    pub id: usize,
+    /// The member copied.
+    pub from: usize,
+    /// Its settings from now on.
+    pub params: BTreeMap<String, String>,
 }
 
 /// The journal of one study folder.

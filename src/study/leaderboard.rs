@@ -56,7 +56,13 @@ pub fn csv(trials: &[Trial], paths: &[String], objectives: &[Objective]) -> Stri
         out.push(',');
         out.push_str(&quote(&o.label()));
     }
-    out.push_str(",wall_seconds,pareto,reason\n");
+    // PBT: who each member copied, at which epoch.
+    let pbt = trials.iter().any(|t| !t.lineage.is_empty());
+    out.push_str(if pbt {
+        ",wall_seconds,pareto,copied,reason\n"
+    } else {
+        ",wall_seconds,pareto,reason\n"
+    });
     for t in rows {
         out.push_str(&format!("{},{},{}", t.id, t.state.name(), t.epochs));
         for p in paths {
@@ -73,12 +79,16 @@ pub fn csv(trials: &[Trial], paths: &[String], objectives: &[Objective]) -> Stri
             TrialState::Failed(r) => r.as_str(),
             _ => "",
         };
-        out.push_str(&format!(
-            ",{:.1},{},{}\n",
-            t.wall_seconds,
-            front.contains(&t.id),
-            quote(reason)
-        ));
+        out.push_str(&format!(",{:.1},{}", t.wall_seconds, front.contains(&t.id)));
+        if pbt {
+            let copied: Vec<String> = t
+                .lineage
+                .iter()
+                .map(|(epochs, from)| format!("{from}@{epochs}"))
+                .collect();
+            out.push_str(&format!(",{}", copied.join(" ")));
+        }
+        out.push_str(&format!(",{}\n", quote(reason)));
     }
     out
 }
@@ -118,6 +128,8 @@ mod tests {
             epochs: 1.0,
             wall_seconds: 2.0,
             rungs: Default::default(),
+            lineage: Vec::new(),
+            generations: Vec::new(),
         }
     }
 

@@ -5,7 +5,8 @@
 //! DIR/study.ron         the study as run (base experiment written in)
 //! DIR/journal.jsonl     append-only: trial sampled, started, reported, finished, ...
 //! DIR/leaderboard.csv   one row per trial, rewritten whenever a trial ends
-//! DIR/trials/<id>/      each trial's normal run folder (checkpoints included)
+//! DIR/trials/<id>/      each trial's normal run folder (checkpoints included;
+//!                       PBT: a member's folder is replaced by a copy of a better one)
 //! ```
 //!
 //! The journal is the only shared state: every decision (which trial next, which
@@ -14,12 +15,13 @@
 
 mod journal;
 mod leaderboard;
+mod pbt;
 mod run;
 mod sample;
 mod state;
 
-pub use journal::{Entry, Journal, Owner};
+pub use journal::{Entry, Journal, Move, Owner};
 pub use leaderboard::{csv as leaderboard_csv, pareto_front};
 pub use run::{STUDY_FILE, create, figure, load, trial_dir, trial_experiment, work};
 pub use sample::{Point, grid, random};
-pub use state::{Job, Trial, TrialState, next_job, replay, rungs};
+pub use state::{Job, Trial, TrialState, next_job, replay, rungs, rungs_every};

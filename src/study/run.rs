@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::journal::{Entry, Journal, Owner};
 use super::leaderboard;
+use super::pbt;
 use super::sample::{grid, random};
 use super::state::{Job, Trial, replay};
 use crate::runs::checkpoints;
@@ -20,7 +21,7 @@ use crate::spec::{
     BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, StudySpec,
     apply_override, load_file, load_study, study_to_ron,
 };
-use crate::train::{RunSummary, StartOptions, TrainEvent, start};
+use crate::train::{RunSummary, StartOptions, StopReason, TrainEvent, start};
 use crate::util::atomic::write_atomic;
 
 /// The study file inside a study folder (the base experiment written inline).
@@ -45,12 +46,14 @@ pub fn create(study: &LoadedStudy, dir: &Path) -> Result<(), String> {
         Search::Random { trials } | Search::Asha { trials, .. } => {
             random(&spec.space, *trials, spec.seed)?
         }
+        Search::Pbt { population, .. } => random(&spec.space, *population, spec.seed)?,
     };
-    if matches!(spec.search, Search::Asha { .. })
+    if matches!(spec.search, Search::Asha { .. } | Search::Pbt { .. })
         && matches!(study.base.dataset, DatasetSpec::Gridworld(_))
     {
         return Err(
-            "search: Asha counts epochs; gridworld runs have episodes: use Random or Grid".into(),
+            "search: Asha and Pbt count epochs; gridworld runs have episodes: use Random or Grid"
+                .into(),
         );
     }
     std::fs::create_dir_all(dir.join("trials")).map_err(|e| e.to_string())?;
@@ -128,8 +131,9 @@ fn worker(
     let objective = study.spec.objectives[0];
     loop {
         // The claimed trial's settings come from the same replay that chose it.
-        let (job, params) = journal
+        let (job, params, note) = journal
             .transact(|entries| {
+                let mut note = String::new();
                 let trials = replay(entries);
                 let alive = |o: &Owner| !o.is_dead();
                 let job = super::state::next_job(&trials, &study.spec.search, objective, alive);
@@ -140,17 +144,38 @@ fn worker(
                         owner: me.clone(),
                     }],
                     Job::Done { stop } => stop.iter().map(|&id| Entry::Stopped { id }).collect(),
+                    Job::Exploit { epochs } => {
+                        // Under the lock: nobody trains while members are copied.
+                        let moves = pbt::moves(&trials, *epochs, &study.spec);
+                        for m in &moves {
+                            pbt::copy_member(dir, &study.spec.name, *epochs, m)
+                                .map_err(std::io::Error::other)?;
+                            let settings: Vec<String> =
+                                m.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            note.push_str(&format!(
+                                "; trial {} copies {} ({})",
+                                m.id,
+                                m.from,
+                                settings.join(", ")
+                            ));
+                        }
+                        vec![Entry::Generation {
+                            epochs: *epochs,
+                            moves,
+                        }]
+                    }
                     Job::Wait => Vec::new(),
                 };
                 let params = match &job {
                     Job::Run { id, .. } => trials.get(*id).map(|t| t.params.clone()),
                     _ => None,
                 };
-                Ok::<_, std::io::Error>((new, (job, params.unwrap_or_default())))
+                Ok::<_, std::io::Error>((new, (job, params.unwrap_or_default(), note)))
             })
             .map_err(|e| e.to_string())?;
         match job {
             Job::Wait => std::thread::sleep(Duration::from_millis(200)),
+            Job::Exploit { epochs } => progress(format!("PBT step at epoch {epochs}{note}")),
             Job::Done { .. } => return Ok(()),
             Job::Run { id, epochs } => {
                 let outcome = run_trial(dir, study, id, &params, epochs, threads);
@@ -244,8 +269,9 @@ fn run_trial(
                     .iter()
                     .map(|o| figure(&s, o.figure()))
                     .collect();
+                // Halted at a rung, not ended early by its own early stopping.
                 outcome = match halt {
-                    Some(e) if s.epochs < max_epochs as f64 => Entry::Reported {
+                    Some(e) if s.reason == StopReason::Stopped => Entry::Reported {
                         id,
                         epochs: e,
                         values,
@@ -280,7 +306,7 @@ pub fn trial_experiment(
 ) -> Result<Experiment, String> {
     let mut exp = study.base.clone();
     exp.name = format!("{}-{id:04}", study.spec.name);
-    if let Search::Asha { max_epochs, .. } = study.spec.search {
+    if let Search::Asha { max_epochs, .. } | Search::Pbt { max_epochs, .. } = study.spec.search {
         exp.training.epochs = max_epochs;
     }
     for (path, value) in params {

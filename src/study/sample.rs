@@ -79,7 +79,7 @@ fn draw(param: &Param, rng: &mut Rng) -> Result<String, String> {
 }
 
 /// Six significant digits: enough for a hyperparameter, short in tables.
-fn tidy(x: f64) -> String {
+pub(super) fn tidy(x: f64) -> String {
     format!("{}", format!("{x:.5e}").parse::<f64>().unwrap_or(x))
 }
 

@@ -62,8 +62,12 @@ pub struct Trial {
     pub epochs: f64,
     /// Wall seconds.
     pub wall_seconds: f64,
-    /// ASHA: rung epochs -> values reported there.
+    /// ASHA and PBT: rung epochs -> values reported there.
     pub rungs: BTreeMap<usize, Vec<Option<f64>>>,
+    /// PBT: (epochs, member copied) each time this member took another's weights.
+    pub lineage: Vec<(usize, usize)>,
+    /// PBT: the epochs at which the population's exploit step has been taken.
+    pub generations: Vec<usize>,
 }
 
 /// Every trial, by id.
@@ -81,6 +85,8 @@ pub fn replay(entries: &[Entry]) -> Vec<Trial> {
                         epochs: 0.0,
                         wall_seconds: 0.0,
                         rungs: BTreeMap::new(),
+                        lineage: Vec::new(),
+                        generations: Vec::new(),
                     });
                 }
             }
@@ -119,6 +125,17 @@ pub fn replay(entries: &[Entry]) -> Vec<Trial> {
                     t.epochs = *epochs;
                 }
             }
+            Entry::Generation { epochs, moves } => {
+                for t in trials.iter_mut() {
+                    t.generations.push(*epochs);
+                }
+                for m in moves {
+                    if let Some(t) = trials.get_mut(m.id) {
+                        t.params.clone_from(&m.params);
+                        t.lineage.push((*epochs, m.from));
+                    }
+                }
+            }
             Entry::Stopped { id } => {
                 if let Some(t) = trials.get_mut(*id) {
                     t.state = TrialState::Stopped;
@@ -143,6 +160,11 @@ pub enum Job {
         id: usize,
         /// Until when.
         epochs: Option<usize>,
+    },
+    /// PBT: every member stands at `epochs`; take the exploit/explore step.
+    Exploit {
+        /// Where the population stands.
+        epochs: usize,
     },
     /// Others are still training; ask again soon.
     Wait,
@@ -184,6 +206,14 @@ pub fn next_job(
             };
         }
     }
+    if let Search::Pbt {
+        interval_epochs,
+        max_epochs,
+        ..
+    } = search
+    {
+        return pbt_job(trials, &rungs_every(*interval_epochs, *max_epochs));
+    }
     let asha = match search {
         Search::Asha {
             min_epochs,
@@ -216,6 +246,53 @@ pub fn next_job(
             .filter(|t| t.state == TrialState::AtRung)
             .map(|t| t.id)
             .collect(),
+    }
+}
+
+/// PBT's stops: every `interval` epochs, then `max`.
+pub fn rungs_every(interval: usize, max_epochs: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = (1..)
+        .map(|k| k * interval.max(1))
+        .take_while(|&r| r < max_epochs)
+        .collect();
+    out.push(max_epochs);
+    out
+}
+
+/// PBT in lockstep: members train to the next stop; when all stand at one, the
+/// exploit step is taken once, then all go on.
+fn pbt_job(trials: &[Trial], rungs: &[usize]) -> Job {
+    if let Some(t) = trials.iter().find(|t| t.state == TrialState::Pending) {
+        return Job::Run {
+            id: t.id,
+            epochs: Some(rungs[0]),
+        };
+    }
+    let last = |t: &Trial| t.rungs.keys().next_back().copied();
+    for t in trials.iter().filter(|t| t.state == TrialState::AtRung) {
+        if let Some(r) = last(t)
+            && t.generations.contains(&r)
+            && let Some(&next) = rungs.iter().find(|&&n| n > r)
+        {
+            return Job::Run {
+                id: t.id,
+                epochs: Some(next),
+            };
+        }
+    }
+    if trials
+        .iter()
+        .any(|t| matches!(t.state, TrialState::Running { .. }))
+    {
+        return Job::Wait;
+    }
+    match trials
+        .iter()
+        .filter(|t| t.state == TrialState::AtRung)
+        .find_map(last)
+    {
+        Some(epochs) => Job::Exploit { epochs },
+        None => Job::Done { stop: Vec::new() },
     }
 }
 

@@ -68,6 +68,17 @@ impl Optimizer {
         }
     }
 
+    /// The settings in force.
+    pub fn spec(&self) -> &OptimizerSpec {
+        &self.spec
+    }
+
+    /// New settings of the same kind (scheduled changes); the moment estimates
+    /// carry over.
+    pub fn set_spec(&mut self, spec: OptimizerSpec) {
+        self.spec = spec;
+    }
+
     /// Updates applied so far.
     pub fn steps(&self) -> u64 {
         self.step

@@ -43,6 +43,7 @@ mod tests {
         ScheduleSpec {
             warmup_steps: warmup,
             decay,
+            changes: Vec::new(),
         }
     }
 

@@ -71,8 +71,14 @@ pub(crate) fn train<T: Task>(
     if let Some((_, v)) = task.model().params().first() {
         crate::model::seed_device(v.device(), exp.seed).map_err(at(0))?;
     }
+    let changes = crate::spec::scheduled_optimizers(exp)
+        .map_err(|e| RunFailure::input(e.to_string()))?
+        .into_iter()
+        .map(|(epoch, spec)| (epoch as u64 * steps_per_epoch, spec))
+        .collect();
     let mut engine = Engine {
         ctx,
+        changes,
         steps_per_epoch,
         total_steps: steps_per_epoch * t.epochs as u64,
         step: 0,
@@ -101,6 +107,8 @@ pub(crate) fn train<T: Task>(
 /// The engine's state while a run trains.
 struct Engine<'a> {
     ctx: &'a RunContext<'a>,
+    /// `schedule.changes`: (first step, optimizer settings from then on).
+    changes: Vec<(u64, crate::spec::OptimizerSpec)>,
     steps_per_epoch: u64,
     total_steps: u64,
     step: u64,
@@ -157,6 +165,7 @@ impl Engine<'_> {
             }
             let index = (self.step % self.steps_per_epoch) as usize;
             if index == 0 {
+                self.apply_scheduled_change(opt, steering, emitter);
                 task.begin_epoch();
                 self.epoch_loss = (0.0, 0);
                 self.epoch_acc = (0.0, 0);
@@ -258,6 +267,31 @@ impl Engine<'_> {
             per_class: last.map(|e| e.per_class.clone()).unwrap_or_default(),
             baselines: task.baselines(),
         })
+    }
+
+    /// At the start of an epoch listed in `schedule.changes`: its optimizer
+    /// settings from now on (a new lr replaces the peak, as a live change would).
+    fn apply_scheduled_change(
+        &self,
+        opt: &mut Optimizer,
+        steering: &mut Steering,
+        emitter: &mut Emitter,
+    ) {
+        let Some((_, spec)) = self.changes.iter().find(|(s, _)| *s == self.step) else {
+            return;
+        };
+        if spec.lr() != opt.spec().lr() {
+            steering.peak_lr = spec.lr();
+        }
+        opt.set_spec(spec.clone());
+        emitter.emit(TrainEvent::Note {
+            step: self.step,
+            message: format!(
+                "epoch {}: optimizer settings now {}",
+                self.step / self.steps_per_epoch,
+                ron::to_string(spec).unwrap_or_else(|_| format!("{spec:?}"))
+            ),
+        });
     }
 
     fn lr(&self, peak: f64, step: u64) -> f64 {
@@ -464,6 +498,11 @@ impl Engine<'_> {
         self.last_checkpoint = Some(state.step);
         steering.peak_lr = state.peak_lr;
         steering.lr_changes = state.lr_changes;
+        // Settings scheduled before the checkpoint hold (one due at this very
+        // step is applied by the loop, as in a run that never stopped).
+        if let Some((_, spec)) = self.changes.iter().rev().find(|(s, _)| *s < self.step) {
+            opt.set_spec(spec.clone());
+        }
         let (exp, options) = (self.ctx.exp, self.ctx.options);
         checkpoint::continue_record(
             exp,
