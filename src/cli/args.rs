@@ -106,6 +106,56 @@ pub enum StudyCommand {
         #[arg(long)]
         parallel: Option<usize>,
     },
+    /// Work on a study folder until no trial is left (what each SLURM array task
+    /// runs); several may work on one folder at once. SIGTERM or SIGUSR1:
+    /// checkpoint the trial, release it for another worker, exit
+    Work {
+        /// The study folder.
+        dir: PathBuf,
+        /// Trials at once in this process (default: the file's `parallel`,
+        /// counting $SLURM_CPUS_PER_TASK as the cores).
+        #[arg(long)]
+        parallel: Option<usize>,
+    },
+    /// Create a study folder and submit it as a SLURM array job
+    Submit {
+        /// The study file (RON).
+        file: PathBuf,
+        /// Submit to SLURM (the one scheduler supported).
+        #[arg(long, required = true)]
+        slurm: bool,
+        /// Array tasks (worker processes).
+        #[arg(long, default_value_t = 4)]
+        tasks: usize,
+        /// SLURM partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, HH:MM:SS (or any form sbatch reads).
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per task: the threads of its trial.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// GPUs per task.
+        #[arg(long)]
+        gpus_per_task: Option<usize>,
+        /// SLURM account.
+        #[arg(long)]
+        account: Option<String>,
+        /// The study folder, on a filesystem every node sees (default:
+        /// studies/<name>-<time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the folder and submit.sbatch, but do not submit.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Trials done / running / pending / failed, the best so far, and the SLURM
+    /// job's state (also while it runs)
+    Status {
+        /// The study folder.
+        dir: PathBuf,
+    },
     /// Print a study's leaderboard (also while it runs)
     Show {
         /// The study folder.

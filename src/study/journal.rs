@@ -37,13 +37,6 @@ impl Owner {
             pid: std::process::id(),
         }
     }
-
-    /// Whether the owner is known to be gone (same host, process not running).
-    pub fn is_dead(&self) -> bool {
-        self.host == Self::me().host
-            && self.pid != std::process::id()
-            && !Path::new(&format!("/proc/{}", self.pid)).exists()
-    }
 }
 
 /// One line of the journal.
@@ -100,6 +93,14 @@ pub enum Entry {
         epochs: usize,
         /// Who copied whom.
         moves: Vec<Move>,
+    },
+    /// Its worker was asked to stop (SIGTERM, SLURM's time limit): the trial
+    /// waits at its newest checkpoint for another worker, toward `epochs`.
+    Released {
+        /// Trial number.
+        id: usize,
+        /// Where it was going (None: to its end).
+        epochs: Option<usize>,
     },
     /// The trial could not run or diverged.
     Failed {

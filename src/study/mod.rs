@@ -5,6 +5,7 @@
 //! DIR/study.ron         the study as run (base experiment written in)
 //! DIR/journal.jsonl     append-only: trial sampled, started, reported, finished, ...
 //! DIR/leaderboard.csv   one row per trial, rewritten whenever a trial ends
+//! DIR/leases/           one file per working process, kept fresh while it works
 //! DIR/trials/<id>/      each trial's normal run folder (checkpoints included;
 //!                       PBT: a member's folder is replaced by a copy of a better one)
 //! ```
@@ -15,13 +16,16 @@
 
 mod journal;
 mod leaderboard;
+mod lease;
 mod pbt;
 mod run;
 mod sample;
+pub mod slurm;
 mod state;
 
 pub use journal::{Entry, Journal, Move, Owner};
 pub use leaderboard::{csv as leaderboard_csv, pareto_front};
-pub use run::{STUDY_FILE, create, figure, load, trial_dir, trial_experiment, work};
+pub use lease::LEASE;
+pub use run::{STUDY_FILE, create, figure, load, trial_dir, trial_experiment, work, work_until};
 pub use sample::{Point, grid, random};
 pub use state::{Job, Trial, TrialState, next_job, replay, rungs, rungs_every};

@@ -9,10 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::RecvTimeoutError;
 use std::time::Duration;
 
 use super::journal::{Entry, Journal, Owner};
 use super::leaderboard;
+use super::lease::{self, Heartbeat};
 use super::pbt;
 use super::sample::{grid, random};
 use super::state::{Job, Trial, replay};
@@ -21,7 +25,7 @@ use crate::spec::{
     BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, StudySpec,
     apply_override, load_file, load_study, study_to_ron,
 };
-use crate::train::{RunSummary, StartOptions, StopReason, TrainEvent, start};
+use crate::train::{Control, RunSummary, StartOptions, StopReason, TrainEvent, start};
 use crate::util::atomic::write_atomic;
 
 /// The study file inside a study folder (the base experiment written inline).
@@ -80,10 +84,28 @@ pub fn work(
     parallel: Option<usize>,
     progress: Progress<'_>,
 ) -> Result<Vec<Trial>, String> {
+    work_until(dir, parallel, progress, &AtomicBool::new(false))
+}
+
+/// Like [`work`], until `interrupt` is set (SIGTERM, SLURM's warning signal):
+/// then each running trial is stopped at a checkpoint and released for another
+/// worker, and no new one is taken.
+pub fn work_until(
+    dir: &Path,
+    parallel: Option<usize>,
+    progress: Progress<'_>,
+    interrupt: &AtomicBool,
+) -> Result<Vec<Trial>, String> {
     let study = load_study(&dir.join(STUDY_FILE)).map_err(|e| e.to_string())?;
+    let _lease = Heartbeat::start(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let journal = Journal::new(dir);
     let total = replay(&journal.read().map_err(|e| e.to_string())?).len();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A SLURM task owns the CPUs it asked for, not the whole node.
+    let cores = std::env::var("SLURM_CPUS_PER_TASK")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let workers = match (parallel, study.spec.parallel) {
         (Some(n), _) | (None, Parallel::Trials(n)) => n,
         (None, Parallel::Auto) => cores,
@@ -94,7 +116,7 @@ pub fn work(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                if let Err(e) = worker(dir, &study, &journal, threads, progress)
+                if let Err(e) = worker(dir, &study, &journal, threads, progress, interrupt)
                     && let Ok(mut errs) = errors.lock()
                 {
                     errs.push(e);
@@ -126,16 +148,20 @@ fn worker(
     journal: &Journal,
     threads: usize,
     progress: Progress<'_>,
+    interrupt: &AtomicBool,
 ) -> Result<(), String> {
     let me = Owner::me();
     let objective = study.spec.objectives[0];
     loop {
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         // The claimed trial's settings come from the same replay that chose it.
         let (job, params, note) = journal
             .transact(|entries| {
                 let mut note = String::new();
                 let trials = replay(entries);
-                let alive = |o: &Owner| !o.is_dead();
+                let alive = |o: &Owner| lease::alive(dir, o);
                 let job = super::state::next_job(&trials, &study.spec.search, objective, alive);
                 let new = match &job {
                     Job::Run { id, epochs } => vec![Entry::Started {
@@ -178,7 +204,7 @@ fn worker(
             Job::Exploit { epochs } => progress(format!("PBT step at epoch {epochs}{note}")),
             Job::Done { .. } => return Ok(()),
             Job::Run { id, epochs } => {
-                let outcome = run_trial(dir, study, id, &params, epochs, threads);
+                let outcome = run_trial(dir, study, id, &params, epochs, threads, interrupt);
                 let line = match &outcome {
                     Entry::Reported { epochs, values, .. } => {
                         format!(
@@ -190,6 +216,9 @@ fn worker(
                         format!("trial {id} finished: {}", show(study, values))
                     }
                     Entry::Failed { reason, .. } => format!("trial {id} failed: {reason}"),
+                    Entry::Released { .. } => {
+                        format!("trial {id} released at its checkpoint (interrupted)")
+                    }
                     _ => String::new(),
                 };
                 // The leaderboard is rewritten under the journal's lock, so two
@@ -233,6 +262,7 @@ fn run_trial(
     params: &std::collections::BTreeMap<String, String>,
     epochs: Option<usize>,
     threads: usize,
+    interrupt: &AtomicBool,
 ) -> Entry {
     let run_dir = trial_dir(dir, id);
     let failed = |reason: String| Entry::Failed { id, reason };
@@ -260,8 +290,21 @@ fn run_trial(
         },
     );
     let mut outcome = failed("the run ended without a summary".into());
-    for event in handle.events().iter() {
+    let mut stopping = false;
+    loop {
+        if !stopping && interrupt.load(Ordering::Relaxed) {
+            // Stop writes a checkpoint at the step it ends on.
+            stopping = handle.send(Control::Stop);
+        }
+        let event = match handle.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(e) => e,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         match event {
+            TrainEvent::Finished(s) if stopping && s.reason == StopReason::Stopped => {
+                outcome = Entry::Released { id, epochs };
+            }
             TrainEvent::Finished(s) => {
                 let values = study
                     .spec

@@ -23,6 +23,11 @@ pub enum TrialState {
         /// Until when.
         epochs: Option<usize>,
     },
+    /// Released by its worker mid-way; the next worker continues it toward `epochs`.
+    Released {
+        /// Until when.
+        epochs: Option<usize>,
+    },
     /// Reached an ASHA rung; waits to be promoted or stopped.
     AtRung,
     /// Trained to its end.
@@ -39,6 +44,7 @@ impl TrialState {
         match self {
             Self::Pending => "pending",
             Self::Running { .. } => "running",
+            Self::Released { .. } => "released",
             Self::AtRung => "at rung",
             Self::Finished => "finished",
             Self::Stopped => "stopped",
@@ -136,6 +142,11 @@ pub fn replay(entries: &[Entry]) -> Vec<Trial> {
                     }
                 }
             }
+            Entry::Released { id, epochs } => {
+                if let Some(t) = trials.get_mut(*id) {
+                    t.state = TrialState::Released { epochs: *epochs };
+                }
+            }
             Entry::Stopped { id } => {
                 if let Some(t) = trials.get_mut(*id) {
                     t.state = TrialState::Stopped;
@@ -195,15 +206,22 @@ pub fn next_job(
     objective: Objective,
     alive: impl Fn(&Owner) -> bool,
 ) -> Job {
-    // A trial whose worker died goes on from where it was.
+    // A trial whose worker died or let it go goes on from where it was.
     for t in trials {
-        if let TrialState::Running { owner, epochs } = &t.state
-            && !alive(owner)
-        {
-            return Job::Run {
-                id: t.id,
-                epochs: *epochs,
-            };
+        match &t.state {
+            TrialState::Running { owner, epochs } if !alive(owner) => {
+                return Job::Run {
+                    id: t.id,
+                    epochs: *epochs,
+                };
+            }
+            TrialState::Released { epochs } => {
+                return Job::Run {
+                    id: t.id,
+                    epochs: *epochs,
+                };
+            }
+            _ => {}
         }
     }
     if let Search::Pbt {

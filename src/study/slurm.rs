@@ -1,0 +1,213 @@
+//! SLURM: the array job script that puts `trainlab study work DIR` on every task,
+//! submitting it with `sbatch`, and asking `squeue` how the job stands. No
+//! server: the tasks meet only in the study folder (journal, leases).
+//!
+//! Contract: the script is plain bash a user may edit (module load lines, ...);
+//! it names the exact trainlab binary and version that wrote it and requests
+//! SLURM's warning signal (`--signal=USR1@120`), on which a worker checkpoints
+//! and releases its trial before the time limit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The script's name in the study folder.
+pub const SCRIPT: &str = "submit.sbatch";
+/// Job ids submitted for the study, one per line.
+pub const JOBS: &str = "slurm_jobs.txt";
+
+/// What the array asks of SLURM.
+#[derive(Debug, Clone, Default)]
+pub struct ArrayJob {
+    /// Array tasks, each one worker process.
+    pub tasks: usize,
+    /// CPUs per task (the trial's threads).
+    pub cpus_per_task: usize,
+    /// GPUs per task, if any.
+    pub gpus_per_task: Option<usize>,
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time` (HH:MM:SS).
+    pub time: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+}
+
+/// The script for the study in `dir` (an absolute path), calling `binary`.
+pub fn script(name: &str, dir: &Path, binary: &Path, job: &ArrayJob) -> String {
+    let mut s = format!(
+        "#!/bin/bash\n\
+         # trainlab study \"{name}\": an array of {tasks} tasks; each runs\n\
+         # `trainlab study work` on the study folder until no trial is left. Tasks\n\
+         # share nothing but that folder, so it must be on a filesystem every node\n\
+         # sees. Written by trainlab {version}. Edit freely (e.g. add `module load`\n\
+         # lines below) and submit again with: sbatch {script}\n\
+         #SBATCH --job-name=trainlab-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --output={out}/%A_%a.out\n\
+         # Two minutes before the time limit: checkpoint, release the trial, exit.\n\
+         #SBATCH --signal=USR1@120\n",
+        tasks = job.tasks,
+        version = env!("CARGO_PKG_VERSION"),
+        script = dir.join(SCRIPT).display(),
+        last = job.tasks.saturating_sub(1),
+        cpus = job.cpus_per_task.max(1),
+        out = dir.join("slurm").display(),
+    );
+    for (flag, value) in [
+        ("partition", job.partition.clone()),
+        ("time", job.time.clone()),
+        ("gpus-per-task", job.gpus_per_task.map(|g| g.to_string())),
+        ("account", job.account.clone()),
+    ] {
+        if let Some(v) = value {
+            s.push_str(&format!("#SBATCH --{flag}={v}\n"));
+        }
+    }
+    s.push_str(&format!(
+        "\nset -eu\n\
+         TRAINLAB={binary}   # trainlab {version}\n\
+         STUDY={dir}\n\
+         srun \"$TRAINLAB\" study work \"$STUDY\"\n",
+        binary = shell_quote(&binary.display().to_string()),
+        version = env!("CARGO_PKG_VERSION"),
+        dir = shell_quote(&dir.display().to_string()),
+    ));
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Why `dir` may not be visible from other nodes, if it looks node-local.
+pub fn local_path_warning(dir: &Path) -> Option<String> {
+    ["/tmp", "/var/tmp", "/dev/shm", "/run"]
+        .iter()
+        .find(|p| dir.starts_with(p))
+        .map(|p| {
+            format!(
+                "warning: {} is under {p}, which is usually local to one machine; tasks on \
+                 other nodes will not see it. Use a folder on the shared filesystem (--out).",
+                dir.display()
+            )
+        })
+}
+
+/// Whether `sbatch` can be run, with what to do if not.
+pub fn sbatch_available() -> Result<(), String> {
+    match Command::new("sbatch").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "sbatch --version failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!(
+            "cannot run sbatch ({e}): submit from a SLURM login node, or use --dry-run to \
+             only write the script"
+        )),
+    }
+}
+
+/// Submits the script; the job id.
+pub fn submit(dir: &Path) -> Result<String, String> {
+    let out = Command::new("sbatch")
+        .arg("--parsable")
+        .arg(dir.join(SCRIPT))
+        .output()
+        .map_err(|e| format!("cannot run sbatch: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "sbatch refused the job: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `--parsable` prints "id" or "id;cluster".
+    let id = text.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() {
+        return Err(format!("sbatch printed no job id: {text:?}"));
+    }
+    let mut jobs = std::fs::read_to_string(dir.join(JOBS)).unwrap_or_default();
+    jobs.push_str(&id);
+    jobs.push('\n');
+    crate::util::atomic::write_atomic(&dir.join(JOBS), jobs.as_bytes())
+        .map_err(|e| format!("job {id} submitted, but {}: {e}", dir.join(JOBS).display()))?;
+    Ok(id)
+}
+
+/// The study's jobs as `squeue` shows them (`id state elapsed` per task), or
+/// why it cannot tell; None when no job was submitted.
+pub fn queue(dir: &Path) -> Option<Result<Vec<String>, String>> {
+    let jobs = std::fs::read_to_string(dir.join(JOBS)).ok()?;
+    let ids: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
+    if ids.is_empty() {
+        return None;
+    }
+    Some(
+        Command::new("squeue")
+            .args(["-h", "-o", "%i %T %M %R", "-j", &ids.join(",")])
+            .output()
+            .map_err(|e| format!("squeue is not available here ({e})"))
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(str::to_string)
+                        .collect())
+                } else {
+                    // squeue fails for ids it no longer knows: the job has ended.
+                    Ok(Vec::new())
+                }
+            }),
+    )
+}
+
+/// The study folder as an absolute path (tasks may start anywhere).
+pub fn absolute(dir: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_asks_for_what_was_given_and_quotes_paths() {
+        let job = ArrayJob {
+            tasks: 3,
+            cpus_per_task: 2,
+            partition: Some("gpu".into()),
+            time: Some("01:00:00".into()),
+            ..ArrayJob::default()
+        };
+        let s = script(
+            "s",
+            Path::new("/shared/my study"),
+            Path::new("/opt/trainlab"),
+            &job,
+        );
+        for line in [
+            "#SBATCH --array=0-2",
+            "#SBATCH --cpus-per-task=2",
+            "#SBATCH --partition=gpu",
+            "#SBATCH --time=01:00:00",
+            "#SBATCH --signal=USR1@120",
+            "TRAINLAB=/opt/trainlab",
+            "STUDY='/shared/my study'",
+            "srun \"$TRAINLAB\" study work \"$STUDY\"",
+        ] {
+            assert!(s.contains(line), "{line} missing in\n{s}");
+        }
+        assert!(!s.contains("--account") && !s.contains("--gpus-per-task"));
+        assert!(local_path_warning(Path::new("/tmp/x")).is_some());
+        assert!(local_path_warning(Path::new("/home/u/x")).is_none());
+    }
+}
