@@ -166,12 +166,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::spec::{BaseSpec, Experiment, Figure, Objective, Parallel};
+    use crate::spec::{BaseSpec, Figure, Objective, Parallel};
 
     fn study(population: usize) -> StudySpec {
         StudySpec {
             name: "p".into(),
-            base: BaseSpec::Inline(Box::new(Experiment::default())),
+            base: BaseSpec::Inline(Box::default()),
             space: BTreeMap::from([
                 ("optimizer.lr".to_string(), Param::LogUniform(1e-3, 1e-1)),
                 (

@@ -156,15 +156,15 @@ pub fn queue(dir: &Path) -> Option<Result<Vec<String>, String>> {
             .args(["-h", "-o", "%i %T %M %R", "-j", &ids.join(",")])
             .output()
             .map_err(|e| format!("squeue is not available here ({e})"))
-            .and_then(|o| {
+            .map(|o| {
+                // squeue fails for ids it no longer knows: the job has ended.
                 if o.status.success() {
-                    Ok(String::from_utf8_lossy(&o.stdout)
+                    String::from_utf8_lossy(&o.stdout)
                         .lines()
                         .map(str::to_string)
-                        .collect())
+                        .collect()
                 } else {
-                    // squeue fails for ids it no longer knows: the job has ended.
-                    Ok(Vec::new())
+                    Vec::new()
                 }
             }),
     )
