@@ -67,6 +67,19 @@ pub struct RunArgs {
     /// runs); `trainlab resume` continues from there.
     #[arg(long, value_name = "STEPS")]
     pub halt_after: Option<u64>,
+    /// Slow motion: at most this many steps (gridworld: episodes) per second, to
+    /// watch it learn; the results are those of a full-speed run.
+    #[arg(long, value_name = "PER_SECOND", value_parser = positive_pace)]
+    pub pace: Option<f64>,
+}
+
+fn positive_pace(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p.is_finite() => Ok(p),
+        _ => Err(format!(
+            "{s}: give a number of steps per second above 0, e.g. 5"
+        )),
+    }
 }
 
 /// Arguments of `trainlab resume`.

@@ -31,6 +31,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     let options = StartOptions {
         run_dir,
         halt_after_step: args.halt_after,
+        pace: args.pace,
         ..StartOptions::default()
     };
     run_experiment(exp, options, args.json)

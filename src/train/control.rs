@@ -14,6 +14,10 @@ pub enum Control {
     /// Replace the peak learning rate from the next step on (the schedule still
     /// applies); recorded in the run as an LrChanged event.
     SetLearningRate(f64),
+    /// Slow motion: at most this many steps (gridworld: episodes) per second from
+    /// now on; None is full speed. Changes only when steps happen, never what
+    /// they compute, so a paced run records the same metrics; not recorded.
+    SetPace(Option<f64>),
     /// Ask a question of the live model without disturbing training; answered
     /// between steps (also while paused) by a [`TrainEvent::Probed`] that is not
     /// recorded in the run.

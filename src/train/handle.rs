@@ -31,6 +31,9 @@ pub struct StartOptions {
     /// Cores for this run's kernels (None: all of them); runs side by side
     /// (study trials) each take their share.
     pub threads: Option<usize>,
+    /// Slow motion from the start: steps (gridworld: episodes) per second; the
+    /// consumer may change it with `Control::SetPace`.
+    pub pace: Option<f64>,
 }
 
 impl Default for StartOptions {
@@ -43,6 +46,7 @@ impl Default for StartOptions {
             halt_after_step: None,
             halt_after_epochs: None,
             threads: None,
+            pace: None,
         }
     }
 }

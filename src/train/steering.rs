@@ -32,6 +32,10 @@ pub(crate) struct Steering {
     pub(crate) paused_secs: f64,
     /// When the current pause began.
     paused_at: Option<Instant>,
+    /// Slow motion: steps (episodes) per second, None at full speed.
+    pub(crate) pace: Option<f64>,
+    /// When the last paced step began.
+    last_tick: Option<Instant>,
 }
 
 impl Steering {
@@ -43,7 +47,41 @@ impl Steering {
             lr_changes: Vec::new(),
             paused_secs: 0.0,
             paused_at: None,
+            pace: None,
+            last_tick: None,
         }
+    }
+
+    /// Slow motion: waits until the next step is due at the current pace; false
+    /// when a control message arrived first (handle it, then ask again). The
+    /// wait counts as paused time, so throughput figures stay those of training.
+    pub(crate) fn paced_ready(&mut self) -> bool {
+        let Some(pace) = self.pace else {
+            self.last_tick = None;
+            return true;
+        };
+        if let Some(last) = self.last_tick {
+            let due = last + Duration::from_secs_f64(1.0 / pace);
+            let began = Instant::now();
+            while self.rx.is_empty() {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(20)));
+            }
+            self.paused_secs += began.elapsed().as_secs_f64();
+            if !self.rx.is_empty() {
+                return false;
+            }
+        }
+        self.last_tick = Some(Instant::now());
+        true
+    }
+
+    fn set_pace(&mut self, pace: Option<f64>) {
+        // Anything not a positive number means full speed.
+        self.pace = pace.filter(|p| *p > 0.0 && p.is_finite());
     }
 
     /// Handles every waiting message; while paused, blocks until Resume or Stop.
@@ -74,6 +112,7 @@ impl Steering {
             Control::Resume => {}
             Control::Stop => self.stop = true,
             Control::SetLearningRate(lr) => self.set_lr(lr, step, emitter),
+            Control::SetPace(p) => self.set_pace(p),
         }
     }
 
@@ -152,6 +191,7 @@ impl Steering {
                     break;
                 }
                 Some(Control::SetLearningRate(lr)) => self.set_lr(lr, step, emitter),
+                Some(Control::SetPace(p)) => self.set_pace(p),
                 Some(Control::Probe(p)) => {
                     emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
                 }

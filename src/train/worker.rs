@@ -89,6 +89,7 @@ pub(crate) fn run_worker(
         DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
     };
     let mut steering = Steering::new(control, lr);
+    steering.pace = options.pace.filter(|p| *p > 0.0 && p.is_finite());
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => images::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),

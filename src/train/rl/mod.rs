@@ -32,6 +32,9 @@ use crate::spec::{AgentMethod, DatasetSpec, Experiment};
 use crate::util::memory::peak_rss_bytes;
 
 /// The learning rate a run starts with: alpha for tables, the optimizer's for DQN.
+/// Up to this pace (episodes per second) every episode's policy is shown.
+const MAX_PACED_SNAPSHOTS: f64 = 60.0;
+
 pub(crate) fn initial_lr(exp: &Experiment) -> f64 {
     match &exp.agent.method {
         AgentMethod::QLearning(t) | AgentMethod::Sarsa(t) => t.alpha,
@@ -226,6 +229,9 @@ pub(crate) fn run(
             reason = StopReason::Stopped;
             break;
         }
+        if !steering.paced_ready() {
+            continue;
+        }
         if steering.peak_lr != lr {
             lr = steering.peak_lr;
             agent.set_lr(lr);
@@ -236,6 +242,15 @@ pub(crate) fn run(
         let last = log.episodes == episodes
             || agent_spec.max_env_steps.is_some_and(|m| log.env_steps >= m);
         let log_every = agent_spec.log_every_episodes as u64;
+        // Slow motion: the maze view sees every episode (not recorded, so the
+        // record is the one a full-speed run writes).
+        if steering.pace.is_some_and(|p| p <= MAX_PACED_SNAPSHOTS)
+            && !(log.episodes.is_multiple_of(log_every) || last)
+        {
+            let q = agent.q(log.env_steps)?;
+            let path = greedy_path(&env, &q);
+            emitter.emit_transient(TrainEvent::Policy(snapshot(&env, &q, &log, path)));
+        }
         if log.episodes.is_multiple_of(log_every) || last {
             let loss = agent.take_loss();
             if let Some(l) = loss {

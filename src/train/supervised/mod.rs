@@ -163,6 +163,9 @@ impl Engine<'_> {
                 self.flush_step(emitter, steering.peak_lr)?;
                 return Ok(StopReason::Stopped);
             }
+            if !steering.paced_ready() {
+                continue;
+            }
             let index = (self.step % self.steps_per_epoch) as usize;
             if index == 0 {
                 self.apply_scheduled_change(opt, steering, emitter);
