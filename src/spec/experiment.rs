@@ -16,6 +16,11 @@ use super::text::TextDatasetSpec;
 pub struct Experiment {
     /// Human name, used for run folder names and plot legends.
     pub name: String,
+    /// What this experiment is for, what to try and what to look for (lessons):
+    /// a few paragraphs of plain text with simple markdown (`#` headings, `-`
+    /// lists, `code`), shown beside the experiment in the workbench.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub notes: String,
     /// Seed for weight init, shuffling, dropout and the train/val split.
     pub seed: u64,
     /// Where tensors live.
@@ -38,6 +43,7 @@ impl Default for Experiment {
     fn default() -> Self {
         Self {
             name: "mnist_mlp".into(),
+            notes: String::new(),
             seed: 42,
             device: DeviceSpec::Cpu,
             // The same as experiments/mnist_mlp.ron: bundled digits, shifted a little.
