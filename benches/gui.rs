@@ -4,7 +4,10 @@
 //!   recorded run is overlaid for comparison: the plots must decimate, not draw all);
 //! - training throughput with the GUI attached vs headless (the CLI's way of
 //!   consuming events), same experiment, alternating twice;
-//! - time from pressing Start to the first loss point on screen (bundled MNIST).
+//! - time from pressing Start to the first loss point on screen (bundled MNIST);
+//! - frame time of the Study tab while a 64-trial study folder fills (every
+//!   trial's metrics.jsonl growing, the journal moving trials along): the overlaid
+//!   curves live, then the table and parallel coordinates once it is complete.
 //!
 //! Run: `cargo bench --bench gui`. GPU rasterisation is not included (it runs on
 //! the GPU, or in the compositor); the window's creation time is not either.
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui::{Pos2, RawInput, Rect, Vec2};
-use trainlab::gui::{Tab, TrainlabApp};
+use trainlab::gui::{Page, Tab, TrainlabApp};
 use trainlab::spec::Experiment;
 use trainlab::train::{RunInfo, StartOptions, StepMetrics, TrainEvent, start};
 
@@ -185,6 +188,185 @@ fn maze_round(root: &Path) -> Option<(Vec<f64>, f64, f64)> {
     ))
 }
 
+const STUDY_TRIALS: usize = 64;
+const STUDY_EPOCHS: usize = 8;
+const STEPS_PER_EPOCH: u64 = 40;
+
+/// A study folder of `STUDY_TRIALS` random trials (nothing trained yet).
+fn study_folder(root: &Path) -> Result<std::path::PathBuf, String> {
+    let file = root.join("bench-study.ron");
+    let text = format!(
+        r#"(
+    name: "bench",
+    base: Inline(name: "mlp"),
+    space: {{
+        "optimizer.lr": LogUniform(1e-4, 3e-2),
+        "model.1.Linear.out": IntLogUniform(16, 512),
+        "training.batch_size": Choice([32, 64, 128]),
+    }},
+    search: Random(trials: {STUDY_TRIALS}),
+    objectives: [Maximize(ValAccuracy), Minimize(Parameters)],
+)"#
+    );
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    let study = trainlab::spec::load_study(&file).map_err(|e| e.to_string())?;
+    let dir = root.join("bench-study");
+    trainlab::study::create(&study, &dir)?;
+    Ok(dir)
+}
+
+/// Plays a study being trained: every trial's record grows an epoch at a time
+/// (Step lines and a validation pass), the journal starts and ends trials; a few
+/// are stopped early and a few fail. Takes about `STUDY_EPOCHS` * 0.4 s.
+fn fill_study(dir: &Path) -> std::io::Result<()> {
+    use trainlab::study::{Entry, Journal, Owner, trial_dir};
+    let journal = Journal::new(dir);
+    let started: Vec<Entry> = (0..STUDY_TRIALS)
+        .map(|id| Entry::Started {
+            id,
+            epochs: None,
+            owner: Owner::me(),
+        })
+        .collect();
+    journal.append(&started)?;
+    let mut files = Vec::new();
+    for id in 0..STUDY_TRIALS {
+        let d = trial_dir(dir, id);
+        std::fs::create_dir_all(&d)?;
+        files.push(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join("metrics.jsonl"))?,
+        );
+    }
+    let quality = |id: usize| 0.8 + 0.15 * ((id * 37 % 64) as f64 / 64.0);
+    for epoch in 1..=STUDY_EPOCHS {
+        let mut ended = Vec::new();
+        for (id, f) in files.iter_mut().enumerate() {
+            let stopped_at = if id % 9 == 0 { 3 } else { STUDY_EPOCHS };
+            if epoch > stopped_at || (id % 13 == 5 && epoch > 1) {
+                continue;
+            }
+            let mut text = String::new();
+            for k in 1..=STEPS_PER_EPOCH {
+                let step = (epoch as u64 - 1) * STEPS_PER_EPOCH + k;
+                let e = step as f64 / STEPS_PER_EPOCH as f64;
+                let loss = 2.3 * (1.0 - quality(id)) * (1.0 + 3.0 / (1.0 + e))
+                    + 0.02 * (step as f64).sin();
+                text.push_str(&format!(
+                    "{{\"event\":\"Step\",\"step\":{step},\"epoch\":{e},\"loss\":{loss},\"accuracy\":0.5,\"lr\":0.001,\"samples_per_sec\":1000.0,\"steps_covered\":1}}\n"
+                ));
+            }
+            let acc = quality(id) * (1.0 - 0.5 / (epoch as f64 + 1.0));
+            let step = epoch as u64 * STEPS_PER_EPOCH;
+            text.push_str(&format!(
+                "{{\"event\":\"Eval\",\"step\":{step},\"epoch\":{epoch},\"split\":\"val\",\"loss\":{},\"accuracy\":{acc},\"confusion\":[]}}\n",
+                1.0 - acc
+            ));
+            f.write_all(text.as_bytes())?;
+            if id % 13 == 5 {
+                ended.push(Entry::Failed {
+                    id,
+                    reason: "diverged".into(),
+                });
+            } else if epoch == stopped_at && stopped_at < STUDY_EPOCHS {
+                ended.push(Entry::Stopped { id });
+            } else if epoch == STUDY_EPOCHS {
+                ended.push(Entry::Finished {
+                    id,
+                    values: vec![Some(acc), Some(1e5 * quality(id))],
+                    wall_seconds: 3.0,
+                    epochs: epoch as f64,
+                });
+            }
+        }
+        if !ended.is_empty() {
+            journal.append(&ended)?;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    Ok(())
+}
+
+/// Frame times (ms) of the Study tab's curves while the study fills, then of the
+/// table and of parallel coordinates; and the points plotted at the end.
+#[allow(clippy::type_complexity)]
+fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, usize), String> {
+    let dir = study_folder(root)?;
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.open_path(&dir);
+    app.study.page = Page::Curves;
+    app.study.metric = trainlab::gui::Metric::ValAccuracy;
+    frame(&ctx, &mut app);
+    let writer = {
+        let dir = dir.clone();
+        std::thread::spawn(move || fill_study(&dir))
+    };
+    let mut live = Vec::new();
+    let mut points = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let dt = frame(&ctx, &mut app);
+        live.push(dt.as_secs_f64() * 1e3);
+        std::thread::sleep(FRAME.saturating_sub(dt));
+        let done = writer.is_finished();
+        points = app.study.data.as_ref().map_or(0, |d| {
+            d.curves
+                .iter()
+                .map(|c| c.val_accuracy.points.len() + c.train_loss.points.len())
+                .sum()
+        });
+        let settled = app
+            .study
+            .data
+            .as_ref()
+            .is_some_and(|d| d.derived.counts.running == 0 && d.trials.len() == STUDY_TRIALS);
+        if done && settled {
+            break;
+        }
+    }
+    match writer.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("the writer thread panicked".into()),
+    }
+    let mut pages = Vec::new();
+    for page in [Page::Trials, Page::Parallel] {
+        app.study.page = page;
+        frame(&ctx, &mut app);
+        pages.push(
+            (0..120)
+                .map(|_| frame(&ctx, &mut app).as_secs_f64() * 1e3)
+                .collect::<Vec<_>>(),
+        );
+    }
+    app.study.page = Page::Curves;
+    app.study.metric = trainlab::gui::Metric::TrainLoss;
+    frame(&ctx, &mut app);
+    pages.push(
+        (0..120)
+            .map(|_| frame(&ctx, &mut app).as_secs_f64() * 1e3)
+            .collect::<Vec<_>>(),
+    );
+    let train = pages.pop().unwrap_or_default();
+    let parallel = pages.pop().unwrap_or_default();
+    let table = pages.pop().unwrap_or_default();
+    Ok((live, table, parallel, train, points))
+}
+
+fn report(what: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{what}: {} frames, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms (target 16 ms)",
+        ms.len(),
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        percentile(&ms, 1.0)
+    );
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -199,6 +381,27 @@ fn main() {
         Ok(d) => d,
         Err(e) => return eprintln!("cannot make a temporary folder: {e}"),
     };
+    match study_round(root.path()) {
+        Ok((live, table, parallel, train, points)) => {
+            println!(
+                "study: {STUDY_TRIALS} trials filling live ({STUDY_EPOCHS} epochs each, {points} curve points at the end)"
+            );
+            report("  Study tab, trial curves while the folder fills", live);
+            report("  Study tab, trials table (complete study)", table);
+            report(
+                "  Study tab, parallel coordinates (complete study)",
+                parallel,
+            );
+            report(
+                "  Study tab, every trial's training loss (complete study)",
+                train,
+            );
+        }
+        Err(e) => println!("study: {e}"),
+    }
+    if std::env::args().any(|a| a == "--study-only") {
+        return;
+    }
     let past = match write_past_run(root.path()) {
         Ok(p) => p,
         Err(e) => return eprintln!("cannot write the 1M-point run: {e}"),

@@ -553,3 +553,250 @@ fn a_text_preset_is_picked_from_the_data_menu_and_edited() {
     };
     assert!(matches!(t.task, TextTask::LanguageModel(_)));
 }
+
+/// A tiny study of the MLP on part of the bundled digits (1 epoch); a width of 0
+/// makes a trial that cannot run.
+fn tiny_study_file(dir: &std::path::Path, space: &str, search: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"(
+    name: "tiny",
+    base: Inline(
+        name: "mlp",
+        dataset: Images(name: Mnist, source: Bundled, train_limit: Some(300), test_limit: Some(100)),
+        model: [Flatten, Linear(out: 16), ReLU, Linear(out: 10)],
+        training: (epochs: 1, batch_size: 50),
+    ),
+    space: {{ {space} }},
+    search: {search},
+    objectives: [Maximize(ValAccuracy), Minimize(Parameters)],
+    parallel: Trials(2),
+    seed: 3,
+)"#
+    );
+    let path = dir.join("tiny.ron");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn a_study_folder_shows_every_trial_and_its_table_sorts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = tiny_study_file(
+        dir.path(),
+        r#""optimizer.lr": Choice([1e-3, 1e-2]), "model.1.Linear.out": Choice([0, 8])"#,
+        "Grid",
+    );
+    let study = trainlab::spec::load_study(&file).expect("study file");
+    let out = dir.path().join("s");
+    trainlab::study::create(&study, &out).expect("create");
+    let trials = trainlab::study::work(&out, Some(2), &|_| {}).expect("work");
+    assert_eq!(trials.len(), 4);
+
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.open_path(&out.join("study.ron"));
+    let mut h = harness(app);
+    step_until(&mut h, "the study to be read", |a| {
+        a.study.data.as_ref().is_some_and(|d| {
+            d.study.is_some()
+                && d.trials.len() == 4
+                && d.curves
+                    .iter()
+                    .filter(|c| !c.val_accuracy.points.is_empty())
+                    .count()
+                    == 2
+        })
+    });
+    assert_eq!(
+        h.state().tab,
+        Tab::Study,
+        "opening a study shows the Study tab"
+    );
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    for id in 0..4 {
+        assert!(
+            h.query_by_label(&format!("{id:04}")).is_some(),
+            "trial {id} in the table"
+        );
+    }
+    assert_eq!(h.query_all_by_label("finished").count(), 2);
+    assert_eq!(h.query_all_by_label("failed").count(), 2);
+    assert!(h.query_by_label_contains("4 trials: 2 done").is_some());
+    assert!(
+        h.query_by_label_contains("Best so far: max ValAccuracy")
+            .is_some()
+    );
+
+    // Sort by wall seconds: failed trials (0 s) first, then the trained ones.
+    let by_wall = |asc: bool| {
+        let mut t = trials.clone();
+        t.sort_by(|a, b| {
+            let o = a.wall_seconds.total_cmp(&b.wall_seconds);
+            (if asc { o } else { o.reverse() }).then(a.id.cmp(&b.id))
+        });
+        t.into_iter().map(|t| t.id).collect::<Vec<_>>()
+    };
+    let on_screen = |h: &Harness<'_, TrainlabApp>| {
+        let mut rows: Vec<(f32, usize)> = (0..4)
+            .map(|id| (h.get_by_label(&format!("{id:04}")).rect().center().y, id))
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        rows.into_iter().map(|r| r.1).collect::<Vec<_>>()
+    };
+    assert_eq!(on_screen(&h), vec![0, 1, 2, 3], "by id at first");
+    h.get_by_label("wall s").click();
+    h.run();
+    assert_eq!(h.state_mut().study.table_order(), by_wall(true));
+    assert_eq!(
+        on_screen(&h),
+        by_wall(true),
+        "rows drawn in the sorted order"
+    );
+    h.get_by_label("wall s ⏶").click();
+    h.run();
+    assert_eq!(on_screen(&h), by_wall(false), "a second click reverses");
+
+    // Every page draws without errors.
+    for page in [
+        "Trial curves",
+        "Parallel coordinates",
+        "Objective vs knobs",
+        "Pareto",
+        "Trials",
+    ] {
+        h.get_by_label(page).click();
+        h.run();
+    }
+    assert!(h.query_by_label_contains("on the front").is_none());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+
+    // A finished trial opens as an unsaved experiment, and its run in Curves.
+    let done = trials
+        .iter()
+        .find(|t| t.state == trainlab::study::TrialState::Finished)
+        .expect("a finished trial")
+        .clone();
+    h.state_mut().study.page = trainlab::gui::Page::Trials;
+    h.run();
+    let row_y = h.get_by_label(&format!("{:04}", done.id)).rect().center().y;
+    let open = h
+        .get_all_by_label("open")
+        .find(|n| (n.rect().center().y - row_y).abs() < 4.0)
+        .expect("the row's open button");
+    open.click();
+    h.run();
+    assert_eq!(h.state().doc.exp.name, format!("tiny-{:04}", done.id));
+    assert!(h.state().doc.path.is_none() && h.state().doc.is_dirty());
+    assert_eq!(
+        h.state().doc.exp.optimizer.lr().to_string(),
+        done.params["optimizer.lr"]
+            .parse::<f64>()
+            .expect("lr")
+            .to_string()
+    );
+    h.get_by_label(&format!("{:04}", done.id)).click();
+    h.run();
+    assert_eq!(h.state().tab, Tab::Curves);
+    step_until(&mut h, "the trial's run to be overlaid", |a| {
+        !a.views.is_loading_overlays() && a.views.overlay_runs().count() == 1
+    });
+}
+
+#[test]
+fn a_study_started_from_the_explore_panel_runs_and_shows_its_trials() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    app.doc.exp.training.epochs = 1;
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("the default experiment uses images")
+    };
+    d.train_limit = Some(300);
+    d.test_limit = Some(100);
+    app.tab = Tab::Study;
+    let mut h = harness(app);
+    h.run();
+    // Nothing explored yet: a clear error, no study.
+    h.get_by_label("▶ Start study").click();
+    h.run();
+    assert!(
+        h.state().errors.iter().any(|e| e.contains("space")),
+        "{:?}",
+        h.state().errors
+    );
+    h.get_by_label("dismiss").click();
+    h.run();
+    h.get_by_label("model.1.Linear.out").click();
+    h.run();
+    let on: Vec<String> = h
+        .state()
+        .study
+        .explore
+        .knobs
+        .iter()
+        .filter(|k| k.on)
+        .map(|k| k.path.clone())
+        .collect();
+    assert_eq!(on, vec!["model.1.Linear.out".to_string()]);
+    h.state_mut().study.explore.trials = 2;
+    h.get_by_label("▶ Start study").click();
+    h.run();
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    step_until(&mut h, "the study to finish", |a| {
+        !a.study.is_working()
+            && a.study.data.as_ref().is_some_and(|d| {
+                d.trials.len() == 2 && d.trials.iter().all(|t| t.state.name() == "finished")
+            })
+    });
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let folder = h.state().study.data.as_ref().expect("data").dir.clone();
+    assert!(
+        folder.starts_with(dir.path().join("studies")),
+        "{}",
+        folder.display()
+    );
+    assert!(folder.join("study.ron").is_file() && folder.join("journal.jsonl").is_file());
+    assert_eq!(h.query_all_by_label("finished").count(), 2);
+    assert!(h.query_by_label_contains("2 trials: 2 done").is_some());
+    let outcome = h.state().study.outcome.clone().unwrap_or_default();
+    assert!(outcome.contains("2 finished"), "{outcome}");
+}
+
+#[test]
+fn a_study_file_is_offered_to_run_and_a_bad_one_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = tiny_study_file(dir.path(), r#""optimizer.lr": Choice([1e-3])"#, "Grid");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.state_mut().open_path(&file);
+    h.run();
+    assert_eq!(h.state().tab, Tab::Study);
+    h.get_by_label("▶ Run study").click();
+    h.run();
+    step_until(&mut h, "the study to finish", |a| {
+        !a.study.is_working()
+            && a.study
+                .data
+                .as_ref()
+                .is_some_and(|d| d.trials.len() == 1 && d.derived.counts.finished == 1)
+    });
+    let bad = dir.path().join("bad.ron");
+    let text = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("optimizer.lr", "optimizer.lrr");
+    std::fs::write(&bad, text).expect("write");
+    h.state_mut().open_path(&bad);
+    h.run();
+    assert!(
+        h.state()
+            .errors
+            .iter()
+            .any(|e| e.contains("bad.ron:") && e.contains("lrr")),
+        "{:?}",
+        h.state().errors
+    );
+    h.state_mut().open_path(dir.path());
+    assert!(
+        h.state()
+            .errors
+            .iter()
+            .any(|e| e.contains("not a study folder"))
+    );
+}

@@ -24,6 +24,7 @@ use super::model_editor::{RED, model_editor};
 use super::rl_curves::rl_curves_view;
 use super::run_state::{RunSeries, RunState};
 use super::status_bar::status_bar;
+use super::study::{StudyAction, StudyView};
 use super::text_view::{TextState, text_tab};
 use super::views::{Tab, ViewStates};
 use crate::runs::default_run_dir;
@@ -83,6 +84,8 @@ pub struct TrainlabApp {
     pub maze: MazeState,
     /// The text tab's prompt, sentence and loaded model.
     pub text: TextState,
+    /// The Study tab: the open study folder or file, and the Explore panel.
+    pub study: StudyView,
     live: Option<LiveRun>,
     live_lr: f64,
     curves_cache: CurvesCache,
@@ -115,6 +118,7 @@ impl TrainlabApp {
             live: None,
             maze: MazeState::default(),
             text: TextState::default(),
+            study: StudyView::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(Path::new("experiments")),
@@ -159,13 +163,125 @@ impl TrainlabApp {
         self.live.is_some()
     }
 
-    /// Opens an experiment file; an error goes to the banner.
+    /// Opens an experiment file, a study file (offered to run in the Study tab), or
+    /// a study folder (or its study.ron), shown live in the Study tab; an error goes
+    /// to the banner.
     pub fn open_path(&mut self, path: &Path) {
+        let is_study_dir = |d: &Path| d.join(crate::study::STUDY_FILE).is_file();
+        if path.is_dir() {
+            if is_study_dir(path) {
+                self.study.open_folder(path);
+                self.tab = Tab::Study;
+            } else {
+                self.errors.push(format!(
+                    "{} is not a study folder (it has no {}).",
+                    path.display(),
+                    crate::study::STUDY_FILE
+                ));
+            }
+            return;
+        }
+        if let Some(dir) = path.parent()
+            && path
+                .file_name()
+                .is_some_and(|n| n == crate::study::STUDY_FILE)
+            && dir.join("journal.jsonl").is_file()
+        {
+            self.study.open_folder(dir);
+            self.tab = Tab::Study;
+            return;
+        }
+        let as_study = crate::spec::load_study(path);
+        if let Ok(study) = as_study {
+            self.study.open_file(path, study);
+            self.tab = Tab::Study;
+            return;
+        }
         if let Err(e) = self.doc.open(path) {
-            self.errors
-                .push(format!("Could not open the experiment: {e}"));
+            // A file that reads like a study gets the study loader's message.
+            let looks_like_study = std::fs::read_to_string(path)
+                .is_ok_and(|t| t.contains("objectives") && t.contains("space"));
+            match as_study {
+                Err(se) if looks_like_study => {
+                    self.errors.push(format!("Could not open the study: {se}"));
+                }
+                _ => self
+                    .errors
+                    .push(format!("Could not open the experiment: {e}")),
+            }
         } else {
             self.live_lr = self.doc.exp.optimizer.lr();
+        }
+    }
+
+    fn study_action(&mut self, action: StudyAction, ctx: &egui::Context) {
+        let studies = self.runs_root.join("studies");
+        match action {
+            StudyAction::ShowRun(id) => {
+                let Some(d) = &self.study.data else { return };
+                let dir = crate::study::trial_dir(&d.dir, id);
+                if !dir.join(crate::runs::files::METRICS).is_file() {
+                    self.errors.push(format!(
+                        "Trial {id:04} has not started yet: nothing to plot."
+                    ));
+                    return;
+                }
+                let name = d.study.as_ref().map_or("study", |s| s.spec.name.as_str());
+                self.views
+                    .compare_run_labelled(&dir, &format!("{name}/{id:04}"), ctx);
+                self.tab = Tab::Curves;
+            }
+            StudyAction::OpenExperiment(id) => {
+                let Some(d) = &self.study.data else { return };
+                let file = crate::study::trial_dir(&d.dir, id).join(crate::runs::files::EXPERIMENT);
+                let exp = crate::spec::load_file(&file)
+                    .map_err(|e| e.to_string())
+                    .or_else(|e| {
+                        // Not started yet: the base experiment with the trial's settings.
+                        let study = d.study.as_ref().ok_or(e)?;
+                        let t = d
+                            .trials
+                            .iter()
+                            .find(|t| t.id == id)
+                            .ok_or("no such trial")?;
+                        crate::study::trial_experiment(study, id, &t.params)
+                    });
+                match exp {
+                    Ok(exp) => {
+                        self.doc.adopt(exp);
+                        self.live_lr = self.doc.exp.optimizer.lr();
+                    }
+                    Err(e) => self
+                        .errors
+                        .push(format!("Cannot open trial {id:04} as an experiment: {e}")),
+                }
+            }
+            StudyAction::RunFile => {
+                let Some((_, study)) = self.study.file.clone() else {
+                    return;
+                };
+                let dir = default_run_dir(&studies, &study.spec.name);
+                if let Err(e) = self.study.start(Some(study), &dir, ctx) {
+                    self.errors.push(format!("Cannot run the study: {e}"));
+                }
+            }
+            StudyAction::Continue => {
+                let Some(dir) = self.study.data.as_ref().map(|d| d.dir.clone()) else {
+                    return;
+                };
+                if let Err(e) = self.study.start(None, &dir, ctx) {
+                    self.errors.push(format!("Cannot work on the study: {e}"));
+                }
+            }
+            StudyAction::StartExplore => match self.study.explore.build(&self.doc.exp) {
+                Ok(study) => {
+                    let dir = default_run_dir(&studies, &study.spec.name);
+                    if let Err(e) = self.study.start(Some(study), &dir, ctx) {
+                        self.errors.push(format!("Cannot start the study: {e}"));
+                    }
+                }
+                Err(e) => self.errors.push(format!("Cannot start the study: {e}")),
+            },
         }
     }
 
@@ -180,6 +296,7 @@ impl TrainlabApp {
             &self.runs_root,
             &mut self.errors,
         );
+        self.study.poll(ui.ctx(), &mut self.errors);
         self.handle_view_requests(ui.ctx());
         self.shortcuts(ui);
         self.update_title(ui.ctx());
@@ -198,6 +315,7 @@ impl TrainlabApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.editor(ui));
             });
+        let mut study_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
             self.error_banner(ui);
             let runs = self.views.overlay_runs();
@@ -228,9 +346,13 @@ impl TrainlabApp {
                     let live = self.live.is_some();
                     text_tab(ui, &mut self.text, &self.doc.exp, &self.series, live);
                 }
+                Tab::Study => study_action = self.study.show(ui, &self.doc.exp),
                 other => self.views.show(ui, other, &ctx, &mut self.inspector),
             }
         });
+        if let Some(a) = study_action {
+            self.study_action(a, ui.ctx());
+        }
         self.send_probes();
     }
 
@@ -461,13 +583,21 @@ impl TrainlabApp {
             MenuAction::New => self.doc.replace(crate::spec::Experiment::default()),
             MenuAction::Open => {
                 if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("experiment", &["ron"])
+                    .add_filter("experiment or study", &["ron"])
                     .pick_file()
                 {
                     self.open_path(&p);
                 }
             }
             MenuAction::OpenPath(p) => self.open_path(&p),
+            MenuAction::OpenStudyFolder => {
+                if let Some(dir) = rfd::FileDialog::new()
+                    .set_title("A study folder (with study.ron and journal.jsonl)")
+                    .pick_folder()
+                {
+                    self.open_path(&dir);
+                }
+            }
             MenuAction::Save => match self.doc.path.clone() {
                 Some(p) => self.save_to(&p),
                 None => self.menu_action(MenuAction::SaveAs),

@@ -109,6 +109,17 @@ impl Document {
         self.exp = exp;
     }
 
+    /// Takes `exp` as a new, unsaved document (no file yet), e.g. a study trial's
+    /// experiment: saving asks where.
+    pub fn adopt(&mut self, exp: Experiment) {
+        self.saved = Experiment {
+            name: String::new(),
+            ..exp.clone()
+        };
+        self.exp = exp;
+        self.path = None;
+    }
+
     fn remember(&mut self, path: &Path) {
         self.recent.retain(|p| p != path);
         self.recent.insert(0, path.to_path_buf());

@@ -86,6 +86,15 @@ impl HistoryState {
         let label = dir
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        self.add_overlay_labelled(dir, &label, ctx);
+    }
+
+    /// Starts overlaying the run in `dir`, named `label` in the legend.
+    pub fn add_overlay_labelled(&mut self, dir: &Path, label: &str, ctx: &egui::Context) {
+        // Asked again (a trial still training): read it afresh.
+        self.overlay.remove(dir);
+        self.loading.retain(|(d, _)| d != dir);
+        let label = label.to_string();
         let path = dir.to_path_buf();
         let ctx = ctx.clone();
         let job = Job::spawn(

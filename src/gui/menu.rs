@@ -23,6 +23,8 @@ pub enum MenuAction {
     SaveAs,
     /// Start over from the built-in default experiment.
     New,
+    /// Ask for a study folder and show it in the Study tab.
+    OpenStudyFolder,
 }
 
 fn file_label(path: &Path) -> String {
@@ -42,6 +44,15 @@ pub fn top_bar(ui: &mut Ui, doc: &Document, examples: &[PathBuf]) -> Option<Menu
             }
             if ui.button("Open…  (Ctrl+O)").clicked() {
                 action = Some(MenuAction::Open);
+            }
+            if ui
+                .button("Open study folder…")
+                .on_hover_text(
+                    "A folder made by `trainlab study run` (or the Study tab): its trials, live.",
+                )
+                .clicked()
+            {
+                action = Some(MenuAction::OpenStudyFolder);
             }
             if ui.button("Save  (Ctrl+S)").clicked() {
                 action = Some(MenuAction::Save);

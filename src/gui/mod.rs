@@ -31,6 +31,7 @@ mod run_state;
 mod samples;
 mod smoothing;
 mod status_bar;
+mod study;
 mod text_params;
 mod text_view;
 mod thumbnails;
@@ -41,6 +42,7 @@ pub use app::{Persisted, TrainlabApp};
 pub use canvas::DigitCanvas;
 pub use maze_view::{MazeState, maze_tab};
 pub use run_state::{RunSeries, RunState};
+pub use study::{Column, Metric, Page, SearchPick, StudyAction, StudyView};
 pub use views::Tab;
 
 /// Opens the window and runs until it is closed. Errors (no display, no GPU

@@ -46,11 +46,13 @@ pub enum Tab {
     Maze,
     /// Text: samples and generation, or classifying a sentence.
     Text,
+    /// A study: its trials, curves, parallel coordinates, Pareto front; Explore.
+    Study,
 }
 
 impl Tab {
     /// Every tab in display order.
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Data,
         Tab::Curves,
         Tab::Confusion,
@@ -59,14 +61,17 @@ impl Tab {
         Tab::Draw,
         Tab::History,
         Tab::Log,
+        Tab::Study,
     ];
 
     /// The tabs that make sense for `exp`'s kind of data.
     pub fn visible(exp: &Experiment) -> &'static [Tab] {
         match exp.dataset {
             DatasetSpec::Images(_) => &Tab::ALL,
-            DatasetSpec::Gridworld(_) => &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log],
-            DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log],
+            DatasetSpec::Gridworld(_) => {
+                &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log, Tab::Study]
+            }
+            DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log, Tab::Study],
         }
     }
 
@@ -83,6 +88,7 @@ impl Tab {
             Tab::Draw => "Draw a digit",
             Tab::History => "History",
             Tab::Log => "Log",
+            Tab::Study => "Study",
         }
     }
 
@@ -102,6 +108,9 @@ impl Tab {
             Tab::Draw => "Draw a digit and see what the model thinks it is.",
             Tab::History => "Past runs: compare their curves, inspect their models.",
             Tab::Log => "The model table and everything the run reported.",
+            Tab::Study => {
+                "Many runs of one experiment over a search space: open a study, or explore the experiment under edit."
+            }
         }
     }
 
@@ -172,6 +181,11 @@ impl ViewStates {
         self.history.add_overlay(dir, ctx);
     }
 
+    /// Overlays the recorded run in `dir` under the legend name `label`.
+    pub fn compare_run_labelled(&mut self, dir: &Path, label: &str, ctx: &egui::Context) {
+        self.history.add_overlay_labelled(dir, label, ctx);
+    }
+
     /// Whether overlaid runs are still being read.
     pub fn is_loading_overlays(&self) -> bool {
         self.history.is_loading()
@@ -194,7 +208,7 @@ impl ViewStates {
             self.thumbs_generation = inspector.generation;
         }
         match tab {
-            Tab::Curves | Tab::Maze | Tab::Text => {}
+            Tab::Curves | Tab::Maze | Tab::Text | Tab::Study => {}
             Tab::Data => self.samples.show(ui),
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),

@@ -1,0 +1,132 @@
+//! The Pareto view: pick two objectives, scatter every finished (or stopped) trial
+//! on them, and highlight and connect the trials no other beats on both.
+//!
+//! Contract: the front is [`crate::study::pareto_front`] over the two picked
+//! objectives, recomputed only when the trials or the pick change.
+
+use egui::{Color32, Stroke, Ui};
+use egui_plot::{Line, MarkerShape, Plot, Points};
+
+use super::state::StudyData;
+use crate::study::{Trial, pareto_front};
+
+/// The two objectives picked, and the front computed for them.
+#[derive(Debug, Default)]
+pub struct ParetoState {
+    /// Objective on x.
+    pub x: usize,
+    /// Objective on y.
+    pub y: usize,
+    /// Trial ids on the front, sorted along x, and what they were computed from.
+    front: Vec<(usize, [f64; 2])>,
+    key: Option<(u64, usize, usize)>,
+}
+
+const FRONT: Color32 = Color32::from_rgb(255, 150, 60);
+
+/// The trials' values on objectives `x` and `y` (finished or stopped, both measured).
+fn points(trials: &[Trial], x: usize, y: usize) -> Vec<(usize, [f64; 2])> {
+    trials
+        .iter()
+        .filter(|t| matches!(t.state.name(), "finished" | "stopped"))
+        .filter_map(|t| {
+            let a = t.values.get(x).copied().flatten()?;
+            let b = t.values.get(y).copied().flatten()?;
+            Some((t.id, [a, b]))
+        })
+        .collect()
+}
+
+impl ParetoState {
+    fn refresh(&mut self, data: &StudyData) {
+        let key = (data.generation, self.x, self.y);
+        if self.key == Some(key) {
+            return;
+        }
+        self.key = Some(key);
+        let objectives = data.objectives();
+        let (Some(ox), Some(oy)) = (objectives.get(self.x), objectives.get(self.y)) else {
+            self.front.clear();
+            return;
+        };
+        // Project every trial on the two objectives, then ask for the front.
+        let projected: Vec<Trial> = data
+            .trials
+            .iter()
+            .map(|t| Trial {
+                values: vec![
+                    t.values.get(self.x).copied().flatten(),
+                    t.values.get(self.y).copied().flatten(),
+                ],
+                ..t.clone()
+            })
+            .collect();
+        let ids = pareto_front(&projected, &[*ox, *oy]);
+        let mut front: Vec<(usize, [f64; 2])> = points(&data.trials, self.x, self.y)
+            .into_iter()
+            .filter(|(id, _)| ids.contains(id))
+            .collect();
+        front.sort_by(|a, b| a.1[0].total_cmp(&b.1[0]));
+        self.front = front;
+    }
+
+    /// Trial ids on the front (after the last draw).
+    pub fn front_ids(&self) -> Vec<usize> {
+        self.front.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+/// Draws the pickers and the scatter.
+pub fn pareto_view(ui: &mut Ui, data: &StudyData, state: &mut ParetoState) {
+    let objectives = data.objectives();
+    if objectives.len() < 2 {
+        ui.label("The Pareto view needs a study with at least two objectives.");
+        return;
+    }
+    if state.x == state.y {
+        state.y = usize::from(state.x == 0);
+    }
+    ui.horizontal(|ui| {
+        for (axis, pick) in [("x", &mut state.x), ("y", &mut state.y)] {
+            egui::ComboBox::from_label(axis)
+                .selected_text(
+                    objectives
+                        .get(*pick)
+                        .map_or_else(String::new, |o| o.label()),
+                )
+                .show_ui(ui, |ui| {
+                    for (i, o) in objectives.iter().enumerate() {
+                        ui.selectable_value(pick, i, o.label());
+                    }
+                });
+        }
+    });
+    state.x = state.x.min(objectives.len() - 1);
+    state.y = state.y.min(objectives.len() - 1);
+    state.refresh(data);
+    let all = points(&data.trials, state.x, state.y);
+    ui.label(format!(
+        "{} trials measured on both; {} on the front (no other trial is better on both).",
+        all.len(),
+        state.front.len()
+    ));
+    Plot::new("study_pareto")
+        .x_axis_label(objectives[state.x].label())
+        .y_axis_label(objectives[state.y].label())
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.points(
+                Points::new("trials", all.iter().map(|(_, p)| *p).collect::<Vec<_>>())
+                    .radius(3.5)
+                    .color(Color32::from_gray(160)),
+            );
+            let front: Vec<[f64; 2]> = state.front.iter().map(|(_, p)| *p).collect();
+            plot.line(Line::new("front", front.clone()).stroke(Stroke::new(2.0, FRONT)));
+            plot.points(
+                Points::new("front", front)
+                    .radius(6.0)
+                    .shape(MarkerShape::Diamond)
+                    .color(FRONT),
+            );
+        });
+}
