@@ -1,6 +1,6 @@
 //! Where samples come from: MNIST-format image datasets (MNIST, Fashion-MNIST),
-//! mazes for reinforcement learning ([`maze`]) and, in [`text`], text corpora with
-//! their vocabulary.
+//! mazes for reinforcement learning ([`maze`]), the playground's points in the plane
+//! ([`points`]) and, in [`text`], text corpora with their vocabulary.
 //!
 //! [`load_images`] turns an [`ImageDatasetSpec`](crate::spec::ImageDatasetSpec) into
 //! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
@@ -15,6 +15,7 @@ mod idx;
 mod image_set;
 mod load;
 pub mod maze;
+pub mod points;
 mod sources;
 mod split;
 pub mod text;

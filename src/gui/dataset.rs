@@ -75,6 +75,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     let shown = match &exp.dataset {
         DatasetSpec::Images(spec) => describe(spec),
         DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
+        DatasetSpec::Points(p) => format!("2-D playground: {:?}", p.kind),
         DatasetSpec::Text(spec) => super::text_params::presets()
             .iter()
             .find(|p| p.is_current(exp))
@@ -134,6 +135,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
         DatasetSpec::Images(spec) => out.changed |= image_rows(ui, spec),
         DatasetSpec::Gridworld(g) => out.changed |= super::maze_params::maze_rows(ui, g),
         DatasetSpec::Text(spec) => out.changed |= super::text_params::text_rows(ui, spec),
+        DatasetSpec::Points(_) => {}
     }
     out
 }
@@ -142,7 +144,9 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
 pub fn use_folder(exp: &mut Experiment, dir: std::path::PathBuf) {
     let name = match &exp.dataset {
         DatasetSpec::Images(spec) => spec.name,
-        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) => ImageDataset::Mnist,
+        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => {
+            ImageDataset::Mnist
+        }
     };
     to_images(exp, name, DataSource::Dir(dir));
 }

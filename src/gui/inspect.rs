@@ -226,7 +226,9 @@ impl Inspector {
                     source: format!("live model at step {step}"),
                 });
             }
-            ProbeAnswer::Unavailable { .. } | ProbeAnswer::Generated { .. } => {}
+            ProbeAnswer::Unavailable { .. }
+            | ProbeAnswer::Generated { .. }
+            | ProbeAnswer::Field(_) => {}
         }
     }
 }

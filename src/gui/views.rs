@@ -72,6 +72,7 @@ impl Tab {
                 &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log, Tab::Study]
             }
             DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log, Tab::Study],
+            DatasetSpec::Points(_) => &[Tab::Curves, Tab::History, Tab::Log, Tab::Study],
         }
     }
 
@@ -247,7 +248,7 @@ fn canvas_classes(cx: &ViewContext<'_>, inspector: &Inspector) -> Vec<String> {
     }
     match &cx.exp.dataset {
         DatasetSpec::Images(d) => class_names(d.name),
-        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) => Vec::new(),
+        DatasetSpec::Gridworld(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => Vec::new(),
     }
 }
 

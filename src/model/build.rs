@@ -217,6 +217,18 @@ impl Model {
         Ok(xs)
     }
 
+    /// Every layer's output for a batch, in evaluation mode, one layer at a time
+    /// (nothing fused): for looking inside a small model.
+    pub fn forward_each(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(self.layers.len());
+        let mut xs = xs.clone();
+        for layer in &self.layers {
+            xs = layer.forward(&xs, None, self.kernels, None)?;
+            out.push(xs.clone());
+        }
+        Ok(out)
+    }
+
     /// Chooses trainlab's fast CPU kernels or candle's reference ops.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;

@@ -53,7 +53,7 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
             let input = dataset_io(&exp.dataset, exp.seed).0;
             (input, None, None, crate::data::class_names(spec.name))
         }
-        DatasetSpec::Gridworld(_) => {
+        DatasetSpec::Gridworld(_) | DatasetSpec::Points(_) => {
             let input = dataset_io(&exp.dataset, exp.seed).0;
             (input, None, None, Vec::new())
         }

@@ -87,6 +87,8 @@ pub enum DatasetSpec {
     Gridworld(GridworldSpec),
     /// Text: a character/word language model or text classification.
     Text(TextDatasetSpec),
+    /// Points in the plane (the 2-D playground): two classes or a surface.
+    Points(super::points::PointsSpec),
 }
 
 impl Default for DatasetSpec {

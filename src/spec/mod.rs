@@ -11,6 +11,7 @@ mod gridworld;
 mod layers;
 mod load;
 mod overrides;
+mod points;
 mod study;
 mod text;
 mod validate;
@@ -29,6 +30,7 @@ pub use gridworld::{
 pub use layers::{LayerSpec, Shape};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::apply_override;
+pub use points::{Feature, PointsKind, PointsSpec};
 pub use study::{
     BaseSpec, Figure, LoadedStudy, Objective, Parallel, Param, Search, StudySpec, json_text,
     load_study, study_to_ron,

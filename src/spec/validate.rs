@@ -51,6 +51,8 @@ pub fn dataset_io(dataset: &DatasetSpec, seed: u64) -> (Shape, usize) {
         DatasetSpec::Images(_) => (vec![1, 28, 28], 10),
         DatasetSpec::Gridworld(g) => (vec![gridworld_input_size(g, seed)], GRID_ACTIONS),
         DatasetSpec::Text(t) => (vec![text_steps(t), 0], 0),
+        // One output: a class-1 logit or the fitted value; two: class scores.
+        DatasetSpec::Points(p) => (vec![p.features.len()], 1),
     }
 }
 
@@ -66,7 +68,7 @@ pub fn text_steps(t: &TextDatasetSpec) -> usize {
 /// Whether the experiment trains the `model` layer list (supervised, text or DQN).
 pub fn uses_model(exp: &Experiment) -> bool {
     match &exp.dataset {
-        DatasetSpec::Images(_) | DatasetSpec::Text(_) => true,
+        DatasetSpec::Images(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => true,
         DatasetSpec::Gridworld(_) => matches!(exp.agent.method, AgentMethod::Dqn(_)),
     }
 }
@@ -372,6 +374,7 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
         }
         DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
         DatasetSpec::Text(d) => validate_text(d)?,
+        DatasetSpec::Points(p) => validate_points(p)?,
     }
     if uses_model(exp) {
         validate_model(exp)
@@ -461,6 +464,46 @@ fn validate_text(d: &TextDatasetSpec) -> Result<(), ValidationError> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+fn validate_points(p: &super::points::PointsSpec) -> Result<(), ValidationError> {
+    if p.samples < 4 || p.samples > 100_000 {
+        return Err(ValidationError::new(
+            "dataset.samples",
+            format!(
+                "{} must be between 4 and 100000 (500 is a good start)",
+                p.samples
+            ),
+        ));
+    }
+    if !(p.noise >= 0.0 && p.noise <= 6.0) {
+        return Err(ValidationError::new(
+            "dataset.noise",
+            format!("{} must be between 0 (clean) and 6", p.noise),
+        ));
+    }
+    if !(0.1..=0.9).contains(&p.test_fraction) {
+        return Err(ValidationError::new(
+            "dataset.test_fraction",
+            format!("{} must be between 0.1 and 0.9", p.test_fraction),
+        ));
+    }
+    if p.features.is_empty() {
+        return Err(ValidationError::new(
+            "dataset.features",
+            "pick at least one input feature, e.g. [X1, X2]",
+        ));
+    }
+    let mut seen = p.features.clone();
+    seen.sort_by_key(|f| *f as u8);
+    seen.dedup();
+    if seen.len() != p.features.len() {
+        return Err(ValidationError::new(
+            "dataset.features",
+            "each feature may appear once",
+        ));
     }
     Ok(())
 }
@@ -556,7 +599,24 @@ fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
             ),
         ));
     }
-    if last != [classes] {
+    if let DatasetSpec::Points(p) = &exp.dataset
+        && !(last == [1] || (last == [2] && !p.kind.is_regression()))
+    {
+        return Err(ValidationError::new(
+            format!("model[{}]", exp.model.len() - 1),
+            format!(
+                "the model ends with shape {last:?}; a {:?} playground needs Linear(out: 1) \
+                 at the end{}",
+                p.kind,
+                if p.kind.is_regression() {
+                    " (the fitted value)"
+                } else {
+                    " (one score for class 1; out: 2 gives a score per class)"
+                }
+            ),
+        ));
+    }
+    if last != [classes] && !matches!(exp.dataset, DatasetSpec::Points(_)) {
         return Err(ValidationError::new(
             format!("model[{}]", exp.model.len() - 1),
             format!(

@@ -51,6 +51,15 @@ pub enum Probe {
         /// Tokens to generate.
         length: usize,
     },
+    /// The 2-D playground: the model's output and every hidden unit's output over
+    /// a `resolution` x `resolution` grid covering the plane (-6..6 on both
+    /// axes), with the Linear layers' weights; answered by `ProbeAnswer::Field`.
+    Field {
+        /// Caller's tag.
+        id: u64,
+        /// Grid points per side (2 to 200).
+        resolution: usize,
+    },
     /// Class probabilities for one text with the live text classifier; answered by
     /// `ProbeAnswer::Classified` (binary models: [p(first class), p(second class)]).
     ClassifyText {

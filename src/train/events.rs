@@ -137,11 +137,58 @@ pub enum ProbeAnswer {
         /// The prompt followed by the generated continuation.
         text: String,
     },
+    /// The playground's maps for a `Probe::Field`.
+    Field(Box<FieldMaps>),
     /// The probe could not be answered (e.g. wrong image size).
     Unavailable {
         /// Why, for people.
         reason: String,
     },
+}
+
+/// What a points model computes over the plane (`Probe::Field`). Grids are
+/// row-major `resolution` x `resolution`, the first row at x2 = +6 (top), the
+/// first column at x1 = -6 (left), both axes stepping evenly to the other edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldMaps {
+    /// The request's tag.
+    pub id: u64,
+    /// Steps done when the model was asked.
+    pub step: u64,
+    /// Grid points per side.
+    pub resolution: usize,
+    /// The model's answer at each grid point: p(class 1) for two classes, the
+    /// fitted value for a regression.
+    pub output: Vec<f32>,
+    /// Every layer with a 1-D output before the last, in order: its index in
+    /// the layer list, its kind, and one grid per unit.
+    pub layers: Vec<FieldLayer>,
+    /// Each Linear layer's weights, in order: `[out][in]`, row-major.
+    pub weights: Vec<FieldWeights>,
+}
+
+/// One layer's units over the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldLayer {
+    /// Index in the layer list.
+    pub layer: usize,
+    /// Layer kind, e.g. "Tanh".
+    pub kind: String,
+    /// One grid per unit.
+    pub units: Vec<Vec<f32>>,
+}
+
+/// A Linear layer's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldWeights {
+    /// Index in the layer list.
+    pub layer: usize,
+    /// Inputs.
+    pub inputs: usize,
+    /// Outputs.
+    pub outputs: usize,
+    /// `[out][in]`, row-major.
+    pub values: Vec<f32>,
 }
 
 /// Broad cause of a failed run, so consumers can react (the CLI's exit code).

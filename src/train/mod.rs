@@ -36,7 +36,8 @@ pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;
 pub use evaluate::normalisation;
 pub use events::{
-    ClassScores, EvalMetrics, FailureKind, ItemUnit, LanguageMetrics, LayerRow, ProbeAnswer,
+    ClassScores, EvalMetrics, FailureKind, FieldLayer, FieldMaps, FieldWeights, ItemUnit,
+    LanguageMetrics, LayerRow, ProbeAnswer,
     RunInfo, RunSummary, Split, StepItems, StepMetrics, StopReason, TextSample, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};

@@ -34,6 +34,9 @@ impl ProbeTarget<'_> {
             Probe::Generate { .. } | Probe::ClassifyText { .. } => {
                 Err("this run trains an image model; text probes need a text run".into())
             }
+            Probe::Field { .. } => {
+                Err("this run trains an image model; field maps need a points run".into())
+            }
         };
         result.unwrap_or_else(|reason| ProbeAnswer::Unavailable { reason })
     }

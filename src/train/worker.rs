@@ -13,7 +13,7 @@ use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
 use super::rl;
 use super::steering::Steering;
-use super::supervised::{images, language_model, text_classifier};
+use super::supervised::{images, language_model, points, text_classifier};
 use crate::runs::RunRecorder;
 use crate::spec::{DatasetSpec, Experiment, TextTask};
 
@@ -85,7 +85,9 @@ pub(crate) fn run_worker(
         }
     }
     let lr = match &exp.dataset {
-        DatasetSpec::Images(_) | DatasetSpec::Text(_) => exp.optimizer.lr(),
+        DatasetSpec::Images(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => {
+            exp.optimizer.lr()
+        }
         DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
     };
     let mut steering = Steering::new(control, lr);
@@ -93,6 +95,7 @@ pub(crate) fn run_worker(
     let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
         DatasetSpec::Images(_) => images::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Points(_) => points::run(&exp, &options, emitter, &mut steering, started),
         DatasetSpec::Text(t) => match &t.task {
             TextTask::LanguageModel(lm) => {
                 language_model::run(&exp, t, lm, &options, emitter, &mut steering, started)

@@ -12,6 +12,7 @@
 
 pub(crate) mod images;
 pub(crate) mod language_model;
+pub(crate) mod points;
 pub(crate) mod task;
 pub(crate) mod text_classifier;
 mod text_setup;
