@@ -337,12 +337,29 @@ fn a_finished_run_is_extended_and_a_mismatched_model_is_refused() {
         before
     );
 
-    // Two more epochs: the run goes on from where it ended.
+    // Two more epochs at a new learning rate (`resume --set optimizer.lr=...`):
+    // the run goes on from where it ended, at the file's new rate.
     exp.training.epochs = 3;
+    exp.optimizer.set_lr(3e-4);
     let extended = run_all(exp, resume);
     let s = summary(&extended);
     assert_eq!(s.steps, 3 * steps);
     assert_eq!(s.reason, StopReason::Completed);
+    assert!(
+        extended.iter().any(|e| matches!(e, TrainEvent::Note { message, .. } if message.contains("learning rate 0.0003"))),
+        "the new rate is noted"
+    );
+    let lrs: Vec<f64> = extended
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step(m) => Some(m.lr),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !lrs.is_empty() && lrs.iter().all(|&lr| lr == 3e-4),
+        "{lrs:?}"
+    );
 }
 
 /// A maze with ice (slips draw from the agent's stream) whose shortest path is 10 moves.

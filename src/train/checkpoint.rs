@@ -140,6 +140,11 @@ pub(crate) struct EngineState {
     pub optimizer_steps: u64,
     pub peak_lr: f64,
     pub lr_changes: Vec<(u64, f64)>,
+    /// The learning rate the experiment file set (scheduled changes included)
+    /// when written: a resume whose file says otherwise (`--set optimizer.lr`)
+    /// takes the file's. None in checkpoints written before it was kept.
+    #[serde(default)]
+    pub file_lr: Option<f64>,
     /// Early stopping: best validation loss (None: none yet) and evaluations since.
     pub stopper: Option<(Option<f64>, usize)>,
     /// Loss watch: the first logged loss and whether it has warned.

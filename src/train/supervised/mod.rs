@@ -414,6 +414,7 @@ impl Engine<'_> {
                 dropout_rng: self.dropout.state(),
                 optimizer_steps: opt.steps(),
                 peak_lr: steering.peak_lr,
+                file_lr: Some(opt.spec().lr()),
                 lr_changes: steering.lr_changes.clone(),
                 stopper: self.stopper.as_ref().map(|s| s.snapshot()),
                 watch: self.watch.snapshot(),
@@ -507,6 +508,16 @@ impl Engine<'_> {
         if let Some((_, spec)) = self.changes.iter().rev().find(|(s, _)| *s < self.step) {
             opt.set_spec(spec.clone());
         }
+        // The file's learning rate changed since the checkpoint (`resume --set
+        // optimizer.lr=...`): the new one holds from here.
+        let file_lr = opt.spec().lr();
+        let lr_note = state.file_lr.filter(|old| *old != file_lr).map(|old| {
+            steering.peak_lr = file_lr;
+            format!(
+                "learning rate {file_lr} from the experiment file from here on (it was {old} \
+                 when the checkpoint was written)"
+            )
+        });
         let (exp, options) = (self.ctx.exp, self.ctx.options);
         checkpoint::continue_record(
             exp,
@@ -516,6 +527,13 @@ impl Engine<'_> {
             self.step,
             &loaded.dir,
         )
-        .map_err(bad)
+        .map_err(bad)?;
+        if let Some(message) = lr_note {
+            emitter.emit(TrainEvent::Note {
+                step: self.step,
+                message,
+            });
+        }
+        Ok(())
     }
 }
