@@ -27,6 +27,10 @@ pub enum Command {
     /// the checkpoint. `--set training.epochs=N` (agent.episodes for mazes)
     /// extends a run, finished or not.
     Resume(ResumeArgs),
+    /// Make a trained run smaller: magnitude pruning to each sparsity (optionally
+    /// fine-tuned with the mask held); writes a run folder per variant and
+    /// compress.json (test figures, size, inference speed)
+    Compress(CompressArgs),
     /// Hyperparameter studies: run, resume or show a search over a base experiment
     #[command(subcommand)]
     Study(StudyCommand),
@@ -177,6 +181,25 @@ pub enum StudyCommand {
         #[arg(long)]
         csv: bool,
     },
+}
+
+/// Arguments of `trainlab compress`.
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    /// The trained run's folder.
+    pub run_dir: PathBuf,
+    /// Target sparsities, comma-separated, each in [0, 1).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.8,0.9")]
+    pub sparsity: Vec<f64>,
+    /// Epochs of fine-tuning after pruning, mask held (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub finetune_epochs: usize,
+    /// Prune every layer to the same sparsity (default: one threshold for all).
+    #[arg(long)]
+    pub per_layer: bool,
+    /// Where the variants go (default: RUN_DIR/compressed).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Arguments of `trainlab check`.

@@ -1,6 +1,7 @@
 //! The command line: `run` trains an experiment headless with a progress bar and a
 //! summary table, `resume` continues a run from its checkpoint, `study` runs and
-//! shows hyperparameter studies, `check` validates a file. Exit codes: 0 ok, 1 the run failed,
+//! shows hyperparameter studies, `compress` prunes a trained run, `check`
+//! validates a file. Exit codes: 0 ok, 1 the run failed,
 //! 2 bad input (file, override or data location).
 //!
 //! The CLI is a consumer of the worker's event stream, like the GUI; it knows
@@ -8,6 +9,7 @@
 
 mod args;
 mod check;
+mod compress;
 mod progress;
 mod resume;
 mod run;
@@ -31,6 +33,7 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::Resume(args) => resume::resume(&args),
         Command::Study(command) => study::study(command),
         Command::Check(args) => check::check(&args),
+        Command::Compress(args) => compress::compress(&args),
         Command::Gui(args) => open_gui(args.file),
     }
 }

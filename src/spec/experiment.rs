@@ -348,6 +348,34 @@ pub struct TrainingSpec {
     /// When to write checkpoints (everything needed to continue the run exactly);
     /// one is also written when a run is stopped or paused.
     pub checkpoint: CheckpointSpec,
+    /// Magnitude pruning: at the start the smallest weights of the Linear, Conv2d,
+    /// LSTM, GRU and Transformer layers are set to zero, and they stay zero after
+    /// every step (the mask is held). Used with `init_from` to prune a trained
+    /// model and fine-tune what is left (`trainlab compress`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneSpec>,
+}
+
+/// How much to prune, and whether the smallest weights are chosen over the
+/// whole model or layer by layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    /// Share of the prunable weights set to zero, in [0, 1).
+    pub sparsity: f64,
+    /// Whole model (default) or every layer to the same sparsity.
+    #[serde(default)]
+    pub scope: PruneScope,
+}
+
+/// Where the smallest weights are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PruneScope {
+    /// One threshold for all prunable weights: layers lose different shares.
+    #[default]
+    Global,
+    /// Each layer loses the same share.
+    PerLayer,
 }
 
 /// When a run writes checkpoints into `checkpoints/` of its folder.
@@ -386,6 +414,7 @@ impl Default for TrainingSpec {
             init_exclude: Vec::new(),
             freeze: Vec::new(),
             checkpoint: CheckpointSpec::default(),
+            prune: None,
         }
     }
 }

@@ -146,6 +146,18 @@ impl LayerSpec {
         matches!(self, Self::Embedding { .. })
     }
 
+    /// Whether magnitude pruning applies to this layer's weight matrices.
+    pub fn prunable(&self) -> bool {
+        matches!(
+            self,
+            Self::Linear { .. }
+                | Self::Conv2d { .. }
+                | Self::LSTM { .. }
+                | Self::GRU { .. }
+                | Self::Transformer { .. }
+        )
+    }
+
     /// Whether this layer owns trainable parameters.
     pub fn has_params(&self) -> bool {
         matches!(

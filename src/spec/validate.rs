@@ -315,6 +315,29 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             format!("{clip} must be a positive number, or None to disable clipping"),
         ));
     }
+    if let Some(p) = &t.prune {
+        if !(0.0..1.0).contains(&p.sparsity) {
+            return Err(ValidationError::new(
+                "training.prune.sparsity",
+                format!(
+                    "{} must be in [0, 1) (0.9 zeroes nine weights in ten)",
+                    p.sparsity
+                ),
+            ));
+        }
+        if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
+            return Err(ValidationError::new(
+                "training.prune",
+                "pruning applies to supervised models (images, text, points), not maze agents",
+            ));
+        }
+        if !exp.model.iter().any(LayerSpec::prunable) {
+            return Err(ValidationError::new(
+                "training.prune",
+                "the model has no prunable layer (Linear, Conv2d, LSTM, GRU, Transformer)",
+            ));
+        }
+    }
     validate_optimizer(&exp.optimizer)?;
     for (_, opt) in super::changes::scheduled_optimizers(exp)? {
         validate_optimizer(&opt)?;

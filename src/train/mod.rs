@@ -11,6 +11,7 @@
 mod batches;
 mod checkpoint;
 mod clip;
+pub mod compress;
 mod control;
 mod device;
 mod early_stopping;
@@ -23,6 +24,7 @@ mod loss_watch;
 mod metrics;
 mod optim;
 mod probe;
+pub mod prune;
 mod rl;
 mod rl_events;
 mod schedule;

@@ -80,6 +80,7 @@ pub(crate) fn train<T: Task>(
     let mut engine = Engine {
         ctx,
         changes,
+        masks: None,
         steps_per_epoch,
         total_steps: steps_per_epoch * t.epochs as u64,
         step: 0,
@@ -101,6 +102,16 @@ pub(crate) fn train<T: Task>(
     if let Some(dir) = &ctx.options.resume_from {
         engine.restore(task, &mut opt, steering, emitter, dir)?;
     }
+    if let Some(p) = &t.prune {
+        let resuming = ctx.options.resume_from.is_some();
+        let (masks, message) = super::prune::Masks::apply(task.model(), &exp.model, p, resuming)
+            .map_err(at(engine.step))?;
+        emitter.emit(TrainEvent::Note {
+            step: engine.step,
+            message,
+        });
+        engine.masks = Some(masks);
+    }
     let reason = engine.run_steps(task, &mut opt, vars, emitter, steering)?;
     engine.finish(task, &opt, emitter, steering, reason)
 }
@@ -110,6 +121,8 @@ struct Engine<'a> {
     ctx: &'a RunContext<'a>,
     /// `schedule.changes`: (first step, optimizer settings from then on).
     changes: Vec<(u64, crate::spec::OptimizerSpec)>,
+    /// `training.prune`: weights held at zero after every step.
+    masks: Option<super::prune::Masks>,
     steps_per_epoch: u64,
     total_steps: u64,
     step: u64,
@@ -184,6 +197,9 @@ impl Engine<'_> {
                 let grads = batch.loss.backward()?;
                 let scale = clip_scale(vars, &grads, t.grad_clip_norm)?;
                 opt.step(&grads, lr, &scale)?;
+                if let Some(m) = &self.masks {
+                    m.hold()?;
+                }
                 self.acc.add(&batch.loss, &batch.correct, batch.items)
             })()
             .map_err(at(step))?;

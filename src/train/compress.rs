@@ -1,0 +1,224 @@
+//! `trainlab compress`: a trained run made smaller by magnitude pruning, one
+//! variant per sparsity, each optionally fine-tuned with its mask held. Every
+//! variant is a normal run (its own folder, started from the run's weights with
+//! `training.prune`), so it loads like any run; this adds what the table needs:
+//! test figures, size on disk, and inference speed at batch 1 and 64.
+//!
+//! Contract: the original run is never written to; variants go to `out`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::events::{RunSummary, TrainEvent};
+use super::handle::{StartOptions, start};
+use super::prune::prunable;
+use crate::model::Mode;
+use crate::runs::files;
+use crate::runs::{SavedModel, load_saved_model};
+use crate::spec::{DatasetSpec, LayerSpec, PruneScope, PruneSpec};
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct CompressPlan {
+    /// Target sparsities, each in [0, 1).
+    pub sparsities: Vec<f64>,
+    /// Epochs of fine-tuning after pruning (0: none).
+    pub finetune_epochs: usize,
+    /// Global or per-layer thresholds.
+    pub scope: PruneScope,
+}
+
+/// One row of `compress.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// "original", or e.g. "sparsity-0.80-ft2".
+    pub name: String,
+    /// Its run folder.
+    pub dir: String,
+    /// Share of the prunable weights that are zero.
+    pub sparsity: f64,
+    /// Epochs of fine-tuning with the mask held.
+    pub finetune_epochs: usize,
+    /// Test accuracy, when the run has one.
+    pub test_accuracy: Option<f64>,
+    /// Language models: bits per token.
+    pub bits_per_token: Option<f64>,
+    /// `model.safetensors` on disk (dense: zeros take their room).
+    pub size_bytes: u64,
+    /// The same weights with each prunable tensor stored as its nonzero values
+    /// and their u32 positions (what a sparse format would take).
+    pub sparse_bytes: u64,
+    /// Forward passes at batch 1, samples per second (this machine, CPU).
+    pub samples_per_sec_batch1: f64,
+    /// The same at batch 64.
+    pub samples_per_sec_batch64: f64,
+}
+
+/// Makes the variants of `run_dir` in `out` (created), the original first.
+pub fn compress(
+    run_dir: &Path,
+    plan: &CompressPlan,
+    out: &Path,
+    progress: &dyn Fn(String),
+) -> Result<Vec<Variant>, String> {
+    if let Some(s) = plan.sparsities.iter().find(|s| !(0.0..1.0).contains(*s)) {
+        return Err(format!(
+            "sparsity {s} must be in [0, 1) (0.9 zeroes nine weights in ten)"
+        ));
+    }
+    if !run_dir.join(files::WEIGHTS).is_file() {
+        return Err(format!(
+            "{} has no trained model ({}): compress a run that finished with save_weights on",
+            run_dir.display(),
+            files::WEIGHTS
+        ));
+    }
+    let saved = load_saved_model(run_dir)?;
+    let exp = saved.experiment.clone();
+    if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
+        return Err("maze agents are not compressed: compress an image, text or points run".into());
+    }
+    if !exp.model.iter().any(LayerSpec::prunable) {
+        return Err(
+            "the model has no prunable layer (Linear, Conv2d, LSTM, GRU, Transformer)".into(),
+        );
+    }
+    let summary: Option<RunSummary> = std::fs::read_to_string(run_dir.join(files::SUMMARY))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut rows = vec![measure("original", run_dir, 0, summary.as_ref())?];
+    for &sparsity in &plan.sparsities {
+        let name = if plan.finetune_epochs > 0 {
+            format!("sparsity-{sparsity:.2}-ft{}", plan.finetune_epochs)
+        } else {
+            format!("sparsity-{sparsity:.2}")
+        };
+        progress(format!(
+            "{name}: pruning{}",
+            if plan.finetune_epochs > 0 {
+                " and fine-tuning"
+            } else {
+                ""
+            }
+        ));
+        let dir = out.join(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut v = exp.clone();
+        v.name = format!("{}-{name}", exp.name);
+        let t = &mut v.training;
+        t.init_from = Some(run_dir.to_path_buf());
+        t.init_exclude.clear();
+        t.freeze.clear();
+        t.early_stopping = None;
+        t.prune = Some(PruneSpec {
+            sparsity,
+            scope: plan.scope,
+        });
+        t.epochs = plan.finetune_epochs.max(1);
+        let handle = start(
+            v,
+            StartOptions {
+                run_dir: Some(dir.clone()),
+                // No fine-tuning: stop before the first step (the test pass,
+                // weights and summary are still written).
+                halt_after_step: (plan.finetune_epochs == 0).then_some(0),
+                ..StartOptions::default()
+            },
+        );
+        let mut result = Err(format!("{name}: the run ended without a summary"));
+        for e in handle.events().iter() {
+            match e {
+                TrainEvent::Finished(s) => result = Ok(s),
+                TrainEvent::Failed { message, .. } => result = Err(format!("{name}: {message}")),
+                _ => {}
+            }
+        }
+        handle.join();
+        let s = result?;
+        rows.push(measure(&name, &dir, plan.finetune_epochs, Some(&s))?);
+    }
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))
+        .map_err(|e| e.to_string())?;
+    crate::util::atomic::write_atomic(&out.join("compress.json"), json.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.join("compress.json").display()))?;
+    Ok(rows)
+}
+
+/// The figures of the run in `dir`.
+fn measure(
+    name: &str,
+    dir: &Path,
+    finetune_epochs: usize,
+    summary: Option<&RunSummary>,
+) -> Result<Variant, String> {
+    let saved = load_saved_model(dir)?;
+    let size_bytes = std::fs::metadata(dir.join(files::WEIGHTS))
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let params = prunable(&saved.model, &saved.experiment.model);
+    let mut zero = 0usize;
+    let mut total = 0usize;
+    let mut dense_prunable = 0u64;
+    for (_, var) in &params {
+        let values: Vec<f32> = var
+            .as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(|e| e.to_string())?;
+        zero += values.iter().filter(|v| **v == 0.0).count();
+        total += values.len();
+        dense_prunable += 4 * values.len() as u64;
+    }
+    let nonzero = (total - zero) as u64;
+    let sparse_bytes = size_bytes - dense_prunable.min(size_bytes) + 8 * nonzero;
+    let (b1, b64) = (speed(&saved, 1)?, speed(&saved, 64)?);
+    Ok(Variant {
+        name: name.to_string(),
+        dir: dir.display().to_string(),
+        sparsity: zero as f64 / total.max(1) as f64,
+        finetune_epochs,
+        test_accuracy: summary.and_then(|s| s.test_accuracy),
+        bits_per_token: summary.and_then(|s| s.language.map(|l| l.bits_per_token)),
+        size_bytes,
+        sparse_bytes,
+        samples_per_sec_batch1: b1,
+        samples_per_sec_batch64: b64,
+    })
+}
+
+/// Samples per second of forward passes at `batch` (inputs of zeros; the
+/// arithmetic does not depend on the values), timed for about 0.3 s after a
+/// warm-up pass.
+fn speed(saved: &SavedModel, batch: usize) -> Result<f64, String> {
+    let model = &saved.model;
+    let mut shape = vec![batch];
+    let input = if saved.vocab.is_some() {
+        // Token models read ids [batch, steps]; id 1 is a real token.
+        let steps = model.input_shape().first().copied().unwrap_or(1);
+        Tensor::ones((batch, steps), DType::U32, &Device::Cpu)
+    } else {
+        shape.extend_from_slice(model.input_shape());
+        Tensor::zeros(shape, DType::F32, &Device::Cpu)
+    }
+    .map_err(|e| e.to_string())?;
+    let pass = || model.forward(&input, Mode::Eval).map(|_| ());
+    pass().map_err(|e| e.to_string())?;
+    let began = Instant::now();
+    let mut passes = 0u64;
+    while began.elapsed() < Duration::from_millis(300) || passes < 3 {
+        pass().map_err(|e| e.to_string())?;
+        passes += 1;
+    }
+    Ok((passes * batch as u64) as f64 / began.elapsed().as_secs_f64())
+}
+
+/// Where variants go by default: `RUN_DIR/compressed`.
+pub fn default_out(run_dir: &Path) -> PathBuf {
+    run_dir.join("compressed")
+}
