@@ -391,3 +391,59 @@ fn halt_then_resume_finishes_the_run_and_bad_resumes_change_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint"));
 }
+
+#[test]
+fn export_csv_writes_one_row_per_logged_step() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = dir.path().join("run");
+    let o = trainlab()
+        .args([
+            "run",
+            "experiments/mnist_mlp.ron",
+            "--set",
+            "training.epochs=1",
+            "--set",
+            "dataset.train_limit=2000",
+            "--out",
+        ])
+        .arg(&run)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = trainlab()
+        .args(["export", "csv"])
+        .arg(&run)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv");
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    assert!(header.starts_with("step,epoch,train_loss"), "{header}");
+    assert!(
+        header.contains("val_loss") && header.contains("test_accuracy"),
+        "{header}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 2, "{csv}");
+    let steps: Vec<u64> = rows
+        .iter()
+        .map(|r| {
+            r.split(',')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("step")
+        })
+        .collect();
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "one row per step, in order"
+    );
+    let o = trainlab()
+        .args(["export", "csv"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -31,6 +31,9 @@ pub enum Command {
     /// fine-tuned with the mask held); writes a run folder per variant and
     /// compress.json (test figures, size, inference speed)
     Compress(CompressArgs),
+    /// Write a run's figures out: `export csv RUN_DIR` (one row per step)
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Hyperparameter studies: run, resume or show a search over a base experiment
     #[command(subcommand)]
     Study(StudyCommand),
@@ -180,6 +183,20 @@ pub enum StudyCommand {
         /// Print leaderboard.csv as it is.
         #[arg(long)]
         csv: bool,
+    },
+}
+
+/// `trainlab export ...`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// The run's metrics as CSV: one row per step (episode, for mazes), one column
+    /// per figure
+    Csv {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// Output file (default: RUN_DIR/metrics.csv; `-` for standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 

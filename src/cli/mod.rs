@@ -10,6 +10,7 @@
 mod args;
 mod check;
 mod compress;
+mod export;
 mod progress;
 mod resume;
 mod run;
@@ -34,6 +35,7 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::Study(command) => study::study(command),
         Command::Check(args) => check::check(&args),
         Command::Compress(args) => compress::compress(&args),
+        Command::Export(command) => export::export(command),
         Command::Gui(args) => open_gui(args.file),
     }
 }

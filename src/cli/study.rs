@@ -252,7 +252,8 @@ fn show(dir: &Path, csv: bool) -> Result<(), String> {
     let paths: Vec<String> = study.spec.space.keys().cloned().collect();
     let text = leaderboard_csv(&trials, &paths, &study.spec.objectives);
     if csv {
-        print!("{text}");
+        // A reader that stops early (`| head`) is not an error.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return Ok(());
     }
     // The CSV as aligned columns.

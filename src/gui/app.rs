@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, Ui};
 use serde::{Deserialize, Serialize};
 
-use super::controls::{RunAction, run_controls};
+use super::controls::{Pace, RunAction, pace_control, run_controls};
 use super::curves::{CurveSettings, CurvesCache, curves_view};
 use super::dataset::{dataset_picker, use_folder};
 use super::document::{Document, example_files};
@@ -21,6 +21,7 @@ use super::live::LiveRun;
 use super::maze_view::{MazeState, maze_tab};
 use super::menu::{MenuAction, top_bar};
 use super::model_editor::{RED, model_editor};
+use super::playground::{PlaygroundState, playground_tab};
 use super::rl_curves::rl_curves_view;
 use super::run_state::{RunSeries, RunState};
 use super::status_bar::status_bar;
@@ -86,11 +87,18 @@ pub struct TrainlabApp {
     pub text: TextState,
     /// The Study tab: the open study folder or file, and the Explore panel.
     pub study: StudyView,
+    /// The Playground tab: the live model's maps over the plane.
+    pub playground: PlaygroundState,
+    /// Whether the notes panel is open (when the experiment has notes).
+    pub notes_open: bool,
+    /// Slow motion: applied at Start and sent live when changed during a run.
+    pub pace: Pace,
     live: Option<LiveRun>,
     live_lr: f64,
     curves_cache: CurvesCache,
     devices: Vec<DeviceSpec>,
     examples: Vec<PathBuf>,
+    lessons: Vec<PathBuf>,
     last_title: String,
 }
 
@@ -116,12 +124,16 @@ impl TrainlabApp {
             inspector: Inspector::default(),
             views: ViewStates::default(),
             live: None,
+            pace: Pace::default(),
+            notes_open: true,
             maze: MazeState::default(),
             text: TextState::default(),
             study: StudyView::default(),
+            playground: PlaygroundState::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(Path::new("experiments")),
+            lessons: example_files(Path::new("experiments/lessons")),
             last_title: String::new(),
             runs_root,
         };
@@ -302,7 +314,7 @@ impl TrainlabApp {
         self.update_title(ui.ctx());
 
         egui::Panel::top("top_bar").show(ui, |ui| {
-            if let Some(a) = top_bar(ui, &self.doc, &self.examples) {
+            if let Some(a) = top_bar(ui, &self.doc, &self.examples, &self.lessons) {
                 self.menu_action(a);
             }
         });
@@ -315,6 +327,7 @@ impl TrainlabApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.editor(ui));
             });
+        self.notes_panel(ui);
         let mut study_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
             self.error_banner(ui);
@@ -347,6 +360,10 @@ impl TrainlabApp {
                     text_tab(ui, &mut self.text, &self.doc.exp, &self.series, live);
                 }
                 Tab::Study => study_action = self.study.show(ui, &self.doc.exp),
+                Tab::Playground => {
+                    let live = self.live.is_some();
+                    playground_tab(ui, &mut self.playground, &self.doc.exp, &self.series, live);
+                }
                 other => self.views.show(ui, other, &ctx, &mut self.inspector),
             }
         });
@@ -356,19 +373,62 @@ impl TrainlabApp {
         self.send_probes();
     }
 
+    /// The experiment's notes on the right (lessons), when it has any.
+    fn notes_panel(&mut self, ui: &mut Ui) {
+        if self.doc.exp.notes.trim().is_empty() {
+            return;
+        }
+        if !self.notes_open {
+            egui::Panel::right("notes_closed").show(ui, |ui| {
+                if ui
+                    .button("◀ Notes")
+                    .on_hover_text("Show the experiment's notes.")
+                    .clicked()
+                {
+                    self.notes_open = true;
+                }
+            });
+            return;
+        }
+        egui::Panel::right("notes")
+            .default_size(340.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.strong("Notes");
+                    if ui
+                        .small_button("hide ▶")
+                        .on_hover_text("Fold the notes away.")
+                        .clicked()
+                    {
+                        self.notes_open = false;
+                    }
+                });
+                ui.separator();
+                egui::ScrollArea::vertical()
+                    .id_salt("notes_scroll")
+                    .show(ui, |ui| super::notes::notes_view(ui, &self.doc.exp.notes));
+            });
+    }
+
     /// Keeps the live model's answers (canvas, weights) fresh and sends the probes.
     fn send_probes(&mut self) {
         let Some(live) = &self.live else {
             self.inspector.take_probes();
             self.text.take_probes();
+            self.playground.run_ended();
             return;
         };
         if self.series.state.is_live() {
             self.inspector
                 .refresh_live(self.tab == Tab::Draw, self.tab == Tab::Weights);
+            let points = matches!(self.doc.exp.dataset, DatasetSpec::Points(_));
+            self.playground
+                .refresh(true, points && self.tab == Tab::Playground);
         }
         let mut probes = self.inspector.take_probes();
         probes.extend(self.text.take_probes());
+        probes.extend(self.playground.take_probes());
         for p in probes {
             live.send(Control::Probe(p));
         }
@@ -402,6 +462,15 @@ impl TrainlabApp {
         let state = self.series.state.clone();
         if let Some(a) = run_controls(ui, &state, problem.as_deref(), &mut self.live_lr) {
             self.run_action(a, ui.ctx());
+        }
+        let unit = if matches!(self.doc.exp.dataset, DatasetSpec::Gridworld(_)) {
+            "episodes"
+        } else {
+            "steps"
+        };
+        if pace_control(ui, &mut self.pace, unit) {
+            let pace = self.pace.value();
+            self.run_action(RunAction::SetPace(pace), ui.ctx());
         }
         ui.separator();
         egui::CollapsingHeader::new("Dataset")
@@ -470,6 +539,7 @@ impl TrainlabApp {
             if let crate::train::TrainEvent::Probed(answer) = e {
                 self.inspector.on_answer(answer);
                 self.text.on_answer(answer);
+                self.playground.on_answer(answer);
                 continue;
             }
             self.series.apply(e);
@@ -501,6 +571,12 @@ impl TrainlabApp {
             RunAction::Resume => self.send(Control::Resume),
             RunAction::Stop => self.send(Control::Stop),
             RunAction::SetLearningRate(lr) => self.send(Control::SetLearningRate(lr)),
+            RunAction::SetPace(p) => {
+                // Only a live run hears it; the next Start takes `self.pace` anyway.
+                if let Some(live) = &self.live {
+                    live.send(Control::SetPace(p));
+                }
+            }
         }
     }
 
@@ -530,8 +606,14 @@ impl TrainlabApp {
         );
         self.live_lr = exp.optimizer.lr();
         let ctx = ctx.clone();
-        self.live = Some(LiveRun::start(exp, run_dir, move || ctx.request_repaint()));
-        self.tab = Tab::Curves;
+        let pace = self.pace.value();
+        self.live = Some(LiveRun::start(exp, run_dir, pace, move || {
+            ctx.request_repaint()
+        }));
+        // The playground is the view to watch a points run in; others go to the curves.
+        if self.tab != Tab::Playground {
+            self.tab = Tab::Curves;
+        }
     }
 
     /// Continues the run in `dir` from its newest checkpoint, `extra_epochs` beyond

@@ -1,4 +1,5 @@
-//! Run controls: Start, Pause/Resume, Stop and the live learning-rate change.
+//! Run controls: Start, Pause/Resume, Stop, the live learning-rate change and the
+//! pace (slow motion).
 //!
 //! Contract: draws buttons enabled for the run's state and returns the
 //! [`RunAction`] chosen; the app turns it into `train::Control` messages.
@@ -21,6 +22,67 @@ pub enum RunAction {
     Stop,
     /// Change the live run's peak learning rate.
     SetLearningRate(f64),
+    /// Change the live run's pace: steps (mazes: episodes) per second, None = full speed.
+    SetPace(Option<f64>),
+}
+
+/// The pace the learner chose: full speed, or slow motion at `rate` per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Slow motion on.
+    pub slow: bool,
+    /// Steps (mazes: episodes) per second when slow.
+    pub rate: f64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            slow: false,
+            rate: 10.0,
+        }
+    }
+}
+
+impl Pace {
+    /// What `StartOptions::pace` and `Control::SetPace` take.
+    pub fn value(self) -> Option<f64> {
+        (self.slow && self.rate.is_finite() && self.rate > 0.0).then_some(self.rate)
+    }
+}
+
+/// The pace row: a full-speed checkbox and a logarithmic rate; `unit` is "steps"
+/// or "episodes". Returns true when the learner changed it.
+pub fn pace_control(ui: &mut Ui, pace: &mut Pace, unit: &str) -> bool {
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        let help = format!(
+            "Slow motion: at most this many {unit} per second, to watch each one; full speed by default. Changes apply to a running run at once."
+        );
+        let label = ui.label("Pace").on_hover_text(&help);
+        let mut full = !pace.slow;
+        if ui
+            .checkbox(&mut full, "full speed")
+            .on_hover_text(&help)
+            .changed()
+        {
+            pace.slow = !full;
+            changed = true;
+        }
+        if pace.slow {
+            changed |= ui
+                .add(
+                    Slider::new(&mut pace.rate, 0.5..=1000.0)
+                        .logarithmic(true)
+                        .max_decimals(1)
+                        .suffix(format!(" {unit}/s")),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(&help)
+                .changed();
+        }
+    });
+    changed
 }
 
 /// Draws the controls.

@@ -1,6 +1,7 @@
 //! The dataset picker: which images (MNIST or Fashion-MNIST), from where (bundled,
 //! system package, download, a folder), the validation fraction and quick limits;
-//! or a text preset (`text_params.rs`) or a gridworld maze.
+//! or a text preset (`text_params.rs`), a gridworld maze, or a 2-D playground
+//! shape (`points_params.rs`).
 //!
 //! Contract: edits the experiment's dataset in place and returns what the user
 //! did; picking a folder opens a native dialog only when `pick_folder` is
@@ -75,7 +76,10 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
     let shown = match &exp.dataset {
         DatasetSpec::Images(spec) => describe(spec),
         DatasetSpec::Gridworld(_) => "Gridworld maze".to_string(),
-        DatasetSpec::Points(p) => format!("2-D playground: {:?}", p.kind),
+        DatasetSpec::Points(p) => format!(
+            "2-D playground: {}",
+            super::points_params::kind_label(p.kind)
+        ),
         DatasetSpec::Text(spec) => super::text_params::presets()
             .iter()
             .find(|p| p.is_current(exp))
@@ -89,6 +93,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
         ComboBox::from_id_salt("dataset")
             .selected_text(shown)
             .width(230.0)
+            .height(800.0)
             .show_ui(ui, |ui| {
                 for (name, source, label, help) in choices() {
                     let selected = matches!(&exp.dataset, DatasetSpec::Images(s) if s.name == name && s.source == source);
@@ -127,6 +132,19 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
                     exp.model = seed_q_network();
                     out.changed = true;
                 }
+                for (kind, name, help) in super::points_params::KINDS {
+                    let current =
+                        matches!(&exp.dataset, DatasetSpec::Points(p) if p.kind == kind);
+                    if ui
+                        .selectable_label(current, format!("2-D playground: {name}"))
+                        .on_hover_text(help)
+                        .clicked()
+                        && !current
+                    {
+                        super::points_params::to_points(exp, kind);
+                        out.changed = true;
+                    }
+                }
             })
             .response
             .labelled_by(label.id);
@@ -135,7 +153,7 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
         DatasetSpec::Images(spec) => out.changed |= image_rows(ui, spec),
         DatasetSpec::Gridworld(g) => out.changed |= super::maze_params::maze_rows(ui, g),
         DatasetSpec::Text(spec) => out.changed |= super::text_params::text_rows(ui, spec),
-        DatasetSpec::Points(_) => {}
+        DatasetSpec::Points(p) => out.changed |= super::points_params::points_rows(ui, p),
     }
     out
 }

@@ -274,7 +274,7 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
         |ui| ui.add(DragValue::new(&mut t.batch_size).range(1..=4096)),
     );
     changed |= row(ui, "Epochs", "Passes over the whole training set.", |ui| {
-        ui.add(DragValue::new(&mut t.epochs).range(1..=1000))
+        ui.add(DragValue::new(&mut t.epochs).range(1..=1_000_000))
     });
     changed |= seed_row(ui, exp);
     if let DatasetSpec::Images(d) = &mut exp.dataset {

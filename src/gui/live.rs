@@ -27,9 +27,16 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
-    /// Starts `exp` recording into `run_dir`; `repaint` is called after each event.
-    pub fn start(exp: Experiment, run_dir: PathBuf, repaint: impl Fn() + Send + 'static) -> Self {
-        Self::spawn(exp, run_dir, None, repaint)
+    /// Starts `exp` recording into `run_dir`, in slow motion at `pace` steps
+    /// (mazes: episodes) per second or at full speed (None); `repaint` is called
+    /// after each event.
+    pub fn start(
+        exp: Experiment,
+        run_dir: PathBuf,
+        pace: Option<f64>,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
+        Self::spawn(exp, run_dir, None, pace, repaint)
     }
 
     /// Continues the run in `run_dir` from `checkpoint` (one of its checkpoints).
@@ -39,13 +46,14 @@ impl LiveRun {
         checkpoint: PathBuf,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
-        Self::spawn(exp, run_dir, Some(checkpoint), repaint)
+        Self::spawn(exp, run_dir, Some(checkpoint), None, repaint)
     }
 
     fn spawn(
         exp: Experiment,
         run_dir: PathBuf,
         resume_from: Option<PathBuf>,
+        pace: Option<f64>,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
         let handle = start(
@@ -53,6 +61,7 @@ impl LiveRun {
             StartOptions {
                 run_dir: Some(run_dir.clone()),
                 resume_from,
+                pace,
                 ..StartOptions::default()
             },
         );

@@ -51,8 +51,12 @@ pub fn maze_rows(ui: &mut Ui, g: &mut GridworldSpec) -> bool {
             if r.changed() {
                 g.max_steps = on.then_some(1000);
             }
-            if let Some(n) = &mut g.max_steps && ui.add(DragValue::new(n).range(1..=10_000_000)).changed() {
-                r.mark_changed();
+            if let Some(n) = &mut g.max_steps {
+                let drag = ui.add(DragValue::new(n).range(1..=10_000_000));
+                let unit = ui.label("moves");
+                if drag.labelled_by(unit.id).changed() {
+                    r.mark_changed();
+                }
             }
             r
         });
@@ -117,10 +121,12 @@ fn generated_rows(ui: &mut Ui, m: &mut GeneratedMaze) -> bool {
             if r.changed() {
                 m.seed = on.then_some(1);
             }
-            if let Some(s) = &mut m.seed
-                && ui.add(DragValue::new(s)).changed()
-            {
-                r.mark_changed();
+            if let Some(s) = &mut m.seed {
+                let drag = ui.add(DragValue::new(s));
+                let name = ui.label("seed");
+                if drag.labelled_by(name.id).changed() {
+                    r.mark_changed();
+                }
             }
             r
         },

@@ -1,5 +1,5 @@
-//! The top bar: File menu (open, save, save as, recent files, examples) and the
-//! file name with its unsaved marker.
+//! The top bar: File menu (open, save, save as, recent files), the Examples and
+//! Lessons menus, and the file name with its unsaved marker.
 //!
 //! Contract: draws only; returns the [`MenuAction`] the user chose. Native dialogs
 //! are opened by the app, not here, so tests can drive every action without them.
@@ -35,7 +35,12 @@ fn file_label(path: &Path) -> String {
 }
 
 /// Draws the menu bar.
-pub fn top_bar(ui: &mut Ui, doc: &Document, examples: &[PathBuf]) -> Option<MenuAction> {
+pub fn top_bar(
+    ui: &mut Ui,
+    doc: &Document,
+    examples: &[PathBuf],
+    lessons: &[PathBuf],
+) -> Option<MenuAction> {
     let mut action = None;
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
@@ -84,6 +89,20 @@ pub fn top_bar(ui: &mut Ui, doc: &Document, examples: &[PathBuf]) -> Option<Menu
                 if ui
                     .button(file_label(p))
                     .on_hover_text(p.display().to_string())
+                    .clicked()
+                {
+                    action = Some(MenuAction::OpenPath(p.clone()));
+                }
+            }
+        });
+        ui.menu_button("Lessons", |ui| {
+            if lessons.is_empty() {
+                ui.weak("no experiments/lessons/ folder next to the working directory");
+            }
+            for p in lessons {
+                if ui
+                    .button(file_label(p))
+                    .on_hover_text("Opens the lesson; its notes show on the right.")
                     .clicked()
                 {
                     action = Some(MenuAction::OpenPath(p.clone()));

@@ -46,6 +46,8 @@ pub enum Tab {
     Maze,
     /// Text: samples and generation, or classifying a sentence.
     Text,
+    /// The 2-D playground: the model's output over the plane, its units and weights.
+    Playground,
     /// A study: its trials, curves, parallel coordinates, Pareto front; Explore.
     Study,
 }
@@ -72,7 +74,13 @@ impl Tab {
                 &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log, Tab::Study]
             }
             DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log, Tab::Study],
-            DatasetSpec::Points(_) => &[Tab::Curves, Tab::History, Tab::Log, Tab::Study],
+            DatasetSpec::Points(_) => &[
+                Tab::Playground,
+                Tab::Curves,
+                Tab::History,
+                Tab::Log,
+                Tab::Study,
+            ],
         }
     }
 
@@ -90,6 +98,7 @@ impl Tab {
             Tab::History => "History",
             Tab::Log => "Log",
             Tab::Study => "Study",
+            Tab::Playground => "Playground",
         }
     }
 
@@ -109,6 +118,9 @@ impl Tab {
             Tab::Draw => "Draw a digit and see what the model thinks it is.",
             Tab::History => "Past runs: compare their curves, inspect their models.",
             Tab::Log => "The model table and everything the run reported.",
+            Tab::Playground => {
+                "The plane as the model sees it: its answer everywhere, each hidden unit's own map, and the weights between them."
+            }
             Tab::Study => {
                 "Many runs of one experiment over a search space: open a study, or explore the experiment under edit."
             }
@@ -209,7 +221,7 @@ impl ViewStates {
             self.thumbs_generation = inspector.generation;
         }
         match tab {
-            Tab::Curves | Tab::Maze | Tab::Text | Tab::Study => {}
+            Tab::Curves | Tab::Maze | Tab::Text | Tab::Study | Tab::Playground => {}
             Tab::Data => self.samples.show(ui),
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),

@@ -5,11 +5,13 @@
 //! temporary name and renamed, so none is ever half-written.
 
 pub mod checkpoints;
+mod export;
 mod folder;
 mod history;
 mod recorder;
 mod saved_model;
 
+pub use export::metrics_csv;
 pub use folder::{default_run_dir, timestamp_utc};
 pub use history::{RunListing, list_runs, read_events, read_events_before};
 pub use recorder::RunRecorder;

@@ -39,8 +39,8 @@ pub use early_stopping::EarlyStopper;
 pub use evaluate::normalisation;
 pub use events::{
     ClassScores, EvalMetrics, FailureKind, FieldLayer, FieldMaps, FieldWeights, ItemUnit,
-    LanguageMetrics, LayerRow, ProbeAnswer,
-    RunInfo, RunSummary, Split, StepItems, StepMetrics, StopReason, TextSample, TrainEvent,
+    LanguageMetrics, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, StepMetrics,
+    StopReason, TextSample, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;
