@@ -7,7 +7,10 @@
 //! - time from pressing Start to the first loss point on screen (bundled MNIST);
 //! - frame time of the Study tab while a 64-trial study folder fills (every
 //!   trial's metrics.jsonl growing, the journal moving trials along): the overlaid
-//!   curves live, then the table and parallel coordinates once it is complete.
+//!   curves live, then the table and parallel coordinates once it is complete;
+//! - frame time of the Playground tab while the spiral example (2-8-8-1 tanh, 500
+//!   points, as the file says) trains at full speed, a new 100 x 100 field asked every frame (each
+//!   answer re-made into 17 textures). `--playground-only` runs just this one.
 //!
 //! Run: `cargo bench --bench gui`. GPU rasterisation is not included (it runs on
 //! the GPU, or in the compositor); the window's creation time is not either.
@@ -185,6 +188,33 @@ fn maze_round(root: &Path) -> Option<(Vec<f64>, f64, f64)> {
         frame_ms,
         headless,
         maze_moves_per_sec(app.series.summary.as_ref()),
+    ))
+}
+
+/// Frame times (ms) of the Playground tab while the spiral example trains at
+/// full speed; the field answers received and the steps trained.
+fn playground_round(root: &Path) -> Result<(Vec<f64>, u64, u64, usize), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/playground_spiral.ron");
+    let exp = trainlab::spec::load_file(&path).map_err(|e| e.to_string())?;
+    let epochs = exp.training.epochs;
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.doc.exp = exp;
+    app.tab = Tab::Playground;
+    frame(&ctx, &mut app); // warm caches (font atlas, the points) before timing
+    app.start_run(&ctx);
+    let mut frame_ms = Vec::new();
+    while app.is_running() {
+        let dt = frame(&ctx, &mut app);
+        frame_ms.push(dt.as_secs_f64() * 1e3);
+        std::thread::sleep(FRAME.saturating_sub(dt));
+    }
+    frame(&ctx, &mut app);
+    Ok((
+        frame_ms,
+        app.playground.answers,
+        app.series.last_step(),
+        epochs,
     ))
 }
 
@@ -381,6 +411,19 @@ fn main() {
         Ok(d) => d,
         Err(e) => return eprintln!("cannot make a temporary folder: {e}"),
     };
+    match playground_round(root.path()) {
+        Ok((ms, answers, steps, epochs)) => {
+            println!(
+                "playground: spiral example, {epochs} epochs at full speed ({steps} steps), grid {0} x {0}, {answers} field answers drawn",
+                trainlab::gui::DEFAULT_RESOLUTION
+            );
+            report("  Playground tab while it trains", ms);
+        }
+        Err(e) => println!("playground: {e}"),
+    }
+    if std::env::args().any(|a| a == "--playground-only") {
+        return;
+    }
     match study_round(root.path()) {
         Ok((live, table, parallel, train, points)) => {
             println!(

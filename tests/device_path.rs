@@ -41,6 +41,7 @@ fn few_steps(path: &Path) -> Experiment {
             exp.agent.episodes = 4;
             exp.agent.log_every_episodes = 2;
         }
+        DatasetSpec::Points(p) => p.samples = 100,
     }
     exp
 }

@@ -800,3 +800,198 @@ fn a_study_file_is_offered_to_run_and_a_bad_one_is_an_error() {
             .any(|e| e.contains("not a study folder"))
     );
 }
+
+#[test]
+fn the_playground_shows_the_live_model_over_the_plane() {
+    use trainlab::gui::DEFAULT_RESOLUTION;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.get_by_label("Examples").click();
+    h.run();
+    h.get_by_label("playground_spiral.ron").click();
+    h.run();
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert_eq!(
+        h.state().tab,
+        Tab::Playground,
+        "a points experiment opens on it"
+    );
+    assert!(
+        h.query_by_label("Playground").is_some(),
+        "the tab is listed"
+    );
+    h.state_mut().doc.exp.training.epochs = 300;
+    h.run();
+    assert!(
+        h.state().playground.maps.is_none(),
+        "no model yet: the points alone"
+    );
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the start", |a| a.is_running());
+    step_until(&mut h, "three field answers", |a| a.playground.answers >= 3);
+    {
+        let app = h.state();
+        assert_eq!(
+            app.tab,
+            Tab::Playground,
+            "starting keeps the playground open"
+        );
+        let maps = app.playground.maps.as_ref().expect("the newest maps");
+        assert_eq!(maps.resolution, DEFAULT_RESOLUTION);
+        assert_eq!(maps.output.len(), DEFAULT_RESOLUTION * DEFAULT_RESOLUTION);
+        assert!(
+            app.playground.output_texture.is_some(),
+            "the output is drawn"
+        );
+        assert_eq!(
+            app.playground.unit_textures.len(),
+            16,
+            "two hidden tanh layers of 8 units, one map each"
+        );
+    }
+    let first = h.state().playground.maps.as_ref().map_or(0, |m| m.step);
+    step_until(&mut h, "a later answer", |a| {
+        a.playground.maps.as_ref().is_some_and(|m| m.step > first) || !a.is_running()
+    });
+    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    let app = h.state();
+    assert!(
+        matches!(app.series.state, RunState::Finished(_)),
+        "{:?}",
+        app.series.state
+    );
+    assert!(
+        app.playground.maps.is_some(),
+        "the last answer stays after the run"
+    );
+}
+
+#[test]
+fn the_dataset_picker_switches_to_a_playground_shape_and_edits_it() {
+    use trainlab::spec::{Feature, PointsKind};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    h.get_by_label("Learn from").click();
+    h.run();
+    h.get_by_label("2-D playground: moons").click();
+    h.run();
+    let DatasetSpec::Points(p) = &h.state().doc.exp.dataset else {
+        panic!("not a playground: {:?}", h.state().doc.exp.dataset)
+    };
+    assert_eq!(p.kind, PointsKind::Moons);
+    assert!(
+        trainlab::spec::validate(&h.state().doc.exp).is_ok(),
+        "the playground model fits: {:?}",
+        trainlab::spec::validate(&h.state().doc.exp)
+    );
+    assert_eq!(h.state().tab, Tab::Playground);
+    assert_eq!(h.state().doc.exp.training.batch_size, 10);
+    h.get_by_label("sin x1").click();
+    h.run();
+    let DatasetSpec::Points(p) = &h.state().doc.exp.dataset else {
+        unreachable!()
+    };
+    assert_eq!(p.features, [Feature::X1, Feature::X2, Feature::SinX1]);
+    assert!(trainlab::spec::validate(&h.state().doc.exp).is_ok());
+}
+
+#[test]
+fn a_slow_maze_shows_each_episode_and_the_pace_returns_to_full_speed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    h.get_by_label("Learn from").click();
+    h.run();
+    h.get_by_label("Gridworld maze").click();
+    h.run();
+    h.state_mut().doc.exp.agent.episodes = 2_000;
+    h.get_by_label("full speed").click();
+    h.run();
+    assert!(
+        h.state().pace.slow,
+        "unticking full speed turns slow motion on"
+    );
+    h.state_mut().pace.rate = 25.0;
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the start", |a| a.is_running());
+    let episode = |a: &TrainlabApp| a.series.policy.as_ref().map_or(0, |p| p.episode);
+    step_until(&mut h, "a first slow episode", |a| episode(a) >= 1);
+    let mut seen = vec![episode(h.state())];
+    while seen.len() < 4 {
+        step_until(&mut h, "the next episode", |a| {
+            episode(a) > seen.last().copied().unwrap_or(0)
+        });
+        seen.push(episode(h.state()));
+    }
+    assert!(h.state().is_running(), "slow: still going after {seen:?}");
+    assert_eq!(h.state().tab, Tab::Curves, "start opens the curves");
+    h.get_by_label("full speed").click();
+    h.step();
+    assert_eq!(h.state().pace.value(), None);
+    step_until(&mut h, "the end at full speed", |a| !a.is_running());
+    let s = &h.state().series;
+    assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
+}
+
+#[test]
+fn a_lesson_opens_from_the_lessons_menu_with_its_notes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.get_by_label("Lessons").click();
+    h.run();
+    h.get_by_label("01_learning_rate_too_large.ron").click();
+    h.run();
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.query_by_label("A learning rate that is too large")
+            .is_some()
+    );
+    h.get_by_label("hide ▶").click();
+    h.run();
+    assert!(
+        h.query_by_label("A learning rate that is too large")
+            .is_none()
+    );
+    h.get_by_label("◀ Notes").click();
+    h.run();
+    assert!(
+        h.query_by_label("A learning rate that is too large")
+            .is_some()
+    );
+
+    let mut lessons: Vec<_> = std::fs::read_dir("experiments/lessons")
+        .expect("lessons folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    lessons.sort();
+    assert!(lessons.len() >= 8, "{lessons:?}");
+    for path in lessons {
+        h.state_mut().open_path(&path);
+        h.run();
+        let app = h.state();
+        assert!(
+            app.errors.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            app.errors
+        );
+        let heading = app
+            .doc
+            .exp
+            .notes
+            .lines()
+            .find_map(|l| l.strip_prefix("# "))
+            .unwrap_or_else(|| panic!("{} has a # heading", path.display()))
+            .trim()
+            .to_string();
+        assert!(
+            h.query_all_by_label(&heading).next().is_some(),
+            "{}: the notes show {heading:?}",
+            path.display()
+        );
+    }
+}
