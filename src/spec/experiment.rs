@@ -354,6 +354,31 @@ pub struct TrainingSpec {
     /// model and fine-tune what is left (`trainlab compress`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prune: Option<PruneSpec>,
+    /// A penalty on the size of the weights (not biases) added to the loss that
+    /// is minimised: L1 (`rate * sum |w|`, drives weights to exactly zero) or L2
+    /// (`rate * sum w^2 / 2`, shrinks them all, like `weight_decay`). The loss
+    /// recorded is the data loss alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regularization: Option<Regularization>,
+}
+
+/// A weight penalty (`training.regularization`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regularization {
+    /// L1 or L2.
+    pub kind: RegularizationKind,
+    /// Its weight in the loss (> 0; 1e-3 is a good start for the playground).
+    pub rate: f64,
+}
+
+/// Which penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RegularizationKind {
+    /// Sum of absolute values.
+    L1,
+    /// Half the sum of squares.
+    L2,
 }
 
 /// How much to prune, and whether the smallest weights are chosen over the
@@ -415,6 +440,7 @@ impl Default for TrainingSpec {
             freeze: Vec::new(),
             checkpoint: CheckpointSpec::default(),
             prune: None,
+            regularization: None,
         }
     }
 }

@@ -21,8 +21,8 @@ pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSp
 pub use changes::scheduled_optimizers;
 pub use experiment::{
     Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
-    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, PruneScope, PruneSpec, ScheduleSpec,
-    ScheduledChange, TrainingSpec,
+    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, PruneScope, PruneSpec, Regularization,
+    RegularizationKind, ScheduleSpec, ScheduledChange, TrainingSpec,
 };
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,

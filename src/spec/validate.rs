@@ -315,6 +315,23 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             format!("{clip} must be a positive number, or None to disable clipping"),
         ));
     }
+    if let Some(r) = &t.regularization {
+        if !(r.rate > 0.0 && r.rate.is_finite()) {
+            return Err(ValidationError::new(
+                "training.regularization.rate",
+                format!(
+                    "{} must be a positive number (1e-3 is a good start)",
+                    r.rate
+                ),
+            ));
+        }
+        if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
+            return Err(ValidationError::new(
+                "training.regularization",
+                "a weight penalty applies to supervised models (images, text, points)",
+            ));
+        }
+    }
     if let Some(p) = &t.prune {
         if !(0.0..1.0).contains(&p.sparsity) {
             return Err(ValidationError::new(

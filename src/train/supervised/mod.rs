@@ -40,6 +40,31 @@ use crate::spec::Experiment;
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
 
+/// `training.regularization`'s term: over the weight matrices (rank >= 2), not
+/// biases or norms.
+fn penalty(
+    r: &crate::spec::Regularization,
+    vars: &[Var],
+    device: &candle_core::Device,
+) -> candle_core::Result<candle_core::Tensor> {
+    use crate::spec::RegularizationKind;
+    let mut total: Option<candle_core::Tensor> = None;
+    for v in vars.iter().filter(|v| v.rank() >= 2) {
+        let term = match r.kind {
+            RegularizationKind::L1 => v.as_tensor().abs()?.sum_all()?,
+            RegularizationKind::L2 => (v.as_tensor().sqr()?.sum_all()? * 0.5)?,
+        };
+        total = Some(match total {
+            Some(t) => (t + term)?,
+            None => term,
+        });
+    }
+    match total {
+        Some(t) => t * r.rate,
+        None => candle_core::Tensor::new(0f32, device),
+    }
+}
+
 /// A pause longer than this writes a checkpoint (a short one does not).
 const PAUSE_BEFORE_CHECKPOINT: Duration = Duration::from_secs(2);
 
@@ -194,7 +219,12 @@ impl Engine<'_> {
                 .train_batch(index, &mut self.dropout)
                 .map_err(at(step))?;
             (|| {
-                let grads = batch.loss.backward()?;
+                let grads = match &t.regularization {
+                    Some(r) => {
+                        (&batch.loss + penalty(r, vars, batch.loss.device())?)?.backward()?
+                    }
+                    None => batch.loss.backward()?,
+                };
                 let scale = clip_scale(vars, &grads, t.grad_clip_norm)?;
                 opt.step(&grads, lr, &scale)?;
                 if let Some(m) = &self.masks {
