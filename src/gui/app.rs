@@ -10,23 +10,23 @@ use std::path::{Path, PathBuf};
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, Ui};
 use serde::{Deserialize, Serialize};
 
-use super::controls::{Pace, RunAction, pace_control, run_controls};
-use super::curves::{CurveSettings, CurvesCache, curves_view};
-use super::dataset::{dataset_picker, use_folder};
-use super::document::{Document, example_files};
-use super::history::HistoryAction;
-use super::hyperparams::{devices, hyperparams};
-use super::inspect::Inspector;
-use super::live::LiveRun;
-use super::maze_view::{MazeState, maze_tab};
-use super::menu::{MenuAction, top_bar};
-use super::model_editor::{RED, model_editor};
-use super::playground::{PlaygroundState, playground_tab};
-use super::rl_curves::rl_curves_view;
-use super::run_state::{RunSeries, RunState};
-use super::status_bar::status_bar;
-use super::study::{StudyAction, StudyView};
-use super::text_view::{TextState, text_tab};
+use super::editor::controls::{Pace, RunAction, pace_control, run_controls};
+use super::editor::dataset::{dataset_picker, use_folder};
+use super::editor::document::{Document, example_files};
+use super::editor::hyperparams::{devices, hyperparams};
+use super::editor::menu::{MenuAction, top_bar};
+use super::editor::model_editor::{RED, model_editor};
+use super::state::inspect::Inspector;
+use super::state::live::LiveRun;
+use super::state::run_state::{RunSeries, RunState};
+use super::views::curves::{CurveSettings, CurvesCache, curves_view};
+use super::views::history::HistoryAction;
+use super::views::maze_view::{MazeState, maze_tab};
+use super::views::playground::{PlaygroundState, playground_tab};
+use super::views::rl_curves::rl_curves_view;
+use super::views::status_bar::status_bar;
+use super::views::study::{StudyAction, StudyView};
+use super::views::text_view::{TextState, text_tab};
 use super::views::{Tab, ViewStates};
 use crate::runs::default_run_dir;
 use crate::spec::{DatasetSpec, DeviceSpec, to_ron_string, validate};
@@ -407,7 +407,9 @@ impl TrainlabApp {
                 ui.separator();
                 egui::ScrollArea::vertical()
                     .id_salt("notes_scroll")
-                    .show(ui, |ui| super::notes::notes_view(ui, &self.doc.exp.notes));
+                    .show(ui, |ui| {
+                        super::editor::notes::notes_view(ui, &self.doc.exp.notes)
+                    });
             });
     }
 

@@ -3,51 +3,28 @@
 //!
 //! Contract: the GUI is a consumer of the worker's event stream and a sender of
 //! control messages, like the CLI; it never touches training internals. Each file
-//! is one thing the learner looks at or one piece of state behind it.
+//! is one thing the learner looks at or one piece of state behind it, in one of
+//! three rooms:
+//! - `editor/`: the panels that edit the experiment and start it;
+//! - `views/`: the tabs that show a run (curves, maze, text, confusion, weights,
+//!   canvas, history, study, playground) and the status bar;
+//! - `state/`: what the views read, fed by the worker's events and background jobs.
+//!
+//! `app.rs` ties them together: it lays the panels out and carries out what they
+//! report.
 
-mod agent_params;
-mod aggregate;
 mod app;
-mod canvas;
-mod confusion;
-mod controls;
-mod curves;
-mod dataset;
-mod document;
-mod draw;
-mod history;
-mod hyperparams;
-mod inspect;
-mod job;
-mod live;
-mod maze_params;
-mod maze_view;
-mod menu;
-mod mistakes;
-mod model_editor;
-mod notes;
-mod playground;
-mod points_params;
-mod predictor;
-mod rl_curves;
-mod run_state;
-mod samples;
-mod smoothing;
-mod status_bar;
-mod study;
-mod text_params;
-mod text_view;
-mod thumbnails;
+mod editor;
+mod state;
 mod views;
-mod weights;
 
 pub use app::{Persisted, TrainlabApp};
-pub use canvas::DigitCanvas;
-pub use maze_view::{MazeState, maze_tab};
-pub use playground::{DEFAULT_RESOLUTION, PlaygroundState, playground_tab};
-pub use run_state::{RunSeries, RunState};
-pub use study::{Column, Metric, Page, SearchPick, StudyAction, StudyView};
+pub use state::run_state::{RunSeries, RunState};
 pub use views::Tab;
+pub use views::canvas::DigitCanvas;
+pub use views::maze_view::{MazeState, maze_tab};
+pub use views::playground::{DEFAULT_RESOLUTION, PlaygroundState, playground_tab};
+pub use views::study::{Column, Metric, Page, SearchPick, StudyAction, StudyView};
 
 /// Opens the window and runs until it is closed. Errors (no display, no GPU
 /// driver) are returned so `main` can fall back to the terminal.

@@ -16,8 +16,8 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Ui, Vec2};
 pub use colour::{BLUE, ORANGE, diverging};
 pub use state::{DEFAULT_RESOLUTION, PlaygroundState};
 
-use super::run_state::RunSeries;
 use crate::data::points::Point;
+use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment, Feature};
 use crate::train::Split;
 use network::{Node, network};

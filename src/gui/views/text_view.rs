@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
-use super::job::Job;
-use super::run_state::RunSeries;
+use crate::gui::state::job::Job;
+use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment, TextTask};
 use crate::text::{Classifier, Generator};
 use crate::train::{Probe, ProbeAnswer};

@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::canvas::DigitCanvas;
 use super::job::Job;
 use super::predictor::{Analysis, Predictor, latest_trained_run};
+use crate::gui::views::canvas::DigitCanvas;
 use crate::spec::Experiment;
 use crate::train::{Probe, ProbeAnswer};
 

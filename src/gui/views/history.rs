@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use egui::Ui;
 
-use super::job::Job;
-use super::run_state::RunSeries;
+use crate::gui::state::job::Job;
+use crate::gui::state::run_state::RunSeries;
 use crate::runs::{RunListing, files, list_runs, read_events};
 use crate::train::StopReason;
 

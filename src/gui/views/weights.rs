@@ -7,8 +7,8 @@
 
 use egui::{TextureHandle, Ui, Vec2};
 
-use super::inspect::{Inspector, WeightsView};
 use super::thumbnails::signed_texture;
+use crate::gui::state::inspect::{Inspector, WeightsView};
 
 /// Units drawn at most.
 const MAX_TILES: usize = 128;

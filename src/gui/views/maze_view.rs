@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Shape, Stroke, Ui, Vec2};
 
-use super::run_state::RunSeries;
 use crate::data::maze::{ACTION_NAMES, ACTIONS, Cell, Maze, maze_for};
+use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment, GeneratedMaze, LayoutSpec};
 
 /// What the learner toggled on the maze (kept while the app runs).
@@ -91,7 +91,7 @@ pub fn maze_tab(
         (Ok(e), _) => (e.clone(), false),
         (Err(msg), _) => {
             ui.colored_label(
-                super::model_editor::RED,
+                crate::gui::editor::model_editor::RED,
                 format!("The maze is not valid: {msg}"),
             );
             return changed;

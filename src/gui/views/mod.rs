@@ -1,26 +1,45 @@
-//! The tabs of the central area and the state of the views behind them.
+//! The tabs of the central area: one file (or folder, for the study and the
+//! playground) per thing a learner looks at, the status bar under them, the
+//! [`Tab`] enum and the dispatch from a tab to its view, with the state of the
+//! views behind them ([`ViewStates`]).
 //!
 //! Contract: [`ViewStates::poll`] runs once per frame before drawing and only
 //! takes finished background work (or starts it when its inputs changed); the
 //! `show` functions draw and report requests (open a file, inspect a run) that
 //! the app carries out.
 
+pub(super) mod canvas;
+mod confusion;
+pub(super) mod curves;
+mod draw;
+pub(super) mod history;
+pub(super) mod maze_view;
+mod mistakes;
+pub(super) mod playground;
+pub(super) mod rl_curves;
+mod samples;
+pub(super) mod status_bar;
+pub(super) mod study;
+pub(super) mod text_view;
+mod thumbnails;
+mod weights;
+
 use std::path::Path;
 
 use egui::Ui;
 use serde::{Deserialize, Serialize};
 
-use super::confusion::confusion_view;
-use super::draw::draw_view;
-use super::history::{HistoryAction, HistoryState};
-use super::inspect::Inspector;
-use super::mistakes::mistakes_view;
-use super::run_state::RunSeries;
-use super::samples::SamplesState;
-use super::thumbnails::Thumbnails;
-use super::weights::{WeightsState, weights_view};
 use crate::data::class_names;
+use crate::gui::state::inspect::Inspector;
+use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment};
+use confusion::confusion_view;
+use draw::draw_view;
+use history::{HistoryAction, HistoryState};
+use mistakes::mistakes_view;
+use samples::SamplesState;
+use thumbnails::Thumbnails;
+use weights::{WeightsState, weights_view};
 
 /// The views a learner can switch between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use egui::{Color32, Ui};
 
-use super::run_state::{RunSeries, RunState};
+use crate::gui::state::run_state::{RunSeries, RunState};
 
 /// What one training step of the run processes, as its worker announced it:
 /// (count per step, throughput label). A language model's speeds are in tokens.

@@ -5,8 +5,8 @@
 
 use egui::{Color32, Ui};
 
-use super::inspect::Inspector;
 use super::thumbnails::{Thumbnails, Tile, tile_grid};
+use crate::gui::state::inspect::Inspector;
 
 /// How many mistakes are shown.
 const SHOWN: usize = 60;

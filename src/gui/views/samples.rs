@@ -8,9 +8,9 @@
 
 use egui::Ui;
 
-use super::job::Job;
 use super::thumbnails::{Thumbnails, Tile, tile_grid};
 use crate::data::{ImageData, load_images};
+use crate::gui::state::job::Job;
 use crate::spec::{DatasetSpec, ImageDatasetSpec};
 
 /// Samples shown.
@@ -64,7 +64,7 @@ impl SamplesState {
     pub fn show(&mut self, ui: &mut Ui) {
         if let Some(e) = &self.error {
             ui.colored_label(
-                super::model_editor::RED,
+                crate::gui::editor::model_editor::RED,
                 format!("The dataset could not be loaded: {e}"),
             );
             return;

@@ -39,20 +39,20 @@ pub fn presets() -> &'static [TextPreset] {
                 "Words: invent new words (char LSTM)",
                 "A character language model on the bundled word lists of six languages; \
                  it streams made-up words as it learns. Works offline.",
-                include_str!("../../experiments/text_charlm_lstm.ron"),
+                include_str!("../../../experiments/text_charlm_lstm.ron"),
                 "experiments/text_charlm_lstm.ron",
             ),
             preset(
                 "Words: which language? (classifier)",
                 "Classify a word as English, German, French, Spanish, Italian or \
                  Portuguese from its letters. Works offline.",
-                include_str!("../../experiments/text_classify_bag.ron"),
+                include_str!("../../../experiments/text_classify_bag.ron"),
                 "experiments/text_classify_bag.ron",
             ),
             preset(
                 "Fortunes by topic (classifier)",
                 "Sort fortune-cookie sayings by topic. Needs Debian's `fortunes` package.",
-                include_str!("../../experiments/text_fortunes_topic.ron"),
+                include_str!("../../../experiments/text_fortunes_topic.ron"),
                 "experiments/text_fortunes_topic.ron",
             ),
         ]

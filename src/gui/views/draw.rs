@@ -7,7 +7,7 @@
 
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
-use super::inspect::Inspector;
+use crate::gui::state::inspect::Inspector;
 
 /// Draws the view. `live` is true while a run trains; `classes` names the bars.
 pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[String]) {

@@ -7,9 +7,9 @@
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Ui, Vec2};
 
-use super::inspect::Inspector;
-use super::run_state::RunSeries;
 use super::thumbnails::{Thumbnails, Tile, tile_grid};
+use crate::gui::state::inspect::Inspector;
+use crate::gui::state::run_state::RunSeries;
 
 /// Draws the matrix and, for a selected cell, its images.
 pub fn confusion_view(

@@ -7,7 +7,7 @@
 
 use egui::{Button, DragValue, Slider, Ui};
 
-use super::run_state::RunState;
+use crate::gui::state::run_state::RunState;
 
 /// What the user asked the run to do.
 #[derive(Debug, Clone, PartialEq)]

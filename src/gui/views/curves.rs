@@ -12,9 +12,9 @@ use egui::{Color32, Id, Slider, Stroke, Ui};
 use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
-use super::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
-use super::run_state::RunSeries;
-use super::smoothing::Ema;
+use crate::gui::state::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
+use crate::gui::state::run_state::RunSeries;
+use crate::gui::state::smoothing::Ema;
 use crate::train::Split;
 
 /// What the user set on the plots (persisted).

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::gui::job::Job;
+use crate::gui::state::job::Job;
 use crate::spec::LoadedStudy;
 
 /// How many progress lines are kept.

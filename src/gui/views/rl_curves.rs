@@ -9,8 +9,8 @@ use egui::{Color32, Id, Stroke, Ui};
 use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot, PlotPoints};
 
 use super::curves::{CurveSettings, CurvesCache, PALETTE, show_plot};
-use super::run_state::RunSeries;
-use super::smoothing::Ema;
+use crate::gui::state::run_state::RunSeries;
+use crate::gui::state::smoothing::Ema;
 
 fn plot(id: &str, [w, h]: [f32; 2], link: Id) -> Plot<'static> {
     Plot::new(id.to_string())
