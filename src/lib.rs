@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod export;
 pub mod gui;
 pub mod model;
 pub mod runs;

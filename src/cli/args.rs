@@ -31,7 +31,8 @@ pub enum Command {
     /// fine-tuned with the mask held); writes a run folder per variant and
     /// compress.json (test figures, size, inference speed)
     Compress(CompressArgs),
-    /// Write a run's figures out: `export csv RUN_DIR` (one row per step)
+    /// Write things out: `export csv RUN_DIR` (metrics, one row per step),
+    /// `export pytorch EXPERIMENT_OR_RUN` (a PyTorch script)
     #[command(subcommand)]
     Export(ExportCommand),
     /// Hyperparameter studies: run, resume or show a search over a base experiment
@@ -189,6 +190,18 @@ pub enum StudyCommand {
 /// `trainlab export ...`.
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
+    /// The experiment (or a trained run) as a standalone PyTorch script: the same
+    /// model (the run's model.safetensors loads into it), data, split and settings
+    Pytorch {
+        /// An experiment file, or a run folder (its experiment and weights).
+        from: PathBuf,
+        /// The script to write (default: train.py, or RUN_DIR/train.py for a run).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Make the script evaluate the run's trained weights by default.
+        #[arg(long)]
+        eval_only: bool,
+    },
     /// The run's metrics as CSV: one row per step (episode, for mazes), one column
     /// per figure
     Csv {

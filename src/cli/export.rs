@@ -1,14 +1,62 @@
-//! `trainlab export csv RUN_DIR`: a run's record as CSV (written atomically).
-//! A folder without a record is exit 2.
+//! `trainlab export csv RUN_DIR`: a run's record as CSV (written atomically);
+//! `trainlab export pytorch EXPERIMENT_OR_RUN`: the experiment as a PyTorch
+//! script. Bad input is exit 2, with nothing written.
 
 use std::process::ExitCode;
 
 use super::EXIT_BAD_INPUT;
 use super::args::ExportCommand;
 use crate::runs::{files, metrics_csv, read_events};
+use crate::spec::load_file;
+
+/// `export pytorch`: a script (and its split file) for an experiment or a run.
+fn pytorch(
+    from: &std::path::Path,
+    output: Option<std::path::PathBuf>,
+    eval_only: bool,
+) -> ExitCode {
+    let result = (|| {
+        let (exp, weights, default_out) = if from.is_dir() {
+            let exp = load_file(&from.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+            let w = from.join(files::WEIGHTS);
+            (exp, w.is_file().then_some(w), from.join("train.py"))
+        } else {
+            let exp = load_file(from).map_err(|e| e.to_string())?;
+            (exp, None, std::path::PathBuf::from("train.py"))
+        };
+        let out = output.unwrap_or(default_out);
+        let done = crate::export::pytorch::export(&exp, weights.as_deref(), eval_only, &out)?;
+        eprintln!(
+            "wrote {} (and its validation split, {}); run it with: python {}{}",
+            done.script.display(),
+            done.split.display(),
+            done.script.display(),
+            if weights.is_some() && !eval_only {
+                " [--eval-only]"
+            } else {
+                ""
+            }
+        );
+        Ok::<(), String>(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
 
 pub(crate) fn export(command: ExportCommand) -> ExitCode {
-    let ExportCommand::Csv { run_dir, output } = command;
+    let (run_dir, output) = match command {
+        ExportCommand::Csv { run_dir, output } => (run_dir, output),
+        ExportCommand::Pytorch {
+            from,
+            output,
+            eval_only,
+        } => return pytorch(&from, output, eval_only),
+    };
     let result = (|| {
         if !run_dir.join(files::METRICS).is_file() {
             return Err(format!(

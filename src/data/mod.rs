@@ -16,7 +16,7 @@ mod image_set;
 mod load;
 pub mod maze;
 pub mod points;
-mod sources;
+pub mod sources;
 mod split;
 pub mod text;
 
@@ -24,4 +24,4 @@ pub use error::DataError;
 pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};
 pub use image_set::{ImageData, ImageSet};
 pub use load::{class_names, load_images};
-pub use split::split_train_val;
+pub use split::{split_train_val, val_indices};

@@ -15,38 +15,50 @@ use super::image_set::ImageSet;
 /// to `[0, 1]`) in validation. A fraction of 0 (or one that rounds to no image) returns
 /// the set unchanged and an empty validation set.
 pub fn split_train_val(train: ImageSet, val_fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
-    let empty = ImageSet {
-        rows: train.rows,
-        cols: train.cols,
-        images: Vec::new(),
-        labels: Vec::new(),
-    };
+    let val = val_indices(&train.labels, val_fraction, seed);
+    if val.is_empty() {
+        let empty = ImageSet {
+            rows: train.rows,
+            cols: train.cols,
+            images: Vec::new(),
+            labels: Vec::new(),
+        };
+        return (train, empty);
+    }
+    let mut in_val = vec![false; train.len()];
+    for &i in &val {
+        in_val[i] = true;
+    }
+    let train_idx: Vec<usize> = (0..train.len()).filter(|&i| !in_val[i]).collect();
+    (train.subset(&train_idx), train.subset(&val))
+}
+
+/// Which images of a training set with `labels` go to validation (ascending):
+/// the same stratified, seeded choice `split_train_val` makes.
+pub fn val_indices(labels: &[u8], val_fraction: f64, seed: u64) -> Vec<usize> {
     let fraction = if val_fraction.is_nan() {
         0.0
     } else {
         val_fraction.clamp(0.0, 1.0)
     };
-    let n_val = (train.len() as f64 * fraction).round() as usize;
+    let n_val = (labels.len() as f64 * fraction).round() as usize;
     if n_val == 0 {
-        return (train, empty);
+        return Vec::new();
     }
-
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 256];
-    for (i, &label) in train.labels.iter().enumerate() {
+    for (i, &label) in labels.iter().enumerate() {
         by_class[usize::from(label)].push(i);
     }
     let quotas = class_quotas(&by_class, fraction, n_val);
-
     let mut rng = Rng::derive(seed, "val-split");
-    let mut in_val = vec![false; train.len()];
+    let mut in_val = vec![false; labels.len()];
     for (members, quota) in by_class.iter_mut().zip(quotas) {
         rng.shuffle(members);
         for &i in &members[..quota] {
             in_val[i] = true;
         }
     }
-    let (val_idx, train_idx): (Vec<usize>, Vec<usize>) = (0..train.len()).partition(|&i| in_val[i]);
-    (train.subset(&train_idx), train.subset(&val_idx))
+    (0..labels.len()).filter(|&i| in_val[i]).collect()
 }
 
 /// How many images each class gives to validation: `floor(count * fraction)`, plus one

@@ -1,0 +1,4 @@
+//! Bridges out of trainlab: an experiment (or a trained run) as a standalone
+//! PyTorch script ([`pytorch`]).
+
+pub mod pytorch;

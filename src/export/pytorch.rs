@@ -1,0 +1,281 @@
+//! `trainlab export pytorch`: an image experiment as one readable PyTorch script
+//! (torch, numpy, safetensors only) that builds the same model with the same
+//! parameter names and layouts (so a run's `model.safetensors` loads with
+//! `load_state_dict`), reads the same IDX files with the same limits,
+//! normalisation and validation split (the split's indices go in a JSON file
+//! beside the script: trainlab's seeded generator is not Python's), and trains
+//! with the same optimizer, schedule, clipping, augmentation, epochs, evaluation
+//! and early stopping. It prints its figures as trainlab's CLI does.
+//!
+//! Contract: only what has an exact PyTorch equivalent is written; anything else
+//! (text and maze models, for now) is an error naming it, and no file is written.
+
+use std::path::{Path, PathBuf};
+
+use crate::data::sources::resolve;
+use crate::data::{read_idx_labels, val_indices};
+use crate::spec::{DatasetSpec, Experiment, LayerSpec, LrDecay, OptimizerSpec, infer_shapes};
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The script.
+    pub script: PathBuf,
+    /// The validation split's indices, beside it.
+    pub split: PathBuf,
+}
+
+/// Writes the script for `exp` to `out` (and `out` with `.split.json`); with
+/// `weights`, the script evaluates those trained weights when run with
+/// `--eval-only` (the default when `eval_only`).
+pub fn export(
+    exp: &Experiment,
+    weights: Option<&Path>,
+    eval_only: bool,
+    out: &Path,
+) -> Result<Exported, String> {
+    let DatasetSpec::Images(data) = &exp.dataset else {
+        return Err(
+            "export pytorch covers image experiments so far (MNIST, Fashion-MNIST); text, \
+             maze and playground experiments are not exported yet"
+                .into(),
+        );
+    };
+    if eval_only && weights.is_none() {
+        return Err("--eval-only needs a run folder with trained weights".into());
+    }
+    let model = model_code(exp)?;
+    let files = resolve(data.name, &data.source).map_err(|e| e.to_string())?;
+    // The split: trainlab's, computed here, over the images kept by train_limit.
+    let mut labels = read_idx_labels(&files.train_labels).map_err(|e| e.to_string())?;
+    if let Some(n) = data.train_limit {
+        labels.truncate(n);
+    }
+    let val = val_indices(&labels, data.val_fraction, exp.seed);
+    let split = out.with_extension("split.json");
+    let split_json = serde_json::json!({
+        "about": "indices (into the first train_limit training images) that trainlab holds out for validation",
+        "val": val,
+    });
+    let (mean, std) = crate::train::normalisation(data.name);
+    let t = &exp.training;
+    let (opt_name, opt_code) = optimizer_code(&exp.optimizer);
+    let schedule = schedule_code(exp);
+    let classes = crate::data::class_names(data.name);
+    let script = TEMPLATE
+        .replace("{{NAME}}", &exp.name)
+        .replace("{{SOURCE}}", &files.origin)
+        .replace(
+            "{{SOURCE_KIND}}",
+            &format!("{:?}", data.source).replace('"', "'"),
+        )
+        .replace("{{TRAIN_IMAGES}}", &py_path(&files.train_images))
+        .replace("{{TRAIN_LABELS}}", &py_path(&files.train_labels))
+        .replace("{{TEST_IMAGES}}", &py_path(&files.test_images))
+        .replace("{{TEST_LABELS}}", &py_path(&files.test_labels))
+        .replace("{{SPLIT}}", &py_path(&split))
+        .replace("{{TRAIN_LIMIT}}", &py_opt(data.train_limit))
+        .replace("{{TEST_LIMIT}}", &py_opt(data.test_limit))
+        .replace("{{MEAN}}", &format!("{mean}"))
+        .replace("{{STD}}", &format!("{std}"))
+        .replace(
+            "{{MAX_SHIFT}}",
+            &data.augment.as_ref().map_or(0, |a| a.max_shift).to_string(),
+        )
+        .replace("{{CLASSES}}", &format!("{classes:?}"))
+        .replace("{{SEED}}", &exp.seed.to_string())
+        .replace("{{MODEL}}", &model)
+        .replace("{{OPTIMIZER_NAME}}", opt_name)
+        .replace("{{OPTIMIZER}}", &opt_code)
+        .replace("{{SCHEDULE}}", &schedule)
+        .replace("{{EPOCHS}}", &t.epochs.to_string())
+        .replace("{{BATCH}}", &t.batch_size.to_string())
+        .replace("{{LOG_EVERY}}", &t.log_every_steps.to_string())
+        .replace("{{EVAL_EVERY}}", &py_opt(t.eval_every_steps))
+        .replace(
+            "{{CLIP}}",
+            &t.grad_clip_norm.map_or("None".into(), |c| format!("{c}")),
+        )
+        .replace(
+            "{{PATIENCE}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("None".into(), |e| e.patience.to_string()),
+        )
+        .replace(
+            "{{MIN_DELTA}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
+        )
+        .replace(
+            "{{WEIGHTS}}",
+            &weights.map_or("None".into(), |w| py_path(w)),
+        )
+        .replace("{{EVAL_ONLY}}", if eval_only { "True" } else { "False" });
+    if script.contains("{{") {
+        return Err("internal: a template field was left unfilled".into());
+    }
+    let split_text = serde_json::to_string(&split_json).map_err(|e| e.to_string())?;
+    crate::util::atomic::write_atomic(&split, split_text.as_bytes())
+        .map_err(|e| format!("{}: {e}", split.display()))?;
+    crate::util::atomic::write_atomic(out, script.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(Exported {
+        script: out.to_path_buf(),
+        split,
+    })
+}
+
+fn py_path(p: &Path) -> String {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    format!("{:?}", abs.display().to_string())
+}
+
+fn py_opt(v: Option<usize>) -> String {
+    v.map_or("None".into(), |n| n.to_string())
+}
+
+/// `nn.Sequential` entries, index for index with trainlab's `layers.{i}`.
+fn model_code(exp: &Experiment) -> Result<String, String> {
+    let input = [1usize, 28, 28];
+    let shapes = infer_shapes(&exp.model, &input).map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    let mut shape: Vec<usize> = input.to_vec();
+    for (i, layer) in exp.model.iter().enumerate() {
+        let code = match layer {
+            LayerSpec::Flatten => "nn.Flatten()".to_string(),
+            LayerSpec::Linear { out } => format!("nn.Linear({}, {out})", shape[0]),
+            LayerSpec::Conv2d {
+                out,
+                kernel,
+                stride,
+                padding,
+            } => format!(
+                "nn.Conv2d({}, {out}, kernel_size={kernel}, stride={stride}, padding={padding})",
+                shape[0]
+            ),
+            LayerSpec::MaxPool2d { kernel, stride } => format!(
+                "nn.MaxPool2d(kernel_size={kernel}, stride={})",
+                stride.unwrap_or(*kernel)
+            ),
+            LayerSpec::ReLU => "nn.ReLU()".into(),
+            LayerSpec::Tanh => "nn.Tanh()".into(),
+            LayerSpec::Sigmoid => "nn.Sigmoid()".into(),
+            // trainlab's GELU is the exact (erf) one, PyTorch's default.
+            LayerSpec::GELU => "nn.GELU()".into(),
+            LayerSpec::Dropout { p } => format!("nn.Dropout(p={p})"),
+            LayerSpec::BatchNorm { momentum, eps } => {
+                let kind = if shape.len() == 3 {
+                    "BatchNorm2d"
+                } else {
+                    "BatchNorm1d"
+                };
+                format!("nn.{kind}({}, eps={eps}, momentum={momentum})", shape[0])
+            }
+            other => {
+                return Err(format!(
+                    "model[{i}] ({}) has no exported PyTorch equivalent yet: export pytorch \
+                     covers Flatten, Linear, Conv2d, MaxPool2d, ReLU, Tanh, Sigmoid, GELU, \
+                     Dropout and BatchNorm",
+                    other.kind()
+                ));
+            }
+        };
+        lines.push(format!(
+            "            {code},  # layers.{i}: output {:?}",
+            shapes[i].output
+        ));
+        shape.clone_from(&shapes[i].output);
+    }
+    Ok(lines.join("\n"))
+}
+
+fn optimizer_code(opt: &OptimizerSpec) -> (&'static str, String) {
+    match opt {
+        OptimizerSpec::Sgd {
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+        } => (
+            "SGD",
+            format!(
+                "torch.optim.SGD(model.parameters(), lr={lr}, momentum={momentum}, \
+                 nesterov={}, weight_decay={weight_decay})",
+                if *nesterov { "True" } else { "False" }
+            ),
+        ),
+        OptimizerSpec::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => (
+            "Adam",
+            format!(
+                "torch.optim.Adam(model.parameters(), lr={lr}, betas=({beta1}, {beta2}), \
+                 eps={eps}, weight_decay={weight_decay})"
+            ),
+        ),
+        OptimizerSpec::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => (
+            "AdamW",
+            format!(
+                "torch.optim.AdamW(model.parameters(), lr={lr}, betas=({beta1}, {beta2}), \
+                 eps={eps}, weight_decay={weight_decay})"
+            ),
+        ),
+    }
+}
+
+/// The learning-rate factor (of the peak) at a 0-based step, as trainlab computes it.
+fn schedule_code(exp: &Experiment) -> String {
+    let s = &exp.schedule;
+    let warmup = s.warmup_steps;
+    let decay = match &s.decay {
+        LrDecay::Constant => "    return 1.0".to_string(),
+        LrDecay::Step {
+            every_epochs,
+            gamma,
+        } => format!(
+            "    drops = (step // max(steps_per_epoch, 1)) // {every_epochs}\n    return {gamma} ** drops"
+        ),
+        LrDecay::Cosine { final_fraction } => format!(
+            "    # The last step lands exactly on the floor.\n    \
+             span = max(total_steps - ({warmup} + 1), 1)\n    \
+             progress = min((step - {warmup}) / span, 1.0)\n    \
+             return {final_fraction} + (1.0 - {final_fraction}) * 0.5 * (1.0 + math.cos(math.pi * progress))"
+        ),
+    };
+    format!(
+        "def lr_factor(step, steps_per_epoch, total_steps):\n    \
+         \"\"\"Learning rate at a 0-based step, as a fraction of the peak.\"\"\"\n    \
+         if step < {warmup}:\n        return (step + 1) / {warmup}\n{decay}\n"
+    )
+}
+
+const TEMPLATE: &str = include_str!("pytorch_template.py");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mlp_becomes_a_sequential_with_trainlabs_indices() {
+        let exp = Experiment::default();
+        let code = model_code(&exp).expect("exports");
+        assert!(code.contains("nn.Flatten(),  # layers.0"), "{code}");
+        assert!(code.contains("nn.Linear(784, 128),  # layers.1"), "{code}");
+        assert!(code.contains("nn.Linear(128, 10),  # layers.3"), "{code}");
+        let mut lstm = exp.clone();
+        lstm.model.insert(1, LayerSpec::MeanPool);
+        assert!(model_code(&lstm).is_err());
+    }
+}
