@@ -11,6 +11,7 @@ pub mod data;
 pub mod export;
 pub mod gui;
 pub mod model;
+pub mod quant;
 pub mod runs;
 pub mod spec;
 pub mod study;

@@ -142,6 +142,50 @@ fn pruned_variants_are_sparse_stay_sparse_and_load_as_runs() {
 }
 
 #[test]
+fn int8_keeps_the_accuracy_in_a_quarter_of_the_size_on_either_kernel() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = trained(tmp.path());
+    let row = |out: &str, portable: bool| {
+        let mut cmd = trainlab();
+        cmd.args(["compress", "--sparsity", "0.5", "--int8", "--out"])
+            .arg(tmp.path().join(out))
+            .arg(&run);
+        if portable {
+            cmd.env("TRAINLAB_INT8", "portable");
+        }
+        ok(&cmd.output().expect("runs"));
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(out).join("compress.json")).expect("json"),
+        )
+        .expect("parses");
+        let rows = json["variants"].as_array().expect("rows").clone();
+        let original = rows[0].clone();
+        let int8 = rows
+            .into_iter()
+            .find(|r| r["int8"] == true)
+            .expect("an int8 row");
+        (original, int8)
+    };
+    let (original, fast) = row("a", false);
+    let (_, portable) = row("b", true);
+    let acc = |r: &serde_json::Value| r["test_accuracy"].as_f64().expect("accuracy");
+    assert!(
+        (acc(&fast) - acc(&original)).abs() < 0.02,
+        "{fast} vs {original}"
+    );
+    // Integer sums are exact: both kernels classify every test image alike.
+    assert_eq!(acc(&fast), acc(&portable));
+    assert!(
+        portable["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("portable"))
+    );
+    let size = |r: &serde_json::Value| r["size_bytes"].as_u64().expect("size") as f64;
+    assert!(size(&fast) < 0.3 * size(&original), "{fast} vs {original}");
+    assert!(tmp.path().join("a/int8/model_int8.safetensors").is_file());
+}
+
+#[test]
 fn bad_input_is_exit_2() {
     let tmp = tempfile::tempdir().expect("tmp");
     let run = trained(tmp.path());

@@ -18,6 +18,7 @@ pub(crate) fn compress(args: &CompressArgs) -> ExitCode {
         } else {
             PruneScope::Global
         },
+        int8: args.int8,
     };
     let out = args
         .out

@@ -29,6 +29,8 @@ pub struct CompressPlan {
     pub finetune_epochs: usize,
     /// Global or per-layer thresholds.
     pub scope: PruneScope,
+    /// Also an int8 quantised copy of the original (image MLPs).
+    pub int8: bool,
 }
 
 /// One row of `compress.json`.
@@ -55,6 +57,9 @@ pub struct Variant {
     pub samples_per_sec_batch1: f64,
     /// The same at batch 64.
     pub samples_per_sec_batch64: f64,
+    /// Whether the weights are int8 (with f32 scales).
+    #[serde(default)]
+    pub int8: bool,
 }
 
 /// Makes the variants of `run_dir` in `out` (created), the original first.
@@ -143,6 +148,10 @@ pub fn compress(
         let s = result?;
         rows.push(measure(&name, &dir, plan.finetune_epochs, Some(&s))?);
     }
+    if plan.int8 {
+        progress("int8: quantising and calibrating".into());
+        rows.push(int8_variant(run_dir, &out.join("int8"))?);
+    }
     let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))
         .map_err(|e| e.to_string())?;
     crate::util::atomic::write_atomic(&out.join("compress.json"), json.as_bytes())
@@ -189,6 +198,82 @@ fn measure(
         sparse_bytes,
         samples_per_sec_batch1: b1,
         samples_per_sec_batch64: b64,
+        int8: false,
+    })
+}
+
+/// Calibration rows taken from the training images.
+const CALIBRATION: usize = 256;
+
+/// The original model quantised to int8, saved in `dir`, measured on its test set.
+fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
+    let saved = load_saved_model(run_dir)?;
+    let exp = &saved.experiment;
+    let DatasetSpec::Images(spec) = &exp.dataset else {
+        return Err("--int8 covers image MLPs so far".into());
+    };
+    let data = crate::data::load_images(spec).map_err(|e| e.to_string())?;
+    let norm = super::evaluate::normalisation(spec.name);
+    let rows = |set: &crate::data::ImageSet, n: usize| -> Vec<Vec<f32>> {
+        (0..set.len().min(n))
+            .map(|i| {
+                set.image(i)
+                    .iter()
+                    .map(|&p| (f32::from(p) / 255.0 - norm.0) / norm.1)
+                    .collect()
+            })
+            .collect()
+    };
+    let q = crate::quant::Int8Model::quantise(
+        &saved.model,
+        &exp.model,
+        &rows(&data.train, CALIBRATION),
+    )?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = dir.join("model_int8.safetensors");
+    q.save(&file)?;
+    std::fs::copy(run_dir.join(files::EXPERIMENT), dir.join(files::EXPERIMENT))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Test accuracy of the file as written, read back.
+    let back = crate::quant::Int8Model::load(&file, &exp.model, q.inputs)?;
+    let test = rows(&data.test, usize::MAX);
+    let right = back
+        .forward(&test)
+        .iter()
+        .zip(&data.test.labels)
+        .filter(|(out, label)| {
+            out.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .is_some_and(|(i, _)| i == usize::from(**label))
+        })
+        .count();
+    let speed = |batch: usize| {
+        let x = vec![vec![0f32; back.inputs]; batch];
+        back.forward(&x);
+        let began = Instant::now();
+        let mut passes = 0u64;
+        while began.elapsed() < Duration::from_millis(300) || passes < 3 {
+            back.forward(&x);
+            passes += 1;
+        }
+        (passes * batch as u64) as f64 / began.elapsed().as_secs_f64()
+    };
+    let size_bytes = std::fs::metadata(&file)
+        .map(|m| m.len())
+        .map_err(|e| e.to_string())?;
+    Ok(Variant {
+        name: format!("int8 ({:?})", back.kernel()).to_lowercase(),
+        dir: dir.display().to_string(),
+        sparsity: 0.0,
+        finetune_epochs: 0,
+        test_accuracy: Some(right as f64 / data.test.len().max(1) as f64),
+        bits_per_token: None,
+        size_bytes,
+        sparse_bytes: size_bytes,
+        samples_per_sec_batch1: speed(1),
+        samples_per_sec_batch64: speed(64),
+        int8: true,
     })
 }
 
