@@ -110,7 +110,7 @@ pub fn export(
         )
         .replace(
             "{{WEIGHTS}}",
-            &weights.map_or("None".into(), |w| py_path(w)),
+            &weights.map_or("None".into(), py_path),
         )
         .replace("{{EVAL_ONLY}}", if eval_only { "True" } else { "False" });
     if script.contains("{{") {
