@@ -995,3 +995,118 @@ fn a_lesson_opens_from_the_lessons_menu_with_its_notes() {
         );
     }
 }
+
+#[test]
+fn a_finished_run_is_compressed_from_the_history_and_one_sparsity_is_tested() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("the default experiment uses images")
+    };
+    d.train_limit = Some(500);
+    d.test_limit = Some(200);
+    app.doc.exp.training.epochs = 1;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the run to start", |a| a.is_running());
+    step_until(&mut h, "the run to end", |a| !a.is_running());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+
+    h.state_mut().tab = Tab::History;
+    h.run();
+    h.get_by_label("compress").click();
+    h.run();
+    assert_eq!(h.state().tab, Tab::Compress);
+    assert!(h.state().compress.run.is_some());
+    h.state_mut().compress.sparsity = 0.8;
+    h.get_by_label("prune & test").click();
+    step_until(&mut h, "the pruned variant's row", |a| {
+        a.compress.busy().is_none()
+            && a.compress
+                .rows
+                .iter()
+                .any(|r| r.name != "original" && r.test_accuracy.is_some())
+            || !a.errors.is_empty()
+    });
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let s = &h.state().compress;
+    let curve = s.curve(0);
+    assert_eq!(
+        curve.len(),
+        2,
+        "the original at 0 and one variant: {curve:?}"
+    );
+    assert_eq!(curve[0][0], 0.0);
+    assert!((curve[1][0] - 0.8).abs() < 0.02, "{curve:?}");
+    let variant = s
+        .rows
+        .iter()
+        .find(|r| r.name != "original")
+        .expect("variant");
+    assert!(variant.sparse_bytes < variant.size_bytes);
+    assert!(
+        std::path::Path::new(&variant.dir).starts_with(dir.path()),
+        "variants land under the runs root"
+    );
+    // The History lists the variant as a run.
+    h.state_mut().tab = Tab::History;
+    h.run();
+    assert!(
+        h.query_all_by_label("compress").count() >= 2,
+        "the variant has its own row in the History"
+    );
+    // Its weight histograms arrive (original and the selected variant).
+    h.state_mut().tab = Tab::Compress;
+    step_until(&mut h, "the histograms", |a| {
+        let c = &a.compress;
+        let variant = c.selected_row().map(|r| std::path::PathBuf::from(&r.dir));
+        c.run.as_deref().and_then(|r| c.histograms(r)).is_some()
+            && variant.is_some_and(|v| c.histograms(&v).is_some_and(|w| w.zeros > 0))
+    });
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+}
+
+#[test]
+fn compressing_a_folder_without_a_model_is_an_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    let ctx = h.ctx.clone();
+    h.state_mut().open_compress(dir.path(), &ctx);
+    h.run();
+    assert_eq!(h.state().errors.len(), 1, "{:?}", h.state().errors);
+    assert!(h.state().errors[0].contains("no trained model"));
+    assert_ne!(h.state().tab, Tab::Compress);
+}
+
+#[test]
+fn an_l1_penalty_is_picked_in_the_hyperparameters() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    h.run();
+    assert_eq!(h.state().doc.exp.training.regularization, None);
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Regularization")
+        .click();
+    h.run();
+    h.get_by_label("L1").click();
+    h.run();
+    let reg = h
+        .state()
+        .doc
+        .exp
+        .training
+        .regularization
+        .expect("a penalty");
+    assert_eq!(reg.kind, trainlab::spec::RegularizationKind::L1);
+    assert!(reg.rate > 0.0);
+    assert!(trainlab::spec::validate(&h.state().doc.exp).is_ok());
+    assert!(
+        h.state().doc.is_dirty(),
+        "the edit marks the experiment unsaved"
+    );
+    assert!(
+        h.query_by_label("Reg. rate").is_some(),
+        "its rate is offered"
+    );
+}

@@ -16,9 +16,11 @@ use super::editor::document::{Document, example_files};
 use super::editor::hyperparams::{devices, hyperparams};
 use super::editor::menu::{MenuAction, top_bar};
 use super::editor::model_editor::{RED, model_editor};
+use super::state::compress::CompressState;
 use super::state::inspect::Inspector;
 use super::state::live::LiveRun;
 use super::state::run_state::{RunSeries, RunState};
+use super::views::compress::{CompressAction, compress_view};
 use super::views::curves::{CurveSettings, CurvesCache, curves_view};
 use super::views::history::HistoryAction;
 use super::views::maze_view::{MazeState, maze_tab};
@@ -89,6 +91,8 @@ pub struct TrainlabApp {
     pub study: StudyView,
     /// The Playground tab: the live model's maps over the plane.
     pub playground: PlaygroundState,
+    /// The Compress tab: a finished run's pruned variants.
+    pub compress: CompressState,
     /// Whether the notes panel is open (when the experiment has notes).
     pub notes_open: bool,
     /// Slow motion: applied at Start and sent live when changed during a run.
@@ -130,6 +134,7 @@ impl TrainlabApp {
             text: TextState::default(),
             study: StudyView::default(),
             playground: PlaygroundState::default(),
+            compress: CompressState::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(Path::new("experiments")),
@@ -309,6 +314,11 @@ impl TrainlabApp {
             &mut self.errors,
         );
         self.study.poll(ui.ctx(), &mut self.errors);
+        self.compress.poll(ui.ctx());
+        self.errors.append(&mut self.compress.errors);
+        if std::mem::take(&mut self.compress.wrote_runs) {
+            self.views.refresh_history(&self.runs_root);
+        }
         self.handle_view_requests(ui.ctx());
         self.shortcuts(ui);
         self.update_title(ui.ctx());
@@ -329,6 +339,7 @@ impl TrainlabApp {
             });
         self.notes_panel(ui);
         let mut study_action = None;
+        let mut compress_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
             self.error_banner(ui);
             let runs = self.views.overlay_runs();
@@ -360,6 +371,7 @@ impl TrainlabApp {
                     text_tab(ui, &mut self.text, &self.doc.exp, &self.series, live);
                 }
                 Tab::Study => study_action = self.study.show(ui, &self.doc.exp),
+                Tab::Compress => compress_action = compress_view(ui, &mut self.compress),
                 Tab::Playground => {
                     let live = self.live.is_some();
                     playground_tab(ui, &mut self.playground, &self.doc.exp, &self.series, live);
@@ -369,6 +381,9 @@ impl TrainlabApp {
         });
         if let Some(a) = study_action {
             self.study_action(a, ui.ctx());
+        }
+        if let Some(a) = compress_action {
+            self.compress_action(a, ui.ctx());
         }
         self.send_probes();
     }
@@ -449,12 +464,47 @@ impl TrainlabApp {
                     }
                 }
                 HistoryAction::OpenExperiment(path) => self.open_path(&path),
+                HistoryAction::Compress(dir) => self.open_compress(&dir, ctx),
                 HistoryAction::Resume { dir, extra_epochs } => {
                     if let Err(e) = self.resume_run(&dir, extra_epochs, ctx) {
                         self.errors
                             .push(format!("Cannot resume {}: {e}", dir.display()));
                     }
                 }
+            }
+        }
+    }
+
+    /// Opens the Compress tab on the finished run in `dir`; an error (no model)
+    /// goes to the banner.
+    pub fn open_compress(&mut self, dir: &Path, ctx: &egui::Context) {
+        let before = self.errors.len();
+        self.compress.open(dir, &self.runs_root, ctx);
+        self.errors.append(&mut self.compress.errors);
+        if self.errors.len() == before {
+            self.tab = Tab::Compress;
+        }
+    }
+
+    fn compress_action(&mut self, action: CompressAction, ctx: &egui::Context) {
+        match action {
+            CompressAction::Overlay(dir, label) => {
+                let run = self
+                    .compress
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.file_name())
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                self.views
+                    .compare_run_labelled(&dir, &format!("{run}/{label}"), ctx);
+                self.tab = Tab::Curves;
+            }
+            CompressAction::Inspect(dir) => {
+                self.views.push_request(HistoryAction::Inspect(dir));
+            }
+            CompressAction::ShowHistory => {
+                self.views.refresh_history(&self.runs_root);
+                self.tab = Tab::History;
             }
         }
     }

@@ -7,7 +7,7 @@
 //! three rooms:
 //! - `editor/`: the panels that edit the experiment and start it;
 //! - `views/`: the tabs that show a run (curves, maze, text, confusion, weights,
-//!   canvas, history, study, playground) and the status bar;
+//!   canvas, history, study, playground, compress) and the status bar;
 //! - `state/`: what the views read, fed by the worker's events and background jobs.
 //!
 //! `app.rs` ties them together: it lays the panels out and carries out what they
@@ -19,6 +19,7 @@ mod state;
 mod views;
 
 pub use app::{Persisted, TrainlabApp};
+pub use state::compress::CompressState;
 pub use state::run_state::{RunSeries, RunState};
 pub use views::Tab;
 pub use views::canvas::DigitCanvas;

@@ -1,5 +1,5 @@
 //! Hyperparameter knobs: optimizer and its fields, learning rate (log slider plus
-//! exact value), schedule, batch size, epochs, seed, augmentation and device.
+//! exact value), weight penalty (L1/L2, supervised models), schedule, batch size, epochs, seed, augmentation and device.
 //!
 //! Contract: edits `Experiment` in place and returns true when something changed.
 //! Every knob carries a one-line tooltip that says what it does; the device list
@@ -9,6 +9,7 @@ use egui::{ComboBox, DragValue, Slider, Ui};
 
 use crate::spec::{
     AgentMethod, Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec,
+    Regularization, RegularizationKind,
 };
 use crate::train::available_devices;
 
@@ -28,6 +29,7 @@ pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) ->
                 changed |= device_row(ui, exp, devices);
             } else {
                 changed |= optimizer_rows(ui, &mut exp.optimizer);
+                changed |= regularization_rows(ui, &mut exp.training.regularization);
                 changed |= schedule_rows(ui, exp);
                 changed |= training_rows(ui, exp, devices);
             }
@@ -179,6 +181,77 @@ fn weight_decay_row(ui: &mut Ui, weight_decay: &mut f64) -> bool {
     )
 }
 
+const REGULARIZATION_HELP: &str = "A penalty on the weights added to the loss. L1 (sum of |w|) drives \
+     weights to exactly zero (sparse models); L2 (half the sum of w²) shrinks all of them a \
+     little. With Adam, L1 is strong: its per-weight steps make the penalty push hard, so start \
+     around 1e-5..1e-4 (TensorFlow Playground uses plain SGD, where 1e-3 is gentle).";
+
+/// None / L1 / L2 and its rate (a log slider over 1e-5..1 plus the exact value).
+fn regularization_rows(ui: &mut Ui, reg: &mut Option<Regularization>) -> bool {
+    let mut changed = false;
+    let name = match reg {
+        None => "none",
+        Some(Regularization {
+            kind: RegularizationKind::L1,
+            ..
+        }) => "L1",
+        Some(Regularization {
+            kind: RegularizationKind::L2,
+            ..
+        }) => "L2",
+    };
+    let label = ui
+        .label("Regularization")
+        .on_hover_text(REGULARIZATION_HELP);
+    ComboBox::from_id_salt("regularization")
+        .selected_text(name)
+        .show_ui(ui, |ui| {
+            let rate = reg.map_or(1e-4, |r| r.rate);
+            let choices = [
+                ("none", None),
+                ("L1", Some(RegularizationKind::L1)),
+                ("L2", Some(RegularizationKind::L2)),
+            ];
+            for (label, kind) in choices {
+                if ui.selectable_label(name == label, label).clicked() && name != label {
+                    *reg = kind.map(|kind| Regularization { kind, rate });
+                    changed = true;
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text(REGULARIZATION_HELP);
+    ui.end_row();
+    if let Some(r) = reg {
+        let label = ui
+            .label("Reg. rate")
+            .on_hover_text("The penalty's weight in the loss (1e-5..1, log scale).");
+        ui.horizontal(|ui| {
+            let speed = r.rate * 0.01;
+            let slider = ui
+                .add(
+                    Slider::new(&mut r.rate, 1e-5..=1.0)
+                        .logarithmic(true)
+                        .show_value(false),
+                )
+                .labelled_by(label.id)
+                .on_hover_text("The penalty's weight in the loss (1e-5..1, log scale).");
+            let exact = ui
+                .add(
+                    DragValue::new(&mut r.rate)
+                        .range(1e-7..=10.0)
+                        .speed(speed)
+                        .max_decimals(7),
+                )
+                .on_hover_text("Exact rate (drag or type).");
+            changed |= slider.changed() || exact.changed();
+        });
+        ui.end_row();
+    }
+    changed
+}
+
 fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
     let mut changed = false;
     let s = &mut exp.schedule;
@@ -328,5 +401,44 @@ pub fn device_name(d: DeviceSpec) -> String {
         DeviceSpec::Cpu => "CPU".into(),
         DeviceSpec::Cuda(n) => format!("CUDA {n}"),
         DeviceSpec::Metal(n) => format!("Metal {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Draws the hyperparameters once in a headless context.
+    fn draw(exp: &mut Experiment, ctx: &egui::Context) -> bool {
+        let mut changed = false;
+        let _ = ctx.run_ui(egui::RawInput::default(), |ui| {
+            changed |= hyperparams(ui, exp, &[DeviceSpec::Cpu]);
+        });
+        changed
+    }
+
+    #[test]
+    fn a_weight_penalty_is_offered_for_supervised_data_and_stays_valid() {
+        let ctx = egui::Context::default();
+        let mut exp = Experiment::default();
+        assert!(!draw(&mut exp, &ctx), "drawing alone changes nothing");
+        for kind in [RegularizationKind::L1, RegularizationKind::L2] {
+            exp.training.regularization = Some(Regularization { kind, rate: 1e-4 });
+            draw(&mut exp, &ctx);
+            assert_eq!(
+                exp.training.regularization,
+                Some(Regularization { kind, rate: 1e-4 }),
+                "the rows keep what they show"
+            );
+            assert!(crate::spec::validate(&exp).is_ok());
+            let text = crate::spec::to_ron_string(&exp);
+            assert!(text.contains("regularization"), "{text}");
+        }
+        // The slider's lowest value is still a valid rate.
+        exp.training.regularization = Some(Regularization {
+            kind: RegularizationKind::L1,
+            rate: 1e-5,
+        });
+        assert!(crate::spec::validate(&exp).is_ok());
     }
 }

@@ -7,6 +7,7 @@
 //! the event stream change them.
 
 pub(super) mod aggregate;
+pub(super) mod compress;
 pub(super) mod inspect;
 pub(super) mod job;
 pub(super) mod live;

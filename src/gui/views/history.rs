@@ -1,7 +1,8 @@
 //! The run history: past run folders under the runs root, newest first, with their
 //! final figures; tick any number to overlay their curves on the plots, inspect one
 //! (its model feeds the confusion matrix, gallery, weights and canvas), open its
-//! experiment in the editor, or resume / extend it from its newest checkpoint.
+//! experiment in the editor, resume / extend it from its newest checkpoint, or
+//! compress it (its pruned variants, in `<run>-compressed/`, are listed too).
 //!
 //! Contract: the folder is rescanned on request and when a run ends, never per
 //! frame; overlaid runs are read from metrics.jsonl on a background [`Job`].
@@ -23,6 +24,8 @@ pub enum HistoryAction {
     Inspect(PathBuf),
     /// Open this run's experiment.ron in the editor.
     OpenExperiment(PathBuf),
+    /// Open the Compress tab on this run.
+    Compress(PathBuf),
     /// Continue this run from its newest checkpoint, training `extra_epochs` more
     /// epochs than its experiment says (0: just finish it).
     Resume {
@@ -48,9 +51,34 @@ pub struct HistoryState {
 }
 
 impl HistoryState {
-    /// Rescans `root`.
+    /// Rescans `root`, with the pruned variants in its `*-compressed` folders
+    /// (labelled `folder/variant`, after the runs directly under `root`).
     pub fn refresh(&mut self, root: &Path) {
         self.listing = list_runs(root);
+        let mut groups: Vec<PathBuf> = std::fs::read_dir(root)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.is_dir()
+                            && p.file_name()
+                                .is_some_and(|n| n.to_string_lossy().ends_with("-compressed"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        groups.sort();
+        for group in groups {
+            let name = group
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let mut variants = list_runs(&group);
+            variants.sort_by(|a, b| a.label.cmp(&b.label));
+            for mut v in variants {
+                v.label = format!("{name}/{}", v.label);
+                self.listing.push(v);
+            }
+        }
         self.scanned = Some(root.to_path_buf());
     }
 
@@ -175,6 +203,13 @@ impl HistoryState {
                             .clicked()
                         {
                             action = Some(HistoryAction::Inspect(run.dir.clone()));
+                        }
+                        if ui
+                            .add_enabled(has_weights, egui::Button::new("compress"))
+                            .on_hover_text("Prune this run's model to several sparsities: accuracy, size and speed of each.")
+                            .clicked()
+                        {
+                            action = Some(HistoryAction::Compress(run.dir.clone()));
                         }
                         if ui.button("open").on_hover_text("Load this run's experiment into the editor.").clicked() {
                             action = Some(HistoryAction::OpenExperiment(run.dir.join(files::EXPERIMENT)));

@@ -9,6 +9,7 @@
 //! the app carries out.
 
 pub(super) mod canvas;
+pub(super) mod compress;
 mod confusion;
 pub(super) mod curves;
 mod draw;
@@ -69,11 +70,13 @@ pub enum Tab {
     Playground,
     /// A study: its trials, curves, parallel coordinates, Pareto front; Explore.
     Study,
+    /// A finished run pruned to several sparsities: accuracy, size, speed, weights.
+    Compress,
 }
 
 impl Tab {
     /// Every tab in display order.
-    pub const ALL: [Tab; 9] = [
+    pub const ALL: [Tab; 10] = [
         Tab::Data,
         Tab::Curves,
         Tab::Confusion,
@@ -83,6 +86,7 @@ impl Tab {
         Tab::History,
         Tab::Log,
         Tab::Study,
+        Tab::Compress,
     ];
 
     /// The tabs that make sense for `exp`'s kind of data.
@@ -92,13 +96,21 @@ impl Tab {
             DatasetSpec::Gridworld(_) => {
                 &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log, Tab::Study]
             }
-            DatasetSpec::Text(_) => &[Tab::Text, Tab::Curves, Tab::History, Tab::Log, Tab::Study],
+            DatasetSpec::Text(_) => &[
+                Tab::Text,
+                Tab::Curves,
+                Tab::History,
+                Tab::Log,
+                Tab::Study,
+                Tab::Compress,
+            ],
             DatasetSpec::Points(_) => &[
                 Tab::Playground,
                 Tab::Curves,
                 Tab::History,
                 Tab::Log,
                 Tab::Study,
+                Tab::Compress,
             ],
         }
     }
@@ -118,6 +130,7 @@ impl Tab {
             Tab::Log => "Log",
             Tab::Study => "Study",
             Tab::Playground => "Playground",
+            Tab::Compress => "Compress",
         }
     }
 
@@ -139,6 +152,9 @@ impl Tab {
             Tab::Log => "The model table and everything the run reported.",
             Tab::Playground => {
                 "The plane as the model sees it: its answer everywhere, each hidden unit's own map, and the weights between them."
+            }
+            Tab::Compress => {
+                "A finished run made smaller: prune its smallest weights, see what accuracy, size and speed that buys."
             }
             Tab::Study => {
                 "Many runs of one experiment over a search space: open a study, or explore the experiment under edit."
@@ -228,6 +244,11 @@ impl ViewStates {
         self.history.refresh(root);
     }
 
+    /// Queues a request as if a view had made it (carried out next frame).
+    pub fn push_request(&mut self, request: HistoryAction) {
+        self.requests.push(request);
+    }
+
     /// Requests from the views (inspect a run, open its experiment).
     pub fn take_requests(&mut self) -> Vec<HistoryAction> {
         std::mem::take(&mut self.requests)
@@ -240,7 +261,7 @@ impl ViewStates {
             self.thumbs_generation = inspector.generation;
         }
         match tab {
-            Tab::Curves | Tab::Maze | Tab::Text | Tab::Study | Tab::Playground => {}
+            Tab::Curves | Tab::Maze | Tab::Text | Tab::Study | Tab::Playground | Tab::Compress => {}
             Tab::Data => self.samples.show(ui),
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),

@@ -1,5 +1,6 @@
 //! The Playground tab (2-D points): the model's output over the plane as a
-//! heatmap with the train points (filled) and test points (outlined) on it, every
+//! heatmap with the train points (filled, dark rim) and test points (hollow rings
+//! in a white rim) on it, every
 //! hidden unit's own map as a node of the network drawing beside it, and the
 //! run's latest loss and accuracy in a corner.
 //!
@@ -24,6 +25,8 @@ use network::{Node, network};
 
 /// Points drawn per split at most (a larger set is thinned evenly).
 const MAX_DRAWN: usize = 3000;
+/// The rim of a train point (dark, like TensorFlow Playground's).
+const OUTLINE: Color32 = Color32::from_gray(30);
 
 /// Draws the tab.
 pub fn playground_tab(
@@ -176,15 +179,17 @@ fn plane(
     for p in thinned(&points.train) {
         let at = to_screen(p);
         if rect.contains(at) {
-            painter.circle(at, radius, colour(p), Stroke::new(1.0, Color32::WHITE));
+            // A dark rim keeps a point visible on a region of its own colour.
+            painter.circle(at, radius, colour(p), Stroke::new(1.0, OUTLINE));
         }
     }
     if show_test {
         for p in thinned(&points.test) {
             let at = to_screen(p);
             if rect.contains(at) {
-                painter.circle_stroke(at, radius, Stroke::new(1.5, colour(p)));
-                painter.circle_stroke(at, radius + 1.0, Stroke::new(0.8, Color32::BLACK));
+                // Hollow: a ring of the class colour in a white rim.
+                painter.circle_stroke(at, radius + 1.2, Stroke::new(1.0, Color32::WHITE));
+                painter.circle_stroke(at, radius, Stroke::new(1.8, colour(p)));
             }
         }
     }

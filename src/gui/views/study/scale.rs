@@ -148,31 +148,19 @@ impl Axis {
                 AxisKind::Log(a, b)
             }
             Param::Choice(values) => {
-                let names: Vec<String> = values.iter().filter_map(|v| json_text(v).ok()).collect();
-                let numeric: Option<Vec<f64>> =
-                    names.iter().map(|n| n.parse::<f64>().ok()).collect();
-                match numeric {
-                    // Several numbers: keep their spacing, log when they span decades.
-                    Some(v) if v.len() > 2 => {
-                        let (lo, hi) = bounds(v.into_iter()).unwrap_or((0.0, 1.0));
-                        if lo > 0.0 && hi / lo >= 20.0 {
-                            AxisKind::Log(lo, hi)
-                        } else {
-                            AxisKind::Linear(lo, hi)
-                        }
-                    }
-                    _ => {
-                        let mut names = names;
-                        for t in trials {
-                            if let Some(v) = t.params.get(path)
-                                && !names.contains(v)
-                            {
-                                names.push(v.clone());
-                            }
-                        }
-                        AxisKind::Categories(names)
+                // Always categorical, evenly spaced in the choice's order, even for
+                // numbers: [0, 1e-5, 1e-4, 1e-3] on a linear axis would put three
+                // of the four at the bottom.
+                let mut names: Vec<String> =
+                    values.iter().filter_map(|v| json_text(v).ok()).collect();
+                for t in trials {
+                    if let Some(v) = t.params.get(path)
+                        && category_index(&names, v).is_none()
+                    {
+                        names.push(v.clone());
                     }
                 }
+                AxisKind::Categories(names)
             }
         };
         Self {
@@ -193,7 +181,7 @@ impl Axis {
     /// Where the value written `text` sits, 0..=1.
     pub fn position(&self, text: &str) -> Option<f32> {
         if let AxisKind::Categories(names) = &self.kind {
-            let i = names.iter().position(|n| n == text)?;
+            let i = category_index(names, text)?;
             return Some(if names.len() < 2 {
                 0.5
             } else {
@@ -224,7 +212,7 @@ impl Axis {
     /// index for categories).
     pub fn plot_x(&self, text: &str) -> Option<f64> {
         match &self.kind {
-            AxisKind::Categories(names) => names.iter().position(|n| n == text).map(|i| i as f64),
+            AxisKind::Categories(names) => category_index(names, text).map(|i| i as f64),
             AxisKind::Log(..) => text
                 .trim()
                 .parse::<f64>()
@@ -257,6 +245,17 @@ impl Axis {
     }
 }
 
+/// Which of `names` the value written `text` is: the same text, or the same
+/// number written another way (1e-5 and 0.00001).
+fn category_index(names: &[String], text: &str) -> Option<usize> {
+    names.iter().position(|n| n == text).or_else(|| {
+        let v = text.trim().parse::<f64>().ok()?;
+        names
+            .iter()
+            .position(|n| n.trim().parse::<f64>().is_ok_and(|n| n == v))
+    })
+}
+
 /// A number in at most about 5 characters: 0.001, 1e-5, 128, 0.9731.
 pub fn short(v: f64) -> String {
     if !v.is_finite() {
@@ -277,6 +276,32 @@ pub fn short(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::spec::Figure;
+
+    #[test]
+    fn a_numeric_choice_is_an_evenly_spaced_categorical_axis() {
+        let values: Vec<ron::Value> = ["0.0", "1e-5", "1e-4", "1e-3"]
+            .iter()
+            .filter_map(|t| ron::from_str(t).ok())
+            .collect();
+        assert_eq!(values.len(), 4);
+        let axis = Axis::for_param("optimizer.weight_decay", &Param::Choice(values), &[]);
+        let AxisKind::Categories(names) = &axis.kind else {
+            panic!("numbers in a choice are categories: {:?}", axis.kind)
+        };
+        assert_eq!(names.len(), 4, "{names:?}");
+        let at = |t: &str| axis.position(t);
+        assert_eq!(at("0.0"), Some(0.0), "{names:?}");
+        assert_eq!(
+            at("0.00001"),
+            Some(1.0 / 3.0),
+            "the same number written otherwise"
+        );
+        assert_eq!(at("1e-4"), Some(2.0 / 3.0));
+        assert_eq!(at("0.001"), Some(1.0));
+        assert_eq!(axis.plot_x("0.0001"), Some(2.0));
+        assert_eq!(at("0.5"), None, "not a choice");
+        assert_eq!(axis.tick_labels().len(), 4);
+    }
 
     #[test]
     fn axes_place_values_and_never_fail_on_odd_input() {
