@@ -143,6 +143,8 @@ pub enum SearchPick {
     Random,
     /// Successive halving.
     Asha,
+    /// Population-based training (optimizer settings only).
+    Pbt,
 }
 
 /// The objectives offered, in order (the first ticked drives the search).
@@ -258,6 +260,14 @@ impl ExploreState {
                 min_epochs: self.min_epochs,
                 max_epochs: self.max_epochs,
                 eta: self.eta,
+            },
+            // The population steps every `min_epochs` up to `max_epochs`.
+            SearchPick::Pbt => Search::Pbt {
+                population: self.trials,
+                interval_epochs: self.min_epochs,
+                max_epochs: self.max_epochs,
+                quantile: 0.25,
+                perturb: (0.8, 1.2),
             },
         };
         let name = if self.name.trim().is_empty() {
@@ -432,9 +442,20 @@ pub fn explore_panel(
                     .on_hover_text(
                         "Random trials; the best 1/eta of each rung train on, the rest stop early.",
                     );
+                ui.selectable_value(&mut state.search, SearchPick::Pbt, "PBT").on_hover_text(
+                    "Population-based training: a population trains side by side; every interval the worst quarter copy the best quarter's weights and settings, nudged. Only optimizer settings can be explored.",
+                );
                 if state.search != SearchPick::Grid {
                     let l = ui.label("trials");
                     ui.add(egui::DragValue::new(&mut state.trials).range(1..=10_000))
+                        .labelled_by(l.id);
+                }
+                if state.search == SearchPick::Pbt {
+                    let l = ui.label("every (epochs)");
+                    ui.add(egui::DragValue::new(&mut state.min_epochs).range(1..=10_000))
+                        .labelled_by(l.id);
+                    let l = ui.label("epochs");
+                    ui.add(egui::DragValue::new(&mut state.max_epochs).range(2..=10_000))
                         .labelled_by(l.id);
                 }
                 if state.search == SearchPick::Asha {
@@ -610,5 +631,39 @@ mod tests {
         }
         assert!(s.build(&exp).is_err());
         assert!(grid_values(0.0, 1.0, 3, true, false).is_err());
+    }
+
+    #[test]
+    fn pbt_explores_optimizer_settings_and_names_any_other_path() {
+        let exp = Experiment::default();
+        let mut s = ExploreState::default();
+        s.sync(&exp);
+        let lr = s
+            .knobs
+            .iter()
+            .find(|k| k.path.ends_with(".lr"))
+            .map(|k| k.path.clone())
+            .expect("an lr path");
+        s.set_explore(&lr, true);
+        s.search = SearchPick::Pbt;
+        s.trials = 4;
+        s.min_epochs = 1;
+        s.max_epochs = 3;
+        let study = s.build(&exp).expect("builds");
+        assert!(matches!(
+            study.spec.search,
+            Search::Pbt {
+                population: 4,
+                interval_epochs: 1,
+                max_epochs: 3,
+                ..
+            }
+        ));
+        s.set_explore("model.1.Linear.out", true);
+        let err = s.build(&exp).expect_err("a model path under PBT");
+        assert!(
+            err.contains("model.1.Linear.out") && err.contains("optimizer"),
+            "{err}"
+        );
     }
 }

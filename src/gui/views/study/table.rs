@@ -143,7 +143,7 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
     egui::ScrollArea::both().id_salt("study_table").show(ui, |ui| {
         egui::Grid::new("study_table_grid")
             .striped(true)
-            .num_columns(paths.len() + objectives.len() + 5)
+            .num_columns(paths.len() + objectives.len() + 6)
             .show(ui, |ui| {
                 let mut heads: Vec<(Column, String)> = vec![(Column::Id, "id".into()), (Column::State, "state".into())];
                 heads.extend(paths.iter().enumerate().map(|(i, p)| (Column::Param(i), p.clone())));
@@ -154,6 +154,13 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
                     if header(ui, state, *c, text) {
                         clicked = Some(*c);
                     }
+                }
+                // PBT: whom each member copied, and when (not sortable).
+                let pbt = data.trials.iter().any(|t| !t.lineage.is_empty());
+                if pbt {
+                    ui.label("copied").on_hover_text(
+                        "Population-based training: trial@epoch for each time this member took a better member's weights and settings.",
+                    );
                 }
                 ui.label("");
                 ui.end_row();
@@ -179,6 +186,11 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
                     }
                     ui.label(short(t.epochs));
                     ui.label(format!("{:.1}", t.wall_seconds));
+                    if pbt {
+                        let copied: Vec<String> =
+                            t.lineage.iter().map(|(epochs, from)| format!("{from}@{epochs}")).collect();
+                        ui.label(copied.join(" "));
+                    }
                     if ui
                         .small_button("open")
                         .on_hover_text("Open as experiment: load this trial's exact experiment into the editor (unsaved).")
