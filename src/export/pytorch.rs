@@ -108,10 +108,7 @@ pub fn export(
                 .as_ref()
                 .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
         )
-        .replace(
-            "{{WEIGHTS}}",
-            &weights.map_or("None".into(), py_path),
-        )
+        .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
         .replace("{{EVAL_ONLY}}", if eval_only { "True" } else { "False" });
     if script.contains("{{") {
         return Err("internal: a template field was left unfilled".into());
