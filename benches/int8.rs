@@ -70,6 +70,10 @@ fn python() -> Option<std::path::PathBuf> {
 }
 
 fn main() {
+    // As the trainlab binary does: candle otherwise asks for its thread count on
+    // every matmul, which dominates a batch-1 pass.
+    trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
     let layers = vec![
         LayerSpec::Flatten,
         LayerSpec::Linear { out: 128 },
