@@ -7,7 +7,7 @@ use std::time::Instant;
 use candle_core::{Device, Var};
 
 use super::task::{Batch, Task, TaskEval, TaskState};
-use super::{RunContext, at, train};
+use super::{at, run_task};
 use crate::data::{load_images, split_train_val};
 use crate::model::{Mode, Model, classification_loss};
 use crate::spec::{DatasetSpec, Experiment};
@@ -52,14 +52,9 @@ pub(crate) fn run(
     steering: &mut Steering,
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
-    let (mut task, vars) = setup(exp, options, emitter)?;
-    let ctx = RunContext {
-        exp,
-        options,
-        kind: "images",
-        started,
-    };
-    train(&ctx, &mut task, &vars, emitter, steering)
+    run_task(exp, options, emitter, steering, started, "images", |e| {
+        setup(exp, options, e)
+    })
 }
 
 fn setup(

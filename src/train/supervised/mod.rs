@@ -83,6 +83,26 @@ pub(crate) struct RunContext<'a> {
 }
 
 /// Trains `task`'s model (only `vars` are updated) and returns the summary.
+/// What every kind's `run` does: build its task with `setup`, then train it.
+pub(crate) fn run_task<T: Task>(
+    exp: &Experiment,
+    options: &StartOptions,
+    emitter: &mut Emitter,
+    steering: &mut Steering,
+    started: Instant,
+    kind: &'static str,
+    setup: impl FnOnce(&mut Emitter) -> Result<(T, Vec<Var>), RunFailure>,
+) -> Result<RunSummary, RunFailure> {
+    let (mut task, vars) = setup(emitter)?;
+    let ctx = RunContext {
+        exp,
+        options,
+        kind,
+        started,
+    };
+    train(&ctx, &mut task, &vars, emitter, steering)
+}
+
 pub(crate) fn train<T: Task>(
     ctx: &RunContext<'_>,
     task: &mut T,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use candle_core::{D, DType, Device, Tensor, Var};
 
 use super::task::{Batch, Task, TaskEval, TaskState};
-use super::{RunContext, at, train};
+use super::{at, run_task};
 use crate::data::points::{Point, generate, grid};
 use crate::model::{Mode, Model};
 use crate::spec::{DatasetSpec, Experiment, Feature};
@@ -89,14 +89,9 @@ pub(crate) fn run(
     steering: &mut Steering,
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
-    let (mut task, vars) = setup(exp, options, emitter)?;
-    let ctx = RunContext {
-        exp,
-        options,
-        kind: "points",
-        started,
-    };
-    train(&ctx, &mut task, &vars, emitter, steering)
+    run_task(exp, options, emitter, steering, started, "points", |e| {
+        setup(exp, options, e)
+    })
 }
 
 fn setup(
