@@ -467,3 +467,35 @@ fn a_pause_that_lasts_writes_a_checkpoint() {
     );
     handle.join();
 }
+
+#[test]
+fn a_maze_resumed_with_a_new_alpha_uses_it() {
+    let root = tempfile::tempdir().expect("tmp");
+    let dir = root.path().join("run");
+    let exp = maze(AgentMethod::QLearning(TabularSpec::default()), 60);
+    let options = StartOptions {
+        run_dir: Some(dir.clone()),
+        halt_after_step: Some(20),
+        ..StartOptions::default()
+    };
+    run_all(exp.clone(), options);
+    let (_, checkpoint) = checkpoints::latest(&dir).expect("checkpoint");
+    let mut faster = exp.clone();
+    faster.agent.method = AgentMethod::QLearning(TabularSpec {
+        alpha: 0.9,
+        ..TabularSpec::default()
+    });
+    let resumed = run_all(
+        faster,
+        StartOptions {
+            run_dir: Some(dir.clone()),
+            resume_from: Some(checkpoint),
+            ..StartOptions::default()
+        },
+    );
+    assert!(
+        resumed.iter().any(|e| matches!(e, TrainEvent::Note { message, .. } if message.contains("learning rate 0.9"))),
+        "the new alpha is noted"
+    );
+    assert_eq!(summary(&resumed).reason, StopReason::Completed);
+}

@@ -29,6 +29,10 @@ pub(crate) struct RlState {
     pub wall_secs: f64,
     pub peak_lr: f64,
     pub lr_changes: Vec<(u64, f64)>,
+    /// The rate the experiment file set when written (alpha, or DQN's lr): a
+    /// resume whose file says otherwise takes the file's. None in older ones.
+    #[serde(default)]
+    pub file_lr: Option<f64>,
     pub last_loss: Option<f64>,
     pub metrics_bytes: u64,
     /// Tabular agents: the exploration stream.

@@ -181,6 +181,7 @@ pub(crate) fn run(
     let mut last_loss = None;
     let (mut secs_before, mut wall_before) = (0.0, 0.0);
     let method = agent_spec.method.name();
+    let mut lr_note = None;
     if let Some(dir) = &options.resume_from {
         let bad =
             |msg: String| RunFailure::input(format!("cannot resume from {}: {msg}", dir.display()));
@@ -194,7 +195,17 @@ pub(crate) fn run(
         }
         steering.peak_lr = state.peak_lr;
         steering.lr_changes = state.lr_changes;
-        agent.set_lr(state.peak_lr);
+        // The file's rate changed since the checkpoint (`resume --set
+        // agent.method...alpha=...`): the new one holds from here.
+        let file_lr = initial_lr(exp);
+        lr_note = state.file_lr.filter(|old| *old != file_lr).map(|old| {
+            steering.peak_lr = file_lr;
+            format!(
+                "learning rate {file_lr} from the experiment file from here on (it was {old} \
+                 when the checkpoint was written)"
+            )
+        });
+        agent.set_lr(steering.peak_lr);
         log = state.log;
         last_loss = state.last_loss;
         (secs_before, wall_before) = (state.train_secs, state.wall_secs);
@@ -208,6 +219,12 @@ pub(crate) fn run(
         )
         .map_err(bad)?;
     }
+    if let Some(message) = lr_note {
+        emitter.emit(TrainEvent::Note {
+            step: log.env_steps,
+            message,
+        });
+    }
     let loop_began = Instant::now();
     let train_secs = |steering: &Steering| {
         secs_before + loop_began.elapsed().as_secs_f64() - steering.paused_secs
@@ -219,6 +236,7 @@ pub(crate) fn run(
         failure: Default::default(),
         wall_before,
         started,
+        file_lr: initial_lr(exp),
     };
     let mut reason = StopReason::Completed;
     let mut lr = steering.peak_lr;
@@ -369,6 +387,8 @@ struct Saver<'a> {
     failure: crate::train::checkpoint::FailureNote,
     wall_before: f64,
     started: Instant,
+    /// The experiment file's rate, kept in checkpoints.
+    file_lr: f64,
 }
 
 impl Saver<'_> {
@@ -392,6 +412,7 @@ impl Saver<'_> {
                 wall_secs: self.wall_before + self.started.elapsed().as_secs_f64(),
                 peak_lr: steering.peak_lr,
                 lr_changes: steering.lr_changes.clone(),
+                file_lr: Some(self.file_lr),
                 last_loss,
                 metrics_bytes: crate::train::checkpoint::record_length(emitter),
                 table_rng: parts.table_rng,
