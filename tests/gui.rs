@@ -242,7 +242,11 @@ fn sums_to_one(p: &[f32]) -> bool {
 #[test]
 fn the_canvas_asks_the_live_model_and_then_the_trained_one() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(small_app(&dir));
+    let mut app = small_app(&dir);
+    // Slow motion, so the run cannot end before the pause lands (it is 94 steps).
+    app.pace.slow = true;
+    app.pace.rate = 40.0;
+    let mut h = harness(app);
     h.run();
     h.get_by_label("▶ Start").click();
     step_until(&mut h, "training", |a| a.series.steps.loss.len() >= 2);
