@@ -86,6 +86,10 @@ fn a_short_real_run_plots_pauses_resumes_and_stops() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut app = small_app(&dir);
     app.doc.exp.training.epochs = 50; // long enough to still be running when stopped
+    // Slow motion: on a fast machine the run could otherwise end before Pause or
+    // Stop lands.
+    app.pace.slow = true;
+    app.pace.rate = 100.0;
     let mut h = harness(app);
     h.run();
     h.get_by_label("▶ Start").click();
