@@ -59,7 +59,7 @@ pub fn export(
     });
     let (mean, std) = crate::train::normalisation(data.name);
     let t = &exp.training;
-    let (opt_name, opt_code) = optimizer_code(&exp.optimizer);
+    let opt_code = optimizer_code(&exp.optimizer);
     let schedule = schedule_code(exp);
     let classes = crate::data::class_names(data.name);
     let script = TEMPLATE
@@ -85,7 +85,6 @@ pub fn export(
         .replace("{{CLASSES}}", &format!("{classes:?}"))
         .replace("{{SEED}}", &exp.seed.to_string())
         .replace("{{MODEL}}", &model)
-        .replace("{{OPTIMIZER_NAME}}", opt_name)
         .replace("{{OPTIMIZER}}", &opt_code)
         .replace("{{SCHEDULE}}", &schedule)
         .replace("{{EPOCHS}}", &t.epochs.to_string())
@@ -188,46 +187,41 @@ fn model_code(exp: &Experiment) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-fn optimizer_code(opt: &OptimizerSpec) -> (&'static str, String) {
+fn optimizer_code(opt: &OptimizerSpec) -> String {
     match opt {
         OptimizerSpec::Sgd {
             lr,
             momentum,
             nesterov,
             weight_decay,
-        } => (
-            "SGD",
-            format!(
-                "torch.optim.SGD(model.parameters(), lr={lr}, momentum={momentum}, \
-                 nesterov={}, weight_decay={weight_decay})",
-                if *nesterov { "True" } else { "False" }
-            ),
+        } => format!(
+            "torch.optim.SGD(model.parameters(), lr={lr}, momentum={momentum}, \
+             nesterov={}, weight_decay={weight_decay})",
+            if *nesterov { "True" } else { "False" }
         ),
+        // The same fields; PyTorch's Adam also adds weight decay to the gradient,
+        // its AdamW decouples it, as trainlab's do.
         OptimizerSpec::Adam {
             lr,
             beta1,
             beta2,
             eps,
             weight_decay,
-        } => (
-            "Adam",
-            format!(
-                "torch.optim.Adam(model.parameters(), lr={lr}, betas=({beta1}, {beta2}), \
-                 eps={eps}, weight_decay={weight_decay})"
-            ),
-        ),
-        OptimizerSpec::AdamW {
+        }
+        | OptimizerSpec::AdamW {
             lr,
             beta1,
             beta2,
             eps,
             weight_decay,
-        } => (
-            "AdamW",
-            format!(
-                "torch.optim.AdamW(model.parameters(), lr={lr}, betas=({beta1}, {beta2}), \
-                 eps={eps}, weight_decay={weight_decay})"
-            ),
+        } => format!(
+            "torch.optim.{}(model.parameters(), lr={lr}, betas=({beta1}, {beta2}), \
+             eps={eps}, weight_decay={weight_decay})",
+            if matches!(opt, OptimizerSpec::Adam { .. }) {
+                "Adam"
+            } else {
+                "AdamW"
+            }
         ),
     }
 }

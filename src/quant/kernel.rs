@@ -1,6 +1,6 @@
-//! int8 dot products: `sum a[i] * b[i]` over signed bytes, accumulated in i32.
-//! An AVX2 kernel (sign-extend 16 bytes to i16, `vpmaddwd` pairs into i32) where
-//! the CPU has it, and a portable one everywhere else (it compiles to NEON or
+//! int8 dot products: `sum a[i] * b[i]` over int8 values held widened to i16,
+//! accumulated in i32. An AVX2 kernel (`vpmaddwd` pairs into i32) where the CPU
+//! has it, and a portable one everywhere else (it compiles to NEON or
 //! SSE as the compiler sees fit). `TRAINLAB_INT8=portable` forces the portable
 //! kernel on any machine, so its path is tested on AVX2 machines too.
 //!
@@ -27,81 +27,6 @@ impl Int8Kernel {
             return Self::Avx2;
         }
         Self::Portable
-    }
-
-    /// `sum a[i] * b[i]`; `a` and `b` have the same length.
-    pub fn dot(self, a: &[i8], b: &[i8]) -> i32 {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: Avx2 is only chosen when the CPU reports AVX2.
-            Self::Avx2 => unsafe { dot_avx2(a, b) },
-            _ => dot_portable(a, b),
-        }
-    }
-}
-
-/// The portable kernel.
-pub fn dot_portable(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(i16::from(x) * i16::from(y)))
-        .sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(a: &[i8], b: &[i8]) -> i32 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let mut acc = _mm256_setzero_si256();
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, so 16 bytes are readable from both.
-        let (va, vb) = unsafe {
-            (
-                _mm_loadu_si128(a.as_ptr().add(i).cast()),
-                _mm_loadu_si128(b.as_ptr().add(i).cast()),
-            )
-        };
-        let wa = _mm256_cvtepi8_epi16(va);
-        let wb = _mm256_cvtepi8_epi16(vb);
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wa, wb));
-        i += 16;
-    }
-    let mut lanes = [0i32; 8];
-    // SAFETY: lanes holds 8 i32 = 32 bytes.
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-    lanes.iter().sum::<i32>() + dot_portable(&a[i..n], &b[i..n])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kernel_gives_the_exact_sum() {
-        let mut rng = crate::util::rng::Rng::new(5);
-        for n in [0, 1, 15, 16, 17, 100, 784] {
-            let a: Vec<i8> = (0..n)
-                .map(|_| rng.below(255) as i8)
-                .map(|v| v.max(-127))
-                .collect();
-            let b: Vec<i8> = (0..n)
-                .map(|_| rng.below(255) as i8)
-                .map(|v| v.max(-127))
-                .collect();
-            let exact: i32 = a
-                .iter()
-                .zip(&b)
-                .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                .sum();
-            assert_eq!(dot_portable(&a, &b), exact, "portable, n {n}");
-            assert_eq!(Int8Kernel::detect().dot(&a, &b), exact, "detected, n {n}");
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                assert_eq!(Int8Kernel::Avx2.dot(&a, &b), exact, "avx2, n {n}");
-            }
-        }
     }
 }
 
@@ -184,7 +109,7 @@ unsafe fn dot16x4_avx2(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
 }
 
 #[cfg(test)]
-mod wide_tests {
+mod tests {
     use super::*;
 
     #[test]

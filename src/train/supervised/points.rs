@@ -12,6 +12,7 @@ use std::time::Instant;
 use candle_core::{D, DType, Device, Tensor, Var};
 
 use super::task::{Batch, Task, TaskEval, TaskState};
+use super::text_classifier::{correct_count, sample_losses};
 use super::{at, run_task};
 use crate::data::points::{Point, generate, grid};
 use crate::model::{Mode, Model};
@@ -179,29 +180,14 @@ impl PointsTask {
                     .sum_all()?;
                 Ok((diff.sqr()?, right))
             }
-            Head::Binary => {
-                // Stable BCE with logits: max(z, 0) - z y + log(1 + exp(-|z|)).
-                let z = out.flatten_all()?;
-                let y = classes.to_dtype(DType::F32)?;
-                let soft = (z.abs()?.neg()?.exp()? + 1.0)?.log()?;
-                let losses = ((z.relu()? - (&z * &y)?)? + soft)?;
-                let right = z
-                    .gt(0.0)?
-                    .to_dtype(DType::F32)?
-                    .eq(&y)?
-                    .to_dtype(DType::F32)?
-                    .sum_all()?;
-                Ok((losses, right))
-            }
-            Head::TwoScores => {
-                let logp = candle_nn::ops::log_softmax(out, D::Minus1)?;
-                let losses = logp.gather(&classes.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
-                let right = out
-                    .argmax(1)?
-                    .eq(classes)?
-                    .to_dtype(DType::F32)?
-                    .sum_all()?;
-                Ok((losses, right))
+            // The text classifier's losses and counts: one logit (binary
+            // cross-entropy) or a score per class (softmax cross-entropy).
+            Head::Binary | Head::TwoScores => {
+                let binary = self.head == Head::Binary;
+                Ok((
+                    sample_losses(out, classes, binary)?,
+                    correct_count(out, classes, binary)?,
+                ))
             }
         }
     }

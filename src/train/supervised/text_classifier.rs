@@ -50,7 +50,11 @@ impl Encoded {
 }
 
 /// Per-sample losses `[n]` for multi-class or binary heads.
-fn sample_losses(logits: &Tensor, y: &Tensor, binary: bool) -> candle_core::Result<Tensor> {
+pub(crate) fn sample_losses(
+    logits: &Tensor,
+    y: &Tensor,
+    binary: bool,
+) -> candle_core::Result<Tensor> {
     if binary {
         // Stable BCE with logits: max(z, 0) - z * y + log(1 + exp(-|z|)).
         let z = logits.flatten_all()?;
@@ -64,7 +68,11 @@ fn sample_losses(logits: &Tensor, y: &Tensor, binary: bool) -> candle_core::Resu
 }
 
 /// Correct predictions of a batch as an f32 scalar on the device.
-fn correct_count(logits: &Tensor, y: &Tensor, binary: bool) -> candle_core::Result<Tensor> {
+pub(crate) fn correct_count(
+    logits: &Tensor,
+    y: &Tensor,
+    binary: bool,
+) -> candle_core::Result<Tensor> {
     let predicted = if binary {
         logits.flatten_all()?.gt(0.0)?.to_dtype(DType::U32)?
     } else {
