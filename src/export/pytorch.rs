@@ -25,15 +25,46 @@ pub struct Exported {
     pub split: PathBuf,
 }
 
+/// The script and the files it reads beside it, made but not yet written.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The script's text.
+    pub script: String,
+    /// Sidecar files (path, contents) the script reads, e.g. the split.
+    pub sidecars: Vec<(PathBuf, Vec<u8>)>,
+}
+
 /// Writes the script for `exp` to `out` (and `out` with `.split.json`); with
 /// `weights`, the script evaluates those trained weights when run with
-/// `--eval-only` (the default when `eval_only`).
+/// `--eval-only` (the default when `eval_only`). Sidecars are written first and
+/// the script last, each to a temp name and renamed: on any error no script exists.
 pub fn export(
     exp: &Experiment,
     weights: Option<&Path>,
     eval_only: bool,
     out: &Path,
 ) -> Result<Exported, String> {
+    let Rendered { script, sidecars } = render(exp, weights, eval_only, out)?;
+    for (path, bytes) in &sidecars {
+        crate::util::atomic::write_atomic(path, bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    crate::util::atomic::write_atomic(out, script.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(Exported {
+        script: out.to_path_buf(),
+        split: out.with_extension("split.json"),
+    })
+}
+
+/// The script for `exp` as it would be written to `out` (paths inside it point
+/// beside `out`), without touching the disk: what the GUI's PyTorch tab shows.
+pub fn render(
+    exp: &Experiment,
+    weights: Option<&Path>,
+    eval_only: bool,
+    out: &Path,
+) -> Result<Rendered, String> {
     let DatasetSpec::Images(data) = &exp.dataset else {
         return Err(
             "export pytorch covers image experiments so far (MNIST, Fashion-MNIST); text, \
@@ -113,13 +144,9 @@ pub fn export(
         return Err("internal: a template field was left unfilled".into());
     }
     let split_text = serde_json::to_string(&split_json).map_err(|e| e.to_string())?;
-    crate::util::atomic::write_atomic(&split, split_text.as_bytes())
-        .map_err(|e| format!("{}: {e}", split.display()))?;
-    crate::util::atomic::write_atomic(out, script.as_bytes())
-        .map_err(|e| format!("{}: {e}", out.display()))?;
-    Ok(Exported {
-        script: out.to_path_buf(),
-        split,
+    Ok(Rendered {
+        script,
+        sidecars: vec![(split, split_text.into_bytes())],
     })
 }
 
