@@ -1,17 +1,18 @@
-//! int8 inference of the seed MLP (784-128-10) against f32, and against
-//! PyTorch's dynamic int8 quantisation of the same MLP (`quantize_dynamic`),
-//! same machine, same run, batch 1 and 64, medians of three alternating rounds.
+//! int8 inference of the seed MLP (784-128-10) and of the MNIST CNN against
+//! f32, on every int8 kernel this CPU runs (VNNI, AVX2, portable), and against
+//! PyTorch's int8 of the same models (dynamic quantisation for the MLP, eager
+//! static quantisation with the x86 backend for the CNN): same machine, same
+//! run, batch 1 and 64, medians of three alternating rounds.
 //!
-//! Run: `cargo bench --bench int8` (PyTorch from $TRAINLAB_PYTHON,
+//! Run: `cargo bench --bench int8 [-- mlp|cnn]` (PyTorch from $TRAINLAB_PYTHON,
 //! /opt/trainlab-torch/bin/python or python3; skipped, with a note, without it).
-//! `TRAINLAB_INT8=portable` measures the portable kernel instead of AVX2.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use trainlab::model::{Mode, Model};
-use trainlab::quant::Int8Model;
+use trainlab::quant::{Int8Kernel, Int8Model};
 use trainlab::spec::LayerSpec;
 
 #[global_allocator]
@@ -36,12 +37,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 const TORCH: &str = r#"
-import json, time, torch
+import copy, json, os, time, torch
 from torch import nn
+import torch.ao.quantization as tq
 torch.manual_seed(0)
-torch.set_num_threads(int(__import__("os").environ.get("THREADS", "0")) or torch.get_num_threads())
-f32 = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
-q = torch.ao.quantization.quantize_dynamic(f32, {nn.Linear}, dtype=torch.qint8)
+torch.set_num_threads(int(os.environ.get("THREADS", "0")) or torch.get_num_threads())
 def rate(model, batch):
     x = torch.randn(batch, 1, 28, 28)
     with torch.no_grad():
@@ -50,6 +50,27 @@ def rate(model, batch):
         while time.perf_counter() - t0 < 0.5 or n < 3:
             model(x); n += 1
         return n * batch / (time.perf_counter() - t0)
+class Static(nn.Module):
+    # Eager-mode static quantisation: int8 between the stubs.
+    def __init__(self, m):
+        super().__init__()
+        self.q, self.m, self.d = tq.QuantStub(), m, tq.DeQuantStub()
+    def forward(self, x):
+        return self.d(self.m(self.q(x)))
+out = {}
+if os.environ["MODEL"] == "mlp":
+    f32 = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
+    q = tq.quantize_dynamic(f32, {nn.Linear}, dtype=torch.qint8)
+else:
+    f32 = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+                        nn.Linear(128, 10)).eval()
+    q = Static(copy.deepcopy(f32)).eval()
+    q.qconfig = tq.get_default_qconfig("x86")
+    tq.prepare(q, inplace=True)
+    with torch.no_grad():
+        q(torch.randn(256, 1, 28, 28))
+    tq.convert(q, inplace=True)
 print(json.dumps({f"{k}_{b}": rate(m, b) for k, m in (("f32", f32), ("int8", q)) for b in (1, 64)}))
 "#;
 
@@ -69,60 +90,69 @@ fn python() -> Option<std::path::PathBuf> {
     })
 }
 
-fn main() {
-    // As the trainlab binary does: candle otherwise asks for its thread count on
-    // every matmul, which dominates a batch-1 pass.
-    trainlab::util::threads::pin_thread_count();
-    trainlab::util::allocator::keep_freed_memory();
-    let layers = vec![
-        LayerSpec::Flatten,
-        LayerSpec::Linear { out: 128 },
-        LayerSpec::ReLU,
-        LayerSpec::Linear { out: 10 },
-    ];
-    let model = Model::build(&layers, &[1, 28, 28], 1, &Device::Cpu).expect("model");
+/// One model's figures: trainlab f32, trainlab int8 on each kernel, PyTorch.
+fn bench(name: &str, layers: &[LayerSpec], python: Option<&std::path::Path>) {
+    let model = Model::build(layers, &[1, 28, 28], 1, &Device::Cpu).expect("model");
     let mut rng = trainlab::util::rng::Rng::new(3);
     let calibration: Vec<Vec<f32>> = (0..256)
         .map(|_| (0..784).map(|_| rng.normal() as f32).collect())
         .collect();
-    let q = Int8Model::quantise(&model, &layers, &calibration).expect("quantises");
-    let python = python();
-    let mut ours: Vec<[f64; 4]> = Vec::new();
+    let q = Int8Model::quantise(&model, layers, &calibration).expect("quantises");
+    let kernels = Int8Kernel::available();
+    // Per round: f32 at batch 1 and 64, then each kernel at batch 1 and 64.
+    let mut ours: Vec<Vec<f64>> = Vec::new();
     let mut torch: Vec<serde_json::Value> = Vec::new();
     for _ in 0..ROUNDS {
-        let mut row = [0.0; 4];
-        for (k, batch) in [1usize, 64].into_iter().enumerate() {
+        let mut row = Vec::new();
+        for batch in [1usize, 64] {
             let x = Tensor::zeros((batch, 1, 28, 28), candle_core::DType::F32, &Device::Cpu)
                 .expect("x");
-            row[k] = samples_per_sec(batch, || {
+            row.push(samples_per_sec(batch, || {
                 model.forward(&x, Mode::Eval).expect("forward");
-            });
-            let rows = vec![vec![0.1f32; 784]; batch];
-            row[2 + k] = samples_per_sec(batch, || {
-                q.forward(&rows);
-            });
+            }));
+        }
+        for &k in &kernels {
+            let mut qk = q.clone();
+            qk.set_kernel(k);
+            for batch in [1usize, 64] {
+                let rows: Vec<Vec<f32>> = (0..batch)
+                    .map(|i| (0..784).map(|j| ((i + j) % 7) as f32 * 0.2 - 0.6).collect())
+                    .collect();
+                row.push(samples_per_sec(batch, || {
+                    qk.forward(&rows);
+                }));
+            }
         }
         ours.push(row);
-        if let Some(p) = &python
-            && let Ok(o) = Command::new(p).args(["-c", TORCH]).output()
+        if let Some(p) = python
+            && let Ok(o) = Command::new(p)
+                .args(["-c", TORCH])
+                .env("MODEL", name)
+                .output()
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout)
         {
             torch.push(v);
         }
     }
     let col = |i: usize| median(ours.iter().map(|r| r[i]).collect());
-    println!(
-        "int8 kernel: {:?}; samples/s, medians of {ROUNDS} rounds",
-        q.kernel()
-    );
+    println!("\n{name}: samples/s, medians of {ROUNDS} alternating rounds");
     println!("{:<28} {:>12} {:>12}", "", "batch 1", "batch 64");
     println!("{:<28} {:>12.0} {:>12.0}", "trainlab f32", col(0), col(1));
-    println!("{:<28} {:>12.0} {:>12.0}", "trainlab int8", col(2), col(3));
+    for (i, k) in kernels.iter().enumerate() {
+        let label = format!("trainlab int8 ({k:?})").to_lowercase();
+        println!(
+            "{label:<28} {:>12.0} {:>12.0}",
+            col(2 + 2 * i),
+            col(3 + 2 * i)
+        );
+    }
+    let best = 2 + 2 * (kernels.len() - 1);
     if torch.is_empty() {
         println!("PyTorch: not measured (no Python with torch found)");
         return;
     }
     let t = |k: &str| median(torch.iter().filter_map(|v| v[k].as_f64()).collect());
+    let how = if name == "mlp" { "dynamic" } else { "static" };
     println!(
         "{:<28} {:>12.0} {:>12.0}",
         "PyTorch f32",
@@ -131,15 +161,55 @@ fn main() {
     );
     println!(
         "{:<28} {:>12.0} {:>12.0}",
-        "PyTorch int8 (dynamic)",
+        format!("PyTorch int8 ({how})"),
         t("int8_1"),
         t("int8_64")
     );
     println!(
-        "trainlab int8 / PyTorch int8: batch 1 {:.2}x, batch 64 {:.2}x; trainlab int8 / f32: {:.2}x, {:.2}x",
-        col(2) / t("int8_1"),
-        col(3) / t("int8_64"),
-        col(2) / col(0),
-        col(3) / col(1)
+        "best trainlab int8 / PyTorch int8: batch 1 {:.2}x, batch 64 {:.2}x; / trainlab f32: {:.2}x, {:.2}x",
+        col(best) / t("int8_1"),
+        col(best + 1) / t("int8_64"),
+        col(best) / col(0),
+        col(best + 1) / col(1)
     );
+}
+
+fn main() {
+    // As the trainlab binary does: candle otherwise asks for its thread count on
+    // every matmul, which dominates a batch-1 pass.
+    trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
+    let python = python();
+    let mlp = vec![
+        LayerSpec::Flatten,
+        LayerSpec::Linear { out: 128 },
+        LayerSpec::ReLU,
+        LayerSpec::Linear { out: 10 },
+    ];
+    let conv = |out| LayerSpec::Conv2d {
+        out,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+    };
+    let cnn = vec![
+        conv(32),
+        LayerSpec::ReLU,
+        conv(64),
+        LayerSpec::ReLU,
+        LayerSpec::MaxPool2d {
+            kernel: 2,
+            stride: None,
+        },
+        LayerSpec::Flatten,
+        LayerSpec::Linear { out: 128 },
+        LayerSpec::ReLU,
+        LayerSpec::Linear { out: 10 },
+    ];
+    let only = std::env::args().skip(1).find(|a| a == "mlp" || a == "cnn");
+    for (name, layers) in [("mlp", &mlp), ("cnn", &cnn)] {
+        if only.as_deref().is_none_or(|o| o == name) {
+            bench(name, layers, python.as_deref());
+        }
+    }
 }

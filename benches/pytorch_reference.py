@@ -8,6 +8,7 @@ benchmark: numbers from different machines or different days say little.
     python3 benches/pytorch_reference.py                   # all models, 2 threads, table
     python3 benches/pytorch_reference.py --model cnn --threads 1 --json
     python3 benches/pytorch_reference.py --best-threads --json
+    python3 benches/pytorch_reference.py --model mlp-infer --threads 1   # batch-1 latency
 
 Only the standard library and torch are used. See benches/README.md.
 """
@@ -23,21 +24,34 @@ import time
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 # Defaults, per model. Steps are chosen so that each timed run lasts a few
 # seconds on a 2-core machine: long enough to swamp timer and scheduling noise,
 # short enough to run everything in well under a minute.
-DEFAULT_STEPS = {"mlp": 2000, "cnn": 100, "lstm": 100}
+DEFAULT_STEPS = {"mlp": 2000, "cnn": 100, "lstm": 100, "gru": 100, "transformer": 100,
+                 "mlp-infer": 3000, "lstm-infer": 300}
 # Warm-up steps are not timed: the first steps pay for one-off work (allocator
 # growth, oneDNN/MKL kernel selection, Adam creating its state tensors).
-DEFAULT_WARMUP = {"mlp": 100, "cnn": 10, "lstm": 10}
-BATCH = {"mlp": 64, "cnn": 64, "lstm": 32}
+DEFAULT_WARMUP = {"mlp": 100, "cnn": 10, "lstm": 10, "gru": 10, "transformer": 10,
+                  "mlp-infer": 300, "lstm-infer": 30}
+BATCH = {"mlp": 64, "cnn": 64, "lstm": 32, "gru": 32, "transformer": 32,
+         "mlp-infer": 1, "lstm-infer": 1}
 
-# Char-level LM shape.
+# Char-level LM shapes. gru and transformer mirror experiments/text_charlm_gru.ron
+# and text_charlm_transformer.ron (window 32, their optimizers, gradient clipping).
 VOCAB = 96
 EMBED = 64
 HIDDEN = 256
-SEQ_LEN = 64
+SEQ_LEN = {"lstm": 64, "gru": 32, "transformer": 32, "lstm-infer": 64}
+TEXT = ("lstm", "gru", "transformer")
+# Inference at batch 1, timed per forward pass: the digit canvas (mlp) and one
+# generated character of the char-LSTM, which re-reads its 64-character window
+# as trainlab's generator does.
+INFER = ("mlp-infer", "lstm-infer")
+# Transformer block: heads and feed-forward width.
+HEADS = 4
+FF_WIDTH = 256
 
 NUM_CLASSES = 10
 # Distinct batches generated up front and cycled through. All of them for the
@@ -47,11 +61,11 @@ NUM_CLASSES = 10
 # nothing about the cost of a step.
 POOL = 32
 
-MODELS = ("mlp", "cnn", "lstm")
+MODELS = ("mlp", "cnn", "lstm", "gru", "transformer") + INFER
 
 
 def build_model(name):
-    if name == "mlp":
+    if name in ("mlp", "mlp-infer"):
         return nn.Sequential(
             nn.Flatten(),
             nn.Linear(784, 128),
@@ -72,23 +86,81 @@ def build_model(name):
             nn.ReLU(),
             nn.Linear(128, NUM_CLASSES),
         )
-    if name == "lstm":
-        return CharLM()
+    if name in ("lstm", "lstm-infer"):
+        return CharLM(nn.LSTM)
+    if name == "gru":
+        return CharLM(nn.GRU)
+    if name == "transformer":
+        return CharTransformer(SEQ_LEN[name])
     raise ValueError(name)
 
 
-class CharLM(nn.Module):
-    """Embedding -> 1-layer LSTM -> Linear over the vocabulary, every position."""
+def make_optimizer(name, model):
+    """Each model's optimizer, as in its trainlab counterpart."""
+    if name == "gru":
+        return torch.optim.Adam(model.parameters(), lr=3e-3)
+    if name == "transformer":
+        # trainlab's AdamW decays by 0.01 by default, as PyTorch's does.
+        return torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    return torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def __init__(self):
+
+# Models trained with gradient clipping (grad_clip_norm: Some(1.0) in their .ron).
+CLIP = {"gru": 1.0, "transformer": 1.0}
+
+
+class CharLM(nn.Module):
+    """Embedding -> 1-layer LSTM or GRU -> Linear over the vocabulary, every position."""
+
+    def __init__(self, cell):
         super().__init__()
         self.embed = nn.Embedding(VOCAB, EMBED)
-        self.lstm = nn.LSTM(EMBED, HIDDEN, num_layers=1, batch_first=True)
+        self.rnn = cell(EMBED, HIDDEN, num_layers=1, batch_first=True)
         self.head = nn.Linear(HIDDEN, VOCAB)
 
     def forward(self, tokens):  # tokens: (B, T) int64
-        out, _ = self.lstm(self.embed(tokens))  # (B, T, HIDDEN)
+        out, _ = self.rnn(self.embed(tokens))  # (B, T, HIDDEN)
         return self.head(out)  # (B, T, VOCAB)
+
+
+class Block(nn.Module):
+    """trainlab's Transformer(heads: 4, width: 256) on width 64: pre-norm causal
+    self-attention, then a GELU (erf) feed-forward network, each added back."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d, eps=1e-5)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d, eps=1e-5)
+        self.ff1 = nn.Linear(d, FF_WIDTH)
+        self.ff2 = nn.Linear(FF_WIDTH, d)
+        self.gelu = nn.GELU()
+
+    def forward(self, x):
+        b, t, d = x.shape
+        dh = d // HEADS
+        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, HEADS, dh)
+        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        # PyTorch's fused attention: its fastest CPU path.
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
+        return x + self.ff2(self.gelu(self.ff1(self.norm2(x))))
+
+
+class CharTransformer(nn.Module):
+    """Embedding(64) + learned positions -> 2 blocks -> Linear over the vocabulary."""
+
+    def __init__(self, context):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, EMBED)
+        self.pos = nn.Parameter(torch.randn(context, EMBED) * 0.02)
+        self.blocks = nn.Sequential(Block(EMBED), Block(EMBED))
+        self.head = nn.Linear(EMBED, VOCAB)
+
+    def forward(self, tokens):
+        x = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        return self.head(self.blocks(x))
 
 
 def make_data(name, batch):
@@ -99,11 +171,11 @@ def make_data(name, batch):
     """
     pool = []
     for _ in range(POOL):
-        if name == "lstm":
+        if name in TEXT or name == "lstm-infer":
             # Random token ids; targets are the inputs shifted by one, as in a
             # real next-character model (with random text it changes nothing
             # about the cost, but keeps the loop honest).
-            seq = torch.randint(0, VOCAB, (batch, SEQ_LEN + 1))
+            seq = torch.randint(0, VOCAB, (batch, SEQ_LEN[name] + 1))
             x = seq[:, :-1].contiguous()
             y = seq[:, 1:].contiguous()
         else:
@@ -143,27 +215,30 @@ def own_cpu_seconds():
 
 
 def bench(name, threads, steps, warmup):
-    """Train `name` for warmup + steps optimizer steps; time only the last `steps`."""
+    """Train `name` for warmup + steps optimizer steps; time only the last `steps`.
+    For an inference case, warmup + steps batch-1 forward passes instead."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)  # same weights and data every run
     batch = BATCH[name]
     model = build_model(name)
     model.train()
-    # Plain Adam, default betas/eps, no weight decay: what a user reaches for.
-    # (foreach/fused left at PyTorch's default choice for CPU tensors.)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # Plain Adam (AdamW for the transformer), default betas/eps: what a user
+    # reaches for. (foreach/fused left at PyTorch's default choice for CPU tensors.)
+    opt = make_optimizer(name, model)
     loss_fn = nn.CrossEntropyLoss()
     data = make_data(name, batch)
 
-    def step(i):
+    def train_step(i):
         x, y = data[i % POOL]
         logits = model(x)
-        if name == "lstm":
+        if name in TEXT:
             # Loss over every position: (B*T, VOCAB) against (B*T,).
             loss = loss_fn(logits.reshape(-1, VOCAB), y.reshape(-1))
         else:
             loss = loss_fn(logits, y)
         loss.backward()
+        if name in CLIP:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP[name])
         opt.step()
         # set_to_none=True is the default in 2.x: grads are freed, not zeroed.
         opt.zero_grad()
@@ -171,6 +246,19 @@ def bench(name, threads, steps, warmup):
         # reading a scalar back every step would add a sync point (a no-op on
         # CPU eager, but this is the pattern we compare against).
         return loss
+
+    def infer_step(i):
+        # What the digit canvas and the text generator do: one forward pass on one
+        # sample, the answer (the last position's logits for text) read out.
+        x, _ = data[i % POOL]
+        logits = model(x)
+        return logits[0, -1] if name == "lstm-infer" else logits[0]
+
+    step = train_step
+    if name in INFER:
+        model.eval()
+        torch.set_grad_enabled(False)
+        step = infer_step
 
     for i in range(warmup):
         step(i)
@@ -193,6 +281,8 @@ def bench(name, threads, steps, warmup):
                   f"not trustworthy on a busy machine", file=sys.stderr)
 
     # The only read-back of the loss, after the clock has stopped.
+    if name in INFER:
+        loss = loss.sum()  # only a finiteness check of the last output
     final_loss = float(loss.detach()) if loss is not None else float("nan")
     if not math.isfinite(final_loss):
         raise RuntimeError(f"{name}: loss is {final_loss}")
@@ -207,9 +297,11 @@ def bench(name, threads, steps, warmup):
         "seconds": seconds,
         "samples_per_sec": batch * steps / seconds,
     }
-    if name == "lstm":
-        result["seq_len"] = SEQ_LEN
-        result["tokens_per_sec"] = batch * SEQ_LEN * steps / seconds
+    if name in TEXT:
+        result["seq_len"] = SEQ_LEN[name]
+        result["tokens_per_sec"] = batch * SEQ_LEN[name] * steps / seconds
+    if name in INFER:
+        result["latency_us"] = seconds / steps * 1e6
     result["warmup"] = warmup
     result["cpu_seconds"] = cpu_seconds
     result["other_load"] = other_load
@@ -266,9 +358,10 @@ def main():
         description="PyTorch CPU training-throughput reference for trainlab.")
     p.add_argument("--model", choices=MODELS + ("all",), default="all")
     p.add_argument("--steps", type=int, default=None,
-                   help="timed optimizer steps (default: mlp 2000, cnn 100, lstm 100)")
+                   help="timed optimizer steps, or forward passes for *-infer "
+                        "(defaults: see DEFAULT_STEPS)")
     p.add_argument("--warmup", type=int, default=None,
-                   help="untimed steps first (default: mlp 100, cnn 10, lstm 10)")
+                   help="untimed steps first (defaults: see DEFAULT_WARMUP)")
     p.add_argument("--threads", type=int, default=2,
                    help="torch.set_num_threads (default 2)")
     p.add_argument("--best-threads", action="store_true",

@@ -1,21 +1,29 @@
 //! Training-speed benchmark: trainlab's real training loop against the PyTorch
 //! reference script (benches/pytorch_reference.py), same models, same batch size,
-//! same machine, in one run. Prints samples/s for each and the ratio.
+//! same machine, in one run. Prints samples/s for each and the ratio, each model's
+//! GFLOP/s against the measured GEMM ceiling, and batch-1 inference latency.
 //!
-//! The `lstm` case (a char-LSTM language model) is compared in tokens/s.
+//! The char language models (`lstm`, `gru`, `transformer`) are compared in tokens/s;
+//! `mlp-infer` (the digit canvas) and `lstm-infer` (one generated character) in
+//! forward passes per second, printed as latency.
 //!
-//! Run: `cargo bench --bench speed` (add `-- mlp`, `-- cnn` or `-- lstm` for one model,
-//! `-- --no-torch` to skip PyTorch, `-- --repeat N` to run both N times in turn and
-//! report medians: a shared VM's speed drifts by several per cent between runs;
+//! Run: `cargo bench --bench speed` (add model names, e.g. `-- mlp gru`, for some;
+//! `-- --no-torch` to skip PyTorch; `-- --repeat N` to run both N times in turn,
+//! ours, torch, ours, torch..., and report medians, default 3: a shared VM's speed
+//! drifts by several per cent between runs; `-- --threads N` for N threads on both
+//! sides instead of all cores here and PyTorch's better of 1 and 2;
 //! `-- --device cuda` trains trainlab's side on GPU 0, in a `--features cuda` build,
-//! while the PyTorch reference stays on the CPU).
+//! while the PyTorch reference stays on the CPU). `TRAINLAB_SIMD=avx2` measures
+//! trainlab's AVX2 kernels (see benches/README.md).
 //! Samples/s count training steps only (forward, backward, optimizer), not evaluation.
 
 use std::process::Command;
 
+use candle_core::{Device, Tensor};
+use trainlab::model::{Mode, Model};
 use trainlab::spec::{
     DatasetSpec, DeviceSpec, Experiment, ImageDatasetSpec, LanguageModelSpec, LayerSpec,
-    TextDatasetSpec, TextTask, TrainingSpec,
+    OptimizerSpec, TextDatasetSpec, TextTask, TrainingSpec,
 };
 use trainlab::train::{StartOptions, TrainEvent, start};
 
@@ -30,12 +38,46 @@ struct Case {
     name: &'static str,
     layers: Vec<LayerSpec>,
     steps: usize,
-    /// A character language model on the bundled words (speeds are tokens/s).
-    text: bool,
-    /// Training FLOPs per sample (per token for the LSTM): 2 per multiply-add, and
-    /// 3x the forward pass for forward + backward (the usual convention; the
-    /// first layer's skipped input gradient is not subtracted).
+    kind: Kind,
+    /// FLOPs per sample (per token for the language models): 2 per multiply-add;
+    /// for training 3x the forward pass for forward + backward (the usual
+    /// convention; the first layer's skipped input gradient is not subtracted).
     flops: f64,
+}
+
+/// What a case measures.
+enum Kind {
+    /// Image classification training on the bundled digits, batch 64.
+    Images,
+    /// A character language model on the bundled words, batch 32 (speeds are tokens/s).
+    Text(TextCase),
+    /// Batch-1 forward passes of an untrained model on one input of this shape
+    /// (a `[steps, vocabulary]` shape reads token ids, as in `Model::build_with_head`).
+    Infer {
+        input: Vec<usize>,
+        head: Option<usize>,
+    },
+}
+
+/// A language model's window and optimizer, as in its experiment file.
+struct TextCase {
+    seq_len: usize,
+    optimizer: OptimizerSpec,
+    clip: Option<f64>,
+}
+
+/// The reference's vocabulary size (its token ids are random; ours are the
+/// bundled words' characters, a slightly smaller output layer).
+const VOCAB: usize = 96;
+
+fn adam(lr: f64) -> OptimizerSpec {
+    OptimizerSpec::Adam {
+        lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -45,7 +87,7 @@ fn cases() -> Vec<Case> {
             name: "mlp",
             layers: vec![Flatten, Linear { out: 128 }, ReLU, Linear { out: 10 }],
             steps: 2100,
-            text: false,
+            kind: Kind::Images,
             flops: 6.0 * (784.0 * 128.0 + 128.0 * 10.0),
         },
         Case {
@@ -75,7 +117,7 @@ fn cases() -> Vec<Case> {
                 Linear { out: 10 },
             ],
             steps: 140,
-            text: false,
+            kind: Kind::Images,
             // conv1 26x26x32x9, conv2 24x24x64x288, fc 9216x128, fc 128x10
             flops: 6.0
                 * (26.0 * 26.0 * 32.0 * 9.0 + 24.0 * 24.0 * 64.0 * 288.0 + 9216.0 * 128.0 + 1280.0),
@@ -94,21 +136,153 @@ fn cases() -> Vec<Case> {
                 },
             ],
             steps: 110,
-            text: true,
+            kind: Kind::Text(TextCase {
+                seq_len: 64,
+                optimizer: adam(1e-3),
+                clip: None,
+            }),
             // Input projection 64x1024 and recurrence 256x1024 per token; the output
             // layer (256 x vocabulary, under 8 % more) is left out for both.
             flops: 6.0 * (64.0 * 1024.0 + 256.0 * 1024.0),
         },
+        // experiments/text_charlm_gru.ron: window 32, Adam 3e-3, clipping at 1.
+        Case {
+            name: "gru",
+            layers: vec![
+                Embedding { dim: 64 },
+                GRU {
+                    hidden: 256,
+                    layers: 1,
+                    dropout: 0.0,
+                },
+            ],
+            steps: 120,
+            kind: Kind::Text(TextCase {
+                seq_len: 32,
+                optimizer: adam(3e-3),
+                clip: Some(1.0),
+            }),
+            // Input projection 64x768 and recurrence 256x768 per token (output
+            // layer left out, as for the LSTM).
+            flops: 6.0 * (64.0 * 768.0 + 256.0 * 768.0),
+        },
+        // experiments/text_charlm_transformer.ron: window 32, two blocks of width
+        // 64 (4 heads, feed-forward 256), AdamW 1e-3, clipping at 1.
+        Case {
+            name: "transformer",
+            layers: vec![
+                Embedding { dim: 64 },
+                PositionEmbedding { context: 32 },
+                Transformer {
+                    heads: 4,
+                    width: 256,
+                },
+                Transformer {
+                    heads: 4,
+                    width: 256,
+                },
+            ],
+            steps: 120,
+            kind: Kind::Text(TextCase {
+                seq_len: 32,
+                optimizer: OptimizerSpec::AdamW {
+                    lr: 1e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.01,
+                },
+                clip: Some(1.0),
+            }),
+            // Per token and block: qkv 64x192, projection 64x64, feed-forward
+            // 64x256 + 256x64, and attention scores and mix, 2 x 64 x (window 32)
+            // counted whole (the causal half is not subtracted); output layer left out.
+            flops: 6.0
+                * 2.0
+                * (64.0 * 192.0 + 64.0 * 64.0 + 2.0 * 64.0 * 256.0 + 2.0 * 64.0 * 32.0),
+        },
+        // The digit canvas: one 28x28 drawing through the MLP.
+        Case {
+            name: "mlp-infer",
+            layers: vec![Flatten, Linear { out: 128 }, ReLU, Linear { out: 10 }],
+            steps: 3000,
+            kind: Kind::Infer {
+                input: vec![1, 28, 28],
+                head: None,
+            },
+            flops: 2.0 * (784.0 * 128.0 + 128.0 * 10.0),
+        },
+        // Text generation: one character from the char-LSTM, which re-reads its
+        // 64-character window (trainlab's generator does this; so does the reference).
+        Case {
+            name: "lstm-infer",
+            layers: vec![
+                Embedding { dim: 64 },
+                LSTM {
+                    hidden: 256,
+                    layers: 1,
+                    dropout: 0.0,
+                },
+            ],
+            steps: 300,
+            kind: Kind::Infer {
+                input: vec![64, VOCAB],
+                head: Some(VOCAB),
+            },
+            // 64 positions of input projection and recurrence, plus the output layer.
+            flops: 2.0 * 64.0 * (64.0 * 1024.0 + 256.0 * 1024.0 + 256.0 * 96.0),
+        },
     ]
 }
 
-/// Trains `case` on `device` through the public worker API and returns
-/// (samples/s, peak RSS).
-fn trainlab_speed(case: &Case, device: DeviceSpec) -> Result<(f64, Option<u64>), String> {
-    let mut exp = if case.text {
-        char_lm(case)
+/// Forward passes per second of `case` (an `Infer` case) on the CPU, from
+/// `case.steps` timed passes after a tenth as many untimed ones; each pass reads
+/// its answer back, as the digit canvas and the generator do.
+fn infer_speed(case: &Case, input: &[usize], head: Option<usize>) -> Result<f64, String> {
+    let err = |e: candle_core::Error| e.to_string();
+    let device = Device::Cpu;
+    let model = Model::build_with_head(&case.layers, input, head, 42, &device).map_err(err)?;
+    let x = if head.is_some() {
+        let ids: Vec<u32> = (0..input[0] as u32).map(|i| 1 + (i * 37) % 95).collect();
+        Tensor::new(ids.as_slice(), &device).and_then(|t| t.unsqueeze(0))
     } else {
-        Experiment {
+        let values: Vec<f32> = (0..input.iter().product::<usize>())
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        Tensor::from_vec(
+            values,
+            [1].iter().chain(input).copied().collect::<Vec<_>>(),
+            &device,
+        )
+    }
+    .map_err(err)?;
+    let pass = || -> Result<Vec<f32>, candle_core::Error> {
+        let out = model.forward(&x, Mode::Eval)?.get(0)?;
+        // Text: the last position's logits, the one the next character is drawn from.
+        let out = if head.is_some() {
+            out.get(input[0] - 1)?
+        } else {
+            out
+        };
+        out.to_vec1::<f32>()
+    };
+    for _ in 0..case.steps / 10 {
+        pass().map_err(err)?;
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..case.steps {
+        std::hint::black_box(pass().map_err(err)?);
+    }
+    Ok(case.steps as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Trains `case` on `device` through the public worker API and returns
+/// (samples/s, peak RSS); an inference case runs on the CPU (peak RSS not read).
+fn trainlab_speed(case: &Case, device: DeviceSpec) -> Result<(f64, Option<u64>), String> {
+    let mut exp = match &case.kind {
+        Kind::Text(text) => char_lm(case, text),
+        Kind::Infer { input, head } => return Ok((infer_speed(case, input, *head)?, None)),
+        Kind::Images => Experiment {
             name: format!("bench_{}", case.name),
             model: case.layers.clone(),
             dataset: DatasetSpec::Images(ImageDatasetSpec {
@@ -125,7 +299,7 @@ fn trainlab_speed(case: &Case, device: DeviceSpec) -> Result<(f64, Option<u64>),
                 ..TrainingSpec::default()
             },
             ..Experiment::default()
-        }
+        },
     };
     exp.device = device;
     let handle = start(exp, StartOptions::default());
@@ -141,19 +315,20 @@ fn trainlab_speed(case: &Case, device: DeviceSpec) -> Result<(f64, Option<u64>),
     result
 }
 
-/// The lstm case as a text experiment: `case.steps` steps of 32 windows of 64.
-fn char_lm(case: &Case) -> Experiment {
+/// A language-model case as a text experiment: `case.steps` steps of 32 windows
+/// of `text.seq_len`.
+fn char_lm(case: &Case, text: &TextCase) -> Experiment {
     let steps_per_epoch = 40;
     Experiment {
         name: format!("bench_{}", case.name),
         model: case.layers.clone(),
         dataset: DatasetSpec::Text(TextDatasetSpec {
-            // Enough words for 40 steps of 32 x 64 characters per epoch.
-            limit: Some(steps_per_epoch * 32 * 64 / 9),
+            // Enough words for 40 steps of 32 windows per epoch.
+            limit: Some(steps_per_epoch * 32 * text.seq_len / 9),
             val_fraction: 0.0,
             test_fraction: 0.0,
             task: TextTask::LanguageModel(LanguageModelSpec {
-                seq_len: 64,
+                seq_len: text.seq_len,
                 sample_every_steps: None,
                 ..LanguageModelSpec::default()
             }),
@@ -164,20 +339,58 @@ fn char_lm(case: &Case) -> Experiment {
             batch_size: 32,
             log_every_steps: 50,
             eval_every_steps: Some(1_000_000),
+            grad_clip_norm: text.clip,
             save_weights: false,
             ..TrainingSpec::default()
         },
+        optimizer: text.optimizer.clone(),
         ..Experiment::default()
     }
 }
 
-/// PyTorch's best samples/s over 1 and 2 threads, or why it could not run.
-fn torch_speed(model: &str) -> Result<f64, String> {
+/// A Python that imports torch: $TRAINLAB_PYTHON, the venv .ci/run installs, or
+/// python3 (the same search as tests/pytorch_export.rs).
+fn python() -> String {
+    let candidates = [
+        std::env::var("TRAINLAB_PYTHON").ok(),
+        Some("/opt/trainlab-torch/bin/python".to_string()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import torch"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| "python3".to_string())
+}
+
+/// PyTorch's samples/s (tokens/s for the language models, passes/s for
+/// inference) at `threads`, or its best over 1 and 2 threads; or why it could not run.
+fn torch_speed(python: &str, model: &str, threads: Option<usize>) -> Result<f64, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pytorch_reference.py");
-    let out = Command::new("python3")
-        .args([script, "--model", model, "--best-threads", "--json"])
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
+    let mut cmd = Command::new(python);
+    cmd.args([script, "--model", model, "--json"]);
+    if trainlab::util::simd::level() == trainlab::util::simd::Level::Avx2 {
+        // The same instruction set for PyTorch: its own kernels (ATen), oneDNN
+        // and MKL each read a variable of their own; one the user set wins.
+        for (var, value) in [
+            ("ATEN_CPU_CAPABILITY", "avx2"),
+            ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+            ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+        ] {
+            if std::env::var_os(var).is_none() {
+                cmd.env(var, value);
+            }
+        }
+    }
+    match threads {
+        Some(n) => cmd.args(["--threads", &n.to_string()]),
+        None => cmd.arg("--best-threads"),
+    };
+    let out = cmd.output().map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(err.lines().last().unwrap_or("failed").to_string());
@@ -188,7 +401,7 @@ fn torch_speed(model: &str) -> Result<f64, String> {
         .find(|v| v["model"] == model)
         .and_then(|v| {
             // The language model is compared in tokens/s, like ours.
-            let key = if model == "lstm" {
+            let key = if matches!(model, "lstm" | "gru" | "transformer") {
                 "tokens_per_sec"
             } else {
                 "samples_per_sec"
@@ -235,15 +448,20 @@ fn median_run(runs: Vec<Measured>) -> Measured {
     (ours, torch)
 }
 
-/// f32 GEMM throughput of this machine in GFLOP/s: the best of five 1024^3
-/// products on every core with the GEMM library candle uses (AVX-512 where the
-/// CPU has it). The practical ceiling that the models' figures are compared to.
-fn gemm_peak() -> f64 {
+/// f32 GEMM throughput of this machine in GFLOP/s on `threads` threads: the best
+/// of six 1024^3 products with the GEMM library candle uses (AVX-512 where the
+/// CPU has it, whatever `TRAINLAB_SIMD` says). The practical ceiling that the
+/// models' figures are compared to.
+fn gemm_peak(threads: usize) -> f64 {
     let n = 1024;
     let a = vec![1.0f32; n * n];
     let b = vec![0.5f32; n * n];
     let mut c = vec![0.0f32; n * n];
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let mut best = f64::INFINITY;
     for _ in 0..6 {
         let start = std::time::Instant::now();
@@ -268,7 +486,7 @@ fn gemm_peak() -> f64 {
                 false,
                 false,
                 false,
-                gemm::Parallelism::Rayon(threads),
+                parallelism,
             );
         }
         best = best.min(start.elapsed().as_secs_f64());
@@ -282,6 +500,9 @@ struct Args {
     only: Vec<String>,
     skip_torch: bool,
     repeat: usize,
+    /// Threads for both sides (trainlab's pool, PyTorch's intra-op threads);
+    /// `None`: every core here, PyTorch's better of 1 and 2.
+    threads: Option<usize>,
     device: DeviceSpec,
 }
 
@@ -291,7 +512,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         only: Vec::new(),
         skip_torch: false,
-        repeat: 1,
+        repeat: 3,
+        threads: None,
         device: DeviceSpec::Cpu,
     };
     while let Some(arg) = args.next() {
@@ -303,6 +525,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .and_then(|n| n.parse::<usize>().ok())
                     .filter(|&n| n > 0)
                     .ok_or("--repeat takes a count of at least 1")?;
+            }
+            "--threads" => {
+                parsed.threads = Some(
+                    args.next()
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|&n| n > 0)
+                        .ok_or("--threads takes a count of at least 1")?,
+                );
             }
             "--device" => {
                 parsed.device = match args.next().as_deref() {
@@ -322,12 +552,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() {
-    trainlab::util::threads::pin_thread_count();
-    trainlab::util::allocator::keep_freed_memory();
     let Args {
         only,
         skip_torch,
         repeat,
+        threads,
         device,
     } = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -336,17 +565,47 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let peak = gemm_peak();
-    println!("f32 GEMM ceiling on this machine (1024^3, all cores): {peak:.0} GFLOP/s");
+    if let Some(n) = threads {
+        // SAFETY: still single-threaded: no thread exists yet to read the environment.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+    trainlab::util::threads::pin_thread_count();
+    trainlab::util::allocator::keep_freed_memory();
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let ours = threads.unwrap_or(cores);
     println!(
-        "{:<6} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
-        "model",
-        "trainlab smp/s",
-        "pytorch smp/s",
-        "ratio",
-        "peak RSS",
-        "trainlab GFLOP/s",
-        "pytorch GFLOP/s"
+        "trainlab kernels: {} (TRAINLAB_SIMD), {ours} threads; PyTorch: {}",
+        trainlab::util::simd::level().name(),
+        threads.map_or("best of 1 and 2 threads".to_string(), |n| format!(
+            "{n} threads"
+        ))
+    );
+    let mut counts = vec![1, 2.min(cores), cores, ours];
+    counts.sort_unstable();
+    counts.dedup();
+    let ceilings: Vec<(usize, f64)> = counts.into_iter().map(|n| (n, gemm_peak(n))).collect();
+    let list: Vec<String> = ceilings
+        .iter()
+        .map(|(n, g)| format!("{n} thread{}: {g:.0}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    println!(
+        "f32 GEMM ceiling (gemm crate, 1024^3), GFLOP/s: {}",
+        list.join(", ")
+    );
+    // The models are compared with the ceiling at the threads trainlab uses.
+    let peak = ceilings
+        .iter()
+        .find(|(n, _)| *n == ours)
+        .map_or(f64::NAN, |(_, g)| *g);
+    // Probing for torch takes seconds: only when PyTorch will run.
+    let python = if skip_torch { String::new() } else { python() };
+    println!(
+        "speed: samples/s (mlp, cnn), tokens/s (lstm, gru, transformer), latency of one \
+         batch-1 pass (*-infer); ratio: trainlab's speed / PyTorch's (above 1: trainlab faster)"
+    );
+    println!(
+        "{:<11} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
+        "model", "trainlab", "pytorch", "ratio", "peak RSS", "trainlab GFLOP/s", "pytorch GFLOP/s"
     );
     for case in cases() {
         if !only.is_empty() && !only.iter().any(|o| o == case.name) {
@@ -359,28 +618,28 @@ fn main() {
             let torch = if skip_torch {
                 Err("skipped".to_string())
             } else {
-                torch_speed(case.name)
+                torch_speed(&python, case.name, threads)
             };
             runs.push((ours, torch));
         }
+        let infer = matches!(case.kind, Kind::Infer { .. });
+        let fmt = |r: &Result<f64, String>| match r {
+            Ok(v) if infer => format!("{:.1} us", 1e6 / v),
+            Ok(v) => format!("{v:.0}"),
+            Err(_) => "-".into(),
+        };
         if repeat > 1 {
-            let each =
-                |r: &Result<f64, String>| r.as_ref().map_or("-".into(), |v| format!("{v:.0}"));
             for (ours, torch) in &runs {
                 let ours = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
                 println!(
                     "  {} run: trainlab {}, pytorch {}",
                     case.name,
-                    each(&ours),
-                    each(torch)
+                    fmt(&ours),
+                    fmt(torch)
                 );
             }
         }
         let (ours, torch) = median_run(runs);
-        let fmt = |r: &Result<f64, String>| match r {
-            Ok(v) => format!("{v:.0}"),
-            Err(_) => "-".into(),
-        };
         let gflops = |r: &Result<f64, String>| match r {
             Ok(v) => {
                 let g = v * case.flops / 1e9;
@@ -399,7 +658,7 @@ fn main() {
             .and_then(|(_, r)| *r)
             .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
         println!(
-            "{:<6} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
+            "{:<11} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
             case.name,
             fmt(&ours_speed),
             fmt(&torch),

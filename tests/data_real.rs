@@ -24,7 +24,7 @@ fn pixel_range(set: &ImageSet) -> (u8, u8) {
 
 #[test]
 fn bundled_mnist_sample() {
-    let data = load_images(&ImageDatasetSpec::default()).expect("bundled sample loads");
+    let data = load_images(&ImageDatasetSpec::default(), 0).expect("bundled sample loads");
     assert_eq!((data.train.len(), data.test.len()), (9_000, 1_000));
     for set in [&data.train, &data.test] {
         assert_eq!((set.rows, set.cols), (28, 28));
@@ -49,7 +49,7 @@ fn bundled_mnist_sample() {
         test_limit: Some(50),
         ..ImageDatasetSpec::default()
     };
-    let small = load_images(&spec).expect("limited load");
+    let small = load_images(&spec, 0).expect("limited load");
     assert_eq!((small.train.len(), small.test.len()), (200, 50));
     assert!(class_counts(&small.train).iter().all(|&c| c > 0));
     assert_eq!(small.train.image(199), data.train.image(199));
@@ -83,7 +83,7 @@ fn debian_fashion_mnist() {
         source: DataSource::System,
         ..ImageDatasetSpec::default()
     };
-    let data = load_images(&spec).expect("Debian Fashion-MNIST loads");
+    let data = load_images(&spec, 0).expect("Debian Fashion-MNIST loads");
     assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
     assert_eq!((data.train.rows, data.train.cols), (28, 28));
     assert_eq!(class_counts(&data.train), [6_000; 10]);

@@ -1118,3 +1118,251 @@ fn an_l1_penalty_is_picked_in_the_hyperparameters() {
         "its rate is offered"
     );
 }
+
+#[test]
+fn f16_is_picked_in_the_hyperparameters_and_the_status_bar_counts_overflows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    app.doc.exp.training.epochs = 1;
+    let mut h = harness(app);
+    h.run();
+    assert_eq!(
+        h.state().doc.exp.training.precision,
+        trainlab::spec::Precision::F32
+    );
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Precision")
+        .click();
+    h.run();
+    h.get_by_label("F16").click();
+    h.run();
+    assert_eq!(
+        h.state().doc.exp.training.precision,
+        trainlab::spec::Precision::F16
+    );
+    assert!(
+        h.state().doc.is_dirty(),
+        "the edit marks the experiment unsaved"
+    );
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the end of the run", |a| a.series.summary.is_some());
+    let p = h
+        .state()
+        .series
+        .summary
+        .as_ref()
+        .and_then(|s| s.precision.clone());
+    let p = p.expect("the summary reports the precision");
+    assert_eq!(p.precision, "F16");
+    h.run();
+    assert!(
+        h.query_by_label_contains("overflow steps skipped")
+            .is_some(),
+        "the status bar shows the count"
+    );
+}
+
+#[test]
+fn the_pytorch_tab_shows_the_script_and_follows_edits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.tab = Tab::PyTorch;
+    let mut h = harness(app);
+    h.run();
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    assert!(
+        h.query_by_label_contains("load_state_dict").is_some(),
+        "{:?}",
+        h.state().views.pytorch.script()
+    );
+    assert!(h.query_by_label_contains("nn.Linear(784, 128)").is_some());
+    assert!(h.query_by_label("Copy").is_some() && h.query_by_label("Save…").is_some());
+    let renders = h.state().views.pytorch.renders;
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(
+        h.state().views.pytorch.renders,
+        renders,
+        "not remade while nothing changes"
+    );
+    // Edit the hidden layer's width in the editor: the script follows.
+    h.get_by(|n| n.numeric_value() == Some(128.0)).focus();
+    h.run();
+    h.get_by(|n| n.numeric_value() == Some(128.0))
+        .type_text("64");
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert_eq!(h.state().doc.exp.model[1], LayerSpec::Linear { out: 64 });
+    assert!(h.query_by_label_contains("nn.Linear(784, 64)").is_some());
+    assert!(h.query_by_label_contains("nn.Linear(784, 128)").is_none());
+    // "Save…" writes through this function (the dialog is native).
+    let out = dir.path().join("mlp.py");
+    let written = trainlab::gui::save_script(&h.state().doc.exp, &out).expect("save");
+    let text = std::fs::read_to_string(&written.script).expect("read");
+    assert!(text.contains("nn.Linear(784, 64)") && text.contains("load_state_dict"));
+    assert!(
+        !written.sidecars.is_empty() && written.sidecars.iter().all(|p| p.is_file()),
+        "the split the script reads is beside it: {:?}",
+        written.sidecars
+    );
+}
+
+#[test]
+fn a_text_experiment_in_the_pytorch_tab_shows_a_script_or_the_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.open_path(std::path::Path::new("experiments/text_charlm_gru.ron"));
+    assert!(app.errors.is_empty(), "{:?}", app.errors);
+    app.tab = Tab::PyTorch;
+    let mut h = harness(app);
+    h.run();
+    match h.state().views.pytorch.script() {
+        Some(Ok(_)) => assert!(h.query_by_label("Copy").is_some()),
+        Some(Err(reason)) => {
+            assert!(!reason.is_empty());
+            assert!(
+                h.query_by_label("No PyTorch script for this experiment:")
+                    .is_some()
+            );
+            assert!(h.query_by_label(reason).is_some(), "the reason is shown");
+        }
+        None => panic!("the tab made nothing"),
+    }
+}
+
+#[test]
+fn the_curves_of_a_finished_run_save_as_png_svg_and_csv() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = small_app(&dir);
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("the default experiment uses images")
+    };
+    d.train_limit = Some(400);
+    d.test_limit = Some(100);
+    app.doc.exp.training.epochs = 1;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the run to start", |a| a.is_running());
+    step_until(&mut h, "the run to end", |a| !a.is_running());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h.state_mut().tab = Tab::Curves;
+    h.run();
+    assert_eq!(h.query_all_by_label("Save PNG").count(), 4, "one per plot");
+    assert_eq!(h.query_all_by_label("Save SVG").count(), 4);
+
+    let fig = h
+        .state()
+        .curve_figure("loss_plot")
+        .expect("the loss plot")
+        .clone();
+    let loss = fig
+        .series
+        .iter()
+        .find(|s| s.name.ends_with(" loss") && !s.points.is_empty())
+        .expect("the loss line");
+    let (x0, x1) = fig.x.range;
+    assert!(
+        x0 <= loss.points[0][0] && loss.points[loss.points.len() - 1][0] <= x1,
+        "the visible range holds the curve"
+    );
+    let png = dir.path().join("loss.png");
+    trainlab::gui::figure::save(&fig, trainlab::gui::figure::Format::Png, 2.0, &png)
+        .expect("save PNG");
+    let image = resvg::tiny_skia::Pixmap::decode_png(&std::fs::read(&png).expect("read"))
+        .expect("a valid PNG");
+    assert_eq!(image.width(), (fig.size[0] * 2.0).round() as u32);
+    assert_eq!(image.height(), (fig.size[1] * 2.0).round() as u32);
+    let [r, g, b, _] = loss.colour;
+    let has_colour = image.pixels().iter().any(|p| {
+        let c = p.demultiply();
+        (c.red(), c.green(), c.blue()) == (r, g, b)
+    });
+    assert!(has_colour, "the loss line's colour is in the picture");
+
+    let svg = dir.path().join("loss.svg");
+    trainlab::gui::figure::save(&fig, trainlab::gui::figure::Format::Svg, 1.0, &svg)
+        .expect("save SVG");
+    let text = std::fs::read_to_string(&svg).expect("read");
+    let doc = resvg::usvg::roxmltree::Document::parse(&text).expect("valid XML");
+    let paths = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("series"))
+        .count();
+    assert_eq!(paths, fig.series.len());
+
+    // The History row's "csv" writes the run's metrics through this function.
+    h.state_mut().tab = Tab::History;
+    h.run();
+    assert!(h.query_by_label("csv").is_some());
+    let run = &trainlab::runs::list_runs(dir.path())[0];
+    let csv = dir.path().join("metrics.csv");
+    trainlab::gui::save_metrics_csv(&run.dir, &csv).expect("save CSV");
+    let csv = std::fs::read_to_string(&csv).expect("read");
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("step,") && header.contains("train_loss"),
+        "{header}"
+    );
+    assert!(csv.lines().count() > 2, "a row per logged step");
+}
+
+#[test]
+fn a_folder_of_colour_images_is_previewed_trained_and_not_drawn() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let images = dir.path().join("images");
+    for (class, colour) in [("blue", [20, 40, 230]), ("red", [230, 30, 30])] {
+        std::fs::create_dir_all(images.join(class)).expect("mkdir");
+        for k in 0..6u32 {
+            image::RgbImage::from_fn(10 + k, 12, |x, _| {
+                image::Rgb(if x % 2 == 0 { colour } else { [128, 128, 128] })
+            })
+            .save(images.join(class).join(format!("{k}.png")))
+            .expect("write png");
+        }
+    }
+    let mut app = TrainlabApp::with_runs_root(&dir.path().join("runs"));
+    trainlab::gui::use_image_folder(&mut app.doc.exp, images.clone());
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("an image folder is an image dataset")
+    };
+    d.channels = trainlab::spec::Channels::Rgb;
+    d.size = Some((8, 8));
+    app.doc.exp.training.epochs = 2;
+    assert_eq!(
+        app.doc.exp.model.last(),
+        Some(&LayerSpec::Linear { out: 2 }),
+        "the output layer follows the class subfolders"
+    );
+    let mut h = harness(app);
+    h.state_mut().tab = Tab::Data;
+    let start = Instant::now();
+    while h
+        .query_by_label_contains("Training images per class")
+        .is_none()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the preview loads"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(h.query_by_label_contains("image folder").is_some());
+    assert!(
+        h.query_all_by_label("red").count() > 1,
+        "captions are folder names"
+    );
+    assert!(h.query_by_label("input: [3, 8, 8]").is_some());
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h.state_mut().tab = Tab::Draw;
+    h.run();
+    assert!(
+        h.query_by_label_contains("nothing to draw for it")
+            .is_some(),
+        "the canvas says why it is not offered"
+    );
+}

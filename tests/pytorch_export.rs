@@ -1,7 +1,10 @@
 //! `trainlab export pytorch` against real PyTorch: the exported script evaluates
 //! a trained run's weights to trainlab's own test accuracy (within 0.1 points;
-//! an MLP, and a CNN with batch norm and dropout), and trains the Fashion MLP for
-//! an epoch to trainlab's accuracy within 1 point. PyTorch comes from
+//! an MLP, a CNN with batch norm and dropout, the GRU word classifier) or loss
+//! (within 0.01; character language models with an LSTM and a Transformer) and
+//! to the same greedy maze path (DQN); it trains the Fashion MLP for an epoch and
+//! text_classify_gru for its epochs to trainlab's accuracy within 1 point, and
+//! the DQN maze until its greedy path reaches the goal. PyTorch comes from
 //! $TRAINLAB_PYTHON, /opt/trainlab-torch/bin/python or python3; without it these
 //! tests say so and pass, except under CI=true, where that is a failure.
 
@@ -50,9 +53,11 @@ fn test_accuracy(text: &str) -> f64 {
 }
 
 fn run_script(python: &Path, script: &Path, args: &[&str]) -> String {
+    // One thread: these models are small, and CI has two cores.
     let o = Command::new(python)
         .arg(script)
         .args(args)
+        .env("OMP_NUM_THREADS", "1")
         .output()
         .expect("python runs");
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -64,11 +69,46 @@ fn run_script(python: &Path, script: &Path, args: &[&str]) -> String {
     out
 }
 
+fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
+        .expect("json")
+}
+
 fn summary_accuracy(run: &Path) -> f64 {
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
-            .expect("json");
-    100.0 * s["test_accuracy"].as_f64().expect("test accuracy")
+    100.0
+        * summary(run)["test_accuracy"]
+            .as_f64()
+            .expect("test accuracy")
+}
+
+/// `trainlab run FILE --out RUN [args]`.
+fn train(exp: &Path, run: &Path, args: &[&str]) {
+    let o = trainlab()
+        .arg("run")
+        .arg(exp)
+        .args(args)
+        .arg("--out")
+        .arg(run)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `trainlab export pytorch [args] FROM`, which must succeed.
+fn export(args: &[&str], from: &Path) {
+    let o = trainlab()
+        .args(["export", "pytorch"])
+        .args(args)
+        .arg(from)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn experiment(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join(name)
 }
 
 #[test]
@@ -156,9 +196,112 @@ fn the_exported_fashion_mlp_trains_to_trainlabs_accuracy() {
 }
 
 #[test]
+fn the_gru_classifier_evaluates_and_trains_like_trainlab() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = experiment("text_classify_gru.ron");
+    // The whole file (5 epochs), on both sides.
+    let run = dir.path().join("run");
+    train(&exp, &run, &[]);
+    export(&["--eval-only"], &run);
+    assert!(run.join("train.data.json").is_file(), "the encoded splits");
+    let out = run_script(&python, &run.join("train.py"), &[]);
+    let (theirs, ours) = (test_accuracy(&out), summary_accuracy(&run));
+    assert!(
+        (theirs - ours).abs() <= 0.1,
+        "eval-only: PyTorch {theirs} %, trainlab {ours} %"
+    );
+    let script = dir.path().join("gru.py");
+    export(&["-o", script.to_str().expect("utf-8")], &exp);
+    let text = std::fs::read_to_string(&script).expect("script");
+    assert!(
+        text.contains("GRU(32, 128, num_layers=1, dropout=0),  # layers.1")
+            && text.contains("self.head = nn.Linear(128, 6)"),
+        "{text}"
+    );
+    let out = run_script(&python, &script, &[]);
+    let theirs = test_accuracy(&out);
+    assert!(
+        (theirs - ours).abs() <= 1.0,
+        "training: PyTorch {theirs} %, trainlab {ours} %"
+    );
+}
+
+#[test]
+fn char_language_models_evaluate_to_trainlabs_loss() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // The hand-written LSTM (one bias per layer) and the Transformer block.
+    for name in ["text_charlm_lstm", "text_charlm_transformer"] {
+        let run = dir.path().join(name);
+        train(
+            &experiment(&format!("{name}.ron")),
+            &run,
+            &["--set", "training.epochs=1"],
+        );
+        export(&["--eval-only"], &run);
+        let out = run_script(&python, &run.join("train.py"), &[]);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("test loss"))
+            .unwrap_or_else(|| panic!("no test line in:\n{out}"));
+        assert!(
+            line.contains("bits/token") && line.contains("perplexity"),
+            "{line}"
+        );
+        let theirs: f64 = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        let ours = summary(&run)["test_loss"].as_f64().expect("test loss");
+        assert!(
+            (theirs - ours).abs() <= 0.01,
+            "{name}: PyTorch loss {theirs}, trainlab {ours}"
+        );
+    }
+}
+
+/// The moves of `greedy path: N moves; ...`, None when it does not reach a goal.
+fn greedy_moves(out: &str) -> Option<u64> {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("greedy path:"))
+        .unwrap_or_else(|| panic!("no greedy path in:\n{out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words.get(3) == Some(&"moves;")).then(|| words[2].parse().expect("a count"))
+}
+
+#[test]
+fn the_dqn_maze_gives_trainlabs_greedy_path_and_trains_to_the_goal() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = experiment("gridworld_dqn.ron");
+    let run = dir.path().join("run");
+    train(&exp, &run, &[]);
+    export(&["--eval-only"], &run);
+    let out = run_script(&python, &run.join("train.py"), &[]);
+    let ours = summary(&run)["rl"]["greedy_path_len"].as_u64();
+    assert_eq!(greedy_moves(&out), ours, "{out}");
+    // Training: PyTorch's random numbers are not trainlab's; only the outcome counts.
+    let script = dir.path().join("dqn.py");
+    export(&["-o", script.to_str().expect("utf-8")], &exp);
+    let out = run_script(&python, &script, &[]);
+    assert!(
+        greedy_moves(&out).is_some(),
+        "the greedy path misses the goal:\n{out}"
+    );
+}
+
+#[test]
 fn what_has_no_equivalent_is_an_error_and_nothing_is_written() {
     let dir = tempfile::tempdir().expect("tmp");
-    for exp in ["text_charlm_gru.ron", "gridworld_qlearning.ron"] {
+    // A playground, a Q-table, and a fine-tuning run (init_from, freeze).
+    for exp in [
+        "playground_spiral.ron",
+        "gridworld_qlearning.ron",
+        "text_finetune.ron",
+    ] {
         let script = dir.path().join("out.py");
         let o = trainlab()
             .args(["export", "pytorch"])
@@ -176,6 +319,11 @@ fn what_has_no_equivalent_is_an_error_and_nothing_is_written() {
             String::from_utf8_lossy(&o.stderr).contains("not exported yet"),
             "{exp}"
         );
-        assert!(!script.exists() && !dir.path().join("out.split.json").exists());
+        assert!(
+            !script.exists()
+                && !dir.path().join("out.split.json").exists()
+                && !dir.path().join("out.data.json").exists(),
+            "{exp}: something was written"
+        );
     }
 }

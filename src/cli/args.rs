@@ -227,8 +227,8 @@ pub struct CompressArgs {
     /// Prune every layer to the same sparsity (default: one threshold for all).
     #[arg(long)]
     pub per_layer: bool,
-    /// Also quantise the original to int8 (image MLPs: per-channel weights,
-    /// calibrated activations, integer kernels).
+    /// Also quantise the original to int8 (image MLPs and CNNs: per-channel
+    /// weights, calibrated activations, integer kernels).
     #[arg(long)]
     pub int8: bool,
     /// Where the variants go (default: RUN_DIR/compressed).

@@ -9,7 +9,7 @@ use super::args::ExportCommand;
 use crate::runs::{files, metrics_csv, read_events};
 use crate::spec::load_file;
 
-/// `export pytorch`: a script (and its split file) for an experiment or a run.
+/// `export pytorch`: a script (and its sidecar files) for an experiment or a run.
 fn pytorch(
     from: &std::path::Path,
     output: Option<std::path::PathBuf>,
@@ -26,10 +26,19 @@ fn pytorch(
         };
         let out = output.unwrap_or(default_out);
         let done = crate::export::pytorch::export(&exp, weights.as_deref(), eval_only, &out)?;
+        let beside: Vec<String> = done
+            .sidecars
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         eprintln!(
-            "wrote {} (and its validation split, {}); run it with: python {}{}",
+            "wrote {}{}; run it with: python {}{}",
             done.script.display(),
-            done.split.display(),
+            if beside.is_empty() {
+                String::new()
+            } else {
+                format!(" (and the data it reads, {})", beside.join(", "))
+            },
             done.script.display(),
             if weights.is_some() && !eval_only {
                 " [--eval-only]"

@@ -123,6 +123,10 @@ pub fn summary_table(s: &RunSummary) -> String {
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<18} {v}");
     }
+    if let Some(p) = &s.precision {
+        // Not "precision": text classifiers print per-class precision too.
+        let _ = writeln!(out, "  {:<18} {}", "mixed precision", p.describe());
+    }
     if let Some(b) = &s.baselines {
         let _ = writeln!(
             out,

@@ -117,6 +117,93 @@ pub enum DataError {
         /// The digest of what arrived (lowercase hex).
         got: String,
     },
+    /// An image folder (`source: Folder`) that does not exist.
+    #[error(
+        "image folder {path} does not exist or is not a folder; give a folder holding \
+         one subfolder of images per class (relative paths start from the folder \
+         trainlab runs in)"
+    )]
+    FolderNotFound {
+        /// The folder as given.
+        path: PathBuf,
+    },
+    /// An image folder with no class subfolders.
+    #[error(
+        "{path} holds no class subfolders; put each class's images in a subfolder named \
+         after the class, e.g. {path}/cat/1.png and {path}/dog/1.png"
+    )]
+    NoClassFolders {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// An image folder with a single class.
+    #[error(
+        "{path} holds only the class {class:?}; a classifier needs at least 2 classes \
+         (one subfolder each)"
+    )]
+    TooFewClasses {
+        /// The folder.
+        path: PathBuf,
+        /// The one class found.
+        class: String,
+    },
+    /// More classes than a label byte can hold.
+    #[error("{path} holds {count} class subfolders; at most 256 are supported")]
+    TooManyClasses {
+        /// The folder.
+        path: PathBuf,
+        /// Subfolders found.
+        count: usize,
+    },
+    /// A class subfolder without a single image file.
+    #[error(
+        "class folder {path} holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp); \
+         add some or remove the folder"
+    )]
+    EmptyClass {
+        /// The class folder.
+        path: PathBuf,
+    },
+    /// Only one of `train/` and `test/` exists.
+    #[error(
+        "{path} has a {present}/ subfolder but no {missing}/; give both (each with the \
+         same class subfolders), or neither and let `test_fraction` hold out the test set"
+    )]
+    HalfSplit {
+        /// The folder.
+        path: PathBuf,
+        /// "train" or "test".
+        present: &'static str,
+        /// The other one.
+        missing: &'static str,
+    },
+    /// `train/` and `test/` hold different class subfolders.
+    #[error(
+        "{train} and {test} must hold the same class subfolders; only in train/: [{}], \
+         only in test/: [{}]",
+        .only_train.join(", "), .only_test.join(", ")
+    )]
+    ClassMismatch {
+        /// The train folder.
+        train: PathBuf,
+        /// The test folder.
+        test: PathBuf,
+        /// Classes missing from test/.
+        only_train: Vec<String>,
+        /// Classes missing from train/.
+        only_test: Vec<String>,
+    },
+    /// An image file that cannot be decoded.
+    #[error(
+        "cannot decode the image {path}: {reason}; fix or delete the file, or set \
+         `skip_unreadable: true` in the dataset to skip such files"
+    )]
+    Undecodable {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        reason: String,
+    },
 }
 
 impl DataError {

@@ -198,6 +198,7 @@ pub fn read_idx_images(path: &Path) -> Result<ImageSet, DataError> {
         .ok_or_else(|| reader.corrupt(format!("{n} images of {rows}x{cols} is too large")))?;
     let images = reader.body(len, &format!("{n} images of {rows}x{cols}"))?;
     Ok(ImageSet {
+        channels: 1,
         rows,
         cols,
         images,

@@ -1,16 +1,21 @@
-//! In-memory image datasets: grey 8-bit images of one size, each with a class label.
+//! In-memory image datasets: 8-bit images of one size and channel count (grey or
+//! RGB), each with a class label.
 //!
-//! Pixels stay as the bytes read from disk (0 = background); scaling to floats is the
-//! trainer's job. An `ImageSet` always holds `labels.len()` images, stored back to back.
+//! Pixels stay as bytes (0 = background for IDX); scaling to floats is the trainer's
+//! job. An `ImageSet` always holds `labels.len()` images, stored back to back, each
+//! channels-first (`[channels, rows, cols]`, the layout Conv2d takes).
 
-/// Labelled grey images of one size, stored contiguously.
+/// Labelled images of one size, stored contiguously.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImageSet {
+    /// Channels of every image: 1 (grey) or 3 (red, green, blue planes).
+    pub channels: usize,
     /// Rows (height) of every image.
     pub rows: usize,
     /// Columns (width) of every image.
     pub cols: usize,
-    /// `len() * rows * cols` bytes: image after image, each row-major.
+    /// `len() * channels * rows * cols` bytes: image after image, each channel
+    /// plane after plane, each plane row-major.
     pub images: Vec<u8>,
     /// One class index per image.
     pub labels: Vec<u8>,
@@ -27,12 +32,12 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
-    /// Bytes per image (`rows * cols`).
+    /// Bytes per image (`channels * rows * cols`).
     pub fn pixels_per_image(&self) -> usize {
-        self.rows * self.cols
+        self.channels * self.rows * self.cols
     }
 
-    /// The pixels of image `i`, row-major. Panics if `i >= len()`, like slice indexing.
+    /// The pixels of image `i`, channels-first. Panics if `i >= len()`, like slice indexing.
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.pixels_per_image();
         &self.images[i * n..(i + 1) * n]
@@ -48,6 +53,7 @@ impl ImageSet {
             labels.push(self.labels[i]);
         }
         ImageSet {
+            channels: self.channels,
             rows: self.rows,
             cols: self.cols,
             images,
@@ -64,7 +70,7 @@ impl ImageSet {
 }
 
 /// A dataset ready for training: train and test sets, class names and provenance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageData {
     /// Training images (split off a validation set with `split_train_val`).
     pub train: ImageSet,
@@ -75,6 +81,14 @@ pub struct ImageData {
     pub classes: Vec<String>,
     /// Where the files were read from, for people (logs, run summaries, the GUI).
     pub origin: String,
+    /// Per channel, the mean and standard deviation of the pixels (scaled to
+    /// [0, 1]) that inputs are standardised with: the published figures of the
+    /// training files for MNIST and Fashion-MNIST, measured on the training images
+    /// for a folder.
+    pub stats: Vec<(f32, f32)>,
+    /// Files of a folder that could not be decoded and were skipped
+    /// (`skip_unreadable: true`), with the reason; empty otherwise.
+    pub skipped: Vec<String>,
 }
 
 #[cfg(test)]
@@ -83,6 +97,7 @@ mod tests {
 
     fn three() -> ImageSet {
         ImageSet {
+            channels: 1,
             rows: 1,
             cols: 2,
             images: vec![0, 1, 10, 11, 20, 21],

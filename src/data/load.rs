@@ -2,13 +2,15 @@
 //!
 //! Finds the four files (see `sources`), reads and checks them (see `idx`), checks that
 //! train and test images have the same size, then keeps the first `train_limit` /
-//! `test_limit` images. The validation split is left to the caller
+//! `test_limit` images. `source: Folder` reads image files instead (see `folder`;
+//! the seed draws its test split). The validation split is left to the caller
 //! (`split_train_val`), after the limit, so limits and splits compose the same way for
 //! every source.
 
-use crate::spec::{ImageDataset, ImageDatasetSpec};
+use crate::spec::{DataSource, ImageDataset, ImageDatasetSpec};
 
 use super::error::DataError;
+use super::folder::load_folder;
 use super::idx::read_idx_pair;
 use super::image_set::ImageData;
 use super::sources;
@@ -35,9 +37,22 @@ pub fn class_names(dataset: ImageDataset) -> Vec<String> {
     }
 }
 
+/// Mean and standard deviation of the training pixels (in [0, 1]) of a dataset's
+/// published training file.
+pub fn published_stats(name: ImageDataset) -> (f32, f32) {
+    match name {
+        ImageDataset::Mnist => (0.1307, 0.3081),
+        ImageDataset::FashionMnist => (0.2860, 0.3530),
+    }
+}
+
 /// Loads the dataset `spec` names from its source and applies `train_limit` and
-/// `test_limit` (the first N images of each file).
-pub fn load_images(spec: &ImageDatasetSpec) -> Result<ImageData, DataError> {
+/// `test_limit` (the first N images of each file). `seed` draws a folder's test
+/// split and order (IDX files come split and ignore it).
+pub fn load_images(spec: &ImageDatasetSpec, seed: u64) -> Result<ImageData, DataError> {
+    if let DataSource::Folder(dir) = &spec.source {
+        return load_folder(dir, spec, seed);
+    }
     let ImageDatasetSpec {
         name,
         source,
@@ -45,6 +60,12 @@ pub fn load_images(spec: &ImageDatasetSpec) -> Result<ImageData, DataError> {
         train_limit,
         augment: _, // applied per batch by the training loop
         test_limit,
+        // Folder settings; validation keeps them at their defaults here.
+        size: _,
+        channels: _,
+        resize: _,
+        skip_unreadable: _,
+        test_fraction: _,
     } = spec;
     let files = sources::resolve(*name, source)?;
     let mut train = read_idx_pair(&files.train_images, &files.train_labels)?;
@@ -70,6 +91,8 @@ pub fn load_images(spec: &ImageDatasetSpec) -> Result<ImageData, DataError> {
         test,
         classes: class_names(*name),
         origin: files.origin,
+        stats: vec![published_stats(*name)],
+        skipped: Vec::new(),
     })
 }
 
@@ -113,6 +136,7 @@ mod tests {
             train_limit,
             test_limit,
             augment: None,
+            ..ImageDatasetSpec::default()
         }
     }
 
@@ -120,7 +144,7 @@ mod tests {
     fn loads_a_folder_and_applies_limits() {
         let tmp = tempfile::tempdir().expect("tempdir");
         write_dataset(tmp.path(), (20, 4), (6, 4));
-        let d = load_images(&spec(tmp.path(), Some(5), Some(100))).expect("valid folder");
+        let d = load_images(&spec(tmp.path(), Some(5), Some(100)), 0).expect("valid folder");
         assert_eq!((d.train.len(), d.test.len()), (5, 6));
         assert_eq!(d.train.images.len(), 5 * 16);
         assert_eq!(
@@ -141,7 +165,7 @@ mod tests {
     fn train_and_test_sizes_must_agree() {
         let tmp = tempfile::tempdir().expect("tempdir");
         write_dataset(tmp.path(), (2, 4), (2, 5));
-        let msg = load_images(&spec(tmp.path(), None, None))
+        let msg = load_images(&spec(tmp.path(), None, None), 0)
             .expect_err("4x4 vs 5x5")
             .to_string();
         assert!(

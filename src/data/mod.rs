@@ -6,11 +6,14 @@
 //! train and test [`ImageSet`]s: it finds the four IDX files for the spec's source
 //! (bundled sample, system package, a folder, or a verified download), reads them with
 //! full checks, and applies the limits. [`split_train_val`] then holds out a seeded,
-//! stratified validation set. Pixels stay `u8`; nothing here knows about tensors.
+//! stratified validation set. `source: Folder` reads a folder of PNG/JPEG/BMP/GIF/
+//! WebP files instead, one subfolder per class (see `folder`). Pixels stay `u8`;
+//! nothing here knows about tensors.
 //! Every failure is a [`DataError`] that names the files or folders involved.
 
 mod download;
 mod error;
+mod folder;
 mod idx;
 mod image_set;
 mod load;
@@ -21,7 +24,8 @@ mod split;
 pub mod text;
 
 pub use error::DataError;
+pub use folder::folder_classes;
 pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};
 pub use image_set::{ImageData, ImageSet};
-pub use load::{class_names, load_images};
+pub use load::{class_names, load_images, published_stats};
 pub use split::{split_train_val, val_indices};

@@ -107,6 +107,16 @@ pub fn resolve(dataset: ImageDataset, source: &DataSource) -> Result<IdxFiles, D
                 |d| format!("{name} from {}", d.display()),
             )
         }
+        // A folder of image files has no IDX files to find (`load_images` reads it).
+        DataSource::Folder(dir) => Err(DataError::FilesNotFound {
+            dataset: name,
+            source_name: format!("source: Folder({})", dir.display()),
+            missing: STEMS.iter().map(|s| format!("{s}[.gz]")).collect(),
+            looked_in: vec![dir.clone()],
+            hint: "a Folder source holds image files, not IDX files; only IDX sources \
+                   work here"
+                .to_string(),
+        }),
         DataSource::Download => {
             let dir = download::ensure_downloaded(dataset)?;
             search(

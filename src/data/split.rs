@@ -18,6 +18,7 @@ pub fn split_train_val(train: ImageSet, val_fraction: f64, seed: u64) -> (ImageS
     let val = val_indices(&train.labels, val_fraction, seed);
     if val.is_empty() {
         let empty = ImageSet {
+            channels: train.channels,
             rows: train.rows,
             cols: train.cols,
             images: Vec::new(),
@@ -36,6 +37,18 @@ pub fn split_train_val(train: ImageSet, val_fraction: f64, seed: u64) -> (ImageS
 /// Which images of a training set with `labels` go to validation (ascending):
 /// the same stratified, seeded choice `split_train_val` makes.
 pub fn val_indices(labels: &[u8], val_fraction: f64, seed: u64) -> Vec<usize> {
+    stratified_indices(labels, val_fraction, seed, "val-split")
+}
+
+/// The stratified, seeded choice of `fraction` of the images with `labels`
+/// (ascending indices), drawing from the random stream `stream` of `seed` (so the
+/// test split of a folder and the validation split never use the same draws).
+pub(crate) fn stratified_indices(
+    labels: &[u8],
+    val_fraction: f64,
+    seed: u64,
+    stream: &str,
+) -> Vec<usize> {
     let fraction = if val_fraction.is_nan() {
         0.0
     } else {
@@ -50,7 +63,7 @@ pub fn val_indices(labels: &[u8], val_fraction: f64, seed: u64) -> Vec<usize> {
         by_class[usize::from(label)].push(i);
     }
     let quotas = class_quotas(&by_class, fraction, n_val);
-    let mut rng = Rng::derive(seed, "val-split");
+    let mut rng = Rng::derive(seed, stream);
     let mut in_val = vec![false; labels.len()];
     for (members, quota) in by_class.iter_mut().zip(quotas) {
         rng.shuffle(members);
@@ -108,6 +121,7 @@ mod tests {
         }
         let n = labels.len();
         ImageSet {
+            channels: 1,
             rows: 1,
             cols: 2,
             images: (0..n)

@@ -2,3 +2,5 @@
 //! PyTorch script ([`pytorch`]).
 
 pub mod pytorch;
+mod pytorch_dqn;
+mod pytorch_text;

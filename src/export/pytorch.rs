@@ -7,8 +7,12 @@
 //! with the same optimizer, schedule, clipping, augmentation, epochs, evaluation
 //! and early stopping. It prints its figures as trainlab's CLI does.
 //!
+//! Text experiments are written by [`super::pytorch_text`], DQN on a gridworld
+//! by [`super::pytorch_dqn`]; this file holds the image script and what they share.
+//!
 //! Contract: only what has an exact PyTorch equivalent is written; anything else
-//! (text and maze models, for now) is an error naming it, and no file is written.
+//! (tabular agents, playground data, pruning, regularization, frozen layers,
+//! scheduled optimizer changes) is an error naming it, and no file is written.
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +25,8 @@ use crate::spec::{DatasetSpec, Experiment, LayerSpec, LrDecay, OptimizerSpec, in
 pub struct Exported {
     /// The script.
     pub script: PathBuf,
-    /// The validation split's indices, beside it.
-    pub split: PathBuf,
+    /// The files it reads beside it (the image split, the encoded text), if any.
+    pub sidecars: Vec<PathBuf>,
 }
 
 /// The script and the files it reads beside it, made but not yet written.
@@ -34,7 +38,7 @@ pub struct Rendered {
     pub sidecars: Vec<(PathBuf, Vec<u8>)>,
 }
 
-/// Writes the script for `exp` to `out` (and `out` with `.split.json`); with
+/// Writes the script for `exp` to `out` (and its sidecars beside it); with
 /// `weights`, the script evaluates those trained weights when run with
 /// `--eval-only` (the default when `eval_only`). Sidecars are written first and
 /// the script last, each to a temp name and renamed: on any error no script exists.
@@ -45,6 +49,7 @@ pub fn export(
     out: &Path,
 ) -> Result<Exported, String> {
     let Rendered { script, sidecars } = render(exp, weights, eval_only, out)?;
+    // The sidecars are whole before the script that names them appears.
     for (path, bytes) in &sidecars {
         crate::util::atomic::write_atomic(path, bytes)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -53,29 +58,52 @@ pub fn export(
         .map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(Exported {
         script: out.to_path_buf(),
-        split: out.with_extension("split.json"),
+        sidecars: sidecars.into_iter().map(|(p, _)| p).collect(),
     })
 }
 
 /// The script for `exp` as it would be written to `out` (paths inside it point
 /// beside `out`), without touching the disk: what the GUI's PyTorch tab shows.
+/// Sidecars are computed here: images read the training labels (for the split),
+/// text reads its corpus (bundled word lists: milliseconds), DQN reads nothing.
 pub fn render(
     exp: &Experiment,
     weights: Option<&Path>,
     eval_only: bool,
     out: &Path,
 ) -> Result<Rendered, String> {
-    let DatasetSpec::Images(data) = &exp.dataset else {
-        return Err(
-            "export pytorch covers image experiments so far (MNIST, Fashion-MNIST); text, \
-             maze and playground experiments are not exported yet"
-                .into(),
-        );
-    };
     if eval_only && weights.is_none() {
         return Err("--eval-only needs a run folder with trained weights".into());
     }
-    let model = model_code(exp)?;
+    let data = match &exp.dataset {
+        DatasetSpec::Images(data) => data,
+        DatasetSpec::Text(spec) => {
+            return super::pytorch_text::render(exp, spec, weights, eval_only, out);
+        }
+        DatasetSpec::Gridworld(world) => {
+            return super::pytorch_dqn::render(exp, world, weights, eval_only, out);
+        }
+        DatasetSpec::Points(_) => {
+            return Err(
+                "export pytorch covers images, text and DQN gridworlds; playground (Points) \
+                 experiments are not exported yet"
+                    .into(),
+            );
+        }
+    };
+    if data.is_folder() {
+        // The script may use only torch, numpy and safetensors: none decodes PNG/JPEG.
+        return Err(
+            "export pytorch reads IDX datasets (MNIST, Fashion-MNIST); an image folder \
+             (source: Folder) would need an image decoder the script may not use \
+             (torch, numpy and safetensors only), so nothing was written"
+                .into(),
+        );
+    }
+    if !eval_only {
+        unsupported(exp)?;
+    }
+    let model = model_code(exp, &[1, 28, 28])?;
     let files = resolve(data.name, &data.source).map_err(|e| e.to_string())?;
     // The split: trainlab's, computed here, over the images kept by train_limit.
     let mut labels = read_idx_labels(&files.train_labels).map_err(|e| e.to_string())?;
@@ -150,19 +178,41 @@ pub fn render(
     })
 }
 
-fn py_path(p: &Path) -> String {
+/// Training features with no equivalent in the exported scripts, named.
+pub(super) fn unsupported(exp: &Experiment) -> Result<(), String> {
+    let t = &exp.training;
+    let found = [
+        (t.prune.is_some(), "training.prune"),
+        (t.regularization.is_some(), "training.regularization"),
+        (!t.freeze.is_empty(), "training.freeze"),
+        (t.init_from.is_some(), "training.init_from"),
+        (!exp.schedule.changes.is_empty(), "schedule.changes"),
+        (
+            t.precision != crate::spec::Precision::F32,
+            "training.precision other than F32",
+        ),
+    ];
+    match found.iter().find(|(on, _)| *on) {
+        Some((_, what)) => Err(format!(
+            "{what} is not exported yet: export pytorch writes plain training only"
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn py_path(p: &Path) -> String {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     format!("{:?}", abs.display().to_string())
 }
 
-fn py_opt(v: Option<usize>) -> String {
+pub(super) fn py_opt(v: Option<usize>) -> String {
     v.map_or("None".into(), |n| n.to_string())
 }
 
-/// `nn.Sequential` entries, index for index with trainlab's `layers.{i}`.
-fn model_code(exp: &Experiment) -> Result<String, String> {
-    let input = [1usize, 28, 28];
-    let shapes = infer_shapes(&exp.model, &input).map_err(|e| e.to_string())?;
+/// `nn.Sequential` entries, index for index with trainlab's `layers.{i}`, for
+/// one-sample input shape `input` (`[1, 28, 28]` images, `[n]` maze states).
+pub(super) fn model_code(exp: &Experiment, input: &[usize]) -> Result<String, String> {
+    let shapes = infer_shapes(&exp.model, input).map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
     let mut shape: Vec<usize> = input.to_vec();
     for (i, layer) in exp.model.iter().enumerate() {
@@ -214,7 +264,7 @@ fn model_code(exp: &Experiment) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-fn optimizer_code(opt: &OptimizerSpec) -> String {
+pub(super) fn optimizer_code(opt: &OptimizerSpec) -> String {
     match opt {
         OptimizerSpec::Sgd {
             lr,
@@ -254,7 +304,7 @@ fn optimizer_code(opt: &OptimizerSpec) -> String {
 }
 
 /// The learning-rate factor (of the peak) at a 0-based step, as trainlab computes it.
-fn schedule_code(exp: &Experiment) -> String {
+pub(super) fn schedule_code(exp: &Experiment) -> String {
     let s = &exp.schedule;
     let warmup = s.warmup_steps;
     let decay = match &s.decay {
@@ -288,12 +338,12 @@ mod tests {
     #[test]
     fn the_mlp_becomes_a_sequential_with_trainlabs_indices() {
         let exp = Experiment::default();
-        let code = model_code(&exp).expect("exports");
+        let code = model_code(&exp, &[1, 28, 28]).expect("exports");
         assert!(code.contains("nn.Flatten(),  # layers.0"), "{code}");
         assert!(code.contains("nn.Linear(784, 128),  # layers.1"), "{code}");
         assert!(code.contains("nn.Linear(128, 10),  # layers.3"), "{code}");
         let mut lstm = exp.clone();
         lstm.model.insert(1, LayerSpec::MeanPool);
-        assert!(model_code(&lstm).is_err());
+        assert!(model_code(&lstm, &[1, 28, 28]).is_err());
     }
 }

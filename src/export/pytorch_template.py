@@ -175,8 +175,10 @@ def train(model, train_set, val_set):
                     if best is None or val_loss < best - MIN_DELTA:
                         best, bad = val_loss, 0
                     else:
+                        # As trainlab: stop at the first evaluation after PATIENCE
+                        # in a row without improvement.
                         bad += 1
-                        if bad >= PATIENCE:
+                        if bad > PATIENCE:
                             print(f"early stopping in epoch {epoch + 1}")
                             return
 

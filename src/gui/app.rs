@@ -11,7 +11,7 @@ use egui::{Color32, Key, KeyboardShortcut, Modifiers, Ui};
 use serde::{Deserialize, Serialize};
 
 use super::editor::controls::{Pace, RunAction, pace_control, run_controls};
-use super::editor::dataset::{dataset_picker, use_folder};
+use super::editor::dataset::{dataset_picker, use_folder, use_image_folder};
 use super::editor::document::{Document, example_files};
 use super::editor::hyperparams::{devices, hyperparams};
 use super::editor::menu::{MenuAction, top_bar};
@@ -175,6 +175,13 @@ impl TrainlabApp {
         }
     }
 
+    /// What the Curves tab's plot `name` ("loss_plot", "accuracy_plot", "lr_plot",
+    /// "speed_plot"; mazes: "rl_return", "rl_length", "rl_eps", "rl_loss") showed
+    /// when it was last drawn: what its "Save PNG" and "Save SVG" write.
+    pub fn curve_figure(&self, name: &str) -> Option<&super::figure::Figure> {
+        self.curves_cache.figure(name)
+    }
+
     /// Whether a run is going (started and not yet finished).
     pub fn is_running(&self) -> bool {
         self.live.is_some()
@@ -309,7 +316,7 @@ impl TrainlabApp {
         self.views.poll(
             ui.ctx(),
             self.tab,
-            &self.doc.exp.dataset,
+            (&self.doc.exp.dataset, self.doc.exp.seed),
             &self.runs_root,
             &mut self.errors,
         );
@@ -535,6 +542,13 @@ impl TrainlabApp {
                         .pick_folder()
                 {
                     use_folder(&mut self.doc.exp, dir);
+                }
+                if out.pick_image_folder
+                    && let Some(dir) = rfd::FileDialog::new()
+                        .set_title("Folder with one subfolder of images per class")
+                        .pick_folder()
+                {
+                    use_image_folder(&mut self.doc.exp, dir);
                 }
             });
         egui::CollapsingHeader::new("Model")

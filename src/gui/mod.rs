@@ -10,21 +10,27 @@
 //!   canvas, history, study, playground, compress) and the status bar;
 //! - `state/`: what the views read, fed by the worker's events and background jobs.
 //!
+//! `figure/` describes a plot as plain data and saves it as SVG or PNG.
+//!
 //! `app.rs` ties them together: it lays the panels out and carries out what they
 //! report.
 
 mod app;
 mod editor;
+pub mod figure;
 mod state;
 mod views;
 
 pub use app::{Persisted, TrainlabApp};
+pub use editor::dataset::use_image_folder;
 pub use state::compress::CompressState;
 pub use state::run_state::{RunSeries, RunState};
 pub use views::Tab;
 pub use views::canvas::DigitCanvas;
+pub use views::history::save_metrics_csv;
 pub use views::maze_view::{MazeState, maze_tab};
 pub use views::playground::{DEFAULT_RESOLUTION, PlaygroundState, playground_tab};
+pub use views::pytorch::{PytorchState, save_script};
 pub use views::study::{Column, Metric, Page, SearchPick, StudyAction, StudyView};
 
 /// Opens the window and runs until it is closed. Errors (no display, no GPU

@@ -3,8 +3,8 @@
 //! libm's `tanhf`/`expf` are scalar calls; in an LSTM they cost as much as the
 //! matrix products. These use a branch-free exp (range reduction to
 //! `2^k * e^r`, degree-6 polynomial) that the compiler turns into SIMD, run with
-//! AVX2+FMA when the CPU has them. Accuracy: within 2e-7 absolute of libm over
-//! the whole f32 range (tested below); NaN stays NaN.
+//! AVX-512 or AVX2+FMA as `util::simd::level()` allows. Accuracy: within 2e-7
+//! absolute of libm over the whole f32 range (tested below); NaN stays NaN.
 
 use std::f32::consts::LOG2_E;
 
@@ -47,8 +47,9 @@ pub(crate) fn tanh(x: f32) -> f32 {
 }
 
 /// Wraps a function whose loops should vectorise: the function keeps its name and
-/// signature, and runs its body compiled for AVX-512 or AVX2+FMA when the CPU has
-/// them, as plain code otherwise. The body is inlined into each feature-enabled
+/// signature, and runs its body compiled for AVX-512 or AVX2+FMA as
+/// `util::simd::level()` says (the CPU's best unless `TRAINLAB_SIMD` asks for
+/// less), as plain code otherwise. The body is inlined into each feature-enabled
 /// copy, so its loops (calling the `#[inline(always)]` functions above) become 16-
 /// or 8-wide SIMD. (A closure handed to such a copy is not reliably inlined and then
 /// stays SSE-only: measured 4x slower for the LSTM cell.)
@@ -72,14 +73,14 @@ macro_rules! simd_kernel {
                 fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                use std::arch::is_x86_feature_detected as has;
-                if has!("avx512f") && has!("avx2") && has!("fma") {
-                    // SAFETY: the CPU has every feature `avx512` is compiled for (checked just above).
-                    return unsafe { avx512($($arg),*) };
-                }
-                if has!("avx2") && has!("fma") {
-                    // SAFETY: the CPU has the features `avx2` is compiled for (checked just above).
-                    return unsafe { avx2($($arg),*) };
+                use $crate::util::simd::{Level, level};
+                match level() {
+                    // SAFETY: `level()` is only Avx512 where the CPU has AVX-512F,
+                    // AVX2 and FMA, every feature `avx512` is compiled for.
+                    Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: `level()` is only Avx2 or above where the CPU has AVX2 and FMA.
+                    Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    Level::Portable => {}
                 }
             }
             body($($arg),*)

@@ -3,7 +3,7 @@
 //! network, each added back to its input. Plain candle ops, so autograd and
 //! every device work unchanged.
 
-use candle_core::{D, Device, Result, Tensor};
+use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{Linear, Module};
 
 use super::init::{uniform, uniform_bound};
@@ -17,6 +17,11 @@ struct Norm {
 
 impl Norm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Under mixed precision the norm runs in f32 (its weights stay f32): the
+        // variance of a low-precision row is too coarse.
+        if x.dtype() != DType::F32 {
+            return self.forward(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype());
+        }
         let mean = x.mean_keepdim(D::Minus1)?;
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
@@ -83,6 +88,30 @@ impl TransformerBlock {
         })
     }
 
+    /// The same block with its Linear weights cast to `dtype` (mixed precision);
+    /// the norms keep their f32 weights and normalise in f32.
+    pub(crate) fn cast(&self, dtype: DType) -> Result<Self> {
+        let linear = |l: &Linear| -> Result<Linear> {
+            Ok(Linear::new(
+                l.weight().to_dtype(dtype)?,
+                l.bias().map(|b| b.to_dtype(dtype)).transpose()?,
+            ))
+        };
+        let norm = |n: &Norm| Norm {
+            weight: n.weight.clone(),
+            bias: n.bias.clone(),
+        };
+        Ok(Self {
+            heads: self.heads,
+            norm1: norm(&self.norm1),
+            qkv: linear(&self.qkv)?,
+            proj: linear(&self.proj)?,
+            norm2: norm(&self.norm2),
+            ff1: linear(&self.ff1)?,
+            ff2: linear(&self.ff2)?,
+        })
+    }
+
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let dh = d / self.heads;
@@ -98,8 +127,14 @@ impl TransformerBlock {
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
-        let scores = scores.broadcast_add(&causal_mask(t, x.device())?)?;
-        let att = candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?;
+        // The softmax runs in f32 under mixed precision (its exp and sum are where
+        // low precision overflows or loses the small weights).
+        let scores = scores
+            .to_dtype(DType::F32)?
+            .broadcast_add(&causal_mask(t, x.device())?)?;
+        let att = candle_nn::ops::softmax(&scores, D::Minus1)?
+            .to_dtype(v.dtype())?
+            .matmul(&v)?;
         let att = att.transpose(1, 2)?.reshape((b, t, d))?;
         let x = (x + self.proj.forward(&att)?)?;
         let ff = self

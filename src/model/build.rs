@@ -33,6 +33,9 @@ pub struct Model {
     kernels: Kernels,
     /// The input is token ids (`u32`, 0 = padding) rather than values.
     tokens: bool,
+    /// The dtype forward passes compute in (mixed precision when not f32); the
+    /// parameters themselves are always f32.
+    compute: DType,
 }
 
 impl Model {
@@ -183,25 +186,45 @@ impl Model {
             input_shape: input.to_vec(),
             kernels: Kernels::Fast,
             tokens,
+            compute: DType::F32,
         })
     }
 
     /// Runs a batch `[batch, ...input_shape]` (token models: ids `[batch, steps]`)
     /// through every layer.
+    ///
+    /// Under mixed precision (`set_compute`) the weights and a value input are cast
+    /// to the compute dtype for this pass (trainlab's f32 kernels then step aside
+    /// for candle's generic ops) and the output is cast back: the result is f32
+    /// logits, so losses, softmax and log-sum-exp always run in f32.
     pub fn forward(&self, xs: &Tensor, mut mode: Mode<'_>) -> Result<Tensor> {
         let mask = if self.tokens {
-            Some(xs.ne(0u32)?.to_dtype(DType::F32)?)
+            Some(xs.ne(0u32)?.to_dtype(self.compute)?)
         } else {
             None
         };
-        let mut xs = xs.clone();
+        let cast;
+        let (layers, mut xs) = if self.compute == DType::F32 {
+            (&self.layers, xs.clone())
+        } else {
+            cast = self
+                .layers
+                .iter()
+                .map(|l| l.cast(self.compute))
+                .collect::<Result<Vec<_>>>()?;
+            let xs = if self.tokens {
+                xs.clone()
+            } else {
+                xs.to_dtype(self.compute)?
+            };
+            (&cast, xs)
+        };
         let mut i = 0;
-        while i < self.layers.len() {
-            let layer = &self.layers[i];
+        while i < layers.len() {
+            let layer = &layers[i];
             // A convolution absorbs the ReLU and pooling after it: the full-size
             // activation then never becomes a tensor of its own.
-            if let Some((out, absorbed)) =
-                layer.forward_fused(&xs, self.kernels, &self.layers[i + 1..])
+            if let Some((out, absorbed)) = layer.forward_fused(&xs, self.kernels, &layers[i + 1..])
             {
                 xs = out?;
                 i += 1 + absorbed;
@@ -214,11 +237,11 @@ impl Model {
             xs = layer.forward(&xs, rng, self.kernels, mask.as_ref())?;
             i += 1;
         }
-        Ok(xs)
+        xs.to_dtype(DType::F32)
     }
 
     /// Every layer's output for a batch, in evaluation mode, one layer at a time
-    /// (nothing fused): for looking inside a small model.
+    /// (nothing fused, always f32): for looking inside a small model.
     pub fn forward_each(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(self.layers.len());
         let mut xs = xs.clone();
@@ -232,6 +255,17 @@ impl Model {
     /// Chooses trainlab's fast CPU kernels or candle's reference ops.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
+    }
+
+    /// Computes forward (and so backward) passes in `dtype` from now on: F32, or
+    /// F16/BF16 for mixed precision. The parameters stay f32.
+    pub fn set_compute(&mut self, dtype: DType) {
+        self.compute = dtype;
+    }
+
+    /// The dtype forward passes compute in.
+    pub fn compute(&self) -> DType {
+        self.compute
     }
 
     /// Which kernels the model runs.
@@ -323,6 +357,95 @@ mod tests {
         assert_ne!(w(&a)?, w(&c)?);
         let bound = uniform_bound(784);
         assert!(w(&a)?.iter().all(|v| v.abs() <= bound));
+        Ok(())
+    }
+
+    /// Builds `model` (RON layer list) for `input` with a `head`, and trains one
+    /// step's forward and backward in `dtype` on `xs`: the outputs must be f32
+    /// and near the f32 ones, every gradient f32, finite and near the f32 one.
+    fn low_precision_step(model: &str, input: &[usize], head: Option<usize>, xs: &Tensor) {
+        let layers: Vec<LayerSpec> = ron::from_str(&format!("[{model}]")).expect("valid layers");
+        let mut m = Model::build_with_head(&layers, input, head, 5, &Device::Cpu).expect("built");
+        let run = |m: &Model| -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+            let out = m.forward(xs, Mode::Train(&mut Rng::new(1)))?;
+            assert_eq!(out.dtype(), DType::F32, "{model}: logits come back in f32");
+            let grads = out.sqr()?.mean_all()?.backward()?;
+            let mut g = Vec::new();
+            for (name, v) in m.params() {
+                let grad = grads
+                    .get(v.as_tensor())
+                    .unwrap_or_else(|| panic!("{model}: no gradient for {name}"));
+                assert_eq!(grad.dtype(), DType::F32, "{model}: {name}'s gradient");
+                g.push(grad.flatten_all()?.to_vec1::<f32>()?);
+            }
+            Ok((out.flatten_all()?.to_vec1::<f32>()?, g))
+        };
+        let (want, want_g) = run(&m).expect("f32 step");
+        // Differences are measured against the largest value of their kind: a
+        // gradient that is zero in theory (a bias before batch norm) is only noise.
+        let largest = |vs: &[f32]| vs.iter().fold(1e-3f32, |s, v| s.max(v.abs()));
+        let grad_scale = want_g.iter().map(|g| largest(g)).fold(0f32, f32::max);
+        let worst = |a: &[f32], b: &[f32], scale: f32| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs() / scale)
+                .fold(
+                    0f32,
+                    |w, d| if d.is_nan() { f32::INFINITY } else { w.max(d) },
+                )
+        };
+        // bf16 keeps 8 bits of mantissa to f16's 11: through batch norm, whose
+        // gradient is a difference of nearly equal sums, its error grows to ~10 %.
+        for (dtype, tolerance) in [(DType::F16, 0.05), (DType::BF16, 0.15)] {
+            m.set_compute(dtype);
+            let (got, got_g) = run(&m).unwrap_or_else(|e| panic!("{model} in {dtype:?}: {e}"));
+            let w = worst(&got, &want, largest(&want));
+            assert!(w < tolerance, "{model} in {dtype:?}: outputs off by {w}");
+            for (i, (a, b)) in got_g.iter().zip(&want_g).enumerate() {
+                let w = worst(a, b, largest(b).max(0.1 * grad_scale));
+                assert!(
+                    w < tolerance,
+                    "{model} in {dtype:?}: gradient of {} off by {w}",
+                    m.params()[i].0
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_layer_trains_in_low_precision_with_f32_gradients() -> Result<()> {
+        let images = uniform(&mut Rng::new(2), &[3, 1, 12, 12], 1.0, &Device::Cpu)?;
+        low_precision_step(
+            "Flatten, Linear(out: 16), ReLU, Dropout(p: 0.2), Linear(out: 4), Tanh, Sigmoid, GELU",
+            &[1, 12, 12],
+            None,
+            &images,
+        );
+        low_precision_step(
+            "Conv2d(out: 4, kernel: 3, padding: 1), ReLU, MaxPool2d(kernel: 2), Flatten, \
+             Linear(out: 5)",
+            &[1, 12, 12],
+            None,
+            &images,
+        );
+        low_precision_step(
+            "Conv2d(out: 4, kernel: 3, padding: 1), BatchNorm(), ReLU, MaxPool2d(kernel: 2), \
+             Flatten, Linear(out: 5)",
+            &[1, 12, 12],
+            None,
+            &images,
+        );
+        let ids: Vec<u32> = (0..2 * 6).map(|i| (i * 5 % 9) as u32 + 1).collect();
+        let tokens = Tensor::from_vec(ids, (2, 6), &Device::Cpu)?;
+        // No dropout between the LSTM layers: the fused f32 kernel draws its masks
+        // batch-major, candle's path time-major, so they would differ anyway.
+        for body in [
+            "Embedding(dim: 8), LSTM(hidden: 8, layers: 2, dropout: 0.0)",
+            "Embedding(dim: 8), GRU(hidden: 8, layers: 1, dropout: 0.0), LastStep",
+            "Embedding(dim: 8), PositionEmbedding(context: 6), Transformer(heads: 2, width: 16), MeanPool",
+        ] {
+            low_precision_step(body, &[6, 10], Some(10), &tokens);
+        }
         Ok(())
     }
 

@@ -220,7 +220,8 @@ impl CustomOp3 for Conv2dOp {
 
         // Images are split into one contiguous run per pool thread; each run sums
         // its own weight and bias gradients, added up at the end.
-        let per = rows_per_run(b);
+        // One image is work enough for a run of its own (an im2col and a GEMM).
+        let per = rows_per_run(b, 1);
         let runs = b.div_ceil(per);
         let work = |first: usize, mut dx: Option<&mut [f32]>| {
             let mut dw_t = vec![0f32; taps * o];

@@ -19,8 +19,8 @@ use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{row_major, transposed};
 use super::scratch::Scratch;
 use super::seq_layout::{
-    column_sums, recurrent_weight_gradient, rows_per_run, step_gradient, sum_parts, to_batch_major,
-    to_time_major, transpose,
+    MIN_RECURRENT_ROWS, column_sums, recurrent_weight_gradient, rows_per_run, step_gradient,
+    sum_parts, to_batch_major, to_time_major, transpose,
 };
 use super::skinny::{PackedRhs, Start};
 
@@ -139,7 +139,7 @@ impl CustomOp3 for GruSequence {
         }
         // w_hh^T [h, 3h] packed once for the per-step products.
         let w_t = PackedRhs::new(w_hh, (h, g3), transposed(h));
-        let per = rows_per_run(b);
+        let per = rows_per_run(b, MIN_RECURRENT_ROWS);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
             .par_chunks_mut(per * t * h)
@@ -197,7 +197,7 @@ impl CustomOp3 for GruSequence {
         let w = storage_f32(&ws, wl, "gru backward")?;
         let dhs = storage_f32(&gs, gl, "gru backward")?;
         let w_packed = PackedRhs::new(w, (g3, h), row_major(h));
-        let per = rows_per_run(b);
+        let per = rows_per_run(b, MIN_RECURRENT_ROWS);
         let mut dx = vec![0f32; b * t * g3];
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
             .par_chunks_mut(per * t * g3)

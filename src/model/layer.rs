@@ -1,13 +1,13 @@
 //! One built layer: the candle module (or plain op) behind a `LayerSpec`.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
 use super::attention::TransformerBlock;
 use super::conv::{Fusion, conv2d};
 use super::cpu_data::fast_cpu;
-use super::pool::max_pool2d;
+use super::pool::{max_pool2d, max_pool2d_reshaped};
 use super::recurrent::Recurrent;
 
 use super::dropout::dropout;
@@ -61,6 +61,22 @@ impl Layer {
                 }
                 _ => l.forward(xs),
             },
+            // candle 0.11's CPU convolution has no bf16 kernel: widen to f32 and
+            // round the result back, as its CPU matmul does for bf16 (the products
+            // of bf16 values accumulated in f32, like a GPU's bf16 convolution).
+            Self::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+            } if xs.dtype() == DType::BF16 && xs.device().is_cpu() => {
+                let wide = |t: &Tensor| t.to_dtype(DType::F32);
+                let o = weight.dim(0)?;
+                wide(xs)?
+                    .conv2d(&wide(weight)?, *padding, *stride, 1, 1)?
+                    .broadcast_add(&wide(bias)?.reshape((1, o, 1, 1))?)?
+                    .to_dtype(DType::BF16)
+            }
             Self::Conv2d {
                 weight,
                 bias,
@@ -78,6 +94,19 @@ impl Layer {
             Self::MaxPool2d { kernel, stride } if fast_cpu(xs, kernels) => {
                 max_pool2d(xs, *kernel, *stride)
             }
+            // Mixed precision on the CPU: the f32 kernel on widened values gives the
+            // same maximum (it is one of the inputs) and the defined gradient;
+            // candle's own backward divides it by the window size.
+            Self::MaxPool2d { kernel, stride }
+                if xs.device().is_cpu() && kernels == Kernels::Fast =>
+            {
+                max_pool2d(&xs.to_dtype(DType::F32)?, *kernel, *stride)?.to_dtype(xs.dtype())
+            }
+            // GPUs and the reference kernels: not candle's op, whose backward
+            // scales the gradient by 1/k² (see `max_pool2d_reshaped`).
+            Self::MaxPool2d { kernel, stride } if kernel == stride => {
+                max_pool2d_reshaped(xs, *kernel)
+            }
             Self::MaxPool2d { kernel, stride } => xs.max_pool2d_with_stride(*kernel, *stride),
             Self::Flatten => xs.flatten_from(1),
             Self::ReLU => xs.relu(),
@@ -88,6 +117,11 @@ impl Layer {
                 Some(rng) => dropout(xs, *p, rng),
                 None => Ok(xs.clone()),
             },
+            // Batch statistics in f32 under mixed precision: a low-precision sum of
+            // squares over a batch loses the variance (and f16 overflows).
+            Self::BatchNorm(bn) if xs.dtype() != DType::F32 => bn
+                .forward_t(&xs.to_dtype(DType::F32)?, rng.is_some())?
+                .to_dtype(xs.dtype()),
             Self::BatchNorm(bn) => bn.forward_t(xs, rng.is_some()),
             Self::Embedding(e) => e.forward(xs),
             Self::Recurrent(r) => r.forward(xs, rng, kernels),
@@ -108,6 +142,50 @@ impl Layer {
 }
 
 impl Layer {
+    /// This layer with its weights cast to `dtype` (mixed precision: a fresh cast of
+    /// the f32 master weights every forward pass; `to_dtype` has a backward, so the
+    /// gradients arrive at the f32 `Var`s). Batch norm keeps its f32 weights and
+    /// statistics: it normalises in f32 (see `forward`).
+    pub(crate) fn cast(&self, dtype: DType) -> Result<Self> {
+        Ok(match self {
+            Self::Linear(l) => Self::Linear(Linear::new(
+                l.weight().to_dtype(dtype)?,
+                l.bias().map(|b| b.to_dtype(dtype)).transpose()?,
+            )),
+            Self::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+            } => Self::Conv2d {
+                weight: weight.to_dtype(dtype)?,
+                bias: bias.to_dtype(dtype)?,
+                stride: *stride,
+                padding: *padding,
+            },
+            Self::MaxPool2d { kernel, stride } => Self::MaxPool2d {
+                kernel: *kernel,
+                stride: *stride,
+            },
+            Self::Flatten => Self::Flatten,
+            Self::ReLU => Self::ReLU,
+            Self::Tanh => Self::Tanh,
+            Self::Sigmoid => Self::Sigmoid,
+            Self::Gelu => Self::Gelu,
+            Self::Dropout(p) => Self::Dropout(*p),
+            Self::BatchNorm(bn) => Self::BatchNorm(bn.clone()),
+            Self::Embedding(e) => Self::Embedding(candle_nn::Embedding::new(
+                e.embeddings().to_dtype(dtype)?,
+                e.hidden_size(),
+            )),
+            Self::Recurrent(r) => Self::Recurrent(r.cast(dtype)?),
+            Self::Positions(p) => Self::Positions(p.to_dtype(dtype)?),
+            Self::Transformer(block) => Self::Transformer(Box::new(block.cast(dtype)?)),
+            Self::MeanPool => Self::MeanPool,
+            Self::LastStep => Self::LastStep,
+        })
+    }
+
     /// Runs this layer together with the ReLU and/or max pooling right after it
     /// as one fused kernel, when it has one for these tensors (a convolution on
     /// the CPU). Returns the output and how many of `following` it absorbed.

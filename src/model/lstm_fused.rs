@@ -27,7 +27,9 @@ use super::activation::{sigmoid, simd_kernel, tanh};
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::scratch::Scratch;
-use super::seq_layout::{rows_per_run, step_gradient, sum_parts, to_batch_major, transpose};
+use super::seq_layout::{
+    MIN_RECURRENT_ROWS, rows_per_run, step_gradient, sum_parts, to_batch_major, transpose,
+};
 use super::skinny::{PackedRhs, Start};
 
 /// Runs the LSTM layer; differentiable in `x`, `w_ih`, `bias` and `w_hh`.
@@ -177,7 +179,7 @@ impl CustomOp3 for LstmLayer {
                 w_hh[c * h + r - d - 1]
             }
         });
-        let per = rows_per_run(b);
+        let per = rows_per_run(b, MIN_RECURRENT_ROWS);
         let mut out = vec![0f32; b * t * h];
         let runs: Vec<RunSaved> = out
             .par_chunks_mut(per * t * h)
@@ -263,7 +265,7 @@ impl CustomOp3 for LstmLayer {
         // w_hh [4h, h] packed once for the per-step state gradients.
         let w_packed = PackedRhs::new(w, (g4, h), row_major(h));
         let zw = d + 1 + h;
-        let per = rows_per_run(b);
+        let per = rows_per_run(b, MIN_RECURRENT_ROWS);
         let input_grad = x.track_op();
         let mut dx = vec![0f32; b * t * d];
         let partials: Vec<Scratch> = dx

@@ -33,6 +33,26 @@ pub(crate) fn max_pool2d(xs: &Tensor, k: usize, stride: usize) -> Result<Tensor>
     xs.contiguous()?.apply_op1(op)
 }
 
+/// Max pooling for any device and dtype (GPUs, the reference kernels) built
+/// from a reshape and two `max` reductions, whose backward sends each output's
+/// gradient to its window's maximum (to each of tied ones): candle 0.11's own
+/// `max_pool2d` backward scales the gradient by 1/k² instead. Non-overlapping
+/// windows only (`stride == k`, which validation requires); rows and columns
+/// past the last whole window are dropped, as pooling does.
+pub(crate) fn max_pool2d_reshaped(xs: &Tensor, k: usize) -> Result<Tensor> {
+    let (b, c, h, w) = xs.dims4()?;
+    if k == 0 || h < k || w < k {
+        candle_core::bail!("max_pool2d: window {k} does not fit {h}x{w}");
+    }
+    let (oh, ow) = (h / k, w / k);
+    xs.narrow(2, 0, oh * k)?
+        .narrow(3, 0, ow * k)?
+        .contiguous()?
+        .reshape((b, c, oh, k, ow, k))?
+        .max(5)?
+        .max(3)
+}
+
 struct MaxPool {
     k: usize,
     stride: usize,
@@ -244,6 +264,37 @@ mod tests {
             let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
             let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
             let want = naive_gradient(&xv, (h, w), k, s, &upv);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-6, "{case}: gradient off by {worst}");
+        }
+        Ok(())
+    }
+
+    /// The device-neutral version: candle's values, the defined gradient.
+    #[test]
+    fn the_reshaped_pool_gives_the_values_and_the_defined_gradient() -> Result<()> {
+        let mut rng = Rng::new(6);
+        for (b, c, h, w, k) in [(2, 3, 8, 8, 2), (1, 2, 7, 9, 2), (3, 1, 9, 9, 3)] {
+            let x = Var::from_tensor(&random(&mut rng, &[b, c, h, w])?)?;
+            let y = max_pool2d_reshaped(x.as_tensor(), k)?;
+            let reference = x.as_tensor().max_pool2d_with_stride(k, k)?;
+            let case = format!("b{b} c{c} {h}x{w} k{k}");
+            assert_eq!(y.dims(), reference.dims(), "{case}");
+            assert!(max_diff(&y, &reference)? == 0.0, "{case}: forward");
+            let up = random(&mut rng, y.dims())?;
+            let grads = (&y * &up)?.sum_all()?.backward()?;
+            let got: Vec<f32> = grads
+                .get(x.as_tensor())
+                .expect("input gradient")
+                .flatten_all()?
+                .to_vec1()?;
+            let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
+            let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
+            let want = naive_gradient(&xv, (h, w), k, k, &upv);
             let worst = got
                 .iter()
                 .zip(&want)

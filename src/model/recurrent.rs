@@ -101,6 +101,27 @@ impl Recurrent {
         })
     }
 
+    /// The same stack with its weights cast to `dtype` (mixed precision).
+    pub(crate) fn cast(&self, dtype: candle_core::DType) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|w| {
+                Ok(RecurrentWeights {
+                    w_ih: w.w_ih.to_dtype(dtype)?,
+                    w_hh: w.w_hh.to_dtype(dtype)?,
+                    b_ih: w.b_ih.to_dtype(dtype)?,
+                    b_hh: w.b_hh.as_ref().map(|b| b.to_dtype(dtype)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cell: self.cell,
+            layers,
+            dropout: self.dropout,
+        })
+    }
+
     /// `[b, t, d] -> [b, t, h]`; dropout between stacked layers while training.
     pub(crate) fn forward(
         &self,

@@ -7,10 +7,26 @@
 
 use super::gemm::{Threads, matmul, row_major, transposed};
 
-/// Rows per run: the batch split evenly over the pool's threads.
-pub(crate) fn rows_per_run(b: usize) -> usize {
-    b.div_ceil(rayon::current_num_threads().clamp(1, b.max(1)))
-        .max(1)
+/// Fewest sequences worth a run of their own in a recurrent layer: one full
+/// AVX-512 register tile of the skinny product (`skinny.rs`; over one AVX2
+/// tile). Every run streams the whole packed weight matrix through its core at
+/// every step, whatever its row count, so a run of 2 rows (batch 32 on 16
+/// cores) pays the full weight traffic for a quarter-filled tile; fewer, fuller
+/// runs then finish sooner.
+pub(crate) const MIN_RECURRENT_ROWS: usize = 8;
+
+/// Rows per run: `b` rows split evenly over the pool's threads, each run at
+/// least `min_rows` long (fewer runs, so fewer threads, for small batches).
+pub(crate) fn rows_per_run(b: usize, min_rows: usize) -> usize {
+    split_rows(b, rayon::current_num_threads(), min_rows)
+}
+
+/// Rows per run for `b` rows on `threads` threads: at least `min_rows` (or all
+/// of `b` when it is smaller), always at least 1. Runs are cut in this size, so
+/// only the last may be shorter (33 rows at 9 a run: 9, 9, 9, 6).
+pub(crate) fn split_rows(b: usize, threads: usize, min_rows: usize) -> usize {
+    let most_runs = (b / min_rows.max(1)).clamp(1, threads.max(1));
+    b.div_ceil(most_runs).max(1)
 }
 
 /// A run's rows `[n, t, width]` (batch-major) reordered to `[t, n, width]`.
@@ -121,6 +137,32 @@ pub(crate) fn recurrent_weight_gradient(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (rows, threads, minimum) -> rows per run, and the runs it gives.
+    #[test]
+    fn the_split_keeps_every_run_at_its_minimum() {
+        for (b, threads, min, per, runs) in [
+            (32, 2, 8, 16, 2),
+            (32, 16, 8, 8, 4),
+            (32, 16, 1, 2, 16),
+            (33, 16, 8, 9, 4),
+            (7, 16, 8, 7, 1),
+            (64, 4, 8, 16, 4),
+            (1, 1, 8, 1, 1),
+            (0, 4, 8, 1, 0),
+            (5, 0, 0, 5, 1),
+        ] {
+            let got = split_rows(b, threads, min);
+            assert_eq!(
+                (got, b.div_ceil(got)),
+                (per, runs),
+                "{b} rows, {threads} threads, min {min}"
+            );
+            if b >= min {
+                assert!(got >= min, "{b} rows, {threads} threads, min {min}");
+            }
+        }
+    }
 
     #[test]
     fn layouts_round_trip_and_transpose_is_exact() {

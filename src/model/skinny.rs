@@ -6,26 +6,53 @@
 //! `PackedRhs::matmul` then computes `dst[m, cols] = start + lhs[m, k] @ rhs`
 //! (`start`: zero, `dst` itself, or one bias row) for a row-major `lhs` on the
 //! calling thread, as often as needed. Results equal the `gemm` crate's within
-//! float rounding (tested below, every edge size).
+//! float rounding at every level (AVX-512, AVX2, portable; tested below, every
+//! edge size). The level is `util::simd::level()` unless a test picks one.
 //!
 //! Why not the general GEMM: with 16 rows it repacks or re-reads the whole
 //! right-hand side at every call and reaches under half of one core's peak.
-//! Here the weights are packed once per layer pass into 32-column panels, k-major,
-//! 64-byte aligned; an AVX-512 tile of 8 rows x 32 columns keeps 16 accumulators
-//! in registers, each step reading two panel vectors and broadcasting eight `lhs`
-//! values (a panel of up to ~350 rows stays in L1 between the row tiles). Without AVX-512 the
-//! packed copy is a plain row-major matrix handed to the `gemm` crate.
+//! Here the weights are packed once per layer pass into column panels, k-major,
+//! 64-byte aligned, and a register tile of rows x panel columns stays in
+//! registers while it walks down k, each step reading the panel's row once and
+//! broadcasting one `lhs` value per tile row (a panel of up to ~350 rows stays in
+//! L1 between the row tiles):
+//! - AVX-512: panels of 32 columns (two zmm), tiles of 8 rows: 16 accumulators.
+//! - AVX2+FMA: panels of 16 columns (two ymm), tiles of 6 rows: 12 accumulators,
+//!   2 panel vectors and 1 broadcast of the 16 ymm registers.
+//! - portable: panels of 16 columns, tiles of 4 rows held as `[[f32; 16]; 4]`,
+//!   plain Rust that LLVM turns into NEON on aarch64 (16 of its 32 q registers);
+//!   2 rows on other targets (SSE on x86_64: 16 xmm registers).
 
 use rayon::prelude::*;
 
-use super::gemm::{Strides, Threads, matmul, row_major};
+use crate::util::simd::{Level, level};
 
-/// Columns per panel: two AVX-512 vectors.
-const PANEL: usize = 32;
-/// Rows per register tile.
-const TILE_ROWS: usize = 8;
+use super::gemm::Strides;
+
 /// f32s per 64-byte line: the packed panels start on a cache line.
 const LINE: usize = 16;
+
+/// Columns per panel at `level`: two AVX-512 or AVX2 vectors; four 128-bit
+/// NEON or SSE ones for the portable kernel.
+const fn panel_width(level: Level) -> usize {
+    match level {
+        Level::Avx512 => 32,
+        Level::Avx2 | Level::Portable => 16,
+    }
+}
+
+/// Rows per register tile at `level` (what its register file holds; see the
+/// module comment).
+const fn tile_rows(level: Level) -> usize {
+    match level {
+        Level::Avx512 => 8,
+        Level::Avx2 => 6,
+        // 4 rows x 4 q registers fill half of NEON's 32; SSE has only 16 xmm
+        // registers, so 2 rows there (measured: 4 rows spill every step).
+        Level::Portable if cfg!(target_arch = "aarch64") => 4,
+        Level::Portable => 2,
+    }
+}
 
 /// What a product adds to.
 #[derive(Clone, Copy)]
@@ -42,16 +69,12 @@ pub(crate) enum Start<'a> {
 pub(crate) struct PackedRhs {
     k: usize,
     cols: usize,
-    layout: Packing,
-}
-
-enum Packing {
-    /// 32-column panels, each `k` rows of 32 values (zero past `cols`), starting
-    /// at `offset` in `data` so the first panel is 64-byte aligned.
-    #[cfg(target_arch = "x86_64")]
-    Panels { data: Vec<f32>, offset: usize },
-    /// Row-major `[k, cols]` for the `gemm` crate.
-    RowMajor(Vec<f32>),
+    /// Which kernel runs the products; the CPU has it (`Level::or_best`).
+    level: Level,
+    /// Panels of `panel_width(level)` columns, each `k` rows of that many values
+    /// (zero past `cols`), starting at `offset` so the first panel is 64-byte aligned.
+    data: Vec<f32>,
+    offset: usize,
 }
 
 impl PackedRhs {
@@ -60,43 +83,48 @@ impl PackedRhs {
         Self::from_fn((k, cols), |r, c| rhs[r * strides.0 + c * strides.1])
     }
 
-    /// Packs the `[k, cols]` matrix whose element (r, c) is `at(r, c)`.
+    /// Packs the `[k, cols]` matrix whose element (r, c) is `at(r, c)`, for the
+    /// process's SIMD level.
     pub(crate) fn from_fn(
         (k, cols): (usize, usize),
         at: impl Fn(usize, usize) -> f32 + Sync,
     ) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            let panels = cols.div_ceil(PANEL);
-            let mut data = vec![0f32; panels * k * PANEL + LINE];
-            let offset = data.as_ptr().align_offset(64).min(LINE);
+        Self::for_level(level(), (k, cols), at)
+    }
+
+    /// Packs for the kernel of `level` (or the best the CPU has, if it lacks it).
+    pub(crate) fn for_level(
+        level: Level,
+        (k, cols): (usize, usize),
+        at: impl Fn(usize, usize) -> f32 + Sync,
+    ) -> Self {
+        let level = level.or_best();
+        let width = panel_width(level);
+        let panels = cols.div_ceil(width);
+        let mut data = vec![0f32; panels * k * width + LINE];
+        let offset = data.as_ptr().align_offset(64).min(LINE);
+        if k > 0 {
             // Panels are independent: packed on every core (a layer's weights
             // are packed once per pass, on the training step's critical path).
-            data[offset..offset + panels * k * PANEL]
-                .par_chunks_mut(k * PANEL)
+            data[offset..offset + panels * k * width]
+                .par_chunks_mut(k * width)
                 .enumerate()
                 .for_each(|(p, panel)| {
-                    let width = PANEL.min(cols - p * PANEL);
-                    for (r, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                        for (j, v) in row[..width].iter_mut().enumerate() {
-                            *v = at(r, p * PANEL + j);
+                    let real = width.min(cols - p * width);
+                    for (r, row) in panel.chunks_exact_mut(width).enumerate() {
+                        for (j, v) in row[..real].iter_mut().enumerate() {
+                            *v = at(r, p * width + j);
                         }
                     }
                 });
-            let layout = Packing::Panels { data, offset };
-            return Self { k, cols, layout };
         }
-        Self::row_major((k, cols), at)
-    }
-
-    /// The plain row-major copy (what CPUs without AVX-512 get).
-    fn row_major((k, cols): (usize, usize), at: impl Fn(usize, usize) -> f32) -> Self {
-        let mut data = Vec::with_capacity(k * cols);
-        for r in 0..k {
-            data.extend((0..cols).map(|c| at(r, c)));
+        Self {
+            k,
+            cols,
+            level,
+            data,
+            offset,
         }
-        let layout = Packing::RowMajor(data);
-        Self { k, cols, layout }
     }
 
     /// `dst[m, cols] = start + lhs[m, k] @ rhs`, `lhs` row-major with rows
@@ -109,6 +137,15 @@ impl PackedRhs {
         lhs: &[f32],
         lhs_row: usize,
     ) {
+        if self.check(m, dst, start, lhs, lhs_row) {
+            let panels = self.cols.div_ceil(panel_width(self.level));
+            self.panels(0..panels, m, dst, self.cols, start, lhs, lhs_row);
+        }
+    }
+
+    /// Checks a product's operands (panics on a caller's bug); false when there
+    /// is nothing to compute.
+    fn check(&self, m: usize, dst: &[f32], start: Start, lhs: &[f32], lhs_row: usize) -> bool {
         let (k, cols) = (self.k, self.cols);
         assert!(dst.len() >= m * cols, "skinny: destination too small");
         assert!(
@@ -119,66 +156,64 @@ impl PackedRhs {
         if let Start::Bias(bias) = start {
             assert!(bias.len() >= cols, "skinny: bias too short");
         }
-        if m == 0 || cols == 0 {
-            return;
-        }
-        match &self.layout {
-            Packing::RowMajor(rhs) => {
-                let accumulate = match start {
-                    Start::Zero => false,
-                    Start::Dst => true,
-                    Start::Bias(bias) => {
-                        for row in dst[..m * cols].chunks_mut(cols) {
-                            row.copy_from_slice(&bias[..cols]);
-                        }
-                        true
-                    }
+        m > 0 && cols > 0
+    }
+
+    /// The product's columns of panels `range` into `dst`, whose rows are
+    /// `dst_row` apart and whose first column is the range's first; a `Bias`
+    /// start holds the range's columns only.
+    #[allow(clippy::too_many_arguments)]
+    fn panels(
+        &self,
+        range: std::ops::Range<usize>,
+        m: usize,
+        dst: &mut [f32],
+        dst_row: usize,
+        start: Start,
+        lhs: &[f32],
+        lhs_row: usize,
+    ) {
+        let k = self.k;
+        let (pw, rows) = (panel_width(self.level), tile_rows(self.level));
+        let panels = &self.data[self.offset..];
+        let first = range.start;
+        for p in range {
+            let width = pw.min(self.cols - p * pw);
+            let panel = &panels[p * k * pw..(p + 1) * k * pw];
+            let col = (p - first) * pw;
+            let start = match start {
+                Start::Bias(bias) => Start::Bias(&bias[col..col + width]),
+                other => other,
+            };
+            for r0 in (0..m).step_by(rows) {
+                let tile = Tile {
+                    k,
+                    lhs: &lhs[r0 * lhs_row..],
+                    lhs_row,
+                    panel,
+                    dst: &mut dst[r0 * dst_row + col..],
+                    dst_row,
+                    width,
+                    start,
                 };
-                matmul(
-                    (m, cols, k),
-                    dst,
-                    accumulate,
-                    lhs,
-                    (lhs_row, 1),
-                    rhs,
-                    row_major(cols),
-                    Threads::One,
-                );
-            }
-            #[cfg(target_arch = "x86_64")]
-            Packing::Panels { data, offset } => {
-                let panels = &data[*offset..];
-                for p in 0..cols.div_ceil(PANEL) {
-                    let width = PANEL.min(cols - p * PANEL);
-                    let panel = &panels[p * k * PANEL..(p + 1) * k * PANEL];
-                    let start = match start {
-                        Start::Bias(bias) => Start::Bias(&bias[p * PANEL..p * PANEL + width]),
-                        other => other,
-                    };
-                    for r0 in (0..m).step_by(TILE_ROWS) {
-                        let tile = Tile {
-                            k,
-                            lhs: &lhs[r0 * lhs_row..],
-                            lhs_row,
-                            panel,
-                            dst: &mut dst[r0 * cols + p * PANEL..],
-                            dst_row: cols,
-                            width,
-                            start,
-                        };
-                        // SAFETY: `Panels` is only built when the CPU has AVX-512F
-                        // (`from_fn`), and `Tile` checks its own bounds.
-                        unsafe { avx512_tile(tile, TILE_ROWS.min(m - r0)) };
-                    }
+                let n = rows.min(m - r0);
+                match self.level {
+                    // SAFETY: `self.level` went through `or_best`, so the CPU
+                    // has AVX-512F; `Tile` checks its own bounds.
+                    #[cfg(target_arch = "x86_64")]
+                    Level::Avx512 => unsafe { avx512_tile(tile, n) },
+                    // SAFETY: as above, the CPU has AVX2 and FMA.
+                    #[cfg(target_arch = "x86_64")]
+                    Level::Avx2 => unsafe { avx2_tile(tile, n) },
+                    _ => portable_tile(tile, n),
                 }
             }
         }
     }
 }
 
-/// One register tile's operands: up to 8 rows of `lhs` against one panel,
-/// into `width` (1..=32) columns of `dst`.
-#[cfg(target_arch = "x86_64")]
+/// One register tile's operands: up to `tile_rows` rows of `lhs` against one
+/// panel, into `width` (1..=panel width) columns of `dst`.
 struct Tile<'a> {
     k: usize,
     lhs: &'a [f32],
@@ -191,28 +226,29 @@ struct Tile<'a> {
     start: Start<'a>,
 }
 
-/// Runs `tile` for its first `rows` (1..=8) rows.
+/// Runs `tile` for its first `rows` (1..=8) rows with AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn avx512_tile(tile: Tile, rows: usize) {
     match rows {
-        8 => tile_rows::<8>(tile),
-        7 => tile_rows::<7>(tile),
-        6 => tile_rows::<6>(tile),
-        5 => tile_rows::<5>(tile),
-        4 => tile_rows::<4>(tile),
-        3 => tile_rows::<3>(tile),
-        2 => tile_rows::<2>(tile),
-        _ => tile_rows::<1>(tile),
+        8 => avx512_rows::<8>(tile),
+        7 => avx512_rows::<7>(tile),
+        6 => avx512_rows::<6>(tile),
+        5 => avx512_rows::<5>(tile),
+        4 => avx512_rows::<4>(tile),
+        3 => avx512_rows::<3>(tile),
+        2 => avx512_rows::<2>(tile),
+        _ => avx512_rows::<1>(tile),
     }
 }
 
-/// The register tile for `R` rows: `2R` accumulators of 16 lanes.
+/// The AVX-512 register tile for `R` rows: `2R` accumulators of 16 lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn tile_rows<const R: usize>(tile: Tile) {
+fn avx512_rows<const R: usize>(tile: Tile) {
     use std::arch::x86_64::*;
+    const PANEL: usize = panel_width(Level::Avx512);
     let Tile {
         k,
         lhs,
@@ -279,10 +315,144 @@ fn tile_rows<const R: usize>(tile: Tile) {
     }
 }
 
+/// Runs `tile` for its first `rows` (1..=6) rows with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2_tile(tile: Tile, rows: usize) {
+    match rows {
+        6 => avx2_rows::<6>(tile),
+        5 => avx2_rows::<5>(tile),
+        4 => avx2_rows::<4>(tile),
+        3 => avx2_rows::<3>(tile),
+        2 => avx2_rows::<2>(tile),
+        _ => avx2_rows::<1>(tile),
+    }
+}
+
+/// A row's `width` starting values (zero past them) as one panel row.
+fn padded<const W: usize>(src: &[f32], width: usize) -> [f32; W] {
+    let mut row = [0f32; W];
+    row[..width].copy_from_slice(&src[..width]);
+    row
+}
+
+/// The starting value of each of the tile's `R` rows, one panel row each.
+fn tile_start<const R: usize, const W: usize>(tile: &Tile) -> [[f32; W]; R] {
+    let width = tile.width;
+    match tile.start {
+        Start::Zero => [[0.0; W]; R],
+        Start::Dst => std::array::from_fn(|r| padded(&tile.dst[r * tile.dst_row..], width)),
+        Start::Bias(bias) => [padded(bias, width); R],
+    }
+}
+
+/// Writes the tile's `R` finished rows' `width` real columns into `dst`.
+fn tile_store<const R: usize, const W: usize>(sums: &[[f32; W]; R], tile: &mut Tile) {
+    for (r, row) in sums.iter().enumerate() {
+        tile.dst[r * tile.dst_row..][..tile.width].copy_from_slice(&row[..tile.width]);
+    }
+}
+
+/// The AVX2 register tile for `R` rows: `2R` accumulators of 8 lanes. Edge
+/// columns go through a padded copy of the row (`tile_start`, `tile_store`):
+/// once per tile, not per step of k.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn avx2_rows<const R: usize>(mut tile: Tile) {
+    use std::arch::x86_64::*;
+    const PANEL: usize = panel_width(Level::Avx2);
+    let (k, lhs_row) = (tile.k, tile.lhs_row);
+    assert!(tile.lhs.len() >= (R - 1) * lhs_row + k && tile.panel.len() >= k * PANEL);
+    assert!(tile.dst.len() >= (R - 1) * tile.dst_row + tile.width && tile.width <= PANEL);
+    let start = tile_start::<R, PANEL>(&tile);
+    // SAFETY (all loads and stores below): each `[f32; 16]` row holds two 8-lane
+    // vectors; `p < k` keeps `b + p * 16 + 15` inside the panel and
+    // `a + r * lhs_row + p` inside `lhs` for r < R (asserted above).
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for (acc, row) in acc.iter_mut().zip(&start) {
+        unsafe {
+            *acc = [
+                _mm256_loadu_ps(row.as_ptr()),
+                _mm256_loadu_ps(row.as_ptr().add(8)),
+            ]
+        };
+    }
+    let (a, b) = (tile.lhs.as_ptr(), tile.panel.as_ptr());
+    for p in 0..k {
+        unsafe {
+            let b0 = _mm256_loadu_ps(b.add(p * PANEL));
+            let b1 = _mm256_loadu_ps(b.add(p * PANEL + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*a.add(r * lhs_row + p));
+                acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+    }
+    let mut sums = [[0f32; PANEL]; R];
+    for (row, acc) in sums.iter_mut().zip(&acc) {
+        unsafe {
+            _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
+        }
+    }
+    tile_store(&sums, &mut tile);
+}
+
+/// Runs `tile` for its first `rows` (1..=4) rows in plain Rust.
+fn portable_tile(tile: Tile, rows: usize) {
+    match rows {
+        4 => portable_rows::<4>(tile),
+        3 => portable_rows::<3>(tile),
+        2 => portable_rows::<2>(tile),
+        _ => portable_rows::<1>(tile),
+    }
+}
+
+/// `acc + a * b`: one fused instruction on aarch64 (NEON always has FMA); a
+/// multiply and an add elsewhere, where `mul_add` without FMA in the baseline
+/// would be a slow library call.
+#[inline(always)]
+fn madd(acc: f32, a: f32, b: f32) -> f32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        a.mul_add(b, acc)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        acc + a * b
+    }
+}
+
+/// The portable register tile for `R` rows: fixed-size accumulator arrays that
+/// LLVM keeps in vector registers, the inner loop over the 16 columns of a
+/// panel row unrolled into 4-lane (NEON, SSE) operations.
+#[inline(always)]
+fn portable_rows<const R: usize>(mut tile: Tile) {
+    const PANEL: usize = panel_width(Level::Portable);
+    let (k, lhs_row) = (tile.k, tile.lhs_row);
+    assert!(tile.lhs.len() >= (R - 1) * lhs_row + k && tile.panel.len() >= k * PANEL);
+    assert!(tile.dst.len() >= (R - 1) * tile.dst_row + tile.width && tile.width <= PANEL);
+    let mut acc = tile_start::<R, PANEL>(&tile);
+    // Each row's k values as its own slice, so the loop below needs no bounds checks.
+    let rows: [&[f32]; R] = std::array::from_fn(|r| &tile.lhs[r * lhs_row..r * lhs_row + k]);
+    for (p, b) in tile.panel[..k * PANEL].chunks_exact(PANEL).enumerate() {
+        let b: &[f32; PANEL] = b.try_into().unwrap_or(&[0.0; PANEL]);
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            let a = row[p];
+            for (c, &bv) in acc.iter_mut().zip(b) {
+                *c = madd(*c, a, bv);
+            }
+        }
+    }
+    tile_store(&acc, &mut tile);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::gemm::transposed;
+    use crate::model::gemm::{Threads, matmul, row_major, transposed};
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
@@ -290,11 +460,12 @@ mod tests {
             .collect()
     }
 
-    /// Every row count of a tile and its remainder, full and partial panels, both
-    /// stored orientations and the non-AVX-512 fallback, from zero, from `dst` and
-    /// from a bias, against the `gemm` crate.
+    /// Every kernel level (each forced, whatever `TRAINLAB_SIMD` says; a level the
+    /// CPU lacks runs its best instead), every row count of a tile and its
+    /// remainder, full and partial panels, both stored orientations, from zero,
+    /// from `dst` and from a bias, against the `gemm` crate.
     #[test]
-    fn matches_the_general_gemm_at_every_edge() {
+    fn every_level_matches_the_general_gemm_at_every_edge() {
         for &(m, k, cols) in &[
             (16, 256, 1024),
             (1, 3, 1),
@@ -302,6 +473,8 @@ mod tests {
             (9, 17, 47),
             (13, 64, 16),
             (32, 40, 80),
+            (11, 1, 15),
+            (5, 0, 9),
         ] {
             let lhs_row = k + 3;
             let lhs = values(m * lhs_row, 7);
@@ -326,36 +499,47 @@ mod tests {
                     row_major(cols),
                     Threads::One,
                 );
-                let plain = PackedRhs::row_major((k, cols), |r, c| rhs[r * cols + c]);
-                for (name, packed) in [
-                    ("fallback", plain),
-                    (
-                        "row-major",
-                        PackedRhs::new(&rhs, (k, cols), row_major(cols)),
-                    ),
-                    (
-                        "transposed",
-                        PackedRhs::new(&rhs_t, (k, cols), transposed(k)),
-                    ),
-                ] {
-                    let mut out = start.clone();
-                    let from = match how {
-                        "zero" => Start::Zero,
-                        "dst" => Start::Dst,
-                        _ => Start::Bias(&bias),
-                    };
-                    packed.matmul(m, &mut out, from, &lhs, lhs_row);
-                    let worst = out
-                        .iter()
-                        .zip(&expected)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0f32, f32::max);
-                    assert!(
-                        worst < 1e-3,
-                        "{m}x{k}x{cols} {name} from {how}: off by {worst}"
-                    );
+                for level in [Level::Avx512, Level::Avx2, Level::Portable] {
+                    for (name, strides, stored) in [
+                        ("row-major", row_major(cols), &rhs),
+                        ("transposed", transposed(k), &rhs_t),
+                    ] {
+                        let packed = PackedRhs::for_level(level, (k, cols), |r, c| {
+                            stored[r * strides.0 + c * strides.1]
+                        });
+                        let mut out = start.clone();
+                        let from = match how {
+                            "zero" => Start::Zero,
+                            "dst" => Start::Dst,
+                            _ => Start::Bias(&bias),
+                        };
+                        packed.matmul(m, &mut out, from, &lhs, lhs_row);
+                        let worst = out
+                            .iter()
+                            .zip(&expected)
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0f32, f32::max);
+                        assert!(
+                            worst < 1e-3,
+                            "{m}x{k}x{cols} {level:?} {name} from {how}: off by {worst}"
+                        );
+                    }
                 }
             }
+        }
+    }
+
+    /// `new` packs for the process's level, and a level the CPU lacks falls back.
+    #[test]
+    fn packing_follows_the_process_level() {
+        let packed = PackedRhs::new(&[1.0, 2.0], (1, 2), row_major(2));
+        assert_eq!(packed.level, level());
+        for asked in [Level::Avx512, Level::Avx2, Level::Portable] {
+            let packed = PackedRhs::for_level(asked, (1, 1), |_, _| 1.0);
+            assert!(
+                packed.level <= asked && packed.level.available(),
+                "{asked:?}"
+            );
         }
     }
 }

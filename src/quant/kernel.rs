@@ -1,15 +1,43 @@
-//! int8 dot products: `sum a[i] * b[i]` over int8 values held widened to i16,
-//! accumulated in i32. An AVX2 kernel (`vpmaddwd` pairs into i32) where the CPU
-//! has it, and a portable one everywhere else (it compiles to NEON or
-//! SSE as the compiler sees fit). `TRAINLAB_INT8=portable` forces the portable
-//! kernel on any machine, so its path is tested on AVX2 machines too.
+//! int8 products: `out[r][o] = sum_k x[r][k] * w[o][k]` over int8 values held
+//! widened to i16, accumulated in i32. Rows of `x` are padded with a zero to an
+//! even length; the weights are packed once ([`Packed`]) into panels of 32
+//! outputs, k-pair-major: for each pair (k, k+1), the 32 outputs' two weights
+//! side by side. A kernel broadcasts one row's pair (x[k], x[k+1]) as one 32-bit
+//! value and multiplies it into a whole panel row at once, so the i32 lanes of
+//! its accumulators *are* outputs: no horizontal sums, and each weight vector
+//! loaded serves four rows.
 //!
-//! Contract: both kernels give exactly the same sums (integer arithmetic);
-//! inputs are at most 127 in magnitude so no i16 product pair can overflow.
+//! Three kernels: AVX-512 VNNI (`vpdpbusd`: u8 x i8 quads, 64 products per
+//! instruction; the inputs are shifted by +128 into u8 and the shift's share,
+//! 128 * sum of the weight row, is taken off again, exactly; weights packed a
+//! second time as i8 quads; tiles of 4 rows x 32 outputs in 8 registers), AVX2
+//! (`vpmaddwd` + add on the i16 pairs: 4 rows x 16 outputs) and a portable one
+//! in plain Rust over the pairs (it compiles to NEON or SSE as the compiler sees
+//! fit). AVX2 has no exact u8 x i8 product (`vpmaddubsw` saturates in i16),
+//! hence its i16 path.
+//! `TRAINLAB_INT8=portable|avx2` (or `TRAINLAB_SIMD`) forces a lower one on any
+//! machine, so their paths are tested and measured on this one too.
+//!
+//! Contract: every kernel gives exactly the same sums (integer arithmetic);
+//! inputs are at most 127 in magnitude, so no i16 product pair can overflow.
 
-/// Which kernel computes the dot products.
+/// Row lengths are padded to a multiple of this (whole k pairs).
+pub const K_ALIGN: usize = 2;
+/// Outputs per packed panel: two AVX-512 vectors of i32.
+const PANEL: usize = 32;
+/// Rows per register tile.
+const TILE_ROWS: usize = 4;
+
+/// `n` rounded up to a whole number of [`K_ALIGN`] blocks.
+pub fn padded(n: usize) -> usize {
+    n.div_ceil(K_ALIGN) * K_ALIGN
+}
+
+/// Which kernel computes the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Int8Kernel {
+    /// 512-bit AVX-512 with VNNI.
+    Vnni,
     /// 256-bit AVX2.
     Avx2,
     /// Plain Rust.
@@ -17,116 +45,356 @@ pub enum Int8Kernel {
 }
 
 impl Int8Kernel {
-    /// The best kernel here, unless `TRAINLAB_INT8=portable`.
+    /// The best kernel here, unless `TRAINLAB_INT8` names a lower one.
     pub fn detect() -> Self {
-        if std::env::var("TRAINLAB_INT8").is_ok_and(|v| v == "portable") {
+        // TRAINLAB_INT8 (the older switch) wins; else TRAINLAB_SIMD's level
+        // (`util::simd`), which every other hand-written kernel follows too.
+        let wanted = std::env::var("TRAINLAB_INT8")
+            .unwrap_or_else(|_| crate::util::simd::level().name().to_string());
+        if wanted == "portable" {
             return Self::Portable;
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Self::Avx2;
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if wanted != "avx2" && has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                return Self::Vnni;
+            }
+            if has!("avx2") {
+                return Self::Avx2;
+            }
         }
         Self::Portable
     }
-}
 
-/// Sums of one weight row with four input rows at once (weights are loaded once
-/// for the four), all widened to i16.
-pub fn dot16x4(kernel: Int8Kernel, w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
-    match kernel {
+    /// Every kernel this CPU can run (for tests that compare them).
+    pub fn available() -> Vec<Self> {
+        // `mut` is for the x86 block below; elsewhere only Portable exists.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        let mut all = vec![Self::Portable];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Avx2 is only chosen when the CPU reports AVX2.
-        Int8Kernel::Avx2 => unsafe { dot16x4_avx2(w, x) },
-        _ => x.map(|r| dot16_portable(w, r)),
-    }
-}
-
-/// One weight row with one input row, widened to i16.
-pub fn dot16(kernel: Int8Kernel, w: &[i16], x: &[i16]) -> i32 {
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Int8Kernel::Avx2 => unsafe { dot16_avx2(w, x) },
-        _ => dot16_portable(w, x),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot16_avx2(w: &[i16], x: &[i16]) -> i32 {
-    use std::arch::x86_64::*;
-    let n = w.len().min(x.len());
-    let mut acc = _mm256_setzero_si256();
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, so 16 values are readable from both.
-        unsafe {
-            let vw = _mm256_loadu_si256(w.as_ptr().add(i).cast());
-            let vx = _mm256_loadu_si256(x.as_ptr().add(i).cast());
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(vw, vx));
-        }
-        i += 16;
-    }
-    let mut lanes = [0i32; 8];
-    // SAFETY: lanes holds 8 i32 = 32 bytes.
-    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
-    lanes.iter().sum::<i32>() + dot16_portable(&w[i..n], &x[i..n])
-}
-
-fn dot16_portable(w: &[i16], x: &[i16]) -> i32 {
-    w.iter()
-        .zip(x)
-        .map(|(&a, &b)| i32::from(a) * i32::from(b))
-        .sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot16x4_avx2(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
-    use std::arch::x86_64::*;
-    let n = x.iter().fold(w.len(), |m, r| m.min(r.len()));
-    let mut acc = [_mm256_setzero_si256(); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, so 16 values are readable from every row.
-        unsafe {
-            let vw = _mm256_loadu_si256(w.as_ptr().add(i).cast());
-            for (a, r) in acc.iter_mut().zip(&x) {
-                let vx = _mm256_loadu_si256(r.as_ptr().add(i).cast());
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(vw, vx));
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") {
+                all.push(Self::Avx2);
+            }
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                all.push(Self::Vnni);
             }
         }
-        i += 16;
+        all
     }
-    let mut out = [0i32; 4];
-    for (o, (a, r)) in out.iter_mut().zip(acc.iter().zip(&x)) {
-        let mut lanes = [0i32; 8];
-        // SAFETY: lanes holds 8 i32 = 32 bytes.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), *a) };
-        *o = lanes.iter().sum::<i32>() + dot16_portable(&w[i..n], &r[i..n]);
+}
+
+/// Weights `[n][k]` packed for the kernels (see the module comment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    /// Outputs.
+    pub n: usize,
+    /// Padded row length (even).
+    pub kp: usize,
+    data: Vec<i16>,
+    /// Row length in whole quads, for the VNNI layout.
+    k4: usize,
+    /// Panels of 32 outputs, quad-major: per quad, 32 outputs x 4 i8.
+    quads: Vec<i8>,
+    /// 128 * sum of each weight row (the +128 shift's share).
+    shift: Vec<i32>,
+}
+
+impl Packed {
+    /// Packs `w` (`n` rows of `k` int8 values, row-major).
+    pub fn new(w: &[i8], n: usize, k: usize) -> Self {
+        let kp = padded(k);
+        let panels = n.div_ceil(PANEL);
+        let mut data = vec![0i16; panels * kp * PANEL];
+        for o in 0..n {
+            let (p, lane) = (o / PANEL, o % PANEL);
+            for (j, &v) in w[o * k..(o + 1) * k].iter().enumerate() {
+                data[p * kp * PANEL + (j / 2) * 2 * PANEL + 2 * lane + j % 2] = i16::from(v);
+            }
+        }
+        let k4 = k.div_ceil(4);
+        let mut quads = vec![0i8; panels * k4 * 4 * PANEL];
+        for o in 0..n {
+            let (p, lane) = (o / PANEL, o % PANEL);
+            for (j, &v) in w[o * k..(o + 1) * k].iter().enumerate() {
+                quads[p * k4 * 4 * PANEL + (j / 4) * 4 * PANEL + 4 * lane + j % 4] = v;
+            }
+        }
+        let shift = w
+            .chunks(k.max(1))
+            .take(n)
+            .map(|row| 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>())
+            .collect();
+        Self {
+            n,
+            kp,
+            data,
+            k4,
+            quads,
+            shift,
+        }
     }
-    out
+
+    fn panel(&self, p: usize) -> &[i16] {
+        &self.data[p * self.kp * PANEL..(p + 1) * self.kp * PANEL]
+    }
+}
+
+/// Below this many multiply-adds a product stays on the calling thread.
+const PARALLEL_WORK: usize = 1 << 20;
+/// Rows a thread takes at least: fewer would re-read all the weights for little work.
+const MIN_ROWS_PER_THREAD: usize = 8;
+
+/// `out[r * n + o] = x[r] . w[o]` for the rows of `x` (each `w.kp` values,
+/// zero-padded); large products are spread over rayon's threads by row blocks.
+pub fn gemm(kernel: Int8Kernel, x: &[i16], w: &Packed, out: &mut [i32]) {
+    use rayon::prelude::*;
+    let kp = w.kp.max(1);
+    let rows = x.len() / kp;
+    if rows == 0 || w.n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let per = if rows * w.n * kp < PARALLEL_WORK || threads == 1 {
+        rows
+    } else {
+        rows.div_ceil(threads)
+            .max(MIN_ROWS_PER_THREAD)
+            .next_multiple_of(TILE_ROWS)
+    };
+    if per >= rows {
+        block(kernel, x, w, out);
+        return;
+    }
+    out.par_chunks_mut(per * w.n)
+        .zip(x.par_chunks(per * kp))
+        .for_each(|(o, xs)| block(kernel, xs, w, o));
+}
+
+/// One thread's rows, tile by tile: up to 4 rows x one panel of 32 outputs.
+fn block(kernel: Int8Kernel, x: &[i16], w: &Packed, out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Int8Kernel::Vnni {
+        // SAFETY: Vnni is only chosen when the CPU reports AVX-512F/BW/VNNI.
+        unsafe { block_vnni(x, w, out) };
+        return;
+    }
+    let kp = w.kp;
+    let rows = x.len() / kp;
+    let mut tile = [[0i32; PANEL]; TILE_ROWS];
+    for r0 in (0..rows).step_by(TILE_ROWS) {
+        let nr = TILE_ROWS.min(rows - r0);
+        let xs = &x[r0 * kp..(r0 + nr) * kp];
+        for p in 0..w.n.div_ceil(PANEL) {
+            panel_tile(kernel, xs, nr, kp, w.panel(p), &mut tile);
+            let (o0, no) = (p * PANEL, PANEL.min(w.n - p * PANEL));
+            for (r, t) in tile.iter().take(nr).enumerate() {
+                out[(r0 + r) * w.n + o0..][..no].copy_from_slice(&t[..no]);
+            }
+        }
+    }
+}
+
+/// `tile[r][o] = xs[r] . panel's output o`, for the `nr` rows of `xs`.
+fn panel_tile(
+    kernel: Int8Kernel,
+    xs: &[i16],
+    nr: usize,
+    kp: usize,
+    panel: &[i16],
+    tile: &mut [[i32; PANEL]; TILE_ROWS],
+) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: Avx2 is only chosen when the CPU reports AVX2 (so does a VNNI
+        // machine); the panel holds kp/2 pairs x 32 outputs, every row kp values.
+        Int8Kernel::Avx2 | Int8Kernel::Vnni => unsafe { tile_avx2(xs, nr, kp, panel, tile) },
+        _ => tile_portable(xs, nr, kp, panel, tile),
+    }
+}
+
+fn tile_portable(
+    xs: &[i16],
+    nr: usize,
+    kp: usize,
+    panel: &[i16],
+    tile: &mut [[i32; PANEL]; TILE_ROWS],
+) {
+    for (r, acc) in tile.iter_mut().take(nr).enumerate() {
+        *acc = [0; PANEL];
+        let row = &xs[r * kp..(r + 1) * kp];
+        for (pair, wp) in row.chunks_exact(2).zip(panel.chunks_exact(2 * PANEL)) {
+            let (a, b) = (i32::from(pair[0]), i32::from(pair[1]));
+            for (o, ws) in acc.iter_mut().zip(wp.chunks_exact(2)) {
+                *o += a * i32::from(ws[0]) + b * i32::from(ws[1]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tile_avx2(
+    xs: &[i16],
+    nr: usize,
+    kp: usize,
+    panel: &[i16],
+    tile: &mut [[i32; PANEL]; TILE_ROWS],
+) {
+    use std::arch::x86_64::*;
+    let rows: [&[i16]; TILE_ROWS] = std::array::from_fn(|r| {
+        let r = r.min(nr - 1);
+        &xs[r * kp..(r + 1) * kp]
+    });
+    for half in 0..2 {
+        let mut acc = [[_mm256_setzero_si256(); 2]; TILE_ROWS];
+        for j in 0..kp / 2 {
+            // SAFETY: pair j's panel row holds 64 values; this half reads 32.
+            let (w0, w1) = unsafe {
+                let base = panel.as_ptr().add(j * 2 * PANEL + half * PANEL);
+                (
+                    _mm256_loadu_si256(base.cast()),
+                    _mm256_loadu_si256(base.add(16).cast()),
+                )
+            };
+            for (a, row) in acc.iter_mut().zip(&rows) {
+                // SAFETY: 2j + 1 < kp, the row's length.
+                let xb = _mm256_set1_epi32(unsafe {
+                    row.as_ptr().add(2 * j).cast::<i32>().read_unaligned()
+                });
+                a[0] = _mm256_add_epi32(a[0], _mm256_madd_epi16(xb, w0));
+                a[1] = _mm256_add_epi32(a[1], _mm256_madd_epi16(xb, w1));
+            }
+        }
+        for (t, a) in tile.iter_mut().zip(&acc) {
+            // SAFETY: each store writes 8 i32 inside this half of the row.
+            unsafe {
+                let dst = t.as_mut_ptr().add(half * 16);
+                _mm256_storeu_si256(dst.cast(), a[0]);
+                _mm256_storeu_si256(dst.add(8).cast(), a[1]);
+            }
+        }
+    }
+}
+
+/// The VNNI path of [`block`]: the rows shifted into u8 quads once, then
+/// tiles of 4 rows x 32 outputs, the shift's share taken off at the store.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn block_vnni(x: &[i16], w: &Packed, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let kp = w.kp;
+    let rows = x.len() / kp;
+    let k4 = w.k4;
+    // u8 rows of k4 quads; the padding holds the shifted zero (128), whose
+    // share the shift removes along with the rest (its weights are 0 anyway).
+    let mut xu = vec![128u8; rows * k4 * 4];
+    for (dst, src) in xu.chunks_mut(k4 * 4).zip(x.chunks(kp)) {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = (v + 128) as u8;
+        }
+    }
+    let xq = xu.as_ptr().cast::<i32>();
+    // SAFETY (for every use): r < rows and j < k4, inside `xu`.
+    let quad = |r: usize, j: usize| -> i32 { unsafe { xq.add(r * k4 + j).read_unaligned() } };
+    let mut tile = [[0i32; PANEL]; TILE_ROWS];
+    for r0 in (0..rows).step_by(TILE_ROWS) {
+        let nr = TILE_ROWS.min(rows - r0);
+        let rs: [usize; TILE_ROWS] = std::array::from_fn(|r| r0 + r.min(nr - 1));
+        for p in 0..w.n.div_ceil(PANEL) {
+            let panel = &w.quads[p * k4 * 4 * PANEL..(p + 1) * k4 * 4 * PANEL];
+            let mut acc = [[_mm512_setzero_si512(); 2]; TILE_ROWS];
+            for j in 0..k4 {
+                // SAFETY: quad j's panel row holds 128 i8.
+                let (w0, w1) = unsafe {
+                    let base = panel.as_ptr().add(j * 4 * PANEL);
+                    (
+                        _mm512_loadu_si512(base.cast()),
+                        _mm512_loadu_si512(base.add(64).cast()),
+                    )
+                };
+                for (a, &r) in acc.iter_mut().zip(&rs) {
+                    let xb = _mm512_set1_epi32(quad(r, j));
+                    a[0] = _mm512_dpbusd_epi32(a[0], xb, w0);
+                    a[1] = _mm512_dpbusd_epi32(a[1], xb, w1);
+                }
+            }
+            for (t, a) in tile.iter_mut().zip(&acc) {
+                // SAFETY: each store writes 16 i32 inside the row of 32.
+                unsafe {
+                    _mm512_storeu_si512(t.as_mut_ptr().cast(), a[0]);
+                    _mm512_storeu_si512(t.as_mut_ptr().add(16).cast(), a[1]);
+                }
+            }
+            let (o0, no) = (p * PANEL, PANEL.min(w.n - p * PANEL));
+            for (r, t) in tile.iter().take(nr).enumerate() {
+                let dst = &mut out[(r0 + r) * w.n + o0..][..no];
+                for ((d, &v), &s) in dst.iter_mut().zip(&t[..no]).zip(&w.shift[o0..o0 + no]) {
+                    *d = v - s;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_widened_kernels_give_the_exact_sums() {
-        let mut rng = crate::util::rng::Rng::new(9);
-        for n in [1, 16, 33, 784] {
-            let row = |rng: &mut crate::util::rng::Rng| -> Vec<i16> {
-                (0..n).map(|_| rng.below(255) as i16 - 127).collect()
-            };
-            let w = row(&mut rng);
-            let xs: Vec<Vec<i16>> = (0..4).map(|_| row(&mut rng)).collect();
-            let exact: Vec<i32> = xs.iter().map(|x| dot16_portable(&w, x)).collect();
-            for k in [Int8Kernel::Portable, Int8Kernel::detect()] {
-                let got = dot16x4(k, &w, [&xs[0], &xs[1], &xs[2], &xs[3]]);
-                assert_eq!(got.to_vec(), exact, "{k:?}, n {n}");
-                assert_eq!(dot16(k, &w, &xs[1]), exact[1], "{k:?}, n {n}");
+    fn case(rows: usize, n: usize, k: usize, seed: u64) -> (Vec<i16>, Packed, Vec<i32>) {
+        let mut rng = crate::util::rng::Rng::new(seed);
+        let kp = padded(k);
+        let w: Vec<i8> = (0..n * k)
+            .map(|_| (rng.below(255) as i16 - 127) as i8)
+            .collect();
+        let mut x = vec![0i16; rows * kp];
+        for r in x.chunks_mut(kp) {
+            for v in &mut r[..k] {
+                *v = rng.below(255) as i16 - 127;
             }
+        }
+        let exact = (0..rows * n)
+            .map(|i| {
+                let (r, o) = (i / n, i % n);
+                (0..k)
+                    .map(|j| i32::from(x[r * kp + j]) * i32::from(w[o * k + j]))
+                    .sum()
+            })
+            .collect();
+        (x, Packed::new(&w, n, k), exact)
+    }
+
+    #[test]
+    fn every_kernel_gives_the_exact_sums_at_every_edge() {
+        for (rows, n, k) in [
+            (1, 1, 1),
+            (3, 5, 16),
+            (4, 33, 9),
+            (9, 7, 784),
+            (66, 70, 288),
+        ] {
+            let (x, w, exact) = case(rows, n, k, (rows * n * k) as u64);
+            for kernel in Int8Kernel::available() {
+                let mut out = vec![0; rows * n];
+                gemm(kernel, &x, &w, &mut out);
+                assert_eq!(out, exact, "{kernel:?}, {rows}x{n}x{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn large_products_split_over_threads_give_the_same_sums() {
+        let (x, w, exact) = case(203, 37, 320, 5);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        for kernel in Int8Kernel::available() {
+            let mut out = vec![0; exact.len()];
+            pool.install(|| gemm(kernel, &x, &w, &mut out));
+            assert_eq!(out, exact, "{kernel:?}");
         }
     }
 }

@@ -1,182 +1,211 @@
-//! Post-training int8 quantisation of a trained MLP for inference: each Linear
-//! layer's weights are quantised per output channel (symmetric: scale =
-//! max |w| / 127), its input per tensor with a scale calibrated on training
-//! samples (max |x| / 127); the products run on int8 kernels ([`kernel`]) with
-//! i32 accumulation, rescaled to f32 with the bias added. The other layers
-//! (Flatten, activations; Dropout is the identity at inference) run in f32.
+//! Post-training int8 quantisation of a trained image model for inference:
+//! each Linear and Conv2d layer's weights are quantised per output channel
+//! (symmetric: scale = max |w| / 127), its input per tensor with a scale
+//! calibrated on training samples (max |x| / 127); the products run on int8
+//! kernels ([`kernel`]) with i32 accumulation, rescaled to f32 with the bias
+//! added ([`steps`]). Max pooling, batch norm (folded to a per-channel affine
+//! map) and activations run in f32; Flatten and Dropout are the identity.
 //!
 //! Contract: an [`Int8Model`] saves to and loads from one safetensors file
-//! (i8 weights, f32 scales and biases) and gives the same outputs after the
-//! round trip; layers other than Linear, Flatten, ReLU, Tanh, Sigmoid, GELU and
-//! Dropout are refused with their name (convolutions are not quantised yet).
+//! (i8 weights, f32 scales, biases and batch-norm maps) and gives the same
+//! outputs after the round trip; layers other than those above (text and
+//! recurrent layers) are refused with their name.
 
 pub mod kernel;
+mod steps;
 
-use std::collections::HashMap;
 use std::path::Path;
 
+use candle_core::Tensor;
 use safetensors::tensor::{Dtype, TensorView};
 
 pub use kernel::Int8Kernel;
+use steps::{ConvGeom, Int8Weights, Step};
 
 use crate::model::Model;
-use crate::spec::LayerSpec;
+use crate::spec::{LayerSpec, infer_shapes};
 
-/// One layer of the quantised model.
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    /// int8 weights `[out][inputs]`, their per-row scales, the f32 bias and the
-    /// input's scale.
-    Linear {
-        inputs: usize,
-        outputs: usize,
-        weights: Vec<i8>,
-        scales: Vec<f32>,
-        bias: Vec<f32>,
-        input_scale: f32,
-        /// The weights widened to i16 once, for the kernels.
-        wide: Vec<i16>,
-    },
-    /// Element-wise, in f32.
-    Relu,
-    Tanh,
-    Sigmoid,
-    Gelu,
-    /// Flatten and Dropout: nothing to do on flat rows.
-    Identity,
-}
-
-/// A quantised MLP.
+/// A quantised image model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Model {
     steps: Vec<Step>,
     /// Input values per sample.
     pub inputs: usize,
+    /// One sample's input shape, e.g. `[1, 28, 28]`.
+    pub input_shape: Vec<usize>,
     kernel: Int8Kernel,
 }
 
-fn quantise_row(row: &[f32]) -> (Vec<i8>, f32) {
-    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    (
-        row.iter()
-            .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
-            .collect(),
-        scale,
-    )
+/// The steps for `layers` on `input`, with `int8` giving each Linear/Conv2d's
+/// weights and `affine` each BatchNorm's (scale, shift) by layer index.
+fn build_steps(
+    layers: &[LayerSpec],
+    input: &[usize],
+    mut int8: impl FnMut(usize, usize) -> Result<Int8Weights, String>,
+    mut affine: impl FnMut(usize) -> Result<(Vec<f32>, Vec<f32>), String>,
+) -> Result<Vec<Step>, String> {
+    let shapes = infer_shapes(layers, input).map_err(|e| e.to_string())?;
+    let mut shape = input.to_vec();
+    let mut steps = Vec::with_capacity(layers.len());
+    for (i, layer) in layers.iter().enumerate() {
+        let next = shapes.get(i).map(|s| s.output.clone()).unwrap_or_default();
+        steps.push(match layer {
+            LayerSpec::Linear { .. } => Step::Linear(int8(i, shape.iter().product())?),
+            &LayerSpec::Conv2d {
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
+                    return Err(format!(
+                        "model[{i}] (Conv2d): shape {shape:?} is not [c, h, w]"
+                    ));
+                };
+                let geom = ConvGeom {
+                    channels: c,
+                    height: h,
+                    width: w,
+                    kernel,
+                    stride,
+                    padding,
+                    out_h: oh,
+                    out_w: ow,
+                };
+                Step::Conv(int8(i, c * kernel * kernel)?, geom)
+            }
+            &LayerSpec::MaxPool2d { kernel, stride } => {
+                let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
+                    return Err(format!(
+                        "model[{i}] (MaxPool2d): shape {shape:?} is not [c, h, w]"
+                    ));
+                };
+                Step::MaxPool {
+                    channels: c,
+                    height: h,
+                    width: w,
+                    kernel,
+                    stride: stride.unwrap_or(kernel),
+                    out_h: oh,
+                    out_w: ow,
+                }
+            }
+            LayerSpec::BatchNorm { .. } => {
+                let (scale, shift) = affine(i)?;
+                Step::Affine {
+                    per: shape.iter().skip(1).product(),
+                    scale,
+                    shift,
+                }
+            }
+            LayerSpec::ReLU => Step::Relu,
+            LayerSpec::Tanh => Step::Tanh,
+            LayerSpec::Sigmoid => Step::Sigmoid,
+            LayerSpec::GELU => Step::Gelu,
+            LayerSpec::Flatten | LayerSpec::Dropout { .. } => Step::Identity,
+            other => {
+                return Err(format!(
+                    "model[{i}] ({}) has no int8 form: int8 covers image models (Linear, \
+                     Conv2d, MaxPool2d, BatchNorm, Flatten, ReLU, Tanh, Sigmoid, GELU, Dropout)",
+                    other.kind()
+                ));
+            }
+        });
+        shape = next;
+    }
+    Ok(steps)
 }
 
 impl Int8Model {
-    /// Quantises `model` (built from `layers`), calibrating each Linear input on
-    /// `calibration` (rows of `model`'s flattened input).
+    /// Quantises `model` (built from `layers`), calibrating each int8 layer's
+    /// input on `calibration` (rows of `model`'s flattened input).
     pub fn quantise(
         model: &Model,
         layers: &[LayerSpec],
         calibration: &[Vec<f32>],
     ) -> Result<Self, String> {
-        let inputs: usize = model.input_shape().iter().product();
-        let params: HashMap<&str, &candle_core::Var> = model
-            .params()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v))
-            .collect();
-        let host = |name: &str| -> Result<(Vec<f32>, Vec<usize>), String> {
-            let v = params
+        let input_shape = model.input_shape().to_vec();
+        let state = model.state();
+        let host = |name: &str| -> Result<Vec<f32>, String> {
+            state
                 .get(name)
-                .ok_or_else(|| format!("no parameter {name}"))?;
-            let t = v.as_tensor();
-            Ok((
-                t.flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(|e| e.to_string())?,
-                t.dims().to_vec(),
-            ))
+                .ok_or_else(|| format!("no parameter {name}"))
+                .and_then(host_values)
         };
-        let mut steps = Vec::with_capacity(layers.len());
-        for (i, layer) in layers.iter().enumerate() {
-            steps.push(match layer {
-                LayerSpec::Linear { .. } => {
-                    let (w, dims) = host(&format!("layers.{i}.weight"))?;
-                    let (bias, _) = host(&format!("layers.{i}.bias"))?;
-                    let (outputs, n_in) = (dims[0], dims[1]);
-                    let mut weights = Vec::with_capacity(w.len());
-                    let mut scales = Vec::with_capacity(outputs);
-                    for row in w.chunks(n_in) {
-                        let (q, s) = quantise_row(row);
-                        weights.extend(q);
-                        scales.push(s);
-                    }
-                    Step::Linear {
-                        inputs: n_in,
-                        outputs,
-                        wide: weights.iter().map(|&w| i16::from(w)).collect(),
-                        weights,
-                        scales,
-                        bias,
-                        input_scale: 1.0,
-                    }
-                }
-                LayerSpec::ReLU => Step::Relu,
-                LayerSpec::Tanh => Step::Tanh,
-                LayerSpec::Sigmoid => Step::Sigmoid,
-                LayerSpec::GELU => Step::Gelu,
-                LayerSpec::Flatten | LayerSpec::Dropout { .. } => Step::Identity,
-                other => {
-                    return Err(format!(
-                        "model[{i}] ({}) is not quantised yet: int8 covers MLPs (Linear, \
-                         Flatten, ReLU, Tanh, Sigmoid, GELU, Dropout)",
-                        other.kind()
-                    ));
-                }
-            });
-        }
+        let steps = build_steps(
+            layers,
+            &input_shape,
+            |i, inputs| {
+                let w = host(&format!("layers.{i}.weight"))?;
+                let bias = host(&format!("layers.{i}.bias"))?;
+                Ok(Int8Weights::quantise(&w, inputs, bias))
+            },
+            |i| {
+                let eps = match layers.get(i) {
+                    Some(LayerSpec::BatchNorm { eps, .. }) => *eps as f32,
+                    _ => 1e-5,
+                };
+                let [gamma, beta, mean, var] = ["weight", "bias", "running_mean", "running_var"]
+                    .map(|p| host(&format!("layers.{i}.{p}")));
+                let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
+                let scale: Vec<f32> = gamma
+                    .iter()
+                    .zip(&var)
+                    .map(|(g, v)| g / (v + eps).sqrt())
+                    .collect();
+                let shift = beta
+                    .iter()
+                    .zip(&mean)
+                    .zip(&scale)
+                    .map(|((b, m), s)| b - m * s)
+                    .collect();
+                Ok((scale, shift))
+            },
+        )?;
         let mut q = Self {
             steps,
-            inputs,
+            inputs: input_shape.iter().product(),
+            input_shape,
             kernel: Int8Kernel::detect(),
         };
         q.calibrate(calibration);
         Ok(q)
     }
 
-    /// Sets each Linear input's scale from the largest magnitude it sees.
+    /// Sets each int8 layer's input scale from the largest magnitude it sees,
+    /// with the layers before it already quantised.
     fn calibrate(&mut self, rows: &[Vec<f32>]) {
-        let mut acts: Vec<Vec<f32>> = rows.to_vec();
+        let batch = rows.len();
+        let mut acts: Vec<f32> = rows.iter().flatten().copied().collect();
         for step in &mut self.steps {
-            if let Step::Linear { input_scale, .. } = step {
-                let max = acts.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
-                *input_scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            if let Some(w) = step.int8_mut() {
+                let max = acts.iter().fold(0f32, |m, v| m.max(v.abs()));
+                w.input_scale = if max > 0.0 { max / 127.0 } else { 1.0 };
             }
-            acts = acts
-                .iter()
-                .map(|r| apply(step, r, Int8Kernel::Portable))
-                .collect();
+            acts = step.run(&acts, batch, self.kernel);
         }
     }
 
     /// Outputs for a batch of flattened inputs.
     pub fn forward(&self, rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let mut acts: Vec<Vec<f32>> = rows.to_vec();
+        let batch = rows.len();
+        let mut acts: Vec<f32> = rows.iter().flatten().copied().collect();
         for step in &self.steps {
-            acts = match step {
-                Step::Linear { .. } => linear_batch(step, &acts, self.kernel),
-                _ => acts.iter().map(|r| apply(step, r, self.kernel)).collect(),
-            };
+            acts = step.run(&acts, batch, self.kernel);
         }
-        acts
+        let per = acts.len() / batch.max(1);
+        acts.chunks(per.max(1)).map(<[f32]>::to_vec).collect()
     }
 
-    /// Bytes of the weights as stored (i8 weights, f32 scales and biases).
+    /// Bytes of the weights as stored (i8 weights, f32 scales, biases and maps).
     pub fn bytes(&self) -> usize {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Linear {
-                    weights,
-                    scales,
-                    bias,
-                    ..
-                } => weights.len() + 4 * (scales.len() + bias.len() + 1),
+                Step::Linear(w) | Step::Conv(w, _) => {
+                    w.weights.len() + 4 * (w.scales.len() + w.bias.len() + 1)
+                }
+                Step::Affine { scale, shift, .. } => 4 * (scale.len() + shift.len()),
                 _ => 0,
             })
             .sum()
@@ -187,41 +216,43 @@ impl Int8Model {
         self.kernel
     }
 
+    /// Runs the products on `kernel` from now on (tests and benches compare them).
+    pub fn set_kernel(&mut self, kernel: Int8Kernel) {
+        self.kernel = kernel;
+    }
+
     /// Writes the model to a safetensors file (atomically).
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let mut blobs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         for (i, s) in self.steps.iter().enumerate() {
-            if let Step::Linear {
-                inputs,
-                outputs,
-                weights,
-                scales,
-                bias,
-                input_scale,
-                ..
-            } = s
-            {
-                let p = format!("layers.{i}");
+            let p = format!("layers.{i}");
+            if let Some(w) = s.int8() {
                 blobs.push((
                     format!("{p}.weight_int8"),
                     Dtype::I8,
-                    vec![*outputs, *inputs],
-                    weights.iter().map(|&w| w as u8).collect(),
+                    vec![w.outputs, w.inputs],
+                    w.weights.iter().map(|&v| v as u8).collect(),
                 ));
+                let n = vec![w.outputs];
                 blobs.push((
                     format!("{p}.weight_scale"),
                     Dtype::F32,
-                    vec![*outputs],
-                    f32s(scales),
+                    n.clone(),
+                    f32s(&w.scales),
                 ));
-                blobs.push((format!("{p}.bias"), Dtype::F32, vec![*outputs], f32s(bias)));
+                blobs.push((format!("{p}.bias"), Dtype::F32, n, f32s(&w.bias)));
                 blobs.push((
                     format!("{p}.input_scale"),
                     Dtype::F32,
                     vec![1],
-                    f32s(&[*input_scale]),
+                    f32s(&[w.input_scale]),
                 ));
+            }
+            if let Step::Affine { scale, shift, .. } = s {
+                let n = vec![scale.len()];
+                blobs.push((format!("{p}.bn_scale"), Dtype::F32, n.clone(), f32s(scale)));
+                blobs.push((format!("{p}.bn_shift"), Dtype::F32, n, f32s(shift)));
             }
         }
         let views: Vec<(String, TensorView<'_>)> = blobs
@@ -234,8 +265,9 @@ impl Int8Model {
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Reads a model written by [`Int8Model::save`] for the layer list `layers`.
-    pub fn load(path: &Path, layers: &[LayerSpec], inputs: usize) -> Result<Self, String> {
+    /// Reads a model written by [`Int8Model::save`] for the layer list `layers`
+    /// on one-sample input shape `input_shape`.
+    pub fn load(path: &Path, layers: &[LayerSpec], input_shape: &[usize]) -> Result<Self, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| e.to_string())?;
         let f32s = |name: &str| -> Result<Vec<f32>, String> {
@@ -245,132 +277,58 @@ impl Int8Model {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect())
         };
-        let mut steps = Vec::with_capacity(layers.len());
-        for (i, layer) in layers.iter().enumerate() {
-            steps.push(match layer {
-                LayerSpec::Linear { out } => {
-                    let w = st
-                        .tensor(&format!("layers.{i}.weight_int8"))
-                        .map_err(|e| format!("layers.{i}: {e}"))?;
-                    let inputs = w.shape().get(1).copied().unwrap_or(0);
-                    let weights: Vec<i8> = w.data().iter().map(|&b| b as i8).collect();
-                    if weights.len() != inputs * out {
-                        return Err(format!(
-                            "layers.{i}: {} weights for {out} x {inputs}",
-                            weights.len()
-                        ));
-                    }
-                    Step::Linear {
-                        inputs,
-                        outputs: *out,
-                        wide: weights.iter().map(|&w| i16::from(w)).collect(),
-                        weights,
-                        scales: f32s(&format!("layers.{i}.weight_scale"))?,
-                        bias: f32s(&format!("layers.{i}.bias"))?,
-                        input_scale: f32s(&format!("layers.{i}.input_scale"))?
-                            .first()
-                            .copied()
-                            .unwrap_or(1.0),
-                    }
+        let steps = build_steps(
+            layers,
+            input_shape,
+            |i, inputs| {
+                let w = st
+                    .tensor(&format!("layers.{i}.weight_int8"))
+                    .map_err(|e| format!("layers.{i}: {e}"))?;
+                let weights: Vec<i8> = w.data().iter().map(|&b| b as i8).collect();
+                let scales = f32s(&format!("layers.{i}.weight_scale"))?;
+                let bias = f32s(&format!("layers.{i}.bias"))?;
+                if weights.len() != inputs * scales.len() || bias.len() != scales.len() {
+                    return Err(format!(
+                        "layers.{i}: {} weights, {} scales and {} biases do not fit {inputs} inputs",
+                        weights.len(),
+                        scales.len(),
+                        bias.len()
+                    ));
                 }
-                LayerSpec::ReLU => Step::Relu,
-                LayerSpec::Tanh => Step::Tanh,
-                LayerSpec::Sigmoid => Step::Sigmoid,
-                LayerSpec::GELU => Step::Gelu,
-                LayerSpec::Flatten | LayerSpec::Dropout { .. } => Step::Identity,
-                other => return Err(format!("model[{i}] ({}) has no int8 form", other.kind())),
-            });
-        }
+                let input_scale = f32s(&format!("layers.{i}.input_scale"))?
+                    .first()
+                    .copied()
+                    .unwrap_or(1.0);
+                Ok(Int8Weights::from_parts(
+                    inputs,
+                    weights,
+                    scales,
+                    bias,
+                    input_scale,
+                ))
+            },
+            |i| {
+                Ok((
+                    f32s(&format!("layers.{i}.bn_scale"))?,
+                    f32s(&format!("layers.{i}.bn_shift"))?,
+                ))
+            },
+        )?;
         Ok(Self {
             steps,
-            inputs,
+            inputs: input_shape.iter().product(),
+            input_shape: input_shape.to_vec(),
             kernel: Int8Kernel::detect(),
         })
     }
 }
 
-/// One layer on one row.
-fn apply(step: &Step, x: &[f32], kernel: Int8Kernel) -> Vec<f32> {
-    match step {
-        Step::Linear { .. } => linear_batch(step, &[x.to_vec()], kernel)
-            .pop()
-            .unwrap_or_default(),
-        Step::Relu => x.iter().map(|v| v.max(0.0)).collect(),
-        Step::Tanh => x.iter().map(|v| v.tanh()).collect(),
-        Step::Sigmoid => x.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect(),
-        Step::Gelu => x
-            .iter()
-            .map(|&v| 0.5 * v * (1.0 + erf(v / std::f32::consts::SQRT_2)))
-            .collect(),
-        Step::Identity => x.to_vec(),
-    }
-}
-
-/// A Linear layer over a batch: inputs quantised and widened once, then four
-/// rows at a time against each weight row (each weight row is read once per
-/// four inputs).
-fn linear_batch(step: &Step, rows: &[Vec<f32>], kernel: Int8Kernel) -> Vec<Vec<f32>> {
-    let Step::Linear {
-        inputs,
-        outputs,
-        scales,
-        bias,
-        input_scale,
-        wide,
-        ..
-    } = step
-    else {
-        return rows.to_vec();
-    };
-    let inv = 1.0 / input_scale;
-    let xq: Vec<Vec<i16>> = rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|v| (v * inv).round().clamp(-127.0, 127.0) as i16)
-                .collect()
-        })
-        .collect();
-    let mut out = vec![vec![0f32; *outputs]; rows.len()];
-    let rescale = |o: usize, acc: i32| acc as f32 * input_scale * scales[o] + bias[o];
-    let mut b = 0;
-    while b + 4 <= rows.len() {
-        let x = [&xq[b][..], &xq[b + 1][..], &xq[b + 2][..], &xq[b + 3][..]];
-        for o in 0..*outputs {
-            let sums = kernel::dot16x4(kernel, &wide[o * inputs..(o + 1) * inputs], x);
-            for (k, s) in sums.iter().enumerate() {
-                out[b + k][o] = rescale(o, *s);
-            }
-        }
-        b += 4;
-    }
-    for r in b..rows.len() {
-        for o in 0..*outputs {
-            out[r][o] = rescale(
-                o,
-                kernel::dot16(kernel, &wide[o * inputs..(o + 1) * inputs], &xq[r]),
-            );
-        }
-    }
-    out
-}
-
-/// erf through a Chebyshev fit of erfc (fractional error below 1.2e-7).
-fn erf(x: f32) -> f32 {
-    let x = f64::from(x);
-    let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let y = 1.0
-        - t * (-x * x - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    (if x >= 0.0 { y } else { -y }) as f32
+/// A tensor's values on the host, flattened.
+fn host_values(t: &Tensor) -> Result<Vec<f32>, String> {
+    t.flatten_all()
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -428,15 +386,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("int8.safetensors");
         q.save(&path).expect("saves");
-        let back = Int8Model::load(&path, &layers, 64).expect("loads");
+        let back = Int8Model::load(&path, &layers, &[1, 8, 8]).expect("loads");
         assert_eq!(back.forward(&x), out, "the same after the round trip");
         assert!(q.bytes() < m.param_count() * 4 / 3, "int8 is smaller");
-        // The portable kernel gives the same outputs (integer sums are exact).
-        let portable = Int8Model {
-            kernel: Int8Kernel::Portable,
-            ..q.clone()
-        };
-        assert_eq!(portable.forward(&x), out);
+        // Every kernel gives the same outputs (integer sums are exact).
+        for kernel in Int8Kernel::available() {
+            let mut k = q.clone();
+            k.set_kernel(kernel);
+            assert_eq!(k.forward(&x), out, "{kernel:?}");
+        }
     }
 
     fn argmax(v: &[f32]) -> usize {
@@ -446,20 +404,95 @@ mod tests {
             .map_or(0, |(i, _)| i)
     }
 
-    #[test]
-    fn a_convolution_is_refused_by_name() {
+    /// A CNN with every layer int8 covers: Conv2d (padded and not, strided),
+    /// BatchNorm, MaxPool2d, Dropout, Linear.
+    fn cnn() -> (Model, Vec<LayerSpec>) {
         let layers = vec![
             LayerSpec::Conv2d {
-                out: 4,
+                out: 6,
                 kernel: 3,
                 stride: 1,
                 padding: 1,
             },
+            LayerSpec::BatchNorm {
+                momentum: 0.1,
+                eps: 1e-5,
+            },
+            LayerSpec::ReLU,
+            LayerSpec::Conv2d {
+                out: 5,
+                kernel: 2,
+                stride: 2,
+                padding: 0,
+            },
+            LayerSpec::Tanh,
+            LayerSpec::MaxPool2d {
+                kernel: 2,
+                stride: None,
+            },
+            LayerSpec::Dropout { p: 0.2 },
             LayerSpec::Flatten,
             LayerSpec::Linear { out: 10 },
         ];
-        let m = Model::build(&layers, &[1, 8, 8], 1, &Device::Cpu).expect("model");
-        let err = Int8Model::quantise(&m, &layers, &rows(4, 1)).expect_err("refused");
-        assert!(err.contains("Conv2d"), "{err}");
+        let m = Model::build(&layers, &[1, 8, 8], 3, &Device::Cpu).expect("model");
+        (m, layers)
+    }
+
+    #[test]
+    fn a_quantised_cnn_matches_f32_and_round_trips_on_every_kernel() {
+        let (m, layers) = cnn();
+        // Batch-norm statistics that are not the identity, so the map is tested.
+        let mut state: std::collections::HashMap<String, Tensor> = m
+            .state()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy().expect("copy")))
+            .collect();
+        let dev = Device::Cpu;
+        state.insert(
+            "layers.1.running_mean".into(),
+            Tensor::new(&[0.1f32, -0.2, 0.3, 0.0, 0.5, -0.1], &dev).expect("t"),
+        );
+        state.insert(
+            "layers.1.running_var".into(),
+            Tensor::new(&[0.5f32, 2.0, 1.5, 1.0, 0.8, 3.0], &dev).expect("t"),
+        );
+        m.load_state(&state, Path::new("test"))
+            .expect("loads state");
+        let q = Int8Model::quantise(&m, &layers, &rows(200, 4)).expect("quantises");
+        let x = rows(40, 5);
+        let flat: Vec<f32> = x.iter().flatten().copied().collect();
+        let reference: Vec<Vec<f32>> = m
+            .forward(
+                &Tensor::from_vec(flat, (40, 1, 8, 8), &dev).expect("t"),
+                crate::model::Mode::Eval,
+            )
+            .and_then(|t| t.to_vec2())
+            .expect("f32 outputs");
+        let out = q.forward(&x);
+        let span = reference.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = out
+            .iter()
+            .flatten()
+            .zip(reference.iter().flatten())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst < 0.06 * span, "worst {worst}, span {span}");
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("int8.safetensors");
+        q.save(&path).expect("saves");
+        let back = Int8Model::load(&path, &layers, &[1, 8, 8]).expect("loads");
+        assert_eq!(back.forward(&x), out, "the same after the round trip");
+        for kernel in Int8Kernel::available() {
+            let mut k = q.clone();
+            k.set_kernel(kernel);
+            assert_eq!(k.forward(&x), out, "{kernel:?}");
+        }
+    }
+
+    #[test]
+    fn a_text_layer_is_refused_by_name() {
+        let layers = vec![LayerSpec::Embedding { dim: 4 }, LayerSpec::MeanPool];
+        let m = Model::build_with_head(&layers, &[5, 20], Some(3), 1, &Device::Cpu).expect("model");
+        let err = Int8Model::quantise(&m, &layers, &[vec![1.0; 5]]).expect_err("refused");
+        assert!(err.contains("Embedding"), "{err}");
     }
 }

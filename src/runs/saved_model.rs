@@ -51,7 +51,13 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
     let (input, head, vocab, classes) = match &exp.dataset {
         DatasetSpec::Images(spec) => {
             let input = dataset_io(&exp.dataset, exp.seed).0;
-            (input, None, None, crate::data::class_names(spec.name))
+            // A folder's classes are its subfolders, recorded when the run started.
+            let classes = if spec.is_folder() {
+                classes_of(run_dir)?
+            } else {
+                crate::data::class_names(spec.name)
+            };
+            (input, None, None, classes)
         }
         DatasetSpec::Gridworld(_) | DatasetSpec::Points(_) => {
             let input = dataset_io(&exp.dataset, exp.seed).0;

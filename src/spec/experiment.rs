@@ -81,7 +81,8 @@ pub enum DeviceSpec {
 /// The kind of data a run learns from. Each variant carries its own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DatasetSpec {
-    /// 28x28 grey images with 10 classes (MNIST digits, Fashion-MNIST clothes).
+    /// 28x28 grey images with 10 classes (MNIST digits, Fashion-MNIST clothes), or
+    /// a folder of your own images (one subfolder per class).
     Images(ImageDatasetSpec),
     /// A maze the agent learns to solve (reinforcement learning; see `agent`).
     Gridworld(GridworldSpec),
@@ -113,7 +114,77 @@ pub struct ImageDatasetSpec {
     pub test_limit: Option<usize>,
     /// Random changes to training images (never to val/test), e.g. shifts.
     pub augment: Option<Augment>,
+    /// `Folder` sources: every image is resized to `(height, width)` (default 28x28).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<(usize, usize)>,
+    /// `Folder` sources: grey (one channel) or colour (three).
+    #[serde(skip_serializing_if = "Channels::is_gray")]
+    pub channels: Channels,
+    /// `Folder` sources: how images are resized to `size`.
+    #[serde(skip_serializing_if = "ResizeFilter::is_default")]
+    pub resize: ResizeFilter,
+    /// `Folder` sources: files that cannot be decoded are skipped (and listed in a
+    /// Note) instead of stopping the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_unreadable: bool,
+    /// `Folder` sources without `train/` and `test/` subfolders: the share of each
+    /// class held out as the test set (seeded, stratified). None: 0.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
 }
+
+/// Colour channels of the images of a `Folder` source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Channels {
+    /// One channel, `[1, h, w]` (colour images are converted to grey).
+    #[default]
+    Gray,
+    /// Red, green, blue: `[3, h, w]`.
+    Rgb,
+}
+
+impl Channels {
+    /// Channels per pixel.
+    pub fn count(self) -> usize {
+        match self {
+            Self::Gray => 1,
+            Self::Rgb => 3,
+        }
+    }
+
+    fn is_gray(&self) -> bool {
+        *self == Self::Gray
+    }
+}
+
+/// How images are resized (the `image` crate's filters, by their usual names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ResizeFilter {
+    /// The nearest source pixel: fast, blocky.
+    Nearest,
+    /// Linear interpolation (bilinear): smooth, the usual choice.
+    #[default]
+    Triangle,
+    /// Cubic interpolation (Catmull-Rom): sharper than Triangle.
+    CatmullRom,
+    /// Gaussian: softest.
+    Gaussian,
+    /// Lanczos with 3 lobes: sharpest, slowest.
+    Lanczos3,
+}
+
+impl ResizeFilter {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Test share of a `Folder` source without `train/` and `test/` subfolders, when
+/// `test_fraction` is not given.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+
+/// Image side of a `Folder` source when `size` is not given.
+pub const DEFAULT_FOLDER_SIZE: (usize, usize) = (28, 28);
 
 /// Training-time image augmentation: each time a training image is used it is
 /// moved by a random offset, so the model sees more variety than the files hold.
@@ -139,6 +210,11 @@ impl Default for ImageDatasetSpec {
             train_limit: None,
             test_limit: None,
             augment: None,
+            size: None,
+            channels: Channels::Gray,
+            resize: ResizeFilter::Triangle,
+            skip_unreadable: false,
+            test_fraction: None,
         }
     }
 }
@@ -165,6 +241,26 @@ pub enum DataSource {
     Dir(PathBuf),
     /// Download once into the per-user cache, verified by SHA-256.
     Download,
+    /// Your own images: one subfolder per class (PNG, JPEG, BMP, GIF, WebP), or
+    /// `train/` and `test/` each holding the class subfolders. `name` is ignored.
+    Folder(PathBuf),
+}
+
+impl ImageDatasetSpec {
+    /// Whether the images come from a folder of image files (not IDX files).
+    pub fn is_folder(&self) -> bool {
+        matches!(self.source, DataSource::Folder(_))
+    }
+
+    /// One sample's shape, `[channels, height, width]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        if self.is_folder() {
+            let (h, w) = self.size.unwrap_or(DEFAULT_FOLDER_SIZE);
+            [self.channels.count(), h, w]
+        } else {
+            [1, 28, 28]
+        }
+    }
 }
 
 /// Optimizer and its hyperparameters.
@@ -360,6 +456,33 @@ pub struct TrainingSpec {
     /// recorded is the data loss alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regularization: Option<Regularization>,
+    /// Number format of the forward and backward compute (mixed precision):
+    /// the weights, the optimizer state and every saved file stay F32.
+    pub precision: Precision,
+}
+
+/// The compute precision of supervised training (`training.precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Precision {
+    /// 32-bit floats throughout (trainlab's fast CPU kernels apply).
+    #[default]
+    F32,
+    /// bfloat16 compute: f32's range with 8 bits of mantissa; needs no loss scaling.
+    Bf16,
+    /// IEEE half compute: 5 exponent bits, so the loss is scaled dynamically to keep
+    /// small gradients from flushing to zero; overflowing steps are skipped.
+    F16,
+}
+
+impl Precision {
+    /// The name used in files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "F32",
+            Self::Bf16 => "Bf16",
+            Self::F16 => "F16",
+        }
+    }
 }
 
 /// A weight penalty (`training.regularization`).
@@ -441,6 +564,7 @@ impl Default for TrainingSpec {
             checkpoint: CheckpointSpec::default(),
             prune: None,
             regularization: None,
+            precision: Precision::F32,
         }
     }
 }

@@ -21,9 +21,10 @@ pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSp
 pub use changes::scheduled_optimizers;
 pub use experiment::{
     Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
-    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, PruneScope, PruneSpec, Regularization,
-    RegularizationKind, ScheduleSpec, ScheduledChange, TrainingSpec,
+    ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, Precision, PruneScope, PruneSpec,
+    Regularization, RegularizationKind, ScheduleSpec, ScheduledChange, TrainingSpec,
 };
+pub use experiment::{Channels, DEFAULT_FOLDER_SIZE, DEFAULT_TEST_FRACTION, ResizeFilter};
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,
 };

@@ -26,7 +26,11 @@ pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, 
     let mut tree = serde_json::to_value(exp).map_err(|e| fail(e.to_string()))?;
     let mut node = &mut tree;
     let mut walked = Vec::new();
-    for key in path.trim().split('.') {
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    // Set when the last field was absent from the tree (fields left out of saved
+    // files while at their defaults, e.g. `dataset.size`): serde decides below.
+    let mut added: Option<String> = None;
+    for (k, key) in keys.iter().copied().enumerate() {
         // Names are gathered first: the error needs them after the mutable walk fails.
         let names = field_names(node);
         let hint =
@@ -36,15 +40,24 @@ pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, 
         } else {
             walked.join(".")
         };
-        node = step(node, key).ok_or_else(|| {
-            fail(format!(
-                "{here} has no field `{key}`{hint}; fields there: {names}"
-            ))
-        })?;
+        let missing = format!("{here} has no field `{key}`{hint}; fields there: {names}");
+        let last = k + 1 == keys.len();
+        if last && !has_step(node, key) {
+            node = add_field(node, key).ok_or_else(|| fail(missing.clone()))?;
+            added = Some(missing);
+        } else {
+            node = step(node, key).ok_or_else(|| fail(missing))?;
+        }
         walked.push(key.to_string());
     }
     *node = value;
-    let out: Experiment = serde_json::from_value(tree).map_err(|e| fail(e.to_string()))?;
+    let out: Experiment = serde_json::from_value(tree).map_err(|e| {
+        match &added {
+            // An unknown name: the message that lists the fields, not serde's.
+            Some(missing) if e.to_string().contains("unknown field") => fail(missing.clone()),
+            _ => fail(e.to_string()),
+        }
+    })?;
     validate(&out).map_err(|e| fail(e.to_string()))?;
     Ok(out)
 }
@@ -67,6 +80,21 @@ fn step<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
         return step(inner, key);
     }
     None
+}
+
+/// Whether `step` would find `key`.
+fn has_step(node: &mut Value, key: &str) -> bool {
+    step(node, key).is_some()
+}
+
+/// Adds the absent field `key` to the struct `node` (looking through an enum
+/// variant wrapper), holding null until the value is written.
+fn add_field<'a>(node: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    let obj = node.as_object_mut()?;
+    if obj.len() == 1 && obj.values().next().is_some_and(Value::is_object) {
+        return add_field(obj.values_mut().next()?, key);
+    }
+    Some(obj.entry(key.to_string()).or_insert(Value::Null))
 }
 
 /// The name in `names` (comma-separated) nearest to `key` by edit distance, when
@@ -160,5 +188,25 @@ mod tests {
         let e = apply_override(&Experiment::default(), "training.batch_size=0").expect_err("zero");
         assert!(e.to_string().contains("batch_size"), "{e}");
         assert!(apply_override(&Experiment::default(), "no_equals").is_err());
+    }
+
+    #[test]
+    fn fields_left_out_at_their_defaults_can_be_set() {
+        let exp = apply_override(&Experiment::default(), r#"dataset.source={"Folder":"x"}"#)
+            .expect("a folder");
+        let exp = apply_override(&exp, "dataset.size=[16,20]").expect("size");
+        let exp = apply_override(&exp, "dataset.channels=Rgb").expect("channels");
+        let DatasetSpec::Images(d) = &exp.dataset else {
+            panic!("still an image dataset");
+        };
+        assert_eq!(
+            (d.size, d.channels),
+            (Some((16, 20)), crate::spec::Channels::Rgb)
+        );
+        // A typo in the last name still lists the fields there.
+        let e = apply_override(&exp, "dataset.chanels=Rgb").expect_err("typo");
+        assert!(e.to_string().contains("did you mean `channels`?"), "{e}");
+        let e = apply_override(&exp, "trainin.epochs=2").expect_err("typo");
+        assert!(e.to_string().contains("did you mean `training`?"), "{e}");
     }
 }

@@ -2,7 +2,10 @@
 //! sizes. Each error names the field (or layer index) and says how to fix it.
 
 use super::agent::AgentMethod;
-use super::experiment::{DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec};
+use super::experiment::{
+    Channels, DatasetSpec, DeviceSpec, Experiment, ImageDatasetSpec, LrDecay, OptimizerSpec,
+    Precision, ResizeFilter,
+};
 use super::layers::{LayerSpec, Shape};
 use super::validate_rl::{gridworld_input_size, validate_gridworld};
 
@@ -46,8 +49,11 @@ pub struct LayerShapeInfo {
 /// Text input is `[steps, vocab]` (token ids, thought of as one-hot rows). The
 /// vocabulary and the classes come from the corpus, so before it is read both are
 /// reported as 0 here; the worker adds the output layer once they are known.
+/// An image folder's classes are its subfolders, also unknown (0) until it is read:
+/// the worker checks the model's output width against them.
 pub fn dataset_io(dataset: &DatasetSpec, seed: u64) -> (Shape, usize) {
     match dataset {
+        DatasetSpec::Images(d) if d.is_folder() => (d.input_shape().to_vec(), 0),
         DatasetSpec::Images(_) => (vec![1, 28, 28], 10),
         DatasetSpec::Gridworld(g) => (vec![gridworld_input_size(g, seed)], GRID_ACTIONS),
         DatasetSpec::Text(t) => (vec![text_steps(t), 0], 0),
@@ -332,6 +338,23 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             ));
         }
     }
+    if t.precision != Precision::F32 {
+        let what = match &exp.dataset {
+            DatasetSpec::Gridworld(_) => Some("the gridworld agents (tabular and DQN)"),
+            DatasetSpec::Points(_) => Some("the 2-D playground"),
+            DatasetSpec::Images(_) | DatasetSpec::Text(_) => None,
+        };
+        if let Some(what) = what {
+            return Err(ValidationError::new(
+                "training.precision",
+                format!(
+                    "{} applies to image and text models; {what} train in F32 only: \
+                     remove it or set F32",
+                    t.precision.name()
+                ),
+            ));
+        }
+    }
     if let Some(p) = &t.prune {
         if !(0.0..1.0).contains(&p.sparsity) {
             return Err(ValidationError::new(
@@ -411,6 +434,7 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
                     "limits must be at least 1, or None for all samples",
                 ));
             }
+            validate_image_folder(d)?;
         }
         DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
         DatasetSpec::Text(d) => validate_text(d)?,
@@ -428,6 +452,50 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
         Ok(())
     }
 }
+
+/// The settings of `source: Folder(...)`, and that IDX sources leave them alone.
+fn validate_image_folder(d: &ImageDatasetSpec) -> Result<(), ValidationError> {
+    if !d.is_folder() {
+        let folder_only = [
+            ("size", d.size.is_some()),
+            ("channels", d.channels != Channels::Gray),
+            ("resize", d.resize != ResizeFilter::default()),
+            ("skip_unreadable", d.skip_unreadable),
+            ("test_fraction", d.test_fraction.is_some()),
+        ];
+        if let Some((field, _)) = folder_only.iter().find(|(_, set)| *set) {
+            return Err(ValidationError::new(
+                format!("dataset.{field}"),
+                "applies to `source: Folder(\"path\")` only (MNIST and Fashion-MNIST are \
+                 28x28 grey images); remove it",
+            ));
+        }
+        return Ok(());
+    }
+    if let Some((h, w)) = d.size
+        && !((1..=MAX_IMAGE_SIDE).contains(&h) && (1..=MAX_IMAGE_SIDE).contains(&w))
+    {
+        return Err(ValidationError::new(
+            "dataset.size",
+            format!(
+                "({h}, {w}) must be (height, width) with sides from 1 to {MAX_IMAGE_SIDE} \
+                 (28 to 64 is usual)"
+            ),
+        ));
+    }
+    if let Some(f) = d.test_fraction
+        && !(0.0..1.0).contains(&f)
+    {
+        return Err(ValidationError::new(
+            "dataset.test_fraction",
+            format!("{f} must be in [0, 1) (0.2 holds out a fifth of each class)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Largest side of a folder image after resizing.
+const MAX_IMAGE_SIDE: usize = 1024;
 
 /// Settings a GPU's backward pass cannot train: candle's max-pool gradient on CUDA
 /// and Metal assumes windows that do not overlap (stride == kernel).
@@ -656,7 +724,20 @@ fn validate_model(exp: &Experiment) -> Result<(), ValidationError> {
             ),
         ));
     }
-    if last != [classes] && !matches!(exp.dataset, DatasetSpec::Points(_)) {
+    if let DatasetSpec::Images(d) = &exp.dataset
+        && d.is_folder()
+    {
+        // The class count is the folder's to say (checked when it is read).
+        if !matches!(last.as_slice(), [n] if *n >= 2) {
+            return Err(ValidationError::new(
+                format!("model[{}]", exp.model.len() - 1),
+                format!(
+                    "the model ends with shape {last:?}; end with Flatten (if needed) and \
+                     Linear(out: N), N = the number of class subfolders"
+                ),
+            ));
+        }
+    } else if last != [classes] && !matches!(exp.dataset, DatasetSpec::Points(_)) {
         return Err(ValidationError::new(
             format!("model[{}]", exp.model.len() - 1),
             format!(
@@ -831,6 +912,47 @@ mod tests {
             ("(model: [Flatten, ReLU])", "model[1]"),
         ];
         for (text, field) in cases {
+            let e = invalid(text);
+            assert_eq!(e.field, field, "case {text}: {e}");
+        }
+    }
+
+    #[test]
+    fn image_folders_take_their_shape_from_the_spec_and_any_class_count() {
+        let ok = from_ron_str(
+            r#"(dataset: Images(source: Folder("x"), size: (20, 30), channels: Rgb),
+                model: [Conv2d(out: 4, kernel: 3), Flatten, Linear(out: 7)])"#,
+            "t.ron",
+        )
+        .expect("the class count is the folder's, checked when it is read");
+        assert_eq!(dataset_io(&ok.dataset, 0), (vec![3, 20, 30], 0));
+        let grey = from_ron_str(r#"(dataset: Images(source: Folder("x")))"#, "t.ron")
+            .expect("28x28 grey by default; the default MLP fits");
+        assert_eq!(dataset_io(&grey.dataset, 0).0, vec![1, 28, 28]);
+        for (text, field) in [
+            (
+                r#"(dataset: Images(source: Folder("x")), model: [Flatten, Linear(out: 1)])"#,
+                "model[1]",
+            ),
+            (
+                r#"(dataset: Images(source: Folder("x"), size: (0, 28)))"#,
+                "dataset.size",
+            ),
+            (
+                r#"(dataset: Images(source: Folder("x"), test_fraction: 1.0))"#,
+                "dataset.test_fraction",
+            ),
+            ("(dataset: Images(size: (32, 32)))", "dataset.size"),
+            ("(dataset: Images(resize: Nearest))", "dataset.resize"),
+            (
+                "(dataset: Images(skip_unreadable: true))",
+                "dataset.skip_unreadable",
+            ),
+            (
+                "(dataset: Images(test_fraction: 0.3))",
+                "dataset.test_fraction",
+            ),
+        ] {
             let e = invalid(text);
             assert_eq!(e.field, field, "case {text}: {e}");
         }

@@ -157,6 +157,10 @@ pub(crate) struct EngineState {
     /// Length of `metrics.jsonl` when written.
     pub metrics_bytes: u64,
     pub task: TaskState,
+    /// F16 runs: the loss scaler (None for other precisions and in checkpoints
+    /// written before mixed precision existed).
+    #[serde(default)]
+    pub loss_scaler: Option<super::loss_scale::LossScaler>,
 }
 
 #[cfg(test)]

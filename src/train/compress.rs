@@ -29,7 +29,7 @@ pub struct CompressPlan {
     pub finetune_epochs: usize,
     /// Global or per-layer thresholds.
     pub scope: PruneScope,
-    /// Also an int8 quantised copy of the original (image MLPs).
+    /// Also an int8 quantised copy of the original (image MLPs and CNNs).
     pub int8: bool,
 }
 
@@ -210,18 +210,12 @@ fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
     let saved = load_saved_model(run_dir)?;
     let exp = &saved.experiment;
     let DatasetSpec::Images(spec) = &exp.dataset else {
-        return Err("--int8 covers image MLPs so far".into());
+        return Err("--int8 covers image models (MLPs and CNNs)".into());
     };
-    let data = crate::data::load_images(spec).map_err(|e| e.to_string())?;
-    let norm = super::evaluate::normalisation(spec.name);
+    let data = crate::data::load_images(spec, exp.seed).map_err(|e| e.to_string())?;
     let rows = |set: &crate::data::ImageSet, n: usize| -> Vec<Vec<f32>> {
         (0..set.len().min(n))
-            .map(|i| {
-                set.image(i)
-                    .iter()
-                    .map(|&p| (f32::from(p) / 255.0 - norm.0) / norm.1)
-                    .collect()
-            })
+            .map(|i| super::evaluate::standardise(set.image(i), &data.stats, set.rows * set.cols))
             .collect()
     };
     let q = crate::quant::Int8Model::quantise(
@@ -235,7 +229,7 @@ fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
     std::fs::copy(run_dir.join(files::EXPERIMENT), dir.join(files::EXPERIMENT))
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     // Test accuracy of the file as written, read back.
-    let back = crate::quant::Int8Model::load(&file, &exp.model, q.inputs)?;
+    let back = crate::quant::Int8Model::load(&file, &exp.model, &q.input_shape)?;
     let test = rows(&data.test, usize::MAX);
     let right = back
         .forward(&test)

@@ -9,7 +9,7 @@ use crate::spec::ImageDataset;
 
 /// One split, normalised and resident on the device.
 pub(crate) struct DeviceSplit {
-    /// `[n, 1, rows, cols]` f32.
+    /// `[n, channels, rows, cols]` f32.
     pub x: Tensor,
     /// `[n]` u32 labels.
     pub y: Tensor,
@@ -25,24 +25,41 @@ impl DeviceSplit {
 
 /// Mean and standard deviation of the training pixels (in [0, 1]) per dataset.
 pub fn normalisation(name: ImageDataset) -> (f32, f32) {
-    match name {
-        ImageDataset::Mnist => (0.1307, 0.3081),
-        ImageDataset::FashionMnist => (0.2860, 0.3530),
-    }
+    crate::data::published_stats(name)
 }
 
-/// Pixels scaled to [0, 1], then standardised.
-pub(crate) fn normalised(set: &ImageSet, (mean, std): (f32, f32)) -> Vec<f32> {
-    set.images
-        .iter()
-        .map(|&p| (f32::from(p) / 255.0 - mean) / std)
-        .collect()
+/// Channels-first pixels scaled to [0, 1], then standardised with `stats[c]`
+/// (mean, std) for channel `c`; `plane` is rows x cols.
+pub fn standardise(pixels: &[u8], stats: &[(f32, f32)], plane: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(pixels.len());
+    // Plane by plane, so each channel's constants stay in registers.
+    for (k, chunk) in pixels.chunks(plane.max(1)).enumerate() {
+        let (mean, std) = stats
+            .get(k % stats.len().max(1))
+            .copied()
+            .unwrap_or((0.0, 1.0));
+        out.extend(chunk.iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+    }
+    out
+}
+
+/// Pixels scaled to [0, 1], then standardised per channel.
+pub(crate) fn normalised(set: &ImageSet, stats: &[(f32, f32)]) -> Vec<f32> {
+    standardise(&set.images, stats, set.rows * set.cols)
 }
 
 /// Normalises a set and copies it to the device.
-pub(crate) fn to_device(set: &ImageSet, norm: (f32, f32), device: &Device) -> Result<DeviceSplit> {
-    let pixels = normalised(set, norm);
-    let x = Tensor::from_vec(pixels, (set.len(), 1, set.rows, set.cols), device)?;
+pub(crate) fn to_device(
+    set: &ImageSet,
+    stats: &[(f32, f32)],
+    device: &Device,
+) -> Result<DeviceSplit> {
+    let pixels = normalised(set, stats);
+    let x = Tensor::from_vec(
+        pixels,
+        (set.len(), set.channels, set.rows, set.cols),
+        device,
+    )?;
     let labels_u32: Vec<u32> = set.labels.iter().map(|&l| u32::from(l)).collect();
     let y = Tensor::from_vec(labels_u32, set.len(), device)?;
     Ok(DeviceSplit {

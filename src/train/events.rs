@@ -435,4 +435,35 @@ pub struct RunSummary {
     /// same split, to judge the model's accuracy against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baselines: Option<crate::text::TextBaselines>,
+    /// Mixed-precision runs (`training.precision` Bf16 or F16): the precision and
+    /// what F16's loss scaling did; None for F32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionSummary>,
+}
+
+/// What a mixed-precision run reports at its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionSummary {
+    /// The compute precision ("Bf16", "F16").
+    pub precision: String,
+    /// Steps whose update was skipped because a gradient overflowed (F16).
+    pub skipped_steps: u64,
+    /// The loss scale at the end (F16 only).
+    pub loss_scale: Option<f64>,
+}
+
+impl PrecisionSummary {
+    /// One line for tables and status bars, e.g. `F16, 3 overflow steps skipped
+    /// (loss scale 32768 at the end)`.
+    pub fn describe(&self) -> String {
+        match self.loss_scale {
+            Some(scale) => format!(
+                "{}, {} overflow step{} skipped (loss scale {scale} at the end)",
+                self.precision,
+                self.skipped_steps,
+                if self.skipped_steps == 1 { "" } else { "s" }
+            ),
+            None => format!("{} (no loss scaling)", self.precision),
+        }
+    }
 }

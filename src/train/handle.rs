@@ -34,6 +34,9 @@ pub struct StartOptions {
     /// Slow motion from the start: steps (gridworld: episodes) per second; the
     /// consumer may change it with `Control::SetPace`.
     pub pace: Option<f64>,
+    /// F16 runs: the first loss scale (None: `loss_scale::INITIAL_SCALE`, 2^16);
+    /// tests start far higher to force gradient overflows.
+    pub initial_loss_scale: Option<f64>,
 }
 
 impl Default for StartOptions {
@@ -47,6 +50,7 @@ impl Default for StartOptions {
             halt_after_epochs: None,
             threads: None,
             pace: None,
+            initial_loss_scale: None,
         }
     }
 }

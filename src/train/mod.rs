@@ -20,27 +20,29 @@ mod evaluate;
 mod events;
 mod finetune;
 mod handle;
+mod loss_scale;
 mod loss_watch;
 mod metrics;
 mod optim;
+mod precision;
 mod probe;
 pub mod prune;
 mod rl;
 mod rl_events;
 mod schedule;
 mod steering;
-mod supervised;
+pub(crate) mod supervised;
 mod worker;
 
 pub use clip::GradScale;
 pub use control::{Control, Probe};
 pub use device::{available_devices, device_for};
 pub use early_stopping::EarlyStopper;
-pub use evaluate::normalisation;
+pub use evaluate::{normalisation, standardise};
 pub use events::{
     ClassScores, EvalMetrics, FailureKind, FieldLayer, FieldMaps, FieldWeights, ItemUnit,
-    LanguageMetrics, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, StepMetrics,
-    StopReason, TextSample, TrainEvent,
+    LanguageMetrics, LayerRow, PrecisionSummary, ProbeAnswer, RunInfo, RunSummary, Split,
+    StepItems, StepMetrics, StopReason, TextSample, TrainEvent,
 };
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;

@@ -13,8 +13,9 @@ use crate::model::{Mode, Model};
 pub(crate) struct ProbeTarget<'a> {
     pub(crate) model: &'a Model,
     pub(crate) device: &'a Device,
-    /// Mean and standard deviation used to normalise pixels in training.
-    pub(crate) norm: (f32, f32),
+    /// Per channel, the mean and standard deviation used to normalise pixels in
+    /// training.
+    pub(crate) norm: &'a [(f32, f32)],
     /// One sample's shape, e.g. `[1, 28, 28]`.
     pub(crate) input: [usize; 3],
 }
@@ -49,11 +50,7 @@ impl ProbeTarget<'_> {
                 pixels.len()
             ));
         }
-        let (mean, std) = self.norm;
-        let xs: Vec<f32> = pixels
-            .iter()
-            .map(|&p| (f32::from(p) / 255.0 - mean) / std)
-            .collect();
+        let xs = super::evaluate::standardise(pixels, self.norm, h * w);
         let run = || -> candle_core::Result<Vec<f32>> {
             let x = Tensor::from_vec(xs, (1, c, h, w), self.device)?;
             let logits = self.model.forward(&x, Mode::Eval)?;
@@ -101,7 +98,7 @@ mod tests {
         let target = ProbeTarget {
             model: &model,
             device: &Device::Cpu,
-            norm: (0.5, 0.25),
+            norm: &[(0.5, 0.25)],
             input: [1, 4, 4],
         };
         let pixels: Vec<u8> = (0..16).map(|i| (i * 16) as u8).collect();

@@ -1,8 +1,9 @@
 //! Small helpers shared by several folders: a seeded RNG, atomic file writes,
-//! process memory figures, the CPU thread count, allocator tuning.
+//! process memory figures, the CPU thread count, allocator tuning, the SIMD level.
 
 pub mod allocator;
 pub mod atomic;
 pub mod memory;
 pub mod rng;
+pub mod simd;
 pub mod threads;

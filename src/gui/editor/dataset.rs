@@ -1,18 +1,19 @@
 //! The dataset picker: which images (MNIST or Fashion-MNIST), from where (bundled,
-//! system package, download, a folder), the validation fraction and quick limits;
+//! system package, download, a folder), the validation fraction and quick limits,
+//! or your own images (a folder of class subfolders: size, channels, resizing);
 //! or a text preset (`text_params.rs`), a gridworld maze, or a 2-D playground
 //! shape (`points_params.rs`).
 //!
 //! Contract: edits the experiment's dataset in place and returns what the user
-//! did; picking a folder opens a native dialog only when `pick_folder` is
-//! called by the app ([`DatasetAction::PickFolder`]).
+//! did; picking a folder opens a native dialog only when the app sees
+//! `pick_folder` (IDX files) or `pick_image_folder` (your own images).
 
 use egui::{ComboBox, DragValue, Ui};
 
 use super::agent_params::seed_q_network;
 use crate::spec::{
-    AgentSpec, DataSource, DatasetSpec, Experiment, GridworldSpec, ImageDataset, ImageDatasetSpec,
-    validate,
+    AgentSpec, Channels, DEFAULT_FOLDER_SIZE, DEFAULT_TEST_FRACTION, DataSource, DatasetSpec,
+    Experiment, GridworldSpec, ImageDataset, ImageDatasetSpec, LayerSpec, ResizeFilter, validate,
 };
 
 /// What the user did in the picker.
@@ -22,6 +23,8 @@ pub struct DatasetOutcome {
     pub changed: bool,
     /// The user wants to choose a folder with the four IDX files.
     pub pick_folder: bool,
+    /// The user wants to choose a folder of their own images (class subfolders).
+    pub pick_image_folder: bool,
 }
 
 /// The sources offered, with their names and one-line help.
@@ -66,6 +69,7 @@ fn describe(spec: &ImageDatasetSpec) -> String {
     };
     match &spec.source {
         DataSource::Dir(p) => format!("{name} from {}", p.display()),
+        DataSource::Folder(p) => format!("Images from {}", p.display()),
         other => format!("{name} ({other:?})"),
     }
 }
@@ -108,6 +112,17 @@ pub fn dataset_picker(ui: &mut Ui, exp: &mut Experiment) -> DatasetOutcome {
                     .clicked()
                 {
                     out.pick_folder = true;
+                }
+                let own = matches!(&exp.dataset, DatasetSpec::Images(s) if s.is_folder());
+                if ui
+                    .selectable_label(own, "Your own images (folder)…")
+                    .on_hover_text(
+                        "A folder with one subfolder of images per class (PNG, JPEG, BMP, GIF, \
+                         WebP; any sizes): the subfolder names are the classes.",
+                    )
+                    .clicked()
+                {
+                    out.pick_image_folder = true;
                 }
                 for preset in super::text_params::presets() {
                     let current = preset.is_current(exp);
@@ -169,11 +184,30 @@ pub fn use_folder(exp: &mut Experiment, dir: std::path::PathBuf) {
     to_images(exp, name, DataSource::Dir(dir));
 }
 
+/// Learns from your own images in `dir` (one subfolder per class). The model's
+/// last Linear layer is resized to the number of class subfolders found.
+pub fn use_image_folder(exp: &mut Experiment, dir: std::path::PathBuf) {
+    let classes = crate::data::folder_classes(&dir).map(|c| c.len()).ok();
+    to_images(exp, ImageDataset::Mnist, DataSource::Folder(dir));
+    if let (Some(n), Some(LayerSpec::Linear { out })) = (classes, exp.model.last_mut()) {
+        *out = n;
+    }
+}
+
 /// Switches to an image dataset, with the MLP preset when the layer list no
 /// longer fits (e.g. coming from a maze).
 fn to_images(exp: &mut Experiment, name: ImageDataset, source: DataSource) {
     match &mut exp.dataset {
         DatasetSpec::Images(spec) => {
+            if !matches!(source, DataSource::Folder(_)) {
+                // Size, channels and the rest belong to folders of your own images.
+                let defaults = ImageDatasetSpec::default();
+                spec.size = defaults.size;
+                spec.channels = defaults.channels;
+                spec.resize = defaults.resize;
+                spec.skip_unreadable = defaults.skip_unreadable;
+                spec.test_fraction = defaults.test_fraction;
+            }
             spec.name = name;
             spec.source = source;
         }
@@ -195,6 +229,9 @@ fn image_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
     egui::Grid::new("dataset_grid")
         .num_columns(2)
         .show(ui, |ui| {
+            if spec.is_folder() {
+                changed |= folder_rows(ui, spec);
+            }
             let help =
                 "Part of the training images held out to check generalisation during training.";
             ui.label("Validation fraction").on_hover_text(help);
@@ -220,6 +257,81 @@ fn image_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
                 &mut spec.test_limit,
             );
         });
+    changed
+}
+
+/// The settings of a folder of your own images.
+fn folder_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
+    let mut changed = false;
+    let help = "Every image is resized to this many pixels (height x width).";
+    ui.label("Image size").on_hover_text(help);
+    ui.horizontal(|ui| {
+        let (mut h, mut w) = spec.size.unwrap_or(DEFAULT_FOLDER_SIZE);
+        let a = ui
+            .add(DragValue::new(&mut h).range(4..=256))
+            .on_hover_text(help);
+        ui.label("x");
+        let b = ui
+            .add(DragValue::new(&mut w).range(4..=256))
+            .on_hover_text(help);
+        if a.changed() || b.changed() {
+            spec.size = Some((h, w));
+            changed = true;
+        }
+    });
+    ui.end_row();
+    let help = "Grey: one channel (colour images are converted). RGB: three channels.";
+    ui.label("Channels").on_hover_text(help);
+    ui.horizontal(|ui| {
+        for (value, label) in [(Channels::Gray, "Grey"), (Channels::Rgb, "RGB")] {
+            changed |= ui
+                .radio_value(&mut spec.channels, value, label)
+                .on_hover_text(help)
+                .changed();
+        }
+    });
+    ui.end_row();
+    let help = "How images are resized: Triangle (bilinear) is smooth; Nearest keeps hard \
+                pixels; CatmullRom and Lanczos3 are sharper; Gaussian is softest.";
+    ui.label("Resize").on_hover_text(help);
+    ComboBox::from_id_salt("resize_filter")
+        .selected_text(format!("{:?}", spec.resize))
+        .show_ui(ui, |ui| {
+            for f in [
+                ResizeFilter::Nearest,
+                ResizeFilter::Triangle,
+                ResizeFilter::CatmullRom,
+                ResizeFilter::Gaussian,
+                ResizeFilter::Lanczos3,
+            ] {
+                changed |= ui
+                    .selectable_value(&mut spec.resize, f, format!("{f:?}"))
+                    .changed();
+            }
+        })
+        .response
+        .on_hover_text(help);
+    ui.end_row();
+    let help = "Share of each class held out as the test set (unless the folder has \
+                train/ and test/ subfolders).";
+    ui.label("Test fraction").on_hover_text(help);
+    let mut f = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
+    if ui
+        .add(DragValue::new(&mut f).range(0.0..=0.5).speed(0.01))
+        .on_hover_text(help)
+        .changed()
+    {
+        spec.test_fraction = Some(f);
+        changed = true;
+    }
+    ui.end_row();
+    let help = "Skip files that cannot be decoded (they are listed) instead of stopping.";
+    ui.label("Unreadable files").on_hover_text(help);
+    changed |= ui
+        .checkbox(&mut spec.skip_unreadable, "skip")
+        .on_hover_text(help)
+        .changed();
+    ui.end_row();
     changed
 }
 

@@ -1,5 +1,6 @@
 //! Hyperparameter knobs: optimizer and its fields, learning rate (log slider plus
-//! exact value), weight penalty (L1/L2, supervised models), schedule, batch size, epochs, seed, augmentation and device.
+//! exact value), weight penalty (L1/L2, supervised models), schedule, batch size, epochs, seed, augmentation, device
+//! and compute precision (image and text models).
 //!
 //! Contract: edits `Experiment` in place and returns true when something changed.
 //! Every knob carries a one-line tooltip that says what it does; the device list
@@ -8,7 +9,7 @@
 use egui::{ComboBox, DragValue, Slider, Ui};
 
 use crate::spec::{
-    AgentMethod, Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec,
+    AgentMethod, Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec, Precision,
     Regularization, RegularizationKind,
 };
 use crate::train::available_devices;
@@ -363,6 +364,37 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
         }
     }
     changed |= device_row(ui, exp, devices);
+    if matches!(exp.dataset, DatasetSpec::Images(_) | DatasetSpec::Text(_)) {
+        changed |= precision_row(ui, &mut exp.training.precision);
+    }
+    changed
+}
+
+const PRECISION_HELP: &str = "Number format of the forward and backward passes: Bf16/F16 \
+     are faster and lighter on a GPU (weights stay F32; F16 scales the loss, skipping \
+     overflowing steps), slower on the CPU.";
+
+fn precision_row(ui: &mut Ui, precision: &mut Precision) -> bool {
+    let mut changed = false;
+    let label = ui.label("Precision").on_hover_text(PRECISION_HELP);
+    ComboBox::from_id_salt("precision")
+        .selected_text(precision.name())
+        .show_ui(ui, |ui| {
+            for choice in [Precision::F32, Precision::Bf16, Precision::F16] {
+                if ui
+                    .selectable_label(*precision == choice, choice.name())
+                    .clicked()
+                    && *precision != choice
+                {
+                    *precision = choice;
+                    changed = true;
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text(PRECISION_HELP);
+    ui.end_row();
     changed
 }
 

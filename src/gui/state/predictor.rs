@@ -4,8 +4,9 @@
 //!
 //! Contract: always runs on the CPU (one image or one test set: cheap), reads the
 //! run's own `experiment.ron` so the layer list matches the weights, and
-//! normalises pixels exactly as training did (`train::normalisation`). Errors are
-//! readable strings naming the file.
+//! normalises pixels exactly as training did (`train::normalisation`; for an image
+//! folder, the channel statistics of its training images, so the folder is read).
+//! Errors are readable strings naming the file.
 
 use std::path::{Path, PathBuf};
 
@@ -15,12 +16,15 @@ use crate::data::{ImageSet, load_images};
 use crate::model::{Mode, Model};
 use crate::runs::{files, load_saved_model_with};
 use crate::spec::{DatasetSpec, Experiment, load_file};
-use crate::train::normalisation;
+use crate::train::{normalisation, standardise};
 
 /// A model with trained weights, ready for inference.
 pub struct Predictor {
     model: Model,
-    norm: (f32, f32),
+    /// Per channel: mean and standard deviation of the training pixels.
+    norm: Vec<(f32, f32)>,
+    /// One image's shape, `[channels, rows, cols]`.
+    input: [usize; 3],
     /// The run folder the weights came from.
     pub run_dir: PathBuf,
     /// The experiment that produced them.
@@ -41,26 +45,38 @@ impl Predictor {
         let DatasetSpec::Images(spec) = &exp.dataset else {
             return Err(format!("{} is not an image classifier", run_dir.display()));
         };
-        let norm = normalisation(spec.name);
+        let norm = if spec.is_folder() {
+            load_images(spec, exp.seed)
+                .map_err(|e| e.to_string())?
+                .stats
+        } else {
+            vec![normalisation(spec.name)]
+        };
+        let input = spec.input_shape();
         let saved = load_saved_model_with(run_dir, exp)?;
         Ok(Self {
             model: saved.model,
             norm,
+            input,
             run_dir: run_dir.to_path_buf(),
             classes: saved.classes,
             experiment: saved.experiment,
         })
     }
 
-    /// Class probabilities for `n` images of 28x28 bytes stored back to back.
+    /// Class probabilities for `n` images of the model's input shape (28x28 grey
+    /// for MNIST) stored back to back.
     pub fn probabilities(&self, pixels: &[u8], n: usize) -> Result<Vec<Vec<f32>>, String> {
-        let (mean, std) = self.norm;
-        let xs: Vec<f32> = pixels
-            .iter()
-            .map(|&p| (f32::from(p) / 255.0 - mean) / std)
-            .collect();
+        let [c, h, w] = self.input;
+        if pixels.len() != n * c * h * w {
+            return Err(format!(
+                "{} bytes for {n} images; this model takes {c}x{h}x{w} images",
+                pixels.len()
+            ));
+        }
+        let xs = standardise(pixels, &self.norm, h * w);
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let x = Tensor::from_vec(xs, (n, 1, 28, 28), &Device::Cpu)?;
+            let x = Tensor::from_vec(xs, (n, c, h, w), &Device::Cpu)?;
             let logits = self.model.forward(&x, Mode::Eval)?;
             candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()
         };
@@ -91,7 +107,7 @@ impl Analysis {
         let DatasetSpec::Images(spec) = &predictor.experiment.dataset else {
             return Err("only image runs have a test set to analyse".into());
         };
-        let data = load_images(spec).map_err(|e| e.to_string())?;
+        let data = load_images(spec, predictor.experiment.seed).map_err(|e| e.to_string())?;
         let test = data.test;
         let per = test.pixels_per_image();
         let mut predicted = Vec::with_capacity(test.len());

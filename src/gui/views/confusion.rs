@@ -4,10 +4,13 @@
 //! Contract: prefers the trained model's analysis of the test set (clickable); while
 //! training it shows the latest evaluation's counts from the event stream. Cell
 //! colour is the fraction of the row, so rare classes read the same as common ones.
+//! "Save PNG" draws the same matrix from its counts, with class names.
 
 use egui::{Align2, Color32, FontId, Rect, Sense, Ui, Vec2};
 
 use super::thumbnails::{Thumbnails, Tile, tile_grid};
+use crate::gui::figure::buttons::save_png_button;
+use crate::gui::figure::pictures::confusion_svg;
 use crate::gui::state::inspect::Inspector;
 use crate::gui::state::run_state::RunSeries;
 
@@ -51,7 +54,13 @@ pub fn confusion_view(
         ui.label("No evaluation yet: the matrix appears after the first validation pass of a run.");
         return;
     };
-    ui.label(source);
+    ui.horizontal(|ui| {
+        ui.label(&source);
+        save_png_button(ui, "confusion", "confusion-matrix.png", || {
+            let svg = confusion_svg(&matrix, &classes, &source);
+            crate::gui::figure::png::svg_to_png(&svg, 2.0)
+        });
+    });
     let clicked = matrix_grid(ui, &matrix, &classes, inspector.selected_cell);
     if clicked.is_some() && inspector.analysis.is_some() {
         inspector.selected_cell = clicked;

@@ -4,13 +4,19 @@
 //! runs) and never recomputes from scratch per frame: smoothing is incremental per
 //! series ([`Ema`]) and decimation results are cached until the series grows, the
 //! view moves or the smoothing changes. Long series (> 4 points per pixel) are drawn
-//! as a min/max envelope; NaN/inf steps are marked with red vertical lines.
+//! as a min/max envelope; NaN/inf steps are marked with red vertical lines. Each
+//! plot is built as a [`Figure`] first and drawn from it, so "Save PNG"/"Save SVG"
+//! under it write exactly what is on screen.
 
 use std::collections::HashMap;
 
-use egui::{Color32, Id, Slider, Stroke, Ui};
-use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
+use egui::{Color32, Id, Slider, Ui};
+use egui_plot::{Corner, Legend, Plot};
 use serde::{Deserialize, Serialize};
+
+use crate::gui::figure::buttons::save_row;
+use crate::gui::figure::plot as figure_plot;
+use crate::gui::figure::{Figure, Marker, Series};
 
 use crate::gui::state::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
 use crate::gui::state::run_state::RunSeries;
@@ -47,6 +53,8 @@ pub struct CurvesCache {
     /// Per plot: the x range shown last frame, when the user zoomed or panned
     /// (None while the plot fits itself to the data).
     view: HashMap<&'static str, Option<(f64, f64)>>,
+    /// Per plot: what it showed last frame, for saving it.
+    figures: HashMap<&'static str, Figure>,
 }
 
 /// Inputs of a cached decimation, the points to draw, and the x of non-finite values.
@@ -188,6 +196,12 @@ impl CurvesCache {
         .0
     }
 
+    /// What plot `plot` ("loss_plot", "accuracy_plot", "lr_plot", "speed_plot", or
+    /// for mazes "rl_return", "rl_length", "rl_eps", "rl_loss") showed last frame.
+    pub fn figure(&self, plot: &str) -> Option<&Figure> {
+        self.figures.get(plot)
+    }
+
     /// Remembers whether the user moved plot `plot` away from fitting the data.
     pub(crate) fn remember_view(&mut self, plot: &'static str, auto: bool, bounds: (f64, f64)) {
         self.view.insert(plot, (!auto).then_some(bounds));
@@ -216,33 +230,49 @@ pub fn curves_view(
             "No curves yet: press ▶ Start (Ctrl+Enter) to train, or tick past runs under History.",
         );
     }
-    // Room for the two captions and the x-axis labels.
-    let height = ((ui.available_height() - 60.0) / 2.0).max(120.0);
+    // Room for the two captions, the x-axis labels and the two rows of save buttons.
+    let height = ((ui.available_height() - 110.0) / 2.0).max(120.0);
     let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
     // A fixed id: all four plots share one x axis.
     let link = Id::unique("trainlab_steps_axis");
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            ui.label("Training loss (lower is better); circles: validation loss");
             loss_plot(ui, settings, cache, runs, [width, height], link);
         });
         ui.vertical(|ui| {
-            ui.label("Accuracy (higher is better): train line, val dots, test diamond");
             accuracy_plot(ui, cache, runs, [width, height], link);
         });
     });
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            ui.label("Learning rate");
-            simple_plot(ui, cache, "lr_plot", runs, [width, height], link, |r| {
-                &r.steps.lr
-            });
+            let fig = Figure::new("Learning rate", "step", "learning rate");
+            simple_plot(
+                ui,
+                cache,
+                "lr_plot",
+                fig,
+                runs,
+                [width, height],
+                link,
+                |r| &r.steps.lr,
+            );
         });
         ui.vertical(|ui| {
-            ui.label("Throughput (samples/s; tokens/s for language models)");
-            simple_plot(ui, cache, "speed_plot", runs, [width, height], link, |r| {
-                &r.steps.samples_per_sec
-            });
+            let fig = Figure::new(
+                "Throughput (samples/s; tokens/s for language models)",
+                "step",
+                "per second",
+            );
+            simple_plot(
+                ui,
+                cache,
+                "speed_plot",
+                fig,
+                runs,
+                [width, height],
+                link,
+                |r| &r.steps.samples_per_sec,
+            );
         });
     });
 }
@@ -256,34 +286,37 @@ fn base_plot(id: &str, [w, h]: [f32; 2], link: Id) -> Plot<'static> {
         .x_axis_label("step")
 }
 
-fn epoch_lines(series: &RunSeries, color: Color32) -> Vec<VLine> {
-    series
-        .epoch_starts
-        .iter()
-        .map(|&x| {
-            VLine::new("epoch", x)
-                .stroke(Stroke::new(1.0, color.gamma_multiply(0.35)))
-                .style(LineStyle::dashed_loose())
-        })
-        .collect()
+fn epoch_lines(series: &RunSeries, color: Color32) -> Series {
+    Series::vlines(
+        "epoch",
+        color.gamma_multiply(0.35),
+        1.0,
+        true,
+        &series.epoch_starts,
+    )
 }
 
-/// Shows `plot` and records its view for the next frame's decimation.
+/// Shows `figure` (its title above, the save row under it) in `plot`, records
+/// the view for the next frame's decimation, and keeps the figure as shown for
+/// [`CurvesCache::figure`].
 pub(crate) fn show_plot(
     ui: &mut Ui,
     cache: &mut CurvesCache,
     name: &'static str,
     plot: Plot<'static>,
-    draw: impl FnOnce(&mut egui_plot::PlotUi<'_>),
+    mut figure: Figure,
 ) {
-    let view = plot
-        .show(ui, |plot_ui| {
-            draw(plot_ui);
-            let b = plot_ui.plot_bounds();
-            (plot_ui.auto_bounds().x, (b.min()[0], b.max()[0]))
-        })
-        .inner;
-    cache.remember_view(name, view.0, view.1);
+    ui.label(&figure.title);
+    let response = plot.show(ui, |plot_ui| {
+        figure_plot::draw(plot_ui, &figure);
+        let b = plot_ui.plot_bounds();
+        (plot_ui.auto_bounds().x, (b.min()[0], b.max()[0]))
+    });
+    let (auto, bounds) = response.inner;
+    cache.remember_view(name, auto, bounds);
+    figure_plot::record_view(&mut figure, &response);
+    save_row(ui, name, || figure.clone());
+    cache.figures.insert(name, figure);
 }
 
 fn loss_plot(
@@ -300,24 +333,35 @@ fn loss_plot(
     if log {
         plot = plot.y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)));
     }
-    // Everything is computed before the plot closure (which must own its data).
-    let mut items = Vec::new();
+    let mut fig = Figure::new(
+        "Training loss (lower is better); circles: validation loss",
+        "step",
+        "loss",
+    );
+    fig.y.log10 = log;
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        let label = &run.label;
         let xs = &run.steps.step;
         let range = cache.x_range("loss_plot", xs);
-        let raw = settings.show_raw.then(|| {
-            cache.points(
+        if settings.show_raw {
+            let (raw, _) = cache.points(
                 (run.label.clone(), "raw"),
                 xs,
                 &run.steps.loss,
                 range,
                 buckets,
                 log,
-            )
-        });
+            );
+            fig.series.push(Series::line(
+                format!("{label} raw"),
+                color.gamma_multiply(0.3),
+                1.0,
+                raw,
+            ));
+        }
         let ema = cache.take_smoothed(run, settings.smoothing);
-        let (smooth_pts, bad) = cache.points(
+        let (smooth, bad) = cache.points(
             (run.label.clone(), "ema"),
             xs,
             &ema.values,
@@ -326,6 +370,8 @@ fn loss_plot(
             log,
         );
         cache.put_ema(&run.label, ema);
+        fig.series
+            .push(Series::line(format!("{label} loss"), color, 2.0, smooth));
         let val: Vec<[f64; 2]> = run
             .evals
             .iter()
@@ -333,46 +379,28 @@ fn loss_plot(
             .filter(|e| !log || e.loss > 0.0)
             .map(|e| [e.step, if log { e.loss.log10() } else { e.loss }])
             .collect();
-        items.push((
-            run.label.clone(),
-            color,
-            raw,
-            smooth_pts,
-            bad,
-            val,
-            epoch_lines(run, color),
-        ));
-    }
-    show_plot(ui, cache, "loss_plot", plot, move |plot_ui| {
-        for (label, color, raw, smooth, bad, val, epochs) in items {
-            if let Some((raw_pts, _)) = raw {
-                plot_ui.line(
-                    Line::new(format!("{label} raw"), PlotPoints::new(raw_pts))
-                        .color(color.gamma_multiply(0.3))
-                        .width(1.0),
-                );
-            }
-            plot_ui.line(
-                Line::new(format!("{label} loss"), PlotPoints::new(smooth))
-                    .color(color)
-                    .width(2.0),
-            );
-            if !val.is_empty() {
-                plot_ui.points(
-                    Points::new(format!("{label} val loss"), PlotPoints::new(val))
-                        .color(color)
-                        .radius(4.0)
-                        .filled(false),
-                );
-            }
-            for x in bad {
-                plot_ui.vline(VLine::new("NaN/inf loss", x).stroke(Stroke::new(1.5, Color32::RED)));
-            }
-            for v in epochs {
-                plot_ui.vline(v);
-            }
+        if !val.is_empty() {
+            fig.series.push(Series::markers(
+                format!("{label} val loss"),
+                color,
+                4.0,
+                false,
+                Marker::Circle,
+                val,
+            ));
         }
-    });
+        if !bad.is_empty() {
+            fig.series.push(Series::vlines(
+                "NaN/inf loss",
+                Color32::RED,
+                1.5,
+                false,
+                &bad,
+            ));
+        }
+        fig.series.push(epoch_lines(run, color));
+    }
+    show_plot(ui, cache, "loss_plot", plot, fig);
 }
 
 fn accuracy_plot(
@@ -383,84 +411,89 @@ fn accuracy_plot(
     link: Id,
 ) {
     let buckets = size[0].max(1.0) as usize;
-    let mut items = Vec::new();
+    let mut fig = Figure::new(
+        "Accuracy (higher is better): train line, val dots, test diamond",
+        "step",
+        "accuracy",
+    );
     for (i, run) in runs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        let label = &run.label;
         let train = cache.column("accuracy_plot", run, &run.steps.accuracy, buckets);
-        items.push((
-            run.label.clone(),
-            color,
+        fig.series.push(Series::line(
+            format!("{label} train"),
+            color.gamma_multiply(0.5),
+            1.0,
             train,
-            run.accuracy_points(Split::Val),
-            run.accuracy_points(Split::Test),
-            epoch_lines(run, color),
         ));
+        let val = run.accuracy_points(Split::Val);
+        if !val.is_empty() {
+            fig.series.push(Series::line(
+                format!("{label} val"),
+                color,
+                2.0,
+                val.clone(),
+            ));
+            fig.series.push(Series::markers(
+                format!("{label} val"),
+                color,
+                3.0,
+                true,
+                Marker::Circle,
+                val,
+            ));
+        }
+        let test = run.accuracy_points(Split::Test);
+        if !test.is_empty() {
+            fig.series.push(Series::markers(
+                format!("{label} test"),
+                color,
+                6.0,
+                true,
+                Marker::Diamond,
+                test,
+            ));
+        }
+        fig.series.push(epoch_lines(run, color));
     }
     let plot = base_plot("accuracy_plot", size, link)
         .include_y(0.0)
         .include_y(1.0);
-    show_plot(ui, cache, "accuracy_plot", plot, move |plot_ui| {
-        for (label, color, train, val, test, epochs) in items {
-            plot_ui.line(
-                Line::new(format!("{label} train"), PlotPoints::new(train))
-                    .color(color.gamma_multiply(0.5)),
-            );
-            if !val.is_empty() {
-                plot_ui.line(
-                    Line::new(format!("{label} val"), PlotPoints::new(val.clone()))
-                        .color(color)
-                        .width(2.0),
-                );
-                plot_ui.points(
-                    Points::new(format!("{label} val"), PlotPoints::new(val))
-                        .color(color)
-                        .radius(3.0),
-                );
-            }
-            if !test.is_empty() {
-                plot_ui.points(
-                    Points::new(format!("{label} test"), PlotPoints::new(test))
-                        .color(color)
-                        .radius(6.0)
-                        .shape(egui_plot::MarkerShape::Diamond),
-                );
-            }
-            for v in epochs {
-                plot_ui.vline(v);
-            }
-        }
-    });
+    show_plot(ui, cache, "accuracy_plot", plot, fig);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn simple_plot(
     ui: &mut Ui,
     cache: &mut CurvesCache,
     id: &'static str,
+    mut fig: Figure,
     runs: &[&RunSeries],
     size: [f32; 2],
     link: Id,
     column: impl Fn(&RunSeries) -> &Vec<f64>,
 ) {
     let buckets = size[0].max(1.0) as usize;
-    let mut items = Vec::new();
+    let show_changes = id == "lr_plot";
     for (i, run) in runs.iter().enumerate() {
         let pts = cache.column(id, run, column(run), buckets);
-        let changes: Vec<f64> = run.lr_changes.iter().map(|&(s, _)| s as f64).collect();
-        items.push((run.label.clone(), PALETTE[i % PALETTE.len()], pts, changes));
-    }
-    let show_changes = id == "lr_plot";
-    let plot = base_plot(id, size, link).include_y(0.0);
-    show_plot(ui, cache, id, plot, move |plot_ui| {
-        for (label, color, pts, changes) in items {
-            plot_ui.line(Line::new(label, PlotPoints::new(pts)).color(color));
-            if show_changes {
-                for x in changes {
-                    plot_ui.vline(
-                        VLine::new("lr changed", x)
-                            .stroke(Stroke::new(1.0, Color32::from_rgb(255, 170, 0))),
-                    );
-                }
-            }
+        fig.series.push(Series::line(
+            run.label.clone(),
+            PALETTE[i % PALETTE.len()],
+            1.0,
+            pts,
+        ));
+        if show_changes && !run.lr_changes.is_empty() {
+            let changes: Vec<f64> = run.lr_changes.iter().map(|&(s, _)| s as f64).collect();
+            fig.series.push(Series::vlines(
+                "lr changed",
+                Color32::from_rgb(255, 170, 0),
+                1.0,
+                false,
+                &changes,
+            ));
         }
-    });
+    }
+    let plot = base_plot(id, size, link).include_y(0.0);
+    show_plot(ui, cache, id, plot, fig);
 }

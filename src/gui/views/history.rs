@@ -2,7 +2,8 @@
 //! final figures; tick any number to overlay their curves on the plots, inspect one
 //! (its model feeds the confusion matrix, gallery, weights and canvas), open its
 //! experiment in the editor, resume / extend it from its newest checkpoint, or
-//! compress it (its pruned variants, in `<run>-compressed/`, are listed too).
+//! compress it (its pruned variants, in `<run>-compressed/`, are listed too), or
+//! save its metrics as CSV.
 //!
 //! Contract: the folder is rescanned on request and when a run ends, never per
 //! frame; overlaid runs are read from metrics.jsonl on a background [`Job`].
@@ -34,6 +35,15 @@ pub enum HistoryAction {
         /// Epochs added to the run's own.
         extra_epochs: usize,
     },
+}
+
+/// Writes the metrics of the run in `run_dir` to `path` as CSV (the columns of
+/// `trainlab export csv`), to a temporary name first, then renamed.
+pub fn save_metrics_csv(run_dir: &Path, path: &Path) -> Result<(), String> {
+    let events = read_events(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+    let csv = crate::runs::metrics_csv(&events);
+    crate::util::atomic::write_atomic(path, csv.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// History state.
@@ -229,6 +239,18 @@ impl HistoryState {
                             .clicked()
                         {
                             action = Some(HistoryAction::Resume { dir: run.dir.clone(), extra_epochs: self.extend_epochs });
+                        }
+                        if ui
+                            .button("csv")
+                            .on_hover_text("Save this run's metrics as CSV: a row per step, a column per figure (as `trainlab export csv`).")
+                            .clicked()
+                            && let Some(path) = rfd::FileDialog::new()
+                                .add_filter("CSV", &["csv"])
+                                .set_file_name(format!("{}.csv", run.label.replace(['/', '\\'], "_")))
+                                .save_file()
+                            && let Err(e) = save_metrics_csv(&run.dir, &path)
+                        {
+                            self.errors.push(format!("Could not save the CSV: {e}"));
                         }
                     });
                     ui.end_row();

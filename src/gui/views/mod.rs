@@ -17,6 +17,7 @@ pub(super) mod history;
 pub(super) mod maze_view;
 mod mistakes;
 pub(super) mod playground;
+pub(super) mod pytorch;
 pub(super) mod rl_curves;
 mod samples;
 pub(super) mod status_bar;
@@ -38,6 +39,7 @@ use confusion::confusion_view;
 use draw::draw_view;
 use history::{HistoryAction, HistoryState};
 use mistakes::mistakes_view;
+use pytorch::PytorchState;
 use samples::SamplesState;
 use thumbnails::Thumbnails;
 use weights::{WeightsState, weights_view};
@@ -72,11 +74,13 @@ pub enum Tab {
     Study,
     /// A finished run pruned to several sparsities: accuracy, size, speed, weights.
     Compress,
+    /// The experiment as a standalone PyTorch script.
+    PyTorch,
 }
 
 impl Tab {
     /// Every tab in display order.
-    pub const ALL: [Tab; 10] = [
+    pub const ALL: [Tab; 11] = [
         Tab::Data,
         Tab::Curves,
         Tab::Confusion,
@@ -87,15 +91,21 @@ impl Tab {
         Tab::Log,
         Tab::Study,
         Tab::Compress,
+        Tab::PyTorch,
     ];
 
     /// The tabs that make sense for `exp`'s kind of data.
     pub fn visible(exp: &Experiment) -> &'static [Tab] {
         match exp.dataset {
             DatasetSpec::Images(_) => &Tab::ALL,
-            DatasetSpec::Gridworld(_) => {
-                &[Tab::Maze, Tab::Curves, Tab::History, Tab::Log, Tab::Study]
-            }
+            DatasetSpec::Gridworld(_) => &[
+                Tab::Maze,
+                Tab::Curves,
+                Tab::History,
+                Tab::Log,
+                Tab::Study,
+                Tab::PyTorch,
+            ],
             DatasetSpec::Text(_) => &[
                 Tab::Text,
                 Tab::Curves,
@@ -103,6 +113,7 @@ impl Tab {
                 Tab::Log,
                 Tab::Study,
                 Tab::Compress,
+                Tab::PyTorch,
             ],
             DatasetSpec::Points(_) => &[
                 Tab::Playground,
@@ -111,6 +122,7 @@ impl Tab {
                 Tab::Log,
                 Tab::Study,
                 Tab::Compress,
+                Tab::PyTorch,
             ],
         }
     }
@@ -131,6 +143,7 @@ impl Tab {
             Tab::Study => "Study",
             Tab::Playground => "Playground",
             Tab::Compress => "Compress",
+            Tab::PyTorch => "PyTorch",
         }
     }
 
@@ -155,6 +168,9 @@ impl Tab {
             }
             Tab::Compress => {
                 "A finished run made smaller: prune its smallest weights, see what accuracy, size and speed that buys."
+            }
+            Tab::PyTorch => {
+                "The experiment as a standalone PyTorch script: the same model, data and training, to copy or save."
             }
             Tab::Study => {
                 "Many runs of one experiment over a search space: open a study, or explore the experiment under edit."
@@ -198,6 +214,8 @@ pub struct ViewStates {
     thumbs: Thumbnails,
     thumbs_generation: u64,
     weights: WeightsState,
+    /// The PyTorch tab's script, made from the experiment under edit.
+    pub pytorch: PytorchState,
     requests: Vec<HistoryAction>,
 }
 
@@ -208,12 +226,12 @@ impl ViewStates {
         &mut self,
         ctx: &egui::Context,
         tab: Tab,
-        dataset: &DatasetSpec,
+        (dataset, seed): (&DatasetSpec, u64),
         runs_root: &Path,
         errors: &mut Vec<String>,
     ) {
         if tab == Tab::Data {
-            self.samples.poll(ctx, dataset);
+            self.samples.poll(ctx, dataset, seed);
         }
         self.history.poll(runs_root);
         errors.append(&mut self.history.errors);
@@ -270,8 +288,22 @@ impl ViewStates {
                 weights_view(ui, inspector, cx.live, &mut self.weights, side);
             }
             Tab::Draw => {
-                let classes = canvas_classes(cx, inspector);
-                draw_view(ui, inspector, cx.live, &classes);
+                let (input, _) = crate::spec::dataset_io(&cx.exp.dataset, cx.exp.seed);
+                if input == [1, 28, 28] {
+                    let classes = canvas_classes(cx, inspector);
+                    draw_view(ui, inspector, cx.live, &classes);
+                } else {
+                    ui.label(format!(
+                        "The canvas draws 28x28 grey images, and this model takes {} images, \
+                         so there is nothing to draw for it. The Data, Confusion and Mistakes \
+                         tabs show its images.",
+                        input
+                            .iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join("x")
+                    ));
+                }
             }
             Tab::History => {
                 if let Some(a) = self.history.show(ui, cx.runs_root) {
@@ -279,6 +311,7 @@ impl ViewStates {
                 }
             }
             Tab::Log => log_view(ui, cx.series),
+            Tab::PyTorch => self.pytorch.show(ui, cx.exp),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! success rate and the DQN loss, per episode.
 //!
 //! Contract: like the supervised curves, every series is decimated to the plot's
-//! width through the shared [`CurvesCache`] and the smoothing is the same EMA.
+//! width through the shared [`CurvesCache`] and the smoothing is the same EMA;
+//! each plot is a [`Figure`] drawn by `show_plot`, with the same save row.
 
-use egui::{Color32, Id, Stroke, Ui};
-use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot, PlotPoints};
+use egui::{Color32, Id, Ui};
+use egui_plot::{Corner, Legend, Plot};
 
 use super::curves::{CurveSettings, CurvesCache, PALETTE, show_plot};
+use crate::gui::figure::{Figure, Series, Style};
 use crate::gui::state::run_state::RunSeries;
 use crate::gui::state::smoothing::Ema;
 
@@ -36,8 +38,8 @@ pub fn rl_curves_view(
         ui.add(egui::Slider::new(&mut settings.smoothing, 0.0..=0.99))
             .labelled_by(label.id);
     });
-    // Room for the two captions and the x-axis labels.
-    let height = ((ui.available_height() - 60.0) / 2.0).max(120.0);
+    // Room for the two captions, the x-axis labels and the two rows of save buttons.
+    let height = ((ui.available_height() - 110.0) / 2.0).max(120.0);
     let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
     let size = [width, height];
     let buckets = width.max(1.0) as usize;
@@ -51,145 +53,111 @@ pub fn rl_curves_view(
     };
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            ui.label("Return per episode (higher is better); dashed: optimal");
-            let mut items = Vec::new();
+            let mut fig = Figure::new(
+                "Return per episode (higher is better); dashed: optimal",
+                "episode",
+                "return",
+            );
             for (i, r) in runs.iter().enumerate() {
+                let colour = PALETTE[i % PALETTE.len()];
+                let label = &r.label;
                 let mut ema = Ema::new(settings.smoothing);
                 ema.extend_to(&r.episodes.mean_return);
                 let raw = column(cache, "rl_return_raw", r, &r.episodes.mean_return);
                 let smooth = column(cache, "rl_return", r, &ema.values);
-                let best = r.env.as_ref().map(|e| e.optimal_return);
-                items.push((
-                    r.label.clone(),
-                    PALETTE[i % PALETTE.len()],
+                fig.series.push(Series::line(
+                    format!("{label} raw"),
+                    colour.gamma_multiply(0.3),
+                    1.0,
                     raw,
-                    smooth,
-                    best,
                 ));
+                fig.series
+                    .push(Series::line(format!("{label} return"), colour, 2.0, smooth));
+                if let Some(e) = &r.env {
+                    fig.series.push(Series::hlines(
+                        "optimal (discounted)",
+                        Color32::GRAY,
+                        1.0,
+                        true,
+                        &[e.optimal_return],
+                    ));
+                }
             }
-            show_plot(
-                ui,
-                cache,
-                "rl_return",
-                plot("rl_return", size, link),
-                move |p| {
-                    for (label, colour, raw, smooth, best) in items {
-                        p.line(
-                            Line::new(format!("{label} raw"), PlotPoints::new(raw))
-                                .color(colour.gamma_multiply(0.3)),
-                        );
-                        p.line(
-                            Line::new(format!("{label} return"), PlotPoints::new(smooth))
-                                .color(colour)
-                                .width(2.0),
-                        );
-                        if let Some(b) = best {
-                            p.hline(
-                                HLine::new("optimal (discounted)", b)
-                                    .stroke(Stroke::new(1.0, Color32::GRAY))
-                                    .style(LineStyle::dashed_loose()),
-                            );
-                        }
-                    }
-                },
-            );
+            show_plot(ui, cache, "rl_return", plot("rl_return", size, link), fig);
         });
         ui.vertical(|ui| {
-            ui.label("Moves per episode; greedy path; dashed: optimal path");
-            let mut items = Vec::new();
+            let mut fig = Figure::new(
+                "Moves per episode; greedy path; dashed: optimal path",
+                "episode",
+                "moves",
+            );
             for (i, r) in runs.iter().enumerate() {
+                let colour = PALETTE[i % PALETTE.len()];
+                let label = &r.label;
                 let len = column(cache, "rl_length", r, &r.episodes.mean_length);
                 let greedy = column(cache, "rl_greedy", r, &r.episodes.greedy_len);
-                let best = r
-                    .env
-                    .as_ref()
-                    .map(|e| e.optimal_path.len().saturating_sub(1) as f64);
-                items.push((
-                    r.label.clone(),
-                    PALETTE[i % PALETTE.len()],
+                fig.series.push(Series::line(
+                    format!("{label} episode length"),
+                    colour.gamma_multiply(0.6),
+                    1.0,
                     len,
-                    greedy,
-                    best,
                 ));
+                fig.series.push(Series::line(
+                    format!("{label} greedy path"),
+                    colour,
+                    2.0,
+                    greedy,
+                ));
+                if let Some(e) = &r.env {
+                    let best = e.optimal_path.len().saturating_sub(1) as f64;
+                    fig.series.push(Series::hlines(
+                        "optimal path",
+                        Color32::GRAY,
+                        1.5,
+                        true,
+                        &[best],
+                    ));
+                }
             }
-            show_plot(
-                ui,
-                cache,
-                "rl_length",
-                plot("rl_length", size, link).include_y(0.0),
-                move |p| {
-                    for (label, colour, len, greedy, best) in items {
-                        p.line(
-                            Line::new(format!("{label} episode length"), PlotPoints::new(len))
-                                .color(colour.gamma_multiply(0.6)),
-                        );
-                        p.line(
-                            Line::new(format!("{label} greedy path"), PlotPoints::new(greedy))
-                                .color(colour)
-                                .width(2.0),
-                        );
-                        if let Some(b) = best {
-                            p.hline(
-                                HLine::new("optimal path", b)
-                                    .stroke(Stroke::new(1.5, Color32::GRAY))
-                                    .style(LineStyle::dashed_loose()),
-                            );
-                        }
-                    }
-                },
-            );
+            let p = plot("rl_length", size, link).include_y(0.0);
+            show_plot(ui, cache, "rl_length", p, fig);
         });
     });
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            ui.label("Exploration ε and success rate");
-            let mut items = Vec::new();
+            let mut fig = Figure::new("Exploration ε and success rate", "episode", "rate");
             for (i, r) in runs.iter().enumerate() {
+                let colour = PALETTE[i % PALETTE.len()];
+                let label = &r.label;
                 let eps = column(cache, "rl_eps", r, &r.episodes.epsilon);
                 let success = column(cache, "rl_success", r, &r.episodes.success_rate);
-                items.push((r.label.clone(), PALETTE[i % PALETTE.len()], eps, success));
+                let mut eps =
+                    Series::line(format!("{label} ε"), colour.gamma_multiply(0.6), 1.0, eps);
+                eps.style = Style::Line {
+                    width: 1.0,
+                    dashed: true,
+                };
+                fig.series.push(eps);
+                fig.series.push(Series::line(
+                    format!("{label} success rate"),
+                    colour,
+                    2.0,
+                    success,
+                ));
             }
-            show_plot(
-                ui,
-                cache,
-                "rl_eps",
-                plot("rl_eps", size, link).include_y(0.0).include_y(1.0),
-                move |p| {
-                    for (label, colour, eps, success) in items {
-                        p.line(
-                            Line::new(format!("{label} ε"), PlotPoints::new(eps))
-                                .color(colour.gamma_multiply(0.6))
-                                .style(LineStyle::dashed_dense()),
-                        );
-                        p.line(
-                            Line::new(format!("{label} success rate"), PlotPoints::new(success))
-                                .color(colour)
-                                .width(2.0),
-                        );
-                    }
-                },
-            );
+            let p = plot("rl_eps", size, link).include_y(0.0).include_y(1.0);
+            show_plot(ui, cache, "rl_eps", p, fig);
         });
         ui.vertical(|ui| {
-            ui.label("DQN loss (Q-tables have none)");
-            let mut items = Vec::new();
+            let mut fig = Figure::new("DQN loss (Q-tables have none)", "episode", "loss");
             for (i, r) in runs.iter().enumerate() {
                 let loss = column(cache, "rl_loss", r, &r.episodes.loss);
-                items.push((r.label.clone(), PALETTE[i % PALETTE.len()], loss));
+                let colour = PALETTE[i % PALETTE.len()];
+                fig.series
+                    .push(Series::line(format!("{} loss", r.label), colour, 1.0, loss));
             }
-            show_plot(
-                ui,
-                cache,
-                "rl_loss",
-                plot("rl_loss", size, link).include_y(0.0),
-                move |p| {
-                    for (label, colour, loss) in items {
-                        p.line(
-                            Line::new(format!("{label} loss"), PlotPoints::new(loss)).color(colour),
-                        );
-                    }
-                },
-            );
+            let p = plot("rl_loss", size, link).include_y(0.0);
+            show_plot(ui, cache, "rl_loss", p, fig);
         });
     });
 }

@@ -20,6 +20,7 @@ const SHOWN: usize = 80;
 #[derive(Default)]
 pub struct SamplesState {
     spec: Option<ImageDatasetSpec>,
+    seed: u64,
     job: Option<Job<ImageData>>,
     data: Option<ImageData>,
     error: Option<String>,
@@ -27,19 +28,21 @@ pub struct SamplesState {
 }
 
 impl SamplesState {
-    /// Starts loading when the dataset settings changed; takes a finished load.
-    pub fn poll(&mut self, ctx: &egui::Context, dataset: &DatasetSpec) {
+    /// Starts loading when the dataset settings (or the seed, which draws a
+    /// folder's test split) changed; takes a finished load.
+    pub fn poll(&mut self, ctx: &egui::Context, dataset: &DatasetSpec, seed: u64) {
         let DatasetSpec::Images(spec) = dataset else {
             return;
         };
-        if self.spec.as_ref() != Some(spec) {
+        if self.spec.as_ref() != Some(spec) || self.seed != seed {
             self.spec = Some(spec.clone());
+            self.seed = seed;
             let spec = spec.clone();
             let ctx = ctx.clone();
             self.job = Some(Job::spawn(
                 "preview",
                 move || ctx.request_repaint(),
-                move || load_images(&spec).map_err(|e| e.to_string()),
+                move || load_images(&spec, seed).map_err(|e| e.to_string()),
             ));
         }
         if let Some(job) = &mut self.job
@@ -87,6 +90,18 @@ impl SamplesState {
         for &l in &d.train.labels {
             if let Some(c) = counts.get_mut(usize::from(l)) {
                 *c += 1;
+            }
+        }
+        if !d.skipped.is_empty() {
+            ui.colored_label(
+                crate::gui::editor::model_editor::RED,
+                format!(
+                    "{} file(s) could not be decoded and are skipped:",
+                    d.skipped.len()
+                ),
+            );
+            for s in d.skipped.iter().take(5) {
+                ui.weak(s);
             }
         }
         ui.horizontal_wrapped(|ui| {

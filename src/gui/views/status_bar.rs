@@ -74,6 +74,11 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize) {
                 ui.separator();
                 ui.strong(format!("test accuracy {:.2} %", acc * 100.0));
             }
+            // Mixed precision: F16's skipped (overflow) steps and final loss scale.
+            if let Some(p) = &s.precision {
+                ui.separator();
+                ui.label(p.describe());
+            }
         }
     });
 }

@@ -1,7 +1,9 @@
-//! Grey images as egui textures, and a grid of captioned thumbnails.
+//! Grey and colour images as egui textures, and a grid of captioned thumbnails.
 //!
 //! Contract: textures are uploaded once per image and kept in a [`Thumbnails`]
 //! cache keyed by the caller's id, so a grid costs nothing per frame after the first.
+//! An image's pixels are channels-first bytes: `w * h` of them is grey, `3 * w * h`
+//! is red, green and blue planes (a folder dataset with `channels: Rgb`).
 
 use std::collections::HashMap;
 
@@ -21,6 +23,32 @@ pub fn grey_texture(
     )
 }
 
+/// Uploads grey or channels-first RGB `pixels` (see the module comment).
+pub fn image_texture(
+    ctx: &egui::Context,
+    name: &str,
+    size: [usize; 2],
+    pixels: &[u8],
+) -> TextureHandle {
+    let plane = size[0] * size[1];
+    if plane == 0 || pixels.len() != 3 * plane {
+        return grey_texture(ctx, name, size, pixels);
+    }
+    let (r, rest) = pixels.split_at(plane);
+    let (g, b) = rest.split_at(plane);
+    let colours: Vec<Color32> = r
+        .iter()
+        .zip(g)
+        .zip(b)
+        .map(|((&r, &g), &b)| Color32::from_rgb(r, g, b))
+        .collect();
+    ctx.load_texture(
+        name,
+        ColorImage::new(size, colours),
+        TextureOptions::NEAREST,
+    )
+}
+
 /// Uploads signed values as a texture: blue for negative, red for positive, scaled
 /// by the largest magnitude so the sign pattern of a weight tile is visible.
 pub fn signed_texture(
@@ -29,19 +57,7 @@ pub fn signed_texture(
     size: [usize; 2],
     values: &[f32],
 ) -> TextureHandle {
-    let scale = values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let pixels: Vec<Color32> = values
-        .iter()
-        .map(|&v| {
-            let t = (v / scale).clamp(-1.0, 1.0);
-            let k = (255.0 * (1.0 - t.abs())) as u8;
-            if t >= 0.0 {
-                Color32::from_rgb(255, k, k)
-            } else {
-                Color32::from_rgb(k, k, 255)
-            }
-        })
-        .collect();
+    let pixels = crate::gui::figure::pictures::signed_colours(values);
     ctx.load_texture(name, ColorImage::new(size, pixels), TextureOptions::NEAREST)
 }
 
@@ -62,7 +78,7 @@ impl Thumbnails {
     ) -> TextureHandle {
         self.textures
             .entry(id.to_string())
-            .or_insert_with(|| grey_texture(ctx, id, size, pixels))
+            .or_insert_with(|| image_texture(ctx, id, size, pixels))
             .clone()
     }
 
@@ -76,7 +92,7 @@ impl Thumbnails {
 pub struct Tile<'a> {
     /// Cache id of the image.
     pub id: String,
-    /// Row-major grey pixels.
+    /// Grey pixels row-major, or RGB planes (see the module comment).
     pub pixels: &'a [u8],
     /// Caption under the image.
     pub caption: String,

@@ -3,11 +3,14 @@
 //! red positive, blue negative — so the learner sees the strokes a unit looks for.
 //!
 //! Contract: textures are rebuilt only when a new snapshot arrives (keyed by its
-//! source text); at most [`MAX_TILES`] units are drawn.
+//! source text); at most [`MAX_TILES`] units are drawn. "Save PNG" writes the same
+//! tiles from the weights themselves ([`weights_picture`]).
 
 use egui::{TextureHandle, Ui, Vec2};
 
 use super::thumbnails::signed_texture;
+use crate::gui::figure::buttons::save_png_button;
+use crate::gui::figure::pictures::weights_png;
 use crate::gui::state::inspect::{Inspector, WeightsView};
 
 /// Units drawn at most.
@@ -56,13 +59,18 @@ pub fn weights_view(
         rebuild(ui.ctx(), view, state, image_side);
         state.key = key;
     }
-    ui.label(format!(
-        "{} {:?} from the {} — red: positive weight, blue: negative. {} units shown.",
-        view.name,
-        view.shape,
-        view.source,
-        state.tiles.len()
-    ));
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "{} {:?} from the {} — red: positive weight, blue: negative. {} units shown.",
+            view.name,
+            view.shape,
+            view.source,
+            state.tiles.len()
+        ));
+        save_png_button(ui, "weights", "weights.png", || {
+            weights_picture(view, image_side)
+        });
+    });
     let [w, h] = state.tile_size;
     let scale = (64.0 / w.max(h).max(1) as f32).clamp(1.0, 12.0);
     let size = Vec2::new(w as f32 * scale, h as f32 * scale);
@@ -79,6 +87,18 @@ pub fn weights_view(
                 }
             });
         });
+}
+
+/// The units drawn on screen as one PNG, 64 pixels or so per unit.
+pub fn weights_picture(view: &WeightsView, image_side: usize) -> Result<Vec<u8>, String> {
+    let (count, [w, h]) = tiling(&view.shape, image_side)
+        .ok_or_else(|| format!("weights of shape {:?} are not drawn as images", view.shape))?;
+    let per_unit = view.values.len() / count.max(1);
+    let units: Vec<&[f32]> = (0..count.min(MAX_TILES))
+        .map_while(|unit| view.values.get(unit * per_unit..unit * per_unit + w * h))
+        .collect();
+    let zoom = (64 / w.max(h).max(1)).clamp(1, 12) as u32;
+    weights_png(&units, [w, h], zoom)
 }
 
 fn rebuild(ctx: &egui::Context, view: &WeightsView, state: &mut WeightsState, image_side: usize) {

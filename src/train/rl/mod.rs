@@ -357,6 +357,7 @@ pub(crate) fn run(
         samples_per_sec: steps_per_sec,
         peak_rss_bytes: peak_rss_bytes(),
         lr_changes: steering.lr_changes.clone(),
+        precision: None,
         rl: Some(RlSummary {
             method: agent_spec.method.name().into(),
             episodes: log.episodes,

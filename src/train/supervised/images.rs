@@ -11,11 +11,12 @@ use super::{at, run_task};
 use crate::data::{load_images, split_train_val};
 use crate::model::{Mode, Model, classification_loss};
 use crate::spec::{DatasetSpec, Experiment};
+use crate::spec::{LayerSpec, infer_shapes};
 use crate::train::Probe;
 use crate::train::batches::BatchSource;
 use crate::train::device::{describe, device_for};
 use crate::train::emitter::Emitter;
-use crate::train::evaluate::{DeviceSplit, evaluate, normalisation, normalised, to_device};
+use crate::train::evaluate::{DeviceSplit, evaluate, normalised, to_device};
 use crate::train::events::{
     ItemUnit, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, TrainEvent,
 };
@@ -41,7 +42,7 @@ struct Images {
     batch_size: usize,
     order: Vec<u32>,
     shuffle: Rng,
-    norm: (f32, f32),
+    norm: Vec<(f32, f32)>,
     input: [usize; 3],
 }
 
@@ -68,25 +69,29 @@ fn setup(
         ));
     };
     let device = device_for(exp.device).map_err(RunFailure::input)?;
-    let data = load_images(data_spec).map_err(|e| RunFailure::input(e.to_string()))?;
+    let data = load_images(data_spec, exp.seed).map_err(|e| RunFailure::input(e.to_string()))?;
+    let input = [data.test.channels, data.test.rows, data.test.cols];
+    check_output_width(&exp.model, &input, &data.classes)?;
     let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
-    let norm = normalisation(data_spec.name);
-    let train = to_device(&train_set, norm, &device).map_err(at(0))?;
-    let val = to_device(&val_set, norm, &device).map_err(at(0))?;
-    let test = to_device(&data.test, norm, &device).map_err(at(0))?;
+    let norm = data.stats.clone();
+    let train = to_device(&train_set, &norm, &device).map_err(at(0))?;
+    let val = to_device(&val_set, &norm, &device).map_err(at(0))?;
+    let test = to_device(&data.test, &norm, &device).map_err(at(0))?;
     let max_shift = data_spec.augment.as_ref().map_or(0, |a| a.max_shift);
     let batches = BatchSource::new(
-        (max_shift > 0).then(|| normalised(&train_set, norm)),
-        -norm.0 / norm.1,
+        (max_shift > 0).then(|| normalised(&train_set, &norm)),
+        norm.iter().map(|(mean, std)| -mean / std).collect(),
         max_shift,
-        (data.test.rows, data.test.cols),
+        (input[0], input[1], input[2]),
         exp.seed,
     );
     drop((train_set, val_set));
 
-    let input = [1, data.test.rows, data.test.cols];
     let mut model = Model::build(&exp.model, &input, exp.seed, &device).map_err(at(0))?;
     model.set_kernels(options.kernels);
+    model.set_compute(crate::train::precision::compute_dtype(
+        exp.training.precision,
+    ));
     let t = &exp.training;
     let steps_per_epoch = train.len().div_ceil(t.batch_size) as u64;
     let layers =
@@ -113,6 +118,16 @@ fn setup(
             "the training split is empty; lower dataset.val_fraction or raise dataset.train_limit",
         ));
     }
+    if !data.skipped.is_empty() {
+        emitter.emit(TrainEvent::Note {
+            step: 0,
+            message: format!(
+                "skipped {} image file(s) that could not be decoded (skip_unreadable: true):\n{}",
+                data.skipped.len(),
+                data.skipped.join("\n")
+            ),
+        });
+    }
     let vars = init_and_freeze(&model, t, &device, options.resume_from.is_some(), emitter)?;
     let order = (0..train.len() as u32).collect();
     let task = Images {
@@ -130,6 +145,35 @@ fn setup(
         input,
     };
     Ok((task, vars))
+}
+
+/// The model must end with one score per class the data has (an image folder's
+/// classes are known only once it is read, so `validate` could not check this).
+fn check_output_width(
+    layers: &[LayerSpec],
+    input: &[usize; 3],
+    classes: &[String],
+) -> Result<(), RunFailure> {
+    let shapes = infer_shapes(layers, input).map_err(|e| RunFailure::input(e.to_string()))?;
+    let last = shapes.last().map(|s| s.output.clone()).unwrap_or_default();
+    let n = classes.len();
+    if last == [n] {
+        return Ok(());
+    }
+    let mut shown = classes
+        .iter()
+        .take(12)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if n > 12 {
+        shown.push_str(", ...");
+    }
+    Err(RunFailure::input(format!(
+        "model[{}]: the model ends with shape {last:?} but the dataset has {n} classes \
+         ({shown}); end with Linear(out: {n})",
+        layers.len().saturating_sub(1)
+    )))
 }
 
 impl Task for Images {
@@ -180,7 +224,7 @@ impl Task for Images {
         ProbeTarget {
             model: &self.model,
             device: &self.device,
-            norm: self.norm,
+            norm: &self.norm,
             input: self.input,
         }
         .answer(probe, step)

@@ -32,7 +32,7 @@ const MAX_EVAL_WINDOWS: usize = 512;
 const EVAL_BATCH: usize = 64;
 
 /// One token stream with break tokens between documents.
-fn stream(docs: &[usize], corpus: &[String], vocab: &Vocab) -> Vec<u32> {
+pub(crate) fn stream(docs: &[usize], corpus: &[String], vocab: &Vocab) -> Vec<u32> {
     let mut out = vec![BREAK];
     for &i in docs {
         out.extend(vocab.encode(&corpus[i]));

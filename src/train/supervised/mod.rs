@@ -15,7 +15,7 @@ pub(crate) mod language_model;
 pub(crate) mod points;
 pub(crate) mod task;
 pub(crate) mod text_classifier;
-mod text_setup;
+pub(crate) mod text_setup;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,14 +29,16 @@ use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
 use super::events::{EvalMetrics, RunSummary, Split, StepMetrics, StopReason, TrainEvent};
 use super::handle::StartOptions;
+use super::loss_scale::{INITIAL_SCALE, LossScaler};
 use super::loss_watch::LossWatch;
 use super::metrics::StepAccumulator;
 use super::optim::Optimizer;
+use super::precision::{grads_finite, unscaled};
 use super::schedule::lr_at;
 use super::steering::Steering;
 use super::worker::RunFailure;
 use crate::runs::checkpoints;
-use crate::spec::Experiment;
+use crate::spec::{Experiment, Precision};
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
 
@@ -143,6 +145,8 @@ pub(crate) fn train<T: Task>(
         dropout: Rng::derive(exp.seed, "dropout"),
         last_checkpoint: None,
         checkpoint_failure: checkpoint::FailureNote::default(),
+        scaler: (t.precision == Precision::F16)
+            .then(|| LossScaler::new(ctx.options.initial_loss_scale.unwrap_or(INITIAL_SCALE))),
     };
     if let Some(dir) = &ctx.options.resume_from {
         engine.restore(task, &mut opt, steering, emitter, dir)?;
@@ -191,6 +195,8 @@ struct Engine<'a> {
     /// Step of the newest checkpoint written by this session.
     last_checkpoint: Option<u64>,
     checkpoint_failure: checkpoint::FailureNote,
+    /// F16 runs: the dynamic loss scale (Bf16 and F32 need none).
+    scaler: Option<LossScaler>,
 }
 
 impl Engine<'_> {
@@ -239,16 +245,29 @@ impl Engine<'_> {
                 .train_batch(index, &mut self.dropout)
                 .map_err(at(step))?;
             (|| {
-                let grads = match &t.regularization {
-                    Some(r) => {
-                        (&batch.loss + penalty(r, vars, batch.loss.device())?)?.backward()?
-                    }
-                    None => batch.loss.backward()?,
+                let loss = match &t.regularization {
+                    Some(r) => (&batch.loss + penalty(r, vars, batch.loss.device())?)?,
+                    None => batch.loss.clone(),
                 };
-                let scale = clip_scale(vars, &grads, t.grad_clip_norm)?;
-                opt.step(&grads, lr, &scale)?;
-                if let Some(m) = &self.masks {
-                    m.hold()?;
+                // F16: backward runs on the loss times the scale; the clip limit is
+                // scaled alike and the factor the update applies divides it out again.
+                let loss_scale = self.scaler.map_or(1.0, |s| s.scale);
+                let grads = if self.scaler.is_some() {
+                    (loss * loss_scale)?.backward()?
+                } else {
+                    loss.backward()?
+                };
+                let clip = t.grad_clip_norm.map(|c| c * loss_scale);
+                let scale = clip_scale(vars, &grads, clip)?;
+                let apply = match &mut self.scaler {
+                    Some(s) => s.update(grads_finite(vars, &grads)?),
+                    None => true,
+                };
+                if apply {
+                    opt.step(&grads, lr, &unscaled(scale, loss_scale)?)?;
+                    if let Some(m) = &self.masks {
+                        m.hold()?;
+                    }
                 }
                 self.acc.add(&batch.loss, &batch.correct, batch.items)
             })()
@@ -315,6 +334,20 @@ impl Engine<'_> {
             }
         }
         let last = test.as_ref().or(self.last_val.as_ref());
+        let precision = super::precision::summary(exp.training.precision, self.scaler.as_ref());
+        if let Some(p) = precision.as_ref().filter(|p| p.loss_scale.is_some()) {
+            emitter.emit(TrainEvent::Note {
+                step: self.step,
+                message: format!(
+                    "{} mixed precision: {} of {} steps skipped because a gradient \
+                     overflowed; loss scale at the end {}",
+                    p.precision,
+                    p.skipped_steps,
+                    self.step,
+                    p.loss_scale.unwrap_or(1.0)
+                ),
+            });
+        }
         Ok(RunSummary {
             name: exp.name.clone(),
             reason,
@@ -336,6 +369,7 @@ impl Engine<'_> {
             language: last.and_then(|e| e.language),
             per_class: last.map(|e| e.per_class.clone()).unwrap_or_default(),
             baselines: task.baselines(),
+            precision,
         })
     }
 
@@ -490,6 +524,7 @@ impl Engine<'_> {
                 last_val: self.last_val.clone(),
                 metrics_bytes: checkpoint::record_length(emitter),
                 task: task.state(),
+                loss_scaler: self.scaler,
             };
             let training = opt.export().map_err(|e| e.to_string())?;
             let model = task.model().state();
@@ -567,6 +602,10 @@ impl Engine<'_> {
         self.last_train = state.last_train;
         self.last_val = state.last_val;
         self.last_checkpoint = Some(state.step);
+        // A checkpoint from before a switch to F16 has no scaler: it starts afresh.
+        if let (Some(s), Some(saved)) = (&mut self.scaler, state.loss_scaler) {
+            *s = saved;
+        }
         steering.peak_lr = state.peak_lr;
         steering.lr_changes = state.lr_changes;
         // Settings scheduled before the checkpoint hold (one due at this very

@@ -416,7 +416,7 @@ fn reference_accuracies(
 }
 
 /// Loss weight per class: none, balanced from the training labels, or given.
-fn class_weights(
+pub(crate) fn class_weights(
     spec: &ClassWeights,
     labels: &[u32],
     k: usize,

@@ -107,6 +107,9 @@ pub(crate) fn prepare(
     let mut model = Model::build_with_head(&exp.model, &input, Some(out), exp.seed, &device)
         .map_err(|e| RunFailure::at(0, format!("cannot build the model: {e}")))?;
     model.set_kernels(options.kernels);
+    model.set_compute(crate::train::precision::compute_dtype(
+        exp.training.precision,
+    ));
     let vars = init_and_freeze(
         &model,
         &exp.training,
@@ -125,7 +128,7 @@ pub(crate) fn prepare(
 }
 
 /// Keeps a seeded random `limit` documents (labels follow them).
-fn limit_docs(corpus: &mut Corpus, limit: usize, seed: u64) {
+pub(crate) fn limit_docs(corpus: &mut Corpus, limit: usize, seed: u64) {
     if corpus.docs.len() <= limit {
         return;
     }

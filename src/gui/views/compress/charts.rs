@@ -2,11 +2,14 @@
 //! sparsity, size and inference speed per variant as bars, and the weight
 //! histograms of the original against the selected variant.
 //!
-//! Contract: draws what [`CompressState`] holds; reads no files.
+//! Contract: draws what [`CompressState`] holds; reads no files. Each plot is a
+//! figure with the save row under it.
 
 use egui::{Color32, Ui};
-use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Corner, Legend, Plot};
 
+use crate::gui::figure::plot::show_with_save_row;
+use crate::gui::figure::{Figure, Marker, Series as FigureSeries};
 use crate::gui::state::compress::{CompressState, Histogram};
 use crate::train::compress::Variant;
 
@@ -23,48 +26,69 @@ pub fn quality_curve(ui: &mut Ui, s: &CompressState, height: f32) {
     } else {
         ("test accuracy %", 100.0)
     };
-    Plot::new("compress_quality")
+    let mut fig = Figure::new(
+        "Quality against sparsity",
+        "sparsity (share of prunable weights at zero)",
+        label,
+    );
+    for ft in s.finetune_groups() {
+        let pts: Vec<[f64; 2]> = s
+            .curve(ft)
+            .into_iter()
+            .map(|[x, y]| [x, y * scale])
+            .collect();
+        let name = if ft == 0 {
+            "pruned".to_string()
+        } else {
+            format!("pruned + {ft} epoch(s) fine-tuning")
+        };
+        let color = if ft == 0 {
+            PRUNED
+        } else {
+            Color32::from_rgb(90, 180, 110)
+        };
+        fig.series
+            .push(FigureSeries::line(name.clone(), color, 1.0, pts.clone()));
+        fig.series.push(FigureSeries::markers(
+            name,
+            color,
+            4.0,
+            true,
+            Marker::Circle,
+            pts,
+        ));
+    }
+    if s.finetune_groups().is_empty() {
+        let pts: Vec<[f64; 2]> = s
+            .curve(0)
+            .into_iter()
+            .map(|[x, y]| [x, y * scale])
+            .collect();
+        fig.series.push(FigureSeries::markers(
+            "original",
+            ORIGINAL,
+            4.0,
+            true,
+            Marker::Circle,
+            pts,
+        ));
+    }
+    fig.series.push(FigureSeries::vlines(
+        "slider",
+        Color32::from_gray(140),
+        1.0,
+        true,
+        &[s.sparsity],
+    ));
+    let plot = Plot::new("compress_quality")
         .height(height)
         .x_axis_label("sparsity (share of prunable weights at zero)")
         .y_axis_label(label)
         .include_x(0.0)
         .include_x(1.0)
         .legend(Legend::default().position(Corner::LeftBottom))
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for ft in s.finetune_groups() {
-                let pts: Vec<[f64; 2]> = s
-                    .curve(ft)
-                    .into_iter()
-                    .map(|[x, y]| [x, y * scale])
-                    .collect();
-                let name = if ft == 0 {
-                    "pruned".to_string()
-                } else {
-                    format!("pruned + {ft} epoch(s) fine-tuning")
-                };
-                let color = if ft == 0 {
-                    PRUNED
-                } else {
-                    Color32::from_rgb(90, 180, 110)
-                };
-                plot.line(Line::new(name.clone(), PlotPoints::new(pts.clone())).color(color));
-                plot.points(Points::new(name, pts).radius(4.0).color(color));
-            }
-            if s.finetune_groups().is_empty() {
-                let pts: Vec<[f64; 2]> = s
-                    .curve(0)
-                    .into_iter()
-                    .map(|[x, y]| [x, y * scale])
-                    .collect();
-                plot.points(Points::new("original", pts).radius(4.0).color(ORIGINAL));
-            }
-            plot.vline(
-                VLine::new("slider", s.sparsity)
-                    .color(Color32::from_gray(140))
-                    .style(egui_plot::LineStyle::dashed_loose()),
-            );
-        });
+        .allow_scroll(false);
+    show_with_save_row(ui, plot, fig, "compress_quality");
 }
 
 /// One bar series: legend name, colour, the value of a variant.
@@ -73,33 +97,30 @@ type Series = (&'static str, Color32, fn(&Variant) -> f64);
 fn grouped_bars(
     ui: &mut Ui,
     id: &str,
+    title: &str,
     rows: &[Variant],
     y_label: &str,
     height: f32,
     series: [Series; 2],
 ) {
-    Plot::new(id)
+    let mut fig = Figure::new(title, "variant (row #)", y_label);
+    for (k, (name, color, value)) in series.into_iter().enumerate() {
+        let offset = if k == 0 { -0.2 } else { 0.2 };
+        let bars: Vec<[f64; 2]> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| [i as f64 + offset, value(r)])
+            .collect();
+        fig.series.push(FigureSeries::bars(name, color, 0.38, bars));
+    }
+    let plot = Plot::new(id)
         .height(height)
         .y_axis_label(y_label)
         .legend(Legend::default().position(Corner::RightTop))
         .allow_scroll(false)
         .allow_drag(false)
-        .x_axis_formatter(|mark, _| format!("#{}", mark.value.round()))
-        .show(ui, |plot| {
-            for (k, (name, color, value)) in series.into_iter().enumerate() {
-                let offset = if k == 0 { -0.2 } else { 0.2 };
-                let bars: Vec<Bar> = rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        Bar::new(i as f64 + offset, value(r))
-                            .width(0.38)
-                            .name(&r.name)
-                    })
-                    .collect();
-                plot.bar_chart(BarChart::new(name, bars).color(color));
-            }
-        });
+        .x_axis_formatter(|mark, _| format!("#{}", mark.value.round()));
+    show_with_save_row(ui, plot, fig, id);
 }
 
 /// Size on disk, dense and sparse, per variant (in KB).
@@ -107,6 +128,7 @@ pub fn size_bars(ui: &mut Ui, rows: &[Variant], height: f32) {
     grouped_bars(
         ui,
         "compress_size",
+        "Size on disk per variant",
         rows,
         "KB",
         height,
@@ -124,6 +146,7 @@ pub fn speed_bars(ui: &mut Ui, rows: &[Variant], height: f32) {
     grouped_bars(
         ui,
         "compress_speed",
+        "Inference speed per variant (CPU)",
         rows,
         "samples / s (thousands)",
         height,
@@ -134,10 +157,9 @@ pub fn speed_bars(ui: &mut Ui, rows: &[Variant], height: f32) {
     );
 }
 
-fn hist_bars(h: &Histogram, color: Color32) -> Vec<Bar> {
-    h.bars()
-        .map(|(x, c)| Bar::new(x, c as f64).width(h.width).fill(color))
-        .collect()
+fn hist_series(name: String, h: &Histogram, color: Color32) -> FigureSeries {
+    let bars = h.bars().map(|(x, c)| [x, c as f64]).collect();
+    FigureSeries::bars(name, color.gamma_multiply(0.7), h.width, bars)
 }
 
 /// The original's weights against the selected variant's (nonzero weights;
@@ -162,30 +184,27 @@ pub fn histograms(ui: &mut Ui, s: &CompressState, height: f32) {
     let pct = |w: &crate::gui::state::compress::WeightHistograms| {
         100.0 * w.zeros as f64 / w.total.max(1) as f64
     };
-    Plot::new("compress_hist")
+    let x_label = if s.by_magnitude { "|weight|" } else { "weight" };
+    let mut fig = Figure::new("Weight histogram", x_label, "weights (nonzero)");
+    if let Some(o) = original {
+        fig.series.push(hist_series(
+            format!("original ({:.1}% zero)", pct(o)),
+            &pick(o),
+            ORIGINAL,
+        ));
+    }
+    if let Some((row, v)) = variant {
+        fig.series.push(hist_series(
+            format!("{} ({:.1}% zero)", row.name, pct(v)),
+            &pick(v),
+            PRUNED,
+        ));
+    }
+    let plot = Plot::new("compress_hist")
         .height(height)
-        .x_axis_label(if s.by_magnitude { "|weight|" } else { "weight" })
+        .x_axis_label(x_label)
         .y_axis_label("weights (nonzero)")
         .legend(Legend::default().position(Corner::RightTop))
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            if let Some(o) = original {
-                plot.bar_chart(
-                    BarChart::new(
-                        format!("original ({:.1}% zero)", pct(o)),
-                        hist_bars(&pick(o), ORIGINAL.gamma_multiply(0.7)),
-                    )
-                    .color(ORIGINAL),
-                );
-            }
-            if let Some((row, v)) = variant {
-                plot.bar_chart(
-                    BarChart::new(
-                        format!("{} ({:.1}% zero)", row.name, pct(v)),
-                        hist_bars(&pick(v), PRUNED.gamma_multiply(0.7)),
-                    )
-                    .color(PRUNED),
-                );
-            }
-        });
+        .allow_scroll(false);
+    show_with_save_row(ui, plot, fig, "compress_hist");
 }

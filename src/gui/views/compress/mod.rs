@@ -172,7 +172,7 @@ fn controls(ui: &mut Ui, s: &mut CompressState) {
             .on_hover_text("Epochs of training after pruning, the zeros held at zero (0: none).");
         ui.label("epochs");
         ui.checkbox(&mut s.int8, "+ int8 copy").on_hover_text(
-            "The sweep also makes an int8-quantised copy of the original (image MLPs).",
+            "The sweep also makes an int8-quantised copy of the original (image MLPs and CNNs).",
         );
         if let Some(doing) = s.busy() {
             ui.separator();

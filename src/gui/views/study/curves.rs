@@ -7,11 +7,13 @@
 //! Contract: draws the points [`StudyData`] already holds; builds no more than one
 //! line per trial per frame and reads no files.
 
-use egui::{Color32, Stroke, Ui};
-use egui_plot::{Line, LineStyle, MarkerShape, Plot, PlotPoints, Points};
+use egui::{Color32, Ui};
+use egui_plot::Plot;
 
 use super::scale::{ColorScale, FAILED, ramp, short};
 use super::state::{Series, StudyData, TrialCurves};
+use crate::gui::figure::plot::show_with_save_row;
+use crate::gui::figure::{Figure, Marker, Series as FigureSeries, Style};
 
 /// Which curve to draw per trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,39 +93,51 @@ pub fn study_curves(ui: &mut Ui, data: &StudyData, metric: &mut Metric) {
     });
     scale_legend(ui, &data.derived.colors);
     let metric = *metric;
-    Plot::new("study_curves")
+    let mut fig = Figure::new(
+        format!("Trial curves: {}", metric.label()),
+        "epoch",
+        metric.label(),
+    );
+    fig.legend = false;
+    for t in &data.trials {
+        let Some(c) = data.curves.get(t.id) else {
+            continue;
+        };
+        let s = metric.series(c);
+        if s.points.is_empty() {
+            continue;
+        }
+        let color = data.derived.colors.trial_color(t);
+        let name = format!("{:04}", t.id);
+        let width = if t.state.name() == "running" {
+            2.5
+        } else {
+            1.5
+        };
+        let mut line = FigureSeries::line(name.clone(), color, width, s.points.clone());
+        if t.state.name() == "failed" {
+            line.style = Style::Line {
+                width,
+                dashed: true,
+            };
+        }
+        fig.series.push(line);
+        if t.state.name() == "stopped"
+            && let Some(end) = s.last()
+        {
+            fig.series.push(FigureSeries::markers(
+                name,
+                color,
+                5.0,
+                false,
+                Marker::Cross,
+                vec![end],
+            ));
+        }
+    }
+    let plot = Plot::new("study_curves")
         .x_axis_label("epoch")
         .y_axis_label(metric.label())
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for t in &data.trials {
-                let Some(c) = data.curves.get(t.id) else {
-                    continue;
-                };
-                let s = metric.series(c);
-                if s.points.is_empty() {
-                    continue;
-                }
-                let color = data.derived.colors.trial_color(t);
-                let name = format!("{:04}", t.id);
-                let mut line = Line::new(name.clone(), PlotPoints::from(s.points.clone()))
-                    .stroke(Stroke::new(1.5, color));
-                match t.state.name() {
-                    "failed" => line = line.style(LineStyle::dashed_loose()),
-                    "running" => line = line.width(2.5),
-                    _ => {}
-                }
-                plot.line(line);
-                if t.state.name() == "stopped"
-                    && let Some(end) = s.last()
-                {
-                    plot.points(
-                        Points::new(name, vec![end])
-                            .shape(MarkerShape::Cross)
-                            .radius(5.0)
-                            .color(color),
-                    );
-                }
-            }
-        });
+        .allow_scroll(false);
+    show_with_save_row(ui, plot, fig, "study_curves");
 }

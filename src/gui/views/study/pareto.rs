@@ -4,10 +4,12 @@
 //! Contract: the front is [`crate::study::pareto_front`] over the two picked
 //! objectives, recomputed only when the trials or the pick change.
 
-use egui::{Color32, Stroke, Ui};
-use egui_plot::{Line, MarkerShape, Plot, Points};
+use egui::{Color32, Ui};
+use egui_plot::Plot;
 
 use super::state::StudyData;
+use crate::gui::figure::plot::show_with_save_row;
+use crate::gui::figure::{Figure, Marker, Series};
 use crate::study::{Trial, pareto_front};
 
 /// The two objectives picked, and the front computed for them.
@@ -110,23 +112,29 @@ pub fn pareto_view(ui: &mut Ui, data: &StudyData, state: &mut ParetoState) {
         all.len(),
         state.front.len()
     ));
-    Plot::new("study_pareto")
-        .x_axis_label(objectives[state.x].label())
-        .y_axis_label(objectives[state.y].label())
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            plot.points(
-                Points::new("trials", all.iter().map(|(_, p)| *p).collect::<Vec<_>>())
-                    .radius(3.5)
-                    .color(Color32::from_gray(160)),
-            );
-            let front: Vec<[f64; 2]> = state.front.iter().map(|(_, p)| *p).collect();
-            plot.line(Line::new("front", front.clone()).stroke(Stroke::new(2.0, FRONT)));
-            plot.points(
-                Points::new("front", front)
-                    .radius(6.0)
-                    .shape(MarkerShape::Diamond)
-                    .color(FRONT),
-            );
-        });
+    let (x_label, y_label) = (objectives[state.x].label(), objectives[state.y].label());
+    let mut fig = Figure::new(
+        format!("Pareto front: {y_label} against {x_label}"),
+        x_label.clone(),
+        y_label.clone(),
+    );
+    let trials: Vec<[f64; 2]> = all.iter().map(|(_, p)| *p).collect();
+    let front: Vec<[f64; 2]> = state.front.iter().map(|(_, p)| *p).collect();
+    fig.series = vec![
+        Series::markers(
+            "trials",
+            Color32::from_gray(160),
+            3.5,
+            true,
+            Marker::Circle,
+            trials,
+        ),
+        Series::line("front", FRONT, 2.0, front.clone()),
+        Series::markers("front", FRONT, 6.0, true, Marker::Diamond, front),
+    ];
+    let plot = Plot::new("study_pareto")
+        .x_axis_label(x_label)
+        .y_axis_label(y_label)
+        .allow_scroll(false);
+    show_with_save_row(ui, plot, fig, "study_pareto");
 }

@@ -5,10 +5,12 @@
 //! Contract: draws the trials that have a first objective value; reads no files.
 
 use egui::Ui;
-use egui_plot::{Plot, Points};
+use egui_plot::Plot;
 
 use super::scale::AxisKind;
 use super::state::StudyData;
+use crate::gui::figure::plot::show_with_save_row;
+use crate::gui::figure::{Figure, Marker, Series};
 
 /// Draws one scatter per explored path.
 pub fn knob_scatter(ui: &mut Ui, data: &StudyData) {
@@ -36,30 +38,37 @@ pub fn knob_scatter(ui: &mut Ui, data: &StudyData) {
                         ),
                         AxisKind::Linear(..) => path.clone(),
                     };
-                    ui.allocate_ui(size, |ui| {
-                        Plot::new(("study_scatter", i))
+                    let mut fig = Figure::new(
+                        format!("{} against {path}", objective.label()),
+                        x_label.clone(),
+                        objective.label(),
+                    );
+                    fig.legend = false;
+                    for t in &data.trials {
+                        let Some(y) = t.values.first().copied().flatten() else {
+                            continue;
+                        };
+                        let Some(x) = t.params.get(path).and_then(|v| axis.plot_x(v)) else {
+                            continue;
+                        };
+                        fig.series.push(Series::markers(
+                            format!("{:04}", t.id),
+                            d.colors.trial_color(t),
+                            4.0,
+                            true,
+                            Marker::Circle,
+                            vec![[x, y]],
+                        ));
+                    }
+                    ui.vertical(|ui| {
+                        let plot = Plot::new(("study_scatter", i))
                             .width(size.x)
                             .height(size.y)
                             .x_axis_label(x_label)
                             .y_axis_label(objective.label())
                             .allow_scroll(false)
-                            .allow_drag(false)
-                            .show(ui, |plot| {
-                                for t in &data.trials {
-                                    let Some(y) = t.values.first().copied().flatten() else {
-                                        continue;
-                                    };
-                                    let Some(x) = t.params.get(path).and_then(|v| axis.plot_x(v))
-                                    else {
-                                        continue;
-                                    };
-                                    plot.points(
-                                        Points::new(format!("{:04}", t.id), vec![[x, y]])
-                                            .radius(4.0)
-                                            .color(d.colors.trial_color(t)),
-                                    );
-                                }
-                            });
+                            .allow_drag(false);
+                        show_with_save_row(ui, plot, fig, &format!("study_scatter{i}"));
                     });
                 }
             });

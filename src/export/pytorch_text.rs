@@ -1,0 +1,327 @@
+//! The text half of `export pytorch`: a classifier or a language model as one
+//! readable PyTorch script, plus `<script>.data.json` beside it holding what
+//! Python cannot reproduce from trainlab's seeded generator: the vocabulary and
+//! every split already encoded as token ids (classification: `max_len` ids per
+//! document, padded on the left, and the labels; language model: one token
+//! stream per split, documents separated by the break token).
+//!
+//! Contract: the script's module names and layouts are trainlab's (`layers.{i}.…`,
+//! `head.…`), so a run's `model.safetensors` loads with `load_state_dict`; its
+//! evaluation reads the same samples in the same batches and prints the figures
+//! as trainlab does. The vocabulary is the run's `vocab.json` when exporting a run,
+//! else the one trainlab would build (or inherit through `init_from`).
+
+use std::path::Path;
+
+use crate::data::text::{Vocab, load_corpus, split_docs};
+use crate::runs::files;
+use crate::spec::{
+    Experiment, LayerSpec, TextDatasetSpec, TextTask, Tokens, infer_shapes, text_steps,
+};
+use crate::train::supervised::language_model::stream;
+use crate::train::supervised::text_classifier::class_weights;
+use crate::train::supervised::text_setup::limit_docs;
+
+use super::pytorch::{Rendered, optimizer_code, py_opt, py_path, schedule_code, unsupported};
+
+const TEMPLATE: &str = include_str!("pytorch_text_template.py");
+
+/// The script and its data file for a text experiment (`weights`: a run's).
+pub(super) fn render(
+    exp: &Experiment,
+    spec: &TextDatasetSpec,
+    weights: Option<&Path>,
+    eval_only: bool,
+    out: &Path,
+) -> Result<Rendered, String> {
+    if !eval_only {
+        unsupported(exp)?;
+    }
+    // The model first: a layer without an equivalent is reported before any data is read.
+    check_layers(&exp.model)?;
+    let labelled = matches!(spec.task, TextTask::Classification(_));
+    let mut corpus = load_corpus(&spec.source).map_err(|e| e.to_string())?;
+    if labelled && !corpus.is_labelled() {
+        return Err(format!(
+            "dataset.source {:?} has no labels; classification needs labelled text",
+            spec.source
+        ));
+    }
+    if !labelled {
+        corpus.labels.clear();
+        corpus.classes.clear();
+    }
+    if let Some(limit) = spec.limit {
+        limit_docs(&mut corpus, limit, exp.seed);
+    }
+    let splits = split_docs(&corpus, spec.val_fraction, spec.test_fraction, exp.seed);
+    if splits.train.is_empty() {
+        return Err("the training split is empty; lower val_fraction/test_fraction".into());
+    }
+    let vocab = vocabulary(exp, spec, weights, &corpus.docs, &splits.train)?;
+    let docs = &corpus.docs;
+    let (data, outputs, task_code) = match &spec.task {
+        TextTask::Classification(c) => {
+            let encode = |rows: &[usize]| {
+                serde_json::json!({
+                    "ids": rows.iter().map(|&i| vocab.encode_padded(&docs[i], c.max_len)).collect::<Vec<_>>(),
+                    "labels": rows.iter().map(|&i| corpus.labels[i]).collect::<Vec<_>>(),
+                })
+            };
+            let train_labels: Vec<u32> = splits
+                .train
+                .iter()
+                .map(|&i| corpus.labels[i] as u32)
+                .collect();
+            let k = corpus.classes.len();
+            let weights = class_weights(&c.class_weights, &train_labels, k)?;
+            let outputs = match (c.binary, k) {
+                (true, 2) => 1,
+                (true, k) => {
+                    return Err(format!(
+                        "binary: true needs exactly 2 classes, the data has {k}"
+                    ));
+                }
+                (false, k) => k,
+            };
+            let data = serde_json::json!({
+                "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
+                          document as max_len token ids (0 = padding, on the left) with its class",
+                "tokens": vocab.tokens,
+                "classes": corpus.classes,
+                "train": encode(&splits.train),
+                "val": encode(&splits.val),
+                "test": encode(&splits.test),
+            });
+            let task = format!(
+                "TASK = \"classification\"\nBINARY = {}  # one logit and binary cross-entropy\n\
+                 CLASS_WEIGHTS = {}  # loss weight per class (None: all equal)\nSEQ_LEN = None\n\
+                 SAMPLE_EVERY = None  # classifiers generate no text",
+                py_bool(c.binary),
+                weights.map_or("None".into(), |w| format!("{w:?}")),
+            );
+            (data, outputs, task)
+        }
+        TextTask::LanguageModel(lm) => {
+            let data = serde_json::json!({
+                "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
+                          split as one stream of token ids (documents end with id 2, the break)",
+                "tokens": vocab.tokens,
+                "train": stream(&splits.train, docs, &vocab),
+                "val": stream(&splits.val, docs, &vocab),
+                "test": stream(&splits.test, docs, &vocab),
+            });
+            let s = &lm.sample;
+            let task = format!(
+                "TASK = \"language model\"\nBINARY = False\nCLASS_WEIGHTS = None\n\
+                 SEQ_LEN = {}  # tokens per window\n\
+                 # Generated samples: every SAMPLE_EVERY steps (None: never), continuing\n\
+                 # PROMPT (already as token ids), drawn at TEMPERATURE among the TOP_K\n\
+                 # most likely tokens (None: all).\n\
+                 SAMPLE_EVERY = {}\nPROMPT = {:?}\nPROMPT_IDS = {:?}\nTEMPERATURE = {}\n\
+                 TOP_K = {}\nSAMPLE_LENGTH = {}\nWORDS = {}  # word tokens are joined by spaces",
+                lm.seq_len,
+                py_opt(lm.sample_every_steps),
+                s.prompt,
+                vocab.encode(&s.prompt),
+                s.temperature,
+                py_opt(s.top_k),
+                s.length,
+                py_bool(spec.tokens == Tokens::Words),
+            );
+            (data, vocab.len(), task)
+        }
+    };
+    let (model, head_in) = model_code(exp, spec, vocab.len())?;
+    let data_path = out.with_extension("data.json");
+    let t = &exp.training;
+    let script = TEMPLATE
+        .replace("{{NAME}}", &exp.name)
+        .replace(
+            "{{SOURCE}}",
+            &format!("{:?}, tokens {:?}", spec.source, spec.tokens).replace('"', "'"),
+        )
+        .replace("{{DATA}}", &py_path(&data_path))
+        .replace("{{TASK}}", &task_code)
+        .replace("{{SEED}}", &exp.seed.to_string())
+        .replace("{{MODEL}}", &model)
+        .replace("{{HEAD}}", &format!("nn.Linear({head_in}, {outputs})"))
+        .replace("{{OPTIMIZER}}", &optimizer_code(&exp.optimizer))
+        .replace("{{SCHEDULE}}", &schedule_code(exp))
+        .replace("{{EPOCHS}}", &t.epochs.to_string())
+        .replace("{{BATCH}}", &t.batch_size.to_string())
+        .replace("{{LOG_EVERY}}", &t.log_every_steps.to_string())
+        .replace("{{EVAL_EVERY}}", &py_opt(t.eval_every_steps))
+        .replace(
+            "{{CLIP}}",
+            &t.grad_clip_norm.map_or("None".into(), |c| format!("{c}")),
+        )
+        .replace(
+            "{{PATIENCE}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("None".into(), |e| e.patience.to_string()),
+        )
+        .replace(
+            "{{MIN_DELTA}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
+        )
+        .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
+        .replace("{{EVAL_ONLY}}", py_bool(eval_only));
+    if script.contains("{{") {
+        return Err("internal: a template field was left unfilled".into());
+    }
+    let data_text = serde_json::to_string(&data).map_err(|e| e.to_string())?;
+    Ok(Rendered {
+        script,
+        sidecars: vec![(data_path, data_text.into_bytes())],
+    })
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// The run's own vocabulary when there is one (beside its weights), else the
+/// pretrained run's (`init_from`), else the one trainlab builds from the
+/// training documents.
+fn vocabulary(
+    exp: &Experiment,
+    spec: &TextDatasetSpec,
+    weights: Option<&Path>,
+    docs: &[String],
+    train: &[usize],
+) -> Result<Vocab, String> {
+    let own = weights.and_then(Path::parent).map(|d| d.join(files::VOCAB));
+    let inherited = exp
+        .training
+        .init_from
+        .as_ref()
+        .map(|d| d.join(files::VOCAB));
+    match own.into_iter().chain(inherited).find(|p| p.is_file()) {
+        Some(path) => Vocab::load(&path).map_err(|e| e.to_string()),
+        None => {
+            let min_count = if spec.tokens == Tokens::Words { 2 } else { 1 };
+            Ok(Vocab::build(
+                train.iter().map(|&i| docs[i].as_str()),
+                spec.tokens,
+                spec.lowercase,
+                min_count,
+            ))
+        }
+    }
+}
+
+/// Every layer must have a module below; the first that has none is named.
+fn check_layers(layers: &[LayerSpec]) -> Result<(), String> {
+    for (i, layer) in layers.iter().enumerate() {
+        if matches!(
+            layer,
+            LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. } | LayerSpec::BatchNorm { .. }
+        ) {
+            return Err(format!(
+                "model[{i}] ({}) in a text model has no exported PyTorch equivalent: text \
+                 models cover Embedding, PositionEmbedding, LSTM, GRU, Transformer, MeanPool, \
+                 LastStep, Flatten, Linear, Dropout and activations",
+                layer.kind()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `nn.ModuleList` entries, index for index with trainlab's `layers.{i}`, and
+/// the width the output layer (`head`) reads.
+fn model_code(
+    exp: &Experiment,
+    spec: &TextDatasetSpec,
+    vocab: usize,
+) -> Result<(String, usize), String> {
+    let input = [text_steps(spec), vocab];
+    let shapes = infer_shapes(&exp.model, &input).map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    let mut shape: Vec<usize> = input.to_vec();
+    for (i, layer) in exp.model.iter().enumerate() {
+        let width = shape.last().copied().unwrap_or(1);
+        let code = match layer {
+            LayerSpec::Embedding { dim } => format!("nn.Embedding({vocab}, {dim})"),
+            LayerSpec::PositionEmbedding { context } => {
+                format!("PositionEmbedding({context}, {width})")
+            }
+            LayerSpec::LSTM {
+                hidden,
+                layers,
+                dropout,
+            } => format!("LSTM({width}, {hidden}, num_layers={layers}, dropout={dropout})"),
+            LayerSpec::GRU {
+                hidden,
+                layers,
+                dropout,
+            } => format!("GRU({width}, {hidden}, num_layers={layers}, dropout={dropout})"),
+            LayerSpec::Transformer { heads, width: ff } => {
+                format!("TransformerBlock({width}, heads={heads}, width={ff})")
+            }
+            LayerSpec::MeanPool => "MeanPool()".into(),
+            LayerSpec::LastStep => "LastStep()".into(),
+            LayerSpec::Flatten => "nn.Flatten()".into(),
+            LayerSpec::Linear { out } => format!("nn.Linear({}, {out})", shape[0]),
+            LayerSpec::ReLU => "nn.ReLU()".into(),
+            LayerSpec::Tanh => "nn.Tanh()".into(),
+            LayerSpec::Sigmoid => "nn.Sigmoid()".into(),
+            LayerSpec::GELU => "nn.GELU()".into(),
+            LayerSpec::Dropout { p } => format!("nn.Dropout(p={p})"),
+            LayerSpec::Conv2d { .. }
+            | LayerSpec::MaxPool2d { .. }
+            | LayerSpec::BatchNorm { .. } => {
+                return Err(format!(
+                    "model[{i}] ({}) has no exported PyTorch equivalent",
+                    layer.kind()
+                ));
+            }
+        };
+        lines.push(format!(
+            "            {code},  # layers.{i}: output {:?}",
+            shapes[i].output
+        ));
+        shape.clone_from(&shapes[i].output);
+    }
+    Ok((lines.join("\n"), shape.last().copied().unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gru_classifier_keeps_trainlabs_names() {
+        let exp = crate::spec::from_ron_str(
+            "(dataset: Text(task: Classification(max_len: 8)), \
+             model: [Embedding(dim: 4), GRU(hidden: 6), LastStep])",
+            "t",
+        )
+        .expect("parses");
+        let crate::spec::DatasetSpec::Text(spec) = &exp.dataset else {
+            panic!("text")
+        };
+        let (code, head_in) = model_code(&exp, spec, 20).expect("exports");
+        assert!(code.contains("nn.Embedding(20, 4),  # layers.0"), "{code}");
+        assert!(
+            code.contains("GRU(4, 6, num_layers=1, dropout=0),  # layers.1"),
+            "{code}"
+        );
+        assert!(code.contains("LastStep(),  # layers.2"), "{code}");
+        assert_eq!(head_in, 6);
+        let mut conv = exp.clone();
+        conv.model.insert(
+            1,
+            LayerSpec::BatchNorm {
+                momentum: 0.1,
+                eps: 1e-5,
+            },
+        );
+        let err = check_layers(&conv.model).expect_err("refused");
+        assert!(err.contains("model[1] (BatchNorm)"), "{err}");
+    }
+}
