@@ -173,6 +173,13 @@ pub fn gemm(kernel: Int8Kernel, x: &[i16], w: &Packed, out: &mut [i32]) {
         .for_each(|(o, xs)| block(kernel, xs, w, o));
 }
 
+/// [`gemm`] on the calling thread only (the caller already runs in parallel).
+pub fn gemm_serial(kernel: Int8Kernel, x: &[i16], w: &Packed, out: &mut [i32]) {
+    if w.kp > 0 && w.n > 0 {
+        block(kernel, x, w, out);
+    }
+}
+
 /// One thread's rows, tile by tile: up to 4 rows x one panel of 32 outputs.
 fn block(kernel: Int8Kernel, x: &[i16], w: &Packed, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]

@@ -72,7 +72,7 @@ fn build_steps(
                     out_h: oh,
                     out_w: ow,
                 };
-                Step::Conv(int8(i, c * kernel * kernel)?, geom)
+                Step::Conv(int8(i, c * kernel * kernel)?.channels_last(c, kernel), geom)
             }
             &LayerSpec::MaxPool2d { kernel, stride } => {
                 let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {

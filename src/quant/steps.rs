@@ -9,6 +9,8 @@
 //! Max pooling, batch norm (as its inference-time affine map) and activations
 //! run in f32.
 
+use rayon::prelude::*;
+
 use super::kernel::{self, Int8Kernel, Packed, padded};
 
 /// The int8 part of a Linear or Conv2d layer.
@@ -67,6 +69,27 @@ impl Int8Weights {
         }
     }
 
+    /// For a convolution over `channels` with a `k` x `k` window: packs the
+    /// weights with their columns in (ky, kx, channel) order, to match patches
+    /// taken from a channels-last input. `weights` keep the file's order.
+    pub fn channels_last(mut self, channels: usize, k: usize) -> Self {
+        let mut permuted = vec![0i8; self.weights.len()];
+        for (dst, src) in permuted
+            .chunks_mut(self.inputs.max(1))
+            .zip(self.weights.chunks(self.inputs.max(1)))
+        {
+            for ch in 0..channels {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        dst[(ky * k + kx) * channels + ch] = src[(ch * k + ky) * k + kx];
+                    }
+                }
+            }
+        }
+        self.packed = Packed::new(&permuted, self.outputs, self.inputs);
+        self
+    }
+
     /// `rows` (each `inputs` values, already quantised and padded to `kp`)
     /// times the weights, rescaled: `[rows][outputs]` f32.
     fn product(&self, xq: &[i16], kernel: Int8Kernel) -> Vec<f32> {
@@ -75,15 +98,21 @@ impl Int8Weights {
         let mut acc = vec![0i32; rows * self.outputs];
         kernel::gemm(kernel, xq, &self.packed, &mut acc);
         let mut out = vec![0f32; acc.len()];
-        for (o_row, a_row) in out.chunks_mut(self.outputs).zip(acc.chunks(self.outputs)) {
-            for ((y, &a), (&s, &b)) in o_row
-                .iter_mut()
-                .zip(a_row)
-                .zip(self.scales.iter().zip(&self.bias))
-            {
-                *y = a as f32 * self.input_scale * s + b;
-            }
-        }
+        let n = self.outputs.max(1);
+        // Rows in parallel: at batch 64 a convolution rescales millions of values.
+        out.par_chunks_mut(n * 64)
+            .zip(acc.par_chunks(n * 64))
+            .for_each(|(o_rows, a_rows)| {
+                for (o_row, a_row) in o_rows.chunks_mut(n).zip(a_rows.chunks(n)) {
+                    for ((y, &a), (&s, &b)) in o_row
+                        .iter_mut()
+                        .zip(a_row)
+                        .zip(self.scales.iter().zip(&self.bias))
+                    {
+                        *y = a as f32 * self.input_scale * s + b;
+                    }
+                }
+            });
         out
     }
 
@@ -221,11 +250,38 @@ impl Step {
     }
 }
 
-/// A convolution as one int8 product over every sample's patches: rows are
-/// (sample, output pixel), columns (channel, ky, kx) as the weights are laid out.
+/// A convolution as an int8 product per sample over its patches: rows are
+/// output pixels, columns (channel, ky, kx) as the weights are laid out. Each
+/// sample's patches, sums and outputs stay in one thread's cache (samples in
+/// parallel; at batch 1 the product itself is split over the threads).
 fn conv(w: &Int8Weights, g: &ConvGeom, x: &[f32], batch: usize, kernel: Int8Kernel) -> Vec<f32> {
+    let per_in = g.channels * g.height * g.width;
+    let per_out = w.outputs * g.out_h * g.out_w;
+    let mut out = vec![0f32; batch * per_out];
+    if batch == 1 {
+        conv_sample(w, g, &x[..per_in.min(x.len())], &mut out, kernel, true);
+    } else {
+        out.par_chunks_mut(per_out)
+            .zip(x.par_chunks(per_in))
+            .for_each(|(dst, sample)| conv_sample(w, g, sample, dst, kernel, false));
+    }
+    out
+}
+
+/// One sample: quantise into channels-last order, im2col, product, then
+/// rescale into `dst` laid out `[channel][pixel]`. Channels-last makes each
+/// window row (kx, c) one contiguous run, copied at once; the packed weights'
+/// columns are in the same (ky, kx, c) order ([`Int8Weights::channels_last`]).
+fn conv_sample(
+    w: &Int8Weights,
+    g: &ConvGeom,
+    x: &[f32],
+    dst: &mut [f32],
+    kernel: Int8Kernel,
+    parallel: bool,
+) {
     let &ConvGeom {
-        channels,
+        channels: c,
         height,
         width,
         kernel: k,
@@ -237,42 +293,49 @@ fn conv(w: &Int8Weights, g: &ConvGeom, x: &[f32], batch: usize, kernel: Int8Kern
     let kp = padded(w.inputs);
     let plane = height * width;
     let pixels = out_h * out_w;
-    let mut xq = vec![0i16; x.len()];
-    w.quantise_into(x, &mut xq);
-    let mut patches = vec![0i16; batch * pixels * kp];
-    for (b, sample) in xq.chunks(channels * plane).take(batch).enumerate() {
-        for oy in 0..out_h {
-            for ox in 0..out_w {
-                let row = &mut patches[(b * pixels + oy * out_w + ox) * kp..][..kp];
-                let mut col = 0;
-                for c in 0..channels {
-                    for ky in 0..k {
-                        // Padding shifts the window; rows outside stay 0.
-                        let iy = (oy * stride + ky).wrapping_sub(padding);
-                        for kx in 0..k {
-                            let ix = (ox * stride + kx).wrapping_sub(padding);
-                            if iy < height && ix < width {
-                                row[col] = sample[c * plane + iy * width + ix];
-                            }
-                            col += 1;
-                        }
+    let mut planar = vec![0i16; x.len()];
+    w.quantise_into(x, &mut planar);
+    let mut hwc = vec![0i16; plane * c];
+    for (ch, src) in planar.chunks(plane).enumerate() {
+        for (i, &v) in src.iter().enumerate() {
+            hwc[i * c + ch] = v;
+        }
+    }
+    let mut patches = vec![0i16; pixels * kp];
+    for (i, row) in patches.chunks_mut(kp).enumerate() {
+        let (oy, ox) = (i / out_w, i % out_w);
+        let x0 = ox * stride;
+        for ky in 0..k {
+            // Padding shifts the window; what falls outside stays 0.
+            let iy = (oy * stride + ky).wrapping_sub(padding);
+            if iy >= height {
+                continue;
+            }
+            let src = &hwc[iy * width * c..(iy + 1) * width * c];
+            let dst = &mut row[ky * k * c..(ky + 1) * k * c];
+            if x0 >= padding && x0 - padding + k <= width {
+                dst.copy_from_slice(&src[(x0 - padding) * c..(x0 - padding + k) * c]);
+            } else {
+                for (kx, d) in dst.chunks_mut(c).enumerate() {
+                    let ix = (x0 + kx).wrapping_sub(padding);
+                    if ix < width {
+                        d.copy_from_slice(&src[ix * c..(ix + 1) * c]);
                     }
                 }
             }
         }
     }
-    let per_pixel = w.product(&patches, kernel);
-    // [sample][pixel][channel] -> [sample][channel][pixel].
-    let mut out = vec![0f32; batch * w.outputs * pixels];
-    for b in 0..batch {
-        for p in 0..pixels {
-            let src = &per_pixel[(b * pixels + p) * w.outputs..][..w.outputs];
-            for (o, &v) in src.iter().enumerate() {
-                out[(b * w.outputs + o) * pixels + p] = v;
-            }
+    let mut acc = vec![0i32; pixels * w.outputs];
+    if parallel {
+        kernel::gemm(kernel, &patches, &w.packed, &mut acc);
+    } else {
+        kernel::gemm_serial(kernel, &patches, &w.packed, &mut acc);
+    }
+    for (p, sums) in acc.chunks(w.outputs).enumerate() {
+        for (o, (&a, (&s, &b))) in sums.iter().zip(w.scales.iter().zip(&w.bias)).enumerate() {
+            dst[o * pixels + p] = a as f32 * w.input_scale * s + b;
         }
     }
-    out
 }
 
 /// erf through a Chebyshev fit of erfc (fractional error below 1.2e-7).
