@@ -195,6 +195,25 @@ fn the_exported_fashion_mlp_trains_to_trainlabs_accuracy() {
     );
 }
 
+/// The seed MLP on the bundled digits, the whole file (10 epochs, shifted
+/// images) on both sides: the same test accuracy within 1 point.
+#[test]
+fn the_exported_mnist_mlp_trains_to_trainlabs_accuracy() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = experiment("mnist_mlp.ron");
+    let run = dir.path().join("run");
+    train(&exp, &run, &[]);
+    let script = dir.path().join("mnist.py");
+    export(&["-o", script.to_str().expect("utf-8 path")], &exp);
+    let out = run_script(&python, &script, &[]);
+    let (theirs, ours) = (test_accuracy(&out), summary_accuracy(&run));
+    assert!(
+        (theirs - ours).abs() <= 1.0,
+        "PyTorch {theirs} %, trainlab {ours} %"
+    );
+}
+
 #[test]
 fn the_gru_classifier_evaluates_and_trains_like_trainlab() {
     let Some(python) = python() else { return };
