@@ -126,7 +126,7 @@ impl Layer {
             Self::Embedding(e) => e.forward(xs),
             Self::Recurrent(r) => r.forward(xs, rng, kernels),
             Self::Positions(p) => xs.broadcast_add(&p.narrow(0, 0, xs.dim(1)?)?),
-            Self::Transformer(block) => block.forward(xs),
+            Self::Transformer(block) => block.forward(xs, kernels),
             Self::MeanPool => match mask {
                 // Padding does not count: sum of real steps / number of real steps.
                 Some(m) => {

@@ -1,0 +1,688 @@
+//! The transformer block's small operations fused for the CPU, each a candle
+//! custom op with a hand-written backward: causal multi-head attention over all
+//! (batch, head) pairs in one op, layer norm, and exact GELU. candle's generic
+//! path spends most of a small block in strided copies (the head split and
+//! merge), per-op overhead and a scalar f64 erf.
+//!
+//! Contract: f32, CPU, contiguous inputs (callers use them only where
+//! `fast_cpu` holds; everything else keeps the candle-op code in attention.rs).
+//! Results equal that code's within float rounding (tested against it):
+//! - `causal_attention(qkv [b, t, 3d], heads) -> [b, t, d]`: the last axis of
+//!   `qkv` is `(q | k | v)`, each `(heads, dh)`; head h's output lands at
+//!   columns `h*dh..(h+1)*dh`, as the transpose-and-reshape merge puts it.
+//!   Scores are `q k^T / sqrt(dh)`, step i sees steps j <= i.
+//! - `layer_norm(x [..., d], w [d], b [d])`: biased variance, eps 1e-5.
+//! - `gelu(x)`: `x/2 (1 + erf(x/sqrt 2))` with a polynomial erf (error ~2e-7),
+//!   vectorised per `util::simd::level()`; within 2e-6 of candle's `gelu_erf`.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::activation::exp;
+use super::cpu_data::{f32_slice, storage_f32};
+use crate::util::simd::{Level, level};
+
+/// Layer norm's epsilon (as in the candle-op `Norm` and PyTorch's default).
+const EPS: f32 = 1e-5;
+
+/// Elements of GELU handed to one rayon task.
+const GELU_CHUNK: usize = 16 * 1024;
+
+/// The data of a contiguous f32 CPU tensor (for backward passes).
+fn with_data<T>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T> {
+    let t = t.contiguous()?;
+    let (s, l) = t.storage_and_layout();
+    f(storage_f32(&s, l, op)?)
+}
+
+// ---------------------------------------------------------------- attention
+
+/// Causal self-attention of `qkv [b, t, 3d]` with `heads` heads -> `[b, t, d]`.
+pub(crate) fn causal_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    attention_at(qkv, heads, level())
+}
+
+/// `causal_attention` with `level`'s instructions (tests run every level).
+fn attention_at(qkv: &Tensor, heads: usize, level: Level) -> Result<Tensor> {
+    let (_, _, d3) = qkv.dims3()?;
+    if heads == 0 || d3 % (3 * heads) != 0 {
+        candle_core::bail!("causal-attention: width {d3} is not 3 x {heads} heads");
+    }
+    qkv.contiguous()?.apply_op1(Attention { heads, level })
+}
+
+struct Attention {
+    heads: usize,
+    level: Level,
+}
+
+/// One batch element's shape: `t` steps, `heads` heads of `dh` values.
+#[derive(Clone, Copy)]
+struct Dims {
+    t: usize,
+    heads: usize,
+    dh: usize,
+}
+
+impl Dims {
+    fn d(self) -> usize {
+        self.heads * self.dh
+    }
+}
+
+/// One head of one batch element, copied out of `qkv` so that every inner loop
+/// runs over contiguous memory: `q` (pre-scaled by 1/sqrt(dh)), `k` and `v` as
+/// `[t, dh]`, `kt` and `vt` as `[dh, t]`.
+struct Head {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    kt: Vec<f32>,
+    vt: Vec<f32>,
+}
+
+impl Head {
+    fn new(dims: Dims) -> Self {
+        let n = dims.t * dims.dh;
+        Self {
+            q: vec![0.0; n],
+            k: vec![0.0; n],
+            v: vec![0.0; n],
+            kt: vec![0.0; n],
+            vt: vec![0.0; n],
+        }
+    }
+
+    #[inline(always)]
+    fn load(&mut self, qkv: &[f32], dims: Dims, h: usize) {
+        let (t, d, dh) = (dims.t, dims.d(), dims.dh);
+        let scale = 1.0 / (dh as f32).sqrt();
+        for i in 0..t {
+            let base = i * 3 * d + h * dh;
+            for c in 0..dh {
+                let (q, k, v) = (qkv[base + c], qkv[base + d + c], qkv[base + 2 * d + c]);
+                self.q[i * dh + c] = q * scale;
+                self.k[i * dh + c] = k;
+                self.v[i * dh + c] = v;
+                self.kt[c * t + i] = k;
+                self.vt[c * t + i] = v;
+            }
+        }
+    }
+
+    /// Row i's attention weights over steps 0..=i into `p[..=i]`.
+    #[inline(always)]
+    fn weights(&self, dims: Dims, i: usize, p: &mut [f32]) {
+        let (t, dh) = (dims.t, dims.dh);
+        let p = &mut p[..=i];
+        p.fill(0.0);
+        for c in 0..dh {
+            let qc = self.q[i * dh + c];
+            p.iter_mut()
+                .zip(&self.kt[c * t..c * t + i + 1])
+                .for_each(|(p, &k)| *p += qc * k);
+        }
+        let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for pj in p.iter_mut() {
+            *pj = exp(*pj - max);
+            sum += *pj;
+        }
+        let inv = 1.0 / sum;
+        p.iter_mut().for_each(|pj| *pj *= inv);
+    }
+}
+
+/// One batch element: `qkv [t, 3d]` -> `out [t, d]`.
+#[inline(always)]
+fn attend_body(qkv: &[f32], dims: Dims, out: &mut [f32]) {
+    let (d, dh) = (dims.d(), dims.dh);
+    let mut head = Head::new(dims);
+    let mut p = vec![0f32; dims.t];
+    for h in 0..dims.heads {
+        head.load(qkv, dims, h);
+        for i in 0..dims.t {
+            head.weights(dims, i, &mut p);
+            let o = &mut out[i * d + h * dh..i * d + (h + 1) * dh];
+            o.fill(0.0);
+            for (pj, v) in p[..=i].iter().zip(head.v.chunks_exact(dh)) {
+                o.iter_mut().zip(v).for_each(|(o, &v)| *o += pj * v);
+            }
+        }
+    }
+}
+
+/// One batch element's gradient: `grad [t, d]` -> `dqkv [t, 3d]` (recomputing
+/// the weights): with `ds = p (dp - sum_j p dp)`, `dq = ds k / sqrt(dh)`,
+/// `dk = ds^T q / sqrt(dh)`, `dv = p^T grad`.
+#[inline(always)]
+fn attend_backward_body(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32]) {
+    let (t, d, dh) = (dims.t, dims.d(), dims.dh);
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut head = Head::new(dims);
+    let (mut p, mut dp) = (vec![0f32; t], vec![0f32; t]);
+    let (mut dq, mut dk, mut dv) = (vec![0f32; dh], vec![0f32; t * dh], vec![0f32; t * dh]);
+    for h in 0..dims.heads {
+        head.load(qkv, dims, h);
+        dk.fill(0.0);
+        dv.fill(0.0);
+        for i in 0..t {
+            head.weights(dims, i, &mut p);
+            let g = &grad[i * d + h * dh..i * d + (h + 1) * dh];
+            let dp = &mut dp[..=i];
+            dp.fill(0.0);
+            for (c, &gc) in g.iter().enumerate() {
+                dp.iter_mut()
+                    .zip(&head.vt[c * t..c * t + i + 1])
+                    .for_each(|(dp, &v)| *dp += gc * v);
+            }
+            for (pj, dv) in p[..=i].iter().zip(dv.chunks_exact_mut(dh)) {
+                dv.iter_mut().zip(g).for_each(|(dv, &g)| *dv += pj * g);
+            }
+            let row_dot: f32 = p[..=i].iter().zip(dp.iter()).map(|(p, dp)| p * dp).sum();
+            // ds into p (the weights are not needed again for this row).
+            p[..=i]
+                .iter_mut()
+                .zip(dp.iter())
+                .for_each(|(p, &dp)| *p *= dp - row_dot);
+            dq.fill(0.0);
+            let qi = &head.q[i * dh..(i + 1) * dh];
+            for ((&ds, k), dk) in p[..=i]
+                .iter()
+                .zip(head.k.chunks_exact(dh))
+                .zip(dk.chunks_exact_mut(dh))
+            {
+                dq.iter_mut().zip(k).for_each(|(dq, &k)| *dq += ds * k);
+                // q is pre-scaled, so this is already ds q / sqrt(dh).
+                dk.iter_mut().zip(qi).for_each(|(dk, &q)| *dk += ds * q);
+            }
+            let base = i * 3 * d + h * dh;
+            dqkv[base..base + dh]
+                .iter_mut()
+                .zip(&dq)
+                .for_each(|(o, &v)| *o = v * scale);
+        }
+        for i in 0..t {
+            let base = i * 3 * d + h * dh;
+            dqkv[base + d..base + d + dh].copy_from_slice(&dk[i * dh..(i + 1) * dh]);
+            dqkv[base + 2 * d..base + 2 * d + dh].copy_from_slice(&dv[i * dh..(i + 1) * dh]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod attend_simd {
+    use super::{Dims, attend_backward_body, attend_body};
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn fwd512(qkv: &[f32], dims: Dims, out: &mut [f32]) {
+        attend_body(qkv, dims, out)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn fwd256(qkv: &[f32], dims: Dims, out: &mut [f32]) {
+        attend_body(qkv, dims, out)
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn bwd512(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32]) {
+        attend_backward_body(qkv, grad, dims, dqkv)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn bwd256(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32]) {
+        attend_backward_body(qkv, grad, dims, dqkv)
+    }
+}
+
+/// `attend_body` with `level`'s instructions (the CPU's best if it lacks them).
+fn attend(level: Level, qkv: &[f32], dims: Dims, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match level.or_best() {
+        // SAFETY: `or_best` gives Avx512 only where the CPU has AVX-512F, AVX2 and FMA.
+        Level::Avx512 => return unsafe { attend_simd::fwd512(qkv, dims, out) },
+        // SAFETY: `or_best` gives Avx2 only where the CPU has AVX2 and FMA.
+        Level::Avx2 => return unsafe { attend_simd::fwd256(qkv, dims, out) },
+        Level::Portable => {}
+    }
+    let _ = level;
+    attend_body(qkv, dims, out)
+}
+
+/// `attend_backward_body` with `level`'s instructions.
+fn attend_backward(level: Level, qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match level.or_best() {
+        // SAFETY: as in `attend`.
+        Level::Avx512 => return unsafe { attend_simd::bwd512(qkv, grad, dims, dqkv) },
+        // SAFETY: as in `attend`.
+        Level::Avx2 => return unsafe { attend_simd::bwd256(qkv, grad, dims, dqkv) },
+        Level::Portable => {}
+    }
+    let _ = level;
+    attend_backward_body(qkv, grad, dims, dqkv)
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "causal-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(storage, layout, "causal-attention")?;
+        let (b, t, d3) = layout.shape().dims3()?;
+        let dims = Dims {
+            t,
+            heads: self.heads,
+            dh: d3 / (3 * self.heads),
+        };
+        let d = dims.d();
+        let mut out = vec![0f32; b * t * d];
+        if t > 0 && d > 0 {
+            out.par_chunks_mut(t * d)
+                .zip(qkv.par_chunks(t * d3))
+                .for_each(|(out, qkv)| attend(self.level, qkv, dims, out));
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, t, d))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (b, t, d3) = arg.dims3()?;
+        let dims = Dims {
+            t,
+            heads: self.heads,
+            dh: d3 / (3 * self.heads),
+        };
+        let d = dims.d();
+        let mut dqkv = vec![0f32; b * t * d3];
+        with_data(arg, "causal-attention backward", |qkv| {
+            with_data(grad, "causal-attention backward", |g| {
+                if t > 0 && d > 0 {
+                    dqkv.par_chunks_mut(t * d3)
+                        .zip(qkv.par_chunks(t * d3))
+                        .zip(g.par_chunks(t * d))
+                        .for_each(|((dqkv, qkv), g)| {
+                            attend_backward(self.level, qkv, g, dims, dqkv)
+                        });
+                }
+                Ok(())
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(dqkv, (b, t, d3), arg.device())?))
+    }
+}
+
+// --------------------------------------------------------------- layer norm
+
+/// Layer norm of `x [..., d]` over its last axis, scaled by `w [d]`, shifted by `b [d]`.
+pub(crate) fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(w, b, LayerNorm)
+}
+
+struct LayerNorm;
+
+/// A row's mean and 1 / standard deviation.
+fn row_stats(row: &[f32]) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + EPS).sqrt())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "layer-norm")?;
+        let w = f32_slice(s2, l2, "layer-norm")?;
+        let bias = f32_slice(s3, l3, "layer-norm")?;
+        let d = l1.dims().last().copied().unwrap_or(0);
+        if d == 0 || w.len() != d || bias.len() != d {
+            candle_core::bail!(
+                "layer-norm: shapes {:?} {:?} {:?}",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            let (mean, rstd) = row_stats(row);
+            for (((o, &v), &w), &b) in o.iter_mut().zip(row).zip(w).zip(bias) {
+                *o = (v - mean) * rstd * w + b;
+            }
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    /// With `xh` the normalised row and `dxh = grad * w`:
+    /// `dx = rstd (dxh - mean(dxh) - xh mean(dxh xh))`, `dw = sum grad xh`, `db = sum grad`.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = w.elem_count();
+        let op = "layer-norm backward";
+        let (dx, dw, db) = with_data(x, op, |xd| {
+            with_data(w, op, |wd| {
+                with_data(grad, op, |g| {
+                    let mut dx = vec![0f32; xd.len()];
+                    let (mut dw, mut db) = (vec![0f32; d], vec![0f32; d]);
+                    let mut xh = vec![0f32; d];
+                    for ((row, g), dx) in xd
+                        .chunks_exact(d)
+                        .zip(g.chunks_exact(d))
+                        .zip(dx.chunks_exact_mut(d))
+                    {
+                        let (mean, rstd) = row_stats(row);
+                        xh.iter_mut()
+                            .zip(row)
+                            .for_each(|(h, &v)| *h = (v - mean) * rstd);
+                        let (mut m1, mut m2) = (0.0, 0.0);
+                        for c in 0..d {
+                            let dxh = g[c] * wd[c];
+                            m1 += dxh;
+                            m2 += dxh * xh[c];
+                            dw[c] += g[c] * xh[c];
+                            db[c] += g[c];
+                        }
+                        let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                        for c in 0..d {
+                            dx[c] = rstd * (g[c] * wd[c] - m1 - xh[c] * m2);
+                        }
+                    }
+                    Ok((dx, dw, db))
+                })
+            })
+        })?;
+        let device = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), device)?),
+            Some(Tensor::from_vec(dw, w.shape(), device)?),
+            Some(Tensor::from_vec(db, d, device)?),
+        ))
+    }
+}
+
+// --------------------------------------------------------------------- GELU
+
+/// Exact (erf) GELU, elementwise.
+pub(crate) fn gelu(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Gelu)
+}
+
+struct Gelu;
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2 pi), for GELU's derivative.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// erf, vectorisable: Abramowitz & Stegun 7.1.26, a degree-5 polynomial in
+/// `t = 1 / (1 + p |x|)` times `e^-x²` (absolute error below 1.5e-7).
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    (1.0 - poly * exp(-a * a)).copysign(x)
+}
+
+#[inline(always)]
+fn gelu_fwd_body(x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+    }
+}
+
+#[inline(always)]
+fn gelu_bwd_body(x: &[f32], g: &[f32], dx: &mut [f32]) {
+    for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+        let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+        *dx = g * (cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod gelu_simd {
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn fwd512(x: &[f32], y: &mut [f32]) {
+        super::gelu_fwd_body(x, y)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn fwd256(x: &[f32], y: &mut [f32]) {
+        super::gelu_fwd_body(x, y)
+    }
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn bwd512(x: &[f32], g: &[f32], dx: &mut [f32]) {
+        super::gelu_bwd_body(x, g, dx)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn bwd256(x: &[f32], g: &[f32], dx: &mut [f32]) {
+        super::gelu_bwd_body(x, g, dx)
+    }
+}
+
+/// GELU of `x` into `y` with `level`'s instructions (the CPU's best if it lacks them).
+fn gelu_forward(level: Level, x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match level.or_best() {
+        // SAFETY: `or_best` gives Avx512 only where the CPU has AVX-512F, AVX2 and FMA.
+        Level::Avx512 => return unsafe { gelu_simd::fwd512(x, y) },
+        // SAFETY: `or_best` gives Avx2 only where the CPU has AVX2 and FMA.
+        Level::Avx2 => return unsafe { gelu_simd::fwd256(x, y) },
+        Level::Portable => {}
+    }
+    let _ = level;
+    gelu_fwd_body(x, y)
+}
+
+/// `g * gelu'(x)` into `dx` with `level`'s instructions.
+fn gelu_backward(level: Level, x: &[f32], g: &[f32], dx: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match level.or_best() {
+        // SAFETY: as in `gelu_forward`.
+        Level::Avx512 => return unsafe { gelu_simd::bwd512(x, g, dx) },
+        // SAFETY: as in `gelu_forward`.
+        Level::Avx2 => return unsafe { gelu_simd::bwd256(x, g, dx) },
+        Level::Portable => {}
+    }
+    let _ = level;
+    gelu_bwd_body(x, g, dx)
+}
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "gelu-erf"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(storage, layout, "gelu")?;
+        let mut y = vec![0f32; x.len()];
+        let lv = level();
+        y.par_chunks_mut(GELU_CHUNK)
+            .zip(x.par_chunks(GELU_CHUNK))
+            .for_each(|(y, x)| gelu_forward(lv, x, y));
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = "gelu backward";
+        let lv = level();
+        let dx = with_data(arg, op, |x| {
+            with_data(grad, op, |g| {
+                let mut dx = vec![0f32; x.len()];
+                dx.par_chunks_mut(GELU_CHUNK)
+                    .zip(x.par_chunks(GELU_CHUNK))
+                    .zip(g.par_chunks(GELU_CHUNK))
+                    .for_each(|((dx, x), g)| gelu_backward(lv, x, g, dx));
+                Ok(dx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_tensors::{max_diff, random};
+    use crate::util::rng::Rng;
+    use candle_core::{D, Device, Var};
+
+    /// The candle-op attention of attention.rs, on `qkv [b, t, 3d]`.
+    fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+        let (b, t, d3) = qkv.dims3()?;
+        let (d, dh) = (d3 / 3, d3 / 3 / heads);
+        let qkv = qkv.reshape((b, t, 3, heads, dh))?;
+        let part = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let scores = scores.broadcast_add(&Tensor::from_vec(mask, (t, t), &Device::Cpu)?)?;
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, t, d))
+    }
+
+    /// Forward and input gradient (against a random upstream gradient) of `f`.
+    fn value_and_grad(
+        x: &Tensor,
+        up: &Tensor,
+        f: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let v = Var::from_tensor(x)?;
+        let y = f(v.as_tensor())?;
+        let grads = (&y * up)?.sum_all()?.backward()?;
+        let g = grads
+            .get(&v)
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("no grad".into()))?;
+        Ok((y, g))
+    }
+
+    #[test]
+    fn attention_and_its_gradient_match_candle() -> Result<()> {
+        let mut rng = Rng::new(11);
+        for (b, t, heads, dh) in [(2, 5, 1, 3), (3, 7, 4, 5), (1, 1, 2, 4), (2, 32, 4, 16)] {
+            let qkv = random(&mut rng, &[b, t, 3 * heads * dh])?;
+            let up = random(&mut rng, &[b, t, heads * dh])?;
+            let (yr, gr) = value_and_grad(&qkv, &up, |x| reference_attention(x, heads))?;
+            for lv in [Level::Avx512, Level::Avx2, Level::Portable] {
+                let (y, g) = value_and_grad(&qkv, &up, |x| attention_at(x, heads, lv))?;
+                let (dy, dg) = (max_diff(&y, &yr)?, max_diff(&g, &gr)?);
+                assert!(
+                    dy < 1e-5 && dg < 1e-5,
+                    "{lv:?} {b}x{t} {heads}x{dh}: {dy} {dg}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn attention_rejects_a_width_that_does_not_split() -> Result<()> {
+        let x = random(&mut Rng::new(1), &[1, 2, 10])?;
+        assert!(causal_attention(&x, 4).is_err());
+        Ok(())
+    }
+
+    fn reference_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?
+            .broadcast_mul(w)?
+            .broadcast_add(b)
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_match_candle() -> Result<()> {
+        let mut rng = Rng::new(5);
+        for shape in [[3, 4, 7], [1, 1, 1], [2, 32, 64]] {
+            let d = shape[2];
+            let x = Var::from_tensor(&(random(&mut rng, &shape)? * 3.0)?)?;
+            let w = Var::from_tensor(&random(&mut rng, &[d])?)?;
+            let b = Var::from_tensor(&random(&mut rng, &[d])?)?;
+            let up = random(&mut rng, &shape)?;
+            let run = |f: &dyn Fn() -> Result<Tensor>| -> Result<Vec<Tensor>> {
+                let y = f()?;
+                let grads = (&y * &up)?.sum_all()?.backward()?;
+                let mut out = vec![y];
+                for v in [&x, &w, &b] {
+                    out.push(
+                        grads
+                            .get(v)
+                            .cloned()
+                            .ok_or_else(|| candle_core::Error::Msg("no grad".into()))?,
+                    );
+                }
+                Ok(out)
+            };
+            let fused = run(&|| layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor()))?;
+            let reference = run(&|| reference_norm(x.as_tensor(), w.as_tensor(), b.as_tensor()))?;
+            for (i, (f, r)) in fused.iter().zip(&reference).enumerate() {
+                let diff = max_diff(f, r)?;
+                assert!(diff < 1e-4, "{shape:?} output {i}: {diff}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gelu_and_its_gradient_match_candle_at_every_level() -> Result<()> {
+        // Odd length (vector tails), and values out to where erf saturates.
+        let n = 1001;
+        let xs: Vec<f32> = (0..n).map(|i| (i as f32 - 500.0) * 0.02).collect();
+        let gs: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6).collect();
+        let (yr, gr) = value_and_grad(
+            &Tensor::new(xs.as_slice(), &Device::Cpu)?,
+            &Tensor::new(gs.as_slice(), &Device::Cpu)?,
+            |x| x.gelu_erf(),
+        )?;
+        let (yr, gr) = (yr.to_vec1::<f32>()?, gr.to_vec1::<f32>()?);
+        for lv in [Level::Avx512, Level::Avx2, Level::Portable] {
+            let mut y = vec![0f32; n];
+            let mut dx = vec![0f32; n];
+            gelu_forward(lv, &xs, &mut y);
+            gelu_backward(lv, &xs, &gs, &mut dx);
+            let worst = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max)
+            };
+            assert!(worst(&y, &yr) < 2e-6, "{lv:?} forward {}", worst(&y, &yr));
+            assert!(
+                worst(&dx, &gr) < 2e-6,
+                "{lv:?} backward {}",
+                worst(&dx, &gr)
+            );
+        }
+        // The op itself (threads, chunking) agrees with the kernel.
+        let x = Tensor::new(xs.as_slice(), &Device::Cpu)?;
+        let (y, _) = value_and_grad(&x, &Tensor::new(gs.as_slice(), &Device::Cpu)?, gelu)?;
+        assert!(max_diff(&y, &Tensor::new(yr.as_slice(), &Device::Cpu)?)? < 2e-6);
+        Ok(())
+    }
+}
