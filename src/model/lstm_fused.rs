@@ -172,12 +172,9 @@ impl CustomOp3 for LstmLayer {
         // [w_ih | bias | w_hh]^T, [d + 1 + h, 4h], packed once for every step's
         // product (the bias meets a column of ones in z).
         let zw = d + 1 + h;
-        let w_cat = PackedRhs::from_fn((zw, g4), |r, c| {
-            if r <= d {
-                w_in[c * (d + 1) + r]
-            } else {
-                w_hh[c * h + r - d - 1]
-            }
+        let w_cat = PackedRhs::from_columns((zw, g4), |c, col| {
+            col[..=d].copy_from_slice(&w_in[c * (d + 1)..][..d + 1]);
+            col[d + 1..].copy_from_slice(&w_hh[c * h..][..h]);
         });
         let per = rows_per_run(b, MIN_RECURRENT_ROWS);
         let mut out = vec![0f32; b * t * h];

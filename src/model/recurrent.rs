@@ -239,8 +239,9 @@ mod tests {
     #[test]
     fn fused_lstm_matches_reference_values_and_gradients() -> Result<()> {
         // Small; then more rows than one register tile per core and gate
-        // columns that end inside a panel.
-        for (t, b, d, h) in [(5, 3, 6, 8), (4, 37, 5, 13)] {
+        // columns that end inside a panel; then one sequence (text generation:
+        // one-row tiles, k split over accumulator sets) across several panels.
+        for (t, b, d, h) in [(5, 3, 6, 8), (4, 37, 5, 13), (6, 1, 7, 45)] {
             let mut rng = Rng::new(7);
             let x = Var::from_tensor(&random(&mut rng, &[b, t, d])?)?;
             let w_ih = Var::from_tensor(&random(&mut rng, &[4 * h, d])?)?;
@@ -281,8 +282,9 @@ mod tests {
 
     #[test]
     fn fused_gru_matches_reference_values_and_gradients() -> Result<()> {
-        // Small; then several register tiles per core and a partial panel.
-        for (t, b, h) in [(6, 5, 8), (3, 37, 13)] {
+        // Small; then several register tiles per core and a partial panel;
+        // then one sequence (one-row tiles) across several panels.
+        for (t, b, h) in [(6, 5, 8), (3, 37, 13), (5, 1, 45)] {
             let mut rng = Rng::new(9);
             let proj = Var::from_tensor(&random(&mut rng, &[t, b, 3 * h])?)?;
             let w = Var::from_tensor(&random(&mut rng, &[3 * h, h])?)?;

@@ -80,7 +80,53 @@ pub(crate) struct PackedRhs {
 impl PackedRhs {
     /// Packs `rhs`, a `[k, cols]` matrix read through `strides`.
     pub(crate) fn new(rhs: &[f32], (k, cols): (usize, usize), strides: Strides) -> Self {
+        if strides.0 == 1 {
+            // Stored transposed (a weight matrix `[cols, k]`): copy whole columns.
+            let col = |c: usize, out: &mut [f32]| out.copy_from_slice(&rhs[c * strides.1..][..k]);
+            return Self::from_columns((k, cols), col);
+        }
         Self::from_fn((k, cols), |r, c| rhs[r * strides.0 + c * strides.1])
+    }
+
+    /// Packs the `[k, cols]` matrix whose column c `column(c, out)` writes into
+    /// `out` (k values), for the process's SIMD level. For weights stored
+    /// `[cols, k]`, where reading element by element would stride through memory.
+    pub(crate) fn from_columns(
+        (k, cols): (usize, usize),
+        column: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Self {
+        let level = level().or_best();
+        let width = panel_width(level);
+        let mut packed = Self::zeroed(level, (k, cols));
+        if k > 0 {
+            packed.data[packed.offset..packed.offset + cols.div_ceil(width) * k * width]
+                .par_chunks_mut(k * width)
+                .enumerate()
+                .for_each(|(p, panel)| {
+                    let mut col = vec![0f32; k];
+                    for j in 0..width.min(cols - p * width) {
+                        column(p * width + j, &mut col);
+                        for (dst, &v) in panel[j..].iter_mut().step_by(width).zip(&col) {
+                            *dst = v;
+                        }
+                    }
+                });
+        }
+        packed
+    }
+
+    /// Zero panels for a `[k, cols]` matrix at `level` (which the CPU has).
+    fn zeroed(level: Level, (k, cols): (usize, usize)) -> Self {
+        let width = panel_width(level);
+        let data = vec![0f32; cols.div_ceil(width) * k * width + LINE];
+        let offset = data.as_ptr().align_offset(64).min(LINE);
+        Self {
+            k,
+            cols,
+            level,
+            data,
+            offset,
+        }
     }
 
     /// Packs the `[k, cols]` matrix whose element (r, c) is `at(r, c)`, for the
@@ -100,13 +146,11 @@ impl PackedRhs {
     ) -> Self {
         let level = level.or_best();
         let width = panel_width(level);
-        let panels = cols.div_ceil(width);
-        let mut data = vec![0f32; panels * k * width + LINE];
-        let offset = data.as_ptr().align_offset(64).min(LINE);
+        let mut packed = Self::zeroed(level, (k, cols));
         if k > 0 {
             // Panels are independent: packed on every core (a layer's weights
             // are packed once per pass, on the training step's critical path).
-            data[offset..offset + panels * k * width]
+            packed.data[packed.offset..packed.offset + cols.div_ceil(width) * k * width]
                 .par_chunks_mut(k * width)
                 .enumerate()
                 .for_each(|(p, panel)| {
@@ -118,13 +162,7 @@ impl PackedRhs {
                     }
                 });
         }
-        Self {
-            k,
-            cols,
-            level,
-            data,
-            offset,
-        }
+        packed
     }
 
     /// `dst[m, cols] = start + lhs[m, k] @ rhs`, `lhs` row-major with rows
@@ -231,22 +269,25 @@ struct Tile<'a> {
 #[target_feature(enable = "avx512f")]
 fn avx512_tile(tile: Tile, rows: usize) {
     match rows {
-        8 => avx512_rows::<8>(tile),
-        7 => avx512_rows::<7>(tile),
-        6 => avx512_rows::<6>(tile),
-        5 => avx512_rows::<5>(tile),
-        4 => avx512_rows::<4>(tile),
-        3 => avx512_rows::<3>(tile),
-        2 => avx512_rows::<2>(tile),
-        _ => avx512_rows::<1>(tile),
+        8 => avx512_rows::<8, 1>(tile),
+        7 => avx512_rows::<7, 1>(tile),
+        6 => avx512_rows::<6, 1>(tile),
+        5 => avx512_rows::<5, 1>(tile),
+        4 => avx512_rows::<4, 1>(tile),
+        3 => avx512_rows::<3, 2>(tile),
+        2 => avx512_rows::<2, 2>(tile),
+        _ => avx512_rows::<1, 4>(tile),
     }
 }
 
-/// The AVX-512 register tile for `R` rows: `2R` accumulators of 16 lanes.
+/// The AVX-512 register tile for `R` rows: `2RU` accumulators of 16 lanes, the
+/// k steps dealt round-robin to `U` sets and summed at the end. An FMA waits ~4
+/// cycles for its accumulator and two issue per cycle, so a tile needs about 8
+/// independent chains: one or two rows (batch-1 inference) use `U` > 1.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn avx512_rows<const R: usize>(tile: Tile) {
+fn avx512_rows<const R: usize, const U: usize>(tile: Tile) {
     use std::arch::x86_64::*;
     const PANEL: usize = panel_width(Level::Avx512);
     let Tile {
@@ -274,11 +315,11 @@ fn avx512_rows<const R: usize>(tile: Tile) {
     // SAFETY (all loads and stores below): `p < k` keeps `b + p * 32 + 31`
     // inside the panel and `a + r * lhs_row + p` inside `lhs` for r < R; the
     // masks keep every `dst` and `bias` access to the `width` columns (asserted above).
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let mut acc = [[[_mm512_setzero_ps(); 2]; R]; U];
     match start {
         Start::Zero => {}
         Start::Dst => {
-            for (r, acc) in acc.iter_mut().enumerate() {
+            for (r, acc) in acc[0].iter_mut().enumerate() {
                 for (v, (a, &mask)) in acc.iter_mut().zip(&masks).enumerate() {
                     *a = unsafe { _mm512_maskz_loadu_ps(mask, c.add(r * dst_row + v * 16)) };
                 }
@@ -293,22 +334,43 @@ fn avx512_rows<const R: usize>(tile: Tile) {
                     _mm512_maskz_loadu_ps(masks[1], b.add(16)),
                 ]
             };
-            acc.iter_mut().for_each(|a| *a = row);
+            acc[0].iter_mut().for_each(|a| *a = row);
         }
     }
     let (a, b) = (lhs.as_ptr(), panel.as_ptr());
-    for p in 0..k {
+    let main = k - k % U;
+    for p in (0..main).step_by(U) {
+        for (u, acc) in acc.iter_mut().enumerate() {
+            unsafe {
+                let b0 = _mm512_loadu_ps(b.add((p + u) * PANEL));
+                let b1 = _mm512_loadu_ps(b.add((p + u) * PANEL + 16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * lhs_row + p + u));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+    }
+    for p in main..k {
         unsafe {
             let b0 = _mm512_loadu_ps(b.add(p * PANEL));
             let b1 = _mm512_loadu_ps(b.add(p * PANEL + 16));
-            for (r, acc) in acc.iter_mut().enumerate() {
+            for (r, acc) in acc[0].iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(r * lhs_row + p));
                 acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
         }
     }
-    for (r, acc) in acc.iter().enumerate() {
+    let (first, rest) = acc.split_at_mut(1);
+    for set in rest.iter() {
+        for (sum, part) in first[0].iter_mut().zip(set) {
+            sum[0] = _mm512_add_ps(sum[0], part[0]);
+            sum[1] = _mm512_add_ps(sum[1], part[1]);
+        }
+    }
+    for (r, acc) in first[0].iter().enumerate() {
         for (v, (&sum, &mask)) in acc.iter().zip(&masks).enumerate() {
             unsafe { _mm512_mask_storeu_ps(c.add(r * dst_row + v * 16), mask, sum) };
         }
@@ -320,12 +382,12 @@ fn avx512_rows<const R: usize>(tile: Tile) {
 #[target_feature(enable = "avx2,fma")]
 fn avx2_tile(tile: Tile, rows: usize) {
     match rows {
-        6 => avx2_rows::<6>(tile),
-        5 => avx2_rows::<5>(tile),
-        4 => avx2_rows::<4>(tile),
-        3 => avx2_rows::<3>(tile),
-        2 => avx2_rows::<2>(tile),
-        _ => avx2_rows::<1>(tile),
+        6 => avx2_rows::<6, 1>(tile),
+        5 => avx2_rows::<5, 1>(tile),
+        4 => avx2_rows::<4, 1>(tile),
+        3 => avx2_rows::<3, 1>(tile),
+        2 => avx2_rows::<2, 2>(tile),
+        _ => avx2_rows::<1, 4>(tile),
     }
 }
 
@@ -353,13 +415,13 @@ fn tile_store<const R: usize, const W: usize>(sums: &[[f32; W]; R], tile: &mut T
     }
 }
 
-/// The AVX2 register tile for `R` rows: `2R` accumulators of 8 lanes. Edge
-/// columns go through a padded copy of the row (`tile_start`, `tile_store`):
-/// once per tile, not per step of k.
+/// The AVX2 register tile for `R` rows: `2RU` accumulators of 8 lanes (`U` as
+/// in `avx512_rows`). Edge columns go through a padded copy of the row
+/// (`tile_start`, `tile_store`): once per tile, not per step of k.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn avx2_rows<const R: usize>(mut tile: Tile) {
+fn avx2_rows<const R: usize, const U: usize>(mut tile: Tile) {
     use std::arch::x86_64::*;
     const PANEL: usize = panel_width(Level::Avx2);
     let (k, lhs_row) = (tile.k, tile.lhs_row);
@@ -369,8 +431,8 @@ fn avx2_rows<const R: usize>(mut tile: Tile) {
     // SAFETY (all loads and stores below): each `[f32; 16]` row holds two 8-lane
     // vectors; `p < k` keeps `b + p * 16 + 15` inside the panel and
     // `a + r * lhs_row + p` inside `lhs` for r < R (asserted above).
-    let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    for (acc, row) in acc.iter_mut().zip(&start) {
+    let mut acc = [[[_mm256_setzero_ps(); 2]; R]; U];
+    for (acc, row) in acc[0].iter_mut().zip(&start) {
         unsafe {
             *acc = [
                 _mm256_loadu_ps(row.as_ptr()),
@@ -379,19 +441,41 @@ fn avx2_rows<const R: usize>(mut tile: Tile) {
         };
     }
     let (a, b) = (tile.lhs.as_ptr(), tile.panel.as_ptr());
-    for p in 0..k {
+    let main = k - k % U;
+    for p in (0..main).step_by(U) {
+        for (u, acc) in acc.iter_mut().enumerate() {
+            unsafe {
+                let b0 = _mm256_loadu_ps(b.add((p + u) * PANEL));
+                let b1 = _mm256_loadu_ps(b.add((p + u) * PANEL + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add(r * lhs_row + p + u));
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+    }
+    for p in main..k {
         unsafe {
             let b0 = _mm256_loadu_ps(b.add(p * PANEL));
             let b1 = _mm256_loadu_ps(b.add(p * PANEL + 8));
-            for (r, acc) in acc.iter_mut().enumerate() {
+            for (r, acc) in acc[0].iter_mut().enumerate() {
                 let av = _mm256_set1_ps(*a.add(r * lhs_row + p));
                 acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                 acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
             }
         }
     }
+    let (first, rest) = acc.split_at_mut(1);
+    for set in rest.iter() {
+        for (sum, part) in first[0].iter_mut().zip(set) {
+            sum[0] = _mm256_add_ps(sum[0], part[0]);
+            sum[1] = _mm256_add_ps(sum[1], part[1]);
+        }
+    }
+    let acc = &first[0];
     let mut sums = [[0f32; PANEL]; R];
-    for (row, acc) in sums.iter_mut().zip(&acc) {
+    for (row, acc) in sums.iter_mut().zip(acc) {
         unsafe {
             _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
             _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
@@ -402,11 +486,14 @@ fn avx2_rows<const R: usize>(mut tile: Tile) {
 
 /// Runs `tile` for its first `rows` (1..=4) rows in plain Rust.
 fn portable_tile(tile: Tile, rows: usize) {
+    // One row has too few accumulators to hide the add latency: split its k.
     match rows {
-        4 => portable_rows::<4>(tile),
-        3 => portable_rows::<3>(tile),
-        2 => portable_rows::<2>(tile),
-        _ => portable_rows::<1>(tile),
+        4 => portable_rows::<4, 1>(tile),
+        3 => portable_rows::<3, 1>(tile),
+        2 if cfg!(target_arch = "aarch64") => portable_rows::<2, 2>(tile),
+        2 => portable_rows::<2, 1>(tile),
+        _ if cfg!(target_arch = "aarch64") => portable_rows::<1, 4>(tile),
+        _ => portable_rows::<1, 2>(tile),
     }
 }
 
@@ -427,17 +514,22 @@ fn madd(acc: f32, a: f32, b: f32) -> f32 {
 
 /// The portable register tile for `R` rows: fixed-size accumulator arrays that
 /// LLVM keeps in vector registers, the inner loop over the 16 columns of a
-/// panel row unrolled into 4-lane (NEON, SSE) operations.
+/// panel row unrolled into 4-lane (NEON, SSE) operations; k dealt to `U` sets
+/// of accumulators as in `avx512_rows`.
 #[inline(always)]
-fn portable_rows<const R: usize>(mut tile: Tile) {
+fn portable_rows<const R: usize, const U: usize>(mut tile: Tile) {
     const PANEL: usize = panel_width(Level::Portable);
     let (k, lhs_row) = (tile.k, tile.lhs_row);
     assert!(tile.lhs.len() >= (R - 1) * lhs_row + k && tile.panel.len() >= k * PANEL);
     assert!(tile.dst.len() >= (R - 1) * tile.dst_row + tile.width && tile.width <= PANEL);
-    let mut acc = tile_start::<R, PANEL>(&tile);
+    let mut acc = [[[0f32; PANEL]; R]; U];
+    acc[0] = tile_start::<R, PANEL>(&tile);
     // Each row's k values as its own slice, so the loop below needs no bounds checks.
     let rows: [&[f32]; R] = std::array::from_fn(|r| &tile.lhs[r * lhs_row..r * lhs_row + k]);
-    for (p, b) in tile.panel[..k * PANEL].chunks_exact(PANEL).enumerate() {
+    // `U` panel rows at a time, one to each set (constant indices, so the sets
+    // stay in registers), then the k % U left to the first set.
+    let main = k - k % U;
+    let step = |acc: &mut [[f32; PANEL]; R], p: usize, b: &[f32]| {
         let b: &[f32; PANEL] = b.try_into().unwrap_or(&[0.0; PANEL]);
         for (acc, row) in acc.iter_mut().zip(&rows) {
             let a = row[p];
@@ -445,8 +537,25 @@ fn portable_rows<const R: usize>(mut tile: Tile) {
                 *c = madd(*c, a, bv);
             }
         }
+    };
+    for (q, group) in tile.panel[..main * PANEL]
+        .chunks_exact(U * PANEL)
+        .enumerate()
+    {
+        for (u, (acc, b)) in acc.iter_mut().zip(group.chunks_exact(PANEL)).enumerate() {
+            step(acc, q * U + u, b);
+        }
     }
-    tile_store(&acc, &mut tile);
+    for p in main..k {
+        step(&mut acc[0], p, &tile.panel[p * PANEL..(p + 1) * PANEL]);
+    }
+    let (first, rest) = acc.split_at_mut(1);
+    for set in rest.iter() {
+        for (sum, part) in first[0].iter_mut().zip(set) {
+            sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+        }
+    }
+    tile_store(&first[0], &mut tile);
 }
 
 #[cfg(test)]
@@ -475,6 +584,11 @@ mod tests {
             (32, 40, 80),
             (11, 1, 15),
             (5, 0, 9),
+            // One to three rows split k into sets: lengths that do not divide.
+            (1, 321, 70),
+            (2, 99, 40),
+            (3, 131, 47),
+            (1, 2, 33),
         ] {
             let lhs_row = k + 3;
             let lhs = values(m * lhs_row, 7);
@@ -526,6 +640,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Whole columns pack to the same panels as single elements.
+    #[test]
+    fn packing_by_columns_changes_nothing() {
+        for &(k, cols) in &[(321, 1024), (5, 33), (17, 47), (1, 15), (0, 9), (4, 200)] {
+            let stored = values(cols * k, 3); // `[cols, k]`, as weights are kept
+            let by_element = PackedRhs::from_fn((k, cols), |r, c| stored[c * k + r]);
+            let by_column = PackedRhs::new(&stored, (k, cols), transposed(k));
+            let width = panel_width(by_column.level);
+            let len = cols.div_ceil(width) * k * width;
+            assert_eq!(
+                by_element.data[by_element.offset..][..len],
+                by_column.data[by_column.offset..][..len],
+                "{k}x{cols}"
+            );
         }
     }
 
