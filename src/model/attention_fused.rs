@@ -68,11 +68,18 @@ impl Dims {
     fn d(self) -> usize {
         self.heads * self.dh
     }
+
+    /// `t` rounded up to whole 16-lane vectors: rows of scores are computed at
+    /// this fixed length (the future masked afterwards), so their loops have no
+    /// scalar remainder.
+    fn padded(self) -> usize {
+        self.t.next_multiple_of(16)
+    }
 }
 
 /// One head of one batch element, copied out of `qkv` so that every inner loop
 /// runs over contiguous memory: `q` (pre-scaled by 1/sqrt(dh)), `k` and `v` as
-/// `[t, dh]`, `kt` and `vt` as `[dh, t]`.
+/// `[t, dh]`, `kt` and `vt` as `[dh, tp]` (`Dims::padded`, zeros past t).
 struct Head {
     q: Vec<f32>,
     k: Vec<f32>,
@@ -83,19 +90,19 @@ struct Head {
 
 impl Head {
     fn new(dims: Dims) -> Self {
-        let n = dims.t * dims.dh;
+        let (n, np) = (dims.t * dims.dh, dims.padded() * dims.dh);
         Self {
             q: vec![0.0; n],
             k: vec![0.0; n],
             v: vec![0.0; n],
-            kt: vec![0.0; n],
-            vt: vec![0.0; n],
+            kt: vec![0.0; np],
+            vt: vec![0.0; np],
         }
     }
 
     #[inline(always)]
     fn load(&mut self, qkv: &[f32], dims: Dims, h: usize) {
-        let (t, d, dh) = (dims.t, dims.d(), dims.dh);
+        let (t, d, dh, tp) = (dims.t, dims.d(), dims.dh, dims.padded());
         let scale = 1.0 / (dh as f32).sqrt();
         for i in 0..t {
             let base = i * 3 * d + h * dh;
@@ -104,31 +111,29 @@ impl Head {
                 self.q[i * dh + c] = q * scale;
                 self.k[i * dh + c] = k;
                 self.v[i * dh + c] = v;
-                self.kt[c * t + i] = k;
-                self.vt[c * t + i] = v;
+                self.kt[c * tp + i] = k;
+                self.vt[c * tp + i] = v;
             }
         }
     }
 
-    /// Row i's attention weights over steps 0..=i into `p[..=i]`.
+    /// Row i's attention weights over steps 0..=i into `p[..=i]`, zeros in
+    /// the rest of `p[..tp]`.
     #[inline(always)]
     fn weights(&self, dims: Dims, i: usize, p: &mut [f32]) {
-        let (t, dh) = (dims.t, dims.dh);
-        let p = &mut p[..=i];
+        let (dh, tp) = (dims.dh, dims.padded());
+        let p = &mut p[..tp];
         p.fill(0.0);
         for c in 0..dh {
             let qc = self.q[i * dh + c];
             p.iter_mut()
-                .zip(&self.kt[c * t..c * t + i + 1])
+                .zip(&self.kt[c * tp..(c + 1) * tp])
                 .for_each(|(p, &k)| *p += qc * k);
         }
-        let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for pj in p.iter_mut() {
-            *pj = exp(*pj - max);
-            sum += *pj;
-        }
-        let inv = 1.0 / sum;
+        let max = p[..=i].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        p.iter_mut().for_each(|pj| *pj = exp(*pj - max));
+        p[i + 1..].fill(0.0);
+        let inv = 1.0 / p.iter().sum::<f32>();
         p.iter_mut().for_each(|pj| *pj *= inv);
     }
 }
@@ -138,7 +143,7 @@ impl Head {
 fn attend_body(qkv: &[f32], dims: Dims, out: &mut [f32]) {
     let (d, dh) = (dims.d(), dims.dh);
     let mut head = Head::new(dims);
-    let mut p = vec![0f32; dims.t];
+    let mut p = vec![0f32; dims.padded()];
     for h in 0..dims.heads {
         head.load(qkv, dims, h);
         for i in 0..dims.t {
@@ -157,10 +162,10 @@ fn attend_body(qkv: &[f32], dims: Dims, out: &mut [f32]) {
 /// `dk = ds^T q / sqrt(dh)`, `dv = p^T grad`.
 #[inline(always)]
 fn attend_backward_body(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32]) {
-    let (t, d, dh) = (dims.t, dims.d(), dims.dh);
+    let (t, d, dh, tp) = (dims.t, dims.d(), dims.dh, dims.padded());
     let scale = 1.0 / (dh as f32).sqrt();
     let mut head = Head::new(dims);
-    let (mut p, mut dp) = (vec![0f32; t], vec![0f32; t]);
+    let (mut p, mut dp) = (vec![0f32; tp], vec![0f32; tp]);
     let (mut dq, mut dk, mut dv) = (vec![0f32; dh], vec![0f32; t * dh], vec![0f32; t * dh]);
     for h in 0..dims.heads {
         head.load(qkv, dims, h);
@@ -169,13 +174,14 @@ fn attend_backward_body(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32])
         for i in 0..t {
             head.weights(dims, i, &mut p);
             let g = &grad[i * d + h * dh..i * d + (h + 1) * dh];
-            let dp = &mut dp[..=i];
+            // Whole padded rows (see `Dims::padded`); only 0..=i is used.
             dp.fill(0.0);
             for (c, &gc) in g.iter().enumerate() {
                 dp.iter_mut()
-                    .zip(&head.vt[c * t..c * t + i + 1])
+                    .zip(&head.vt[c * tp..(c + 1) * tp])
                     .for_each(|(dp, &v)| *dp += gc * v);
             }
+            let dp = &dp[..=i];
             for (pj, dv) in p[..=i].iter().zip(dv.chunks_exact_mut(dh)) {
                 dv.iter_mut().zip(g).for_each(|(dv, &g)| *dv += pj * g);
             }
@@ -584,7 +590,13 @@ mod tests {
     #[test]
     fn attention_and_its_gradient_match_candle() -> Result<()> {
         let mut rng = Rng::new(11);
-        for (b, t, heads, dh) in [(2, 5, 1, 3), (3, 7, 4, 5), (1, 1, 2, 4), (2, 32, 4, 16)] {
+        for (b, t, heads, dh) in [
+            (2, 5, 1, 3),
+            (3, 7, 4, 5),
+            (1, 1, 2, 4),
+            (2, 32, 4, 16),
+            (2, 21, 2, 8),
+        ] {
             let qkv = random(&mut rng, &[b, t, 3 * heads * dh])?;
             let up = random(&mut rng, &[b, t, heads * dh])?;
             let (yr, gr) = value_and_grad(&qkv, &up, |x| reference_attention(x, heads))?;
