@@ -77,6 +77,62 @@ impl Dims {
     }
 }
 
+/// Lanes of the fixed-size accumulators below: one AVX-512 vector, two AVX2.
+const LANES: usize = 16;
+
+/// `out[..n] = sum_c a[c] * rows[c * stride..][..n]` (`rows` has `a.len()` rows
+/// `stride` apart): each 16-lane block of `out` is summed in registers over all
+/// of `a`, instead of read and written back once per row.
+#[inline(always)]
+fn combine_rows(a: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    let n = out.len();
+    let whole = n - n % LANES;
+    for (b, o) in out[..whole].chunks_exact_mut(LANES).enumerate() {
+        let mut acc = [0f32; LANES];
+        for (c, &ac) in a.iter().enumerate() {
+            let row: &[f32; LANES] = rows[c * stride + b * LANES..][..LANES]
+                .try_into()
+                .unwrap_or(&[0.0; LANES]);
+            for (acc, &r) in acc.iter_mut().zip(row) {
+                *acc += ac * r;
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+    if whole < n {
+        let tail = &mut out[whole..];
+        tail.fill(0.0);
+        for (c, &ac) in a.iter().enumerate() {
+            let row = &rows[c * stride + whole..][..n - whole];
+            tail.iter_mut().zip(row).for_each(|(o, &r)| *o += ac * r);
+        }
+    }
+}
+
+/// The largest of `x`, whose length is a multiple of 16 (lane-wise, so it
+/// vectorises; `f32::max` in a fold stays scalar).
+#[inline(always)]
+fn lanes_max(x: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    for block in x.chunks_exact(LANES) {
+        for (m, &v) in m.iter_mut().zip(block) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    m.iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
+
+/// The sum of `x`, whose length is a multiple of 16, lane-wise.
+#[inline(always)]
+fn lanes_sum(x: &[f32]) -> f32 {
+    let mut s = [0f32; LANES];
+    for block in x.chunks_exact(LANES) {
+        s.iter_mut().zip(block).for_each(|(s, &v)| *s += v);
+    }
+    s.iter().sum()
+}
+
 /// One head of one batch element, copied out of `qkv` so that every inner loop
 /// runs over contiguous memory: `q` (pre-scaled by 1/sqrt(dh)), `k` and `v` as
 /// `[t, dh]`, `kt` and `vt` as `[dh, tp]` (`Dims::padded`, zeros past t).
@@ -123,17 +179,12 @@ impl Head {
     fn weights(&self, dims: Dims, i: usize, p: &mut [f32]) {
         let (dh, tp) = (dims.dh, dims.padded());
         let p = &mut p[..tp];
-        p.fill(0.0);
-        for c in 0..dh {
-            let qc = self.q[i * dh + c];
-            p.iter_mut()
-                .zip(&self.kt[c * tp..(c + 1) * tp])
-                .for_each(|(p, &k)| *p += qc * k);
-        }
-        let max = p[..=i].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        combine_rows(&self.q[i * dh..(i + 1) * dh], &self.kt, tp, p);
+        p[i + 1..].fill(f32::NEG_INFINITY);
+        let max = lanes_max(p);
         p.iter_mut().for_each(|pj| *pj = exp(*pj - max));
         p[i + 1..].fill(0.0);
-        let inv = 1.0 / p.iter().sum::<f32>();
+        let inv = 1.0 / lanes_sum(p);
         p.iter_mut().for_each(|pj| *pj *= inv);
     }
 }
@@ -149,10 +200,7 @@ fn attend_body(qkv: &[f32], dims: Dims, out: &mut [f32]) {
         for i in 0..dims.t {
             head.weights(dims, i, &mut p);
             let o = &mut out[i * d + h * dh..i * d + (h + 1) * dh];
-            o.fill(0.0);
-            for (pj, v) in p[..=i].iter().zip(head.v.chunks_exact(dh)) {
-                o.iter_mut().zip(v).for_each(|(o, &v)| *o += pj * v);
-            }
+            combine_rows(&p[..=i], &head.v, dh, o);
         }
     }
 }
@@ -175,12 +223,7 @@ fn attend_backward_body(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32])
             head.weights(dims, i, &mut p);
             let g = &grad[i * d + h * dh..i * d + (h + 1) * dh];
             // Whole padded rows (see `Dims::padded`); only 0..=i is used.
-            dp.fill(0.0);
-            for (c, &gc) in g.iter().enumerate() {
-                dp.iter_mut()
-                    .zip(&head.vt[c * tp..(c + 1) * tp])
-                    .for_each(|(dp, &v)| *dp += gc * v);
-            }
+            combine_rows(g, &head.vt, tp, &mut dp);
             let dp = &dp[..=i];
             for (pj, dv) in p[..=i].iter().zip(dv.chunks_exact_mut(dh)) {
                 dv.iter_mut().zip(g).for_each(|(dv, &g)| *dv += pj * g);
@@ -191,14 +234,9 @@ fn attend_backward_body(qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &mut [f32])
                 .iter_mut()
                 .zip(dp.iter())
                 .for_each(|(p, &dp)| *p *= dp - row_dot);
-            dq.fill(0.0);
+            combine_rows(&p[..=i], &head.k, dh, &mut dq);
             let qi = &head.q[i * dh..(i + 1) * dh];
-            for ((&ds, k), dk) in p[..=i]
-                .iter()
-                .zip(head.k.chunks_exact(dh))
-                .zip(dk.chunks_exact_mut(dh))
-            {
-                dq.iter_mut().zip(k).for_each(|(dq, &k)| *dq += ds * k);
+            for (&ds, dk) in p[..=i].iter().zip(dk.chunks_exact_mut(dh)) {
                 // q is pre-scaled, so this is already ds q / sqrt(dh).
                 dk.iter_mut().zip(qi).for_each(|(dk, &q)| *dk += ds * q);
             }
