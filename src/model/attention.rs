@@ -121,29 +121,8 @@ impl TransformerBlock {
         if fast_cpu(x, kernels) {
             return self.forward_fused(x);
         }
-        let (b, t, d) = x.dims3()?;
-        let dh = d / self.heads;
-        let qkv = self
-            .qkv
-            .forward(&self.norm1.forward(x)?)?
-            .reshape((b, t, 3, self.heads, dh))?;
-        let part = |i: usize| -> Result<Tensor> {
-            qkv.narrow(2, i, 1)?
-                .squeeze(2)?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
-        // The softmax runs in f32 under mixed precision (its exp and sum are where
-        // low precision overflows or loses the small weights).
-        let scores = scores
-            .to_dtype(DType::F32)?
-            .broadcast_add(&causal_mask(t, x.device())?)?;
-        let att = candle_nn::ops::softmax(&scores, D::Minus1)?
-            .to_dtype(v.dtype())?
-            .matmul(&v)?;
-        let att = att.transpose(1, 2)?.reshape((b, t, d))?;
+        let qkv = self.qkv.forward(&self.norm1.forward(x)?)?;
+        let att = attention_reference(&qkv, self.heads)?;
         let x = (x + self.proj.forward(&att)?)?;
         let ff = self
             .ff2
@@ -167,6 +146,33 @@ impl TransformerBlock {
         let ff = lin(&self.ff2, &gelu(&lin(&self.ff1, &norm(&self.norm2, &x)?)?)?)?;
         x + ff
     }
+}
+
+/// Causal self-attention of `qkv [b, t, 3d]` (the last axis `(q | k | v)`, each
+/// `(heads, dh)`) -> `[b, t, d]` in candle ops: what GPUs, 16-bit runs and
+/// `Kernels::Reference` take, and what `attention_fused` is tested against.
+pub(crate) fn attention_reference(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, t, d3) = qkv.dims3()?;
+    let (d, dh) = (d3 / 3, d3 / 3 / heads);
+    let qkv = qkv.reshape((b, t, 3, heads, dh))?;
+    let part = |i: usize| -> Result<Tensor> {
+        qkv.narrow(2, i, 1)?
+            .squeeze(2)?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let (q, k, v) = (part(0)?, part(1)?, part(2)?);
+    let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
+    // The softmax runs in f32 under mixed precision (its exp and sum are where
+    // low precision overflows or loses the small weights).
+    let scores = scores
+        .to_dtype(DType::F32)?
+        .broadcast_add(&causal_mask(t, qkv.device())?)?;
+    candle_nn::ops::softmax(&scores, D::Minus1)?
+        .to_dtype(v.dtype())?
+        .matmul(&v)?
+        .transpose(1, 2)?
+        .reshape((b, t, d))
 }
 
 /// `[t, t]`: 0 where a step may look (itself and the past), -inf for the future.

@@ -582,32 +582,10 @@ impl CustomOp1 for Gelu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::attention::attention_reference;
     use crate::model::test_tensors::{max_diff, random};
     use crate::util::rng::Rng;
     use candle_core::{D, Device, Var};
-
-    /// The candle-op attention of attention.rs, on `qkv [b, t, 3d]`.
-    fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
-        let (b, t, d3) = qkv.dims3()?;
-        let (d, dh) = (d3 / 3, d3 / 3 / heads);
-        let qkv = qkv.reshape((b, t, 3, heads, dh))?;
-        let part = |i: usize| -> Result<Tensor> {
-            qkv.narrow(2, i, 1)?
-                .squeeze(2)?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
-            .collect();
-        let scores = scores.broadcast_add(&Tensor::from_vec(mask, (t, t), &Device::Cpu)?)?;
-        candle_nn::ops::softmax(&scores, D::Minus1)?
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b, t, d))
-    }
 
     /// Forward and input gradient (against a random upstream gradient) of `f`.
     fn value_and_grad(
@@ -637,7 +615,7 @@ mod tests {
         ] {
             let qkv = random(&mut rng, &[b, t, 3 * heads * dh])?;
             let up = random(&mut rng, &[b, t, heads * dh])?;
-            let (yr, gr) = value_and_grad(&qkv, &up, |x| reference_attention(x, heads))?;
+            let (yr, gr) = value_and_grad(&qkv, &up, |x| attention_reference(x, heads))?;
             for lv in [Level::Avx512, Level::Avx2, Level::Portable] {
                 let (y, g) = value_and_grad(&qkv, &up, |x| attention_at(x, heads, lv))?;
                 let (dy, dg) = (max_diff(&y, &yr)?, max_diff(&g, &gr)?);
