@@ -248,29 +248,42 @@ mod tests {
             (2, 2, 6, 5, 2, 3),
             (70, 3, 4, 4, 2, 1),
         ] {
-            let x = Var::from_tensor(&random(&mut rng, &[b, c, h, w])?)?;
-            let fast = max_pool2d(x.as_tensor(), k, s)?;
-            let reference = x.as_tensor().max_pool2d_with_stride(k, s)?;
-            let case = format!("b{b} c{c} {h}x{w} k{k} s{s}");
-            assert_eq!(fast.dims(), reference.dims(), "{case}");
-            assert!(max_diff(&fast, &reference)? == 0.0, "{case}: forward");
-            let up = random(&mut rng, fast.dims())?;
-            let grads = (&fast * &up)?.sum_all()?.backward()?;
-            let got: Vec<f32> = grads
-                .get(x.as_tensor())
-                .expect("input gradient")
-                .flatten_all()?
-                .to_vec1()?;
-            let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
-            let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
-            let want = naive_gradient(&xv, (h, w), k, s, &upv);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-6, "{case}: gradient off by {worst}");
+            check_pool(&mut rng, [b, c, h, w], k, s, |x| max_pool2d(x, k, s))?;
         }
+        Ok(())
+    }
+
+    /// `pool` (a k x k max pool, stride s) on a random `[b, c, h, w]` input gives
+    /// candle's values exactly and the gradient of the definition.
+    fn check_pool(
+        rng: &mut Rng,
+        [b, c, h, w]: [usize; 4],
+        k: usize,
+        s: usize,
+        pool: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<()> {
+        let x = Var::from_tensor(&random(rng, &[b, c, h, w])?)?;
+        let y = pool(x.as_tensor())?;
+        let reference = x.as_tensor().max_pool2d_with_stride(k, s)?;
+        let case = format!("b{b} c{c} {h}x{w} k{k} s{s}");
+        assert_eq!(y.dims(), reference.dims(), "{case}");
+        assert!(max_diff(&y, &reference)? == 0.0, "{case}: forward");
+        let up = random(rng, y.dims())?;
+        let grads = (&y * &up)?.sum_all()?.backward()?;
+        let got: Vec<f32> = grads
+            .get(x.as_tensor())
+            .expect("input gradient")
+            .flatten_all()?
+            .to_vec1()?;
+        let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
+        let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
+        let want = naive_gradient(&xv, (h, w), k, s, &upv);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-6, "{case}: gradient off by {worst}");
         Ok(())
     }
 
@@ -279,28 +292,7 @@ mod tests {
     fn the_reshaped_pool_gives_the_values_and_the_defined_gradient() -> Result<()> {
         let mut rng = Rng::new(6);
         for (b, c, h, w, k) in [(2, 3, 8, 8, 2), (1, 2, 7, 9, 2), (3, 1, 9, 9, 3)] {
-            let x = Var::from_tensor(&random(&mut rng, &[b, c, h, w])?)?;
-            let y = max_pool2d_reshaped(x.as_tensor(), k)?;
-            let reference = x.as_tensor().max_pool2d_with_stride(k, k)?;
-            let case = format!("b{b} c{c} {h}x{w} k{k}");
-            assert_eq!(y.dims(), reference.dims(), "{case}");
-            assert!(max_diff(&y, &reference)? == 0.0, "{case}: forward");
-            let up = random(&mut rng, y.dims())?;
-            let grads = (&y * &up)?.sum_all()?.backward()?;
-            let got: Vec<f32> = grads
-                .get(x.as_tensor())
-                .expect("input gradient")
-                .flatten_all()?
-                .to_vec1()?;
-            let xv: Vec<f32> = x.as_tensor().flatten_all()?.to_vec1()?;
-            let upv: Vec<f32> = up.flatten_all()?.to_vec1()?;
-            let want = naive_gradient(&xv, (h, w), k, k, &upv);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-6, "{case}: gradient off by {worst}");
+            check_pool(&mut rng, [b, c, h, w], k, k, |x| max_pool2d_reshaped(x, k))?;
         }
         Ok(())
     }
