@@ -1,7 +1,8 @@
 //! The path a GPU run takes, checked without a GPU: every example experiment
 //! trains a few steps with candle's own ops (`Kernels::Reference`, what CUDA and
 //! Metal runs execute), and no code a training step runs may create an f64 tensor
-//! (candle's Metal backend has none) or read a scalar back as f64.
+//! (candle's Metal backend has none) or read a scalar back as f64. And the CPU's
+//! fused sequence kernels follow that path's loss curve step for step.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use trainlab::spec::{AgentMethod, DatasetSpec, Experiment, load_file};
 use trainlab::train::{FailureKind, StartOptions, TrainEvent};
 
 mod common;
-use common::run_all;
+use common::{run_all, step_losses};
 
 fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
@@ -79,6 +80,56 @@ fn every_example_trains_with_candles_own_ops() {
             }
             other => panic!("{name}: {other:?}"),
         }
+    }
+}
+
+/// The fused CPU kernels (LSTM, GRU and Transformer layers as single ops with
+/// their own backward passes) train the sequence examples along the same loss
+/// curve as candle's own ops, step for step.
+#[test]
+fn fused_sequence_kernels_train_like_candles_ops() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for name in [
+        "text_charlm_lstm.ron",
+        "text_charlm_gru.ron",
+        "text_charlm_transformer.ron",
+    ] {
+        let curve = |kernels: Kernels| {
+            let mut exp = few_steps(&dir.join(name));
+            exp.training.log_every_steps = 1;
+            if let DatasetSpec::Text(t) = &mut exp.dataset {
+                t.limit = Some(5_000);
+            }
+            let events = run_all(
+                exp,
+                StartOptions {
+                    kernels,
+                    halt_after_step: Some(20),
+                    ..StartOptions::default()
+                },
+            );
+            step_losses(&events)
+        };
+        let (fast, reference) = (curve(Kernels::Fast), curve(Kernels::Reference));
+        assert!(fast.len() >= 18, "{name}: {fast:?}");
+        assert_eq!(fast.len(), reference.len(), "{name}");
+        let worst = fast
+            .iter()
+            .zip(&reference)
+            .map(|(f, r)| (f - r).abs())
+            .fold(0.0, f64::max);
+        eprintln!(
+            "{name}: worst loss difference {worst:e} over {} steps",
+            fast.len()
+        );
+        for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+            assert!(
+                // Float rounding gives ~1e-5; half of one gradient gives 2e-4.
+                (f - r).abs() < 5e-5,
+                "{name} step {i}: fused {f}, candle {r}"
+            );
+        }
+        assert!(fast[fast.len() - 1] < fast[0], "{name} learns: {fast:?}");
     }
 }
 
