@@ -117,9 +117,6 @@ pub fn render(
         "val": val,
     });
     let (mean, std) = crate::train::normalisation(data.name);
-    let t = &exp.training;
-    let opt_code = optimizer_code(&exp.optimizer);
-    let schedule = schedule_code(exp);
     let classes = crate::data::class_names(data.name);
     let script = TEMPLATE
         .replace("{{NAME}}", &exp.name)
@@ -142,35 +139,8 @@ pub fn render(
             &data.augment.as_ref().map_or(0, |a| a.max_shift).to_string(),
         )
         .replace("{{CLASSES}}", &format!("{classes:?}"))
-        .replace("{{SEED}}", &exp.seed.to_string())
-        .replace("{{MODEL}}", &model)
-        .replace("{{OPTIMIZER}}", &opt_code)
-        .replace("{{SCHEDULE}}", &schedule)
-        .replace("{{EPOCHS}}", &t.epochs.to_string())
-        .replace("{{BATCH}}", &t.batch_size.to_string())
-        .replace("{{LOG_EVERY}}", &t.log_every_steps.to_string())
-        .replace("{{EVAL_EVERY}}", &py_opt(t.eval_every_steps))
-        .replace(
-            "{{CLIP}}",
-            &t.grad_clip_norm.map_or("None".into(), |c| format!("{c}")),
-        )
-        .replace(
-            "{{PATIENCE}}",
-            &t.early_stopping
-                .as_ref()
-                .map_or("None".into(), |e| e.patience.to_string()),
-        )
-        .replace(
-            "{{MIN_DELTA}}",
-            &t.early_stopping
-                .as_ref()
-                .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
-        )
-        .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
-        .replace("{{EVAL_ONLY}}", if eval_only { "True" } else { "False" });
-    if script.contains("{{") {
-        return Err("internal: a template field was left unfilled".into());
-    }
+        .replace("{{MODEL}}", &model);
+    let script = filled(fill_training(script, exp, weights, eval_only))?;
     let split_text = serde_json::to_string(&split_json).map_err(|e| e.to_string())?;
     Ok(Rendered {
         script,
@@ -198,6 +168,55 @@ pub(super) fn unsupported(exp: &Experiment) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// Fills the fields the image and text templates share: seed, optimizer,
+/// schedule, the training loop's settings, early stopping, weights, eval-only.
+pub(super) fn fill_training(
+    script: String,
+    exp: &Experiment,
+    weights: Option<&Path>,
+    eval_only: bool,
+) -> String {
+    let t = &exp.training;
+    script
+        .replace("{{SEED}}", &exp.seed.to_string())
+        .replace("{{OPTIMIZER}}", &optimizer_code(&exp.optimizer))
+        .replace("{{SCHEDULE}}", &schedule_code(exp))
+        .replace("{{EPOCHS}}", &t.epochs.to_string())
+        .replace("{{BATCH}}", &t.batch_size.to_string())
+        .replace("{{LOG_EVERY}}", &t.log_every_steps.to_string())
+        .replace("{{EVAL_EVERY}}", &py_opt(t.eval_every_steps))
+        .replace(
+            "{{CLIP}}",
+            &t.grad_clip_norm.map_or("None".into(), |c| format!("{c}")),
+        )
+        .replace(
+            "{{PATIENCE}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("None".into(), |e| e.patience.to_string()),
+        )
+        .replace(
+            "{{MIN_DELTA}}",
+            &t.early_stopping
+                .as_ref()
+                .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
+        )
+        .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
+        .replace("{{EVAL_ONLY}}", py_bool(eval_only))
+}
+
+/// `script`, or an error if a template field was left unfilled (a bug here).
+pub(super) fn filled(script: String) -> Result<String, String> {
+    if script.contains("{{") {
+        return Err("internal: a template field was left unfilled".into());
+    }
+    Ok(script)
+}
+
+pub(super) fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
 }
 
 pub(super) fn py_path(p: &Path) -> String {

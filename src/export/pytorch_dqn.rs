@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use super::pytorch::{Rendered, model_code, optimizer_code, py_path, unsupported};
+use super::pytorch::{Rendered, filled, model_code, optimizer_code, py_bool, py_path, unsupported};
 use crate::data::maze::{env_for, input_size, solve};
 use crate::spec::{AgentMethod, DqnLoss, EncodingSpec, Experiment, GridworldSpec, TargetUpdate};
 
@@ -63,7 +63,6 @@ pub(super) fn render(
     };
     let a = &exp.agent;
     let r = &world.rewards;
-    let py_bool = |b: bool| if b { "True" } else { "False" };
     let script = TEMPLATE
         .replace("{{NAME}}", &exp.name)
         .replace("{{LAYOUT}}", &rows.join("\n"))
@@ -109,9 +108,7 @@ pub(super) fn render(
         )
         .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
         .replace("{{EVAL_ONLY}}", py_bool(eval_only));
-    if script.contains("{{") {
-        return Err("internal: a template field was left unfilled".into());
-    }
+    let script = filled(script)?;
     Ok(Rendered {
         script,
         sidecars: Vec::new(),

@@ -22,7 +22,7 @@ use crate::train::supervised::language_model::stream;
 use crate::train::supervised::text_classifier::class_weights;
 use crate::train::supervised::text_setup::limit_docs;
 
-use super::pytorch::{Rendered, optimizer_code, py_opt, py_path, schedule_code, unsupported};
+use super::pytorch::{Rendered, fill_training, filled, py_bool, py_opt, py_path, unsupported};
 
 const TEMPLATE: &str = include_str!("pytorch_text_template.py");
 
@@ -134,7 +134,6 @@ pub(super) fn render(
     };
     let (model, head_in) = model_code(exp, spec, vocab.len())?;
     let data_path = out.with_extension("data.json");
-    let t = &exp.training;
     let script = TEMPLATE
         .replace("{{NAME}}", &exp.name)
         .replace(
@@ -143,45 +142,14 @@ pub(super) fn render(
         )
         .replace("{{DATA}}", &py_path(&data_path))
         .replace("{{TASK}}", &task_code)
-        .replace("{{SEED}}", &exp.seed.to_string())
         .replace("{{MODEL}}", &model)
-        .replace("{{HEAD}}", &format!("nn.Linear({head_in}, {outputs})"))
-        .replace("{{OPTIMIZER}}", &optimizer_code(&exp.optimizer))
-        .replace("{{SCHEDULE}}", &schedule_code(exp))
-        .replace("{{EPOCHS}}", &t.epochs.to_string())
-        .replace("{{BATCH}}", &t.batch_size.to_string())
-        .replace("{{LOG_EVERY}}", &t.log_every_steps.to_string())
-        .replace("{{EVAL_EVERY}}", &py_opt(t.eval_every_steps))
-        .replace(
-            "{{CLIP}}",
-            &t.grad_clip_norm.map_or("None".into(), |c| format!("{c}")),
-        )
-        .replace(
-            "{{PATIENCE}}",
-            &t.early_stopping
-                .as_ref()
-                .map_or("None".into(), |e| e.patience.to_string()),
-        )
-        .replace(
-            "{{MIN_DELTA}}",
-            &t.early_stopping
-                .as_ref()
-                .map_or("0.0".into(), |e| format!("{}", e.min_delta)),
-        )
-        .replace("{{WEIGHTS}}", &weights.map_or("None".into(), py_path))
-        .replace("{{EVAL_ONLY}}", py_bool(eval_only));
-    if script.contains("{{") {
-        return Err("internal: a template field was left unfilled".into());
-    }
+        .replace("{{HEAD}}", &format!("nn.Linear({head_in}, {outputs})"));
+    let script = filled(fill_training(script, exp, weights, eval_only))?;
     let data_text = serde_json::to_string(&data).map_err(|e| e.to_string())?;
     Ok(Rendered {
         script,
         sidecars: vec![(data_path, data_text.into_bytes())],
     })
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
 }
 
 /// The run's own vocabulary when there is one (beside its weights), else the
