@@ -355,26 +355,37 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn int8_outputs_match_f32_within_quantisation_error_and_round_trip() {
-        let (m, layers) = mlp();
-        let q = Int8Model::quantise(&m, &layers, &rows(200, 1)).expect("quantises");
-        let x = rows(50, 2);
+    /// The f32 model's outputs for `x`, rows of 8x8 one-channel images.
+    fn f32_outputs(m: &Model, x: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let flat: Vec<f32> = x.iter().flatten().copied().collect();
-        let reference: Vec<Vec<f32>> = m
-            .forward(
-                &Tensor::from_vec(flat, (50, 1, 8, 8), &Device::Cpu).expect("t"),
-                crate::model::Mode::Eval,
-            )
-            .and_then(|t| t.to_vec2())
-            .expect("f32 outputs");
-        let out = q.forward(&x);
+        m.forward(
+            &Tensor::from_vec(flat, (x.len(), 1, 8, 8), &Device::Cpu).expect("t"),
+            crate::model::Mode::Eval,
+        )
+        .and_then(|t| t.to_vec2())
+        .expect("f32 outputs")
+    }
+
+    /// The largest difference between `out` and `reference`, and the largest
+    /// magnitude in `reference`.
+    fn worst_and_span(out: &[Vec<f32>], reference: &[Vec<f32>]) -> (f32, f32) {
         let span = reference.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
         let worst = out
             .iter()
             .flatten()
             .zip(reference.iter().flatten())
             .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        (worst, span)
+    }
+
+    #[test]
+    fn int8_outputs_match_f32_within_quantisation_error_and_round_trip() {
+        let (m, layers) = mlp();
+        let q = Int8Model::quantise(&m, &layers, &rows(200, 1)).expect("quantises");
+        let x = rows(50, 2);
+        let reference = f32_outputs(&m, &x);
+        let out = q.forward(&x);
+        let (worst, span) = worst_and_span(&out, &reference);
         // Two layers of 8-bit rounding: a few percent of the output range.
         assert!(worst < 0.05 * span, "worst {worst}, span {span}");
         let agree = out
@@ -460,21 +471,9 @@ mod tests {
             .expect("loads state");
         let q = Int8Model::quantise(&m, &layers, &rows(200, 4)).expect("quantises");
         let x = rows(40, 5);
-        let flat: Vec<f32> = x.iter().flatten().copied().collect();
-        let reference: Vec<Vec<f32>> = m
-            .forward(
-                &Tensor::from_vec(flat, (40, 1, 8, 8), &dev).expect("t"),
-                crate::model::Mode::Eval,
-            )
-            .and_then(|t| t.to_vec2())
-            .expect("f32 outputs");
+        let reference = f32_outputs(&m, &x);
         let out = q.forward(&x);
-        let span = reference.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
-        let worst = out
-            .iter()
-            .flatten()
-            .zip(reference.iter().flatten())
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let (worst, span) = worst_and_span(&out, &reference);
         assert!(worst < 0.06 * span, "worst {worst}, span {span}");
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("int8.safetensors");
