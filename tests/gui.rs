@@ -32,6 +32,29 @@ fn small_app(dir: &tempfile::TempDir) -> TrainlabApp {
     app
 }
 
+/// The workbench after a one-epoch run on `train` / `test` bundled digits,
+/// started with its Start button and finished without an error.
+fn finished_run(
+    dir: &tempfile::TempDir,
+    train: usize,
+    test: usize,
+) -> Harness<'static, TrainlabApp> {
+    let mut app = small_app(dir);
+    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
+        unreachable!("the default experiment uses images")
+    };
+    d.train_limit = Some(train);
+    d.test_limit = Some(test);
+    app.doc.exp.training.epochs = 1;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the run to start", |a| a.is_running());
+    step_until(&mut h, "the run to end", |a| !a.is_running());
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    h
+}
+
 /// Steps frames until `done` holds (a real worker thread is running meanwhile).
 fn step_until(h: &mut Harness<'_, TrainlabApp>, what: &str, done: impl Fn(&TrainlabApp) -> bool) {
     let start = Instant::now();
@@ -1007,19 +1030,7 @@ fn a_lesson_opens_from_the_lessons_menu_with_its_notes() {
 #[test]
 fn a_finished_run_is_compressed_from_the_history_and_one_sparsity_is_tested() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut app = small_app(&dir);
-    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
-        unreachable!("the default experiment uses images")
-    };
-    d.train_limit = Some(500);
-    d.test_limit = Some(200);
-    app.doc.exp.training.epochs = 1;
-    let mut h = harness(app);
-    h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the run to start", |a| a.is_running());
-    step_until(&mut h, "the run to end", |a| !a.is_running());
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let mut h = finished_run(&dir, 500, 200);
 
     h.state_mut().tab = Tab::History;
     h.run();
@@ -1234,19 +1245,7 @@ fn a_text_experiment_in_the_pytorch_tab_shows_a_script_or_the_reason() {
 #[test]
 fn the_curves_of_a_finished_run_save_as_png_svg_and_csv() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut app = small_app(&dir);
-    let DatasetSpec::Images(d) = &mut app.doc.exp.dataset else {
-        unreachable!("the default experiment uses images")
-    };
-    d.train_limit = Some(400);
-    d.test_limit = Some(100);
-    app.doc.exp.training.epochs = 1;
-    let mut h = harness(app);
-    h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the run to start", |a| a.is_running());
-    step_until(&mut h, "the run to end", |a| !a.is_running());
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    let mut h = finished_run(&dir, 400, 100);
     h.state_mut().tab = Tab::Curves;
     h.run();
     assert_eq!(h.query_all_by_label("Save PNG").count(), 4, "one per plot");
