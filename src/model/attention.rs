@@ -10,7 +10,7 @@ use candle_nn::{Linear, Module};
 use super::Kernels;
 use super::attention_fused::{causal_attention, gelu, layer_norm};
 use super::cpu_data::fast_cpu;
-use super::fused::linear;
+use super::fused::{linear, linear_gelu};
 use super::init::{uniform, uniform_bound};
 use crate::util::rng::Rng;
 
@@ -143,8 +143,12 @@ impl TransformerBlock {
         let qkv = lin(&self.qkv, &norm(&self.norm1, x)?)?;
         let att = causal_attention(&qkv, self.heads)?;
         let x = (x + lin(&self.proj, &att)?)?;
-        let ff = lin(&self.ff2, &gelu(&lin(&self.ff1, &norm(&self.norm2, &x)?)?)?)?;
-        x + ff
+        let n2 = norm(&self.norm2, &x)?;
+        let hidden = match self.ff1.bias() {
+            Some(b) => linear_gelu(&n2, self.ff1.weight(), b)?,
+            None => gelu(&self.ff1.forward(&n2)?)?,
+        };
+        x + lin(&self.ff2, &hidden)?
     }
 }
 

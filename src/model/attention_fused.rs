@@ -547,6 +547,28 @@ fn gelu_backward(level: Level, x: &[f32], g: &[f32], dx: &mut [f32]) {
     gelu_bwd_body(x, g, dx)
 }
 
+/// `gelu(x)` elementwise, over the rayon pool (also the epilogue of
+/// `fused::linear_gelu`).
+pub(crate) fn gelu_of(x: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    let lv = level();
+    y.par_chunks_mut(GELU_CHUNK)
+        .zip(x.par_chunks(GELU_CHUNK))
+        .for_each(|(y, x)| gelu_forward(lv, x, y));
+    y
+}
+
+/// `g * gelu'(x)` elementwise, over the rayon pool.
+pub(crate) fn gelu_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    let lv = level();
+    dx.par_chunks_mut(GELU_CHUNK)
+        .zip(x.par_chunks(GELU_CHUNK))
+        .zip(g.par_chunks(GELU_CHUNK))
+        .for_each(|((dx, x), g)| gelu_backward(lv, x, g, dx));
+    dx
+}
+
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "gelu-erf"
@@ -554,27 +576,12 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(storage, layout, "gelu")?;
-        let mut y = vec![0f32; x.len()];
-        let lv = level();
-        y.par_chunks_mut(GELU_CHUNK)
-            .zip(x.par_chunks(GELU_CHUNK))
-            .for_each(|(y, x)| gelu_forward(lv, x, y));
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
+        Ok((CpuStorage::F32(gelu_of(x)), layout.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let op = "gelu backward";
-        let lv = level();
-        let dx = with_data(arg, op, |x| {
-            with_data(grad, op, |g| {
-                let mut dx = vec![0f32; x.len()];
-                dx.par_chunks_mut(GELU_CHUNK)
-                    .zip(x.par_chunks(GELU_CHUNK))
-                    .zip(g.par_chunks(GELU_CHUNK))
-                    .for_each(|((dx, x), g)| gelu_backward(lv, x, g, dx));
-                Ok(dx)
-            })
-        })?;
+        let dx = with_data(arg, op, |x| with_data(grad, op, |g| Ok(gelu_grad(x, g))))?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }
 }

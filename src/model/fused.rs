@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::activation::{exp, simd_kernel};
+use super::attention_fused::{gelu_grad, gelu_of};
 
 use super::cpu_data::{f32_slice, fast_cpu, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
@@ -22,10 +23,24 @@ use super::seq_layout::column_sums;
 /// three. Every leading dimension is one more row of the same GEMM, so sequence
 /// models need no reshape (each reshape would add a copy of its gradient).
 pub(crate) fn linear(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(w, bias, LinearOp)
+    x.contiguous()?.apply_op3(w, bias, LinearOp { gelu: None })
 }
 
-struct LinearOp;
+/// `gelu(linear(x, w, bias))` in one op (a transformer's feed-forward layer):
+/// the pre-activation, the block's largest tensor, stays inside the op instead
+/// of becoming a tensor whose gradient autograd zero-fills and adds.
+pub(crate) fn linear_gelu(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let op = LinearOp {
+        gelu: Some(Mutex::new(None)),
+    };
+    x.contiguous()?.apply_op3(w, bias, op)
+}
+
+struct LinearOp {
+    /// With a GELU after the product: the pre-activation of the last forward
+    /// pass, kept for the backward one.
+    gelu: Option<Mutex<Option<Vec<f32>>>>,
+}
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
@@ -74,6 +89,13 @@ impl CustomOp3 for LinearOp {
         );
         let mut out_dims = dims.to_vec();
         out_dims[dims.len() - 1] = n;
+        if let Some(saved) = &self.gelu {
+            let y = gelu_of(&out);
+            if let Ok(mut saved) = saved.lock() {
+                *saved = Some(out);
+            }
+            return Ok((CpuStorage::F32(y), Shape::from(out_dims)));
+        }
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
@@ -94,6 +116,15 @@ impl CustomOp3 for LinearOp {
         let xd = storage_f32(&xs, xl, "fused-linear backward")?;
         let wd = storage_f32(&ws, wl, "fused-linear backward")?;
         let g = storage_f32(&gs, gl, "fused-linear backward")?;
+        // With a GELU: the gradient at the pre-activation, from the saved one.
+        let pre_grad = match &self.gelu {
+            Some(saved) => match saved.lock().ok().and_then(|mut s| s.take()) {
+                Some(pre) if pre.len() == g.len() => Some(gelu_grad(&pre, g)),
+                _ => candle_core::bail!("fused-linear: backward without a recorded forward pass"),
+            },
+            None => None,
+        };
+        let g = pre_grad.as_deref().unwrap_or(g);
         let device = x.device();
         // The first layer's input is data, not a variable: skip its gradient (a
         // quarter of an MLP's backward arithmetic).
@@ -300,39 +331,53 @@ mod tests {
             .expect("diff")
     }
 
+    /// `linear` and `linear_gelu` (batches of rows and a `[b, t, k]` sequence)
+    /// against candle's matmul + broadcast add (+ gelu_erf).
     #[test]
     fn linear_and_its_gradients_match_candle() {
         let dev = Device::Cpu;
-        for &(b, k, n) in &[(1, 1, 1), (5, 7, 3), (64, 784, 128), (33, 128, 10)] {
-            let x =
-                Var::from_tensor(&Tensor::randn(0f32, 1., (b, k), &dev).expect("x")).expect("var");
-            let w =
-                Var::from_tensor(&Tensor::randn(0f32, 1., (n, k), &dev).expect("w")).expect("var");
-            let bias =
-                Var::from_tensor(&Tensor::randn(0f32, 1., n, &dev).expect("b")).expect("var");
-            let up = Tensor::randn(0f32, 1., (b, n), &dev).expect("up");
-            let fused = linear(&x, &w, &bias).expect("fused");
-            let reference = x
-                .matmul(&w.t().expect("t"))
-                .and_then(|y| y.broadcast_add(&bias))
-                .expect("ref");
-            assert!(max_diff(&fused, &reference) < 1e-3, "forward {b}x{k}x{n}");
-            let gf = (fused * &up)
-                .and_then(|t| t.sum_all())
-                .and_then(|t| t.backward())
-                .expect("bwd");
-            let gr = (reference * &up)
-                .and_then(|t| t.sum_all())
-                .and_then(|t| t.backward())
-                .expect("bwd");
-            for v in [&x, &w, &bias] {
-                let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
-                assert!(max_diff(a, r) < 1e-3, "gradient {b}x{k}x{n}");
+        let shapes: [&[usize]; 5] = [&[1, 1], &[5, 7], &[64, 784], &[33, 128], &[4, 9, 64]];
+        for (dims, n) in shapes.into_iter().zip([1, 3, 128, 10, 256]) {
+            for gelu in [false, true] {
+                let case = format!("{dims:?} -> {n}, gelu {gelu}");
+                let k = dims[dims.len() - 1];
+                let x = Var::from_tensor(&Tensor::randn(0f32, 1., dims, &dev).expect("x"))
+                    .expect("var");
+                let w = Var::from_tensor(&Tensor::randn(0f32, 1., (n, k), &dev).expect("w"))
+                    .expect("var");
+                let bias =
+                    Var::from_tensor(&Tensor::randn(0f32, 1., n, &dev).expect("b")).expect("var");
+                let mut out_dims = dims.to_vec();
+                out_dims[dims.len() - 1] = n;
+                let up = Tensor::randn(0f32, 1., out_dims, &dev).expect("up");
+                let fused = if gelu {
+                    linear_gelu(&x, &w, &bias)
+                } else {
+                    linear(&x, &w, &bias)
+                }
+                .expect("fused");
+                let reference = x
+                    .broadcast_matmul(&w.t().expect("t"))
+                    .and_then(|y| y.broadcast_add(&bias))
+                    .and_then(|y| if gelu { y.gelu_erf() } else { Ok(y) })
+                    .expect("ref");
+                assert!(max_diff(&fused, &reference) < 1e-3, "forward {case}");
+                let gf = (fused * &up)
+                    .and_then(|t| t.sum_all())
+                    .and_then(|t| t.backward())
+                    .expect("bwd");
+                let gr = (reference * &up)
+                    .and_then(|t| t.sum_all())
+                    .and_then(|t| t.backward())
+                    .expect("bwd");
+                for v in [&x, &w, &bias] {
+                    let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
+                    assert!(max_diff(a, r) < 1e-3, "gradient {case}");
+                }
             }
         }
     }
 
-    /// Leading dimensions are rows: `[b, t, k]` gives what `[b*t, k]` gives.
     #[test]
     fn linear_on_a_sequence_equals_linear_on_its_rows() {
         let dev = Device::Cpu;
