@@ -2,15 +2,14 @@
 //! self-attention where step t sees only steps <= t, then a GELU feed-forward
 //! network, each added back to its input. Plain candle ops, so autograd and
 //! every device work unchanged; on the CPU in f32 with `Kernels::Fast` the
-//! same block runs on the fused ops of `attention_fused`.
+//! same block runs as one fused op (`block_fused`).
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{Linear, Module};
 
 use super::Kernels;
-use super::attention_fused::{causal_attention, gelu, layer_norm};
+use super::block_fused::transformer_block;
 use super::cpu_data::fast_cpu;
-use super::fused::{linear, linear_gelu};
 use super::init::{uniform, uniform_bound};
 use crate::util::rng::Rng;
 
@@ -130,25 +129,35 @@ impl TransformerBlock {
         x + ff
     }
 
-    /// The same block on the fused CPU ops (f32): no head split or merge copies,
-    /// each bias added inside its GEMM.
+    /// The same block as one fused CPU op (f32): no head split or merge
+    /// copies, each bias added inside its GEMM, no intermediate tensors.
     fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
-        let lin = |l: &Linear, x: &Tensor| -> Result<Tensor> {
-            match l.bias() {
-                Some(b) => linear(x, l.weight(), b),
-                None => l.forward(x),
-            }
+        let bias = |l: &Linear| -> Result<Tensor> {
+            l.bias().cloned().ok_or_else(|| {
+                candle_core::Error::Msg("transformer block: a linear layer without bias".into())
+            })
         };
-        let norm = |n: &Norm, x: &Tensor| layer_norm(x, &n.weight, &n.bias);
-        let qkv = lin(&self.qkv, &norm(&self.norm1, x)?)?;
-        let att = causal_attention(&qkv, self.heads)?;
-        let x = (x + lin(&self.proj, &att)?)?;
-        let n2 = norm(&self.norm2, &x)?;
-        let hidden = match self.ff1.bias() {
-            Some(b) => linear_gelu(&n2, self.ff1.weight(), b)?,
-            None => gelu(&self.ff1.forward(&n2)?)?,
-        };
-        x + lin(&self.ff2, &hidden)?
+        let (qb, pb, f1b, f2b) = (
+            bias(&self.qkv)?,
+            bias(&self.proj)?,
+            bias(&self.ff1)?,
+            bias(&self.ff2)?,
+        );
+        let params = [
+            &self.norm1.weight,
+            &self.norm1.bias,
+            self.qkv.weight(),
+            &qb,
+            self.proj.weight(),
+            &pb,
+            &self.norm2.weight,
+            &self.norm2.bias,
+            self.ff1.weight(),
+            &f1b,
+            self.ff2.weight(),
+            &f2b,
+        ];
+        transformer_block(x, params, self.heads)
     }
 }
 

@@ -36,6 +36,13 @@ pub(crate) fn storage_f32<'a>(
     }
 }
 
+/// Runs `f` on the data of `t` as contiguous f32 (copied first if strided).
+pub(crate) fn with_data<T>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T> {
+    let t = t.contiguous()?;
+    let (s, l) = t.storage_and_layout();
+    f(storage_f32(&s, l, op)?)
+}
+
 /// Whether trainlab's own CPU kernels run on this tensor: `Kernels::Fast`, on the
 /// CPU, in f32. Everything else takes candle's ops.
 pub(crate) fn fast_cpu(t: &Tensor, kernels: Kernels) -> bool {

@@ -13,9 +13,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::activation::{exp, simd_kernel};
-use super::attention_fused::{gelu_grad, gelu_of};
 
-use super::cpu_data::{f32_slice, fast_cpu, storage_f32};
+use super::cpu_data::{f32_slice, fast_cpu, with_data};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::seq_layout::column_sums;
 
@@ -23,24 +22,74 @@ use super::seq_layout::column_sums;
 /// three. Every leading dimension is one more row of the same GEMM, so sequence
 /// models need no reshape (each reshape would add a copy of its gradient).
 pub(crate) fn linear(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(w, bias, LinearOp { gelu: None })
+    x.contiguous()?.apply_op3(w, bias, LinearOp)
 }
 
-/// `gelu(linear(x, w, bias))` in one op (a transformer's feed-forward layer):
-/// the pre-activation, the block's largest tensor, stays inside the op instead
-/// of becoming a tensor whose gradient autograd zero-fills and adds.
-pub(crate) fn linear_gelu(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let op = LinearOp {
-        gelu: Some(Mutex::new(None)),
-    };
-    x.contiguous()?.apply_op3(w, bias, op)
+/// `x [rows, k] @ w [n, k]^T + bias [n]` -> `[rows, n]`; `n = bias.len()`.
+pub(crate) fn linear_rows(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let n = bias.len();
+    let k = w.len().checked_div(n).unwrap_or(0);
+    let rows = x.len().checked_div(k).unwrap_or(0);
+    // Start every output row from the bias, then accumulate x @ w^T onto it.
+    let mut out = Vec::with_capacity(rows * n);
+    for _ in 0..rows {
+        out.extend_from_slice(bias);
+    }
+    matmul(
+        (rows, n, k),
+        &mut out,
+        true,
+        x,
+        row_major(k),
+        w,
+        transposed(k),
+        Threads::Pool,
+    );
+    out
 }
 
-struct LinearOp {
-    /// With a GELU after the product: the pre-activation of the last forward
-    /// pass, kept for the backward one.
-    gelu: Option<Mutex<Option<Vec<f32>>>>,
+/// The gradients of `linear_rows` from the one at its output, `g [rows, n]`:
+/// `(dx, dw, db)`, `dx` only when `input_grad` (the first layer's input is
+/// data: skipping it saves a quarter of an MLP's backward arithmetic).
+pub(crate) fn linear_grads(
+    x: &[f32],
+    w: &[f32],
+    g: &[f32],
+    (n, k): (usize, usize),
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let rows = x.len().checked_div(k).unwrap_or(0);
+    let dx = input_grad.then(|| {
+        // dx[rows, k] = g[rows, n] @ w[n, k]
+        let mut dx = vec![0f32; rows * k];
+        matmul(
+            (rows, k, n),
+            &mut dx,
+            false,
+            g,
+            row_major(n),
+            w,
+            row_major(k),
+            Threads::Pool,
+        );
+        dx
+    });
+    // dw[n, k] = g^T @ x
+    let mut dw = vec![0f32; n * k];
+    matmul(
+        (n, k, rows),
+        &mut dw,
+        false,
+        g,
+        transposed(n),
+        x,
+        row_major(k),
+        Threads::Pool,
+    );
+    (dx, dw, column_sums(g, n))
 }
+
+struct LinearOp;
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
@@ -61,7 +110,6 @@ impl CustomOp3 for LinearOp {
         let bias = f32_slice(s3, l3, "fused-linear")?;
         let dims = l1.dims();
         let k = dims.last().copied().unwrap_or(0);
-        let b = x.len().checked_div(k).unwrap_or(0);
         let (n, k2) = l2.shape().dims2()?;
         if dims.len() < 2 || k != k2 || bias.len() != n {
             candle_core::bail!(
@@ -71,31 +119,9 @@ impl CustomOp3 for LinearOp {
                 l3.dims()
             );
         }
-        // Start every output row from the bias, then accumulate x @ w^T onto it.
-        let mut out = Vec::with_capacity(b * n);
-        for _ in 0..b {
-            out.extend_from_slice(bias);
-        }
-        // out[b, n] += x[b, k] @ w^T, w stored [n, k].
-        matmul(
-            (b, n, k),
-            &mut out,
-            true,
-            x,
-            row_major(k),
-            w,
-            transposed(k),
-            Threads::Pool,
-        );
         let mut out_dims = dims.to_vec();
         out_dims[dims.len() - 1] = n;
-        if let Some(saved) = &self.gelu {
-            let y = gelu_of(&out);
-            if let Ok(mut saved) = saved.lock() {
-                *saved = Some(out);
-            }
-            return Ok((CpuStorage::F32(y), Shape::from(out_dims)));
-        }
+        let out = linear_rows(x, w, bias);
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
@@ -108,58 +134,18 @@ impl CustomOp3 for LinearOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, k) = w.dims2()?;
-        let b = x.elem_count() / k.max(1);
-        let (xc, wc, gc) = (x.contiguous()?, w.contiguous()?, grad.contiguous()?);
-        let (xs, xl) = xc.storage_and_layout();
-        let (ws, wl) = wc.storage_and_layout();
-        let (gs, gl) = gc.storage_and_layout();
-        let xd = storage_f32(&xs, xl, "fused-linear backward")?;
-        let wd = storage_f32(&ws, wl, "fused-linear backward")?;
-        let g = storage_f32(&gs, gl, "fused-linear backward")?;
-        // With a GELU: the gradient at the pre-activation, from the saved one.
-        let pre_grad = match &self.gelu {
-            Some(saved) => match saved.lock().ok().and_then(|mut s| s.take()) {
-                Some(pre) if pre.len() == g.len() => Some(gelu_grad(&pre, g)),
-                _ => candle_core::bail!("fused-linear: backward without a recorded forward pass"),
-            },
-            None => None,
-        };
-        let g = pre_grad.as_deref().unwrap_or(g);
+        let op = "fused-linear backward";
+        let (dx, dw, db) = with_data(x, op, |xd| {
+            with_data(w, op, |wd| {
+                with_data(grad, op, |g| {
+                    Ok(linear_grads(xd, wd, g, (n, k), x.track_op()))
+                })
+            })
+        })?;
         let device = x.device();
-        // The first layer's input is data, not a variable: skip its gradient (a
-        // quarter of an MLP's backward arithmetic).
-        let dx = if x.track_op() {
-            // dx[b, k] = grad[b, n] @ w[n, k]
-            let mut dx = vec![0f32; b * k];
-            matmul(
-                (b, k, n),
-                &mut dx,
-                false,
-                g,
-                row_major(n),
-                wd,
-                row_major(k),
-                Threads::Pool,
-            );
-            Some(Tensor::from_vec(dx, x.shape(), device)?)
-        } else {
-            None
-        };
-        // dw[n, k] = grad^T @ x
-        let mut dw = vec![0f32; n * k];
-        matmul(
-            (n, k, b),
-            &mut dw,
-            false,
-            g,
-            transposed(n),
-            xd,
-            row_major(k),
-            Threads::Pool,
-        );
-        let db = column_sums(g, n);
         Ok((
-            dx,
+            dx.map(|dx| Tensor::from_vec(dx, x.shape(), device))
+                .transpose()?,
             Some(Tensor::from_vec(dw, (n, k), device)?),
             Some(Tensor::from_vec(db, n, device)?),
         ))
@@ -331,49 +317,41 @@ mod tests {
             .expect("diff")
     }
 
-    /// `linear` and `linear_gelu` (batches of rows and a `[b, t, k]` sequence)
-    /// against candle's matmul + broadcast add (+ gelu_erf).
+    /// `linear` on batches of rows and on a `[b, t, k]` sequence against candle's
+    /// matmul + broadcast add.
     #[test]
     fn linear_and_its_gradients_match_candle() {
         let dev = Device::Cpu;
         let shapes: [&[usize]; 5] = [&[1, 1], &[5, 7], &[64, 784], &[33, 128], &[4, 9, 64]];
         for (dims, n) in shapes.into_iter().zip([1, 3, 128, 10, 256]) {
-            for gelu in [false, true] {
-                let case = format!("{dims:?} -> {n}, gelu {gelu}");
-                let k = dims[dims.len() - 1];
-                let x = Var::from_tensor(&Tensor::randn(0f32, 1., dims, &dev).expect("x"))
-                    .expect("var");
-                let w = Var::from_tensor(&Tensor::randn(0f32, 1., (n, k), &dev).expect("w"))
-                    .expect("var");
-                let bias =
-                    Var::from_tensor(&Tensor::randn(0f32, 1., n, &dev).expect("b")).expect("var");
-                let mut out_dims = dims.to_vec();
-                out_dims[dims.len() - 1] = n;
-                let up = Tensor::randn(0f32, 1., out_dims, &dev).expect("up");
-                let fused = if gelu {
-                    linear_gelu(&x, &w, &bias)
-                } else {
-                    linear(&x, &w, &bias)
-                }
-                .expect("fused");
-                let reference = x
-                    .broadcast_matmul(&w.t().expect("t"))
-                    .and_then(|y| y.broadcast_add(&bias))
-                    .and_then(|y| if gelu { y.gelu_erf() } else { Ok(y) })
-                    .expect("ref");
-                assert!(max_diff(&fused, &reference) < 1e-3, "forward {case}");
-                let gf = (fused * &up)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("bwd");
-                let gr = (reference * &up)
-                    .and_then(|t| t.sum_all())
-                    .and_then(|t| t.backward())
-                    .expect("bwd");
-                for v in [&x, &w, &bias] {
-                    let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
-                    assert!(max_diff(a, r) < 1e-3, "gradient {case}");
-                }
+            let case = format!("{dims:?} -> {n}");
+            let k = dims[dims.len() - 1];
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1., dims, &dev).expect("x")).expect("var");
+            let w =
+                Var::from_tensor(&Tensor::randn(0f32, 1., (n, k), &dev).expect("w")).expect("var");
+            let bias =
+                Var::from_tensor(&Tensor::randn(0f32, 1., n, &dev).expect("b")).expect("var");
+            let mut out_dims = dims.to_vec();
+            out_dims[dims.len() - 1] = n;
+            let up = Tensor::randn(0f32, 1., out_dims, &dev).expect("up");
+            let fused = linear(&x, &w, &bias).expect("fused");
+            let reference = x
+                .broadcast_matmul(&w.t().expect("t"))
+                .and_then(|y| y.broadcast_add(&bias))
+                .expect("ref");
+            assert!(max_diff(&fused, &reference) < 1e-3, "forward {case}");
+            let gf = (fused * &up)
+                .and_then(|t| t.sum_all())
+                .and_then(|t| t.backward())
+                .expect("bwd");
+            let gr = (reference * &up)
+                .and_then(|t| t.sum_all())
+                .and_then(|t| t.backward())
+                .expect("bwd");
+            for v in [&x, &w, &bias] {
+                let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
+                assert!(max_diff(a, r) < 1e-3, "gradient {case}");
             }
         }
     }

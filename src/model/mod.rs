@@ -7,6 +7,7 @@
 mod activation;
 mod attention;
 mod attention_fused;
+mod block_fused;
 mod build;
 mod conv;
 mod cpu_data;

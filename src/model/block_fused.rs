@@ -1,0 +1,242 @@
+//! The whole transformer block on the CPU as one candle op: `x [b, t, d]` and
+//! the block's twelve parameters (flattened into one vector) -> `[b, t, d]`,
+//! with a hand-written backward through the kernels of `attention_fused` and
+//! `fused`. Run as separate ops, each of the block's eight intermediate
+//! tensors cost an allocation, a dispatch and, in candle's autograd, a
+//! zero-filled gradient plus an add, all on one thread between the parallel
+//! kernels.
+//!
+//! Contract: f32, CPU, contiguous `x`; values and gradients equal the candle-op
+//! block of attention.rs within float rounding (tested there, and by training
+//! in tests/device_path.rs). The intermediate activations stay inside the op
+//! from its forward pass to its backward pass (one backward per forward).
+
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::attention_fused::{
+    Dims, attention_backward, attention_forward, gelu_grad, gelu_of, norm_backward, norm_forward,
+};
+use super::cpu_data::{f32_slice, with_data};
+use super::fused::{linear_grads, linear_rows};
+use crate::util::simd::level;
+
+/// The block's parameters, in the order of the flat vector: norm1 weight and
+/// bias, attention qkv weight `[3d, d]` and bias, projection `[d, d]` and bias,
+/// norm2 weight and bias, ff1 `[width, d]` and bias, ff2 `[d, width]` and bias.
+pub(crate) type BlockParams<'a> = [&'a Tensor; 12];
+
+/// `x + ff(norm2(x1))` with `x1 = x + proj(attention(qkv(norm1(x))))`, as one op.
+pub(crate) fn transformer_block(x: &Tensor, params: BlockParams, heads: usize) -> Result<Tensor> {
+    let d = x.dim(candle_core::D::Minus1)?;
+    let width = params[9].elem_count();
+    let sizes = Sizes { d, width, heads };
+    if heads == 0 || d % heads != 0 {
+        candle_core::bail!("transformer block: width {d} is not a multiple of {heads} heads");
+    }
+    for (p, len) in params.iter().zip(sizes.lengths()) {
+        if p.elem_count() != len {
+            candle_core::bail!(
+                "transformer block: parameter of shape {:?} where {len} values belong",
+                p.dims()
+            );
+        }
+    }
+    let flat = params
+        .iter()
+        .map(|p| p.flatten_all())
+        .collect::<Result<Vec<_>>>()?;
+    let flat = Tensor::cat(&flat, 0)?;
+    let op = BlockOp {
+        sizes,
+        saved: Mutex::new(None),
+    };
+    x.contiguous()?.apply_op2(&flat, op)
+}
+
+/// The block's widths.
+#[derive(Clone, Copy)]
+struct Sizes {
+    d: usize,
+    width: usize,
+    heads: usize,
+}
+
+impl Sizes {
+    /// Values of each parameter, in `BlockParams` order.
+    fn lengths(self) -> [usize; 12] {
+        let Self { d, width: w, .. } = self;
+        [d, d, 3 * d * d, 3 * d, d * d, d, d, d, w * d, w, d * w, d]
+    }
+
+    /// The flat vector cut into the twelve parameters.
+    fn split(self, mut flat: &[f32]) -> [&[f32]; 12] {
+        self.lengths().map(|len| {
+            let (head, rest) = flat.split_at(len.min(flat.len()));
+            flat = rest;
+            head
+        })
+    }
+
+    fn dims(self, t: usize) -> Dims {
+        Dims {
+            t,
+            heads: self.heads,
+            dh: self.d / self.heads,
+        }
+    }
+}
+
+/// What the backward pass needs of the forward one, `[rows, ...]` each.
+struct Saved {
+    t: usize,
+    norm1: Vec<f32>,
+    qkv: Vec<f32>,
+    att: Vec<f32>,
+    x1: Vec<f32>,
+    norm2: Vec<f32>,
+    pre: Vec<f32>,
+    hidden: Vec<f32>,
+}
+
+struct BlockOp {
+    sizes: Sizes,
+    saved: Mutex<Option<Saved>>,
+}
+
+/// `a += b`, elementwise.
+fn add_into(a: &mut [f32], b: &[f32]) {
+    a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
+}
+
+impl CustomOp2 for BlockOp {
+    fn name(&self) -> &'static str {
+        "transformer-block"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "transformer-block")?;
+        let flat = f32_slice(s2, l2, "transformer-block")?;
+        let (_, t, d) = l1.shape().dims3()?;
+        let sizes = self.sizes;
+        if d != sizes.d || flat.len() != sizes.lengths().iter().sum::<usize>() {
+            candle_core::bail!("transformer-block: input {:?} does not fit", l1.dims());
+        }
+        let [n1w, n1b, qw, qb, pw, pb, n2w, n2b, f1w, f1b, f2w, f2b] = sizes.split(flat);
+        let norm1 = norm_forward(x, n1w, n1b);
+        let qkv = linear_rows(&norm1, qw, qb);
+        let att = attention_forward(level(), &qkv, sizes.dims(t));
+        let mut x1 = linear_rows(&att, pw, pb);
+        add_into(&mut x1, x);
+        let norm2 = norm_forward(&x1, n2w, n2b);
+        let pre = linear_rows(&norm2, f1w, f1b);
+        let hidden = gelu_of(&pre);
+        let mut out = linear_rows(&hidden, f2w, f2b);
+        add_into(&mut out, &x1);
+        if let Ok(mut saved) = self.saved.lock() {
+            *saved = Some(Saved {
+                t,
+                norm1,
+                qkv,
+                att,
+                x1,
+                norm2,
+                pre,
+                hidden,
+            });
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        flat: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let Some(s) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+            candle_core::bail!(
+                "transformer-block: backward called twice or without a forward pass"
+            );
+        };
+        let Sizes { d, width, .. } = self.sizes;
+        let op = "transformer-block backward";
+        let (dx, dflat) = with_data(x, op, |xd| {
+            with_data(flat, op, |flat| {
+                with_data(grad, op, |g| {
+                    let [n1w, _, qw, _, pw, _, n2w, _, f1w, _, f2w, _] = self.sizes.split(flat);
+                    // Feed-forward half: out = x1 + ff2(gelu(ff1(norm2(x1)))).
+                    let (dhidden, dw2, db2) = linear_grads(&s.hidden, f2w, g, (d, width), true);
+                    let dpre = gelu_grad(&s.pre, &dhidden.unwrap_or_default());
+                    let (dn2, dw1, db1) = linear_grads(&s.norm2, f1w, &dpre, (width, d), true);
+                    let (mut dx1, dn2w, dn2b) = norm_backward(&s.x1, &dn2.unwrap_or_default(), n2w);
+                    add_into(&mut dx1, g);
+                    // Attention half: x1 = x + proj(attention(qkv(norm1(x)))).
+                    let (datt, dpw, dpb) = linear_grads(&s.att, pw, &dx1, (d, d), true);
+                    let dqkv = attention_backward(
+                        level(),
+                        &s.qkv,
+                        &datt.unwrap_or_default(),
+                        self.sizes.dims(s.t),
+                    );
+                    let (dn1, dqw, dqb) = linear_grads(&s.norm1, qw, &dqkv, (3 * d, d), true);
+                    let (mut dx, dn1w, dn1b) = norm_backward(xd, &dn1.unwrap_or_default(), n1w);
+                    add_into(&mut dx, &dx1);
+                    let parts = [
+                        dn1w, dn1b, dqw, dqb, dpw, dpb, dn2w, dn2b, dw1, db1, dw2, db2,
+                    ];
+                    Ok((dx, parts.concat()))
+                })
+            })
+        })?;
+        let dx = if x.track_op() {
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dflat, flat.shape(), flat.device())?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    /// Parameters of the right sizes for width `d` and feed-forward `width`.
+    fn params(d: usize, width: usize) -> Result<Vec<Tensor>> {
+        let sizes = Sizes { d, width, heads: 1 };
+        sizes
+            .lengths()
+            .iter()
+            .map(|&len| Tensor::ones(len, DType::F32, &Device::Cpu))
+            .collect()
+    }
+
+    #[test]
+    fn widths_that_do_not_fit_are_refused() -> Result<()> {
+        let x = Tensor::ones((1, 2, 10), DType::F32, &Device::Cpu)?;
+        let p = params(10, 6)?;
+        let refs: BlockParams = std::array::from_fn(|i| &p[i]);
+        assert!(transformer_block(&x, refs, 4).is_err(), "10 wide, 4 heads");
+        assert!(transformer_block(&x, refs, 2).is_ok());
+        let wrong = params(8, 6)?;
+        let refs: BlockParams = std::array::from_fn(|i| &wrong[i]);
+        assert!(
+            transformer_block(&x, refs, 2).is_err(),
+            "parameters of width 8"
+        );
+        Ok(())
+    }
+}
