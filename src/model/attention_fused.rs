@@ -92,8 +92,15 @@ fn lanes_max(x: &[f32]) -> f32 {
             *m = if v > *m { v } else { *m };
         }
     }
-    m.iter()
-        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+    // Halve the lanes until one is left: four vector steps, not 16 serial compares.
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            m[l] = if m[l + half] > m[l] { m[l + half] } else { m[l] };
+        }
+        half /= 2;
+    }
+    m[0]
 }
 
 /// The sum of `x`, whose length is a multiple of 16, lane-wise.
@@ -103,7 +110,15 @@ fn lanes_sum(x: &[f32]) -> f32 {
     for block in x.chunks_exact(LANES) {
         s.iter_mut().zip(block).for_each(|(s, &v)| *s += v);
     }
-    s.iter().sum()
+    // Pairwise, as in `lanes_max`.
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            s[l] += s[l + half];
+        }
+        half /= 2;
+    }
+    s[0]
 }
 
 /// One head of one batch element, copied out of `qkv` so that every inner loop
@@ -443,12 +458,20 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 /// `t = 1 / (1 + p |x|)` times `e^-x²` (absolute error below 1.5e-7).
 #[inline(always)]
 fn erf(x: f32) -> f32 {
+    erf_and_gauss(x).0
+}
+
+/// `(erf(x), e^-x²)`: the exponential erf needs is also GELU's density term,
+/// so the backward pass computes it once.
+#[inline(always)]
+fn erf_and_gauss(x: f32) -> (f32, f32) {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = t
         * (0.254_829_6
             + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    (1.0 - poly * exp(-a * a)).copysign(x)
+    let gauss = exp(-a * a);
+    ((1.0 - poly * gauss).copysign(x), gauss)
 }
 
 #[inline(always)]
@@ -461,8 +484,9 @@ fn gelu_fwd_body(x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 fn gelu_bwd_body(x: &[f32], g: &[f32], dx: &mut [f32]) {
     for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-        let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-        *dx = g * (cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x));
+        // erf at x / sqrt 2 comes with e^(-x^2 / 2), the density's exponential.
+        let (erf, gauss) = erf_and_gauss(x * FRAC_1_SQRT_2);
+        *dx = g * (0.5 * (1.0 + erf) + x * FRAC_1_SQRT_2PI * gauss);
     }
 }
 
