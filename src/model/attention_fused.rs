@@ -96,7 +96,11 @@ fn lanes_max(x: &[f32]) -> f32 {
     let mut half = LANES / 2;
     while half > 0 {
         for l in 0..half {
-            m[l] = if m[l + half] > m[l] { m[l + half] } else { m[l] };
+            m[l] = if m[l + half] > m[l] {
+                m[l + half]
+            } else {
+                m[l]
+            };
         }
         half /= 2;
     }
