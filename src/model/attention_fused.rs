@@ -296,32 +296,33 @@ fn attend_backward(level: Level, qkv: &[f32], grad: &[f32], dims: Dims, dqkv: &m
     attend_backward_body(qkv, grad, dims, dqkv)
 }
 
-/// Causal self-attention of `qkv [b, t, 3d]` (every batch element `dims`) ->
-/// `[b, t, d]`, batch elements spread over the rayon pool.
-pub(crate) fn attention_forward(level: Level, qkv: &[f32], dims: Dims) -> Vec<f32> {
+/// Causal self-attention of `qkv [b, t, 3d]` (every batch element `dims`) into
+/// `out [b, t, d]` (every value written), batch elements spread over the rayon pool.
+pub(crate) fn attention_forward(level: Level, qkv: &[f32], dims: Dims, out: &mut [f32]) {
     let (t, d) = (dims.t, dims.d());
-    let rows = qkv.len().checked_div(3 * d).unwrap_or(0);
-    let mut out = vec![0f32; rows * d];
     if t > 0 && d > 0 {
         out.par_chunks_mut(t * d)
             .zip(qkv.par_chunks(t * 3 * d))
             .for_each(|(out, qkv)| attend(level, qkv, dims, out));
     }
-    out
 }
 
-/// The gradient at `qkv [b, t, 3d]` of `attention_forward` from the one at
-/// its output, `grad [b, t, d]`.
-pub(crate) fn attention_backward(level: Level, qkv: &[f32], grad: &[f32], dims: Dims) -> Vec<f32> {
+/// The gradient at `qkv [b, t, 3d]` of `attention_forward` into `dqkv` (every
+/// value written) from the one at its output, `grad [b, t, d]`.
+pub(crate) fn attention_backward(
+    level: Level,
+    qkv: &[f32],
+    grad: &[f32],
+    dims: Dims,
+    dqkv: &mut [f32],
+) {
     let (t, d) = (dims.t, dims.d());
-    let mut dqkv = vec![0f32; qkv.len()];
     if t > 0 && d > 0 {
         dqkv.par_chunks_mut(t * 3 * d)
             .zip(qkv.par_chunks(t * 3 * d))
             .zip(grad.par_chunks(t * d))
             .for_each(|((dqkv, qkv), g)| attend_backward(level, qkv, g, dims, dqkv));
     }
-    dqkv
 }
 
 // --------------------------------------------------------------- layer norm
@@ -405,13 +406,13 @@ fn norm_rows_backward(
     }
 }
 
-/// Layer norm of the rows of `x` (width `w.len()`): biased variance, eps
-/// 1e-5, scaled by `w`, shifted by `b`; rows spread over the rayon pool.
-pub(crate) fn norm_forward(x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+/// Layer norm of the rows of `x` (width `w.len()`) into `out`: biased
+/// variance, eps 1e-5, scaled by `w`, shifted by `b`; rows spread over the
+/// rayon pool.
+pub(crate) fn norm_forward(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     let d = w.len();
-    let mut out = vec![0f32; x.len()];
     if d == 0 {
-        return out;
+        return;
     }
     out.par_chunks_mut(NORM_ROWS * d)
         .zip(x.par_chunks(NORM_ROWS * d))
@@ -423,17 +424,21 @@ pub(crate) fn norm_forward(x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
                 }
             }
         });
-    out
 }
 
-/// Layer norm's gradients `(dx, dw, db)` from the one at its output, `g`:
-/// with `xh` the normalised row and `dxh = g * w`,
-/// `dx = rstd (dxh - mean(dxh) - xh mean(dxh xh))`, `dw = sum g xh`, `db = sum g`.
-pub(crate) fn norm_backward(x: &[f32], g: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// Layer norm's gradients from the one at its output, `g`: `dx` into `dx`
+/// (every value written), `(dw, db)` returned. With `xh` the normalised row
+/// and `dxh = g * w`, `dx = rstd (dxh - mean(dxh) - xh mean(dxh xh))`,
+/// `dw = sum g xh`, `db = sum g`.
+pub(crate) fn norm_backward(
+    x: &[f32],
+    g: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
     let d = w.len();
-    let mut dx = vec![0f32; x.len()];
     if d == 0 {
-        return (dx, Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new());
     }
     // Each task sums its rows' share of dw and db; added up after.
     let parts: Vec<Vec<f32>> = dx
@@ -449,7 +454,7 @@ pub(crate) fn norm_backward(x: &[f32], g: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f
         .collect();
     let mut dw = sum_parts(parts, 2 * d);
     let db = dw.split_off(d);
-    (dx, dw, db)
+    (dw, db)
 }
 
 // --------------------------------------------------------------------- GELU
@@ -542,26 +547,21 @@ fn gelu_backward(level: Level, x: &[f32], g: &[f32], dx: &mut [f32]) {
     gelu_bwd_body(x, g, dx)
 }
 
-/// `gelu(x)` elementwise, over the rayon pool (also the epilogue of
-/// `fused::linear_gelu`).
-pub(crate) fn gelu_of(x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
+/// `y = gelu(x)` elementwise, over the rayon pool.
+pub(crate) fn gelu_into(x: &[f32], y: &mut [f32]) {
     let lv = level();
     y.par_chunks_mut(GELU_CHUNK)
         .zip(x.par_chunks(GELU_CHUNK))
         .for_each(|(y, x)| gelu_forward(lv, x, y));
-    y
 }
 
-/// `g * gelu'(x)` elementwise, over the rayon pool.
-pub(crate) fn gelu_grad(x: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut dx = vec![0f32; x.len()];
+/// `dx = g * gelu'(x)` elementwise, over the rayon pool.
+pub(crate) fn gelu_grad_into(x: &[f32], g: &[f32], dx: &mut [f32]) {
     let lv = level();
     dx.par_chunks_mut(GELU_CHUNK)
         .zip(x.par_chunks(GELU_CHUNK))
         .zip(g.par_chunks(GELU_CHUNK))
         .for_each(|((dx, x), g)| gelu_backward(lv, x, g, dx));
-    dx
 }
 
 #[cfg(test)]
@@ -600,7 +600,8 @@ mod tests {
         fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
             let (b, t, d3) = layout.shape().dims3()?;
             let qkv = f32_slice(storage, layout, "test-attention")?;
-            let out = attention_forward(self.level, qkv, self.dims(t, d3));
+            let mut out = vec![0f32; b * t * d3 / 3];
+            attention_forward(self.level, qkv, self.dims(t, d3), &mut out);
             Ok((CpuStorage::F32(out), Shape::from((b, t, d3 / 3))))
         }
 
@@ -608,7 +609,9 @@ mod tests {
             let (_, t, d3) = arg.dims3()?;
             let dqkv = with_data(arg, "test", |qkv| {
                 with_data(grad, "test", |g| {
-                    Ok(attention_backward(self.level, qkv, g, self.dims(t, d3)))
+                    let mut dqkv = vec![0f32; qkv.len()];
+                    attention_backward(self.level, qkv, g, self.dims(t, d3), &mut dqkv);
+                    Ok(dqkv)
                 })
             })?;
             Ok(Some(Tensor::from_vec(dqkv, arg.shape(), arg.device())?))
@@ -641,7 +644,9 @@ mod tests {
                 f32_slice(s2, l2, "t")?,
                 f32_slice(s3, l3, "t")?,
             );
-            Ok((CpuStorage::F32(norm_forward(x, w, b)), l1.shape().clone()))
+            let mut out = vec![0f32; x.len()];
+            norm_forward(x, w, b, &mut out);
+            Ok((CpuStorage::F32(out), l1.shape().clone()))
         }
 
         fn bwd(
@@ -654,7 +659,11 @@ mod tests {
         ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
             let (dx, dw, db) = with_data(x, "t", |xd| {
                 with_data(w, "t", |wd| {
-                    with_data(grad, "t", |g| Ok(norm_backward(xd, g, wd)))
+                    with_data(grad, "t", |g| {
+                        let mut dx = vec![0f32; xd.len()];
+                        let (dw, db) = norm_backward(xd, g, wd, &mut dx);
+                        Ok((dx, dw, db))
+                    })
                 })
             })?;
             let dev = x.device();
@@ -794,8 +803,11 @@ mod tests {
         let (mut y, mut dx) = (vec![0f32; long.len()], vec![0f32; long.len()]);
         gelu_forward(level(), &long, &mut y);
         gelu_backward(level(), &long, &g, &mut dx);
-        assert_eq!(gelu_of(&long), y);
-        assert_eq!(gelu_grad(&long, &g), dx);
+        let (mut y2, mut dx2) = (vec![0f32; long.len()], vec![0f32; long.len()]);
+        gelu_into(&long, &mut y2);
+        gelu_grad_into(&long, &g, &mut dx2);
+        assert_eq!(y2, y);
+        assert_eq!(dx2, dx);
         Ok(())
     }
 }

@@ -16,10 +16,12 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::attention_fused::{
-    Dims, attention_backward, attention_forward, gelu_grad, gelu_of, norm_backward, norm_forward,
+    Dims, attention_backward, attention_forward, gelu_grad_into, gelu_into, norm_backward,
+    norm_forward,
 };
 use super::cpu_data::{f32_slice, with_data};
-use super::fused::{linear_grads, linear_rows};
+use super::fused::{linear_grads, linear_into};
+use super::scratch::Scratch;
 use crate::util::simd::level;
 
 /// The block's parameters, in the order of the flat vector: norm1 weight and
@@ -88,16 +90,17 @@ impl Sizes {
     }
 }
 
-/// What the backward pass needs of the forward one, `[rows, ...]` each.
+/// What the backward pass needs of the forward one, `[rows, ...]` each; pool
+/// buffers, so the next step's forward pass reuses them without zero-filling.
 struct Saved {
     t: usize,
-    norm1: Vec<f32>,
-    qkv: Vec<f32>,
-    att: Vec<f32>,
-    x1: Vec<f32>,
-    norm2: Vec<f32>,
-    pre: Vec<f32>,
-    hidden: Vec<f32>,
+    norm1: Scratch,
+    qkv: Scratch,
+    att: Scratch,
+    x1: Scratch,
+    norm2: Scratch,
+    pre: Scratch,
+    hidden: Scratch,
 }
 
 struct BlockOp {
@@ -130,15 +133,24 @@ impl CustomOp2 for BlockOp {
             candle_core::bail!("transformer-block: input {:?} does not fit", l1.dims());
         }
         let [n1w, n1b, qw, qb, pw, pb, n2w, n2b, f1w, f1b, f2w, f2b] = sizes.split(flat);
-        let norm1 = norm_forward(x, n1w, n1b);
-        let qkv = linear_rows(&norm1, qw, qb);
-        let att = attention_forward(level(), &qkv, sizes.dims(t));
-        let mut x1 = linear_rows(&att, pw, pb);
+        let (rows, width) = (x.len() / d, sizes.width);
+        let mut norm1 = Scratch::uninit(rows * d);
+        norm_forward(x, n1w, n1b, &mut norm1);
+        let mut qkv = Scratch::uninit(rows * 3 * d);
+        linear_into(&norm1, qw, qb, &mut qkv);
+        let mut att = Scratch::uninit(rows * d);
+        attention_forward(level(), &qkv, sizes.dims(t), &mut att);
+        let mut x1 = Scratch::uninit(rows * d);
+        linear_into(&att, pw, pb, &mut x1);
         add_into(&mut x1, x);
-        let norm2 = norm_forward(&x1, n2w, n2b);
-        let pre = linear_rows(&norm2, f1w, f1b);
-        let hidden = gelu_of(&pre);
-        let mut out = linear_rows(&hidden, f2w, f2b);
+        let mut norm2 = Scratch::uninit(rows * d);
+        norm_forward(&x1, n2w, n2b, &mut norm2);
+        let mut pre = Scratch::uninit(rows * width);
+        linear_into(&norm2, f1w, f1b, &mut pre);
+        let mut hidden = Scratch::uninit(rows * width);
+        gelu_into(&pre, &mut hidden);
+        let mut out = f2b.repeat(rows);
+        linear_into(&hidden, f2w, f2b, &mut out);
         add_into(&mut out, &x1);
         if let Ok(mut saved) = self.saved.lock() {
             *saved = Some(Saved {
@@ -173,22 +185,28 @@ impl CustomOp2 for BlockOp {
             with_data(flat, op, |flat| {
                 with_data(grad, op, |g| {
                     let [n1w, _, qw, _, pw, _, n2w, _, f1w, _, f2w, _] = self.sizes.split(flat);
+                    let rows = xd.len() / d;
+                    let buffer = |len: usize| Scratch::uninit(rows * len);
                     // Feed-forward half: out = x1 + ff2(gelu(ff1(norm2(x1)))).
-                    let (dhidden, dw2, db2) = linear_grads(&s.hidden, f2w, g, (d, width), true);
-                    let dpre = gelu_grad(&s.pre, &dhidden.unwrap_or_default());
-                    let (dn2, dw1, db1) = linear_grads(&s.norm2, f1w, &dpre, (width, d), true);
-                    let (mut dx1, dn2w, dn2b) = norm_backward(&s.x1, &dn2.unwrap_or_default(), n2w);
+                    let mut dhidden = buffer(width);
+                    let (dw2, db2) =
+                        linear_grads(&s.hidden, f2w, g, (d, width), Some(&mut dhidden));
+                    let mut dpre = buffer(width);
+                    gelu_grad_into(&s.pre, &dhidden, &mut dpre);
+                    let mut dn2 = buffer(d);
+                    let (dw1, db1) = linear_grads(&s.norm2, f1w, &dpre, (width, d), Some(&mut dn2));
+                    let mut dx1 = buffer(d);
+                    let (dn2w, dn2b) = norm_backward(&s.x1, &dn2, n2w, &mut dx1);
                     add_into(&mut dx1, g);
                     // Attention half: x1 = x + proj(attention(qkv(norm1(x)))).
-                    let (datt, dpw, dpb) = linear_grads(&s.att, pw, &dx1, (d, d), true);
-                    let dqkv = attention_backward(
-                        level(),
-                        &s.qkv,
-                        &datt.unwrap_or_default(),
-                        self.sizes.dims(s.t),
-                    );
-                    let (dn1, dqw, dqb) = linear_grads(&s.norm1, qw, &dqkv, (3 * d, d), true);
-                    let (mut dx, dn1w, dn1b) = norm_backward(xd, &dn1.unwrap_or_default(), n1w);
+                    let mut datt = buffer(d);
+                    let (dpw, dpb) = linear_grads(&s.att, pw, &dx1, (d, d), Some(&mut datt));
+                    let mut dqkv = buffer(3 * d);
+                    attention_backward(level(), &s.qkv, &datt, self.sizes.dims(s.t), &mut dqkv);
+                    let mut dn1 = buffer(d);
+                    let (dqw, dqb) = linear_grads(&s.norm1, qw, &dqkv, (3 * d, d), Some(&mut dn1));
+                    let mut dx = vec![0f32; xd.len()];
+                    let (dn1w, dn1b) = norm_backward(xd, &dn1, n1w, &mut dx);
                     add_into(&mut dx, &dx1);
                     let parts = [
                         dn1w, dn1b, dqw, dqb, dpw, dpb, dn2w, dn2b, dw1, db1, dw2, db2,

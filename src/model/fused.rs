@@ -31,48 +31,52 @@ pub(crate) fn linear(x: &Tensor, w: &Tensor, bias: &Tensor) -> Result<Tensor> {
 /// Transformer step, products of 4-17 M, ~5 % faster).
 const JOIN_MIN_WORK: usize = 1 << 20;
 
-/// `x [rows, k] @ w [n, k]^T + bias [n]` -> `[rows, n]`; `n = bias.len()`.
-pub(crate) fn linear_rows(x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
-    let n = bias.len();
-    let k = w.len().checked_div(n).unwrap_or(0);
+/// `out [rows, n] (= or +=) x [rows, k] @ w [n, k]^T`, `n = w.len() / k`.
+fn product(x: &[f32], w: &[f32], k: usize, out: &mut [f32], accumulate: bool) {
+    let n = w.len().checked_div(k).unwrap_or(0);
     let rows = x.len().checked_div(k).unwrap_or(0);
-    // Start every output row from the bias, then accumulate x @ w^T onto it.
-    let mut out = Vec::with_capacity(rows * n);
-    for _ in 0..rows {
-        out.extend_from_slice(bias);
-    }
     matmul(
         (rows, n, k),
-        &mut out,
-        true,
+        out,
+        accumulate,
         x,
         row_major(k),
         w,
         transposed(k),
         Threads::Pool,
     );
-    out
 }
 
-/// The gradients of `linear_rows` from the one at its output, `g [rows, n]`:
-/// `(dx, dw, db)`, `dx` only when `input_grad` (the first layer's input is
-/// data: skipping it saves a quarter of an MLP's backward arithmetic).
+/// `out [rows, n] = x [rows, k] @ w [n, k]^T + bias [n]`, `n = bias.len()`
+/// (every value of `out` written).
+pub(crate) fn linear_into(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) {
+    let k = w.len().checked_div(bias.len()).unwrap_or(0);
+    // Start every output row from the bias, then accumulate x @ w^T onto it.
+    for row in out.chunks_exact_mut(bias.len().max(1)) {
+        row.copy_from_slice(bias);
+    }
+    product(x, w, k, out, true);
+}
+
+/// The gradients of a Linear layer `x [rows, k] -> [rows, n]` from the one at
+/// its output, `g [rows, n]`: `dx` into `dx` when given (every value written;
+/// the first layer's input is data, and skipping it saves a quarter of an MLP's
+/// backward arithmetic), `(dw, db)` returned.
 pub(crate) fn linear_grads(
     x: &[f32],
     w: &[f32],
     g: &[f32],
     (n, k): (usize, usize),
-    input_grad: bool,
-) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    dx: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
     let rows = x.len().checked_div(k).unwrap_or(0);
     // The two products are independent: one per core when there are two (each
     // may still split further when it is large).
-    let input = || {
+    let input = |dx: &mut [f32]| {
         // dx[rows, k] = g[rows, n] @ w[n, k]
-        let mut dx = vec![0f32; rows * k];
         matmul(
             (rows, k, n),
-            &mut dx,
+            dx,
             false,
             g,
             row_major(n),
@@ -80,7 +84,6 @@ pub(crate) fn linear_grads(
             row_major(k),
             Threads::Pool,
         );
-        dx
     };
     let weights = || {
         // dw[n, k] = g^T @ x
@@ -97,16 +100,13 @@ pub(crate) fn linear_grads(
         );
         (dw, column_sums(g, n))
     };
-    if input_grad && rows * n * k >= JOIN_MIN_WORK {
-        let (dx, (dw, db)) = rayon::join(input, weights);
-        (Some(dx), dw, db)
-    } else if input_grad {
-        let dx = input();
-        let (dw, db) = weights();
-        (Some(dx), dw, db)
-    } else {
-        let (dw, db) = weights();
-        (None, dw, db)
+    match dx {
+        Some(dx) if rows * n * k >= JOIN_MIN_WORK => rayon::join(|| input(dx), weights).1,
+        Some(dx) => {
+            input(dx);
+            weights()
+        }
+        None => weights(),
     }
 }
 
@@ -142,7 +142,9 @@ impl CustomOp3 for LinearOp {
         }
         let mut out_dims = dims.to_vec();
         out_dims[dims.len() - 1] = n;
-        let out = linear_rows(x, w, bias);
+        // Every row starts as the bias (no zero-filled buffer first).
+        let mut out = bias.repeat(x.len() / k.max(1));
+        product(x, w, k, &mut out, true);
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
@@ -156,16 +158,19 @@ impl CustomOp3 for LinearOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, k) = w.dims2()?;
         let op = "fused-linear backward";
-        let (dx, dw, db) = with_data(x, op, |xd| {
+        let mut dx = vec![0f32; if x.track_op() { x.elem_count() } else { 0 }];
+        let (dw, db) = with_data(x, op, |xd| {
             with_data(w, op, |wd| {
                 with_data(grad, op, |g| {
-                    Ok(linear_grads(xd, wd, g, (n, k), x.track_op()))
+                    let dx = x.track_op().then_some(&mut dx[..]);
+                    Ok(linear_grads(xd, wd, g, (n, k), dx))
                 })
             })
         })?;
         let device = x.device();
         Ok((
-            dx.map(|dx| Tensor::from_vec(dx, x.shape(), device))
+            x.track_op()
+                .then(|| Tensor::from_vec(dx, x.shape(), device))
                 .transpose()?,
             Some(Tensor::from_vec(dw, (n, k), device)?),
             Some(Tensor::from_vec(db, n, device)?),
