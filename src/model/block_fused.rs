@@ -22,7 +22,9 @@ use super::attention_fused::{
 use super::cpu_data::{f32_slice, with_data};
 use super::fused::{linear_grads, linear_into};
 use super::scratch::Scratch;
+use super::seq_layout::{rows_per_run, sum_parts};
 use crate::util::simd::level;
+use rayon::prelude::*;
 
 /// The block's parameters, in the order of the flat vector: norm1 weight and
 /// bias, attention qkv weight `[3d, d]` and bias, projection `[d, d]` and bias,
@@ -90,10 +92,10 @@ impl Sizes {
     }
 }
 
-/// What the backward pass needs of the forward one, `[rows, ...]` each; pool
-/// buffers, so the next step's forward pass reuses them without zero-filling.
+/// What the backward pass needs of the forward one for one run of sequences,
+/// `[rows, ...]` each; pool buffers, so the next step's forward pass reuses
+/// them without zero-filling.
 struct Saved {
-    t: usize,
     norm1: Scratch,
     qkv: Scratch,
     att: Scratch,
@@ -105,12 +107,86 @@ struct Saved {
 
 struct BlockOp {
     sizes: Sizes,
-    saved: Mutex<Option<Saved>>,
+    /// One entry per run of whole sequences, from the last forward pass.
+    saved: Mutex<Option<Vec<Saved>>>,
 }
 
 /// `a += b`, elementwise.
 fn add_into(a: &mut [f32], b: &[f32]) {
     a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
+}
+
+/// The block's forward pass over one run of whole sequences `x [rows, d]` into
+/// `out`, every step of it on this run's rows (so one parallel region per
+/// pass, not one per kernel).
+fn forward_run(sizes: Sizes, p: [&[f32]; 12], t: usize, x: &[f32], out: &mut [f32]) -> Saved {
+    let [n1w, n1b, qw, qb, pw, pb, n2w, n2b, f1w, f1b, f2w, f2b] = p;
+    let Sizes { d, width, .. } = sizes;
+    let rows = x.len() / d;
+    let mut norm1 = Scratch::uninit(rows * d);
+    norm_forward(x, n1w, n1b, &mut norm1);
+    let mut qkv = Scratch::uninit(rows * 3 * d);
+    linear_into(&norm1, qw, qb, &mut qkv);
+    let mut att = Scratch::uninit(rows * d);
+    attention_forward(level(), &qkv, sizes.dims(t), &mut att);
+    let mut x1 = Scratch::uninit(rows * d);
+    linear_into(&att, pw, pb, &mut x1);
+    add_into(&mut x1, x);
+    let mut norm2 = Scratch::uninit(rows * d);
+    norm_forward(&x1, n2w, n2b, &mut norm2);
+    let mut pre = Scratch::uninit(rows * width);
+    linear_into(&norm2, f1w, f1b, &mut pre);
+    let mut hidden = Scratch::uninit(rows * width);
+    gelu_into(&pre, &mut hidden);
+    linear_into(&hidden, f2w, f2b, out);
+    add_into(out, &x1);
+    Saved {
+        norm1,
+        qkv,
+        att,
+        x1,
+        norm2,
+        pre,
+        hidden,
+    }
+}
+
+/// The backward pass of one run: `dx` of its rows into `dx`, and its share of
+/// the parameters' gradient (flat, in `BlockParams` order) returned.
+fn backward_run(
+    sizes: Sizes,
+    p: [&[f32]; 12],
+    (t, x, g): (usize, &[f32], &[f32]),
+    s: &Saved,
+    dx: &mut [f32],
+) -> Vec<f32> {
+    let [n1w, _, qw, _, pw, _, n2w, _, f1w, _, f2w, _] = p;
+    let Sizes { d, width, .. } = sizes;
+    let rows = x.len() / d;
+    let buffer = |len: usize| Scratch::uninit(rows * len);
+    // Feed-forward half: out = x1 + ff2(gelu(ff1(norm2(x1)))).
+    let mut dhidden = buffer(width);
+    let (dw2, db2) = linear_grads(&s.hidden, f2w, g, (d, width), Some(&mut dhidden));
+    let mut dpre = buffer(width);
+    gelu_grad_into(&s.pre, &dhidden, &mut dpre);
+    let mut dn2 = buffer(d);
+    let (dw1, db1) = linear_grads(&s.norm2, f1w, &dpre, (width, d), Some(&mut dn2));
+    let mut dx1 = buffer(d);
+    let (dn2w, dn2b) = norm_backward(&s.x1, &dn2, n2w, &mut dx1);
+    add_into(&mut dx1, g);
+    // Attention half: x1 = x + proj(attention(qkv(norm1(x)))).
+    let mut datt = buffer(d);
+    let (dpw, dpb) = linear_grads(&s.att, pw, &dx1, (d, d), Some(&mut datt));
+    let mut dqkv = buffer(3 * d);
+    attention_backward(level(), &s.qkv, &datt, sizes.dims(t), &mut dqkv);
+    let mut dn1 = buffer(d);
+    let (dqw, dqb) = linear_grads(&s.norm1, qw, &dqkv, (3 * d, d), Some(&mut dn1));
+    let (dn1w, dn1b) = norm_backward(x, &dn1, n1w, dx);
+    add_into(dx, &dx1);
+    [
+        dn1w, dn1b, dqw, dqb, dpw, dpb, dn2w, dn2b, dw1, db1, dw2, db2,
+    ]
+    .concat()
 }
 
 impl CustomOp2 for BlockOp {
@@ -127,42 +203,24 @@ impl CustomOp2 for BlockOp {
     ) -> Result<(CpuStorage, Shape)> {
         let x = f32_slice(s1, l1, "transformer-block")?;
         let flat = f32_slice(s2, l2, "transformer-block")?;
-        let (_, t, d) = l1.shape().dims3()?;
+        let (b, t, d) = l1.shape().dims3()?;
         let sizes = self.sizes;
         if d != sizes.d || flat.len() != sizes.lengths().iter().sum::<usize>() {
             candle_core::bail!("transformer-block: input {:?} does not fit", l1.dims());
         }
-        let [n1w, n1b, qw, qb, pw, pb, n2w, n2b, f1w, f1b, f2w, f2b] = sizes.split(flat);
-        let (rows, width) = (x.len() / d, sizes.width);
-        let mut norm1 = Scratch::uninit(rows * d);
-        norm_forward(x, n1w, n1b, &mut norm1);
-        let mut qkv = Scratch::uninit(rows * 3 * d);
-        linear_into(&norm1, qw, qb, &mut qkv);
-        let mut att = Scratch::uninit(rows * d);
-        attention_forward(level(), &qkv, sizes.dims(t), &mut att);
-        let mut x1 = Scratch::uninit(rows * d);
-        linear_into(&att, pw, pb, &mut x1);
-        add_into(&mut x1, x);
-        let mut norm2 = Scratch::uninit(rows * d);
-        norm_forward(&x1, n2w, n2b, &mut norm2);
-        let mut pre = Scratch::uninit(rows * width);
-        linear_into(&norm2, f1w, f1b, &mut pre);
-        let mut hidden = Scratch::uninit(rows * width);
-        gelu_into(&pre, &mut hidden);
-        let mut out = f2b.repeat(rows);
-        linear_into(&hidden, f2w, f2b, &mut out);
-        add_into(&mut out, &x1);
-        if let Ok(mut saved) = self.saved.lock() {
-            *saved = Some(Saved {
-                t,
-                norm1,
-                qkv,
-                att,
-                x1,
-                norm2,
-                pre,
-                hidden,
-            });
+        let p = sizes.split(flat);
+        let mut out = vec![0f32; x.len()];
+        let run = rows_per_run(b, 1) * t * d;
+        let saved = if run == 0 {
+            Vec::new()
+        } else {
+            out.par_chunks_mut(run)
+                .zip(x.par_chunks(run))
+                .map(|(out, x)| forward_run(sizes, p, t, x, out))
+                .collect()
+        };
+        if let Ok(mut slot) = self.saved.lock() {
+            *slot = Some(saved);
         }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -174,44 +232,35 @@ impl CustomOp2 for BlockOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let Some(s) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+        let Some(saved) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             candle_core::bail!(
                 "transformer-block: backward called twice or without a forward pass"
             );
         };
-        let Sizes { d, width, .. } = self.sizes;
+        let (b, t, d) = x.dims3()?;
+        let sizes = self.sizes;
+        let total = sizes.lengths().iter().sum::<usize>();
+        let run = rows_per_run(b, 1) * t * d;
         let op = "transformer-block backward";
-        let (dx, dflat) = with_data(x, op, |xd| {
+        let mut dx = vec![0f32; x.elem_count()];
+        let dflat = with_data(x, op, |xd| {
             with_data(flat, op, |flat| {
                 with_data(grad, op, |g| {
-                    let [n1w, _, qw, _, pw, _, n2w, _, f1w, _, f2w, _] = self.sizes.split(flat);
-                    let rows = xd.len() / d;
-                    let buffer = |len: usize| Scratch::uninit(rows * len);
-                    // Feed-forward half: out = x1 + ff2(gelu(ff1(norm2(x1)))).
-                    let mut dhidden = buffer(width);
-                    let (dw2, db2) =
-                        linear_grads(&s.hidden, f2w, g, (d, width), Some(&mut dhidden));
-                    let mut dpre = buffer(width);
-                    gelu_grad_into(&s.pre, &dhidden, &mut dpre);
-                    let mut dn2 = buffer(d);
-                    let (dw1, db1) = linear_grads(&s.norm2, f1w, &dpre, (width, d), Some(&mut dn2));
-                    let mut dx1 = buffer(d);
-                    let (dn2w, dn2b) = norm_backward(&s.x1, &dn2, n2w, &mut dx1);
-                    add_into(&mut dx1, g);
-                    // Attention half: x1 = x + proj(attention(qkv(norm1(x)))).
-                    let mut datt = buffer(d);
-                    let (dpw, dpb) = linear_grads(&s.att, pw, &dx1, (d, d), Some(&mut datt));
-                    let mut dqkv = buffer(3 * d);
-                    attention_backward(level(), &s.qkv, &datt, self.sizes.dims(s.t), &mut dqkv);
-                    let mut dn1 = buffer(d);
-                    let (dqw, dqb) = linear_grads(&s.norm1, qw, &dqkv, (3 * d, d), Some(&mut dn1));
-                    let mut dx = vec![0f32; xd.len()];
-                    let (dn1w, dn1b) = norm_backward(xd, &dn1, n1w, &mut dx);
-                    add_into(&mut dx, &dx1);
-                    let parts = [
-                        dn1w, dn1b, dqw, dqb, dpw, dpb, dn2w, dn2b, dw1, db1, dw2, db2,
-                    ];
-                    Ok((dx, parts.concat()))
+                    let p = sizes.split(flat);
+                    if run == 0 {
+                        return Ok(vec![0f32; total]);
+                    }
+                    if saved.len() != xd.len().div_ceil(run) {
+                        candle_core::bail!("{op}: the input changed since the forward pass");
+                    }
+                    let parts: Vec<Vec<f32>> = dx
+                        .par_chunks_mut(run)
+                        .zip(xd.par_chunks(run))
+                        .zip(g.par_chunks(run))
+                        .zip(saved.par_iter())
+                        .map(|(((dx, x), g), s)| backward_run(sizes, p, (t, x, g), s, dx))
+                        .collect();
+                    Ok(sum_parts(parts, total))
                 })
             })
         })?;
