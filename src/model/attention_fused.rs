@@ -5,13 +5,16 @@
 //! (the head split and merge), per-op overhead and a scalar f64 erf.
 //!
 //! Contract: results equal the candle-op block of attention.rs within float
-//! rounding at every SIMD level (tested against candle's ops and autograd):
-//! - `attention_forward(level, qkv [b, t, 3d], dims) -> [b, t, d]`: the last
+//! rounding at every SIMD level (tested against candle's ops and autograd).
+//! Every kernel writes each value of the output slice it is given, and its
+//! backward writes each value of the gradient slice:
+//! - `attention_forward(level, qkv [b, t, 3d], dims, out [b, t, d])`: the last
 //!   axis of `qkv` is `(q | k | v)`, each `(heads, dh)`; head h's output lands
 //!   at columns `h*dh..(h+1)*dh`, as the transpose-and-reshape merge puts it.
 //!   Scores are `q k^T / sqrt(dh)`, step i sees steps j <= i.
-//! - `norm_forward(x [rows, d], w [d], b [d])`: biased variance, eps 1e-5.
-//! - `gelu_of(x)`: `x/2 (1 + erf(x/sqrt 2))` with a polynomial erf (error
+//! - `norm_forward(x [rows, d], w [d], b [d], out [rows, d])`: biased variance,
+//!   eps 1e-5.
+//! - `gelu_into(x, y)`: `x/2 (1 + erf(x/sqrt 2))` with a polynomial erf (error
 //!   ~2e-7), vectorised per `util::simd::level()`; within 2e-6 of candle's
 //!   `gelu_erf`.
 
