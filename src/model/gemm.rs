@@ -15,10 +15,11 @@ pub(crate) enum Threads {
 }
 
 /// Multiply-adds below which a product stays on one core even when asked to
-/// use the pool: waking the other threads costs more than they save. Measured
-/// with the MLP (784-128-10, batch 64, products of 6.4M multiply-adds): 1.4x
-/// faster on one core than split over two.
-const POOL_MIN_WORK: usize = 1 << 24;
+/// use the pool: handing a share to another core costs more than it saves.
+/// With the pool kept awake during training (`util::threads::PoolWarmer`), the
+/// MLP's 6.4M-multiply-add products gain from the split (MLP step ~1.3x); with
+/// sleeping workers they lost (1.4x slower), as they did below this size.
+const POOL_MIN_WORK: usize = 1 << 20;
 
 /// Row and column strides of an operand, in elements.
 pub(crate) type Strides = (usize, usize);

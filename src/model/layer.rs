@@ -7,6 +7,7 @@ use super::Kernels;
 use super::attention::TransformerBlock;
 use super::conv::{Fusion, conv2d};
 use super::cpu_data::fast_cpu;
+use super::dense_fused::{Act, dense_stack};
 use super::pool::{max_pool2d, max_pool2d_reshaped};
 use super::recurrent::Recurrent;
 
@@ -186,15 +187,20 @@ impl Layer {
         })
     }
 
-    /// Runs this layer together with the ReLU and/or max pooling right after it
-    /// as one fused kernel, when it has one for these tensors (a convolution on
-    /// the CPU). Returns the output and how many of `following` it absorbed.
+    /// Runs this layer together with the layers right after it as one fused
+    /// kernel, when it has one for these tensors on the CPU: a convolution with
+    /// its ReLU and/or max pooling, a Linear layer with the activations and
+    /// Linear layers that follow it. Returns the output and how many of
+    /// `following` it absorbed.
     pub(crate) fn forward_fused(
         &self,
         xs: &Tensor,
         kernels: Kernels,
         following: &[Layer],
     ) -> Option<(Result<Tensor>, usize)> {
+        if let Self::Linear(first) = self {
+            return linear_stack(first, xs, kernels, following);
+        }
         let Self::Conv2d {
             weight,
             bias,
@@ -218,4 +224,45 @@ impl Layer {
             (out, absorbed)
         })
     }
+}
+
+/// The activation a layer applies, when the dense stack has it.
+fn stack_activation(layer: Option<&Layer>) -> Option<Act> {
+    match layer? {
+        Layer::ReLU => Some(Act::Relu),
+        Layer::Tanh => Some(Act::Tanh),
+        Layer::Sigmoid => Some(Act::Sigmoid),
+        _ => None,
+    }
+}
+
+/// `first` and the activations and Linear layers after it as one dense stack,
+/// when at least one follows (a lone Linear layer keeps its own op).
+fn linear_stack(
+    first: &Linear,
+    xs: &Tensor,
+    kernels: Kernels,
+    following: &[Layer],
+) -> Option<(Result<Tensor>, usize)> {
+    if !fast_cpu(xs, kernels) || xs.rank() < 2 {
+        return None;
+    }
+    let mut layers = vec![(first.weight(), first.bias()?, Act::Identity)];
+    let mut absorbed = 0;
+    loop {
+        if let Some(act) = stack_activation(following.get(absorbed)) {
+            if let Some(last) = layers.last_mut() {
+                last.2 = act;
+            }
+            absorbed += 1;
+        }
+        match following.get(absorbed) {
+            Some(Layer::Linear(l)) if l.bias().is_some() => {
+                layers.push((l.weight(), l.bias()?, Act::Identity));
+                absorbed += 1;
+            }
+            _ => break,
+        }
+    }
+    (absorbed > 0).then(|| (dense_stack(xs, &layers), absorbed))
 }

@@ -5,12 +5,14 @@
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
 
 mod activation;
+pub(crate) use activation::simd_kernel;
 mod attention;
 mod attention_fused;
 mod block_fused;
 mod build;
 mod conv;
 mod cpu_data;
+mod dense_fused;
 mod dropout;
 pub(crate) mod fused;
 mod gemm;

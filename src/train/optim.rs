@@ -13,6 +13,7 @@ use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Tensor, Var};
 
 use super::clip::GradScale;
 use crate::model::Kernels;
+use crate::model::simd_kernel;
 use crate::spec::OptimizerSpec;
 
 /// Per-parameter state.
@@ -313,42 +314,129 @@ impl InplaceOp2 for FusedUpdate<'_> {
         let g = &g[g0..g1];
         let mut m = self.m.borrow_mut();
         let mut v = self.v.borrow_mut();
-        if p.len() != g.len() || m.len() != p.len() {
+        if p.len() != g.len() || m.len() != p.len() || v.len() != p.len() {
             candle_core::bail!("fused optimizer update: buffer sizes differ");
         }
-        let r = self.rule;
-        let (lr, scale, wd) = (r.lr as f32, r.scale as f32, r.weight_decay as f32);
-        match r.kind {
-            Kind::Adam => {
-                let (b1, b2, eps) = (r.b1 as f32, r.b2 as f32, r.eps as f32);
-                let step = lr / r.bc1 as f32;
-                let inv_sqrt_bc2 = 1.0 / (r.bc2 as f32).sqrt();
-                let decay = if r.decoupled { 1.0 - lr * wd } else { 1.0 };
-                let l2 = if r.decoupled { 0.0 } else { wd };
-                // Zipped iterators (no bounds checks) let the compiler vectorise this.
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    let gi = g * scale + l2 * *p;
-                    let mi = b1 * *m + (1.0 - b1) * gi;
-                    let vi = b2 * *v + (1.0 - b2) * gi * gi;
-                    *m = mi;
-                    *v = vi;
-                    *p = *p * decay - step * mi / (vi.sqrt() * inv_sqrt_bc2 + eps);
-                }
-            }
-            Kind::Sgd => {
-                let mom = r.momentum as f32;
-                for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
-                    let mut gi = g * scale + wd * *p;
-                    if mom != 0.0 {
-                        let buf = if r.first_step { gi } else { mom * *m + gi };
-                        *m = buf;
-                        gi = if r.nesterov { gi + mom * buf } else { buf };
-                    }
-                    *p -= lr * gi;
-                }
+        update_split(self.rule, p, g, &mut m, &mut v);
+        Ok(())
+    }
+}
+
+/// Elements below which an update stays on the calling core: a parallel region
+/// costs more than a pass over this little memory.
+const SPLIT_MIN_LEN: usize = 1 << 15;
+
+/// Runs the update over `p` in one piece per core when it is large (the rule is
+/// elementwise, so the pieces give bit-identical results).
+fn update_split(r: &Rule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let cores = rayon::current_num_threads();
+    if p.len() < SPLIT_MIN_LEN || cores < 2 {
+        return update(r, p, g, m, v);
+    }
+    // Whole 64-byte lines per piece.
+    let piece = p.len().div_ceil(cores).next_multiple_of(16);
+    let pieces = p
+        .chunks_mut(piece)
+        .zip(g.chunks(piece))
+        .zip(m.chunks_mut(piece))
+        .zip(v.chunks_mut(piece));
+    rayon::scope(|s| {
+        for (((p, g), m), v) in pieces {
+            s.spawn(move |_| update(r, p, g, m, v));
+        }
+    });
+}
+
+/// One pass of the rule over a piece of a parameter.
+fn update(r: &Rule, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let (lr, scale, wd) = (r.lr as f32, r.scale as f32, r.weight_decay as f32);
+    match r.kind {
+        Kind::Adam => {
+            let decay = if r.decoupled { 1.0 - lr * wd } else { 1.0 };
+            let l2 = if r.decoupled { 0.0 } else { wd };
+            let c = AdamConsts {
+                scale,
+                l2,
+                b1: r.b1 as f32,
+                b2: r.b2 as f32,
+                eps: r.eps as f32,
+                step: lr / r.bc1 as f32,
+                inv_sqrt_bc2: 1.0 / (r.bc2 as f32).sqrt(),
+                decay,
+            };
+            adam(&c, p, g, m, v);
+        }
+        Kind::Sgd => {
+            let mom = r.momentum as f32;
+            if mom == 0.0 {
+                sgd_plain(lr, scale, wd, p, g);
+            } else {
+                let first = r.first_step;
+                sgd_momentum(lr, scale, wd, mom, first, r.nesterov, p, g, m);
             }
         }
-        Ok(())
+    }
+}
+
+/// Adam's per-step constants, in f32.
+struct AdamConsts {
+    scale: f32,
+    /// L2 penalty added to the gradient (Adam); 0 for AdamW.
+    l2: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    /// lr / (1 - b1^t).
+    step: f32,
+    inv_sqrt_bc2: f32,
+    /// 1 - lr * weight_decay for AdamW; 1 for Adam.
+    decay: f32,
+}
+
+simd_kernel! {
+    /// Adam / AdamW over zipped slices (no bounds checks, so the loop vectorises;
+    /// no fused multiply-adds, so every level gives the same bits).
+    fn adam(c: &AdamConsts, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let gi = g * c.scale + c.l2 * *p;
+            let mi = c.b1 * *m + (1.0 - c.b1) * gi;
+            let vi = c.b2 * *v + (1.0 - c.b2) * gi * gi;
+            *m = mi;
+            *v = vi;
+            *p = *p * c.decay - c.step * mi / (vi.sqrt() * c.inv_sqrt_bc2 + c.eps);
+        }
+    }
+}
+
+simd_kernel! {
+    /// SGD without momentum.
+    fn sgd_plain(lr: f32, scale: f32, wd: f32, p: &mut [f32], g: &[f32]) {
+        for (p, &g) in p.iter_mut().zip(g) {
+            *p -= lr * (g * scale + wd * *p);
+        }
+    }
+}
+
+simd_kernel! {
+    /// SGD with a momentum buffer (PyTorch's rule: the first step's buffer is the
+    /// gradient itself).
+    fn sgd_momentum(
+        lr: f32,
+        scale: f32,
+        wd: f32,
+        mom: f32,
+        first: bool,
+        nesterov: bool,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+    ) {
+        for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+            let gi = g * scale + wd * *p;
+            let buf = if first { gi } else { mom * *m + gi };
+            *m = buf;
+            *p -= lr * if nesterov { gi + mom * buf } else { buf };
+        }
     }
 }
 
@@ -500,5 +588,49 @@ mod tests {
         let got = w.as_tensor().to_vec1::<f32>()?;
         assert_close(&got, &[0.99, -0.99], "first Adam step");
         Ok(())
+    }
+
+    /// A parameter large enough to be split over the cores gets bit-identical
+    /// values, moments and momentum to one pass over the whole of it, for every
+    /// rule.
+    #[test]
+    fn split_update_equals_one_pass() {
+        let len = SPLIT_MIN_LEN * 3 + 5;
+        let wave = |k: f32| {
+            (0..len)
+                .map(move |i| ((i as f32) * k).sin())
+                .collect::<Vec<_>>()
+        };
+        let specs = [
+            OptimizerSpec::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.01,
+            },
+            OptimizerSpec::Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 0.0,
+            },
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        for spec in specs {
+            let rule = Rule::new(&spec, 0.01, 0.5, 3);
+            let (mut p1, g, mut m1, v1) = (wave(0.1), wave(0.37), wave(0.01), wave(0.02));
+            let mut v1 = v1.iter_mut().map(|v| v.abs()).collect::<Vec<_>>();
+            let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+            update(&rule, &mut p1, &g, &mut m1, &mut v1);
+            pool.install(|| update_split(&rule, &mut p2, &g, &mut m2, &mut v2));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p1), bits(&p2), "{spec:?}: parameters");
+            assert_eq!(bits(&m1), bits(&m2), "{spec:?}: first moments");
+            assert_eq!(bits(&v1), bits(&v2), "{spec:?}: second moments");
+        }
     }
 }

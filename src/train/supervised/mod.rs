@@ -210,6 +210,7 @@ impl Engine<'_> {
     ) -> Result<StopReason, RunFailure> {
         let exp = self.ctx.exp;
         let t = &exp.training;
+        let warmer = crate::util::threads::PoolWarmer::new();
         while self.step < self.total_steps {
             let shared: &T = task;
             let answer = &mut |p: &super::Probe, s| shared.answer(p, s);
@@ -239,6 +240,7 @@ impl Engine<'_> {
                 self.epoch_acc = (0.0, 0);
             }
             let began = Instant::now();
+            warmer.warm();
             let lr = self.lr(steering.peak_lr, self.step);
             let step = self.step;
             let batch = task
