@@ -623,7 +623,7 @@ mod tests {
         for spec in specs {
             let rule = Rule::new(&spec, 0.01, 0.5, 3);
             let (mut p1, g, mut m1, v1) = (wave(0.1), wave(0.37), wave(0.01), wave(0.02));
-            let mut v1 = v1.iter_mut().map(|v| v.abs()).collect::<Vec<_>>();
+            let mut v1 = v1.iter().map(|v| v.abs()).collect::<Vec<_>>();
             let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
             update(&rule, &mut p1, &g, &mut m1, &mut v1);
             pool.install(|| update_split(&rule, &mut p2, &g, &mut m2, &mut v2));
