@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::simd_kernel;
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::im2col::{ConvGeometry, col2im, im2col};
@@ -239,20 +240,23 @@ impl CustomOp3 for Conv2dOp {
                     // ReLU let it through iff that maximum was positive.
                     dy.fill(0.0);
                     let arg = &argmax[n * o * q..(n + 1) * o * q];
-                    for (oi, plane) in dy.chunks_mut(p).enumerate() {
+                    // The bias gradient sums the same values, a quarter as many
+                    // as the plane they land in.
+                    for ((oi, plane), acc) in dy.chunks_mut(p).enumerate().zip(db.iter_mut()) {
+                        let mut sum = 0f32;
                         for j in oi * q..(oi + 1) * q {
                             if passes(y[j]) {
                                 plane[arg[j] as usize] += up[j];
+                                sum += up[j];
                             }
                         }
+                        *acc += sum;
                     }
                 } else {
                     for ((d, &u), &v) in dy.iter_mut().zip(up).zip(y) {
                         *d = if passes(v) { u } else { 0.0 };
                     }
-                }
-                for (acc, row) in db.iter_mut().zip(dy.chunks(p)) {
-                    *acc += row.iter().sum::<f32>();
+                    add_row_sums(p, &dy, &mut db);
                 }
                 im2col(&g, &xd[n * img_len..(n + 1) * img_len], &mut cols);
                 // dw^T[taps, o] += cols @ dy^T: in this orientation the GEMM
@@ -313,6 +317,24 @@ impl CustomOp3 for Conv2dOp {
         let dw = Tensor::from_vec(dw, (o, g.c, g.k, g.k), device)?;
         let db = Tensor::from_vec(db, o, device)?;
         Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// Lanes of the partial sums below: a sum vectorises only when written as this
+/// many independent accumulators (one chain of adds waits on each add).
+const LANES: usize = 16;
+
+simd_kernel! {
+    /// `sums[i] += sum of row i of rows [sums.len(), p]`.
+    fn add_row_sums(p: usize, rows: &[f32], sums: &mut [f32]) {
+        for (acc, row) in sums.iter_mut().zip(rows.chunks_exact(p.max(1))) {
+            let mut lanes = [0f32; LANES];
+            let (body, tail) = row.split_at(row.len() - row.len() % LANES);
+            for chunk in body.chunks_exact(LANES) {
+                lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += v);
+            }
+            *acc += lanes.iter().sum::<f32>() + tail.iter().sum::<f32>();
+        }
     }
 }
 
