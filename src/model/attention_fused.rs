@@ -336,7 +336,7 @@ const NORM_ROWS: usize = 64;
 /// `sum f(x[i])` in 16 independent lanes: a plain f32 `sum()` is one serial
 /// chain of adds (an add's latency each), this vectorises.
 #[inline(always)]
-fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+pub(crate) fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut s = [0f32; LANES];
     let mut blocks = x.chunks_exact(LANES);
     for block in &mut blocks {

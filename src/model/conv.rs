@@ -19,6 +19,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::simd_kernel;
+use super::attention_fused::lane_sum;
 use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::im2col::{ConvGeometry, col2im, im2col};
@@ -320,20 +321,12 @@ impl CustomOp3 for Conv2dOp {
     }
 }
 
-/// Lanes of the partial sums below: a sum vectorises only when written as this
-/// many independent accumulators (one chain of adds waits on each add).
-const LANES: usize = 16;
-
 simd_kernel! {
-    /// `sums[i] += sum of row i of rows [sums.len(), p]`.
+    /// `sums[i] += sum of row i of rows [sums.len(), p]`, each row in 16 lanes
+    /// (one chain of adds waits on each add).
     fn add_row_sums(p: usize, rows: &[f32], sums: &mut [f32]) {
         for (acc, row) in sums.iter_mut().zip(rows.chunks_exact(p.max(1))) {
-            let mut lanes = [0f32; LANES];
-            let (body, tail) = row.split_at(row.len() - row.len() % LANES);
-            for chunk in body.chunks_exact(LANES) {
-                lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += v);
-            }
-            *acc += lanes.iter().sum::<f32>() + tail.iter().sum::<f32>();
+            *acc += lane_sum(row, |v| v);
         }
     }
 }

@@ -280,24 +280,16 @@ impl CustomOp3 for StackOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_tensors::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .and_then(|d| d.abs())
-            .and_then(|d| d.flatten_all())
-            .and_then(|d| d.max(0))
-            .and_then(|d| d.to_scalar::<f32>())
-            .expect("diff")
-    }
 
     fn var(dims: &[usize]) -> Var {
         Var::from_tensor(&Tensor::randn(0f32, 1., dims, &Device::Cpu).expect("randn")).expect("var")
     }
 
     /// The stack against candle's matmul, broadcast add and activations, values
-    /// and every gradient, for each activation, on batches that make one run,
-    /// several runs and a short last run (the other SIMD levels: tests/simd_paths.rs).
+    /// and every gradient, for each activation, on rows, a single row and a
+    /// `[b, t, k]` sequence (the other SIMD levels: tests/simd_paths.rs).
     #[test]
     fn stack_and_its_gradients_match_candle() {
         let cases: [(&[usize], &[usize]); 4] = [
@@ -348,7 +340,10 @@ mod tests {
             };
         }
         assert_eq!(fused.dims(), reference.dims(), "{case}");
-        assert!(max_diff(&fused, &reference) < 1e-4, "forward {case}");
+        assert!(
+            max_diff(&fused, &reference).expect("diff") < 1e-4,
+            "forward {case}"
+        );
         let up = Tensor::randn(0f32, 1., fused.dims(), &Device::Cpu).expect("up");
         let gf = (fused * &up)
             .and_then(|t| t.sum_all())
@@ -366,7 +361,7 @@ mod tests {
         for (i, v) in vars.into_iter().enumerate() {
             let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
             assert_eq!(a.dims(), r.dims(), "gradient {i} {case}");
-            assert!(max_diff(a, r) < 1e-4, "gradient {i} {case}");
+            assert!(max_diff(a, r).expect("diff") < 1e-4, "gradient {i} {case}");
         }
     }
 

@@ -333,16 +333,8 @@ impl CustomOp2 for CrossEntropy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_tensors::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .and_then(|d| d.abs())
-            .and_then(|d| d.flatten_all())
-            .and_then(|d| d.max(0))
-            .and_then(|d| d.to_scalar::<f32>())
-            .expect("diff")
-    }
 
     /// `linear` on batches of rows and on a `[b, t, k]` sequence against candle's
     /// matmul + broadcast add.
@@ -367,7 +359,10 @@ mod tests {
                 .broadcast_matmul(&w.t().expect("t"))
                 .and_then(|y| y.broadcast_add(&bias))
                 .expect("ref");
-            assert!(max_diff(&fused, &reference) < 1e-3, "forward {case}");
+            assert!(
+                max_diff(&fused, &reference).expect("diff") < 1e-3,
+                "forward {case}"
+            );
             let gf = (fused * &up)
                 .and_then(|t| t.sum_all())
                 .and_then(|t| t.backward())
@@ -378,7 +373,7 @@ mod tests {
                 .expect("bwd");
             for v in [&x, &w, &bias] {
                 let (a, r) = (gf.get(v).expect("grad"), gr.get(v).expect("grad"));
-                assert!(max_diff(a, r) < 1e-3, "gradient {case}");
+                assert!(max_diff(a, r).expect("diff") < 1e-3, "gradient {case}");
             }
         }
     }
@@ -395,7 +390,7 @@ mod tests {
         let rows = linear(&x.reshape((15, 7)).expect("r"), &w, &bias)
             .and_then(|y| y.reshape((3, 5, 4)))
             .expect("rows");
-        assert!(max_diff(&seq, &rows) < 1e-6);
+        assert!(max_diff(&seq, &rows).expect("diff") < 1e-6);
         let gs = (seq * &up)
             .and_then(|t| t.sum_all())
             .and_then(|t| t.backward())
@@ -407,7 +402,7 @@ mod tests {
         for v in [&x, &w, &bias] {
             let (a, r) = (gs.get(v).expect("grad"), gr.get(v).expect("grad"));
             assert_eq!(a.dims(), r.dims());
-            assert!(max_diff(a, r) < 1e-5);
+            assert!(max_diff(a, r).expect("diff") < 1e-5);
         }
     }
 
@@ -425,10 +420,13 @@ mod tests {
         let fused = cross_entropy(&logits, &targets).expect("fused");
         let reference = candle_nn::loss::cross_entropy(&logits, &targets).expect("ref");
         assert_eq!(fused.dims(), reference.dims());
-        assert!(max_diff(&fused, &reference) < 1e-5);
+        assert!(max_diff(&fused, &reference).expect("diff") < 1e-5);
         let gf = (fused * 2.0).and_then(|t| t.backward()).expect("bwd");
         let gr = (reference * 2.0).and_then(|t| t.backward()).expect("bwd");
-        assert!(max_diff(gf.get(&logits).expect("g"), gr.get(&logits).expect("g")) < 1e-6);
+        assert!(
+            max_diff(gf.get(&logits).expect("g"), gr.get(&logits).expect("g")).expect("diff")
+                < 1e-6
+        );
         let bad = Tensor::from_vec(vec![10u32; 17], 17, &dev).expect("t");
         assert!(
             cross_entropy(&logits, &bad).is_err(),

@@ -524,9 +524,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fused_matches_reference_for_every_rule() -> Result<()> {
-        let specs = [
+    /// One spec of every rule: plain SGD, SGD with momentum and weight decay,
+    /// Nesterov, Adam, Adam with an L2 penalty, AdamW.
+    fn every_rule() -> [OptimizerSpec; 6] {
+        [
             OptimizerSpec::Sgd {
                 lr: 0.1,
                 momentum: 0.0,
@@ -566,8 +567,12 @@ mod tests {
                 eps: 1e-8,
                 weight_decay: 0.1,
             },
-        ];
-        for spec in &specs {
+        ]
+    }
+
+    #[test]
+    fn fused_matches_reference_for_every_rule() -> Result<()> {
+        for spec in &every_rule() {
             let (fused, reference) = both_kernels(spec)?;
             assert_close(&fused, &reference, &format!("{spec:?}"));
         }
@@ -601,26 +606,11 @@ mod tests {
                 .map(move |i| ((i as f32) * k).sin())
                 .collect::<Vec<_>>()
         };
-        let specs = [
-            OptimizerSpec::Adam {
-                lr: 0.01,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 0.01,
-            },
-            OptimizerSpec::Sgd {
-                lr: 0.1,
-                momentum: 0.9,
-                nesterov: true,
-                weight_decay: 0.0,
-            },
-        ];
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .expect("pool");
-        for spec in specs {
+        for spec in every_rule() {
             let rule = Rule::new(&spec, 0.01, 0.5, 3);
             let (mut p1, g, mut m1, v1) = (wave(0.1), wave(0.37), wave(0.01), wave(0.02));
             let mut v1 = v1.iter().map(|v| v.abs()).collect::<Vec<_>>();
