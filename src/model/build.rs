@@ -222,18 +222,19 @@ impl Model {
         let mut i = 0;
         while i < layers.len() {
             let layer = &layers[i];
+            let mut rng = match &mut mode {
+                Mode::Train(rng) => Some(&mut **rng),
+                Mode::Eval => None,
+            };
             // A convolution absorbs the ReLU and pooling after it: the full-size
             // activation then never becomes a tensor of its own.
-            if let Some((out, absorbed)) = layer.forward_fused(&xs, self.kernels, &layers[i + 1..])
+            if let Some((out, absorbed)) =
+                layer.forward_fused(&xs, self.kernels, &layers[i + 1..], rng.as_deref_mut())
             {
                 xs = out?;
                 i += 1 + absorbed;
                 continue;
             }
-            let rng = match &mut mode {
-                Mode::Train(rng) => Some(&mut **rng),
-                Mode::Eval => None,
-            };
             xs = layer.forward(&xs, rng, self.kernels, mask.as_ref())?;
             i += 1;
         }

@@ -1,6 +1,7 @@
-//! Access to the raw f32 data of CPU tensors, for the custom ops' kernels.
+//! Access to the raw f32 data (and u32 token ids) of CPU tensors, for the
+//! custom ops' kernels.
 //!
-//! Contract: only contiguous f32 CPU data is handed out; anything else is an
+//! Contract: only contiguous CPU data of the expected type is handed out; anything else is an
 //! error naming the op, so a caller's fallback to candle's ops can never be
 //! silently skipped.
 
@@ -17,6 +18,22 @@ pub(crate) fn f32_slice<'a>(
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{op}: only f32 is supported");
     };
+    contiguous(data, layout, op)
+}
+
+/// The contiguous token ids behind a custom op's input.
+pub(crate) fn u32_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [u32]> {
+    let CpuStorage::U32(data) = storage else {
+        candle_core::bail!("{op}: token ids must be u32");
+    };
+    contiguous(data, layout, op)
+}
+
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
         None => candle_core::bail!("{op}: input must be contiguous"),

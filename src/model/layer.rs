@@ -190,16 +190,23 @@ impl Layer {
     /// Runs this layer together with the layers right after it as one fused
     /// kernel, when it has one for these tensors on the CPU: a convolution with
     /// its ReLU and/or max pooling, a Linear layer with the activations and
-    /// Linear layers that follow it. Returns the output and how many of
-    /// `following` it absorbed.
+    /// Linear layers that follow it, an embedding with the LSTM it feeds.
+    /// Returns the output and how many of `following` it absorbed; `rng` as
+    /// for `forward`.
     pub(crate) fn forward_fused(
         &self,
         xs: &Tensor,
         kernels: Kernels,
         following: &[Layer],
+        rng: Option<&mut Rng>,
     ) -> Option<(Result<Tensor>, usize)> {
         if let Self::Linear(first) = self {
             return linear_stack(first, xs, kernels, following);
+        }
+        if let (Self::Embedding(e), Some(Self::Recurrent(r))) = (self, following.first()) {
+            return r
+                .forward_from_tokens(xs, e.embeddings(), rng, kernels)
+                .map(|out| (out, 1));
         }
         let Self::Conv2d {
             weight,

@@ -6,14 +6,14 @@
 //! else (and as the tested reference) both cells are plain candle ops. State starts at zero for
 //! every sequence. Gate order and weight names follow PyTorch (`weight_ih_l0`, ...).
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
 use super::Kernels;
 use super::cpu_data::fast_cpu;
 use super::dropout::dropout;
 use super::gru_fused::gru_sequence;
 use super::init::{uniform, uniform_bound};
-use super::lstm_fused::lstm_layer;
+use super::lstm_fused::{lstm_from_table, lstm_layer};
 use crate::util::rng::Rng;
 
 /// Which recurrent cell.
@@ -159,9 +159,19 @@ impl Recurrent {
 impl Recurrent {
     /// trainlab's CPU kernels, batch-major throughout: one fused Linear for every
     /// step's input projection, then the fused recurrence.
-    fn forward_fused(&self, xs: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor> {
-        let mut x = xs.contiguous()?;
-        for (l, w) in self.layers.iter().enumerate() {
+    fn forward_fused(&self, xs: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        self.fused_layers_from(xs.contiguous()?, 0, rng)
+    }
+
+    /// Layers `first..` of the stack on `x`, the output of layer `first - 1` (or
+    /// the stack's input), with trainlab's CPU kernels.
+    fn fused_layers_from(
+        &self,
+        mut x: Tensor,
+        first: usize,
+        mut rng: Option<&mut Rng>,
+    ) -> Result<Tensor> {
+        for (l, w) in self.layers.iter().enumerate().skip(first) {
             if l > 0
                 && self.dropout > 0.0
                 && let Some(rng) = rng.as_deref_mut()
@@ -178,6 +188,34 @@ impl Recurrent {
             };
         }
         Ok(x)
+    }
+
+    /// The stack fed straight from an embedding: `tokens [b, t]` (u32) and the
+    /// embedding's `[v, d]` vectors, when trainlab's CPU kernels have a faster
+    /// way than embedding first. They do for an LSTM whose vocabulary is no
+    /// larger than the batch's token count: its first layer projects each
+    /// vocabulary entry once and looks rows up (`lstm_from_table`). None: take
+    /// the ordinary path.
+    pub(crate) fn forward_from_tokens(
+        &self,
+        tokens: &Tensor,
+        embeddings: &Tensor,
+        rng: Option<&mut Rng>,
+        kernels: Kernels,
+    ) -> Option<Result<Tensor>> {
+        let first = self.layers.first()?;
+        let fits = self.cell == Cell::Lstm
+            && fast_cpu(embeddings, kernels)
+            && tokens.dtype() == DType::U32
+            && tokens.rank() == 2
+            && embeddings.dim(0).is_ok_and(|v| v <= tokens.elem_count());
+        fits.then(|| {
+            let table = embeddings
+                .matmul(&first.w_ih.t()?)?
+                .broadcast_add(&first.b_ih)?;
+            let x = lstm_from_table(&table, tokens, &first.w_hh)?;
+            self.fused_layers_from(x, 1, rng)
+        })
     }
 }
 
@@ -277,6 +315,94 @@ mod tests {
                 );
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn lstm_fed_by_a_table_matches_embedding_then_lstm() -> Result<()> {
+        use candle_nn::Module;
+        // One layer with tiles and panels ending early; two stacked layers with
+        // more rows than a run; one sequence (text generation's shape).
+        for (b, t, v, d, h, layers) in [
+            (5, 4, 9, 6, 8, 1),
+            (37, 3, 11, 5, 13, 2),
+            (1, 9, 7, 4, 20, 1),
+        ] {
+            let mut rng = Rng::new(11);
+            let mut vars = Vec::new();
+            let mut param = |name: &str, t: Tensor| {
+                let var = Var::from_tensor(&t)?;
+                vars.push((name.to_string(), var.clone()));
+                Ok(var.as_tensor().clone())
+            };
+            let r = Recurrent::new(
+                Cell::Lstm,
+                d,
+                h,
+                layers,
+                0.0,
+                &mut rng,
+                &Device::Cpu,
+                &mut param,
+            )?;
+            let emb = Var::from_tensor(&random(&mut rng, &[v, d])?)?;
+            vars.push(("embedding".into(), emb.clone()));
+            let ids: Vec<u32> = (0..b * t).map(|i| ((i * 7 + i / 3) % v) as u32).collect();
+            let tokens = Tensor::from_vec(ids, (b, t), &Device::Cpu)?;
+            let weights = random(&mut rng, &[b, t, h])?;
+            let Some(fast) = r.forward_from_tokens(&tokens, &emb, None, Kernels::Fast) else {
+                panic!("{b}x{t}, vocabulary {v}: the table path was not taken");
+            };
+            let fast = fast?;
+            let x = candle_nn::Embedding::new(emb.as_tensor().clone(), d).forward(&tokens)?;
+            let slow = r.forward(&x, None, Kernels::Reference)?;
+            assert_eq!(fast.dims(), &[b, t, h]);
+            assert!(max_diff(&fast, &slow)? < 1e-5, "{b}x{t}, h {h}: values");
+            let gf = (fast * &weights)?.sum_all()?.backward()?;
+            let gs = (slow * &weights)?.sum_all()?.backward()?;
+            for (name, var) in &vars {
+                let (Some(a), Some(b)) = (gf.get(var.as_tensor()), gs.get(var.as_tensor())) else {
+                    panic!("missing {name} gradient");
+                };
+                let diff = max_diff(a, b)?;
+                assert!(
+                    diff < 1e-4,
+                    "{b}x{t}, h {h}: {name} gradient differs by {diff}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_table_path_is_only_taken_where_it_fits() -> Result<()> {
+        let mut rng = Rng::new(3);
+        let mut param = |_: &str, t: Tensor| Ok(t);
+        let lstm = Recurrent::new(Cell::Lstm, 4, 6, 1, 0.0, &mut rng, &Device::Cpu, &mut param)?;
+        let gru = Recurrent::new(Cell::Gru, 4, 6, 1, 0.0, &mut rng, &Device::Cpu, &mut param)?;
+        let emb = random(&mut rng, &[10, 4])?;
+        let tokens = |ids: &[u32]| Tensor::from_vec(ids.to_vec(), (2, ids.len() / 2), &Device::Cpu);
+        let ten = tokens(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 0])?;
+        // A vocabulary larger than the batch's tokens, a GRU, candle's kernels.
+        let four = tokens(&[1, 2, 3, 4])?;
+        assert!(
+            lstm.forward_from_tokens(&four, &emb, None, Kernels::Fast)
+                .is_none()
+        );
+        assert!(
+            gru.forward_from_tokens(&ten, &emb, None, Kernels::Fast)
+                .is_none()
+        );
+        assert!(
+            lstm.forward_from_tokens(&ten, &emb, None, Kernels::Reference)
+                .is_none()
+        );
+        // An id past the vocabulary is an error, not a panic.
+        let bad = tokens(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])?;
+        let Some(Err(e)) = lstm.forward_from_tokens(&bad, &emb, None, Kernels::Fast) else {
+            panic!("token 10 of a 10-entry vocabulary was accepted");
+        };
+        assert!(e.to_string().contains("token id 10"), "{e}");
         Ok(())
     }
 
