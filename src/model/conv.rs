@@ -1,17 +1,20 @@
 //! Conv2d on the CPU as one candle custom op with its own backward: per image,
 //! im2col then one GEMM (`weight @ columns`), images spread over the rayon pool.
-//! The ReLU and the max pooling that usually follow can be fused in: the full-size
-//! activation then never leaves the per-image buffer, and neither it nor its
-//! gradient becomes a tensor in the autograd graph (for the MNIST CNN, the
-//! largest tensors of the whole step).
+//! The ReLU and the max pooling that usually follow can be fused in, and so can
+//! further convolutions (a CNN's whole feature extractor): each image then goes
+//! through every convolution while its activations are in cache, and neither
+//! the intermediate activations nor their gradients become tensors in the
+//! autograd graph (for the MNIST CNN, the largest tensors of the whole step;
+//! candle would zero-fill and add each gradient over the whole batch).
 //!
-//! Contract: f32, CPU; input `[b, c, h, w]`, weight `[o, c, k, k]`, bias `[o]` ->
-//! `[b, o, oh, ow]` (pooled: `[b, o, ph, pw]`); same values and gradients as
-//! candle's `conv2d` (+ `relu`, + max pooling as in `pool.rs`) within float
-//! tolerance (tested below on random shapes). The input gradient is
-//! skipped when the input is data rather than a variable (the first layer).
-//! The backward pass recomputes the columns instead of keeping them: for the
-//! MNIST CNN they would be larger than every activation together.
+//! Contract: f32, CPU; input `[b, c, h, w]`; each stage's weight `[o, c, k, k]`,
+//! bias `[o]` -> `[b, o, oh, ow]` (pooled: `[b, o, ph, pw]`), the next stage's
+//! input; same values and gradients as candle's `conv2d` (+ `relu`, + max
+//! pooling as in `pool.rs`) stage by stage within float tolerance (tested
+//! below on random shapes). The input gradient is skipped when the input is
+//! data rather than a variable (the first layer). The backward pass recomputes
+//! the columns instead of keeping them: for the MNIST CNN they would be larger
+//! than every activation together.
 
 use std::sync::Mutex;
 
@@ -24,6 +27,7 @@ use super::cpu_data::{f32_slice, storage_f32};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::im2col::{ConvGeometry, col2im, im2col};
 use super::pool::{pool_plane, pooled_hw};
+use super::scratch::Scratch;
 use super::seq_layout::{rows_per_run, sum_parts, transpose};
 
 /// What runs after the convolution inside the same kernel.
@@ -32,6 +36,16 @@ pub(crate) struct Fusion {
     pub relu: bool,
     /// Max pooling `(window, stride)`.
     pub pool: Option<(usize, usize)>,
+}
+
+/// One convolution of a stack: its weight `[o, c, k, k]` and bias `[o]`, stride,
+/// padding and what follows it.
+pub(crate) struct ConvStage<'a> {
+    pub weight: &'a Tensor,
+    pub bias: &'a Tensor,
+    pub stride: usize,
+    pub pad: usize,
+    pub fusion: Fusion,
 }
 
 /// `pool?(relu?(conv2d(xs, weight) + bias))`, differentiable in all three.
@@ -43,51 +57,93 @@ pub(crate) fn conv2d(
     pad: usize,
     fusion: Fusion,
 ) -> Result<Tensor> {
-    let (_, c, h, w) = xs.dims4()?;
-    let (o, c2, k, k2) = weight.dims4()?;
-    if c != c2 || k != k2 || bias.dims() != [o] || stride == 0 || h + 2 * pad < k || w + 2 * pad < k
-    {
-        candle_core::bail!(
-            "conv2d: input {:?}, weight {:?}, bias {:?}, stride {stride}, padding {pad} do not fit",
-            xs.dims(),
-            weight.dims(),
-            bias.dims()
-        );
-    }
-    let g = ConvGeometry {
-        c,
-        h,
-        w,
-        k,
-        stride,
-        pad,
+    conv_stack(
+        xs,
+        &[ConvStage {
+            weight,
+            bias,
+            stride,
+            pad,
+            fusion,
+        }],
+    )
+}
+
+/// The stages one after the other, as one op; differentiable in the input and
+/// every weight and bias.
+pub(crate) fn conv_stack(xs: &Tensor, stages: &[ConvStage]) -> Result<Tensor> {
+    let Some(first) = stages.first() else {
+        candle_core::bail!("conv2d: no convolution");
     };
-    if let Some((pk, ps)) = fusion.pool {
+    let (_, mut c, mut h, mut w) = xs.dims4()?;
+    let mut plan = Vec::with_capacity(stages.len());
+    let mut tail = Vec::with_capacity(2 * stages.len());
+    for (i, st) in stages.iter().enumerate() {
+        let (o, c2, k, k2) = st.weight.dims4()?;
+        let stride = st.stride;
+        let pad = st.pad;
+        if c != c2
+            || k != k2
+            || st.bias.dims() != [o]
+            || stride == 0
+            || h + 2 * pad < k
+            || w + 2 * pad < k
+        {
+            candle_core::bail!(
+                "conv2d: input [{c}, {h}, {w}], weight {:?}, bias {:?}, stride {stride}, padding {pad} do not fit",
+                st.weight.dims(),
+                st.bias.dims()
+            );
+        }
+        let g = ConvGeometry {
+            c,
+            h,
+            w,
+            k,
+            stride,
+            pad,
+        };
         let (oh, ow) = g.out_hw();
-        if pk == 0 || ps == 0 || oh < pk || ow < pk {
+        if let Some((pk, ps)) = st.fusion.pool
+            && (pk == 0 || ps == 0 || oh < pk || ow < pk)
+        {
             candle_core::bail!("max_pool2d: window {pk} stride {ps} does not fit {oh}x{ow}");
         }
+        let stage = Stage {
+            g,
+            o,
+            fusion: st.fusion,
+        };
+        (c, (h, w)) = (o, stage.out_plane());
+        plan.push(stage);
+        if i > 0 {
+            tail.push(st.weight.flatten_all()?);
+        }
+        tail.push(st.bias.flatten_all()?);
     }
-    let op = Conv2dOp {
-        g,
-        fusion,
+    let tail = if tail.len() == 1 {
+        tail.remove(0)
+    } else {
+        Tensor::cat(&tail, 0)?
+    };
+    let op = ConvOp {
+        stages: plan,
         input_grad: xs.track_op(),
-        argmax: Mutex::new(None),
+        saved: Mutex::new(None),
     };
     xs.contiguous()?
-        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
+        .apply_op3(&first.weight.contiguous()?, &tail.contiguous()?, op)
 }
 
-struct Conv2dOp {
+/// One stage's geometry.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
     g: ConvGeometry,
+    o: usize,
     fusion: Fusion,
-    /// Whether the input needs a gradient (false for data).
-    input_grad: bool,
-    /// With pooling: where each pooled value came from in its `[oh, ow]` plane.
-    argmax: Mutex<Option<Vec<u32>>>,
 }
 
-impl Conv2dOp {
+impl Stage {
     /// Output plane `(height, width)` after the optional pooling.
     fn out_plane(&self) -> (usize, usize) {
         let (oh, ow) = self.g.out_hw();
@@ -96,9 +152,227 @@ impl Conv2dOp {
             None => (oh, ow),
         }
     }
+
+    /// Output values per image.
+    fn out_len(&self) -> usize {
+        let (ph, pw) = self.out_plane();
+        self.o * ph * pw
+    }
+
+    /// Argmax entries per image (none without pooling).
+    fn arg_len(&self) -> usize {
+        if self.fusion.pool.is_some() {
+            self.out_len()
+        } else {
+            0
+        }
+    }
+
+    fn weight_len(&self) -> usize {
+        self.o * self.g.taps()
+    }
 }
 
-impl CustomOp3 for Conv2dOp {
+struct ConvOp {
+    stages: Vec<Stage>,
+    /// Whether the input needs a gradient (false for data).
+    input_grad: bool,
+    /// From the forward pass, for the backward one.
+    saved: Mutex<Option<Saved>>,
+}
+
+struct Saved {
+    /// Images per run (the last run may have fewer).
+    per: usize,
+    runs: Vec<RunSaved>,
+}
+
+/// What one run of images keeps: every stage's output but the last (which is
+/// the op's output) and, for pooled stages, where each maximum came from in its
+/// `[oh, ow]` plane.
+struct RunSaved {
+    acts: Vec<Scratch>,
+    argmax: Vec<Vec<u32>>,
+}
+
+/// Each stage's `(weight, bias)` from the op's weight and tail inputs.
+fn stage_params<'a>(
+    stages: &[Stage],
+    w0: &'a [f32],
+    tail: &'a [f32],
+) -> Result<Vec<(&'a [f32], &'a [f32])>> {
+    let want: usize = stages.iter().map(|s| s.weight_len() + s.o).sum();
+    if w0.len() != stages[0].weight_len() || w0.len() + tail.len() != want {
+        candle_core::bail!("conv2d: parameters do not fit the stages");
+    }
+    let mut out = Vec::with_capacity(stages.len());
+    let mut at = 0;
+    for (i, st) in stages.iter().enumerate() {
+        let w = if i == 0 {
+            w0
+        } else {
+            at += st.weight_len();
+            &tail[at - st.weight_len()..at]
+        };
+        out.push((w, &tail[at..at + st.o]));
+        at += st.o;
+    }
+    Ok(out)
+}
+
+/// Per-run scratch sized for the largest stage: the columns, and the
+/// full-size output before pooling (forward) or the column gradient (backward).
+struct Buffers {
+    cols: Scratch,
+    full: Scratch,
+}
+
+impl Buffers {
+    fn new(stages: &[Stage], backward: bool) -> Self {
+        let most = |f: &dyn Fn(&Stage) -> usize| stages.iter().map(f).max().unwrap_or(0);
+        let cols = most(&|s| s.g.taps() * s.g.positions());
+        let full = if backward {
+            cols
+        } else {
+            most(&|s| match s.fusion.pool {
+                Some(_) => s.o * s.g.positions(),
+                None => 0,
+            })
+        };
+        Self {
+            cols: Scratch::uninit(cols),
+            full: Scratch::uninit(full),
+        }
+    }
+}
+
+/// One stage's forward pass for one image: `out` (and `arg` when pooling).
+fn forward_image(
+    st: &Stage,
+    (w, bias): (&[f32], &[f32]),
+    img: &[f32],
+    out: &mut [f32],
+    arg: &mut [u32],
+    buf: &mut Buffers,
+) {
+    let (g, o) = (st.g, st.o);
+    let (oh, ow) = g.out_hw();
+    let (p, taps) = (g.positions(), g.taps());
+    let cols = &mut buf.cols[..taps * p];
+    im2col(&g, img, cols);
+    let conv = |y: &mut [f32]| {
+        for (row, &bv) in y.chunks_mut(p).zip(bias) {
+            row.fill(bv);
+        }
+        matmul(
+            (o, p, taps),
+            y,
+            true,
+            w,
+            row_major(taps),
+            cols,
+            row_major(p),
+            Threads::One,
+        );
+    };
+    match st.fusion.pool {
+        Some(window) => {
+            let y = &mut buf.full[..o * p];
+            conv(y);
+            let q = out.len() / o;
+            for ((plane, pooled), arg) in y.chunks(p).zip(out.chunks_mut(q)).zip(arg.chunks_mut(q))
+            {
+                pool_plane(plane, (oh, ow), window, pooled, arg);
+            }
+            // max then ReLU equals ReLU then max, on a quarter of the values.
+            if st.fusion.relu {
+                relu_in_place(out);
+            }
+        }
+        // Without pooling the convolution writes straight into the output.
+        None => {
+            conv(out);
+            if st.fusion.relu {
+                relu_in_place(out);
+            }
+        }
+    }
+}
+
+/// One stage's gradients for one image, from the gradient `up` at its output
+/// `y` (after ReLU and pooling) and its input `img`: adds to `dw_t [taps, o]`
+/// and `db`, and adds the input gradient to `dx` when given.
+#[allow(clippy::too_many_arguments)]
+fn backward_image(
+    st: &Stage,
+    w: &[f32],
+    img: &[f32],
+    (y, up, arg): (&[f32], &[f32], &[u32]),
+    (dw_t, db): (&mut [f32], &mut [f32]),
+    dx: Option<&mut [f32]>,
+    dy: &mut [f32],
+    buf: &mut Buffers,
+) {
+    let (g, o) = (st.g, st.o);
+    let (p, taps) = (g.positions(), g.taps());
+    let dy = &mut dy[..o * p];
+    let passes = |v: f32| !st.fusion.relu || v > 0.0;
+    if st.fusion.pool.is_some() {
+        // Each pooled gradient goes back to where its maximum was; the ReLU let it
+        // through iff that maximum was positive.
+        dy.fill(0.0);
+        let q = up.len() / o;
+        // The bias gradient sums the same values, a quarter as many as the plane
+        // they land in.
+        for ((oi, plane), acc) in dy.chunks_mut(p).enumerate().zip(db.iter_mut()) {
+            let mut sum = 0f32;
+            for j in oi * q..(oi + 1) * q {
+                if passes(y[j]) {
+                    plane[arg[j] as usize] += up[j];
+                    sum += up[j];
+                }
+            }
+            *acc += sum;
+        }
+    } else {
+        for ((d, &u), &v) in dy.iter_mut().zip(up).zip(y) {
+            *d = if passes(v) { u } else { 0.0 };
+        }
+        add_row_sums(p, dy, db);
+    }
+    let cols = &mut buf.cols[..taps * p];
+    im2col(&g, img, cols);
+    // dw^T[taps, o] += cols @ dy^T: in this orientation the GEMM library repacks
+    // dy rather than the 4.5x larger columns.
+    matmul(
+        (taps, o, p),
+        dw_t,
+        true,
+        cols,
+        row_major(p),
+        dy,
+        transposed(p),
+        Threads::One,
+    );
+    if let Some(dx) = dx {
+        // dcols[taps, p] = w^T @ dy, then back onto the pixels (`full` is free
+        // in the backward pass).
+        let dcols = &mut buf.full[..taps * p];
+        matmul(
+            (taps, p, o),
+            dcols,
+            false,
+            w,
+            transposed(taps),
+            dy,
+            row_major(p),
+            Threads::One,
+        );
+        col2im(&g, dcols, dx);
+    }
+}
+
+impl CustomOp3 for ConvOp {
     fn name(&self) -> &'static str {
         "conv2d-im2col"
     }
@@ -112,212 +386,214 @@ impl CustomOp3 for Conv2dOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = self.g;
+        let stages = &self.stages;
         let x = f32_slice(s1, l1, "conv2d")?;
-        let w = f32_slice(s2, l2, "conv2d")?;
-        let bias = f32_slice(s3, l3, "conv2d")?;
+        let params = stage_params(
+            stages,
+            f32_slice(s2, l2, "conv2d")?,
+            f32_slice(s3, l3, "conv2d")?,
+        )?;
         let b = l1.dims()[0];
-        let o = bias.len();
-        let (oh, ow) = g.out_hw();
-        let (p, taps) = (g.positions(), g.taps());
-        let (ph, pw) = self.out_plane();
-        let q = ph * pw;
-        let pool = self.fusion.pool;
-        let mut out = vec![0f32; b * o * q];
-        // One argmax chunk per image (a placeholder of one when not pooling, so
-        // that the images zip up the same way either way).
-        let arg_chunk = if pool.is_some() { o * q } else { 1 };
-        let mut argmax = vec![0u32; b * arg_chunk];
-        out.par_chunks_mut(o * q)
-            .zip(argmax.par_chunks_mut(arg_chunk))
-            .zip(x.par_chunks(g.image_len()))
-            .for_each_init(
-                || {
-                    (
-                        vec![0f32; taps * p],
-                        vec![0f32; if pool.is_some() { o * p } else { 0 }],
-                    )
-                },
-                |(cols, full), ((out, arg), img)| {
-                    // Without pooling the convolution writes straight into the output.
-                    let y: &mut [f32] = if pool.is_some() {
-                        &mut full[..]
-                    } else {
-                        &mut out[..]
-                    };
-                    im2col(&g, img, cols);
-                    for (row, &bv) in y.chunks_mut(p).zip(bias) {
-                        row.fill(bv);
-                    }
-                    matmul(
-                        (o, p, taps),
-                        y,
-                        true,
-                        w,
-                        row_major(taps),
-                        cols,
-                        row_major(p),
-                        Threads::One,
-                    );
-                    match pool {
-                        Some(window) => {
-                            for ((plane, pooled), arg) in
-                                full.chunks(p).zip(out.chunks_mut(q)).zip(arg.chunks_mut(q))
-                            {
-                                pool_plane(plane, (oh, ow), window, pooled, arg);
-                            }
-                            // max then ReLU equals ReLU then max, on a quarter of the values.
-                            if self.fusion.relu {
-                                relu_in_place(out);
-                            }
+        let (first, last) = (stages[0], stages[stages.len() - 1]);
+        let (img_len, out_len) = (first.g.image_len(), last.out_len());
+        let mut out = vec![0f32; b * out_len];
+        // One run of images per pool thread; each image goes through every stage.
+        let per = rows_per_run(b, 1);
+        let runs: Vec<RunSaved> = if out.is_empty() {
+            Vec::new()
+        } else {
+            out.par_chunks_mut(per * out_len)
+                .enumerate()
+                .map(|(r, out)| {
+                    let n = out.len() / out_len;
+                    let interior = &stages[..stages.len() - 1];
+                    let mut acts: Vec<Scratch> = interior
+                        .iter()
+                        .map(|s| Scratch::uninit(n * s.out_len()))
+                        .collect();
+                    let mut argmax: Vec<Vec<u32>> =
+                        stages.iter().map(|s| vec![0u32; n * s.arg_len()]).collect();
+                    let mut buf = Buffers::new(stages, false);
+                    for i in 0..n {
+                        let img = &x[(r * per + i) * img_len..][..img_len];
+                        for (si, st) in stages.iter().enumerate() {
+                            let (before, rest) = acts.split_at_mut(si);
+                            let input = match before.last() {
+                                Some(prev) => {
+                                    let len = stages[si - 1].out_len();
+                                    &prev[i * len..(i + 1) * len]
+                                }
+                                None => img,
+                            };
+                            let len = st.out_len();
+                            let output = match rest.first_mut() {
+                                Some(act) => &mut act[i * len..(i + 1) * len],
+                                None => &mut out[i * len..(i + 1) * len],
+                            };
+                            let a = st.arg_len();
+                            let arg = &mut argmax[si][i * a..(i + 1) * a];
+                            forward_image(st, params[si], input, output, arg, &mut buf);
                         }
-                        None if self.fusion.relu => relu_in_place(y),
-                        None => {}
                     }
-                },
-            );
-        if pool.is_some()
-            && let Ok(mut saved) = self.argmax.lock()
-        {
-            *saved = Some(argmax);
+                    RunSaved { acts, argmax }
+                })
+                .collect()
+        };
+        if let Ok(mut saved) = self.saved.lock() {
+            *saved = Some(Saved { per, runs });
         }
-        Ok((CpuStorage::F32(out), Shape::from((b, o, ph, pw))))
+        let (ph, pw) = last.out_plane();
+        Ok((CpuStorage::F32(out), Shape::from((b, last.o, ph, pw))))
     }
 
     fn bwd(
         &self,
         x: &Tensor,
-        w: &Tensor,
-        _bias: &Tensor,
+        w0: &Tensor,
+        tail: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.g;
-        let (x, w, res, grad) = (
+        let stages = &self.stages;
+        let Some(Saved { per, runs }) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
+            candle_core::bail!("conv2d: backward without a recorded forward pass");
+        };
+        let (x, w0, tail, res, grad) = (
             x.contiguous()?,
-            w.contiguous()?,
+            w0.contiguous()?,
+            tail.contiguous()?,
             res.contiguous()?,
             grad.contiguous()?,
         );
         let (xs, xl) = x.storage_and_layout();
-        let (ws, wl) = w.storage_and_layout();
+        let (ws, wl) = w0.storage_and_layout();
+        let (ts, tl) = tail.storage_and_layout();
         let (rs, rl) = res.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
         let xd = storage_f32(&xs, xl, "conv2d backward")?;
-        let wd = storage_f32(&ws, wl, "conv2d backward")?;
+        let params = stage_params(
+            stages,
+            storage_f32(&ws, wl, "conv2d backward")?,
+            storage_f32(&ts, tl, "conv2d backward")?,
+        )?;
         let yd = storage_f32(&rs, rl, "conv2d backward")?;
         let gd = storage_f32(&gs, gl, "conv2d backward")?;
         let b = x.dim(0)?;
-        let o = w.dim(0)?;
-        let (p, taps, img_len) = (g.positions(), g.taps(), g.image_len());
-        let (ph, pw) = self.out_plane();
-        let q = ph * pw;
-        let argmax = match self.fusion.pool {
-            Some(_) => match self.argmax.lock().ok().and_then(|mut a| a.take()) {
-                Some(a) => a,
-                None => candle_core::bail!("conv2d: backward without a recorded forward pass"),
-            },
-            None => Vec::new(),
-        };
-
-        // Images are split into one contiguous run per pool thread; each run sums
-        // its own weight and bias gradients, added up at the end.
-        // One image is work enough for a run of its own (an im2col and a GEMM).
-        let per = rows_per_run(b, 1);
-        let runs = b.div_ceil(per);
-        let work = |first: usize, mut dx: Option<&mut [f32]>| {
-            let mut dw_t = vec![0f32; taps * o];
-            let mut db = vec![0f32; o];
-            let mut cols = vec![0f32; taps * p];
-            let mut dy = vec![0f32; o * p];
-            let mut dcols = vec![0f32; if dx.is_some() { taps * p } else { 0 }];
-            for n in first..(first + per).min(b) {
-                // The gradient at the convolution's (pre-ReLU) output.
-                let up = &gd[n * o * q..(n + 1) * o * q];
-                let y = &yd[n * o * q..(n + 1) * o * q];
-                let passes = |v: f32| !self.fusion.relu || v > 0.0;
-                if self.fusion.pool.is_some() {
-                    // Each pooled gradient goes back to where its maximum was; the
-                    // ReLU let it through iff that maximum was positive.
-                    dy.fill(0.0);
-                    let arg = &argmax[n * o * q..(n + 1) * o * q];
-                    // The bias gradient sums the same values, a quarter as many
-                    // as the plane they land in.
-                    for ((oi, plane), acc) in dy.chunks_mut(p).enumerate().zip(db.iter_mut()) {
-                        let mut sum = 0f32;
-                        for j in oi * q..(oi + 1) * q {
-                            if passes(y[j]) {
-                                plane[arg[j] as usize] += up[j];
-                                sum += up[j];
-                            }
-                        }
-                        *acc += sum;
-                    }
-                } else {
-                    for ((d, &u), &v) in dy.iter_mut().zip(up).zip(y) {
-                        *d = if passes(v) { u } else { 0.0 };
-                    }
-                    add_row_sums(p, &dy, &mut db);
-                }
-                im2col(&g, &xd[n * img_len..(n + 1) * img_len], &mut cols);
-                // dw^T[taps, o] += cols @ dy^T: in this orientation the GEMM
-                // library repacks dy rather than the 4.5x larger columns.
-                matmul(
-                    (taps, o, p),
-                    &mut dw_t,
-                    true,
-                    &cols,
-                    row_major(p),
-                    &dy,
-                    transposed(p),
-                    Threads::One,
-                );
-                if let Some(dx) = dx.as_deref_mut() {
-                    // dcols[taps, p] = w^T @ dy, then back onto the pixels.
-                    matmul(
-                        (taps, p, o),
-                        &mut dcols,
-                        false,
-                        wd,
-                        transposed(taps),
-                        &dy,
-                        row_major(p),
-                        Threads::One,
+        let last = stages.len() - 1;
+        let (img_len, out_len) = (stages[0].g.image_len(), stages[last].out_len());
+        // The gradient at each interior stage's input, per image.
+        let most_in = stages[1..]
+            .iter()
+            .map(|s| s.g.image_len())
+            .max()
+            .unwrap_or(0);
+        let most_dy = stages
+            .iter()
+            .map(|s| s.o * s.g.positions())
+            .max()
+            .unwrap_or(0);
+        // Each run sums its own weight and bias gradients, added up at the end.
+        let work = |r: usize, run: &RunSaved, mut dx: Option<&mut [f32]>| {
+            let mut grads: Vec<(Vec<f32>, Vec<f32>)> = stages
+                .iter()
+                .map(|s| (vec![0f32; s.weight_len()], vec![0f32; s.o]))
+                .collect();
+            let mut buf = Buffers::new(stages, true);
+            let mut dy = Scratch::uninit(most_dy);
+            let (mut up_buf, mut down_buf) = (Scratch::uninit(most_in), Scratch::uninit(most_in));
+            let first = r * per;
+            for i in 0..per.min(b - first) {
+                let n = first + i;
+                for (si, st) in stages.iter().enumerate().rev() {
+                    let len = st.out_len();
+                    let (y, up) = if si == last {
+                        (
+                            &yd[n * out_len..(n + 1) * out_len],
+                            &gd[n * out_len..(n + 1) * out_len],
+                        )
+                    } else {
+                        (&run.acts[si][i * len..(i + 1) * len], &up_buf[..len])
+                    };
+                    let a = st.arg_len();
+                    let arg = &run.argmax[si][i * a..(i + 1) * a];
+                    let img = if si == 0 {
+                        &xd[n * img_len..(n + 1) * img_len]
+                    } else {
+                        let in_len = stages[si - 1].out_len();
+                        &run.acts[si - 1][i * in_len..(i + 1) * in_len]
+                    };
+                    let target = if si > 0 {
+                        let below = &mut down_buf[..st.g.image_len()];
+                        below.fill(0.0);
+                        Some(below)
+                    } else {
+                        dx.as_deref_mut()
+                            .map(|dx| &mut dx[i * img_len..(i + 1) * img_len])
+                    };
+                    let (dw_t, db) = &mut grads[si];
+                    backward_image(
+                        st,
+                        params[si].0,
+                        img,
+                        (y, up, arg),
+                        (dw_t, db),
+                        target,
+                        &mut dy,
+                        &mut buf,
                     );
-                    let local = n - first;
-                    col2im(&g, &dcols, &mut dx[local * img_len..(local + 1) * img_len]);
+                    // This stage's input gradient is the one below's output gradient.
+                    std::mem::swap(&mut up_buf, &mut down_buf);
                 }
             }
-            (dw_t, db)
+            grads
         };
         let mut dx = if self.input_grad {
             vec![0f32; b * img_len]
         } else {
             Vec::new()
         };
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = if self.input_grad {
+        let partials: Vec<Vec<(Vec<f32>, Vec<f32>)>> = if b == 0 {
+            Vec::new()
+        } else if self.input_grad {
             dx.par_chunks_mut(per * img_len)
+                .zip(runs.par_iter())
                 .enumerate()
-                .map(|(r, chunk)| work(r * per, Some(chunk)))
+                .map(|(r, (chunk, run))| work(r, run, Some(chunk)))
                 .collect()
         } else {
-            (0..runs)
-                .into_par_iter()
-                .map(|r| work(r * per, None))
+            runs.par_iter()
+                .enumerate()
+                .map(|(r, run)| work(r, run, None))
                 .collect()
         };
-        let (dws, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-        let dw = transpose(&sum_parts(dws, taps * o), taps, o);
-        let db = sum_parts(dbs, o);
+        // Per stage: the runs' sums, the weight gradient back to [o, taps].
+        let mut summed = Vec::with_capacity(stages.len());
+        for (si, st) in stages.iter().enumerate() {
+            let dws = partials.iter().map(|p| p[si].0.clone()).collect();
+            let dbs = partials.iter().map(|p| p[si].1.clone()).collect();
+            let dw = transpose(&sum_parts(dws, st.weight_len()), st.g.taps(), st.o);
+            summed.push((dw, sum_parts(dbs, st.o)));
+        }
         let device = x.device();
+        let g0 = stages[0].g;
         let dx = if self.input_grad {
-            Some(Tensor::from_vec(dx, (b, g.c, g.h, g.w), device)?)
+            Some(Tensor::from_vec(dx, (b, g0.c, g0.h, g0.w), device)?)
         } else {
             None
         };
-        let dw = Tensor::from_vec(dw, (o, g.c, g.k, g.k), device)?;
-        let db = Tensor::from_vec(db, o, device)?;
-        Ok((dx, Some(dw), Some(db)))
+        let mut tail_grad = Vec::with_capacity(tail.elem_count());
+        let mut dw0 = Vec::new();
+        for (si, (dw, db)) in summed.into_iter().enumerate() {
+            if si == 0 {
+                dw0 = dw;
+            } else {
+                tail_grad.extend_from_slice(&dw);
+            }
+            tail_grad.extend_from_slice(&db);
+        }
+        let dw0 = Tensor::from_vec(dw0, w0.shape(), device)?;
+        let tail_grad = Tensor::from_vec(tail_grad, tail.shape(), device)?;
+        Ok((dx, Some(dw0), Some(tail_grad)))
     }
 }
 
@@ -414,6 +690,120 @@ mod tests {
                     panic!("{case}: missing {name} gradient");
                 };
                 assert!(max_diff(a, b)? < 1e-3, "{case}: {name} gradient");
+            }
+        }
+        Ok(())
+    }
+
+    /// (batch, c, h, w, input is a variable, [(out, kernel, stride, pad, fusion)]).
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        bool,
+        Vec<(usize, usize, usize, usize, Fusion)>,
+    );
+
+    /// Several convolutions as one op equal the same convolutions one after the
+    /// other (each tested against candle above).
+    #[test]
+    fn a_stack_matches_its_convolutions_in_a_row() -> Result<()> {
+        let mut rng = Rng::new(31);
+        let (relu, none) = (
+            Fusion {
+                relu: true,
+                pool: None,
+            },
+            Fusion::default(),
+        );
+        let pooled = Fusion {
+            relu: true,
+            pool: Some((2, 2)),
+        };
+        // The MNIST CNN's shape, padding and strides, three stages, pooling between.
+        let cases: [Case; 3] = [
+            (
+                5,
+                1,
+                12,
+                12,
+                false,
+                vec![(4, 3, 1, 0, relu), (6, 3, 1, 0, pooled)],
+            ),
+            (
+                3,
+                2,
+                11,
+                9,
+                true,
+                vec![(3, 3, 2, 1, none), (4, 2, 1, 1, relu)],
+            ),
+            (
+                4,
+                3,
+                14,
+                14,
+                true,
+                vec![
+                    (5, 3, 1, 1, pooled),
+                    (3, 3, 1, 0, relu),
+                    (2, 2, 1, 0, pooled),
+                ],
+            ),
+        ];
+        for (case, (b, c, h, w, variable, convs)) in cases.into_iter().enumerate() {
+            let x = Var::from_tensor(&random(&mut rng, &[b, c, h, w])?)?;
+            let mut params = Vec::new();
+            let mut ch = c;
+            for &(o, k, ..) in &convs {
+                params.push((
+                    Var::from_tensor(&random(&mut rng, &[o, ch, k, k])?)?,
+                    Var::from_tensor(&random(&mut rng, &[o])?)?,
+                ));
+                ch = o;
+            }
+            let input = if variable {
+                x.as_tensor().clone()
+            } else {
+                x.as_tensor().detach()
+            };
+            let stages: Vec<ConvStage> = convs
+                .iter()
+                .zip(&params)
+                .map(|(&(_, _, stride, pad, fusion), (wt, bias))| ConvStage {
+                    weight: wt.as_tensor(),
+                    bias: bias.as_tensor(),
+                    stride,
+                    pad,
+                    fusion,
+                })
+                .collect();
+            let fast = conv_stack(&input, &stages)?;
+            let mut chain = input.clone();
+            for st in &stages {
+                chain = conv2d(&chain, st.weight, st.bias, st.stride, st.pad, st.fusion)?;
+            }
+            assert_eq!(fast.dims(), chain.dims(), "case {case}");
+            assert!(max_diff(&fast, &chain)? < 1e-5, "case {case}: forward");
+            let up = random(&mut rng, fast.dims())?;
+            let gf = (&fast * &up)?.sum_all()?.backward()?;
+            let gc = (&chain * &up)?.sum_all()?.backward()?;
+            assert_eq!(gf.get(x.as_tensor()).is_some(), variable, "case {case}");
+            let mut vars = vec![("input".to_string(), &x)];
+            for (i, (wt, bias)) in params.iter().enumerate() {
+                vars.push((format!("weight {i}"), wt));
+                vars.push((format!("bias {i}"), bias));
+            }
+            for (name, v) in vars {
+                if let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gc.get(v.as_tensor())) {
+                    assert!(max_diff(a, b)? < 1e-4, "case {case}: {name} gradient");
+                } else {
+                    assert!(
+                        name == "input" && !variable,
+                        "case {case}: missing {name} gradient"
+                    );
+                }
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
 use super::attention::TransformerBlock;
-use super::conv::{Fusion, conv2d};
+use super::conv::{ConvStage, Fusion, conv_stack, conv2d};
 use super::cpu_data::fast_cpu;
 use super::dense_fused::{Act, dense_stack};
 use super::pool::{max_pool2d, max_pool2d_reshaped};
@@ -189,8 +189,9 @@ impl Layer {
 
     /// Runs this layer together with the layers right after it as one fused
     /// kernel, when it has one for these tensors on the CPU: a convolution with
-    /// its ReLU and/or max pooling, a Linear layer with the activations and
-    /// Linear layers that follow it, an embedding with the LSTM it feeds.
+    /// its ReLU and/or max pooling and the convolutions (with theirs) right
+    /// after it, a Linear layer with the activations and Linear layers that
+    /// follow it, an embedding with the LSTM it feeds.
     /// Returns the output and how many of `following` it absorbed; `rng` as
     /// for `forward`.
     pub(crate) fn forward_fused(
@@ -208,28 +209,43 @@ impl Layer {
                 .forward_from_tokens(xs, e.embeddings(), rng, kernels)
                 .map(|out| (out, 1));
         }
-        let Self::Conv2d {
+        if !matches!(self, Self::Conv2d { .. }) || !fast_cpu(xs, kernels) {
+            return None;
+        }
+        // This convolution and any that follow it, each with the ReLU and max
+        // pooling right after it.
+        let mut stages = Vec::new();
+        let mut next = 0;
+        let mut layer = self;
+        while let Self::Conv2d {
             weight,
             bias,
             stride,
             padding,
-        } = self
-        else {
-            return None;
-        };
-        if !fast_cpu(xs, kernels) {
-            return None;
+        } = layer
+        {
+            let relu = matches!(following.get(next), Some(Self::ReLU));
+            let pool = match following.get(next + usize::from(relu)) {
+                Some(Self::MaxPool2d { kernel, stride }) => Some((*kernel, *stride)),
+                _ => None,
+            };
+            next += usize::from(relu) + usize::from(pool.is_some());
+            stages.push(ConvStage {
+                weight,
+                bias,
+                stride: *stride,
+                pad: *padding,
+                fusion: Fusion { relu, pool },
+            });
+            match following.get(next) {
+                Some(conv @ Self::Conv2d { .. }) => {
+                    layer = conv;
+                    next += 1;
+                }
+                _ => break,
+            }
         }
-        let relu = matches!(following.first(), Some(Self::ReLU));
-        let pool = match following.get(usize::from(relu)) {
-            Some(Self::MaxPool2d { kernel, stride }) => Some((*kernel, *stride)),
-            _ => None,
-        };
-        let absorbed = usize::from(relu) + usize::from(pool.is_some());
-        (absorbed > 0).then(|| {
-            let out = conv2d(xs, weight, bias, *stride, *padding, Fusion { relu, pool });
-            (out, absorbed)
-        })
+        (next > 0).then(|| (conv_stack(xs, &stages), next))
     }
 }
 
