@@ -142,7 +142,9 @@ fn cases() -> Vec<Case> {
                 clip: None,
             }),
             // Input projection 64x1024 and recurrence 256x1024 per token; the output
-            // layer (256 x vocabulary, under 8 % more) is left out for both.
+            // layer (256 x vocabulary, under 8 % more) is left out for both. The
+            // model's FLOPs as PyTorch computes them: trainlab projects each
+            // vocabulary entry once instead (benches/README.md).
             flops: 6.0 * (64.0 * 1024.0 + 256.0 * 1024.0),
         },
         // experiments/text_charlm_gru.ron: window 32, Adam 3e-3, clipping at 1.
