@@ -552,7 +552,7 @@ impl CustomOp3 for ConvOp {
         } else {
             Vec::new()
         };
-        let partials: Vec<Vec<(Vec<f32>, Vec<f32>)>> = if b == 0 {
+        let mut partials: Vec<Vec<(Vec<f32>, Vec<f32>)>> = if b == 0 {
             Vec::new()
         } else if self.input_grad {
             dx.par_chunks_mut(per * img_len)
@@ -569,8 +569,14 @@ impl CustomOp3 for ConvOp {
         // Per stage: the runs' sums, the weight gradient back to [o, taps].
         let mut summed = Vec::with_capacity(stages.len());
         for (si, st) in stages.iter().enumerate() {
-            let dws = partials.iter().map(|p| p[si].0.clone()).collect();
-            let dbs = partials.iter().map(|p| p[si].1.clone()).collect();
+            let dws = partials
+                .iter_mut()
+                .map(|p| std::mem::take(&mut p[si].0))
+                .collect();
+            let dbs = partials
+                .iter_mut()
+                .map(|p| std::mem::take(&mut p[si].1))
+                .collect();
             let dw = transpose(&sum_parts(dws, st.weight_len()), st.g.taps(), st.o);
             summed.push((dw, sum_parts(dbs, st.o)));
         }

@@ -47,8 +47,21 @@ pub(crate) fn storage_f32<'a>(
     layout: &Layout,
     op: &str,
 ) -> Result<&'a [f32]> {
+    f32_slice(cpu_storage(storage, op)?, layout, op)
+}
+
+/// The token ids of a contiguous CPU tensor's storage, as `storage_f32`.
+pub(crate) fn storage_u32<'a>(
+    storage: &'a Storage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [u32]> {
+    u32_slice(cpu_storage(storage, op)?, layout, op)
+}
+
+fn cpu_storage<'a>(storage: &'a Storage, op: &str) -> Result<&'a CpuStorage> {
     match storage {
-        Storage::Cpu(cpu) => f32_slice(cpu, layout, op),
+        Storage::Cpu(cpu) => Ok(cpu),
         _ => candle_core::bail!("{op}: only the CPU is supported"),
     }
 }

@@ -36,7 +36,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{sigmoid, simd_kernel, tanh};
-use super::cpu_data::{f32_slice, storage_f32, u32_slice};
+use super::cpu_data::{f32_slice, storage_f32, storage_u32, u32_slice};
 use super::gemm::{Threads, matmul, row_major, transposed};
 use super::scratch::Scratch;
 use super::seq_layout::{
@@ -349,10 +349,7 @@ impl CustomOp3 for LstmLayer {
                 let v = arg1.dim(0)?;
                 let tokens = arg2.contiguous()?;
                 let (ts, tl) = tokens.storage_and_layout();
-                let tokens = match &*ts {
-                    candle_core::Storage::Cpu(cpu) => u32_slice(cpu, tl, "lstm backward")?,
-                    _ => candle_core::bail!("lstm backward: only the CPU is supported"),
-                };
+                let tokens = storage_u32(&ts, tl, "lstm backward")?;
                 let partials: Vec<(Vec<f32>, Vec<f32>)> = dhs
                     .par_chunks(per * t * h)
                     .zip(runs.par_iter())

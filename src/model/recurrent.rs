@@ -274,6 +274,27 @@ mod tests {
         uniform(rng, shape, 0.5, &Device::Cpu)
     }
 
+    /// Backpropagates a loss that weighs every output differently (so every
+    /// path is checked) through `fast` and `slow`, and compares the gradients
+    /// of `vars` (each within 1e-4).
+    fn assert_same_gradients(
+        case: &str,
+        (fast, slow): (&Tensor, &Tensor),
+        weights: &Tensor,
+        vars: &[(&str, &Var)],
+    ) -> Result<()> {
+        let gf = (fast * weights)?.sum_all()?.backward()?;
+        let gs = (slow * weights)?.sum_all()?.backward()?;
+        for (name, v) in vars {
+            let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
+                panic!("{case}: missing {name} gradient");
+            };
+            let diff = max_diff(a, b)?;
+            assert!(diff < 1e-4, "{case}: {name} gradient differs by {diff}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn fused_lstm_matches_reference_values_and_gradients() -> Result<()> {
         // Small; then more rows than one register tile per core and gate
@@ -301,19 +322,9 @@ mod tests {
             let slow = lstm_reference(&proj.transpose(0, 1)?.contiguous()?, &w)?.transpose(0, 1)?;
             assert_eq!(fast.dims(), &[b, t, h]);
             assert!(max_diff(&fast, &slow)? < 1e-5, "{b}x{t}x{d}, h {h}: values");
-            // A loss that weighs every output differently, so every path is checked.
-            let gf = (fast * &weights)?.sum_all()?.backward()?;
-            let gs = (slow * &weights)?.sum_all()?.backward()?;
-            for (name, v) in [("x", &x), ("w_ih", &w_ih), ("bias", &bias), ("w_hh", &w)] {
-                let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
-                    panic!("missing {name} gradient");
-                };
-                let diff = max_diff(a, b)?;
-                assert!(
-                    diff < 1e-4,
-                    "{b}x{t}x{d}, h {h}: {name} gradient differs by {diff}"
-                );
-            }
+            let vars = [("x", &x), ("w_ih", &w_ih), ("bias", &bias), ("w_hh", &w)];
+            let case = format!("{b}x{t}x{d}, h {h}");
+            assert_same_gradients(&case, (&fast, &slow), &weights, &vars)?;
         }
         Ok(())
     }
@@ -358,18 +369,9 @@ mod tests {
             let slow = r.forward(&x, None, Kernels::Reference)?;
             assert_eq!(fast.dims(), &[b, t, h]);
             assert!(max_diff(&fast, &slow)? < 1e-5, "{b}x{t}, h {h}: values");
-            let gf = (fast * &weights)?.sum_all()?.backward()?;
-            let gs = (slow * &weights)?.sum_all()?.backward()?;
-            for (name, var) in &vars {
-                let (Some(a), Some(b)) = (gf.get(var.as_tensor()), gs.get(var.as_tensor())) else {
-                    panic!("missing {name} gradient");
-                };
-                let diff = max_diff(a, b)?;
-                assert!(
-                    diff < 1e-4,
-                    "{b}x{t}, h {h}: {name} gradient differs by {diff}"
-                );
-            }
+            let vars: Vec<(&str, &Var)> = vars.iter().map(|(n, v)| (n.as_str(), v)).collect();
+            let case = format!("{b}x{t}, vocabulary {v}, h {h}, {layers} layers");
+            assert_same_gradients(&case, (&fast, &slow), &weights, &vars)?;
         }
         Ok(())
     }
@@ -422,15 +424,9 @@ mod tests {
             let slow = gru_steps(&proj, &w, Some(&bhh))?;
             assert_eq!(fast.dims(), &[t, b, h]);
             assert!(max_diff(&fast, &slow)? < 1e-5);
-            let gf = (fast * &weights)?.sum_all()?.backward()?;
-            let gs = (slow * &weights)?.sum_all()?.backward()?;
-            for (name, v) in [("input", &proj), ("w_hh", &w), ("b_hh", &bhh)] {
-                let (Some(a), Some(b)) = (gf.get(v.as_tensor()), gs.get(v.as_tensor())) else {
-                    panic!("missing {name} gradient");
-                };
-                let d = max_diff(a, b)?;
-                assert!(d < 1e-4, "{name} gradient differs by {d}");
-            }
+            let vars = [("input", &proj), ("w_hh", &w), ("b_hh", &bhh)];
+            let case = format!("{t}x{b}, h {h}");
+            assert_same_gradients(&case, (&fast, &slow), &weights, &vars)?;
         }
         Ok(())
     }
