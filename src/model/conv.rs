@@ -335,9 +335,7 @@ fn backward_image(
             *acc += sum;
         }
     } else {
-        for ((d, &u), &v) in dy.iter_mut().zip(up).zip(y) {
-            *d = if passes(v) { u } else { 0.0 };
-        }
+        pass_gradient(st.fusion.relu, up, y, dy);
         add_row_sums(p, dy, db);
     }
     let cols = &mut buf.cols[..taps * p];
@@ -613,11 +611,22 @@ simd_kernel! {
     }
 }
 
-/// ReLU that keeps NaN visible (a diverging run must not look healthy).
-fn relu_in_place(ys: &mut [f32]) {
-    for v in ys {
-        // A select rather than a conditional store, so that it vectorises.
-        *v = if *v < 0.0 { 0.0 } else { *v };
+simd_kernel! {
+    /// ReLU that keeps NaN visible (a diverging run must not look healthy).
+    fn relu_in_place(ys: &mut [f32]) {
+        for v in ys {
+            // A select rather than a conditional store, so that it vectorises.
+            *v = if *v < 0.0 { 0.0 } else { *v };
+        }
+    }
+}
+
+simd_kernel! {
+    /// `dy = up` where the output `y` passed the ReLU (everywhere without one), 0 elsewhere.
+    fn pass_gradient(relu: bool, up: &[f32], y: &[f32], dy: &mut [f32]) {
+        for ((d, &u), &v) in dy.iter_mut().zip(up).zip(y) {
+            *d = if !relu || v > 0.0 { u } else { 0.0 };
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! of the output. Taps that fall into the padding read as zero; col2im adds each
 //! column entry back onto the pixel it was read from and drops padding entries.
 
+use super::activation::simd_kernel;
+
 /// Geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeometry {
@@ -93,37 +95,39 @@ pub(crate) fn im2col(g: &ConvGeometry, img: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// Adds `cols [taps, oh*ow]` back onto one image gradient `[c, h, w]` (not cleared).
-pub(crate) fn col2im(g: &ConvGeometry, cols: &[f32], img: &mut [f32]) {
-    let (oh, ow) = g.out_hw();
-    let p = oh * ow;
-    let mut t = 0;
-    for ci in 0..g.c {
-        let plane = &mut img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..g.k {
-            for kx in 0..g.k {
-                let row = &cols[t * p..(t + 1) * p];
-                let (lo, hi) = g.valid_ox(kx, ow);
-                for oy in 0..oh {
-                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                    if iy < 0 || iy as usize >= g.h {
-                        continue;
-                    }
-                    let src = &row[oy * ow..(oy + 1) * ow];
-                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    if g.stride == 1 {
-                        // Contiguous on both sides: a vectorised add.
-                        let ix0 = lo + kx - g.pad;
-                        for (d, v) in dst[ix0..ix0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
-                            *d += v;
+simd_kernel! {
+    /// Adds `cols [taps, oh*ow]` back onto one image gradient `[c, h, w]` (not cleared).
+    pub(crate) fn col2im(g: &ConvGeometry, cols: &[f32], img: &mut [f32]) {
+        let (oh, ow) = g.out_hw();
+        let p = oh * ow;
+        let mut t = 0;
+        for ci in 0..g.c {
+            let plane = &mut img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let row = &cols[t * p..(t + 1) * p];
+                    let (lo, hi) = g.valid_ox(kx, ow);
+                    for oy in 0..oh {
+                        let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                        if iy < 0 || iy as usize >= g.h {
+                            continue;
                         }
-                    } else {
-                        for ox in lo..hi {
-                            dst[ox * g.stride + kx - g.pad] += src[ox];
+                        let src = &row[oy * ow..(oy + 1) * ow];
+                        let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        if g.stride == 1 {
+                            // Contiguous on both sides: a vectorised add.
+                            let ix0 = lo + kx - g.pad;
+                            for (d, v) in dst[ix0..ix0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                                *d += v;
+                            }
+                        } else {
+                            for ox in lo..hi {
+                                dst[ox * g.stride + kx - g.pad] += src[ox];
+                            }
                         }
                     }
+                    t += 1;
                 }
-                t += 1;
             }
         }
     }
@@ -167,6 +171,10 @@ mod tests {
             (1, 6, 7, 2, 3, 0),
             (2, 4, 4, 3, 2, 2),
             (1, 3, 3, 3, 1, 0),
+            // Wider rows: vectorised adds and their remainders.
+            (2, 12, 30, 3, 1, 1),
+            (1, 9, 20, 3, 1, 0),
+            (1, 4, 10, 3, 1, 0),
         ];
         for (c, h, w, k, stride, pad) in cases {
             let g = ConvGeometry {
