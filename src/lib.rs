@@ -10,6 +10,7 @@ pub mod cli;
 pub mod data;
 pub mod export;
 pub mod gui;
+pub mod lesson;
 pub mod model;
 pub mod quant;
 pub mod runs;

@@ -10,9 +10,16 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let cli = trainlab::cli::Cli::parse();
+    // Library errors (candle's) carry a backtrace of their own when the
+    // environment asks for one: ninety lines of frames under a one-line message.
+    // They are shown with --verbose only; RUST_BACKTRACE still covers panics.
+    let library_backtraces = if cli.verbose { "1" } else { "0" };
+    // SAFETY: first thing in main, while the process is single-threaded, so no
+    // other thread can be reading the environment.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", library_backtraces) };
     trainlab::util::threads::pin_thread_count();
     trainlab::util::allocator::keep_freed_memory();
-    let cli = trainlab::cli::Cli::parse();
     match cli.command {
         Some(command) => trainlab::cli::dispatch(command),
         None => trainlab::cli::open_gui(None),

@@ -447,3 +447,362 @@ fn export_csv_writes_one_row_per_logged_step() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `trainlab ARGS...` run from the project root; (exit code, stdout, stderr).
+/// Runs `cmd` to its end: exit code, standard output, standard error.
+fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let o = cmd.output().expect("runs");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn trainlab_in_root(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = trainlab()
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn set_reads_values_as_ron_against_the_field_type() {
+    let mlp = example("mnist_mlp.ron");
+    // Options: None, Some(..), and the bare value.
+    for value in ["None", "Some(100)", "100"] {
+        let set = format!("training.eval_every_steps={value}");
+        let (code, _, err) = trainlab_in_root(&["check", &mlp, "--set", &set]);
+        assert_eq!(code, Some(0), "{set}: {err}");
+    }
+    // A variant with a payload, and a whole list.
+    let lstm = example("text_charlm_lstm.ron");
+    let (code, _, err) = trainlab_in_root(&[
+        "check",
+        &lstm,
+        "--set",
+        r#"dataset.source=File("corpus.txt")"#,
+    ]);
+    assert_ne!(code, Some(2), "the variant is read: {err}");
+    assert!(!err.contains("unknown variant"), "{err}");
+    let (code, out, err) = trainlab_in_root(&[
+        "check",
+        &mlp,
+        "--set",
+        "model=[Flatten, Linear(out: 10)]",
+        "--set",
+        "optimizer=Adam(lr: 1e-3)",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("total parameters: 7850"),
+        "784 x 10 + 10: {out}"
+    );
+    // A value of the wrong type: exit 2, in words, no Rust type names.
+    let (code, _, err) = trainlab_in_root(&["check", &mlp, "--set", "training.epochs=2.5"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("training.epochs") && err.contains("whole number"),
+        "{err}"
+    );
+    for rust in ["usize", "u64", "f64", "Option", "struct "] {
+        assert!(!err.contains(rust), "`{rust}` in: {err}");
+    }
+    // A list's indices as a person counts them.
+    let (code, _, err) = trainlab_in_root(&["check", &mlp, "--set", "model.9.Linear.out=3"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("indices 0-3"), "{err}");
+}
+
+#[test]
+fn a_refused_resume_is_one_message_and_backtraces_need_verbose() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let out = short_run(&run_dir, 300);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Finished: resuming without more epochs is refused, before any table.
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--set training.epochs=2"), "says how: {err}");
+    assert!(
+        !err.contains("run failed"),
+        "a refusal is not a failed run: {err}"
+    );
+    assert!(!err.contains("total parameters"), "no model table: {err}");
+    // A shape mismatch with RUST_BACKTRACE=1: the message, no library frames...
+    let mismatch = |verbose: bool| {
+        let mut cmd = trainlab();
+        if verbose {
+            cmd.arg("--verbose");
+        }
+        let out = cmd
+            .arg("resume")
+            .arg(&run_dir)
+            .args([
+                "--set",
+                "model.1.Linear.out=64",
+                "--set",
+                "training.epochs=2",
+            ])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let quiet = mismatch(false);
+    assert!(quiet.contains("does not match"), "{quiet}");
+    assert!(
+        quiet.lines().count() < 8 && !quiet.contains("candle_core::"),
+        "no backtrace without --verbose:\n{quiet}"
+    );
+    // ... which --verbose shows.
+    let verbose = mismatch(true);
+    assert!(
+        verbose.lines().count() > quiet.lines().count() + 10,
+        "--verbose adds the backtrace:\n{verbose}"
+    );
+}
+
+#[test]
+fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let set = |s: &str| ["--set".to_string(), s.to_string()];
+    // 300 images less the validation share, in batches of 64: 4 or 5 steps an
+    // epoch; val every 3 steps does not land on the last step of 2 epochs.
+    let mut args: Vec<String> = vec!["run".into(), example("mnist_mlp.ron")];
+    for s in [
+        "training.epochs=1",
+        "dataset.train_limit=300",
+        "training.log_every_steps=1",
+        "training.eval_every_steps=Some(3)",
+        "schedule.decay=Cosine(final_fraction: 0.1)",
+    ] {
+        args.extend(set(s));
+    }
+    let out = trainlab()
+        .args(&args)
+        .arg("--out")
+        .arg(&run_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = trainlab()
+        .arg("resume")
+        .arg(&run_dir)
+        .args(["--set", "training.epochs=2"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let events = trainlab::runs::read_events(&run_dir).expect("metrics.jsonl");
+    let lrs: Vec<(u64, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            trainlab::train::TrainEvent::Step(s) => Some((s.step, s.lr)),
+            _ => None,
+        })
+        .collect();
+    assert!(lrs.len() >= 8, "a Step record per step: {lrs:?}");
+    let resumed_at = events
+        .iter()
+        .find_map(|e| match e {
+            trainlab::train::TrainEvent::Restored { step, .. } => Some(*step),
+            _ => None,
+        })
+        .expect("a Restored record");
+    let (_, floor) = *lrs
+        .iter()
+        .rfind(|(s, _)| *s <= resumed_at)
+        .expect("a step before the extension");
+    let (peak_step, peak) = lrs
+        .iter()
+        .copied()
+        .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+    assert!(
+        peak_step <= 1 && floor < peak * 0.2,
+        "the first epoch decayed: {lrs:?}"
+    );
+    for (step, lr) in lrs.iter().filter(|(s, _)| *s > resumed_at) {
+        assert!(
+            (lr - floor).abs() <= 1e-12 * floor.max(1.0),
+            "step {step}: lr {lr} after the extension, {floor} before it: {lrs:?}"
+        );
+    }
+    // The run ends with a validation pass at its last step, and the summary
+    // reports that one.
+    let last_step = lrs.last().map(|(s, _)| *s).expect("steps");
+    let last_val = events
+        .iter()
+        .filter_map(|e| match e {
+            trainlab::train::TrainEvent::Eval(m) if m.split == trainlab::train::Split::Val => {
+                Some(m)
+            }
+            _ => None,
+        })
+        .next_back()
+        .expect("val records");
+    assert_eq!(last_val.step, last_step, "a final val pass");
+    let summary: trainlab::train::RunSummary =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
+            .expect("parses");
+    assert_eq!(summary.val_loss, Some(last_val.loss));
+    let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
+    assert_eq!(
+        resolved.schedule.decay_epochs,
+        Some(1),
+        "the plan is recorded"
+    );
+}
+
+#[test]
+fn study_files_paths_and_tables_read_as_a_person_expects() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = dir.path().join("mlp.ron");
+    std::fs::copy(example("mnist_mlp.ron"), &exp).expect("copy");
+    let studies = dir.path().join("studies");
+    std::fs::create_dir(&studies).expect("mkdir");
+    let study = studies.join("s.ron");
+    let write = |text: &str| std::fs::write(&study, text).expect("write");
+    let good = r#"(
+    name: "s",
+    base: "../mlp.ron",
+    space: {
+        "optimizer.lr": Choice([1.18e-5]),
+        "dataset.train_limit": Choice([200]),
+        "training.epochs": Choice([1]),
+    },
+    search: Random(trials: 1),
+    objectives: [Maximize(ValAccuracy), Minimize(Parameters)],
+    parallel: Trials(1),
+)"#;
+    // A width of the wrong type: refused before any trial, at its line.
+    write(&good.replace(
+        r#""training.epochs": Choice([1]),"#,
+        r#""model.1.Linear.out": Choice([12.5, "wide"]),"#,
+    ));
+    let folder = dir.path().join("out");
+    let (code, _, err) = outcome(
+        trainlab()
+            .args(["study", "run"])
+            .arg(&study)
+            .arg("--out")
+            .arg(&folder),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("s.ron:7:9") && err.contains("model.1.Linear.out"),
+        "{err}"
+    );
+    assert!(err.contains("whole number"), "{err}");
+    assert!(!folder.exists(), "no trial ran");
+    // A base that is not there: the study file, line and path.
+    write(&good.replace("../mlp.ron", "../nothing.ron"));
+    let (code, _, err) = outcome(trainlab().args(["study", "run"]).arg(&study));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("s.ron:3:5") && err.contains("nothing.ron"),
+        "{err}"
+    );
+    // Not a study at all.
+    write("[1, 2, 3]");
+    let (code, _, err) = outcome(trainlab().args(["study", "run"]).arg(&study));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("a study file is") && !err.contains("StudySpec"),
+        "{err}"
+    );
+    // A file where a folder is wanted.
+    let (code, _, err) = outcome(trainlab().args(["study", "show"]).arg(&study));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("study folder") && err.contains("trainlab study run"),
+        "{err}"
+    );
+    assert!(!err.contains("Not a directory"), "{err}");
+
+    // The plain path base runs; the table shows each figure as a person reads it.
+    write(good);
+    let o = trainlab()
+        .args(["study", "run"])
+        .arg(&study)
+        .arg("--out")
+        .arg(&folder)
+        .output()
+        .expect("runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("0 "))
+        .unwrap_or_else(|| panic!("trial 0's row: {out}"));
+    assert!(row.contains("1.180e-5"), "a small lr is not 0.0000: {row}");
+    assert!(
+        row.contains("101770") && !row.contains("101770.0"),
+        "a count: {row}"
+    );
+    assert!(row.contains(" %"), "accuracy as a percentage: {row}");
+    // The progress line of the trial, too.
+    assert!(
+        err.contains("Parameters 101770") && !err.contains("101770.0"),
+        "{err}"
+    );
+    // Resuming says what it found.
+    let (code, _, err) = outcome(trainlab().args(["study", "resume"]).arg(&folder));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("1 trial(s) done") && err.contains("0 to run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exporting_a_tabular_run_says_it_has_no_network() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = trainlab()
+        .args([
+            "export",
+            "pytorch",
+            &example("gridworld_qlearning.ron"),
+            "--eval-only",
+            "-o",
+        ])
+        .arg(dir.path().join("x.py"))
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("tabular") && err.contains("not a network"),
+        "{err}"
+    );
+    assert!(!err.contains("trained weights"), "{err}");
+    assert!(!dir.path().join("x.py").exists());
+}

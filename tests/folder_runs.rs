@@ -2,7 +2,7 @@
 //! PNG/JPEG/BMP/GIF/WebP files of several sizes and trained on through the CLI; a
 //! generated colour set a small CNN must learn; the train/ + test/ layout; every
 //! folder error with its message; skipping undecodable files; the PyTorch
-//! exporter's refusal; and the README's snippet through `trainlab check`.
+//! exporter's refusal; and the book's snippet (docs/data.md) through `trainlab check`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -546,12 +546,12 @@ fn folder_settings_are_refused_for_idx_datasets() {
 }
 
 #[test]
-fn the_readme_snippet_passes_check() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+fn the_book_snippet_passes_check() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/data.md"))
+        .expect("docs/data.md");
     let start = readme
         .find("## Your own images")
-        .expect("README has the section");
+        .expect("docs/data.md has the section");
     let section = &readme[start..];
     let body = section
         .split("```ron\n")

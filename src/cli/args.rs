@@ -12,6 +12,10 @@ pub struct Cli {
     /// What to do; omit to open the GUI.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Show the details behind an error: where in the libraries it happened
+    /// (backtraces), which are left out otherwise.
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 /// Subcommands.
@@ -32,7 +36,8 @@ pub enum Command {
     /// compress.json (test figures, size, inference speed)
     Compress(CompressArgs),
     /// Write things out: `export csv RUN_DIR` (metrics, one row per step),
-    /// `export pytorch EXPERIMENT_OR_RUN` (a PyTorch script)
+    /// `export pytorch EXPERIMENT_OR_RUN` (a PyTorch script), `export onnx RUN_DIR`
+    /// (an ONNX model), `export tensorboard RUN_OR_STUDY` (TensorBoard event files)
     #[command(subcommand)]
     Export(ExportCommand),
     /// Hyperparameter studies: run, resume or show a search over a base experiment
@@ -40,6 +45,9 @@ pub enum Command {
     Study(StudyCommand),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
+    /// Lessons: `lesson verify FILE...` trains each lesson and checks its claims
+    #[command(subcommand)]
+    Lesson(super::lesson::LessonCommand),
     /// Open the workbench window (the same as no command), optionally on a file.
     Gui(GuiArgs),
 }
@@ -56,7 +64,16 @@ pub struct GuiArgs {
 pub struct RunArgs {
     /// Experiment file (RON).
     pub file: PathBuf,
-    /// Override a field: `--set training.epochs=2 --set optimizer.lr=3e-4`.
+    /// Override a field; VALUE is written as in the experiment file (RON)
+    ///
+    /// `--set training.epochs=2`, `--set optimizer.lr=3e-4`,
+    /// `--set training.eval_every_steps=None` (or `=Some(100)`, or `=100`),
+    /// `--set 'dataset.source=File("corpus.txt")'`, `--set device=Cuda(0)`,
+    /// `--set 'model=[Flatten, Linear(out: 10)]'`, `--set 'optimizer=Adam(lr: 1e-3)'`.
+    /// PATH walks fields with dots; list items are numbered from 0
+    /// (`model.1.Linear.out=64`) and enum variant names may be left out
+    /// (`optimizer.lr` reaches the lr of Adam or Sgd). Quote VALUEs holding
+    /// quotes, spaces or parentheses for the shell. Repeatable; applied in order.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,
     /// Run folder to write (default: runs/<name>-<time>).
@@ -95,8 +112,13 @@ fn positive_pace(s: &str) -> Result<f64, String> {
 pub struct ResumeArgs {
     /// The run folder (it holds experiment.ron and checkpoints/).
     pub run_dir: PathBuf,
-    /// Override a field of the run's experiment, e.g. `--set training.epochs=20` to
-    /// train a finished run further. The model must stay the same.
+    /// Override a field of the run's experiment (VALUE as in the file, see `run
+    /// --help`), e.g. `--set training.epochs=20` to train a finished run further
+    ///
+    /// The model must stay the same. An extended run keeps the learning-rate
+    /// decay it was planned with: a cosine stays at its floor for the added
+    /// epochs (schedule.decay_epochs records the plan; set it to re-plan), and the
+    /// run ends with a validation pass.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,
     /// Print events as JSON lines instead of a progress bar.
@@ -202,6 +224,25 @@ pub enum ExportCommand {
         #[arg(long)]
         eval_only: bool,
     },
+    /// A trained run as an ONNX model (image classifiers, playground models, DQN
+    /// Q-networks, LSTM/GRU text models): images in as float32 [N, C, H, W] of
+    /// pixel / 255, logits out
+    Onnx {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// The model file to write (default: RUN_DIR/model.onnx).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// TensorBoard event files for a run recorded without them, or for a study
+    /// (one run per trial, with the HParams plugin's table of settings and objectives)
+    Tensorboard {
+        /// A run folder or a study folder.
+        from: PathBuf,
+        /// The folder to write (default: FROM/tb); it must hold no event files yet.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// The run's metrics as CSV: one row per step (episode, for mazes), one column
     /// per figure
     Csv {
@@ -241,7 +282,8 @@ pub struct CompressArgs {
 pub struct CheckArgs {
     /// Experiment file (RON).
     pub file: PathBuf,
-    /// Overrides to validate along with the file.
+    /// Overrides to validate along with the file (VALUE as in the file, see
+    /// `run --help`).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,
 }

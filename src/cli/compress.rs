@@ -24,6 +24,12 @@ pub(crate) fn compress(args: &CompressArgs) -> ExitCode {
         .out
         .clone()
         .unwrap_or_else(|| default_out(&args.run_dir));
+    // Before the run's data is loaded: an output that cannot be written is refused.
+    if args.run_dir.is_dir()
+        && let Err(code) = super::run::check_writable(&out)
+    {
+        return code;
+    }
     match make(&args.run_dir, &plan, &out, &|line| eprintln!("{line}")) {
         Ok(rows) => {
             println!(

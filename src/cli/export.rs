@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use super::EXIT_BAD_INPUT;
 use super::args::ExportCommand;
 use crate::runs::{files, metrics_csv, read_events};
-use crate::spec::load_file;
+use crate::spec::{load_file, uses_model};
 
 /// `export pytorch`: a script (and its sidecar files) for an experiment or a run.
 fn pytorch(
@@ -15,6 +15,19 @@ fn pytorch(
     output: Option<std::path::PathBuf>,
     eval_only: bool,
 ) -> ExitCode {
+    // The output's folder is checked before anything is read.
+    let target = output.clone().unwrap_or_else(|| {
+        if from.is_dir() {
+            from.join("train.py")
+        } else {
+            "train.py".into()
+        }
+    });
+    if from.exists()
+        && let Err(code) = super::run::check_writable_file(&target)
+    {
+        return code;
+    }
     let result = (|| {
         let (exp, weights, default_out) = if from.is_dir() {
             let exp = load_file(&from.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
@@ -24,6 +37,22 @@ fn pytorch(
             let exp = load_file(from).map_err(|e| e.to_string())?;
             (exp, None, std::path::PathBuf::from("train.py"))
         };
+        // A Q-table has no network a PyTorch script could hold (before the
+        // weights check: a tabular run has none to find).
+        if !uses_model(&exp) {
+            return Err(format!(
+                "{} is a tabular {} experiment: it learns a table of Q-values, not a network, \
+                 so there is nothing to export to PyTorch{}; export pytorch writes \
+                 networks (image and text models, DQN gridworlds: agent.method Dqn(...))",
+                from.display(),
+                exp.agent.method.name(),
+                if from.is_dir() {
+                    format!(" (its table is in {})", from.join(files::QTABLE).display())
+                } else {
+                    String::new()
+                }
+            ));
+        }
         let out = output.unwrap_or(default_out);
         let done = crate::export::pytorch::export(&exp, weights.as_deref(), eval_only, &out)?;
         let beside: Vec<String> = done
@@ -57,15 +86,80 @@ fn pytorch(
     }
 }
 
+/// `export onnx`: the run's model as an ONNX file.
+fn onnx(run_dir: &std::path::Path, output: Option<std::path::PathBuf>) -> ExitCode {
+    let out = output.unwrap_or_else(|| run_dir.join("model.onnx"));
+    if run_dir.is_dir()
+        && let Err(code) = super::run::check_writable_file(&out)
+    {
+        return code;
+    }
+    match crate::export::onnx::export(run_dir, &out) {
+        Ok(done) => {
+            eprintln!(
+                "wrote {} ({} nodes): input {}, output {}",
+                done.path.display(),
+                done.nodes,
+                done.input,
+                done.output
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// `export tensorboard`: event files for a run or a study.
+fn tensorboard(from: &std::path::Path, output: Option<std::path::PathBuf>) -> ExitCode {
+    let out = output.unwrap_or_else(|| from.join(crate::runs::tensorboard::DIR));
+    if from.is_dir()
+        && let Err(code) = super::run::check_writable(&out)
+    {
+        return code;
+    }
+    let written = if from.join(crate::study::STUDY_FILE).is_file() {
+        crate::study::tensorboard::export(from, &out)
+    } else {
+        crate::runs::tensorboard::export(from, &out)
+    };
+    match written {
+        Ok(done) => {
+            eprintln!(
+                "wrote {} event file(s) for {} run(s) into {}; view them with: tensorboard --logdir {}",
+                done.files.len(),
+                done.runs,
+                out.display(),
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
 pub(crate) fn export(command: ExportCommand) -> ExitCode {
     let (run_dir, output) = match command {
         ExportCommand::Csv { run_dir, output } => (run_dir, output),
+        ExportCommand::Onnx { run_dir, output } => return onnx(&run_dir, output),
+        ExportCommand::Tensorboard { from, output } => return tensorboard(&from, output),
         ExportCommand::Pytorch {
             from,
             output,
             eval_only,
         } => return pytorch(&from, output, eval_only),
     };
+    if let Some(path) = output.as_deref().filter(|p| p.as_os_str() != "-")
+        && run_dir.is_dir()
+        && let Err(code) = super::run::check_writable_file(path)
+    {
+        return code;
+    }
     let result = (|| {
         if !run_dir.join(files::METRICS).is_file() {
             return Err(format!(

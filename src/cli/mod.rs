@@ -1,7 +1,8 @@
 //! The command line: `run` trains an experiment headless with a progress bar and a
 //! summary table, `resume` continues a run from its checkpoint, `study` runs and
 //! shows hyperparameter studies, `compress` prunes a trained run, `check`
-//! validates a file. Exit codes: 0 ok, 1 the run failed,
+//! validates a file, `lesson verify` trains a lesson and checks the claims of its
+//! notes. Exit codes: 0 ok, 1 the run failed (a lesson: a claim does not hold),
 //! 2 bad input (file, override or data location).
 //!
 //! The CLI is a consumer of the worker's event stream, like the GUI; it knows
@@ -11,6 +12,7 @@ mod args;
 mod check;
 mod compress;
 mod export;
+mod lesson;
 mod progress;
 mod resume;
 mod run;
@@ -34,6 +36,7 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::Resume(args) => resume::resume(&args),
         Command::Study(command) => study::study(command),
         Command::Check(args) => check::check(&args),
+        Command::Lesson(command) => lesson::lesson(command),
         Command::Compress(args) => compress::compress(&args),
         Command::Export(command) => export::export(command),
         Command::Gui(args) => open_gui(args.file),

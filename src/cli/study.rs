@@ -24,13 +24,19 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
             .and_then(|study| {
                 let dir =
                     out.unwrap_or_else(|| default_run_dir(Path::new("studies"), &study.spec.name));
-                create(&study, &dir)?;
+                create(&study, &dir).map_err(note_io)?;
                 eprintln!("study folder: {}", dir.display());
                 run(&dir, parallel)
             }),
-        StudyCommand::Resume { dir, parallel } | StudyCommand::Work { dir, parallel } => {
-            load(&dir).and_then(|_| run(&dir, parallel))
-        }
+        StudyCommand::Resume { dir, parallel } => study_folder(&dir, "resume")
+            .and_then(|()| load(&dir))
+            .and_then(|study| {
+                eprintln!("{}", picked_up(&dir, &study)?);
+                run(&dir, parallel)
+            }),
+        StudyCommand::Work { dir, parallel } => study_folder(&dir, "work")
+            .and_then(|()| load(&dir))
+            .and_then(|_| run(&dir, parallel)),
         StudyCommand::Submit {
             file,
             slurm: _,
@@ -53,8 +59,10 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
             };
             submit(&file, out, &job, dry_run)
         }
-        StudyCommand::Status { dir } => status(&dir),
-        StudyCommand::Show { dir, csv } => show(&dir, csv),
+        StudyCommand::Status { dir } => study_folder(&dir, "status").and_then(|()| status(&dir)),
+        StudyCommand::Show { dir, csv } => {
+            study_folder(&dir, "show").and_then(|()| show(&dir, csv))
+        }
     };
     match result {
         Ok(()) if INTERRUPTED.load(Ordering::Relaxed) => {
@@ -67,9 +75,79 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(if IO_FAILED.load(Ordering::Relaxed) {
+                super::EXIT_RUN_FAILED
+            } else {
+                EXIT_BAD_INPUT
+            })
         }
     }
+}
+
+/// Set when the study stopped because a file could not be written (exit 1:
+/// an I/O failure, not bad input).
+static IO_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// The message of a study error, noting whether it was an I/O failure.
+fn note_io(e: crate::study::StudyError) -> String {
+    if e.io {
+        IO_FAILED.store(true, Ordering::Relaxed);
+    }
+    e.message
+}
+
+/// `dir` must be a study folder; a study file or a missing folder says what
+/// `trainlab study VERB` wants instead.
+fn study_folder(dir: &Path, verb: &str) -> Result<(), String> {
+    if dir.is_file() {
+        return Err(format!(
+            "study {verb} works on a study folder (made by `trainlab study run`), and {} \
+             is a file; to start the study it describes: trainlab study run {}",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    if !dir.join(crate::study::STUDY_FILE).is_file() {
+        return Err(format!(
+            "{} is not a study folder: it has no {} (study folders are made by \
+             `trainlab study run FILE.ron`, by default under studies/)",
+            dir.display(),
+            crate::study::STUDY_FILE
+        ));
+    }
+    Ok(())
+}
+
+/// What `study resume` found in the folder, in one line.
+fn picked_up(dir: &Path, study: &crate::spec::LoadedStudy) -> Result<String, String> {
+    let trials = replay(&Journal::new(dir).read().map_err(|e| e.to_string())?);
+    let count = |f: &dyn Fn(&TrialState) -> bool| trials.iter().filter(|t| f(&t.state)).count();
+    let planned = match study.spec.search {
+        crate::spec::Search::Random { trials } | crate::spec::Search::Asha { trials, .. } => {
+            Some(trials)
+        }
+        crate::spec::Search::Pbt { population, .. } => Some(population),
+        crate::spec::Search::Grid => crate::study::grid(&study.spec.space).ok().map(|g| g.len()),
+    };
+    let finished = count(&|s| matches!(s, TrialState::Finished | TrialState::Stopped));
+    let failed = count(&|s| matches!(s, TrialState::Failed(_)));
+    let running = count(&|s| matches!(s, TrialState::Running { .. }));
+    let waiting = count(&|s| {
+        matches!(
+            s,
+            TrialState::Pending | TrialState::AtRung | TrialState::Released { .. }
+        )
+    });
+    let not_started = planned.map_or(0, |p| p.saturating_sub(trials.len()));
+    Ok(format!(
+        "resuming study {} ({}): {finished} trial(s) done (not run again), {failed} failed, \
+         {running} were running (continued from their checkpoints unless another worker \
+         holds them), {} to run{}",
+        study.spec.name,
+        dir.display(),
+        waiting + not_started,
+        planned.map_or(String::new(), |p| format!(", of {p} planned"))
+    ))
 }
 
 /// Set by SIGTERM, SIGINT or SIGUSR1 (SLURM's warning before the time limit).
@@ -106,7 +184,8 @@ fn catch_signals() -> Result<(), String> {
 
 fn run(dir: &Path, parallel: Option<usize>) -> Result<(), String> {
     catch_signals()?;
-    let trials = work_until(dir, parallel, &|line| eprintln!("{line}"), &INTERRUPTED)?;
+    let trials =
+        work_until(dir, parallel, &|line| eprintln!("{line}"), &INTERRUPTED).map_err(note_io)?;
     let failed = trials
         .iter()
         .filter(|t| matches!(t.state, TrialState::Failed(_)))
@@ -225,7 +304,7 @@ fn status(dir: &Path) -> Result<(), String> {
                 t.id,
                 t.state.name(),
                 objective.label(),
-                t.values[0].map_or("-".into(), |v| format!("{v:.4}")),
+                t.values[0].map_or("-".into(), |v| objective.figure().value_text(v)),
                 t.epochs,
                 settings.join(", ")
             );
@@ -248,7 +327,11 @@ fn status(dir: &Path) -> Result<(), String> {
 
 fn show(dir: &Path, csv: bool) -> Result<(), String> {
     let study = load(dir)?;
-    let trials = replay(&Journal::new(dir).read().map_err(|e| e.to_string())?);
+    let (entries, torn) = Journal::new(dir).read_noting().map_err(|e| e.to_string())?;
+    if let Some(note) = torn {
+        eprintln!("note: {note}");
+    }
+    let trials = replay(&entries);
     let paths: Vec<String> = study.spec.space.keys().cloned().collect();
     let text = leaderboard_csv(&trials, &paths, &study.spec.objectives);
     if csv {
@@ -256,10 +339,29 @@ fn show(dir: &Path, csv: bool) -> Result<(), String> {
         let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
         return Ok(());
     }
-    // The CSV as aligned columns.
-    let rows: Vec<Vec<String>> = text
-        .lines()
-        .map(|l| split_csv(l).into_iter().map(short).collect())
+    // The CSV as aligned columns, each figure as a person reads it.
+    let mut lines = text.lines().map(split_csv);
+    let header = lines.next().unwrap_or_default();
+    let kinds: Vec<Column> = header
+        .iter()
+        .map(|h| {
+            if let Some(o) = study.spec.objectives.iter().find(|o| o.label() == *h) {
+                Column::Figure(o.figure())
+            } else if paths.contains(h) {
+                Column::Setting
+            } else {
+                Column::Text
+            }
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = std::iter::once(header.clone())
+        .chain(lines.map(|cells| {
+            cells
+                .into_iter()
+                .zip(kinds.iter().chain(std::iter::repeat(&Column::Text)))
+                .map(|(cell, kind)| cell_text(cell, *kind))
+                .collect()
+        }))
         .collect();
     let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
         .map(|c| {
@@ -304,10 +406,19 @@ fn best_trial(trials: &[crate::study::Trial], study: &crate::spec::LoadedStudy) 
         .map(|(_, id)| id)
 }
 
-/// A long number cut to 4 decimals for the screen (the CSV keeps every digit).
-fn short(cell: String) -> String {
-    match cell.parse::<f64>() {
-        Ok(v) if cell.len() > 8 && v.fract() != 0.0 => format!("{v:.4}"),
+/// What a leaderboard column holds, for how its numbers are shown.
+#[derive(Clone, Copy)]
+enum Column {
+    Figure(crate::spec::Figure),
+    Setting,
+    Text,
+}
+
+/// One cell for the screen (the CSV keeps every digit).
+fn cell_text(cell: String, kind: Column) -> String {
+    match (kind, cell.parse::<f64>()) {
+        (Column::Figure(f), Ok(v)) => f.value_text(v),
+        (Column::Setting, Ok(v)) => crate::spec::setting_text(v),
         _ => cell,
     }
 }
@@ -335,4 +446,57 @@ fn split_csv(line: &str) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::spec::{BaseSpec, Figure, LoadedStudy, Objective, Parallel, Search, StudySpec};
+    use crate::study::Trial;
+
+    #[test]
+    fn the_best_trial_is_the_smallest_value_when_minimising() {
+        let study = |objective| LoadedStudy {
+            spec: StudySpec {
+                name: "s".into(),
+                base: BaseSpec::Inline(Box::default()),
+                space: BTreeMap::new(),
+                search: Search::Random { trials: 4 },
+                objectives: vec![objective],
+                parallel: Parallel::Auto,
+                seed: 1,
+            },
+            base: Default::default(),
+        };
+        let trial = |id: usize, state: TrialState, v: f64| Trial {
+            id,
+            params: BTreeMap::new(),
+            state,
+            values: vec![Some(v)],
+            epochs: 1.0,
+            wall_seconds: 1.0,
+            rungs: BTreeMap::new(),
+            lineage: Vec::new(),
+            generations: Vec::new(),
+        };
+        let trials = [
+            trial(0, TrialState::Finished, 0.4),
+            trial(1, TrialState::Finished, 0.2),
+            trial(2, TrialState::Finished, 0.9),
+            // Smaller still, but stopped early: not a finished result.
+            trial(3, TrialState::Stopped, 0.1),
+            trial(4, TrialState::Finished, 0.2),
+        ];
+        let min = study(Objective::Minimize(Figure::ValLoss));
+        assert_eq!(
+            best_trial(&trials, &min),
+            Some(1),
+            "smallest loss, lower id on a tie"
+        );
+        let max = study(Objective::Maximize(Figure::ValAccuracy));
+        assert_eq!(best_trial(&trials, &max), Some(2), "largest accuracy");
+        assert_eq!(best_trial(&trials[3..4], &min), None, "nothing finished");
+    }
 }

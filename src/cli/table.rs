@@ -37,35 +37,57 @@ pub fn model_table(exp: &Experiment) -> String {
         }
     }
     let (input, _) = dataset_io(&exp.dataset, exp.seed);
+    // A text model's vocabulary is known only once the text is read (the spec
+    // gives it as 0): the table says what depends on it instead of counting 0.
+    let text = matches!(exp.dataset, DatasetSpec::Text(_));
     let _ = writeln!(
         out,
         "  {:<4} {:<10} {:<16} {:>10}",
         "#", "layer", "output", "params"
     );
+    let shown_input = if text {
+        format!("{} tokens", fmt_shape(&input[..1]))
+    } else {
+        fmt_shape(&input)
+    };
     let _ = writeln!(
         out,
         "  {:<4} {:<10} {:<16} {:>10}",
-        "",
-        "input",
-        fmt_shape(&input),
-        ""
+        "", "input", shown_input, ""
     );
     let Ok(rows) = infer_shapes(&exp.model, &input) else {
         return out;
     };
     let mut total = 0;
+    let mut per_token = 0;
     for (i, r) in rows.iter().enumerate() {
         total += r.params;
+        let params = match exp.model.get(i) {
+            Some(crate::spec::LayerSpec::Embedding { dim }) if text => {
+                per_token += dim;
+                format!("{dim}/token")
+            }
+            _ => r.params.to_string(),
+        };
         let _ = writeln!(
             out,
             "  {:<4} {:<10} {:<16} {:>10}",
             i,
             r.kind,
             fmt_shape(&r.output),
-            r.params
+            params
         );
     }
-    let _ = writeln!(out, "  total parameters: {total}");
+    if text {
+        let _ = writeln!(
+            out,
+            "  parameters: {total} here, plus {per_token} per token of the vocabulary \
+             (Embedding) and the output layer, both sized when the text is read; \
+             the run's first line gives the total"
+        );
+    } else {
+        let _ = writeln!(out, "  total parameters: {total}");
+    }
     out
 }
 

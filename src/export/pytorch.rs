@@ -326,6 +326,10 @@ pub(super) fn optimizer_code(opt: &OptimizerSpec) -> String {
 pub(super) fn schedule_code(exp: &Experiment) -> String {
     let s = &exp.schedule;
     let warmup = s.warmup_steps;
+    // An extended run keeps the decay it was planned with (schedule.decay_epochs).
+    let plan = s.decay_epochs.map_or(String::new(), |e| {
+        format!("total_steps = steps_per_epoch * {e}  # schedule.decay_epochs\n    ")
+    });
     let decay = match &s.decay {
         LrDecay::Constant => "    return 1.0".to_string(),
         LrDecay::Step {
@@ -335,8 +339,8 @@ pub(super) fn schedule_code(exp: &Experiment) -> String {
             "    drops = (step // max(steps_per_epoch, 1)) // {every_epochs}\n    return {gamma} ** drops"
         ),
         LrDecay::Cosine { final_fraction } => format!(
-            "    # The last step lands exactly on the floor.\n    \
-             span = max(total_steps - ({warmup} + 1), 1)\n    \
+            "    # The last step of the planned decay lands exactly on the floor.\n    \
+             {plan}span = max(total_steps - ({warmup} + 1), 1)\n    \
              progress = min((step - {warmup}) / span, 1.0)\n    \
              return {final_fraction} + (1.0 - {final_fraction}) * 0.5 * (1.0 + math.cos(math.pi * progress))"
         ),

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 use egui::{Color32, Key, KeyboardShortcut, Modifiers, Ui};
 use serde::{Deserialize, Serialize};
 
-use super::editor::controls::{Pace, RunAction, pace_control, run_controls};
+use super::editor::controls::{LiveRate, Pace, RunAction, pace_control, run_controls};
 use super::editor::dataset::{dataset_picker, use_folder, use_image_folder};
 use super::editor::document::{Document, example_files};
 use super::editor::hyperparams::{devices, hyperparams};
 use super::editor::menu::{MenuAction, top_bar};
 use super::editor::model_editor::{RED, model_editor};
+use super::editor::prompts::{
+    PathAnswer, PathPrompt, PathPurpose, UnsavedChoice, path_modal, unsaved_modal,
+};
 use super::state::compress::CompressState;
 use super::state::inspect::Inspector;
 use super::state::live::LiveRun;
@@ -65,6 +68,18 @@ impl Default for Persisted {
     }
 }
 
+/// Something that would replace the experiment under edit; with unsaved edits it
+/// waits for the learner's Save / Discard / Cancel.
+#[derive(Debug, Clone)]
+enum Replacement {
+    /// File > New.
+    New,
+    /// A file (experiment, study file or folder) from a menu, the history or a prompt.
+    Open(PathBuf),
+    /// A study trial's experiment.
+    Adopt(Box<crate::spec::Experiment>),
+}
+
 /// The application state.
 pub struct TrainlabApp {
     /// The experiment being edited.
@@ -97,13 +112,25 @@ pub struct TrainlabApp {
     pub notes_open: bool,
     /// Slow motion: applied at Start and sent live when changed during a run.
     pub pace: Pace,
+    /// Ask the system's file dialogs for paths (tests turn this off: the path
+    /// prompt then shows at once, as when no dialog program is installed).
+    pub native_dialogs: bool,
+    /// What waits for the answer to "save your edits first?".
+    unsaved_prompt: Option<Replacement>,
+    /// A path being typed by hand, and what to do after a Save As.
+    path_prompt: Option<(PathPrompt, Option<Replacement>)>,
     live: Option<LiveRun>,
-    live_lr: f64,
+    live_lr: LiveRate,
+    /// The live run's slow-motion pace (steps per second), None at full speed.
+    live_pace: Option<f64>,
     curves_cache: CurvesCache,
     devices: Vec<DeviceSpec>,
     examples: Vec<PathBuf>,
     lessons: Vec<PathBuf>,
     last_title: String,
+    /// The kind of data the shown figures were made for; a different kind picked
+    /// in the editor makes them stale.
+    last_dataset: std::mem::Discriminant<DatasetSpec>,
 }
 
 impl TrainlabApp {
@@ -118,8 +145,10 @@ impl TrainlabApp {
             runs_root,
         } = p;
         let doc = Document::restore(&experiment_ron, path, recent);
+        let last_dataset = std::mem::discriminant(&doc.exp.dataset);
         let mut app = Self {
-            live_lr: doc.exp.optimizer.lr(),
+            live_lr: LiveRate::of(&doc.exp),
+            live_pace: None,
             doc,
             series: RunSeries::default(),
             curves,
@@ -129,6 +158,9 @@ impl TrainlabApp {
             views: ViewStates::default(),
             live: None,
             pace: Pace::default(),
+            native_dialogs: true,
+            unsaved_prompt: None,
+            path_prompt: None,
             notes_open: true,
             maze: MazeState::default(),
             text: TextState::default(),
@@ -140,6 +172,7 @@ impl TrainlabApp {
             examples: example_files(Path::new("experiments")),
             lessons: example_files(Path::new("experiments/lessons")),
             last_title: String::new(),
+            last_dataset,
             runs_root,
         };
         app.inspector.load_latest(&app.runs_root, None);
@@ -234,8 +267,23 @@ impl TrainlabApp {
                     .push(format!("Could not open the experiment: {e}")),
             }
         } else {
-            self.live_lr = self.doc.exp.optimizer.lr();
+            self.live_lr = LiveRate::of(&self.doc.exp);
+            // The banner's open errors were about the file this one replaces.
+            self.errors.retain(|e| !e.starts_with("Could not open"));
+            self.document_switched();
         }
+    }
+
+    /// Another experiment is now under edit: a finished run's figures (status
+    /// bar, curves, playground box) belonged to the one before, so they go; a
+    /// live run keeps showing, it is still going.
+    fn document_switched(&mut self) {
+        self.last_dataset = std::mem::discriminant(&self.doc.exp.dataset);
+        if self.live.is_some() {
+            return;
+        }
+        self.series = RunSeries::default();
+        self.playground.forget_run();
     }
 
     fn study_action(&mut self, action: StudyAction, ctx: &egui::Context) {
@@ -271,10 +319,7 @@ impl TrainlabApp {
                         crate::study::trial_experiment(study, id, &t.params)
                     });
                 match exp {
-                    Ok(exp) => {
-                        self.doc.adopt(exp);
-                        self.live_lr = self.doc.exp.optimizer.lr();
-                    }
+                    Ok(exp) => self.request(Replacement::Adopt(Box::new(exp))),
                     Err(e) => self
                         .errors
                         .push(format!("Cannot open trial {id:04} as an experiment: {e}")),
@@ -327,6 +372,9 @@ impl TrainlabApp {
             self.views.refresh_history(&self.runs_root);
         }
         self.handle_view_requests(ui.ctx());
+        if std::mem::discriminant(&self.doc.exp.dataset) != self.last_dataset {
+            self.document_switched();
+        }
         self.shortcuts(ui);
         self.update_title(ui.ctx());
 
@@ -336,10 +384,17 @@ impl TrainlabApp {
             }
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| {
-            status_bar(ui, &self.series, self.doc.exp.training.epochs);
+            status_bar(
+                ui,
+                &self.series,
+                self.doc.exp.training.epochs,
+                self.live_pace,
+            );
         });
+        // Side panels sized to the window, so a 1024-wide one keeps room for the tabs.
+        let window = ui.available_width();
         egui::Panel::left("editor")
-            .default_size(420.0)
+            .default_size((window * 0.3).clamp(300.0, 420.0))
             .resizable(true)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.editor(ui));
@@ -392,6 +447,7 @@ impl TrainlabApp {
         if let Some(a) = compress_action {
             self.compress_action(a, ui.ctx());
         }
+        self.prompts(ui);
         self.send_probes();
     }
 
@@ -412,8 +468,9 @@ impl TrainlabApp {
             });
             return;
         }
+        let window = ui.ctx().content_rect().width();
         egui::Panel::right("notes")
-            .default_size(340.0)
+            .default_size((window * 0.24).clamp(220.0, 340.0))
             .resizable(true)
             .show(ui, |ui| {
                 ui.horizontal(|ui| {
@@ -470,7 +527,7 @@ impl TrainlabApp {
                         Err(e) => self.errors.push(format!("Cannot inspect that run: {e}")),
                     }
                 }
-                HistoryAction::OpenExperiment(path) => self.open_path(&path),
+                HistoryAction::OpenExperiment(path) => self.request(Replacement::Open(path)),
                 HistoryAction::Compress(dir) => self.open_compress(&dir, ctx),
                 HistoryAction::Resume { dir, extra_epochs } => {
                     if let Err(e) = self.resume_run(&dir, extra_epochs, ctx) {
@@ -641,6 +698,7 @@ impl TrainlabApp {
                 // Only a live run hears it; the next Start takes `self.pace` anyway.
                 if let Some(live) = &self.live {
                     live.send(Control::SetPace(p));
+                    self.live_pace = p;
                 }
             }
         }
@@ -670,9 +728,12 @@ impl TrainlabApp {
                 .file_name()
                 .map_or_else(|| exp.name.clone(), |n| n.to_string_lossy().into_owned()),
         );
-        self.live_lr = exp.optimizer.lr();
+        self.live_lr = LiveRate::of(&exp);
         let ctx = ctx.clone();
         let pace = self.pace.value();
+        self.live_pace = pace;
+        self.playground.forget_run();
+        self.last_dataset = std::mem::discriminant(&exp.dataset);
         self.live = Some(LiveRun::start(exp, run_dir, pace, move || {
             ctx.request_repaint()
         }));
@@ -705,16 +766,18 @@ impl TrainlabApp {
             .file_name()
             .map_or_else(|| exp.name.clone(), |n| n.to_string_lossy().into_owned());
         // The rate in force at the checkpoint: the file's, or the last live change.
-        self.live_lr = before
+        self.live_lr = LiveRate::of(&exp);
+        self.live_lr.value = before
             .iter()
             .rev()
             .find_map(|e| match e {
                 crate::train::TrainEvent::LrChanged { lr, .. } => Some(*lr),
                 _ => None,
             })
-            .unwrap_or(exp.optimizer.lr());
+            .unwrap_or(self.live_lr.value);
         self.series = RunSeries::from_events(&label, &before);
         self.series.state = RunState::Starting;
+        self.live_pace = None;
         let ctx = ctx.clone();
         self.live = Some(LiveRun::resume(
             exp,
@@ -728,44 +791,187 @@ impl TrainlabApp {
 
     fn menu_action(&mut self, action: MenuAction) {
         match action {
-            MenuAction::New => self.doc.replace(crate::spec::Experiment::default()),
+            MenuAction::New => self.request(Replacement::New),
             MenuAction::Open => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("experiment or study", &["ron"])
-                    .pick_file()
-                {
-                    self.open_path(&p);
+                let picked = if self.native_dialogs {
+                    rfd::FileDialog::new()
+                        .add_filter("experiment or study", &["ron"])
+                        .pick_file()
+                } else {
+                    None
+                };
+                match picked {
+                    Some(p) => self.request(Replacement::Open(p)),
+                    None => self.ask_path(PathPurpose::OpenFile, None),
                 }
             }
-            MenuAction::OpenPath(p) => self.open_path(&p),
+            MenuAction::OpenPath(p) => self.request(Replacement::Open(p)),
             MenuAction::OpenStudyFolder => {
-                if let Some(dir) = rfd::FileDialog::new()
-                    .set_title("A study folder (with study.ron and journal.jsonl)")
-                    .pick_folder()
-                {
-                    self.open_path(&dir);
+                let picked = if self.native_dialogs {
+                    rfd::FileDialog::new()
+                        .set_title("A study folder (with study.ron and journal.jsonl)")
+                        .pick_folder()
+                } else {
+                    None
+                };
+                match picked {
+                    Some(dir) => self.request(Replacement::Open(dir)),
+                    None => self.ask_path(PathPurpose::OpenStudyFolder, None),
                 }
             }
             MenuAction::Save => match self.doc.path.clone() {
-                Some(p) => self.save_to(&p),
+                Some(p) => {
+                    self.save_to(&p);
+                }
                 None => self.menu_action(MenuAction::SaveAs),
             },
             MenuAction::SaveAs => {
-                let name = format!("{}.ron", self.doc.exp.name);
-                if let Some(p) = rfd::FileDialog::new()
-                    .add_filter("experiment", &["ron"])
-                    .set_file_name(name)
-                    .save_file()
+                self.save_as_then(None);
+            }
+        }
+    }
+
+    /// Save As (the native dialog, else the path prompt), then `then`.
+    fn save_as_then(&mut self, then: Option<Replacement>) {
+        let name = format!("{}.ron", self.doc.exp.name);
+        let picked = if self.native_dialogs {
+            rfd::FileDialog::new()
+                .add_filter("experiment", &["ron"])
+                .set_file_name(name)
+                .save_file()
+        } else {
+            None
+        };
+        match picked {
+            Some(p) => {
+                if self.save_to(&p)
+                    && let Some(r) = then
                 {
-                    self.save_to(&p);
+                    self.carry_out(r);
+                }
+            }
+            None => self.ask_path(PathPurpose::SaveAs, then),
+        }
+    }
+
+    /// Shows the path prompt (no dialog came back with a path).
+    fn ask_path(&mut self, purpose: PathPurpose, then: Option<Replacement>) {
+        let text = match purpose {
+            PathPurpose::SaveAs => format!("{}.ron", self.doc.exp.name),
+            _ => String::new(),
+        };
+        self.path_prompt = Some((PathPrompt { purpose, text }, then));
+    }
+
+    /// Replaces the document with `r`, first asking about unsaved edits.
+    fn request(&mut self, r: Replacement) {
+        if self.doc.is_dirty() && self.replaces_document(&r) {
+            self.unsaved_prompt = Some(r);
+        } else {
+            self.carry_out(r);
+        }
+    }
+
+    /// Whether `r` would put another experiment under edit (a study opens in the
+    /// Study tab and leaves the document alone).
+    fn replaces_document(&self, r: &Replacement) -> bool {
+        match r {
+            Replacement::New | Replacement::Adopt(_) => true,
+            Replacement::Open(path) => !opens_as_study(path),
+        }
+    }
+
+    fn carry_out(&mut self, r: Replacement) {
+        match r {
+            Replacement::New => {
+                self.doc.replace(crate::spec::Experiment::default());
+                self.document_switched();
+            }
+            Replacement::Open(path) => self.open_path(&path),
+            Replacement::Adopt(exp) => {
+                self.doc.adopt(*exp);
+                self.live_lr = LiveRate::of(&self.doc.exp);
+                self.document_switched();
+            }
+        }
+    }
+
+    /// The two modal questions, when one is open.
+    fn prompts(&mut self, ui: &mut Ui) {
+        if let Some(r) = &self.unsaved_prompt {
+            let what = match r {
+                Replacement::New => "starting a new experiment".to_string(),
+                Replacement::Open(p) => format!(
+                    "opening {}",
+                    p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    )
+                ),
+                Replacement::Adopt(e) => format!("opening the trial experiment {}", e.name),
+            };
+            let name = self
+                .doc
+                .path
+                .as_deref()
+                .and_then(Path::file_name)
+                .map_or_else(
+                    || "The experiment".to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+            let has_file = self.doc.path.is_some();
+            if let Some(choice) = unsaved_modal(ui, &name, &what, has_file)
+                && let Some(r) = self.unsaved_prompt.take()
+            {
+                match choice {
+                    UnsavedChoice::Cancel => {}
+                    UnsavedChoice::Discard => self.carry_out(r),
+                    UnsavedChoice::Save => match self.doc.path.clone() {
+                        Some(p) => {
+                            if self.save_to(&p) {
+                                self.carry_out(r);
+                            }
+                        }
+                        None => self.save_as_then(Some(r)),
+                    },
+                }
+            }
+        }
+        if let Some((prompt, _)) = &mut self.path_prompt
+            && let Some(answer) = path_modal(ui, prompt)
+            && let Some((prompt, then)) = self.path_prompt.take()
+        {
+            match (answer, prompt.purpose) {
+                (PathAnswer::Cancel, _) => {}
+                (PathAnswer::Go(p), PathPurpose::SaveAs) => {
+                    if self.save_to(&p)
+                        && let Some(r) = then
+                    {
+                        self.carry_out(r);
+                    }
+                }
+                (PathAnswer::Go(p), PathPurpose::OpenFile | PathPurpose::OpenStudyFolder) => {
+                    if p.exists() {
+                        self.request(Replacement::Open(p));
+                    } else {
+                        self.errors.push(format!(
+                            "Could not open {}: there is no such file or folder.",
+                            p.display()
+                        ));
+                    }
                 }
             }
         }
     }
 
-    fn save_to(&mut self, path: &Path) {
-        if let Err(e) = self.doc.save_to(path) {
-            self.errors.push(e);
+    /// Saves to `path`; false (and a message in the banner) when it failed.
+    fn save_to(&mut self, path: &Path) -> bool {
+        match self.doc.save_to(path) {
+            Ok(()) => true,
+            Err(e) => {
+                self.errors.push(e);
+                false
+            }
         }
     }
 
@@ -801,6 +1007,19 @@ impl TrainlabApp {
             self.last_title = title;
         }
     }
+}
+
+/// Whether `path` opens in the Study tab (a study folder, its study.ron, or a
+/// study file) rather than as the experiment under edit.
+fn opens_as_study(path: &Path) -> bool {
+    path.is_dir()
+        || (path
+            .file_name()
+            .is_some_and(|n| n == crate::study::STUDY_FILE)
+            && path
+                .parent()
+                .is_some_and(|d| d.join("journal.jsonl").is_file()))
+        || crate::spec::load_study(path).is_ok()
 }
 
 impl eframe::App for TrainlabApp {

@@ -22,6 +22,7 @@ mod state;
 mod views;
 
 pub use app::{Persisted, TrainlabApp};
+pub use editor::controls::Pace;
 pub use editor::dataset::use_image_folder;
 pub use state::compress::CompressState;
 pub use state::run_state::{RunSeries, RunState};

@@ -297,16 +297,11 @@ impl Model {
             .collect()
     }
 
-    /// Writes all weights (and batch-norm statistics) as safetensors, atomically.
+    /// Writes all weights (and batch-norm statistics) as safetensors, atomically,
+    /// with the mode the user's umask gives new files.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = crate::util::atomic::temp_name(path);
-        let state = self.state();
-        let result = candle_core::safetensors::save(&state, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(candle_core::Error::wrap));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        crate::util::atomic::write_safetensors(path, &self.state())
+            .map_err(candle_core::Error::wrap)
     }
 
     /// Loads weights saved by `save` from a model with the same layer list

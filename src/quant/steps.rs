@@ -355,3 +355,251 @@ fn erf(x: f32) -> f32 {
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Layer weights whose codes are known by hand: row 0 has max |w| = 127, so
+    /// its scale is exactly 1 and each code is the weight rounded half away from
+    /// zero; row 1 is the same row halved (scale 0.5); row 2 is all zeros.
+    fn known() -> Int8Weights {
+        let row = [127.0f32, 2.5, -2.5, 0.49, 0.51, -3.7, 100.2, -127.0];
+        let half: Vec<f32> = row.iter().map(|v| v / 2.0).collect();
+        let w: Vec<f32> = row.iter().chain(&half).chain(&[0.0; 8]).copied().collect();
+        Int8Weights::quantise(&w, 8, vec![0.5, -1.0, 0.25])
+    }
+
+    #[test]
+    fn weights_quantise_to_the_exact_rounded_codes() {
+        let q = known();
+        let codes = [127i8, 3, -3, 0, 1, -4, 100, -127];
+        let want: Vec<i8> = codes.iter().chain(&codes).chain(&[0; 8]).copied().collect();
+        assert_eq!(q.weights, want, "rounded half away from zero, per row");
+        assert_eq!(q.scales, [1.0, 0.5, 1.0], "max |w| / 127; 1 for a zero row");
+        assert_eq!((q.inputs, q.outputs), (8, 3));
+        assert_eq!(q.bias, [0.5, -1.0, 0.25]);
+        assert_eq!(q.input_scale, 1.0);
+    }
+
+    #[test]
+    fn every_weight_is_within_half_a_scale_step_of_its_code() {
+        // A fixed pseudo-random spread of weights, 7 rows of 33.
+        let mut state = 12345u32;
+        let w: Vec<f32> = (0..7 * 33)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 * 6.0 - 3.0
+            })
+            .collect();
+        let q = Int8Weights::quantise(&w, 33, vec![0.0; 7]);
+        for (r, (row, codes)) in w.chunks(33).zip(q.weights.chunks(33)).enumerate() {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let s = q.scales[r];
+            assert_eq!(s, max / 127.0, "row {r}: scale");
+            assert!(
+                codes.iter().any(|&c| c.abs() == 127),
+                "row {r}: the largest is ±127"
+            );
+            for (i, (&v, &c)) in row.iter().zip(codes).enumerate() {
+                let err = (f32::from(c) * s - v).abs();
+                assert!(
+                    err <= s / 2.0 * (1.0 + 1e-5),
+                    "row {r} weight {i}: {v} -> code {c} (scale {s}) is off by {err}, over half a step"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn inputs_quantise_rounded_half_away_from_zero_and_clamped() {
+        let q = Int8Weights::from_parts(1, vec![1], vec![1.0], vec![0.0], 0.5);
+        let src = [
+            1.2f32,
+            -1.3,
+            0.25,
+            -0.25,
+            0.2,
+            100.0,
+            -100.0,
+            f32::NAN,
+            f32::INFINITY,
+        ];
+        let mut dst = [0i16; 9];
+        q.quantise_into(&src, &mut dst);
+        assert_eq!(dst, [2, -3, 1, -1, 0, 127, -127, -127, 127]);
+    }
+
+    /// Every kernel this CPU has, each sample of `x` through `step`.
+    fn on_every_kernel(step: &Step, x: &[f32], batch: usize, want: &[f32]) {
+        for kernel in Int8Kernel::available() {
+            let got = step.run(x, batch, kernel);
+            assert_eq!(got, want, "{kernel:?}");
+        }
+    }
+
+    #[test]
+    fn a_linear_step_is_the_integer_product_rescaled_plus_bias() {
+        let mut q = known();
+        q.input_scale = 0.25;
+        let step = Step::Linear(q.clone());
+        // Quantised with scale 0.25: codes 4, -2, 1, 0, 8, -1, 3, 2 (then 0..8 reversed).
+        let x = [1.0f32, -0.5, 0.3, 0.1, 2.0, -0.2, 0.7, 0.5];
+        let xs: Vec<f32> = x
+            .iter()
+            .chain(&[2.0, 1.75, 1.5, 1.25, 1.0, 0.75, 0.5, 0.25])
+            .copied()
+            .collect();
+        let xq: [[i32; 8]; 2] = [[4, -2, 1, 0, 8, -1, 3, 2], [8, 7, 6, 5, 4, 3, 2, 1]];
+        let mut want = Vec::new();
+        for row in &xq {
+            for o in 0..3 {
+                let acc: i32 = row
+                    .iter()
+                    .zip(&q.weights[o * 8..(o + 1) * 8])
+                    .map(|(&a, &b)| a * i32::from(b))
+                    .sum();
+                want.push(acc as f32 * 0.25 * q.scales[o] + q.bias[o]);
+            }
+        }
+        // 4*127 - 2*3 - 3 + 0 + 8 + 4 + 3*100 - 2*127 = 557, times 0.25 * 1, plus 0.5.
+        assert_eq!(want[0], 139.75, "the hand sum of the first output");
+        on_every_kernel(&step, &xs, 2, &want);
+        assert_eq!(step.int8(), Some(&q));
+    }
+
+    #[test]
+    fn a_padded_strided_convolution_matches_the_direct_sum() {
+        // 2 channels of 3 x 4, 2 x 2 windows, stride 2, padding 1: 2 x 3 outputs.
+        let (c, h, w, k, stride, pad) = (2, 3, 4, 2, 2, 1);
+        let (oh, ow) = (
+            (h + 2 * pad - k) / stride + 1,
+            (w + 2 * pad - k) / stride + 1,
+        );
+        assert_eq!((oh, ow), (2, 3));
+        let weights: Vec<f32> = (0..3 * c * k * k)
+            .map(|i| (i as f32 - 11.0) * 0.1)
+            .collect();
+        let mut q = Int8Weights::quantise(&weights, c * k * k, vec![0.5, -0.25, 1.0]);
+        q.input_scale = 0.5;
+        let file_order = q.clone();
+        let geom = ConvGeom {
+            channels: c,
+            height: h,
+            width: w,
+            kernel: k,
+            stride,
+            padding: pad,
+            out_h: oh,
+            out_w: ow,
+        };
+        let step = Step::Conv(q.channels_last(c, k), geom);
+        // Integers times the input scale: each quantises to itself exactly.
+        let x: Vec<f32> = (0..2 * c * h * w)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) * 0.5)
+            .collect();
+        let mut want = Vec::new();
+        for sample in x.chunks(c * h * w) {
+            for o in 0..3 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = 0i32;
+                        for ch in 0..c {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let (iy, ix) = (
+                                        (oy * stride + ky) as isize - pad as isize,
+                                        (ox * stride + kx) as isize - pad as isize,
+                                    );
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xq = (sample[ch * h * w + iy as usize * w + ix as usize]
+                                        / 0.5) as i32;
+                                    let wq =
+                                        file_order.weights[o * c * k * k + (ch * k + ky) * k + kx];
+                                    acc += xq * i32::from(wq);
+                                }
+                            }
+                        }
+                        want.push(acc as f32 * 0.5 * file_order.scales[o] + file_order.bias[o]);
+                    }
+                }
+            }
+        }
+        // Batch 2 (samples in parallel) and batch 1 (one product split).
+        on_every_kernel(&step, &x, 2, &want);
+        on_every_kernel(&step, &x[..c * h * w], 1, &want[..3 * oh * ow]);
+        assert!(step.int8().is_some());
+    }
+
+    #[test]
+    fn pooling_affine_and_activations_give_their_exact_values() {
+        // One channel of 4 x 4 (twice), 2 x 2 windows every 2: the max of each quarter.
+        let plane: Vec<f32> = (0..16).map(|i| ((i * 5) % 16) as f32).collect();
+        let pool = Step::MaxPool {
+            channels: 1,
+            height: 4,
+            width: 4,
+            kernel: 2,
+            stride: 2,
+            out_h: 2,
+            out_w: 2,
+        };
+        let two: Vec<f32> = plane
+            .iter()
+            .chain(plane.iter().map(|v| -v).collect::<Vec<_>>().iter())
+            .copied()
+            .collect();
+        // rows: [0 5 10 15] [4 9 14 3] [8 13 2 7] [12 1 6 11]
+        assert_eq!(
+            pool.run(&two, 2, Int8Kernel::Portable),
+            [9.0, 15.0, 13.0, 11.0, 0.0, -3.0, -1.0, -2.0]
+        );
+        let affine = Step::Affine {
+            per: 2,
+            scale: vec![2.0, -1.0],
+            shift: vec![0.5, 3.0],
+        };
+        assert_eq!(
+            affine.run(
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+                2,
+                Int8Kernel::Portable
+            ),
+            [2.5, 4.5, 0.0, -1.0, 10.5, 12.5, -4.0, -5.0]
+        );
+        let x = [-2.0f32, -0.5, 0.0, 1.0];
+        let close = |step: Step, want: [f32; 4]| {
+            let got = step.run(&x, 1, Int8Kernel::Portable);
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 2e-6, "{step:?}: got {got:?}, want {want:?}");
+            }
+        };
+        close(Step::Relu, [0.0, 0.0, 0.0, 1.0]);
+        close(Step::Tanh, [-0.964_027_6, -0.462_117_16, 0.0, 0.761_594_2]);
+        close(
+            Step::Sigmoid,
+            [0.119_202_92, 0.377_540_67, 0.5, 0.731_058_6],
+        );
+        close(Step::Gelu, [-0.045_500_26, -0.154_268_5, 0.0, 0.841_344_8]);
+        close(Step::Identity, x);
+        for (v, want) in [
+            (0.0, 0.0),
+            (0.5, 0.520_499_9),
+            (-1.0, -0.842_700_8),
+            (2.0, 0.995_322_3),
+        ] {
+            assert!(
+                (erf(v) - want).abs() < 2e-7,
+                "erf({v}) = {}, want {want}",
+                erf(v)
+            );
+        }
+        assert!(Step::Relu.int8().is_none());
+        let mut lin = Step::Linear(known());
+        lin.int8_mut().expect("int8").input_scale = 2.0;
+        assert_eq!(lin.int8().map(|w| w.input_scale), Some(2.0));
+        assert!(Step::Identity.int8_mut().is_none());
+    }
+}

@@ -7,13 +7,16 @@
 //! Contract: a checkpoint folder exists under its real name only once every file
 //! in it is complete (written into a hidden temporary folder, synced, then the
 //! folder is renamed), so the newest `step-<N>` is always whole. What is kept is
-//! decided by the caller (`prune`), never here on write.
+//! decided by the caller (`prune`, after a newer checkpoint is whole), never here
+//! on write; a checkpoint that cannot be written removes its temporary folder and
+//! leaves the older ones as they were. Files get the mode the user's umask gives.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+
+use crate::util::atomic::{write_atomic, write_safetensors};
 
 /// The checkpoints folder inside a run folder.
 pub const DIR: &str = "checkpoints";
@@ -56,39 +59,57 @@ fn step_of(name: &str) -> Option<u64> {
     name.strip_prefix("step-")?.parse().ok()
 }
 
-/// Writes a checkpoint of `run_dir` at `step`, replacing one of the same step.
+/// Writes a checkpoint of `run_dir` at `step`. A whole checkpoint of the same
+/// step already there is kept as it is (same weights, same position; its record
+/// length is a prefix of the record, so a resume from it stays exact): replacing
+/// it would leave a moment with no checkpoint of that step on disk.
 pub fn write(run_dir: &Path, step: u64, files: &CheckpointFiles<'_>) -> std::io::Result<PathBuf> {
     let root = run_dir.join(DIR);
     std::fs::create_dir_all(&root)?;
     let final_dir = root.join(name_for(step));
+    if final_dir.is_dir() {
+        return Ok(final_dir);
+    }
+    // Half-written folders of killed processes only take space (a full disk is
+    // often why they were left).
+    remove_leftovers(&root);
     let tmp = root.join(format!(".{}.tmp{}", name_for(step), std::process::id()));
     let result = (|| {
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp)?;
-        }
         std::fs::create_dir(&tmp)?;
-        let io = std::io::Error::other;
-        candle_core::safetensors::save(files.model, tmp.join(MODEL)).map_err(io)?;
+        write_safetensors(&tmp.join(MODEL), files.model)?;
         if !files.training.is_empty() {
-            candle_core::safetensors::save(files.training, tmp.join(TRAINING)).map_err(io)?;
+            write_safetensors(&tmp.join(TRAINING), files.training)?;
         }
-        let mut f = std::fs::File::create(tmp.join(STATE))?;
-        f.write_all(files.state_json)?;
-        f.sync_all()?;
-        for name in [MODEL, TRAINING] {
-            if let Ok(f) = std::fs::File::open(tmp.join(name)) {
-                f.sync_all()?;
-            }
+        write_atomic(&tmp.join(STATE), files.state_json)?;
+        std::fs::rename(&tmp, &final_dir)?;
+        // The rename itself reaches the disk with the folder's own sync.
+        if let Ok(d) = std::fs::File::open(&root) {
+            let _ = d.sync_all();
         }
-        if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir)?;
-        }
-        std::fs::rename(&tmp, &final_dir)
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result.map(|()| final_dir)
+}
+
+/// Removes hidden temporary folders and files in a checkpoints folder.
+fn remove_leftovers(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            let path = e.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
 }
 
 /// The complete checkpoints of `run_dir`, oldest first, as (step, folder).
@@ -119,7 +140,11 @@ pub fn prune(run_dir: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
     let excess = all.len().saturating_sub(keep.max(1));
     let mut deleted = Vec::new();
     for (step, dir) in all.into_iter().take(excess) {
-        std::fs::remove_dir_all(&dir)?;
+        // Out of sight first: a kill halfway through deleting must not leave a
+        // folder that looks like a checkpoint but misses files.
+        let aside = dir.with_file_name(format!(".{}.old{}", name_for(step), std::process::id()));
+        std::fs::rename(&dir, &aside)?;
+        std::fs::remove_dir_all(&aside)?;
         deleted.push(step);
     }
     Ok(deleted)
@@ -204,7 +229,7 @@ mod tests {
         assert_eq!(steps, vec![5, 30, 120]);
         assert_eq!(prune(run.path(), 2).expect("prune"), vec![5]);
         assert_eq!(latest(run.path()).map(|(s, _)| s), Some(120));
-        // Same step again replaces, no temporary folder is left.
+        // Same step again keeps the whole one, no temporary folder is left.
         files_at(run.path(), 120);
         let names: Vec<String> = std::fs::read_dir(run.path().join(DIR))
             .expect("ls")

@@ -1,7 +1,14 @@
 //! Writing one run folder while the run happens.
+//!
+//! Contract: `metrics.jsonl` only ever holds whole lines. Each event is one
+//! `write` of its whole line to the file opened for appending (and closed again:
+//! a run holds no file open between events, so its folder can be remounted or
+//! unmounted under it); an append that fails (disk full, I/O error) is cut back
+//! to the last whole line before the error is returned, so a reader never meets
+//! a torn line that this process left.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::files;
@@ -12,10 +19,13 @@ use crate::util::atomic::write_atomic;
 /// Appends events to `metrics.jsonl` and writes the other files of a run folder.
 pub struct RunRecorder {
     dir: PathBuf,
-    metrics: BufWriter<File>,
+    /// `metrics.jsonl`.
+    metrics: PathBuf,
     /// Bytes in `metrics.jsonl` so far (a checkpoint notes it, so that a resumed
     /// run can cut off what was recorded after the checkpoint).
     metrics_bytes: u64,
+    /// TensorBoard's copy of the figures (`tb/`), a side channel that never fails a run.
+    tensorboard: super::tensorboard::LiveLog,
 }
 
 impl RunRecorder {
@@ -23,11 +33,12 @@ impl RunRecorder {
     pub fn create(dir: &Path, exp: &Experiment) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         write_experiment(dir, exp)?;
-        let metrics = File::create(dir.join(files::METRICS))?;
+        File::create(dir.join(files::METRICS))?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            metrics: BufWriter::new(metrics),
+            metrics: dir.join(files::METRICS),
             metrics_bytes: 0,
+            tensorboard: super::tensorboard::LiveLog::start(dir, exp),
         })
     }
 
@@ -47,13 +58,14 @@ impl RunRecorder {
             )));
         }
         metrics.set_len(metrics_bytes)?;
-        let mut metrics = BufWriter::new(metrics);
-        metrics.seek(std::io::SeekFrom::End(0))?;
+        drop(metrics);
         write_experiment(dir, exp)?;
+        remove_leftovers(dir);
         Ok(Self {
             dir: dir.to_path_buf(),
-            metrics,
+            metrics: path,
             metrics_bytes,
+            tensorboard: super::tensorboard::LiveLog::resume(dir, exp),
         })
     }
 
@@ -67,13 +79,21 @@ impl RunRecorder {
         &self.dir
     }
 
-    /// Appends one event as a JSON line and flushes it to the OS.
+    /// Appends one event as a JSON line, handed to the OS whole; on failure the
+    /// file is cut back to the last whole line.
     pub fn record(&mut self, event: &TrainEvent) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(event)?;
         line.push(b'\n');
-        self.metrics.write_all(&line)?;
-        self.metrics.flush()?;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.metrics)?;
+        if let Err(e) = file.write_all(&line) {
+            // Part of the line may be on disk; a shorter file needs no new space.
+            let _ = file.set_len(self.metrics_bytes);
+            return Err(e);
+        }
         self.metrics_bytes += line.len() as u64;
+        self.tensorboard.record(event);
         Ok(())
     }
 
@@ -92,6 +112,20 @@ impl RunRecorder {
     /// Where the weights go.
     pub fn weights_path(&self) -> PathBuf {
         self.dir.join(files::WEIGHTS)
+    }
+}
+
+/// Removes temporary files that killed processes left in a run folder (they
+/// only take space, which may be what ran out).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if crate::util::atomic::is_temp_name(&name.to_string_lossy()) && e.path().is_file() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

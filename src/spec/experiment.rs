@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::agent::AgentSpec;
 use super::gridworld::GridworldSpec;
 use super::layers::LayerSpec;
+use super::lesson::{Check, LessonStep};
 use super::text::TextDatasetSpec;
 
 /// One whole run: data, model, optimizer, schedule and training loop settings.
@@ -37,6 +38,13 @@ pub struct Experiment {
     pub training: TrainingSpec,
     /// The reinforcement-learning agent (gridworld datasets only).
     pub agent: AgentSpec,
+    /// Lessons: other runs `trainlab lesson verify` trains first, in order (the
+    /// run this lesson starts from, runs its checks compare with).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<LessonStep>,
+    /// Lessons: the figures the notes claim, measured by `trainlab lesson verify`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
 }
 
 impl Default for Experiment {
@@ -61,6 +69,8 @@ impl Default for Experiment {
             schedule: ScheduleSpec::default(),
             training: TrainingSpec::default(),
             agent: AgentSpec::default(),
+            steps: Vec::new(),
+            checks: Vec::new(),
         }
     }
 }
@@ -369,6 +379,13 @@ pub struct ScheduleSpec {
     /// Optimizer settings that change at the start of an epoch (population-based
     /// training records its hyperparameter schedule here), in epoch order.
     pub changes: Vec<ScheduledChange>,
+    /// The epochs the decay is planned over (a cosine reaches its floor at the end
+    /// of them, then stays there); None: `training.epochs`. Extending a run
+    /// (`trainlab resume DIR --set training.epochs=N`) sets it to the epochs the
+    /// run was planned with, so the lr goes on from where it was instead of
+    /// jumping back up a re-stretched curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay_epochs: Option<usize>,
 }
 
 impl Default for ScheduleSpec {
@@ -377,6 +394,7 @@ impl Default for ScheduleSpec {
             warmup_steps: 0,
             decay: LrDecay::Constant,
             changes: Vec::new(),
+            decay_epochs: None,
         }
     }
 }
@@ -459,6 +477,14 @@ pub struct TrainingSpec {
     /// Number format of the forward and backward compute (mixed precision):
     /// the weights, the optimizer state and every saved file stay F32.
     pub precision: Precision,
+    /// Write TensorBoard event files into `RUN_DIR/tb/` as the run records
+    /// (written out only when turned off).
+    #[serde(skip_serializing_if = "is_true")]
+    pub tensorboard: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The compute precision of supervised training (`training.precision`).
@@ -565,6 +591,7 @@ impl Default for TrainingSpec {
             prune: None,
             regularization: None,
             precision: Precision::F32,
+            tensorboard: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::in_plain_words;
 use super::experiment::Experiment;
 use super::validate::{ValidationError, validate};
 
@@ -65,7 +66,7 @@ pub(crate) fn parse_only(text: &str, file: &str) -> Result<Experiment, SpecError
             file: file.to_string(),
             line: e.span.start.line,
             col: e.span.start.col,
-            message: e.code.to_string(),
+            message: in_plain_words(&e.code.to_string()),
         })
 }
 

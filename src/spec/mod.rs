@@ -6,12 +6,15 @@
 
 mod agent;
 mod changes;
+mod error;
 mod experiment;
 mod gridworld;
 mod layers;
+mod lesson;
 mod load;
 mod overrides;
 mod points;
+mod splice;
 mod study;
 mod text;
 mod validate;
@@ -19,6 +22,7 @@ mod validate_rl;
 
 pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSpec, TargetUpdate};
 pub use changes::scheduled_optimizers;
+pub use error::in_plain_words;
 pub use experiment::{
     Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
     ImageDataset, ImageDatasetSpec, LrDecay, OptimizerSpec, Precision, PruneScope, PruneSpec,
@@ -29,12 +33,13 @@ pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,
 };
 pub use layers::{LayerSpec, Shape};
+pub use lesson::{Check, Expect, LessonFigure, LessonStep, OtherRun, claim_text};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
-pub use overrides::apply_override;
+pub use overrides::{apply_override, keep_decay_plan};
 pub use points::{Feature, PointsKind, PointsSpec};
 pub use study::{
     BaseSpec, Figure, LoadedStudy, Objective, Parallel, Param, Search, StudySpec, json_text,
-    load_study, study_to_ron,
+    load_study, setting_text, study_to_ron,
 };
 pub use text::{
     BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,

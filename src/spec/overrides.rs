@@ -1,35 +1,116 @@
-//! `--set path.to.field=value` overrides. The experiment is turned into a JSON tree,
-//! the path is walked (enum variant names may be skipped: `optimizer.lr` reaches
-//! `optimizer.Adam.lr`), the value replaced, and the tree turned back into an
-//! experiment so types are checked exactly as for a file.
+//! `--set path.to.field=VALUE` overrides. The experiment is turned into a JSON tree
+//! and the path is walked (enum variant names may be skipped: `optimizer.lr`
+//! reaches `optimizer.Adam.lr`); then the tree is read back into an experiment with
+//! VALUE read as RON against the type of the field found there, so VALUE is written
+//! exactly as in an experiment file: `2`, `1e-4`, `true`, `"text"`, `None`,
+//! `Some(100)`, `Cuda(0)`, `File("corpus.txt")`, `Adam(lr: 1e-3)`, `[16, 20]`,
+//! `{"key": 1}`. Types are then validated as for a file.
+//!
+//! Two older forms still work where RON does not fit: JSON (`{"Cuda": 0}`) and a
+//! bare word for a text field (`--set name=baseline`).
 
 use serde_json::Value;
 
+use super::error::in_plain_words;
 use super::experiment::Experiment;
 use super::load::SpecError;
+use super::splice::read_spliced;
 use super::validate::validate;
 
-/// Applies one `path=value` assignment and re-validates.
-///
-/// The value is read as JSON (`2`, `1e-4`, `true`, `"text"`, `{"Cuda": 0}`); a bare
-/// word such as `Cpu` or `FashionMnist` is taken as a string (a unit enum variant).
+/// Applies one `path=VALUE` assignment and re-validates.
 pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, SpecError> {
+    let out = set_field(exp, assignment)?;
+    validate(&out).map_err(|e| SpecError::Override {
+        assignment: assignment.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(out)
+}
+
+/// Applies one `path=VALUE` assignment: the path must exist and VALUE must fit
+/// its type; the experiment is not validated (a study checks each value of its
+/// space alone, where only the combination of values must make sense).
+pub(crate) fn set_field(exp: &Experiment, assignment: &str) -> Result<Experiment, SpecError> {
     let fail = |message: String| SpecError::Override {
         assignment: assignment.to_string(),
         message,
     };
     let (path, raw) = assignment
         .split_once('=')
-        .ok_or_else(|| fail("expected path.to.field=value".into()))?;
-    let value: Value =
-        serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.trim().to_string()));
-    let mut tree = serde_json::to_value(exp).map_err(|e| fail(e.to_string()))?;
-    let mut node = &mut tree;
-    let mut walked = Vec::new();
-    let keys: Vec<&str> = path.trim().split('.').collect();
-    // Set when the last field was absent from the tree (fields left out of saved
-    // files while at their defaults, e.g. `dataset.size`): serde decides below.
-    let mut added: Option<String> = None;
+        .ok_or_else(|| fail("expected PATH=VALUE, e.g. training.epochs=3".into()))?;
+    let (path, raw) = (path.trim(), raw.trim());
+    if raw.is_empty() {
+        return Err(fail(format!(
+            "no value after `=`; give one as in an experiment file, e.g. {path}=3"
+        )));
+    }
+    let keys: Vec<&str> = path.split('.').collect();
+    let original = serde_json::to_value(exp).map_err(|e| fail(e.to_string()))?;
+    let mut tree = original.clone();
+    let (node, added) = walk(&mut tree, &keys).map_err(fail)?;
+    let target: *const Value = node;
+    let out = match read_spliced::<Experiment>(&tree, target, raw) {
+        Ok(out) => out,
+        // An unknown name: the message that lists the fields, not serde's.
+        Err(e) if !e.in_value && e.message.contains("unknown field") && added.is_some() => {
+            return Err(fail(added.unwrap_or_default()));
+        }
+        Err(e) => {
+            // The older forms: JSON, or a bare word taken as text.
+            let mut tree = original;
+            let (node, _) = walk(&mut tree, &keys).map_err(fail)?;
+            let json = serde_json::from_str::<Value>(raw).ok();
+            *node = json
+                .clone()
+                .unwrap_or_else(|| Value::String(raw.to_string()));
+            serde_json::from_value::<Experiment>(tree).map_err(|json_error| {
+                // A plain number or text of the wrong type: serde's message says
+                // what was found and what is needed; RON's only where it stopped.
+                let message = match json {
+                    Some(Value::Number(_) | Value::String(_) | Value::Bool(_)) => {
+                        json_error.to_string()
+                    }
+                    _ => e.message,
+                };
+                fail(format!(
+                    "{}; write VALUE as in an experiment file, e.g. 3, 1e-3, None, Some(100), \
+                     File(\"a.txt\"), [16, 20] (see `trainlab run --help`)",
+                    in_plain_words(&message)
+                ))
+            })?
+        }
+    };
+    Ok(out)
+}
+
+/// `extended` with the lr decay `recorded` was planned with: when a run is
+/// extended (`resume --set training.epochs=N`), a cosine decay keeps its horizon
+/// (`schedule.decay_epochs`) at the recorded run's epochs, so the lr goes on from
+/// the floor it reached instead of jumping back up a curve stretched over the new
+/// length. An explicit `schedule.decay_epochs` in `extended` is kept.
+pub fn keep_decay_plan(recorded: &Experiment, mut extended: Experiment) -> Experiment {
+    let cosine = matches!(extended.schedule.decay, super::LrDecay::Cosine { .. });
+    if cosine
+        && extended.training.epochs != recorded.training.epochs
+        && extended.schedule.decay_epochs == recorded.schedule.decay_epochs
+    {
+        extended.schedule.decay_epochs = Some(
+            recorded
+                .schedule
+                .decay_epochs
+                .unwrap_or(recorded.training.epochs),
+        );
+    }
+    extended
+}
+
+/// Walks `keys` down `tree` to the node to set. The last field may be absent
+/// (a field left out of a saved file at its default): it is added, and the
+/// message to give if serde does not know it either comes back with it.
+fn walk<'a>(tree: &'a mut Value, keys: &[&str]) -> Result<(&'a mut Value, Option<String>), String> {
+    let mut node = tree;
+    let mut walked: Vec<&str> = Vec::new();
+    let mut added = None;
     for (k, key) in keys.iter().copied().enumerate() {
         // Names are gathered first: the error needs them after the mutable walk fails.
         let names = field_names(node);
@@ -43,23 +124,14 @@ pub fn apply_override(exp: &Experiment, assignment: &str) -> Result<Experiment, 
         let missing = format!("{here} has no field `{key}`{hint}; fields there: {names}");
         let last = k + 1 == keys.len();
         if last && !has_step(node, key) {
-            node = add_field(node, key).ok_or_else(|| fail(missing.clone()))?;
+            node = add_field(node, key).ok_or_else(|| missing.clone())?;
             added = Some(missing);
         } else {
-            node = step(node, key).ok_or_else(|| fail(missing))?;
+            node = step(node, key).ok_or(missing)?;
         }
-        walked.push(key.to_string());
+        walked.push(key);
     }
-    *node = value;
-    let out: Experiment = serde_json::from_value(tree).map_err(|e| {
-        match &added {
-            // An unknown name: the message that lists the fields, not serde's.
-            Some(missing) if e.to_string().contains("unknown field") => fail(missing.clone()),
-            _ => fail(e.to_string()),
-        }
-    })?;
-    validate(&out).map_err(|e| fail(e.to_string()))?;
-    Ok(out)
+    Ok((node, added))
 }
 
 /// One path step: an object key, an array index, or through an enum variant wrapper.
@@ -129,7 +201,8 @@ fn field_names(node: &Value) -> String {
             _ => m.keys().cloned().collect::<Vec<_>>().join(", "),
         },
         Value::Object(m) => m.keys().cloned().collect::<Vec<_>>().join(", "),
-        Value::Array(a) => format!("indices 0..{}", a.len()),
+        Value::Array(a) if a.is_empty() => "none (the list is empty)".into(),
+        Value::Array(a) => format!("indices 0-{}", a.len() - 1),
         _ => "none (it is a plain value)".into(),
     }
 }
@@ -208,5 +281,107 @@ mod tests {
         assert!(e.to_string().contains("did you mean `channels`?"), "{e}");
         let e = apply_override(&exp, "trainin.epochs=2").expect_err("typo");
         assert!(e.to_string().contains("did you mean `training`?"), "{e}");
+    }
+
+    fn example(name: &str) -> Experiment {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments")
+            .join(name);
+        crate::spec::load_file(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn options_take_none_some_and_the_bare_value() {
+        let exp = apply_override(
+            &Experiment::default(),
+            "training.eval_every_steps=Some(100)",
+        )
+        .expect("Some(100)");
+        assert_eq!(exp.training.eval_every_steps, Some(100));
+        let exp = apply_override(&exp, "training.eval_every_steps=None").expect("None");
+        assert_eq!(exp.training.eval_every_steps, None);
+        let exp = apply_override(&exp, "training.eval_every_steps=50").expect("implicit Some");
+        assert_eq!(exp.training.eval_every_steps, Some(50));
+    }
+
+    #[test]
+    fn variants_with_payloads_are_read_as_ron() {
+        let exp = example("text_charlm_lstm.ron");
+        let exp = apply_override(&exp, r#"dataset.source=File("corpus.txt")"#).expect("File");
+        let DatasetSpec::Text(t) = &exp.dataset else {
+            panic!("still a text dataset");
+        };
+        assert_eq!(
+            t.source,
+            crate::spec::TextSource::File("corpus.txt".into()),
+            "the variant with its path"
+        );
+        let exp = apply_override(&Experiment::default(), "device=Cuda(1)").expect("Cuda(1)");
+        assert_eq!(exp.device, DeviceSpec::Cuda(1));
+        let exp = apply_override(&exp, "optimizer=Sgd(lr: 0.5)").expect("a struct variant");
+        assert_eq!(exp.optimizer.lr(), 0.5);
+        // A unit variant by its bare name, as before.
+        let exp = apply_override(&exp, "model.0=Flatten").expect("bare name");
+        assert_eq!(exp.model[0], crate::spec::LayerSpec::Flatten);
+    }
+
+    #[test]
+    fn lists_tuples_maps_and_text() {
+        let exp = apply_override(
+            &Experiment::default(),
+            "model=[Flatten, Linear(out: 32), ReLU, Linear(out: 10)]",
+        )
+        .expect("a list");
+        assert_eq!(exp.model.len(), 4);
+        assert_eq!(exp.model[1], crate::spec::LayerSpec::Linear { out: 32 });
+        let exp = apply_override(
+            &exp,
+            r#"schedule.changes=[(epoch: 1, set: {"optimizer.lr": "0.01"})]"#,
+        )
+        .expect("a list of structs holding a map");
+        assert_eq!(exp.schedule.changes.len(), 1);
+        assert_eq!(
+            exp.schedule.changes[0]
+                .set
+                .get("optimizer.lr")
+                .map(String::as_str),
+            Some("0.01")
+        );
+        let exp = apply_override(&exp, r#"dataset.source=Folder("imgs")"#).expect("folder");
+        let exp = apply_override(&exp, "dataset.size=(16, 20)").expect("a tuple");
+        let DatasetSpec::Images(d) = &exp.dataset else {
+            panic!("still an image dataset");
+        };
+        assert_eq!(d.size, Some((16, 20)));
+        // Text: quoted as in a file, or a bare word.
+        let exp = apply_override(&exp, r#"name="two words""#).expect("quoted");
+        assert_eq!(exp.name, "two words");
+        let exp = apply_override(&exp, "name=baseline").expect("bare word");
+        assert_eq!(exp.name, "baseline");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_says_what_is_needed_in_words() {
+        let e = apply_override(&Experiment::default(), "training.eval_every_steps=Nonee")
+            .expect_err("not a value")
+            .to_string();
+        assert!(e.contains("training.eval_every_steps"), "{e}");
+        assert!(
+            !e.contains("usize") && !e.contains("u64"),
+            "no Rust types: {e}"
+        );
+        let e = apply_override(&Experiment::default(), "training.epochs=2.5")
+            .expect_err("not whole")
+            .to_string();
+        assert!(e.contains("whole number"), "{e}");
+    }
+
+    #[test]
+    fn list_indices_are_named_as_written() {
+        let e = apply_override(&Experiment::default(), "model.9.Linear.out=3")
+            .expect_err("no such layer")
+            .to_string();
+        let last = Experiment::default().model.len() - 1;
+        assert!(e.contains(&format!("indices 0-{last}")), "{e}");
     }
 }

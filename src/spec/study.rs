@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::in_plain_words;
 use super::experiment::Experiment;
 use super::load::{SpecError, load_file, pretty_ron, ron_options};
-use super::overrides::apply_override;
+use super::overrides::set_field;
 
 /// A whole study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +184,50 @@ pub enum Figure {
     PathRatio,
 }
 
+impl Figure {
+    /// The figure as a person reads it: accuracies and rates as percentages (as
+    /// in run summaries), counts as whole numbers, small values in scientific
+    /// notation instead of rounding to 0.0000.
+    pub fn value_text(self, v: f64) -> String {
+        match self {
+            Self::ValAccuracy | Self::TestAccuracy | Self::SuccessRate => {
+                format!("{:.2} %", v * 100.0)
+            }
+            Self::Parameters => format!("{}", v.round() as i64),
+            Self::TrainSeconds => format!("{v:.1} s"),
+            Self::SamplesPerSec => format!("{v:.0}/s"),
+            Self::ValLoss | Self::TestLoss | Self::TrainLoss | Self::BitsPerToken => {
+                setting_text(v)
+            }
+            Self::PathRatio => format!("{v:.3}"),
+        }
+    }
+}
+
+/// A number for a table: whole numbers as they are, very small or large ones in
+/// scientific notation (a learning rate of 1.18e-5 does not round to 0.0000),
+/// others to 4 significant digits.
+pub fn setting_text(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    // 4 significant digits, trailing zeros dropped.
+    let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
 /// How many trials run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Parallel {
@@ -202,25 +247,68 @@ pub struct LoadedStudy {
     pub base: Experiment,
 }
 
-/// Reads a study file and its base experiment and checks every path and range.
+/// Reads a study file and its base experiment and checks every path and range,
+/// and that every value of the space fits the type of its field.
+///
+/// `base` is `File("exp.ron")`, `Inline(...)` or a plain path string
+/// (`base: "../exp.ron"`, the same as `File`); paths are relative to the study file.
 pub fn load_study(path: &Path) -> Result<LoadedStudy, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let file = path.display().to_string();
+    let base_at = base_value(&text);
+    let at_base = |message: String| {
+        let (line, col) = base_at.map_or((1, 1), |(key, _)| line_col(&text, key));
+        SpecError::Parse {
+            file: file.clone(),
+            line,
+            col,
+            message,
+        }
+    };
+    // `base: "x.ron"` is read as `base: File("x.ron")`.
+    let parsed_text = match base_at {
+        Some((_, value)) if text[value..].starts_with('"') => {
+            let end = value + string_len(&text[value..]);
+            format!(
+                "{}File({}){}",
+                &text[..value],
+                &text[value..end],
+                &text[end..]
+            )
+        }
+        _ => text.clone(),
+    };
     let spec: StudySpec = ron_options()
-        .from_str(&text)
+        .from_str(&parsed_text)
         .map_err(|e| SpecError::Parse {
             file: file.clone(),
             line: e.span.start.line,
             col: e.span.start.col,
-            message: e.code.to_string(),
+            message: study_words(&e.code.to_string()),
         })?;
     let base = match &spec.base {
         BaseSpec::File(p) => {
-            let p = path.parent().unwrap_or(Path::new(".")).join(p);
-            load_file(&p)?
+            let folder = path.parent().unwrap_or(Path::new("."));
+            let p = folder.join(p);
+            match load_file(&p) {
+                Ok(exp) => exp,
+                Err(SpecError::Io { source, .. }) => {
+                    return Err(at_base(format!(
+                        "base: cannot read the experiment {} ({source}); the path is \
+                         relative to the study file's folder{}",
+                        p.display(),
+                        if folder.as_os_str().is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", folder.display())
+                        }
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
         }
         BaseSpec::Inline(exp) => (**exp).clone(),
     };
@@ -230,13 +318,93 @@ pub fn load_study(path: &Path) -> Result<LoadedStudy, SpecError> {
             .and_then(|k| text.find(&format!("\"{k}\"")))
             .map_or((1, 1), |at| line_col(&text, at));
         SpecError::Parse {
-            file,
+            file: file.clone(),
             line,
             col,
             message,
         }
     })?;
     Ok(LoadedStudy { spec, base })
+}
+
+/// RON's message about a study file in plain words; a file that is not a study
+/// at all says what one looks like.
+fn study_words(message: &str) -> String {
+    let plain = in_plain_words(message);
+    if message.contains("StudySpec") || message.starts_with("Expected opening `(`") {
+        format!(
+            "{plain}: a study file is one `( ... )` group with the fields name, base, \
+             space, search and objectives, e.g. (name: \"lr\", base: \"../mnist_mlp.ron\", \
+             space: {{\"optimizer.lr\": LogUniform(1e-4, 1e-1)}}, search: Random(trials: 8), \
+             objectives: [Maximize(ValAccuracy)])"
+        )
+    } else {
+        plain
+    }
+}
+
+/// Where the top-level `base` field is written: (offset of the name, offset of
+/// its value). Strings and comments are skipped, so `base:` inside them or
+/// inside nested groups does not count.
+fn base_value(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += string_len(&text[i..]);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'b' if depth == 1
+                && text[i..].starts_with("base")
+                && (i == 0 || !is_ident(bytes[i - 1]))
+                && !bytes.get(i + 4).copied().is_some_and(is_ident) =>
+            {
+                let after = &text[i + 4..];
+                let colon = after.len() - after.trim_start().len();
+                if after[colon..].starts_with(':') {
+                    let value = &after[colon + 1..];
+                    let gap = value.len() - value.trim_start().len();
+                    return Some((i, i + 4 + colon + 1 + gap));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Length in bytes of the string literal `text` starts with (quotes included;
+/// the rest of the text when it is not closed).
+fn string_len(text: &str) -> usize {
+    let mut escaped = false;
+    for (at, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return at + 1,
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 /// The study as RON that [`load_study`] reads back.
@@ -329,13 +497,33 @@ fn check(spec: &StudySpec, base: &Experiment) -> Result<(), (Option<String>, Str
                 "Grid search needs Choice([...]) or Range(low, high, step) here".into(),
             ));
         }
-        // The path must exist in the base experiment: try the first value.
-        let probe = param.example();
-        if let Err(SpecError::Override { message, .. }) =
-            apply_override(base, &format!("{path}={probe}"))
-            && message.contains("has no field")
-        {
-            return Err(at(message));
+        // The path must exist in the base experiment, and every value a trial
+        // may get must fit its field, or every such trial would fail.
+        for probe in param.probes() {
+            if let Err(e) = set_field(base, &format!("{path}={probe}")) {
+                let message = match e {
+                    // Without the hint on writing `--set` values: this is a study file.
+                    SpecError::Override { message, .. } => message
+                        .split("; write VALUE")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    other => other.to_string(),
+                };
+                if message.contains("has no field") {
+                    return Err(at(message));
+                }
+                let hint = match param {
+                    Param::Uniform(..) | Param::LogUniform(..) | Param::Range { .. } => {
+                        "; for a whole-number field use IntUniform(low, high), \
+                         IntLogUniform(low, high) or Choice([...])"
+                    }
+                    _ => "",
+                };
+                return Err(at(format!(
+                    "the value {probe} does not fit this field: {message}{hint}"
+                )));
+            }
         }
     }
     Ok(())
@@ -389,16 +577,36 @@ impl Param {
         }
     }
 
-    /// One value of the space, as `--set` value text.
-    fn example(&self) -> String {
+    /// Values of the space that stand for all a trial may get, as `--set` value
+    /// text: every choice and grid value, the ends of an integer range, and a
+    /// fractional point of a real range (what its draws look like).
+    fn probes(&self) -> Vec<String> {
         match self {
-            Self::Uniform(lo, _) | Self::LogUniform(lo, _) => format!("{lo}"),
-            Self::IntUniform(lo, _) | Self::IntLogUniform(lo, _) => format!("{lo}"),
-            Self::Range { low, .. } => format!("{low}"),
-            Self::Choice(v) => v
-                .first()
-                .map(|x| json_text(x).unwrap_or_default())
-                .unwrap_or_default(),
+            Self::Uniform(lo, hi) | Self::LogUniform(lo, hi) => {
+                let x = lo + (hi - lo) * 0.37;
+                // A draw is practically never whole; make the probe look like one.
+                let x = if x.fract() == 0.0 {
+                    x + (hi - lo) * 0.01
+                } else {
+                    x
+                };
+                vec![format!("{x:?}")]
+            }
+            Self::IntUniform(lo, hi) | Self::IntLogUniform(lo, hi) => {
+                vec![lo.to_string(), hi.to_string()]
+            }
+            Self::Choice(_) | Self::Range { .. } => {
+                let values = self.check().ok().flatten().unwrap_or_default();
+                // A long grid: its ends and a few between stand for it.
+                let step = (values.len() / 50).max(1);
+                let mut picked: Vec<String> = values.iter().step_by(step).cloned().collect();
+                if let Some(last) = values.last()
+                    && picked.last() != Some(last)
+                {
+                    picked.push(last.clone());
+                }
+                picked
+            }
         }
     }
 }
@@ -486,6 +694,74 @@ mod tests {
     }
 
     #[test]
+    fn base_may_be_a_plain_path_relative_to_the_study_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sub = dir.path().join("studies");
+        std::fs::create_dir(&sub).expect("mkdir");
+        let exp = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/fashion_mlp.ron");
+        std::fs::copy(&exp, dir.path().join("fashion_mlp.ron")).expect("copy");
+        let text = GOOD.replace(r#"Inline(name: "base")"#, r#""../fashion_mlp.ron""#);
+        let s = load_study(&write(&sub, &text)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.spec.base, BaseSpec::File("../fashion_mlp.ron".into()));
+        assert_eq!(s.base.name, "fashion_mlp");
+        // The File form still reads the same.
+        let text = GOOD.replace(r#"Inline(name: "base")"#, r#"File("../fashion_mlp.ron")"#);
+        let s = load_study(&write(&sub, &text)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.base.name, "fashion_mlp");
+        // `base:` in a comment or a string is not the field.
+        let text = GOOD.replace(
+            "    name: \"t\",",
+            "    // base: \"nothing.ron\"\n    name: \"base: x\",",
+        );
+        load_study(&write(&sub, &text)).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_missing_base_names_the_study_file_and_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let text = GOOD.replace(r#"Inline(name: "base")"#, r#""no_such.ron""#);
+        let err = load_study(&write(dir.path(), &text))
+            .expect_err("no base")
+            .to_string();
+        assert!(err.contains("s.ron:3:5"), "the study file and line: {err}");
+        assert!(err.contains("no_such.ron"), "the base path: {err}");
+        assert!(err.contains("relative to the study file"), "{err}");
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_refused_before_any_trial() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let text = GOOD.replace("[64, 128]", r#"[12.5, "wide"]"#);
+        let err = load_study(&write(dir.path(), &text))
+            .expect_err("a width must be whole")
+            .to_string();
+        assert!(err.contains("s.ron:6:9"), "{err}");
+        assert!(err.contains("model.1.Linear.out"), "names the knob: {err}");
+        assert!(err.contains("whole number"), "says what it needs: {err}");
+        assert!(!err.contains("usize") && !err.contains("u64"), "{err}");
+        let text = GOOD.replace("Choice([64, 128])", "Uniform(16.0, 64.0)");
+        let err = load_study(&write(dir.path(), &text))
+            .expect_err("a real range for a whole number")
+            .to_string();
+        assert!(
+            err.contains("IntUniform"),
+            "suggests the integer form: {err}"
+        );
+        let text = GOOD.replace("Choice([64, 128])", "IntUniform(16, 64)");
+        load_study(&write(dir.path(), &text)).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_study_says_what_one_looks_like() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let err = load_study(&write(dir.path(), "just some words"))
+            .expect_err("not RON")
+            .to_string();
+        assert!(!err.contains("StudySpec"), "{err}");
+        assert!(err.contains("a study file is"), "{err}");
+    }
+
+    #[test]
     fn every_example_study_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/studies");
         let mut seen = 0;
@@ -495,6 +771,19 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 5, "{seen} example studies");
+    }
+
+    #[test]
+    fn figures_read_as_in_run_summaries() {
+        assert_eq!(Figure::ValAccuracy.value_text(0.9712), "97.12 %");
+        assert_eq!(Figure::Parameters.value_text(203530.0), "203530");
+        assert_eq!(Figure::ValLoss.value_text(0.123456), "0.1235");
+        assert_eq!(setting_text(1.18e-5), "1.180e-5");
+        assert_eq!(setting_text(0.0021), "0.0021");
+        assert_eq!(setting_text(64.0), "64");
+        assert_eq!(setting_text(0.5), "0.5");
+        assert_eq!(setting_text(2.5e7), "25000000", "whole: as it is");
+        assert_eq!(setting_text(123456.5), "1.235e5");
     }
 
     #[test]

@@ -409,6 +409,12 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             format!("{final_fraction} must be in [0, 1]"),
         ));
     }
+    if exp.schedule.decay_epochs == Some(0) {
+        return Err(ValidationError::new(
+            "schedule.decay_epochs",
+            "must be at least 1 (or None: the decay spans training.epochs)",
+        ));
+    }
     match &exp.dataset {
         DatasetSpec::Images(d) => {
             if !(0.0..1.0).contains(&d.val_fraction) {

@@ -4,9 +4,10 @@
 //! Contract: every change goes through [`Journal::transact`], which holds a lock
 //! file made with create-new (atomic on local disks and on NFS, unlike `fcntl`
 //! locks) while it reads the journal, decides and appends; so two workers never
-//! claim the same trial. A lock left by a killed process is broken after
-//! [`STALE_LOCK`]. Lines are written whole and synced; a torn last line (a process
-//! killed mid-write) is ignored on reading.
+//! claim the same trial. A lock left by a killed process is broken at once when
+//! it names a dead process on this host, else after [`STALE_LOCK`]. Lines are written whole and synced; an append that fails (disk
+//! full) is cut back to where it began, and a torn last line (a process killed
+//! mid-write) is ignored on reading ([`Journal::read_noting`] says so).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -141,6 +142,24 @@ impl Journal {
         Ok(self.read_text()?.0)
     }
 
+    /// Every entry so far, and a line for the user when the file ends in a torn
+    /// line (a process killed while appending; the line is skipped).
+    pub fn read_noting(&self) -> std::io::Result<(Vec<Entry>, Option<String>)> {
+        let (entries, torn) = self.read_text()?;
+        let note = torn.then(|| {
+            format!(
+                "{} ends in an incomplete line (a worker was killed while writing it); it is skipped",
+                self.path.display()
+            )
+        });
+        Ok((entries, note))
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The entries, and whether the file ends in a torn line.
     fn read_text(&self) -> std::io::Result<(Vec<Entry>, bool)> {
         match std::fs::read_to_string(&self.path) {
@@ -180,8 +199,14 @@ impl Journal {
                 .create(true)
                 .append(true)
                 .open(&self.path)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
+            let before = f.metadata()?.len();
+            if let Err(e) = f.write_all(&text).and_then(|()| f.sync_all()) {
+                // Whole lines or nothing: cut a partial append off again (a
+                // shorter file needs no new space).
+                let _ = f.set_len(before);
+                let _ = f.sync_all();
+                return Err(e.into());
+            }
         }
         Ok(out)
     }
@@ -202,12 +227,16 @@ impl Lock {
                 .open(path)
             {
                 Ok(mut f) => {
-                    let _ = writeln!(f, "{}", std::process::id());
+                    let me = Owner::me();
+                    let _ = writeln!(f, "{} {}", me.host, me.pid);
                     return Ok(Self {
                         path: path.to_path_buf(),
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if break_if_dead(path) {
+                        continue;
+                    }
                     let age = std::fs::metadata(path)
                         .and_then(|m| m.modified())
                         .ok()
@@ -228,6 +257,37 @@ impl Lock {
             }
         }
     }
+}
+
+/// Removes the lock at `path` when it names a process on this host that is gone
+/// (killed while it held the lock); true when it did. It is first renamed to a
+/// name of this process's own, so two processes never both break it, and put
+/// back should it turn out to be a live one taken meanwhile.
+fn break_if_dead(path: &Path) -> bool {
+    let dead = |text: &str| {
+        let me = Owner::me();
+        let mut words = text.split_whitespace();
+        let (Some(host), Some(pid)) = (
+            words.next(),
+            words.next().and_then(|p| p.parse::<u32>().ok()),
+        ) else {
+            return false;
+        };
+        host == me.host && pid != me.pid && !Path::new(&format!("/proc/{pid}")).exists()
+    };
+    if !std::fs::read_to_string(path).is_ok_and(|t| dead(&t)) {
+        return false;
+    }
+    let aside = path.with_extension(format!("lock.dead{}", std::process::id()));
+    if std::fs::rename(path, &aside).is_err() {
+        return false;
+    }
+    if !std::fs::read_to_string(&aside).is_ok_and(|t| dead(&t)) {
+        // Someone else's live lock: put it back (unless a newer one is there).
+        let _ = std::fs::hard_link(&aside, path);
+    }
+    let _ = std::fs::remove_file(&aside);
+    true
 }
 
 impl Drop for Lock {
@@ -272,5 +332,28 @@ mod tests {
             !dir.path().join("journal.lock").exists(),
             "the lock is released"
         );
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_process_on_this_host_is_broken_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(dir.path());
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("reaped");
+        let me = Owner::me();
+        std::fs::write(
+            dir.path().join("journal.lock"),
+            format!("{} {dead}\n", me.host),
+        )
+        .expect("lock");
+        let began = std::time::Instant::now();
+        j.append(&[Entry::Stopped { id: 1 }]).expect("append");
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "waited {:?} for a dead process's lock",
+            began.elapsed()
+        );
+        assert_eq!(j.read().expect("read"), vec![Entry::Stopped { id: 1 }]);
     }
 }

@@ -160,4 +160,49 @@ mod tests {
         );
         assert!(lines[4].starts_with("3,"), "worst accuracy last: {text}");
     }
+
+    #[test]
+    fn minimising_the_smallest_value_leads_and_unmeasured_trials_trail() {
+        let objectives = [Objective::Minimize(Figure::ValLoss)];
+        let mut pending = trial(3, 0.0, 0.0);
+        pending.state = TrialState::Pending;
+        pending.values = vec![None];
+        let trials = [
+            trial(0, 0.3, 0.0),
+            trial(1, 0.1, 0.0),
+            trial(2, 0.2, 0.0),
+            pending,
+        ];
+        assert_eq!(
+            pareto_front(&trials, &objectives),
+            vec![1],
+            "one objective: the best"
+        );
+        let text = csv(&trials, &[], &objectives);
+        let ids: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .collect();
+        assert_eq!(ids, ["1", "2", "0", "3"], "smallest loss first:\n{text}");
+    }
+
+    #[test]
+    fn the_written_file_quotes_odd_text_and_says_why_a_trial_failed() {
+        let objectives = [Objective::Maximize(Figure::ValAccuracy)];
+        let mut failed = trial(1, 0.0, 0.0);
+        failed.state = TrialState::Failed("diverged, \"nan\"".into());
+        failed.values = Vec::new();
+        failed.params = [("model".to_string(), "a,b".to_string())].into();
+        let trials = [trial(0, 0.5, 0.0), failed];
+        let dir = tempfile::tempdir().expect("tmp");
+        write(dir.path(), &trials, &["model".to_string()], &objectives).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("leaderboard.csv")).expect("read");
+        assert_eq!(
+            text,
+            "id,state,epochs,model,max ValAccuracy,wall_seconds,pareto,reason\n\
+             0,finished,1,,0.5,2.0,true,\n\
+             1,failed,1,\"a,b\",,2.0,false,\"diverged, \"\"nan\"\"\"\n"
+        );
+    }
 }

@@ -119,4 +119,60 @@ mod tests {
         drop(beat);
         assert!(!file(dir.path(), &Owner::me()).exists(), "released on drop");
     }
+
+    #[test]
+    fn the_heartbeat_renews_the_lease_every_beat_not_sooner() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let beat = Heartbeat::start(dir.path()).expect("lease");
+        let f = file(dir.path(), &Owner::me());
+        let old = SystemTime::now() - LEASE - Duration::from_secs(5);
+        let age = || {
+            std::fs::metadata(&f)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .expect("lease age")
+        };
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|h| h.set_modified(old))
+            .expect("age it");
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(age() > LEASE, "renewed before a beat was due");
+        std::thread::sleep(BEAT + Duration::from_millis(1500));
+        assert!(
+            age() < Duration::from_secs(2),
+            "not renewed after a beat: {:?}",
+            age()
+        );
+        drop(beat);
+    }
+
+    #[test]
+    fn another_live_process_on_this_host_is_alive_until_it_dies() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let other = Owner {
+            pid: child.id(),
+            ..Owner::me()
+        };
+        // No lease file: on this host the pid alone tells.
+        let live = alive(dir.path(), &other);
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert!(
+            live,
+            "a live process on this host (pid {}) counted as dead",
+            other.pid
+        );
+        assert!(
+            !alive(dir.path(), &other),
+            "a dead, reaped process on this host (pid {}) counted as alive",
+            other.pid
+        );
+    }
 }

@@ -22,10 +22,13 @@ mod run;
 mod sample;
 pub mod slurm;
 mod state;
+pub mod tensorboard;
 
 pub use journal::{Entry, Journal, Move, Owner};
 pub use leaderboard::{csv as leaderboard_csv, pareto_front};
 pub use lease::LEASE;
-pub use run::{STUDY_FILE, create, figure, load, trial_dir, trial_experiment, work, work_until};
+pub use run::{
+    STUDY_FILE, StudyError, create, figure, load, trial_dir, trial_experiment, work, work_until,
+};
 pub use sample::{Point, grid, random};
 pub use state::{Job, Trial, TrialState, next_job, replay, rungs, rungs_every};

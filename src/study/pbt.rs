@@ -258,6 +258,28 @@ mod tests {
         assert_eq!((two[0].id, two[0].from), (0, 1));
     }
 
+    #[test]
+    fn minimising_the_largest_losses_copy_the_smallest() {
+        let losses = [0.5, 0.9, 0.7, 0.2, 0.8, 0.6, 0.95, 0.3];
+        let trials: Vec<Trial> = losses
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| member(i, a))
+            .collect();
+        let mut spec = study(8);
+        spec.objectives = vec![Objective::Minimize(Figure::ValLoss)];
+        let moves = moves(&trials, 1, &spec);
+        let mut losers: Vec<usize> = moves.iter().map(|m| m.id).collect();
+        losers.sort();
+        assert_eq!(losers, [1, 6], "the two largest losses of eight move");
+        for m in &moves {
+            assert!(
+                [3, 7].contains(&m.from),
+                "copies one of the two smallest losses: {m:?}"
+            );
+        }
+    }
+
     fn moves_of(accs: &[f64]) -> Vec<Move> {
         let trials: Vec<Trial> = accs
             .iter()

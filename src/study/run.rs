@@ -6,6 +6,14 @@
 //! workers train it; a trial whose worker died is taken up again and continues
 //! from its newest checkpoint; an ASHA promotion continues the trial's own run
 //! (its schedule was laid out for `max_epochs` from the start).
+//!
+//! Faults: a trial that could not save what it trained (disk full, read-only
+//! folder) is not marked failed: its worker stops with a message naming the
+//! study, the trial and the file, the other workers take no new trial, and the
+//! trial waits at its last whole checkpoint for `study resume`. A journal append
+//! is whole or absent, and a trial's outcome is appended before the leaderboard
+//! is rewritten, so nothing finished is ever run again. Such a stop is an
+//! [`StudyError`] with `io` set (exit 1); bad input is not (exit 2).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,8 +33,8 @@ use crate::spec::{
     BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, StudySpec,
     apply_override, load_file, load_study, study_to_ron,
 };
-use crate::train::{Control, RunSummary, StartOptions, StopReason, TrainEvent, start};
-use crate::util::atomic::write_atomic;
+use crate::train::{Control, FailureKind, RunSummary, StartOptions, StopReason, TrainEvent, start};
+use crate::util::atomic::{os_words, probe_writable, write_atomic};
 
 /// The study file inside a study folder (the base experiment written inline).
 pub const STUDY_FILE: &str = "study.ron";
@@ -36,45 +44,114 @@ pub type Progress<'a> = &'a (dyn Fn(String) + Sync);
 
 /// Makes the study folder `dir` for `study`: the study with its base written in,
 /// and one Sampled entry per trial.
-pub fn create(study: &LoadedStudy, dir: &Path) -> Result<(), String> {
+pub fn create(study: &LoadedStudy, dir: &Path) -> Result<(), StudyError> {
     if dir.join(STUDY_FILE).exists() {
-        return Err(format!(
+        return Err(StudyError::input(format!(
             "{} already holds a study; continue it with `trainlab study resume {}`",
             dir.display(),
             dir.display()
-        ));
+        )));
     }
     let spec = &study.spec;
     let points = match &spec.search {
-        Search::Grid => grid(&spec.space)?,
+        Search::Grid => grid(&spec.space),
         Search::Random { trials } | Search::Asha { trials, .. } => {
-            random(&spec.space, *trials, spec.seed)?
+            random(&spec.space, *trials, spec.seed)
         }
-        Search::Pbt { population, .. } => random(&spec.space, *population, spec.seed)?,
-    };
+        Search::Pbt { population, .. } => random(&spec.space, *population, spec.seed),
+    }
+    .map_err(StudyError::input)?;
     if matches!(spec.search, Search::Asha { .. } | Search::Pbt { .. })
         && matches!(study.base.dataset, DatasetSpec::Gridworld(_))
     {
-        return Err(
-            "search: Asha and Pbt count epochs; gridworld runs have episodes: use Random or Grid"
-                .into(),
-        );
+        return Err(StudyError::input(
+            "search: Asha and Pbt count epochs; gridworld runs have episodes: use Random or Grid",
+        ));
     }
-    std::fs::create_dir_all(dir.join("trials")).map_err(|e| e.to_string())?;
+    // A folder that cannot be written is refused before anything is written.
+    probe_writable(dir).map_err(|e| StudyError {
+        message: format!("study \"{}\": {e}", study.spec.name),
+        io: e.no_space,
+    })?;
+    let io = |what: &Path, e: std::io::Error| StudyError {
+        message: format!(
+            "study \"{}\": cannot write {}: {}",
+            spec.name,
+            what.display(),
+            os_words(&e)
+        ),
+        io: true,
+    };
+    let trials = dir.join("trials");
+    std::fs::create_dir_all(&trials).map_err(|e| io(&trials, e))?;
     let inline = StudySpec {
         base: BaseSpec::Inline(Box::new(study.base.clone())),
         ..spec.clone()
     };
     let text = study_to_ron(&inline);
-    write_atomic(&dir.join(STUDY_FILE), text.as_bytes()).map_err(|e| e.to_string())?;
+    let file = dir.join(STUDY_FILE);
+    write_atomic(&file, text.as_bytes()).map_err(|e| io(&file, e))?;
     let entries: Vec<Entry> = points
         .into_iter()
         .enumerate()
         .map(|(id, params)| Entry::Sampled { id, params })
         .collect();
-    Journal::new(dir)
-        .append(&entries)
-        .map_err(|e| e.to_string())
+    let journal = Journal::new(dir);
+    journal.append(&entries).map_err(|e| {
+        // Without its trials the folder is no study: `study run` starts it again.
+        let _ = std::fs::remove_file(&file);
+        let mut err = io(journal.path(), e);
+        err.message
+            .push_str("; nothing was started: once there is space, run `trainlab study run` again");
+        err
+    })
+}
+
+/// Why working on a study stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyError {
+    /// What happened, where, and how to go on.
+    pub message: String,
+    /// A file could not be written or read (disk full, read-only folder, I/O
+    /// error), as opposed to bad input.
+    pub io: bool,
+}
+
+impl StudyError {
+    fn input(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            io: false,
+        }
+    }
+}
+
+impl std::fmt::Display for StudyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StudyError> for String {
+    fn from(e: StudyError) -> Self {
+        e.message
+    }
+}
+
+/// A worker's stop for an I/O error in `study`'s folder `dir` (at trial `trial`).
+fn io_stop(study: &LoadedStudy, dir: &Path, trial: Option<usize>, what: &str) -> StudyError {
+    let trial = trial.map(|id| format!(", trial {id}")).unwrap_or_default();
+    StudyError {
+        message: format!(
+            "study \"{}\"{trial}: {what}. The journal ({}) is whole; once the folder can be \
+             written again (free some space), continue with `trainlab study resume {}`: \
+             nothing finished is run again",
+            study.spec.name,
+            Journal::new(dir).path().display(),
+            dir.display()
+        ),
+        io: true,
+    }
 }
 
 /// Works on the study in `dir` with `parallel` trials at once until nothing is
@@ -83,7 +160,7 @@ pub fn work(
     dir: &Path,
     parallel: Option<usize>,
     progress: Progress<'_>,
-) -> Result<Vec<Trial>, String> {
+) -> Result<Vec<Trial>, StudyError> {
     work_until(dir, parallel, progress, &AtomicBool::new(false))
 }
 
@@ -95,11 +172,34 @@ pub fn work_until(
     parallel: Option<usize>,
     progress: Progress<'_>,
     interrupt: &AtomicBool,
-) -> Result<Vec<Trial>, String> {
-    let study = load_study(&dir.join(STUDY_FILE)).map_err(|e| e.to_string())?;
-    let _lease = Heartbeat::start(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+) -> Result<Vec<Trial>, StudyError> {
+    let study = load_study(&dir.join(STUDY_FILE)).map_err(|e| StudyError::input(e.to_string()))?;
+    // Before any trial loads data: a folder that cannot be written is refused.
+    probe_writable(dir).map_err(|e| StudyError {
+        message: format!("study \"{}\": {e}", study.spec.name),
+        io: e.no_space,
+    })?;
     let journal = Journal::new(dir);
-    let total = replay(&journal.read().map_err(|e| e.to_string())?).len();
+    let _lease = Heartbeat::start(dir).map_err(|e| {
+        io_stop(
+            &study,
+            dir,
+            None,
+            &format!("cannot write its lease: {}", os_words(&e)),
+        )
+    })?;
+    let (entries, torn) = journal.read_noting().map_err(|e| {
+        io_stop(
+            &study,
+            dir,
+            None,
+            &format!("cannot read {}: {}", journal.path().display(), os_words(&e)),
+        )
+    })?;
+    if let Some(note) = torn {
+        progress(note);
+    }
+    let total = replay(&entries).len();
     // A SLURM task owns the CPUs it asked for, not the whole node.
     let cores = std::env::var("SLURM_CPUS_PER_TASK")
         .ok()
@@ -113,13 +213,25 @@ pub fn work_until(
     .clamp(1, total.max(1));
     let threads = (cores / workers).max(1);
     let errors = Mutex::new(Vec::new());
+    // Set when a worker stops for an I/O error: the others take no new trial.
+    let halted = AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                if let Err(e) = worker(dir, &study, &journal, threads, progress, interrupt)
-                    && let Ok(mut errs) = errors.lock()
-                {
-                    errs.push(e);
+                let ctx = WorkerCtx {
+                    dir,
+                    study: &study,
+                    journal: &journal,
+                    threads,
+                    progress,
+                    interrupt,
+                    halted: &halted,
+                };
+                if let Err(e) = worker(&ctx) {
+                    halted.store(true, Ordering::Relaxed);
+                    if let Ok(mut errs) = errors.lock() {
+                        errs.push(e);
+                    }
                 }
             });
         }
@@ -133,27 +245,65 @@ pub fn work_until(
             write_leaderboard(dir, &study, &trials).map_err(std::io::Error::other)?;
             Ok::<_, std::io::Error>((Vec::new(), trials))
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| {
+            io_stop(
+                &study,
+                dir,
+                None,
+                &format!("cannot update the leaderboard: {e}"),
+            )
+        })
+}
+
+/// What every worker of one `work_until` shares.
+struct WorkerCtx<'a> {
+    dir: &'a Path,
+    study: &'a LoadedStudy,
+    journal: &'a Journal,
+    threads: usize,
+    progress: Progress<'a>,
+    interrupt: &'a AtomicBool,
+    halted: &'a AtomicBool,
 }
 
 fn write_leaderboard(dir: &Path, study: &LoadedStudy, trials: &[Trial]) -> Result<(), String> {
     let paths: Vec<String> = study.spec.space.keys().cloned().collect();
-    leaderboard::write(dir, trials, &paths, &study.spec.objectives).map_err(|e| e.to_string())
+    leaderboard::write(dir, trials, &paths, &study.spec.objectives).map_err(|e| {
+        format!(
+            "cannot write {}: {}",
+            dir.join("leaderboard.csv").display(),
+            os_words(&e)
+        )
+    })
 }
 
 /// One worker's loop: take a job, do it, report, until the study is done.
-fn worker(
-    dir: &Path,
-    study: &LoadedStudy,
-    journal: &Journal,
-    threads: usize,
-    progress: Progress<'_>,
-    interrupt: &AtomicBool,
-) -> Result<(), String> {
+fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
+    let WorkerCtx {
+        dir,
+        study,
+        journal,
+        threads,
+        progress,
+        interrupt,
+        halted,
+    } = *ctx;
     let me = Owner::me();
     let objective = study.spec.objectives[0];
+    let journal_error = |trial: Option<usize>, e: std::io::Error| {
+        io_stop(
+            study,
+            dir,
+            trial,
+            &format!(
+                "cannot update {}: {}",
+                journal.path().display(),
+                os_words(&e)
+            ),
+        )
+    };
     loop {
-        if interrupt.load(Ordering::Relaxed) {
+        if interrupt.load(Ordering::Relaxed) || halted.load(Ordering::Relaxed) {
             return Ok(());
         }
         // The claimed trial's settings come from the same replay that chose it.
@@ -198,13 +348,13 @@ fn worker(
                 };
                 Ok::<_, std::io::Error>((new, (job, params.unwrap_or_default(), note)))
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| journal_error(None, e))?;
         match job {
             Job::Wait => std::thread::sleep(Duration::from_millis(200)),
             Job::Exploit { epochs } => progress(format!("PBT step at epoch {epochs}{note}")),
             Job::Done { .. } => return Ok(()),
             Job::Run { id, epochs } => {
-                let outcome = run_trial(dir, study, id, &params, epochs, threads, interrupt);
+                let outcome = run_trial(dir, study, id, &params, epochs, threads, interrupt)?;
                 let line = match &outcome {
                     Entry::Reported { epochs, values, .. } => {
                         format!(
@@ -222,16 +372,17 @@ fn worker(
                     _ => String::new(),
                 };
                 // The leaderboard is rewritten under the journal's lock, so two
-                // workers (or processes) never write it at once.
-                journal
+                // workers (or processes) never write it at once; the outcome is
+                // appended even when the leaderboard cannot be written.
+                let board = journal
                     .transact(|entries| {
                         let mut all = entries.to_vec();
                         all.push(outcome.clone());
-                        write_leaderboard(dir, study, &replay(&all))
-                            .map_err(std::io::Error::other)?;
-                        Ok::<_, std::io::Error>((vec![outcome], ()))
+                        let board = write_leaderboard(dir, study, &replay(&all));
+                        Ok::<_, std::io::Error>((vec![outcome], board))
                     })
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| journal_error(Some(id), e))?;
+                board.map_err(|e| io_stop(study, dir, Some(id), &e))?;
                 let settings: Vec<String> =
                     params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 progress(format!("{line} ({})", settings.join(", ")));
@@ -247,7 +398,7 @@ fn show(study: &LoadedStudy, values: &[Option<f64>]) -> String {
         .iter()
         .zip(values)
         .map(|(o, v)| match v {
-            Some(v) => format!("{:?} {v:.4}", o.figure()),
+            Some(v) => format!("{:?} {}", o.figure(), o.figure().value_text(*v)),
             None => format!("{:?} -", o.figure()),
         })
         .collect::<Vec<_>>()
@@ -263,22 +414,34 @@ fn run_trial(
     epochs: Option<usize>,
     threads: usize,
     interrupt: &AtomicBool,
-) -> Entry {
+) -> Result<Entry, StudyError> {
     let run_dir = trial_dir(dir, id);
     let failed = |reason: String| Entry::Failed { id, reason };
     let checkpoint = checkpoints::latest(&run_dir).map(|(_, p)| p);
     let exp = match &checkpoint {
         Some(_) => match load_file(&run_dir.join(crate::runs::files::EXPERIMENT)) {
             Ok(exp) => exp,
-            Err(e) => return failed(e.to_string()),
+            Err(e) => return Ok(failed(e.to_string())),
         },
         None => match trial_experiment(study, id, params) {
             Ok(exp) => exp,
-            Err(e) => return failed(e),
+            Err(e) => return Ok(failed(e)),
         },
     };
     let max_epochs = exp.training.epochs;
     let halt = epochs.filter(|&e| e < max_epochs);
+    // Finished, but its worker died before the journal said so: its summary is
+    // the outcome (nothing is trained again).
+    if halt.is_none()
+        && let Some(s) = finished_summary(&run_dir, checkpoint.as_deref())
+    {
+        return Ok(Entry::Finished {
+            id,
+            values: objective_values(study, &s),
+            wall_seconds: s.wall_seconds,
+            epochs: s.epochs,
+        });
+    }
     let handle = start(
         exp,
         StartOptions {
@@ -286,10 +449,12 @@ fn run_trial(
             resume_from: checkpoint,
             halt_after_epochs: halt,
             threads: Some(threads),
+            continue_with: Some(format!("trainlab study resume {}", dir.display())),
             ..StartOptions::default()
         },
     );
     let mut outcome = failed("the run ended without a summary".into());
+    let mut storage = None;
     let mut stopping = false;
     loop {
         if !stopping && interrupt.load(Ordering::Relaxed) {
@@ -306,12 +471,7 @@ fn run_trial(
                 outcome = Entry::Released { id, epochs };
             }
             TrainEvent::Finished(s) => {
-                let values = study
-                    .spec
-                    .objectives
-                    .iter()
-                    .map(|o| figure(&s, o.figure()))
-                    .collect();
+                let values = objective_values(study, &s);
                 // Halted at a rung, not ended early by its own early stopping.
                 outcome = match halt {
                     Some(e) if s.reason == StopReason::Stopped => Entry::Reported {
@@ -328,12 +488,46 @@ fn run_trial(
                     },
                 };
             }
+            // Not the trial's fault: it waits at its last whole checkpoint.
+            TrainEvent::Failed {
+                kind: FailureKind::Storage,
+                message,
+                ..
+            } => storage = Some(message),
             TrainEvent::Failed { message, .. } => outcome = failed(message),
             _ => {}
         }
     }
     handle.join();
-    outcome
+    match storage {
+        Some(message) => Err(StudyError {
+            message: format!("study \"{}\", trial {id}: {message}", study.spec.name),
+            io: true,
+        }),
+        None => Ok(outcome),
+    }
+}
+
+/// One value per objective of `study` from a run's summary.
+fn objective_values(study: &LoadedStudy, s: &RunSummary) -> Vec<Option<f64>> {
+    study
+        .spec
+        .objectives
+        .iter()
+        .map(|o| figure(s, o.figure()))
+        .collect()
+}
+
+/// The summary of a trial run that ended at its newest checkpoint (`checkpoint`)
+/// on its own (not halted at a rung, not stopped by a signal).
+fn finished_summary(run_dir: &Path, checkpoint: Option<&Path>) -> Option<RunSummary> {
+    let checkpoint = checkpoint?;
+    let text = std::fs::read(run_dir.join(crate::runs::files::SUMMARY)).ok()?;
+    let s: RunSummary = serde_json::from_slice(&text).ok()?;
+    let at_end = checkpoints::latest(run_dir).is_some_and(|(step, dir)| {
+        dir == checkpoint && (step == s.steps || s.rl.as_ref().is_some_and(|r| step == r.episodes))
+    });
+    (at_end && s.reason != StopReason::Stopped).then_some(s)
 }
 
 /// The folder of trial `id`.

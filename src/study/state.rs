@@ -442,6 +442,179 @@ mod tests {
     }
 
     #[test]
+    fn asha_minimising_promotes_the_smallest_losses() {
+        let search = Search::Asha {
+            trials: 6,
+            min_epochs: 1,
+            max_epochs: 3,
+            eta: 3,
+        };
+        let obj = Objective::Minimize(Figure::ValLoss);
+        let alive = |_: &Owner| true;
+        let mut log = sampled(6);
+        // Trial 5 reports no value: it ranks below every measured one.
+        for (id, loss) in [
+            (0, Some(0.5)),
+            (1, Some(0.2)),
+            (2, Some(0.9)),
+            (3, Some(0.3)),
+            (4, Some(0.8)),
+            (5, None),
+        ] {
+            log.push(Entry::Started {
+                id,
+                epochs: Some(1),
+                owner: owner(1),
+            });
+            log.push(Entry::Reported {
+                id,
+                epochs: 1,
+                values: vec![loss],
+                wall_seconds: 1.0,
+            });
+        }
+        // The top third of six: the two smallest losses, smallest first.
+        for id in [1, 3] {
+            assert_eq!(
+                next_job(&replay(&log), &search, obj, alive),
+                Job::Run {
+                    id,
+                    epochs: Some(3)
+                },
+                "minimising, trial {id} (loss rank {}) goes on",
+                if id == 1 { 1 } else { 2 }
+            );
+            log.push(Entry::Started {
+                id,
+                epochs: Some(3),
+                owner: owner(1),
+            });
+        }
+        assert_eq!(next_job(&replay(&log), &search, obj, alive), Job::Wait);
+        for id in [1, 3] {
+            log.push(Entry::Finished {
+                id,
+                values: vec![Some(0.1)],
+                wall_seconds: 3.0,
+                epochs: 3.0,
+            });
+        }
+        assert_eq!(
+            next_job(&replay(&log), &search, obj, alive),
+            Job::Done {
+                stop: vec![0, 2, 4, 5]
+            }
+        );
+    }
+
+    #[test]
+    fn pbt_stops_come_every_interval_then_the_end() {
+        assert_eq!(rungs_every(2, 7), vec![2, 4, 6, 7]);
+        assert_eq!(rungs_every(2, 6), vec![2, 4, 6]);
+        assert_eq!(rungs_every(3, 2), vec![2]);
+        assert_eq!(
+            rungs_every(0, 3),
+            vec![1, 2, 3],
+            "an interval of 0 counts as 1"
+        );
+    }
+
+    #[test]
+    fn pbt_members_train_in_lockstep_with_one_exploit_step_per_stop() {
+        let search = Search::Pbt {
+            population: 2,
+            interval_epochs: 2,
+            max_epochs: 5,
+            quantile: 0.5,
+            perturb: (0.8, 1.2),
+        };
+        let obj = Objective::Maximize(Figure::ValAccuracy);
+        let alive = |_: &Owner| true;
+        let next = |log: &[Entry]| next_job(&replay(log), &search, obj, alive);
+        let mut log = sampled(2);
+        for (stop, then) in [(2, 4), (4, 5)] {
+            for id in 0..2 {
+                assert_eq!(
+                    next(&log),
+                    Job::Run {
+                        id,
+                        epochs: Some(stop)
+                    },
+                    "member {id} trains to the stop at {stop}"
+                );
+                log.push(Entry::Started {
+                    id,
+                    epochs: Some(stop),
+                    owner: owner(1),
+                });
+            }
+            assert_eq!(next(&log), Job::Wait);
+            log.push(Entry::Reported {
+                id: 0,
+                epochs: stop,
+                values: vec![Some(0.5)],
+                wall_seconds: 1.0,
+            });
+            assert_eq!(next(&log), Job::Wait, "member 1 still trains to {stop}");
+            log.push(Entry::Reported {
+                id: 1,
+                epochs: stop,
+                values: vec![Some(0.6)],
+                wall_seconds: 1.0,
+            });
+            assert_eq!(next(&log), Job::Exploit { epochs: stop });
+            log.push(Entry::Generation {
+                epochs: stop,
+                moves: Vec::new(),
+            });
+            // The step taken: the members go on to the next stop.
+            assert_eq!(
+                next(&log),
+                Job::Run {
+                    id: 0,
+                    epochs: Some(then)
+                }
+            );
+        }
+        for id in 0..2 {
+            log.push(Entry::Finished {
+                id,
+                values: vec![Some(0.7)],
+                wall_seconds: 1.0,
+                epochs: 5.0,
+            });
+        }
+        assert_eq!(next(&log), Job::Done { stop: Vec::new() });
+    }
+
+    #[test]
+    fn a_released_trial_is_taken_up_before_a_new_one() {
+        let search = Search::Random { trials: 2 };
+        let obj = Objective::Minimize(Figure::ValLoss);
+        let mut log = sampled(2);
+        log.push(Entry::Started {
+            id: 0,
+            epochs: Some(3),
+            owner: owner(1),
+        });
+        log.push(Entry::Released {
+            id: 0,
+            epochs: Some(3),
+        });
+        assert_eq!(
+            replay(&log)[0].state,
+            TrialState::Released { epochs: Some(3) }
+        );
+        assert_eq!(
+            next_job(&replay(&log), &search, obj, |_: &Owner| true),
+            Job::Run {
+                id: 0,
+                epochs: Some(3)
+            }
+        );
+    }
+
+    #[test]
     fn random_search_runs_each_trial_once_to_its_end() {
         let search = Search::Random { trials: 2 };
         let obj = Objective::Minimize(Figure::ValLoss);

@@ -15,9 +15,10 @@ use super::emitter::Emitter;
 use super::events::TrainEvent;
 use super::handle::StartOptions;
 use super::supervised::task::{TaskEval, TaskState};
-use crate::runs::RunRecorder;
 use crate::runs::checkpoints::{self, CheckpointFiles};
+use crate::runs::{RunRecorder, WriteFault};
 use crate::spec::{CheckpointSpec, Experiment};
+use crate::util::atomic::os_words;
 
 /// Version of `state.json`; a checkpoint of another version is refused.
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -40,7 +41,9 @@ pub(crate) fn due_episodes(spec: &CheckpointSpec, episodes: u64, log_every: u64)
 }
 
 /// Writes a checkpoint of the run recorded by `emitter` (none without a run
-/// folder) and deletes all but the newest `keep_last`. Returns whether one was written.
+/// folder, nor once its record could not be appended) and then deletes all but
+/// the newest `keep_last`. Returns whether one was written; the error says what
+/// could not be written, where and why.
 pub(crate) fn save(
     emitter: &Emitter,
     spec: &CheckpointSpec,
@@ -48,52 +51,111 @@ pub(crate) fn save(
     model: &HashMap<String, Tensor>,
     training: &HashMap<String, Tensor>,
     state: &impl Serialize,
-) -> Result<bool, String> {
-    let Some(rec) = &emitter.recorder else {
+) -> Result<bool, CheckpointError> {
+    let Some(rec) = emitter
+        .recorder
+        .as_ref()
+        .filter(|_| !emitter.record_failed())
+    else {
         return Ok(false);
     };
-    let json = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(state).map_err(|e| CheckpointError::Other(e.to_string()))?;
     let files = CheckpointFiles {
         model,
         training,
         state_json: &json,
     };
     let dir = rec.dir();
-    checkpoints::write(dir, step, &files)
-        .and_then(|_| checkpoints::prune(dir, spec.keep_last))
-        .map_err(|e| {
-            format!(
-                "could not write a checkpoint in {}: {e}",
-                dir.join(checkpoints::DIR).display()
-            )
-        })?;
+    let root = dir.join(checkpoints::DIR);
+    checkpoints::write(dir, step, &files).map_err(|e| {
+        CheckpointError::Write(WriteFault::io(
+            format!("the checkpoint at step {step}"),
+            &root.join(checkpoints::name_for(step)),
+            &e,
+        ))
+    })?;
+    // Only now that the new one is whole may older ones go; a failure to delete
+    // them costs space, not work.
+    if let Err(e) = checkpoints::prune(dir, spec.keep_last) {
+        return Err(CheckpointError::Prune(format!(
+            "could not delete older checkpoints in {}: {}",
+            root.display(),
+            os_words(&e)
+        )));
+    }
     Ok(true)
 }
 
-/// Reports the first checkpoint that could not be written in a Note (later ones
-/// would only repeat it); training goes on either way.
+/// Why [`save`] did not write a checkpoint (or did, but could not tidy up).
+#[derive(Debug)]
+pub(crate) enum CheckpointError {
+    /// The checkpoint is not on disk; older ones are as they were.
+    Write(WriteFault),
+    /// It was written, but older ones could not be deleted.
+    Prune(String),
+    /// Gathering what goes into it failed (a tensor could not be read).
+    Other(String),
+}
+
+impl From<String> for CheckpointError {
+    fn from(message: String) -> Self {
+        Self::Other(message)
+    }
+}
+
+/// Reports checkpoints that could not be written: each failure in a Note (the
+/// next checkpoint tries again), and the newest one, if still unwritten when the
+/// run ends, as a fault that fails the run.
 #[derive(Debug, Default)]
 pub(crate) struct FailureNote {
-    reported: bool,
+    /// A checkpoint failed since the last one written.
+    failing: bool,
 }
 
 impl FailureNote {
-    /// Whether `result` (of [`save`]) wrote a checkpoint; notes a failure once.
+    /// Whether `result` (of [`save`]) wrote a checkpoint; reports a failure.
     pub(crate) fn written(
         &mut self,
-        result: Result<bool, String>,
+        result: Result<bool, CheckpointError>,
         step: u64,
         emitter: &mut Emitter,
     ) -> bool {
-        match result {
-            Ok(written) => written,
-            Err(message) => {
-                if !std::mem::replace(&mut self.reported, true) {
-                    emitter.emit(TrainEvent::Note { step, message });
+        let message = match result {
+            Ok(written) => {
+                if written && std::mem::replace(&mut self.failing, false) {
+                    emitter.checkpoint_fault = None;
+                    emitter.emit(TrainEvent::Note {
+                        step,
+                        message: format!("checkpoint at step {step} written"),
+                    });
                 }
-                false
+                return written;
             }
-        }
+            Err(CheckpointError::Prune(message)) => {
+                emitter.emit(TrainEvent::Note { step, message });
+                return true;
+            }
+            Err(CheckpointError::Write(fault)) => {
+                let kept = match emitter
+                    .recorder
+                    .as_ref()
+                    .and_then(|r| checkpoints::latest(r.dir()))
+                {
+                    Some((s, _)) => format!("the one of step {s} is kept"),
+                    None => "there is none older".into(),
+                };
+                let message =
+                    format!("could not write {fault}; {kept}, and the next checkpoint tries again");
+                emitter.checkpoint_fault = Some(fault);
+                message
+            }
+            Err(CheckpointError::Other(e)) => {
+                format!("could not make a checkpoint at step {step}: {e}")
+            }
+        };
+        self.failing = true;
+        emitter.emit(TrainEvent::Note { step, message });
+        false
     }
 }
 

@@ -81,4 +81,39 @@ mod tests {
         assert!(!s.should_stop(0.6));
         assert!(s.should_stop(0.7));
     }
+
+    #[test]
+    fn an_equal_loss_is_no_improvement() {
+        let mut s = EarlyStopper::new(&EarlyStopping {
+            patience: 0,
+            min_delta: 0.25,
+        });
+        assert!(!s.should_stop(1.0));
+        // Exactly min_delta below the best does not count: improving means going below it.
+        assert!(s.should_stop(0.75), "0.75 is not below 1.0 - 0.25");
+        assert_eq!(s.best(), 1.0);
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_best_loss_and_the_count() {
+        let cfg = EarlyStopping {
+            patience: 2,
+            min_delta: 0.0,
+        };
+        let mut s = EarlyStopper::new(&cfg);
+        assert_eq!(s.snapshot(), (None, 0), "nothing seen yet");
+        assert!(!s.should_stop(0.5));
+        assert!(!s.should_stop(0.7));
+        assert_eq!(s.snapshot(), (Some(0.5), 1));
+        let mut resumed = EarlyStopper::new(&cfg);
+        resumed.restore(Some(0.5), 2);
+        assert_eq!(resumed.best(), 0.5);
+        assert!(
+            resumed.should_stop(0.6),
+            "the third bad evaluation, counted on from 2"
+        );
+        let mut fresh = EarlyStopper::new(&cfg);
+        fresh.restore(None, 0);
+        assert_eq!(fresh.best(), f64::INFINITY);
+    }
 }

@@ -7,12 +7,17 @@
 //! does not fit replaces the pending one: only the newest matters. Rare events
 //! (Eval, Finished, ...) wait for room so that none is lost, after the pending
 //! ones so that order is kept.
+//!
+//! Files the run could not write are collected here ([`WriteFault`]): a record
+//! that could not be appended stops recording for good (the file is cut back to
+//! its last whole line, and later checkpoints would describe a record with a
+//! gap), asks the loop to stop, and the worker turns the faults into a Failed event.
 
 use crossbeam_channel::{Sender, TrySendError};
 
 use super::events::{StepMetrics, TrainEvent};
 use super::rl_events::{EpisodeMetrics, PolicySnapshot};
-use crate::runs::RunRecorder;
+use crate::runs::{RunRecorder, WriteFault};
 
 /// The worker's outgoing side.
 pub(crate) struct Emitter {
@@ -23,7 +28,12 @@ pub(crate) struct Emitter {
     pub(crate) recorder: Option<RunRecorder>,
     /// The run folder, also while a resumed run has not reopened its record yet.
     pub(crate) run_dir_hint: Option<std::path::PathBuf>,
-    record_error: Option<String>,
+    /// Files not written, in the order it happened (the record, the model, ...).
+    faults: Vec<WriteFault>,
+    /// The newest checkpoint could not be written (cleared when a later one is).
+    pub(crate) checkpoint_fault: Option<WriteFault>,
+    /// Appending to the record failed: nothing more is recorded or checkpointed.
+    record_failed: bool,
     /// Step events merged because the consumer was behind (for tests and stats).
     pub(crate) merged: u64,
 }
@@ -37,7 +47,9 @@ impl Emitter {
             pending_policy: None,
             recorder: None,
             run_dir_hint: None,
-            record_error: None,
+            faults: Vec::new(),
+            checkpoint_fault: None,
+            record_failed: false,
             merged: 0,
         }
     }
@@ -51,9 +63,26 @@ impl Emitter {
             .map(|d| d.display().to_string())
     }
 
-    /// The first error writing the run record, if any (reported once in a Note).
-    pub(crate) fn take_record_error(&mut self) -> Option<String> {
-        self.record_error.take()
+    /// Whether appending to the run's record failed (the run should stop: what it
+    /// trains from now on could not be continued from a checkpoint).
+    pub(crate) fn record_failed(&self) -> bool {
+        self.record_failed
+    }
+
+    /// Notes a file the run could not write; the run will end as failed.
+    pub(crate) fn write_failed(&mut self, step: u64, fault: WriteFault) {
+        self.emit(TrainEvent::Note {
+            step,
+            message: format!("could not write {fault}"),
+        });
+        self.faults.push(fault);
+    }
+
+    /// Everything the run could not write (an unwritten newest checkpoint last).
+    pub(crate) fn take_faults(&mut self) -> Vec<WriteFault> {
+        let mut faults = std::mem::take(&mut self.faults);
+        faults.extend(self.checkpoint_fault.take());
+        faults
     }
 
     /// Sends an event that is not part of the run's record (probe answers); dropped
@@ -69,13 +98,28 @@ impl Emitter {
         // Snapshots can be megabytes; the run keeps only the last (qtable.json).
         let recorded = !matches!(event, TrainEvent::Policy(_));
         if recorded
+            && !self.record_failed
             && let Some(rec) = &mut self.recorder
             && let Err(e) = rec.record(&event)
         {
-            self.record_error
-                .get_or_insert_with(|| format!("cannot write {}: {e}", rec.dir().display()));
-            self.recorder = None;
+            let path = rec.dir().join(crate::runs::files::METRICS);
+            self.record_failed = true;
+            let fault = WriteFault::io("the record", &path, &e);
+            let step = event_step(&event);
+            // Said now (the run stops at its next step), recorded nowhere.
+            self.send(TrainEvent::Note {
+                step,
+                message: format!(
+                    "could not write {fault}; the run stops, its record is whole up to here"
+                ),
+            });
+            self.faults.push(fault);
         }
+        self.send(event);
+    }
+
+    /// Offers `event` to the consumer (see the module comment), not recording it.
+    fn send(&mut self, event: TrainEvent) {
         match event {
             TrainEvent::Step(step) => {
                 let merged = match self.pending.take() {
@@ -128,6 +172,17 @@ impl Emitter {
                 let _ = self.tx.send(other);
             }
         }
+    }
+}
+
+/// The step (gridworld: episode) an event belongs to, for a Note beside it.
+fn event_step(event: &TrainEvent) -> u64 {
+    match event {
+        TrainEvent::Step(m) => m.step,
+        TrainEvent::Eval(m) => m.step,
+        TrainEvent::Episodes(m) => m.episode,
+        TrainEvent::Note { step, .. } => *step,
+        _ => 0,
     }
 }
 

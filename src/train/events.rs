@@ -201,6 +201,9 @@ pub enum FailureKind {
     Diverged,
     /// Anything else (a candle error, a panic in the worker).
     Internal,
+    /// What the run trained could not all be written (disk full, read-only
+    /// folder, I/O error); the message names the files and how to continue.
+    Storage,
 }
 
 /// Facts known once data and model are built.

@@ -30,6 +30,17 @@ pub(crate) fn init_from(
     exclude: &[String],
     device: &Device,
 ) -> Result<InitReport, String> {
+    if !from.exists() {
+        // Usually the run it names (a lesson's first step) was never trained.
+        return Err(format!(
+            "training.init_from: {} does not exist: train the run it names first \
+             (`trainlab run EXPERIMENT --out {}`; a lesson's notes name the command), \
+             or point init_from at a run folder that holds {}",
+            from.display(),
+            from.display(),
+            crate::runs::files::WEIGHTS
+        ));
+    }
     let path = weights_file(from);
     let loaded = candle_core::safetensors::load(&path, device)
         .map_err(|e| format!("training.init_from: cannot read {}: {e}", path.display()))?;

@@ -37,6 +37,10 @@ pub struct StartOptions {
     /// F16 runs: the first loss scale (None: `loss_scale::INITIAL_SCALE`, 2^16);
     /// tests start far higher to force gradient overflows.
     pub initial_loss_scale: Option<f64>,
+    /// The command a failure message offers to continue a run that could not
+    /// save what it trained (None: `trainlab resume RUN_DIR`; study trials name
+    /// `trainlab study resume`).
+    pub continue_with: Option<String>,
 }
 
 impl Default for StartOptions {
@@ -51,6 +55,7 @@ impl Default for StartOptions {
             threads: None,
             pace: None,
             initial_loss_scale: None,
+            continue_with: None,
         }
     }
 }

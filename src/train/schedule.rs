@@ -1,9 +1,21 @@
 //! Learning rate as a pure function of the step: linear warmup, then constant,
 //! step decay or cosine. The peak may be changed mid-run by a control message.
+//!
+//! The decay is planned over `schedule.decay_epochs` (default: the run's epochs).
+//! A run extended past that plan keeps the lr its plan ended with: a cosine stays
+//! at its floor instead of being stretched over the longer run (which would make
+//! the lr jump back up at the step the extension starts).
 
 use crate::spec::{LrDecay, ScheduleSpec};
 
-/// Learning rate for optimizer step `step` (0-based) of `total_steps`.
+/// The steps a decay is planned over: `schedule.decay_epochs` (else the
+/// run's `epochs`) epochs of `steps_per_epoch` steps.
+pub fn decay_steps(schedule: &ScheduleSpec, epochs: usize, steps_per_epoch: u64) -> u64 {
+    schedule.decay_epochs.unwrap_or(epochs) as u64 * steps_per_epoch
+}
+
+/// Learning rate for optimizer step `step` (0-based) of a decay planned over
+/// `total_steps` (see [`decay_steps`]); later steps keep the lr of its last step.
 pub fn lr_at(
     schedule: &ScheduleSpec,
     peak: f64,
@@ -43,7 +55,30 @@ mod tests {
         ScheduleSpec {
             warmup_steps: warmup,
             decay,
-            changes: Vec::new(),
+            ..ScheduleSpec::default()
+        }
+    }
+
+    #[test]
+    fn an_extended_run_keeps_the_planned_decay() {
+        let mut s = sched(
+            0,
+            LrDecay::Cosine {
+                final_fraction: 0.1,
+            },
+        );
+        // Planned for 10 epochs of 10 steps, now trained for 20.
+        assert_eq!(decay_steps(&s, 20, 10), 200, "no plan: the run's epochs");
+        s.decay_epochs = Some(10);
+        let total = decay_steps(&s, 20, 10);
+        assert_eq!(total, 100);
+        let end = lr_at(&s, 2.0, 99, total, 10);
+        assert!(
+            (end - 0.2).abs() < 1e-9,
+            "the plan ends on the floor: {end}"
+        );
+        for step in 100..200 {
+            assert_eq!(lr_at(&s, 2.0, step, total, 10), end, "step {step} stays");
         }
     }
 

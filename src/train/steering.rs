@@ -36,6 +36,9 @@ pub(crate) struct Steering {
     pub(crate) pace: Option<f64>,
     /// When the last paced step began.
     last_tick: Option<Instant>,
+    /// The newest playground field request, answered once more with the final
+    /// model when the run ends (so the last map shown is the final model's).
+    pub(crate) last_field: Option<Probe>,
 }
 
 impl Steering {
@@ -49,6 +52,7 @@ impl Steering {
             paused_at: None,
             pace: None,
             last_tick: None,
+            last_field: None,
         }
     }
 
@@ -92,6 +96,9 @@ impl Steering {
 
     /// Like `poll`, answering probes with `answer`.
     pub(crate) fn poll_with(&mut self, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
+        // A run whose record cannot be written stops: nothing it trains from here
+        // could be continued from a checkpoint.
+        self.stop |= emitter.record_failed();
         loop {
             match self.rx.try_recv() {
                 Ok(msg) => self.apply(msg, step, emitter, answer),
@@ -107,7 +114,12 @@ impl Steering {
 
     fn apply(&mut self, msg: Control, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
         match msg {
-            Control::Probe(p) => emitter.emit_transient(TrainEvent::Probed(answer(&p, step))),
+            Control::Probe(p) => {
+                if matches!(p, Probe::Field { .. }) {
+                    self.last_field = Some(p.clone());
+                }
+                emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
+            }
             Control::Pause => self.pause(step, emitter, answer),
             Control::Resume => {}
             Control::Stop => self.stop = true,
@@ -148,6 +160,7 @@ impl Steering {
         emitter: &mut Emitter,
         answer: Answer<'_>,
     ) -> bool {
+        self.stop |= emitter.record_failed();
         loop {
             match self.rx.try_recv() {
                 Ok(Control::Pause) => {
@@ -193,6 +206,9 @@ impl Steering {
                 Some(Control::SetLearningRate(lr)) => self.set_lr(lr, step, emitter),
                 Some(Control::SetPace(p)) => self.set_pace(p),
                 Some(Control::Probe(p)) => {
+                    if matches!(p, Probe::Field { .. }) {
+                        self.last_field = Some(p.clone());
+                    }
                     emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
                 }
             }

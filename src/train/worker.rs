@@ -1,6 +1,11 @@
 //! The worker thread's body: sets up the run record, picks the training loop for
-//! the dataset kind (supervised for images, reinforcement learning for mazes), and turns every outcome (summary, error, panic) into exactly
-//! one final event.
+//! the dataset kind (supervised for images, reinforcement learning for mazes),
+//! and turns every outcome (summary, error, panic) into exactly one final event.
+//!
+//! Contract: a run ends Finished only when everything it trained is on disk (its
+//! record, its newest checkpoint, the model, the summary); otherwise it ends
+//! Failed with kind Storage and a message naming what was not written, why, the
+//! last whole checkpoint and the command that continues (`runs::failure_message`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -14,7 +19,7 @@ use super::handle::StartOptions;
 use super::rl;
 use super::steering::Steering;
 use super::supervised::{images, language_model, points, text_classifier};
-use crate::runs::RunRecorder;
+use crate::runs::{RunRecorder, WriteFault, failure_message};
 use crate::spec::{DatasetSpec, Experiment, TextTask};
 
 /// Why a run could not finish.
@@ -47,6 +52,15 @@ impl RunFailure {
         }
     }
 
+    /// Something could not be written (disk full, read-only folder).
+    pub(crate) fn storage(step: u64, message: impl Into<String>) -> Self {
+        Self {
+            step,
+            kind: FailureKind::Storage,
+            message: message.into(),
+        }
+    }
+
     /// The loss became NaN or infinite.
     pub(crate) fn diverged(step: u64, message: impl Into<String>) -> Self {
         Self {
@@ -75,10 +89,19 @@ pub(crate) fn run_worker(
         match RunRecorder::create(dir, &exp) {
             Ok(rec) => emitter.recorder = Some(rec),
             Err(e) => {
+                let kind = if crate::util::atomic::is_no_space(&e) {
+                    FailureKind::Storage
+                } else {
+                    FailureKind::BadInput
+                };
                 emitter.emit(TrainEvent::Failed {
                     step: 0,
-                    kind: FailureKind::BadInput,
-                    message: format!("cannot create the run folder {}: {e}", dir.display()),
+                    kind,
+                    message: format!(
+                        "cannot create the run folder {}: {}",
+                        dir.display(),
+                        crate::util::atomic::os_words(&e)
+                    ),
                 });
                 return;
             }
@@ -105,29 +128,45 @@ pub(crate) fn run_worker(
             }
         },
     }));
+    let run_dir = emitter.recorder.as_ref().map(|r| r.dir().to_path_buf());
     match outcome {
         Ok(Ok(summary)) => {
-            if let Some(rec) = &emitter.recorder
+            let mut faults = emitter.take_faults();
+            // A summary says the run is complete: only when everything else is.
+            if faults.is_empty()
+                && let Some(rec) = &emitter.recorder
                 && let Err(e) = rec.write_summary(&summary)
             {
-                emitter.emit(TrainEvent::Note {
-                    step: summary.steps,
-                    message: format!("could not write summary.json: {e}"),
-                });
+                let path = rec.dir().join(crate::runs::files::SUMMARY);
+                faults.push(WriteFault::io("the summary", &path, &e));
             }
-            if let Some(msg) = emitter.take_record_error() {
-                emitter.emit(TrainEvent::Note {
+            match (&run_dir, faults.is_empty()) {
+                (Some(dir), false) => emitter.emit(TrainEvent::Failed {
                     step: summary.steps,
-                    message: msg,
-                });
+                    kind: FailureKind::Storage,
+                    message: failure_message(dir, &faults, options.continue_with.as_deref()),
+                }),
+                _ => emitter.emit(TrainEvent::Finished(summary)),
             }
-            emitter.emit(TrainEvent::Finished(summary));
         }
-        Ok(Err(failure)) => emitter.emit(TrainEvent::Failed {
-            step: failure.step,
-            kind: failure.kind,
-            message: failure.message,
-        }),
+        Ok(Err(failure)) => {
+            let faults = emitter.take_faults();
+            let message = match (&run_dir, faults.is_empty()) {
+                // The record failing may be what ended the run (a loop that
+                // returns an error when asked to stop).
+                (Some(dir), false) => format!(
+                    "{}; {}",
+                    failure.message,
+                    failure_message(dir, &faults, options.continue_with.as_deref())
+                ),
+                _ => failure.message,
+            };
+            emitter.emit(TrainEvent::Failed {
+                step: failure.step,
+                kind: failure.kind,
+                message,
+            });
+        }
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()

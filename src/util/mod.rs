@@ -1,9 +1,10 @@
 //! Small helpers shared by several folders: a seeded RNG, atomic file writes,
-//! process memory figures, the CPU thread count, allocator tuning, the SIMD level.
+//! process memory figures, the CPU thread count, allocator tuning, the SIMD level, numbers as text.
 
 pub mod allocator;
 pub mod atomic;
 pub mod memory;
 pub mod rng;
 pub mod simd;
+pub mod text;
 pub mod threads;

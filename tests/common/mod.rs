@@ -51,3 +51,35 @@ pub fn summary(events: &[TrainEvent]) -> &RunSummary {
         other => panic!("expected Finished last, got {other:?}"),
     }
 }
+
+/// The trainlab binary of this build.
+pub fn trainlab() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_trainlab"))
+}
+
+/// A Python for which `python -c CODE` succeeds: $TRAINLAB_PYTHON, the venv
+/// .ci/run makes (/opt/trainlab-torch), or python3. None, with a note naming
+/// `packages`, where none has them; under CI=true that is a failure, since
+/// .ci/run installs them.
+pub fn python_with(code: &str, packages: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let candidates = [
+        std::env::var_os("TRAINLAB_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from("/opt/trainlab-torch/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    let found = candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", code])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no Python with {packages}: .ci/run installs them in /opt/trainlab-torch"
+        );
+        eprintln!("skipping: no Python with {packages} (pip install {packages})");
+    }
+    found
+}

@@ -37,6 +37,7 @@ pub fn agent_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut a.episodes)
+                    .clamp_existing_to_range(false)
                     .range(1..=10_000_000)
                     .speed(10.0),
             )
@@ -49,6 +50,7 @@ pub fn agent_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut a.gamma)
+                    .clamp_existing_to_range(false)
                     .range(0.0..=0.9999)
                     .speed(0.001),
             )
@@ -61,6 +63,7 @@ pub fn agent_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut a.epsilon.start)
+                    .clamp_existing_to_range(false)
                     .range(0.0..=1.0)
                     .speed(0.01),
             )
@@ -73,6 +76,7 @@ pub fn agent_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut a.epsilon.end)
+                    .clamp_existing_to_range(false)
                     .range(0.0..=1.0)
                     .speed(0.01),
             )
@@ -85,6 +89,7 @@ pub fn agent_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut a.epsilon.decay_episodes)
+                    .clamp_existing_to_range(false)
                     .range(0..=10_000_000)
                     .speed(10.0),
             )
@@ -119,11 +124,15 @@ fn method_row(ui: &mut Ui, exp: &mut Experiment) -> bool {
                         AgentMethod::QLearning(t) | AgentMethod::Sarsa(t) => t.clone(),
                         AgentMethod::Dqn(_) => TabularSpec::default(),
                     };
+                    let before = method_token(&exp.agent.method);
                     exp.agent.method = match name {
                         "Q-learning" => AgentMethod::QLearning(tabular),
                         "SARSA" => AgentMethod::Sarsa(tabular),
                         _ => AgentMethod::Dqn(DqnSpec::default()),
                     };
+                    // The run folder is named after the experiment: a name that
+                    // says the old method would file a SARSA run as "qlearning".
+                    exp.name = exp.name.replace(before, method_token(&exp.agent.method));
                     if uses_model(exp) && validate(exp).is_err() {
                         exp.model = seed_q_network();
                     }
@@ -137,12 +146,28 @@ fn method_row(ui: &mut Ui, exp: &mut Experiment) -> bool {
     changed
 }
 
+/// How a method is written in experiment names ("gridworld_qlearning").
+fn method_token(m: &AgentMethod) -> &'static str {
+    match m {
+        AgentMethod::QLearning(_) => "qlearning",
+        AgentMethod::Sarsa(_) => "sarsa",
+        AgentMethod::Dqn(_) => "dqn",
+    }
+}
+
 fn tabular_rows(ui: &mut Ui, t: &mut TabularSpec) -> bool {
     let mut changed = row(
         ui,
         "Step size α",
         "How far each update moves a value towards its new estimate (0.1-0.5 usual).",
-        |ui| ui.add(DragValue::new(&mut t.alpha).range(0.001..=1.0).speed(0.01)),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut t.alpha)
+                    .clamp_existing_to_range(false)
+                    .range(0.001..=1.0)
+                    .speed(0.01),
+            )
+        },
     );
     changed |= row(
         ui,
@@ -151,6 +176,7 @@ fn tabular_rows(ui: &mut Ui, t: &mut TabularSpec) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut t.initial_q)
+                    .clamp_existing_to_range(false)
                     .range(-10.0..=10.0)
                     .speed(0.05),
             )
@@ -167,6 +193,7 @@ fn dqn_rows(ui: &mut Ui, d: &mut DqnSpec) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut d.replay_capacity)
+                    .clamp_existing_to_range(false)
                     .range(100..=10_000_000)
                     .speed(100.0),
             )
@@ -176,7 +203,13 @@ fn dqn_rows(ui: &mut Ui, d: &mut DqnSpec) -> bool {
         ui,
         "Batch size",
         "Moves sampled from the replay buffer per gradient step.",
-        |ui| ui.add(DragValue::new(&mut d.batch_size).range(1..=4096)),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut d.batch_size)
+                    .clamp_existing_to_range(false)
+                    .range(1..=1_048_576),
+            )
+        },
     );
     changed |= row(
         ui,
@@ -185,13 +218,18 @@ fn dqn_rows(ui: &mut Ui, d: &mut DqnSpec) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut d.learning_starts)
+                    .clamp_existing_to_range(false)
                     .range(0..=1_000_000)
                     .speed(10.0),
             )
         },
     );
     changed |= row(ui, "Train every", "Moves between gradient steps.", |ui| {
-        ui.add(DragValue::new(&mut d.train_every).range(1..=1000))
+        ui.add(
+            DragValue::new(&mut d.train_every)
+                .clamp_existing_to_range(false)
+                .range(1..=1000),
+        )
     });
     let hard = matches!(d.target_update, TargetUpdate::Hard { .. });
     changed |= row(
@@ -218,7 +256,13 @@ fn dqn_rows(ui: &mut Ui, d: &mut DqnSpec) -> bool {
                 ui,
                 "  copy every",
                 "Gradient steps between copies into the target network.",
-                |ui| ui.add(DragValue::new(every_steps).range(1..=1_000_000)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(every_steps)
+                            .clamp_existing_to_range(false)
+                            .range(1..=1_000_000),
+                    )
+                },
             );
         }
         TargetUpdate::Soft { tau } => {
@@ -226,7 +270,14 @@ fn dqn_rows(ui: &mut Ui, d: &mut DqnSpec) -> bool {
                 ui,
                 "  τ",
                 "Share of the online network blended into the target after every step.",
-                |ui| ui.add(DragValue::new(tau).range(0.0001..=1.0).speed(0.001)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(tau)
+                            .clamp_existing_to_range(false)
+                            .range(0.0001..=1.0)
+                            .speed(0.001),
+                    )
+                },
             );
         }
     }

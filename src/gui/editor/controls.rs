@@ -5,7 +5,7 @@
 //! [`RunAction`] chosen; the app turns it into `train::Control` messages.
 //! `blocker` is why Start is not possible (invalid experiment), shown on hover.
 
-use egui::{Button, DragValue, Slider, Ui};
+use egui::{Button, Slider, Ui};
 
 use crate::gui::state::run_state::RunState;
 
@@ -24,6 +24,51 @@ pub enum RunAction {
     SetLearningRate(f64),
     /// Change the live run's pace: steps (mazes: episodes) per second, None = full speed.
     SetPace(Option<f64>),
+}
+
+/// The step size a live run can change, as the run's method names it: the
+/// optimizer's learning rate, or a Q-table's step size α (what
+/// `Control::SetLearningRate` changes for tabular methods).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveRate {
+    /// Its current value.
+    pub value: f64,
+    /// Tabular Q-learning / SARSA: the value is α.
+    pub tabular: bool,
+}
+
+impl LiveRate {
+    /// The rate `exp` starts with.
+    pub fn of(exp: &crate::spec::Experiment) -> Self {
+        use crate::spec::{AgentMethod, DatasetSpec};
+        match (&exp.dataset, &exp.agent.method) {
+            (DatasetSpec::Gridworld(_), AgentMethod::QLearning(t) | AgentMethod::Sarsa(t)) => {
+                Self {
+                    value: t.alpha,
+                    tabular: true,
+                }
+            }
+            _ => Self {
+                value: exp.optimizer.lr(),
+                tabular: false,
+            },
+        }
+    }
+
+    /// The row's label and tooltip.
+    pub fn describe(&self) -> (&'static str, &'static str) {
+        if self.tabular {
+            (
+                "Live α",
+                "Change the step size α of the running Q-table updates; recorded in the run.",
+            )
+        } else {
+            (
+                "Live lr",
+                "Change the learning rate of the running training; recorded in the run.",
+            )
+        }
+    }
 }
 
 /// The pace the learner chose: full speed, or slow motion at `rate` per second.
@@ -90,7 +135,7 @@ pub fn run_controls(
     ui: &mut Ui,
     state: &RunState,
     blocker: Option<&str>,
-    live_lr: &mut f64,
+    live_rate: &mut LiveRate,
 ) -> Option<RunAction> {
     let mut action = None;
     ui.horizontal(|ui| {
@@ -137,25 +182,18 @@ pub fn run_controls(
     });
     if state.is_live() {
         ui.horizontal(|ui| {
-            let help = "Change the learning rate of the running training; recorded in the run.";
-            let label = ui.label("Live lr").on_hover_text(help);
-            ui.add(
-                Slider::new(live_lr, 1e-5..=1.0)
-                    .logarithmic(true)
-                    .show_value(false),
-            )
-            .labelled_by(label.id)
-            .on_hover_text(help);
-            let speed = *live_lr * 0.01;
-            ui.add(
-                DragValue::new(live_lr)
-                    .range(1e-7..=10.0)
-                    .speed(speed)
-                    .max_decimals(7),
-            )
-            .labelled_by(label.id);
+            let (name, help) = live_rate.describe();
+            let label = ui.label(name).on_hover_text(help);
+            super::numeric::log_knob(
+                ui,
+                &mut live_rate.value,
+                1e-5..=1.0,
+                super::hyperparams::LR_LIMITS,
+                label.id,
+                help,
+            );
             if ui.button("Apply").on_hover_text(help).clicked() {
-                action = Some(RunAction::SetLearningRate(*live_lr));
+                action = Some(RunAction::SetLearningRate(live_rate.value));
             }
         });
     }

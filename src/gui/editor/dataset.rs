@@ -238,6 +238,7 @@ fn image_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
             changed |= ui
                 .add(
                     DragValue::new(&mut spec.val_fraction)
+                        .clamp_existing_to_range(false)
                         .range(0.0..=0.5)
                         .speed(0.01),
                 )
@@ -268,11 +269,19 @@ fn folder_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
     ui.horizontal(|ui| {
         let (mut h, mut w) = spec.size.unwrap_or(DEFAULT_FOLDER_SIZE);
         let a = ui
-            .add(DragValue::new(&mut h).range(4..=256))
+            .add(
+                DragValue::new(&mut h)
+                    .clamp_existing_to_range(false)
+                    .range(4..=256),
+            )
             .on_hover_text(help);
         ui.label("x");
         let b = ui
-            .add(DragValue::new(&mut w).range(4..=256))
+            .add(
+                DragValue::new(&mut w)
+                    .clamp_existing_to_range(false)
+                    .range(4..=256),
+            )
             .on_hover_text(help);
         if a.changed() || b.changed() {
             spec.size = Some((h, w));
@@ -317,7 +326,12 @@ fn folder_rows(ui: &mut Ui, spec: &mut ImageDatasetSpec) -> bool {
     ui.label("Test fraction").on_hover_text(help);
     let mut f = spec.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
     if ui
-        .add(DragValue::new(&mut f).range(0.0..=0.5).speed(0.01))
+        .add(
+            DragValue::new(&mut f)
+                .clamp_existing_to_range(false)
+                .range(0.0..=0.5)
+                .speed(0.01),
+        )
         .on_hover_text(help)
         .changed()
     {
@@ -346,7 +360,12 @@ fn limit_row(ui: &mut Ui, name: &str, help: &str, value: &mut Option<usize>) -> 
         }
         if let Some(n) = value {
             changed |= ui
-                .add(DragValue::new(n).range(1..=1_000_000).speed(10.0))
+                .add(
+                    DragValue::new(n)
+                        .clamp_existing_to_range(false)
+                        .range(1..=1_000_000)
+                        .speed(10.0),
+                )
                 .on_hover_text(help)
                 .changed();
         } else {

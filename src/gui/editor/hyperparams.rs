@@ -6,13 +6,19 @@
 //! Every knob carries a one-line tooltip that says what it does; the device list
 //! offers only what this build can run (`train::available_devices`).
 
-use egui::{ComboBox, DragValue, Slider, Ui};
+use egui::{ComboBox, DragValue, Ui};
 
 use crate::spec::{
     AgentMethod, Augment, DatasetSpec, DeviceSpec, Experiment, LrDecay, OptimizerSpec, Precision,
     Regularization, RegularizationKind,
 };
 use crate::train::available_devices;
+
+use super::numeric::log_knob;
+
+/// What the exact learning-rate and penalty fields accept (the validator has the
+/// final word; the slider's range follows the value).
+pub(crate) const LR_LIMITS: std::ops::RangeInclusive<f64> = 1e-9..=1e3;
 
 /// Draws the hyperparameter section.
 pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> bool {
@@ -89,26 +95,10 @@ fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
 
     let lr_help =
         "Learning rate: how big each weight update is. Too high diverges, too low crawls.";
-    ui.label("Learning rate").on_hover_text(lr_help);
+    let label = ui.label("Learning rate").on_hover_text(lr_help);
     ui.horizontal(|ui| {
         let mut lr = opt.lr();
-        let slider = ui
-            .add(
-                Slider::new(&mut lr, 1e-5..=1.0)
-                    .logarithmic(true)
-                    .show_value(false),
-            )
-            .on_hover_text(lr_help);
-        let speed = lr * 0.01;
-        let exact = ui
-            .add(
-                DragValue::new(&mut lr)
-                    .range(1e-7..=10.0)
-                    .speed(speed)
-                    .max_decimals(7),
-            )
-            .on_hover_text("Exact learning rate (drag or type).");
-        if slider.changed() || exact.changed() {
+        if log_knob(ui, &mut lr, 1e-5..=1.0, LR_LIMITS, label.id, lr_help) {
             opt.set_lr(lr);
             changed = true;
         }
@@ -126,7 +116,14 @@ fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
                 ui,
                 "Momentum",
                 "Keeps a running direction of updates; 0.9 smooths and speeds up SGD.",
-                |ui| ui.add(DragValue::new(momentum).range(0.0..=0.999).speed(0.01)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(momentum)
+                            .clamp_existing_to_range(false)
+                            .range(0.0..=0.999)
+                            .speed(0.01),
+                    )
+                },
             );
             changed |= row(
                 ui,
@@ -152,13 +149,27 @@ fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
                 ui,
                 "β1",
                 "How much of the previous gradient direction Adam keeps (0.9).",
-                |ui| ui.add(DragValue::new(beta1).range(0.0..=0.9999).speed(0.001)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(beta1)
+                            .clamp_existing_to_range(false)
+                            .range(0.0..=0.9999)
+                            .speed(0.001),
+                    )
+                },
             );
             changed |= row(
                 ui,
                 "β2",
                 "How slowly Adam's per-weight step size adapts (0.999).",
-                |ui| ui.add(DragValue::new(beta2).range(0.0..=0.99999).speed(0.0001)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(beta2)
+                            .clamp_existing_to_range(false)
+                            .range(0.0..=0.99999)
+                            .speed(0.0001),
+                    )
+                },
             );
             changed |= weight_decay_row(ui, weight_decay);
         }
@@ -174,6 +185,7 @@ fn weight_decay_row(ui: &mut Ui, weight_decay: &mut f64) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(weight_decay)
+                    .clamp_existing_to_range(false)
                     .range(0.0..=1.0)
                     .speed(0.0001)
                     .max_decimals(5),
@@ -229,24 +241,14 @@ fn regularization_rows(ui: &mut Ui, reg: &mut Option<Regularization>) -> bool {
             .label("Reg. rate")
             .on_hover_text("The penalty's weight in the loss (1e-5..1, log scale).");
         ui.horizontal(|ui| {
-            let speed = r.rate * 0.01;
-            let slider = ui
-                .add(
-                    Slider::new(&mut r.rate, 1e-5..=1.0)
-                        .logarithmic(true)
-                        .show_value(false),
-                )
-                .labelled_by(label.id)
-                .on_hover_text("The penalty's weight in the loss (1e-5..1, log scale).");
-            let exact = ui
-                .add(
-                    DragValue::new(&mut r.rate)
-                        .range(1e-7..=10.0)
-                        .speed(speed)
-                        .max_decimals(7),
-                )
-                .on_hover_text("Exact rate (drag or type).");
-            changed |= slider.changed() || exact.changed();
+            changed |= log_knob(
+                ui,
+                &mut r.rate,
+                1e-5..=1.0,
+                LR_LIMITS,
+                label.id,
+                "The penalty's weight in the loss (log scale; the field beside takes any value).",
+            );
         });
         ui.end_row();
     }
@@ -260,7 +262,13 @@ fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         ui,
         "Warmup steps",
         "Steps over which the lr rises from ~0 to its peak; steadies the first updates.",
-        |ui| ui.add(DragValue::new(&mut s.warmup_steps).range(0..=100_000)),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut s.warmup_steps)
+                    .clamp_existing_to_range(false)
+                    .range(0..=100_000),
+            )
+        },
     );
     let name = match s.decay {
         LrDecay::Constant => "constant",
@@ -317,13 +325,24 @@ fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
             gamma,
         } => {
             changed |= row(ui, "  every epochs", "Epochs between lr drops.", |ui| {
-                ui.add(DragValue::new(every_epochs).range(1..=1000))
+                ui.add(
+                    DragValue::new(every_epochs)
+                        .clamp_existing_to_range(false)
+                        .range(1..=1000),
+                )
             });
             changed |= row(
                 ui,
                 "  gamma",
                 "Factor applied at each drop (0.1 = ten times smaller).",
-                |ui| ui.add(DragValue::new(gamma).range(0.001..=1.0).speed(0.01)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(gamma)
+                            .clamp_existing_to_range(false)
+                            .range(0.001..=1.0)
+                            .speed(0.01),
+                    )
+                },
             );
         }
         LrDecay::Cosine { final_fraction } => {
@@ -331,7 +350,14 @@ fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
                 ui,
                 "  final fraction",
                 "Where the curve ends, as a fraction of the peak lr.",
-                |ui| ui.add(DragValue::new(final_fraction).range(0.0..=1.0).speed(0.01)),
+                |ui| {
+                    ui.add(
+                        DragValue::new(final_fraction)
+                            .clamp_existing_to_range(false)
+                            .range(0.0..=1.0)
+                            .speed(0.01),
+                    )
+                },
             );
         }
     }
@@ -345,10 +371,20 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
         ui,
         "Batch size",
         "Images per gradient step: small = noisy but many updates, large = smooth but fewer.",
-        |ui| ui.add(DragValue::new(&mut t.batch_size).range(1..=4096)),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut t.batch_size)
+                    .clamp_existing_to_range(false)
+                    .range(1..=1_048_576),
+            )
+        },
     );
     changed |= row(ui, "Epochs", "Passes over the whole training set.", |ui| {
-        ui.add(DragValue::new(&mut t.epochs).range(1..=1_000_000))
+        ui.add(
+            DragValue::new(&mut t.epochs)
+                .clamp_existing_to_range(false)
+                .range(1..=1_000_000),
+        )
     });
     changed |= seed_row(ui, exp);
     if let DatasetSpec::Images(d) = &mut exp.dataset {
@@ -357,7 +393,14 @@ fn training_rows(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> b
             ui,
             "Augment shift",
             "Moves each training image by up to this many pixels; more variety, less memorising (0 = off).",
-            |ui| ui.add(DragValue::new(&mut shift).range(0..=8).suffix(" px")),
+            |ui| {
+                ui.add(
+                    DragValue::new(&mut shift)
+                        .clamp_existing_to_range(false)
+                        .range(0..=8)
+                        .suffix(" px"),
+                )
+            },
         ) {
             d.augment = (shift > 0).then_some(Augment { max_shift: shift });
             changed = true;
@@ -403,7 +446,7 @@ fn seed_row(ui: &mut Ui, exp: &mut Experiment) -> bool {
         ui,
         "Seed",
         "Same seed = same initial weights, data order and exploration = same curves (on the CPU).",
-        |ui| ui.add(DragValue::new(&mut exp.seed)),
+        |ui| ui.add(DragValue::new(&mut exp.seed).clamp_existing_to_range(false)),
     )
 }
 

@@ -34,16 +34,16 @@ pub fn maze_rows(ui: &mut Ui, g: &mut GridworldSpec) -> bool {
         }
         let r = &mut g.rewards;
         changed |= row(ui, "Reward per move", "Usually a small negative number: every move costs, so shorter paths score higher.", |ui| {
-            ui.add(DragValue::new(&mut r.step).range(-10.0..=10.0).speed(0.001))
+            ui.add(DragValue::new(&mut r.step).clamp_existing_to_range(false).range(-10.0..=10.0).speed(0.001))
         });
         changed |= row(ui, "Reward at goal", "Given when the agent reaches G; the episode ends.", |ui| {
-            ui.add(DragValue::new(&mut r.goal).range(-100.0..=100.0).speed(0.01))
+            ui.add(DragValue::new(&mut r.goal).clamp_existing_to_range(false).range(-100.0..=100.0).speed(0.01))
         });
         changed |= row(ui, "Reward in pit", "Given when the agent steps into a pit X; the episode ends.", |ui| {
-            ui.add(DragValue::new(&mut r.pit).range(-100.0..=100.0).speed(0.01))
+            ui.add(DragValue::new(&mut r.pit).clamp_existing_to_range(false).range(-100.0..=100.0).speed(0.01))
         });
         changed |= row(ui, "Slip chance", "On slippery cells ~, the chance that a move goes in a random direction instead.", |ui| {
-            ui.add(DragValue::new(&mut g.slip).range(0.0..=1.0).speed(0.01))
+            ui.add(DragValue::new(&mut g.slip).clamp_existing_to_range(false).range(0.0..=1.0).speed(0.01))
         });
         changed |= row(ui, "Moves per episode", "An episode that has not ended after this many moves starts over (default: 4 x cells).", |ui| {
             let mut on = g.max_steps.is_some();
@@ -52,7 +52,7 @@ pub fn maze_rows(ui: &mut Ui, g: &mut GridworldSpec) -> bool {
                 g.max_steps = on.then_some(1000);
             }
             if let Some(n) = &mut g.max_steps {
-                let drag = ui.add(DragValue::new(n).range(1..=10_000_000));
+                let drag = ui.add(DragValue::new(n).clamp_existing_to_range(false).range(1..=10_000_000));
                 let unit = ui.label("moves");
                 if drag.labelled_by(unit.id).changed() {
                     r.mark_changed();
@@ -71,13 +71,25 @@ fn generated_rows(ui: &mut Ui, m: &mut GeneratedMaze) -> bool {
         ui,
         "Rows",
         "Maze height in cells, walls included (odd sizes use every row).",
-        |ui| ui.add(DragValue::new(&mut m.rows).range(sides.clone())),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut m.rows)
+                    .clamp_existing_to_range(false)
+                    .range(sides.clone()),
+            )
+        },
     );
     changed |= row(
         ui,
         "Columns",
         "Maze width in cells, walls included.",
-        |ui| ui.add(DragValue::new(&mut m.cols).range(sides)),
+        |ui| {
+            ui.add(
+                DragValue::new(&mut m.cols)
+                    .clamp_existing_to_range(false)
+                    .range(sides),
+            )
+        },
     );
     changed |= row(
         ui,
@@ -106,6 +118,7 @@ fn generated_rows(ui: &mut Ui, m: &mut GeneratedMaze) -> bool {
         |ui| {
             ui.add(
                 DragValue::new(&mut m.extra_loops)
+                    .clamp_existing_to_range(false)
                     .range(0.0..=1.0)
                     .speed(0.01),
             )
@@ -122,7 +135,7 @@ fn generated_rows(ui: &mut Ui, m: &mut GeneratedMaze) -> bool {
                 m.seed = on.then_some(1);
             }
             if let Some(s) = &mut m.seed {
-                let drag = ui.add(DragValue::new(s));
+                let drag = ui.add(DragValue::new(s).clamp_existing_to_range(false));
                 let name = ui.label("seed");
                 if drag.labelled_by(name.id).changed() {
                     r.mark_changed();
@@ -165,7 +178,11 @@ fn encoding_row(ui: &mut Ui, e: &mut EncodingSpec) -> bool {
     ui.end_row();
     if let EncodingSpec::LocalView { radius } = e {
         changed |= row(ui, "  radius", "Cells seen in each direction.", |ui| {
-            ui.add(DragValue::new(radius).range(1..=10))
+            ui.add(
+                DragValue::new(radius)
+                    .clamp_existing_to_range(false)
+                    .range(1..=10),
+            )
         });
     }
     changed

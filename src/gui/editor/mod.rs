@@ -16,5 +16,7 @@ mod maze_params;
 pub(super) mod menu;
 pub(super) mod model_editor;
 pub(super) mod notes;
+pub(super) mod numeric;
 mod points_params;
+pub(super) mod prompts;
 mod text_params;

@@ -219,6 +219,25 @@ fn presets(dataset: &DatasetSpec) -> Vec<(&'static str, &'static str, Vec<LayerS
                 ),
             ],
         },
+        // Two numbers in, one score out: image networks do not fit.
+        DatasetSpec::Points(_) => vec![
+            (
+                "Two tanh layers",
+                "Linear 8, Tanh, Linear 8, Tanh, Linear 1: the playground's own network.",
+                super::points_params::playground_model(),
+            ),
+            (
+                "One tanh layer",
+                "Linear 8, Tanh, Linear 1: a single bend of the plane.",
+                vec![Linear { out: 8 }, Tanh, Linear { out: 1 }],
+            ),
+        ],
+        // A DQN's network maps the agent's view to four action values.
+        DatasetSpec::Gridworld(_) => vec![(
+            "Q network",
+            "Linear 128, ReLU, Linear 4: one value per move.",
+            super::agent_params::seed_q_network(),
+        )],
         _ => vec![
             (
                 "MLP",
@@ -250,15 +269,7 @@ pub fn total_params(exp: &Experiment) -> Option<usize> {
 
 /// Formats 101770 as "101,770".
 pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::util::text::thousands(n as u64)
 }
 
 /// Draws the editor for `exp.model`.
@@ -463,7 +474,10 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
             ui,
             "out",
             "Number of output features (neurons) of this layer.",
-            DragValue::new(out).range(1..=8192).speed(1.0),
+            DragValue::new(out)
+                .clamp_existing_to_range(false)
+                .range(1..=8192)
+                .speed(1.0),
         ),
         LayerSpec::Conv2d {
             out,
@@ -475,38 +489,49 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
                 ui,
                 "filters",
                 "Output channels: how many different filters are learned.",
-                DragValue::new(out).range(1..=512),
+                DragValue::new(out)
+                    .clamp_existing_to_range(false)
+                    .range(1..=512),
             );
             field(
                 ui,
                 "kernel",
                 "Filter size in pixels (3 or 5 are usual).",
-                DragValue::new(kernel).range(1..=11),
+                DragValue::new(kernel)
+                    .clamp_existing_to_range(false)
+                    .range(1..=11),
             );
             field(
                 ui,
                 "stride",
                 "Step between filter positions; 2 halves the image.",
-                DragValue::new(stride).range(1..=4),
+                DragValue::new(stride)
+                    .clamp_existing_to_range(false)
+                    .range(1..=4),
             );
             field(
                 ui,
                 "pad",
                 "Zeros added around the image; kernel/2 keeps the size.",
-                DragValue::new(padding).range(0..=5),
+                DragValue::new(padding)
+                    .clamp_existing_to_range(false)
+                    .range(0..=5),
             );
         }
         LayerSpec::MaxPool2d { kernel, .. } => field(
             ui,
             "window",
             "Pooling window size; 2 halves height and width.",
-            DragValue::new(kernel).range(1..=8),
+            DragValue::new(kernel)
+                .clamp_existing_to_range(false)
+                .range(1..=8),
         ),
         LayerSpec::Dropout { p } => field(
             ui,
             "p",
             "Probability that an activation is zeroed during training (0.1-0.5 is usual).",
             DragValue::new(p)
+                .clamp_existing_to_range(false)
                 .range(0.0..=0.95)
                 .speed(0.01)
                 .max_decimals(2),
@@ -515,7 +540,10 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
             ui,
             "momentum",
             "How fast the running mean/variance used at test time follow the batches.",
-            DragValue::new(momentum).range(0.0..=1.0).speed(0.01),
+            DragValue::new(momentum)
+                .clamp_existing_to_range(false)
+                .range(0.0..=1.0)
+                .speed(0.01),
         ),
         LayerSpec::Flatten
         | LayerSpec::ReLU
@@ -526,40 +554,52 @@ fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
             ui,
             "dim",
             "Size of each token's learned vector.",
-            DragValue::new(dim).range(1..=4096),
+            DragValue::new(dim)
+                .clamp_existing_to_range(false)
+                .range(1..=4096),
         ),
         LayerSpec::LSTM { hidden, layers, .. } | LayerSpec::GRU { hidden, layers, .. } => {
             field(
                 ui,
                 "hidden",
                 "Size of the memory carried from step to step.",
-                DragValue::new(hidden).range(1..=4096),
+                DragValue::new(hidden)
+                    .clamp_existing_to_range(false)
+                    .range(1..=4096),
             );
             field(
                 ui,
                 "layers",
                 "Recurrent layers stacked on each other.",
-                DragValue::new(layers).range(1..=8),
+                DragValue::new(layers)
+                    .clamp_existing_to_range(false)
+                    .range(1..=8),
             );
         }
         LayerSpec::PositionEmbedding { context } => field(
             ui,
             "context",
             "Longest sequence the model can read.",
-            DragValue::new(context).range(1..=4096),
+            DragValue::new(context)
+                .clamp_existing_to_range(false)
+                .range(1..=4096),
         ),
         LayerSpec::Transformer { heads, width } => {
             field(
                 ui,
                 "heads",
                 "Attention heads: each looks for a different kind of relation.",
-                DragValue::new(heads).range(1..=64),
+                DragValue::new(heads)
+                    .clamp_existing_to_range(false)
+                    .range(1..=64),
             );
             field(
                 ui,
                 "width",
                 "Hidden size of the feed-forward part (4 x the input is usual).",
-                DragValue::new(width).range(1..=16384),
+                DragValue::new(width)
+                    .clamp_existing_to_range(false)
+                    .range(1..=16384),
             );
         }
         LayerSpec::MeanPool | LayerSpec::LastStep => {}

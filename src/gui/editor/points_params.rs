@@ -115,6 +115,7 @@ pub fn points_rows(ui: &mut Ui, spec: &mut PointsSpec) -> bool {
             changed |= ui
                 .add(
                     DragValue::new(&mut spec.samples)
+                        .clamp_existing_to_range(false)
                         .range(4..=100_000)
                         .speed(5.0),
                 )
@@ -126,7 +127,11 @@ pub fn points_rows(ui: &mut Ui, spec: &mut PointsSpec) -> bool {
             let help = "How far each point is pushed at random (the plane spans 12): 0 is clean.";
             let label = ui.label("Noise").on_hover_text(help);
             changed |= ui
-                .add(Slider::new(&mut spec.noise, 0.0..=6.0).step_by(0.05))
+                .add(
+                    Slider::new(&mut spec.noise, 0.0..=6.0)
+                        .step_by(0.05)
+                        .clamping(egui::SliderClamping::Edits),
+                )
                 .labelled_by(label.id)
                 .on_hover_text(help)
                 .changed();
@@ -135,7 +140,11 @@ pub fn points_rows(ui: &mut Ui, spec: &mut PointsSpec) -> bool {
             let help = "Share of the points held out for testing (drawn outlined).";
             let label = ui.label("Test fraction").on_hover_text(help);
             changed |= ui
-                .add(Slider::new(&mut spec.test_fraction, 0.1..=0.9).step_by(0.05))
+                .add(
+                    Slider::new(&mut spec.test_fraction, 0.1..=0.9)
+                        .step_by(0.05)
+                        .clamping(egui::SliderClamping::Edits),
+                )
                 .labelled_by(label.id)
                 .on_hover_text(help)
                 .changed();

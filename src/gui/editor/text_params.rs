@@ -154,6 +154,7 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                 |ui| {
                     ui.add(
                         DragValue::new(&mut spec.val_fraction)
+                            .clamp_existing_to_range(false)
                             .range(0.0..=0.5)
                             .speed(0.01),
                     )
@@ -166,6 +167,7 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                 |ui| {
                     ui.add(
                         DragValue::new(&mut spec.test_fraction)
+                            .clamp_existing_to_range(false)
                             .range(0.0..=0.5)
                             .speed(0.01),
                     )
@@ -178,7 +180,13 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                         "Window length",
                         "Tokens per training window: how far back in time the gradient flows \
                          (truncated backpropagation through time).",
-                        |ui| ui.add(DragValue::new(&mut lm.seq_len).range(2..=1024)),
+                        |ui| {
+                            ui.add(
+                                DragValue::new(&mut lm.seq_len)
+                                    .clamp_existing_to_range(false)
+                                    .range(2..=1024),
+                            )
+                        },
                     );
                     changed |= row(
                         ui,
@@ -188,6 +196,7 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                             let mut every = lm.sample_every_steps.unwrap_or(0);
                             let r = ui.add(
                                 DragValue::new(&mut every)
+                                    .clamp_existing_to_range(false)
                                     .range(0..=100_000)
                                     .suffix(" steps (0: never)"),
                             );
@@ -204,6 +213,7 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                         |ui| {
                             ui.add(
                                 DragValue::new(&mut lm.sample.temperature)
+                                    .clamp_existing_to_range(false)
                                     .range(0.05..=3.0)
                                     .speed(0.01),
                             )
@@ -223,7 +233,13 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
                         ui,
                         "Max length",
                         "Longer documents are cut to this many tokens; shorter ones are padded.",
-                        |ui| ui.add(DragValue::new(&mut c.max_len).range(1..=4096)),
+                        |ui| {
+                            ui.add(
+                                DragValue::new(&mut c.max_len)
+                                    .clamp_existing_to_range(false)
+                                    .range(1..=4096),
+                            )
+                        },
                     );
                     changed |= row(
                         ui,

@@ -8,8 +8,8 @@
 
 use egui::{Color32, Stroke};
 use egui_plot::{
-    Bar, BarChart, HLine, Line, LineStyle, MarkerShape, PlotPoints, PlotResponse, PlotUi, Points,
-    VLine,
+    Bar, BarChart, Corner, HLine, Legend, Line, LineStyle, MarkerShape, PlotPoints, PlotResponse,
+    PlotUi, Points, VLine,
 };
 
 use super::{Figure, Marker, Series, Style};
@@ -91,6 +91,67 @@ pub fn add_series(plot_ui: &mut PlotUi<'_>, series: &Series) {
     }
 }
 
+/// The corner of `figure`'s data area with the fewest data points in it, where
+/// its legend hides the least (ties keep the first of right-top, left-top,
+/// right-bottom, left-bottom). Each corner region is a quadrant (a legend of
+/// several long run names takes about that much); a bar counts along its whole
+/// height, a line at its points.
+pub fn legend_corner(figure: &Figure) -> Corner {
+    let mut pts: Vec<[f64; 2]> = Vec::new();
+    for s in &figure.series {
+        let finite = s
+            .points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite());
+        match s.style {
+            Style::Line { .. } | Style::Markers { .. } => pts.extend(finite),
+            Style::Bars { .. } => {
+                for &[x, y] in finite {
+                    pts.extend((0..=8).map(|k| [x, y * f64::from(k) / 8.0]));
+                }
+            }
+            Style::VLines { .. } | Style::HLines { .. } => {}
+        }
+    }
+    let Some(first) = pts.first() else {
+        return Corner::RightTop;
+    };
+    let (mut lo, mut hi) = (*first, *first);
+    for p in &pts {
+        for d in 0..2 {
+            lo[d] = lo[d].min(p[d]);
+            hi[d] = hi[d].max(p[d]);
+        }
+    }
+    let t = |p: &[f64; 2], d: usize| {
+        let w = hi[d] - lo[d];
+        if w > 0.0 { (p[d] - lo[d]) / w } else { 0.5 }
+    };
+    let count = |right: bool, top: bool| {
+        pts.iter()
+            .filter(|p| {
+                let (x, y) = (t(p, 0), t(p, 1));
+                (if right { x >= 0.5 } else { x <= 0.5 }) && (if top { y >= 0.5 } else { y <= 0.5 })
+            })
+            .count()
+    };
+    let corners = [
+        (Corner::RightTop, count(true, true)),
+        (Corner::LeftTop, count(false, true)),
+        (Corner::RightBottom, count(true, false)),
+        (Corner::LeftBottom, count(false, false)),
+    ];
+    corners
+        .iter()
+        .min_by_key(|(_, n)| *n)
+        .map_or(Corner::RightTop, |(c, _)| *c)
+}
+
+/// The legend for `figure`: in its emptiest corner.
+pub fn legend_for(figure: &Figure) -> Legend {
+    Legend::default().position(legend_corner(figure))
+}
+
 /// Adds every series of `figure`, in order.
 pub fn draw(plot_ui: &mut PlotUi<'_>, figure: &Figure) {
     for s in &figure.series {
@@ -114,4 +175,43 @@ pub fn show_with_save_row(
     let response = plot.show(ui, |plot_ui| draw(plot_ui, &figure));
     record_view(&mut figure, &response);
     super::buttons::save_row(ui, salt, || figure);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        let mut fig = Figure::new("acc", "step", "accuracy");
+        // Accuracy rising from the bottom left to the top right.
+        let rising: Vec<[f64; 2]> = (0..50)
+            .map(|i| [f64::from(i), f64::from(i) / 50.0])
+            .collect();
+        fig.series
+            .push(Series::line("train", Color32::RED, 1.0, rising));
+        let c = legend_corner(&fig);
+        assert!(matches!(c, Corner::LeftTop | Corner::RightBottom), "{c:?}");
+        // A falling loss: the top right is empty.
+        let mut fig = Figure::new("loss", "step", "loss");
+        let falling: Vec<[f64; 2]> = (0..50)
+            .map(|i| [f64::from(i), 1.0 / (1.0 + f64::from(i))])
+            .collect();
+        fig.series
+            .push(Series::line("loss", Color32::RED, 1.0, falling));
+        assert!(matches!(legend_corner(&fig), Corner::RightTop));
+        // Bars fill their height: with tall bars on the right, not there.
+        let mut fig = Figure::new("speed", "", "");
+        fig.series.push(Series::bars(
+            "b",
+            Color32::RED,
+            0.5,
+            vec![[0.0, 0.1], [1.0, 0.2], [2.0, 1.0], [3.0, 1.0]],
+        ));
+        assert!(
+            matches!(legend_corner(&fig), Corner::LeftTop),
+            "{:?}",
+            legend_corner(&fig)
+        );
+    }
 }

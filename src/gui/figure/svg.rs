@@ -109,7 +109,9 @@ pub fn to_svg(fig: &Figure) -> String {
     }
     let _ = writeln!(s, "</g>");
     if *show_legend {
-        legend(&mut s, &frame, series);
+        // The same corner as on screen: where the data is not.
+        let corner = super::plot::legend_corner(fig);
+        legend(&mut s, &frame, series, corner);
     }
     s.push_str("</svg>\n");
     s
@@ -333,8 +335,8 @@ fn series_path(s: &mut String, f: &Frame, series: &Series) {
     let _ = writeln!(s, r#"<path class="series" d="{}" {attrs}/>"#, d.trim_end());
 }
 
-/// One entry per distinct non-empty name, top right inside the plot.
-fn legend(s: &mut String, f: &Frame, series: &[Series]) {
+/// One entry per distinct non-empty name, inside the plot in `corner`.
+fn legend(s: &mut String, f: &Frame, series: &[Series], corner: egui_plot::Corner) {
     let mut entries: Vec<&Series> = Vec::new();
     for se in series {
         if !se.name.is_empty() && !entries.iter().any(|e| e.name == se.name) {
@@ -351,7 +353,24 @@ fn legend(s: &mut String, f: &Frame, series: &[Series]) {
         .unwrap_or(0);
     let bw = longest as f64 * 6.2 + 34.0;
     let bh = entries.len() as f64 * 15.0 + 8.0;
-    let (bx, by) = (f.left + f.width - bw - 6.0, f.top + 6.0);
+    let right = matches!(
+        corner,
+        egui_plot::Corner::RightTop | egui_plot::Corner::RightBottom
+    );
+    let top = matches!(
+        corner,
+        egui_plot::Corner::RightTop | egui_plot::Corner::LeftTop
+    );
+    let bx = if right {
+        f.left + f.width - bw - 6.0
+    } else {
+        f.left + 6.0
+    };
+    let by = if top {
+        f.top + 6.0
+    } else {
+        f.top + f.height - bh - 6.0
+    };
     let _ = writeln!(
         s,
         r##"<g class="legend"><rect x="{bx:.2}" y="{by:.2}" width="{bw:.2}" height="{bh:.2}" fill="white" fill-opacity="0.85" stroke="#bbb"/>"##

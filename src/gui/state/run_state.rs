@@ -299,15 +299,21 @@ impl RunSeries {
             .collect()
     }
 
-    /// Seconds left, from the planned steps and the latest throughput.
-    pub fn eta_seconds(&self, items_per_step: usize) -> Option<f64> {
+    /// Seconds left, from the planned steps and the pace the run can keep: the
+    /// latest throughput (which counts compute time only) or, in slow motion,
+    /// `pace` steps per second when that is slower.
+    pub fn eta_seconds(&self, items_per_step: usize, pace: Option<f64>) -> Option<f64> {
         let info = self.info.as_ref()?;
         let sps = *self.steps.samples_per_sec.last()?;
         if sps <= 0.0 || !sps.is_finite() {
             return None;
         }
+        let mut steps_per_sec = sps / items_per_step.max(1) as f64;
+        if let Some(p) = pace.filter(|p| p.is_finite() && *p > 0.0) {
+            steps_per_sec = steps_per_sec.min(p);
+        }
         let left = info.total_steps.saturating_sub(self.last_step()) as f64;
-        Some(left * items_per_step as f64 / sps)
+        Some(left / steps_per_sec)
     }
 }
 
@@ -345,5 +351,37 @@ mod tests {
             message: "loss is NaN".into(),
         });
         assert!(matches!(s.state, RunState::Failed(ref m) if m.contains("NaN")));
+    }
+
+    /// A paced run's compute throughput says nothing of its wall time: 1,130
+    /// steps left at 10 steps/s are 113 s, however fast each step computes.
+    #[test]
+    fn the_time_left_follows_the_pace() {
+        let mut s = RunSeries::starting("t");
+        s.apply(&TrainEvent::Started(crate::train::RunInfo {
+            name: "t".into(),
+            run_dir: None,
+            device: "cpu".into(),
+            parameters: 1,
+            train_samples: 1,
+            val_samples: 0,
+            test_samples: 0,
+            steps_per_epoch: 10,
+            total_steps: 1_270,
+            classes: Vec::new(),
+            layers: Vec::new(),
+            step_items: crate::train::StepItems {
+                count: 10,
+                unit: crate::train::ItemUnit::Samples,
+            },
+        }));
+        s.apply(&step(140, 1.4, 1.0)); // 1000 samples/s = 100 steps/s
+        assert_eq!(s.eta_seconds(10, None), Some(11.3));
+        assert_eq!(s.eta_seconds(10, Some(10.0)), Some(113.0));
+        assert_eq!(
+            s.eta_seconds(10, Some(1e6)),
+            Some(11.3),
+            "a pace above the compute speed"
+        );
     }
 }

@@ -55,6 +55,9 @@ pub struct CurvesCache {
     view: HashMap<&'static str, Option<(f64, f64)>>,
     /// Per plot: what it showed last frame, for saving it.
     figures: HashMap<&'static str, Figure>,
+    /// Each shown run's palette index, kept while it is shown: a run keeps its
+    /// colour when another run is overlaid or the live run starts.
+    colours: HashMap<String, usize>,
 }
 
 /// Inputs of a cached decimation, the points to draw, and the x of non-finite values.
@@ -79,6 +82,26 @@ pub(crate) const PALETTE: [Color32; 6] = [
 ];
 
 impl CurvesCache {
+    /// Frees the colours of runs no longer shown, then gives each new one the
+    /// first palette colour no shown run has.
+    pub(crate) fn assign_colours(&mut self, runs: &[&RunSeries]) {
+        self.colours
+            .retain(|label, _| runs.iter().any(|r| &r.label == label));
+        for r in runs {
+            if !self.colours.contains_key(&r.label) {
+                let used: Vec<usize> = self.colours.values().copied().collect();
+                let free = (0..).find(|i| !used.contains(i)).unwrap_or(0);
+                self.colours.insert(r.label.clone(), free);
+            }
+        }
+    }
+
+    /// The colour of the run labelled `label` (see [`Self::assign_colours`]).
+    pub(crate) fn colour(&self, label: &str) -> Color32 {
+        let i = self.colours.get(label).copied().unwrap_or(0);
+        PALETTE[i % PALETTE.len()]
+    }
+
     /// Smoothed loss of `series` under `weight`, extended incrementally. The values
     /// are moved out so the caller can decimate them; give them back with `put_ema`.
     fn take_smoothed(&mut self, series: &RunSeries, weight: f64) -> Ema {
@@ -225,6 +248,7 @@ pub fn curves_view(
         ui.checkbox(&mut settings.log_loss, "log scale")
             .on_hover_text("Loss on a log axis: shows progress late in training when the loss is small.");
     });
+    cache.assign_colours(runs);
     if runs.iter().all(|r| r.steps.step.is_empty()) {
         ui.label(
             "No curves yet: press ▶ Start (Ctrl+Enter) to train, or tick past runs under History.",
@@ -232,7 +256,8 @@ pub fn curves_view(
     }
     // Room for the two captions, the x-axis labels and the two rows of save buttons.
     let height = ((ui.available_height() - 110.0) / 2.0).max(120.0);
-    let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
+    // Never wider than the panel: a plot cut at its edges hid its legend.
+    let width = ((ui.available_width() - 24.0) / 2.0).max(120.0).floor();
     // A fixed id: all four plots share one x axis.
     let link = Id::unique("trainlab_steps_axis");
     ui.horizontal(|ui| {
@@ -307,6 +332,7 @@ pub(crate) fn show_plot(
     mut figure: Figure,
 ) {
     ui.label(&figure.title);
+    let plot = plot.legend(figure_plot::legend_for(&figure));
     let response = plot.show(ui, |plot_ui| {
         figure_plot::draw(plot_ui, &figure);
         let b = plot_ui.plot_bounds();
@@ -339,9 +365,21 @@ fn loss_plot(
         "loss",
     );
     fig.y.log10 = log;
-    for (i, run) in runs.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    // Several runs: one legend entry per run (the title says which mark is
+    // which), so the legend stays small next to the data.
+    let many = runs.len() > 1;
+    for run in runs {
+        let color = cache.colour(&run.label);
         let label = &run.label;
+        // One run: the legend names the marks only (its name is in the status
+        // bar and the history; a long run name cut the legend at the plot's edges).
+        let name = |what: &str| {
+            if many {
+                label.clone()
+            } else {
+                what.to_string()
+            }
+        };
         let xs = &run.steps.step;
         let range = cache.x_range("loss_plot", xs);
         if settings.show_raw {
@@ -354,7 +392,7 @@ fn loss_plot(
                 log,
             );
             fig.series.push(Series::line(
-                format!("{label} raw"),
+                name("raw"),
                 color.gamma_multiply(0.3),
                 1.0,
                 raw,
@@ -371,7 +409,7 @@ fn loss_plot(
         );
         cache.put_ema(&run.label, ema);
         fig.series
-            .push(Series::line(format!("{label} loss"), color, 2.0, smooth));
+            .push(Series::line(name("loss"), color, 2.0, smooth));
         let val: Vec<[f64; 2]> = run
             .evals
             .iter()
@@ -381,7 +419,7 @@ fn loss_plot(
             .collect();
         if !val.is_empty() {
             fig.series.push(Series::markers(
-                format!("{label} val loss"),
+                name("val loss"),
                 color,
                 4.0,
                 false,
@@ -416,26 +454,34 @@ fn accuracy_plot(
         "step",
         "accuracy",
     );
-    for (i, run) in runs.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    // Several runs: one legend entry per run (the title says which mark is
+    // which), so the legend stays small next to the data.
+    let many = runs.len() > 1;
+    for run in runs {
+        let color = cache.colour(&run.label);
         let label = &run.label;
+        // One run: the legend names the marks only (its name is in the status
+        // bar and the history; a long run name cut the legend at the plot's edges).
+        let name = |what: &str| {
+            if many {
+                label.clone()
+            } else {
+                what.to_string()
+            }
+        };
         let train = cache.column("accuracy_plot", run, &run.steps.accuracy, buckets);
         fig.series.push(Series::line(
-            format!("{label} train"),
+            name("train"),
             color.gamma_multiply(0.5),
             1.0,
             train,
         ));
         let val = run.accuracy_points(Split::Val);
         if !val.is_empty() {
-            fig.series.push(Series::line(
-                format!("{label} val"),
-                color,
-                2.0,
-                val.clone(),
-            ));
+            fig.series
+                .push(Series::line(name("val"), color, 2.0, val.clone()));
             fig.series.push(Series::markers(
-                format!("{label} val"),
+                name("val"),
                 color,
                 3.0,
                 true,
@@ -446,7 +492,7 @@ fn accuracy_plot(
         let test = run.accuracy_points(Split::Test);
         if !test.is_empty() {
             fig.series.push(Series::markers(
-                format!("{label} test"),
+                name("test"),
                 color,
                 6.0,
                 true,
@@ -475,11 +521,11 @@ fn simple_plot(
 ) {
     let buckets = size[0].max(1.0) as usize;
     let show_changes = id == "lr_plot";
-    for (i, run) in runs.iter().enumerate() {
+    for run in runs {
         let pts = cache.column(id, run, column(run), buckets);
         fig.series.push(Series::line(
             run.label.clone(),
-            PALETTE[i % PALETTE.len()],
+            cache.colour(&run.label),
             1.0,
             pts,
         ));
@@ -496,4 +542,38 @@ fn simple_plot(
     }
     let plot = base_plot(id, size, link).include_y(0.0);
     show_plot(ui, cache, id, plot, fig);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Overlaying a run, or starting one in front of the overlays, leaves every
+    /// shown run its colour; a run taken away frees its colour.
+    #[test]
+    fn a_runs_colour_stays_when_others_come_and_go() {
+        let (a, b, c) = (
+            RunSeries::starting("a"),
+            RunSeries::starting("b"),
+            RunSeries::starting("live"),
+        );
+        let mut cache = CurvesCache::default();
+        cache.assign_colours(&[&a]);
+        let colour_a = cache.colour("a");
+        cache.assign_colours(&[&a, &b]);
+        let colour_b = cache.colour("b");
+        assert_ne!(colour_a, colour_b);
+        // A live run drawn first does not shift the overlays.
+        cache.assign_colours(&[&c, &a, &b]);
+        assert_eq!(cache.colour("a"), colour_a);
+        assert_eq!(cache.colour("b"), colour_b);
+        let colour_c = cache.colour("live");
+        assert!(colour_c != colour_a && colour_c != colour_b);
+        // "a" unticked: its colour is free for the next run.
+        cache.assign_colours(&[&c, &b]);
+        let d = RunSeries::starting("d");
+        cache.assign_colours(&[&c, &b, &d]);
+        assert_eq!(cache.colour("d"), colour_a);
+        assert_eq!(cache.colour("b"), colour_b);
+    }
 }

@@ -205,16 +205,16 @@ pub fn maze_tab(
         ));
     }
     if let (Some(p), true) = (policy, state.paths) {
+        // One colour whatever the run's state, with a dark rim, so it stands out
+        // on red, white and blue cells alike (whether it reaches G is written
+        // under the maze, not coded in a colour).
         let pts: Vec<Pos2> = p.greedy_path.iter().map(|&p| centre(p)).collect();
-        let colour = if p.reached_goal {
-            Color32::from_rgb(30, 110, 230)
-        } else {
-            Color32::from_rgb(230, 120, 30)
-        };
+        let width = (side * 0.15).clamp(1.5, 5.0);
         painter.add(Shape::line(
-            pts,
-            Stroke::new((side * 0.15).clamp(1.5, 5.0), colour),
+            pts.clone(),
+            Stroke::new(width + 2.0, Color32::from_gray(20)),
         ));
+        painter.add(Shape::line(pts, Stroke::new(width, GREEDY)));
     }
     if let Some(p) = policy.filter(|_| state.animate) {
         let started = *state.walk_started.get_or_insert_with(Instant::now);
@@ -267,50 +267,123 @@ pub fn maze_tab(
             }
         }
     }
-    if policy.is_some() {
-        legend(ui, q_scale);
+    if let Some(p) = policy {
+        let what = if state.triangles {
+            "Q-value of a move"
+        } else {
+            "best Q-value of a cell"
+        };
+        legend(ui, q_scale, what);
+        if state.paths {
+            paths_legend(ui, p.reached_goal);
+        }
     }
     changed
+}
+
+/// The greedy path's colour: a bright green that none of the heatmap's
+/// red-white-blue cells share.
+const GREEDY: Color32 = Color32::from_rgb(40, 220, 90);
+
+/// What the two lines on the maze are.
+fn paths_legend(ui: &mut Ui, reached_goal: bool) {
+    ui.horizontal_wrapped(|ui| {
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(28.0, 12.0), Sense::hover());
+        let y = rect.center().y;
+        let (a, b) = (Pos2::new(rect.min.x, y), Pos2::new(rect.max.x, y));
+        ui.painter()
+            .line_segment([a, b], Stroke::new(5.0, Color32::from_gray(20)));
+        ui.painter().line_segment([a, b], Stroke::new(3.0, GREEDY));
+        let greedy = if reached_goal {
+            "solid = greedy path (the agent's best moves now)"
+        } else {
+            "solid = greedy path (does not reach G yet)"
+        };
+        ui.label(greedy);
+        ui.separator();
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(28.0, 12.0), Sense::hover());
+        let y = rect.center().y;
+        ui.painter().add(Shape::dashed_line(
+            &[Pos2::new(rect.min.x, y), Pos2::new(rect.max.x, y)],
+            Stroke::new(2.0, Color32::from_gray(90)),
+            6.0,
+            4.0,
+        ));
+        ui.label("dashed = optimal path (the solver's)");
+    });
 }
 
 fn toolbar(ui: &mut Ui, state: &mut MazeState, exp: &mut Experiment, live: bool) -> bool {
     let mut changed = false;
     ui.horizontal_wrapped(|ui| {
-        ui.add_enabled_ui(!live, |ui| {
-            ui.label("Paint:").on_hover_text("Click or drag on the maze to paint cells (while no run is going).");
-            for cell in Cell::ALL {
-                let name = match cell {
-                    Cell::Free => "floor",
-                    Cell::Wall => "wall",
-                    Cell::Start => "start S",
-                    Cell::Goal => "goal G",
-                    Cell::Pit => "pit X",
-                    Cell::Slippery => "ice ~",
-                };
-                ui.selectable_value(&mut state.brush, cell, name);
-            }
-            if ui.button("New maze").on_hover_text("Generate a fresh maze of the same size with the next seed.").clicked()
-                && let DatasetSpec::Gridworld(g) = &mut exp.dataset
+        // Each control on its own (not one enabled group), so the row wraps at
+        // the tab's edge instead of running off it.
+        ui.add_enabled(!live, egui::Label::new("Paint:"))
+            .on_hover_text("Click or drag on the maze to paint cells (while no run is going).");
+        for cell in Cell::ALL {
+            let name = match cell {
+                Cell::Free => "floor",
+                Cell::Wall => "wall",
+                Cell::Start => "start S",
+                Cell::Goal => "goal G",
+                Cell::Pit => "pit X",
+                Cell::Slippery => "ice ~",
+            };
+            if ui
+                .add_enabled(!live, egui::Button::selectable(state.brush == cell, name))
+                .clicked()
             {
-                let (rows, cols, next) = match &g.layout {
-                    LayoutSpec::Generated(m) => (m.rows, m.cols, m.seed.unwrap_or(exp.seed).wrapping_add(1)),
-                    LayoutSpec::Rows(r) => (r.len().max(5), r.first().map_or(9, |s| s.chars().count()).max(5), exp.seed.wrapping_add(1)),
-                };
-                let old = match &g.layout {
-                    LayoutSpec::Generated(m) => m.clone(),
-                    LayoutSpec::Rows(_) => GeneratedMaze::default(),
-                };
-                g.layout = LayoutSpec::Generated(GeneratedMaze { rows, cols, seed: Some(next), ..old });
-                changed = true;
+                state.brush = cell;
             }
-        });
-        ui.separator();
-        ui.checkbox(&mut state.heatmap, "Q heatmap").on_hover_text("Colour each cell by its best Q-value: red good, blue bad.");
-        ui.checkbox(&mut state.triangles, "per action").on_hover_text("Split each cell into four triangles, one per move.");
-        ui.checkbox(&mut state.arrows, "arrows").on_hover_text("The move the agent would take in each cell now.");
-        ui.checkbox(&mut state.paths, "paths").on_hover_text("Blue: the greedy path from S now (orange if it does not reach G). Dashed grey: the optimal path.");
-        ui.checkbox(&mut state.animate, "walk").on_hover_text("An agent walking the current greedy path.");
-        ui.add(egui::Slider::new(&mut state.speed, 1.0..=60.0).logarithmic(true).suffix(" moves/s").text("speed"));
+        }
+        if ui
+            .add_enabled(!live, egui::Button::new("New maze"))
+            .on_hover_text("Generate a fresh maze of the same size with the next seed.")
+            .clicked()
+            && let DatasetSpec::Gridworld(g) = &mut exp.dataset
+        {
+            let (rows, cols, next) = match &g.layout {
+                LayoutSpec::Generated(m) => {
+                    (m.rows, m.cols, m.seed.unwrap_or(exp.seed).wrapping_add(1))
+                }
+                LayoutSpec::Rows(r) => (
+                    r.len().max(5),
+                    r.first().map_or(9, |s| s.chars().count()).max(5),
+                    exp.seed.wrapping_add(1),
+                ),
+            };
+            let old = match &g.layout {
+                LayoutSpec::Generated(m) => m.clone(),
+                LayoutSpec::Rows(_) => GeneratedMaze::default(),
+            };
+            g.layout = LayoutSpec::Generated(GeneratedMaze {
+                rows,
+                cols,
+                seed: Some(next),
+                ..old
+            });
+            changed = true;
+        }
+    });
+    // The view toggles on a row of their own: one long row ran off the tab.
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut state.heatmap, "Q heatmap")
+            .on_hover_text("Colour each cell by its best Q-value: red good, blue bad.");
+        ui.checkbox(&mut state.triangles, "per action")
+            .on_hover_text("Split each cell into four triangles, one per move.");
+        ui.checkbox(&mut state.arrows, "arrows")
+            .on_hover_text("The move the agent would take in each cell now.");
+        ui.checkbox(&mut state.paths, "paths").on_hover_text(
+            "Solid green: the greedy path from S now. Dashed grey: the optimal path.",
+        );
+        ui.checkbox(&mut state.animate, "walk")
+            .on_hover_text("An agent walking the current greedy path.");
+        ui.add(
+            egui::Slider::new(&mut state.speed, 1.0..=60.0)
+                .logarithmic(true)
+                .suffix(" moves/s")
+                .text("speed"),
+        );
     });
     changed
 }
@@ -341,7 +414,8 @@ pub fn diverging(t: f32) -> Color32 {
     }
 }
 
-fn legend(ui: &mut Ui, scale: f32) {
+/// The colour bar; `what` names the quantity the colours show.
+fn legend(ui: &mut Ui, scale: f32, what: &str) {
     ui.horizontal(|ui| {
         ui.label(format!("{:.3}", -scale));
         let (rect, _) = ui.allocate_exact_size(Vec2::new(200.0, 12.0), Sense::hover());
@@ -356,7 +430,7 @@ fn legend(ui: &mut Ui, scale: f32) {
             );
             painter.rect_filled(r, 0.0, diverging(t));
         }
-        ui.label(format!("{scale:.3}  best Q-value of a cell"));
+        ui.label(format!("{scale:.3}  {what}"));
     });
 }
 

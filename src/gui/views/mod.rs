@@ -185,7 +185,9 @@ impl Tab {
         {
             *tab = first;
         }
-        ui.horizontal(|ui| {
+        // Wrapped: on a narrow window (or beside the notes) a second row beats
+        // cut-off tabs and a central panel pushed wider than the window.
+        ui.horizontal_wrapped(|ui| {
             for &t in shown {
                 ui.selectable_value(tab, t, t.label())
                     .on_hover_text(t.help());

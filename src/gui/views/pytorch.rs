@@ -25,6 +25,8 @@ pub struct PytorchState {
     /// How many times the script was made (tests check it is not every frame).
     pub renders: usize,
     saved: Option<Result<PathBuf, String>>,
+    /// When Copy was last pressed, to say so for a few seconds.
+    copied_at: Option<std::time::Instant>,
 }
 
 impl PytorchState {
@@ -35,6 +37,7 @@ impl PytorchState {
         }
         self.renders += 1;
         self.made_from = Some(exp.clone());
+        self.copied_at = None;
         self.script = Some(render(exp, None, false, Path::new("train.py")).map(
             |Rendered { script, .. }| {
                 let job = highlight(&script);
@@ -63,6 +66,17 @@ impl PytorchState {
                         .clicked()
                     {
                         ui.ctx().copy_text(script.clone());
+                        self.copied_at = Some(std::time::Instant::now());
+                    }
+                    // Copying is silent otherwise: say it happened.
+                    if let Some(at) = self.copied_at {
+                        let shown = std::time::Duration::from_secs(4);
+                        if at.elapsed() < shown {
+                            ui.label(format!("✔ copied ({} lines)", script.lines().count()));
+                            ui.ctx().request_repaint_after(shown - at.elapsed());
+                        } else {
+                            self.copied_at = None;
+                        }
                     }
                     if ui
                         .button("Save…")

@@ -9,7 +9,7 @@
 use egui::{Color32, Id, Ui};
 use egui_plot::{Corner, Legend, Plot};
 
-use super::curves::{CurveSettings, CurvesCache, PALETTE, show_plot};
+use super::curves::{CurveSettings, CurvesCache, show_plot};
 use crate::gui::figure::{Figure, Series, Style};
 use crate::gui::state::run_state::RunSeries;
 use crate::gui::state::smoothing::Ema;
@@ -31,6 +31,7 @@ pub fn rl_curves_view(
     runs: &[&RunSeries],
 ) {
     let runs: Vec<&RunSeries> = runs.iter().copied().filter(|r| r.is_rl()).collect();
+    cache.assign_colours(&runs);
     ui.horizontal(|ui| {
         let label = ui.label("Smoothing").on_hover_text(
             "Exponential moving average of the return: higher = smoother but lags behind.",
@@ -40,7 +41,8 @@ pub fn rl_curves_view(
     });
     // Room for the two captions, the x-axis labels and the two rows of save buttons.
     let height = ((ui.available_height() - 110.0) / 2.0).max(120.0);
-    let width = ((ui.available_width() - 16.0) / 2.0).max(200.0);
+    // Never wider than the panel: a plot cut at its edges hid its legend.
+    let width = ((ui.available_width() - 24.0) / 2.0).max(120.0).floor();
     let size = [width, height];
     let buckets = width.max(1.0) as usize;
     let link = Id::unique("trainlab_episode_axis");
@@ -58,8 +60,8 @@ pub fn rl_curves_view(
                 "episode",
                 "return",
             );
-            for (i, r) in runs.iter().enumerate() {
-                let colour = PALETTE[i % PALETTE.len()];
+            for r in &runs {
+                let colour = cache.colour(&r.label);
                 let label = &r.label;
                 let mut ema = Ema::new(settings.smoothing);
                 ema.extend_to(&r.episodes.mean_return);
@@ -91,8 +93,8 @@ pub fn rl_curves_view(
                 "episode",
                 "moves",
             );
-            for (i, r) in runs.iter().enumerate() {
-                let colour = PALETTE[i % PALETTE.len()];
+            for r in &runs {
+                let colour = cache.colour(&r.label);
                 let label = &r.label;
                 let len = column(cache, "rl_length", r, &r.episodes.mean_length);
                 let greedy = column(cache, "rl_greedy", r, &r.episodes.greedy_len);
@@ -126,8 +128,8 @@ pub fn rl_curves_view(
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             let mut fig = Figure::new("Exploration ε and success rate", "episode", "rate");
-            for (i, r) in runs.iter().enumerate() {
-                let colour = PALETTE[i % PALETTE.len()];
+            for r in &runs {
+                let colour = cache.colour(&r.label);
                 let label = &r.label;
                 let eps = column(cache, "rl_eps", r, &r.episodes.epsilon);
                 let success = column(cache, "rl_success", r, &r.episodes.success_rate);
@@ -150,9 +152,9 @@ pub fn rl_curves_view(
         });
         ui.vertical(|ui| {
             let mut fig = Figure::new("DQN loss (Q-tables have none)", "episode", "loss");
-            for (i, r) in runs.iter().enumerate() {
+            for r in &runs {
                 let loss = column(cache, "rl_loss", r, &r.episodes.loss);
-                let colour = PALETTE[i % PALETTE.len()];
+                let colour = cache.colour(&r.label);
                 fig.series
                     .push(Series::line(format!("{} loss", r.label), colour, 1.0, loss));
             }

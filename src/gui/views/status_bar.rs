@@ -31,8 +31,9 @@ pub fn format_duration(seconds: f64) -> String {
 }
 
 /// Draws the status line for `series` (`epochs`: the planned epochs, until the
-/// run says how many steps it has).
-pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize) {
+/// run says how many steps it has; `pace`: the live run's slow-motion steps per
+/// second, if any).
+pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, pace: Option<f64>) {
     let (per_step, unit) = step_items(series);
     ui.horizontal(|ui| {
         let color = match series.state {
@@ -65,7 +66,7 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize) {
         }
         if series.state.is_live() {
             let eta = series
-                .eta_seconds(per_step)
+                .eta_seconds(per_step, pace)
                 .map_or("—".into(), format_duration);
             ui.label(format!("about {eta} left"));
         } else if let Some(s) = &series.summary {

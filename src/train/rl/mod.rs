@@ -319,19 +319,17 @@ pub(crate) fn run(
     if let Some(rec) = &emitter.recorder {
         let mut failures = Vec::new();
         if let Err(e) = rec.write_policy(&final_snapshot) {
-            failures.push(format!("could not write qtable.json: {e}"));
+            let path = rec.dir().join(crate::runs::files::QTABLE);
+            failures.push(crate::runs::WriteFault::io("the Q-values", &path, &e));
         }
         if let (Agent::Net(d), true) = (&agent, exp.training.save_weights) {
             let path = rec.weights_path();
             if let Err(e) = d.model().save(&path) {
-                failures.push(format!("could not save {}: {e}", path.display()));
+                failures.push(crate::runs::WriteFault::text("the model", &path, &e));
             }
         }
-        for message in failures {
-            emitter.emit(TrainEvent::Note {
-                step: log.env_steps,
-                message,
-            });
+        for fault in failures {
+            emitter.write_failed(log.env_steps, fault);
         }
     }
     emitter.emit(TrainEvent::Policy(final_snapshot));
@@ -402,7 +400,7 @@ impl Saver<'_> {
         steering: &Steering,
         emitter: &mut Emitter,
     ) {
-        let result = (|| -> Result<bool, String> {
+        let result = (|| -> Result<bool, crate::train::checkpoint::CheckpointError> {
             let parts = checkpoint::agent_parts(agent).map_err(|e| e.to_string())?;
             let state = checkpoint::RlState {
                 version: crate::train::checkpoint::STATE_VERSION,

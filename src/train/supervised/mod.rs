@@ -34,7 +34,7 @@ use super::loss_watch::LossWatch;
 use super::metrics::StepAccumulator;
 use super::optim::Optimizer;
 use super::precision::{grads_finite, unscaled};
-use super::schedule::lr_at;
+use super::schedule::{decay_steps, lr_at};
 use super::steering::Steering;
 use super::worker::RunFailure;
 use crate::runs::checkpoints;
@@ -130,6 +130,7 @@ pub(crate) fn train<T: Task>(
         masks: None,
         steps_per_epoch,
         total_steps: steps_per_epoch * t.epochs as u64,
+        decay_steps: decay_steps(&exp.schedule, t.epochs, steps_per_epoch),
         step: 0,
         items: 0,
         acc: StepAccumulator::default(),
@@ -140,6 +141,7 @@ pub(crate) fn train<T: Task>(
         epoch_acc: (0.0, 0),
         last_train: None,
         last_val: None,
+        last_val_step: None,
         stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
         watch: LossWatch::default(),
         dropout: Rng::derive(exp.seed, "dropout"),
@@ -174,6 +176,9 @@ struct Engine<'a> {
     masks: Option<super::prune::Masks>,
     steps_per_epoch: u64,
     total_steps: u64,
+    /// Steps the lr decay is planned over (less than `total_steps` in an
+    /// extended run: the lr then stays where the plan ended).
+    decay_steps: u64,
     step: u64,
     /// Samples (or tokens) trained on.
     items: u64,
@@ -189,6 +194,8 @@ struct Engine<'a> {
     epoch_acc: (f64, u64),
     last_train: Option<(f64, f64)>,
     last_val: Option<TaskEval>,
+    /// The step of `last_val`, when this session measured it.
+    last_val_step: Option<u64>,
     stopper: Option<EarlyStopper>,
     watch: LossWatch,
     dropout: Rng,
@@ -300,6 +307,9 @@ impl Engine<'_> {
                 return Ok(StopReason::EarlyStopped);
             }
             if checkpoint::due(&t.checkpoint, self.step, self.steps_per_epoch) {
+                // The steps since the last Step event are not in a checkpoint:
+                // logged first, so a run resumed from it records the same.
+                self.flush_step_with_lr(emitter, lr)?;
                 self.checkpoint(task, opt, emitter, steering);
             }
         }
@@ -316,6 +326,12 @@ impl Engine<'_> {
         reason: StopReason,
     ) -> Result<RunSummary, RunFailure> {
         let exp = self.ctx.exp;
+        // A completed run ends with a validation pass, so the summary's val and
+        // test figures describe the same weights (with eval_every_steps, or in an
+        // extended run, the last one could be many steps old).
+        if reason == StopReason::Completed && self.last_val_step != Some(self.step) {
+            self.validate(task, emitter)?;
+        }
         // The final position, so that `trainlab resume` can extend a finished run.
         if self.last_checkpoint != Some(self.step) {
             self.checkpoint(task, opt, emitter, steering);
@@ -324,15 +340,17 @@ impl Engine<'_> {
         if let Some(e) = &test {
             self.emit_eval(Split::Test, e, emitter);
         }
+        // The playground's last map shows the final model, not the last one asked.
+        if let Some(p) = &steering.last_field {
+            emitter.emit_transient(TrainEvent::Probed(task.answer(p, self.step)));
+        }
         if exp.training.save_weights
             && let Some(rec) = &emitter.recorder
         {
             let path = rec.weights_path();
             if let Err(e) = task.model().save(&path) {
-                emitter.emit(TrainEvent::Note {
-                    step: self.step,
-                    message: format!("could not save {}: {e}", path.display()),
-                });
+                let fault = crate::runs::WriteFault::text("the model", &path, &e);
+                emitter.write_failed(self.step, fault);
             }
         }
         let last = test.as_ref().or(self.last_val.as_ref());
@@ -405,7 +423,7 @@ impl Engine<'_> {
             &self.ctx.exp.schedule,
             peak,
             step,
-            self.total_steps,
+            self.decay_steps,
             self.steps_per_epoch,
         )
     }
@@ -479,6 +497,7 @@ impl Engine<'_> {
         self.emit_eval(Split::Val, &e, emitter);
         let stop = self.stopper.as_mut().is_some_and(|s| s.should_stop(e.loss));
         self.last_val = Some(e);
+        self.last_val_step = Some(self.step);
         Ok(stop)
     }
 
@@ -504,7 +523,7 @@ impl Engine<'_> {
         emitter: &mut Emitter,
         steering: &Steering,
     ) {
-        let result = (|| -> Result<bool, String> {
+        let result = (|| -> Result<bool, checkpoint::CheckpointError> {
             let state = EngineState {
                 version: STATE_VERSION,
                 kind: self.ctx.kind.to_string(),
@@ -571,7 +590,12 @@ impl Engine<'_> {
                 state.steps_per_epoch, self.steps_per_epoch
             )));
         }
-        if state.step >= self.total_steps {
+        // At the end exactly, a run without a summary (killed, or out of disk
+        // space, after its last checkpoint) completes here: test pass, weights,
+        // summary. One that finished has nothing left to train.
+        let finished = (self.ctx.options.run_dir.as_ref())
+            .is_some_and(|d| d.join(crate::runs::files::SUMMARY).is_file());
+        if state.step > self.total_steps || (state.step == self.total_steps && finished) {
             return Err(bad(format!(
                 "the run already trained all {} epochs ({} steps); to train more, raise \
                  the epochs, e.g. --set training.epochs={}",

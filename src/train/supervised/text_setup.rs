@@ -98,9 +98,10 @@ pub(crate) fn prepare(
     }
     if let Some(rec) = &emitter.recorder {
         let path = rec.dir().join(files::VOCAB);
+        // A full disk here is a storage failure, not a mistake in the input.
         vocab
             .save(&path)
-            .map_err(|e| RunFailure::input(e.to_string()))?;
+            .map_err(|e| RunFailure::storage(0, e.to_string()))?;
     }
     let out = outputs(&corpus, &vocab).map_err(RunFailure::input)?;
     let input = [text_steps(spec), vocab.len()];

@@ -8,7 +8,7 @@
 use egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Plot};
 
-use crate::gui::figure::plot::show_with_save_row;
+use crate::gui::figure::plot::{legend_for, show_with_save_row};
 use crate::gui::figure::{Figure, Marker, Series as FigureSeries};
 use crate::gui::state::compress::{CompressState, Histogram};
 use crate::train::compress::Variant;
@@ -86,7 +86,7 @@ pub fn quality_curve(ui: &mut Ui, s: &CompressState, height: f32) {
         .y_axis_label(label)
         .include_x(0.0)
         .include_x(1.0)
-        .legend(Legend::default().position(Corner::LeftBottom))
+        .legend(legend_for(&fig))
         .allow_scroll(false);
     show_with_save_row(ui, plot, fig, "compress_quality");
 }
@@ -113,9 +113,18 @@ fn grouped_bars(
             .collect();
         fig.series.push(FigureSeries::bars(name, color, 0.38, bars));
     }
+    // Headroom above the tallest bar holds the legend, so it hides no bar.
+    let top = fig
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p[1]))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
     let plot = Plot::new(id)
         .height(height)
         .y_axis_label(y_label)
+        .include_y(0.0)
+        .include_y(top * 1.45)
         .legend(Legend::default().position(Corner::RightTop))
         .allow_scroll(false)
         .allow_drag(false)
@@ -204,7 +213,7 @@ pub fn histograms(ui: &mut Ui, s: &CompressState, height: f32) {
         .height(height)
         .x_axis_label(x_label)
         .y_axis_label("weights (nonzero)")
-        .legend(Legend::default().position(Corner::RightTop))
+        .legend(legend_for(&fig))
         .allow_scroll(false);
     show_with_save_row(ui, plot, fig, "compress_hist");
 }

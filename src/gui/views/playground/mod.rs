@@ -55,7 +55,7 @@ pub fn playground_tab(
         ui.separator();
         match &state.maps {
             Some(m) if live => ui.label(format!("live model at step {}", m.step)),
-            Some(m) => ui.label(format!("last model seen, step {}", m.step)),
+            Some(m) => ui.label(format!("final model, step {}", m.step)),
             None if live => ui.weak("waiting for the model's first answer…"),
             None => ui.weak("the data alone: start a run to see what the model makes of it"),
         };
@@ -73,7 +73,13 @@ pub fn playground_tab(
             .unwrap_or_default();
         network(ui, Vec2::new(net_width, side), &columns, &weights);
         ui.add_space(8.0);
-        let stats = corner_stats(series, regression);
+        // The figures belong to the run whose maps are shown (a points run), never
+        // to an earlier run of another data set.
+        let stats = if state.maps.is_some() {
+            corner_stats(series, regression)
+        } else {
+            Vec::new()
+        };
         plane(ui, state, exp, side, regression, live, &stats);
     });
 }
@@ -195,23 +201,26 @@ fn plane(
     }
     let text = Color32::from_gray(60);
     if !stats.is_empty() {
-        let font = FontId::proportional(12.0);
         let height = 16.0 * stats.len() as f32 + 6.0;
-        let width = stats.iter().map(|s| s.chars().count()).max().unwrap_or(0) as f32 * 6.6 + 12.0;
-        painter.rect_filled(
-            Rect::from_min_size(rect.min + Vec2::splat(4.0), Vec2::new(width, height)),
-            3.0,
-            Color32::from_black_alpha(150),
+        let width = stats.iter().map(|s| s.chars().count()).max().unwrap_or(0) as f32 * 7.2 + 12.0;
+        let box_rect = Rect::from_min_size(rect.min + Vec2::splat(4.0), Vec2::new(width, height));
+        painter.rect_filled(box_rect, 3.0, Color32::from_black_alpha(150));
+        // A real label (not painted text), so screen readers and tests read it.
+        ui.scope_builder(
+            egui::UiBuilder::new()
+                .max_rect(box_rect.shrink2(Vec2::new(6.0, 3.0)))
+                .layout(egui::Layout::top_down(egui::Align::Min)),
+            |ui| {
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(stats.join("\n"))
+                            .font(FontId::monospace(11.5))
+                            .color(Color32::WHITE),
+                    )
+                    .extend(),
+                );
+            },
         );
-        for (i, line) in stats.iter().enumerate() {
-            painter.text(
-                rect.min + Vec2::new(10.0, 7.0 + 16.0 * i as f32),
-                Align2::LEFT_TOP,
-                line,
-                font.clone(),
-                Color32::WHITE,
-            );
-        }
     }
     for (v, label) in [(-6.0f32, "-6"), (0.0, "0"), (6.0, "6")] {
         let x = rect.left() + (v + 6.0) / 12.0 * rect.width();

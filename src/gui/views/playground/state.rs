@@ -111,6 +111,16 @@ impl PlaygroundState {
         self.outbox.clear();
     }
 
+    /// Forgets the maps of an earlier run (a new run starts, or another
+    /// experiment is opened): what is shown must belong to the run on screen.
+    pub fn forget_run(&mut self) {
+        self.run_ended();
+        self.maps = None;
+        self.pending = None;
+        self.output_texture = None;
+        self.unit_textures.clear();
+    }
+
     /// An answer from the live run; field maps for our probe are kept.
     pub fn on_answer(&mut self, answer: &ProbeAnswer) {
         let ProbeAnswer::Field(maps) = answer else {

@@ -135,7 +135,10 @@ pub fn study_curves(ui: &mut Ui, data: &StudyData, metric: &mut Metric) {
             ));
         }
     }
+    // Leave room under the plot for its save row (it sat behind the status bar).
+    let height = (ui.available_height() - 44.0).max(150.0);
     let plot = Plot::new("study_curves")
+        .height(height)
         .x_axis_label("epoch")
         .y_axis_label(metric.label())
         .allow_scroll(false);

@@ -90,14 +90,48 @@ impl Knob {
     }
 }
 
-/// Every number, switch and name in `exp`, as `--set` paths (arrays by index,
-/// enum variants by name).
+/// Every number, switch and name in `exp` that its kind of learning uses, as
+/// `--set` paths (arrays by index, enum variants by name): the agent's settings
+/// only for a maze, the network's and optimizer's only where there is one.
 pub fn knobs(exp: &Experiment) -> Vec<(String, KnobKind)> {
     let mut out = Vec::new();
     if let Ok(tree) = serde_json::to_value(exp) {
         walk(&tree, "", &mut out);
     }
+    let maze = matches!(exp.dataset, crate::spec::DatasetSpec::Gridworld(_));
+    let network = crate::spec::uses_model(exp);
+    out.retain(|(path, _)| {
+        let under = |root: &str| path == root || path.starts_with(&format!("{root}."));
+        if under("agent") {
+            return maze;
+        }
+        if under("model") || under("optimizer") || under("schedule") {
+            return network;
+        }
+        // A maze trains no batches: the supervised loop's settings do nothing.
+        !(maze && under("training"))
+    });
     out
+}
+
+/// Whether objective `o` is measured for `exp`'s kind of learning.
+pub fn fits(exp: &Experiment, o: &Objective) -> bool {
+    use crate::spec::{DatasetSpec, TextTask};
+    let figure = match o {
+        Objective::Maximize(f) | Objective::Minimize(f) => *f,
+    };
+    let maze = matches!(exp.dataset, DatasetSpec::Gridworld(_));
+    let language_model = matches!(
+        &exp.dataset,
+        DatasetSpec::Text(t) if matches!(t.task, TextTask::LanguageModel(_))
+    );
+    match figure {
+        Figure::SuccessRate | Figure::PathRatio => maze,
+        Figure::BitsPerToken => language_model,
+        Figure::Parameters => crate::spec::uses_model(exp),
+        Figure::TrainSeconds => true,
+        _ => !maze,
+    }
 }
 
 fn walk(v: &Value, path: &str, out: &mut Vec<(String, KnobKind)>) {
@@ -224,6 +258,14 @@ impl ExploreState {
                 _ => Knob::new(path, kind),
             })
             .collect();
+        // A maze measures no accuracy: tick the first objective that fits.
+        let ticked = OFFERED
+            .iter()
+            .zip(self.objectives)
+            .any(|(o, on)| on && fits(exp, o));
+        if !ticked && let Some(i) = OFFERED.iter().position(|o| fits(exp, o)) {
+            self.objectives[i] = true;
+        }
         self.source = Some(exp.clone());
     }
 
@@ -247,7 +289,7 @@ impl ExploreState {
         let objectives: Vec<Objective> = OFFERED
             .iter()
             .zip(self.objectives)
-            .filter(|(_, on)| *on)
+            .filter(|(o, on)| *on && fits(exp, o))
             .map(|(o, _)| *o)
             .collect();
         let search = match self.search {
@@ -471,21 +513,22 @@ pub fn explore_panel(
                 }
             });
             ui.end_row();
-            ui.label("Objectives");
-            ui.horizontal_wrapped(|ui| {
-                for (o, on) in OFFERED.iter().zip(state.objectives.iter_mut()) {
-                    ui.checkbox(on, o.label());
-                }
-            });
-            ui.end_row();
-            let l = ui.label("At once");
-            ui.horizontal(|ui| {
-                ui.add(egui::DragValue::new(&mut state.parallel).range(0..=256))
-                    .labelled_by(l.id);
-                ui.weak("trials (0: one per core)");
-            });
-            ui.end_row();
         });
+    // Outside the grid: a wrapped row in a grid cell spilled over the next row.
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Objectives");
+        for (o, on) in OFFERED.iter().zip(state.objectives.iter_mut()) {
+            if fits(exp, o) {
+                ui.checkbox(on, o.label());
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        let l = ui.label("At once");
+        ui.add(egui::DragValue::new(&mut state.parallel).range(0..=256))
+            .labelled_by(l.id);
+        ui.weak("trials (0: one per core)");
+    });
     ui.horizontal(|ui| {
         let n = state.knobs.iter().filter(|k| k.on).count();
         if ui

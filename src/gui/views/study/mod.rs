@@ -229,7 +229,7 @@ impl StudyView {
         if !has_data {
             self.page = Page::Explore;
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             for p in Page::ALL {
                 if has_data || p == Page::Explore {
                     ui.selectable_value(&mut self.page, p, p.label());

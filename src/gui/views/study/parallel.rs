@@ -35,6 +35,7 @@ pub fn parallel_coordinates(ui: &mut Ui, data: &StudyData) {
     };
     let y_of = |t: f32| bottom - (bottom - top) * t;
     let text = ui.visuals().text_color();
+    let backing = ui.visuals().panel_fill.gamma_multiply(0.9);
     let font = FontId::proportional(12.0);
     // Lines first, failed and valueless ones underneath.
     let mut order: Vec<usize> = (0..data.trials.len()).collect();
@@ -87,13 +88,12 @@ pub fn parallel_coordinates(ui: &mut Ui, data: &StudyData) {
             text,
         );
         for (at, label) in axis.tick_labels() {
-            painter.text(
-                Pos2::new(x + 4.0, y_of(at)),
-                Align2::LEFT_CENTER,
-                label,
-                font.clone(),
-                text,
-            );
+            // On a backing of the panel's colour: the trials' lines pass behind
+            // the numbers instead of through them.
+            let galley = painter.layout_no_wrap(label, font.clone(), text);
+            let at = Align2::LEFT_CENTER.anchor_size(Pos2::new(x + 4.0, y_of(at)), galley.size());
+            painter.rect_filled(at.expand(2.0), 2.0, backing);
+            painter.galley(at.min, galley, text);
         }
     }
 }

@@ -7,6 +7,7 @@
 use egui::{Color32, Ui};
 use egui_plot::Plot;
 
+use super::scale::short;
 use super::state::StudyData;
 use crate::gui::figure::plot::show_with_save_row;
 use crate::gui::figure::{Figure, Marker, Series};
@@ -78,6 +79,34 @@ impl ParetoState {
     }
 }
 
+/// What hovering a point says: the trial it is, and its two values.
+fn hover_text(
+    all: &[(usize, [f64; 2])],
+    front: &[(usize, [f64; 2])],
+    x_label: &str,
+    y_label: &str,
+    pos: &egui_plot::HoverPosition<'_>,
+) -> Option<String> {
+    let egui_plot::HoverPosition::NearDataPoint {
+        plot_name, index, ..
+    } = pos
+    else {
+        return None;
+    };
+    let list = if *plot_name == "front" { front } else { all };
+    let (id, [x, y]) = list.get(*index)?;
+    let on = if front.iter().any(|(f, _)| f == id) {
+        " (on the front)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "trial {id:04}{on}\n{x_label} = {}\n{y_label} = {}",
+        short(*x),
+        short(*y)
+    ))
+}
+
 /// Draws the pickers and the scatter.
 pub fn pareto_view(ui: &mut Ui, data: &StudyData, state: &mut ParetoState) {
     let objectives = data.objectives();
@@ -132,9 +161,37 @@ pub fn pareto_view(ui: &mut Ui, data: &StudyData, state: &mut ParetoState) {
         Series::line("front", FRONT, 2.0, front.clone()),
         Series::markers("front", FRONT, 6.0, true, Marker::Diamond, front),
     ];
+    let front_ids = state.front.clone();
+    // Leave room under the plot for its save row (it sat behind the status bar).
+    let height = (ui.available_height() - 44.0).max(150.0);
     let plot = Plot::new("study_pareto")
-        .x_axis_label(x_label)
-        .y_axis_label(y_label)
-        .allow_scroll(false);
+        .height(height)
+        .x_axis_label(x_label.clone())
+        .y_axis_label(y_label.clone())
+        .allow_scroll(false)
+        .label_formatter(move |pos| hover_text(&all, &front_ids, &x_label, &y_label, pos));
     show_with_save_row(ui, plot, fig, "study_pareto");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_plot::{HoverPosition, PlotPoint};
+
+    #[test]
+    fn hovering_a_point_names_its_trial() {
+        let all = vec![(3, [0.5, 100.0]), (7, [0.9, 300.0])];
+        let front = vec![(7, [0.9, 300.0])];
+        let near = |name: &'static str, index| HoverPosition::NearDataPoint {
+            plot_name: name,
+            position: PlotPoint::new(0.0, 0.0),
+            index,
+        };
+        let t = hover_text(&all, &front, "acc", "params", &near("trials", 0)).expect("text");
+        assert!(t.starts_with("trial 0003\n"), "{t}");
+        let t = hover_text(&all, &front, "acc", "params", &near("front", 0)).expect("text");
+        assert!(t.starts_with("trial 0007 (on the front)"), "{t}");
+        assert!(t.contains("acc = ") && t.contains("params = "), "{t}");
+        assert_eq!(hover_text(&all, &front, "a", "b", &near("trials", 9)), None);
+    }
 }

@@ -414,4 +414,43 @@ mod tests {
         assert_eq!(ColorScale::default().t(1.0), None);
         assert_eq!(ramp(f32::NAN), ramp(0.0));
     }
+
+    #[test]
+    fn minimising_the_scale_runs_from_the_largest_value_to_the_smallest() {
+        let min = ColorScale::over(
+            Some(Objective::Minimize(Figure::ValLoss)),
+            [0.9, 0.5, 0.7].into_iter(),
+        );
+        assert_eq!(min.range, Some((0.5, 0.9)));
+        let at = |v: f64| min.t(v).expect("placed");
+        assert_eq!(at(0.5), 1.0, "smallest loss: best");
+        assert_eq!(at(0.9), 0.0, "largest loss: worst");
+        assert!(
+            (at(0.6) - 0.75).abs() < 1e-6,
+            "a quarter of the way from the best: {}",
+            at(0.6)
+        );
+        assert_eq!(at(2.0), 0.0, "beyond the worst: clamped");
+        let trial = |id: usize, loss: f64| Trial {
+            id,
+            params: Default::default(),
+            state: crate::study::TrialState::Finished,
+            values: vec![Some(loss)],
+            epochs: 1.0,
+            wall_seconds: 1.0,
+            rungs: Default::default(),
+            lineage: Vec::new(),
+            generations: Vec::new(),
+        };
+        assert_eq!(
+            min.trial_color(&trial(0, 0.5)),
+            ramp(1.0),
+            "best trial in yellow"
+        );
+        assert_eq!(
+            min.trial_color(&trial(1, 0.9)),
+            ramp(0.0),
+            "worst in purple"
+        );
+    }
 }

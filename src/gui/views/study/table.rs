@@ -1,8 +1,9 @@
 //! The trials table: id, state, every explored path, every objective, epochs and
-//! wall seconds, one row per trial; click a header to sort by it (again to flip).
+//! wall seconds, whether it is on the Pareto front (two or more objectives), one
+//! row per trial; click a header to sort by it (again to flip).
 //!
 //! Contract: draws the rows in the order [`TableState::order`] computed when the
-//! trials or the sort changed (not per frame); clicking a trial's id asks to show
+//! trials or the sort changed (not per frame); clicking any cell of a trial's row asks to show
 //! its run in Curves, "open" asks to load its exact experiment into the editor.
 
 use egui::{RichText, Ui};
@@ -140,10 +141,16 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
     let paths = &data.derived.paths;
     let mut clicked = None;
     let order = state.order(data).to_vec();
+    // Every objective together (the Pareto page picks two of them).
+    let front: Vec<usize> = if objectives.len() >= 2 {
+        crate::study::pareto_front(&data.trials, objectives)
+    } else {
+        Vec::new()
+    };
     egui::ScrollArea::both().id_salt("study_table").show(ui, |ui| {
         egui::Grid::new("study_table_grid")
             .striped(true)
-            .num_columns(paths.len() + objectives.len() + 6)
+            .num_columns(paths.len() + objectives.len() + 7)
             .show(ui, |ui| {
                 let mut heads: Vec<(Column, String)> = vec![(Column::Id, "id".into()), (Column::State, "state".into())];
                 heads.extend(paths.iter().enumerate().map(|(i, p)| (Column::Param(i), p.clone())));
@@ -157,6 +164,11 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
                 }
                 // PBT: whom each member copied, and when (not sortable).
                 let pbt = data.trials.iter().any(|t| !t.lineage.is_empty());
+                if objectives.len() >= 2 {
+                    ui.label(RichText::new("Pareto").strong()).on_hover_text(
+                        "★: on the Pareto front of all the objectives (no other trial is at least as good on every one and better on one).",
+                    );
+                }
                 if pbt {
                     ui.label("copied").on_hover_text(
                         "Population-based training: trial@epoch for each time this member took a better member's weights and settings.",
@@ -167,29 +179,40 @@ pub fn trials_table(ui: &mut Ui, data: &StudyData, state: &mut TableState) -> Op
                 for &i in &order {
                     let Some(t) = data.trials.get(i) else { continue };
                     let color = data.derived.colors.trial_color(t);
-                    if ui
-                        .add(egui::Button::new(RichText::new(format!("{:04}", t.id)).color(color)).frame(false))
-                        .on_hover_text("Show this trial's run in Curves.")
-                        .clicked()
-                    {
-                        action = Some(StudyAction::ShowRun(t.id));
-                    }
-                    let state_label = ui.label(t.state.name());
+                    // Any cell of the row shows the trial's run (not only its id).
+                    let mut row_clicked = false;
+                    let mut cell = |ui: &mut Ui, text: RichText| {
+                        let r = ui
+                            .add(egui::Label::new(text).sense(egui::Sense::click()))
+                            .on_hover_text("Show this trial's run in Curves.")
+                            .on_hover_cursor(egui::CursorIcon::PointingHand);
+                        row_clicked |= r.clicked();
+                        r
+                    };
+                    cell(ui, RichText::new(format!("{:04}", t.id)).color(color));
+                    let state_label = cell(ui, RichText::new(t.state.name()));
                     if let crate::study::TrialState::Failed(reason) = &t.state {
                         state_label.on_hover_text(reason);
                     }
                     for p in paths {
-                        ui.label(t.params.get(p).map_or_else(String::new, |v| show_value(v)));
+                        cell(ui, RichText::new(t.params.get(p).map_or_else(String::new, |v| show_value(v))));
                     }
                     for k in 0..objectives.len() {
-                        ui.label(t.values.get(k).copied().flatten().map_or_else(|| "—".into(), short));
+                        cell(ui, RichText::new(t.values.get(k).copied().flatten().map_or_else(|| "—".into(), short)));
                     }
-                    ui.label(short(t.epochs));
-                    ui.label(format!("{:.1}", t.wall_seconds));
+                    cell(ui, RichText::new(short(t.epochs)));
+                    cell(ui, RichText::new(format!("{:.1}", t.wall_seconds)));
+                    if objectives.len() >= 2 {
+                        let mark = if front.contains(&t.id) { "★" } else { "" };
+                        cell(ui, RichText::new(mark));
+                    }
                     if pbt {
                         let copied: Vec<String> =
                             t.lineage.iter().map(|(epochs, from)| format!("{from}@{epochs}")).collect();
-                        ui.label(copied.join(" "));
+                        cell(ui, RichText::new(copied.join(" ")));
+                    }
+                    if row_clicked {
+                        action = Some(StudyAction::ShowRun(t.id));
                     }
                     if ui
                         .small_button("open")
