@@ -15,7 +15,7 @@ use egui::Ui;
 
 use crate::gui::state::job::Job;
 use crate::gui::state::run_state::RunSeries;
-use crate::runs::{RunListing, files, list_runs, read_events};
+use crate::runs::{RunListing, files, list_runs, read_events, read_record};
 use crate::train::StopReason;
 
 /// What the learner asked for in the history.
@@ -53,7 +53,9 @@ pub struct HistoryState {
     scanned: Option<PathBuf>,
     /// Runs overlaid on the plots, by folder.
     pub overlay: BTreeMap<PathBuf, RunSeries>,
-    loading: Vec<(PathBuf, Job<RunSeries>)>,
+    /// Runs being read: the series, and a line to show when part of the record
+    /// could not be read (a torn last line).
+    loading: Vec<(PathBuf, Job<(RunSeries, Option<String>)>)>,
     /// Errors to report (read by the app).
     pub errors: Vec<String>,
     /// How many epochs "extend" adds (at least 1).
@@ -104,8 +106,9 @@ impl HistoryState {
                 Some(outcome) => {
                     let (dir, _) = self.loading.swap_remove(i);
                     match outcome {
-                        Ok(series) => {
+                        Ok((series, note)) => {
                             self.overlay.insert(dir, series);
+                            self.errors.extend(note);
                         }
                         Err(e) => self.errors.push(e),
                     }
@@ -139,10 +142,10 @@ impl HistoryState {
             "history",
             move || ctx.request_repaint(),
             move || {
-                let events = read_events(&path).map_err(|e| {
+                let (events, note) = read_record(&path).map_err(|e| {
                     format!("cannot read {}: {e}", path.join(files::METRICS).display())
                 })?;
-                Ok(RunSeries::from_events(&label, &events))
+                Ok((RunSeries::from_events(&label, &events), note))
             },
         );
         self.loading.push((dir.to_path_buf(), job));
@@ -265,5 +268,60 @@ impl HistoryState {
             }
         }
         action
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{StepMetrics, TrainEvent};
+
+    /// A record whose last line was cut (a run killed while writing it) still
+    /// overlays its whole lines, and the window says what was skipped.
+    #[test]
+    fn a_torn_last_line_is_skipped_and_said() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let step = |step| {
+            TrainEvent::Step(StepMetrics {
+                step,
+                epoch: 0.1,
+                loss: 1.5,
+                accuracy: 0.5,
+                lr: 1e-3,
+                samples_per_sec: 100.0,
+                steps_covered: 1,
+            })
+        };
+        let mut text = String::new();
+        for s in [1, 2] {
+            text.push_str(&serde_json::to_string(&step(s)).expect("json"));
+            text.push('\n');
+        }
+        let third = serde_json::to_string(&step(3)).expect("json");
+        text.push_str(&third[..third.len() / 2]);
+        std::fs::write(dir.path().join(files::METRICS), text).expect("write");
+
+        let ctx = egui::Context::default();
+        let mut history = HistoryState::default();
+        history.add_overlay_labelled(dir.path(), "torn", &ctx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while history.is_loading() && std::time::Instant::now() < deadline {
+            history.poll(dir.path());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let series = history.overlay.get(dir.path()).expect("overlaid");
+        assert_eq!(
+            series.steps.step,
+            vec![1.0, 2.0],
+            "the two whole lines, not the torn one"
+        );
+        assert!(
+            history
+                .errors
+                .iter()
+                .any(|e| e.contains("incomplete line") && e.contains(files::METRICS)),
+            "{:?}",
+            history.errors
+        );
     }
 }
