@@ -46,6 +46,10 @@ pub fn save_metrics_csv(run_dir: &Path, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// A run read for the overlay, and a line for the user when part of its
+/// record could not be read.
+type LoadedRun = (RunSeries, Option<String>);
+
 /// History state.
 #[derive(Default)]
 pub struct HistoryState {
@@ -55,7 +59,7 @@ pub struct HistoryState {
     pub overlay: BTreeMap<PathBuf, RunSeries>,
     /// Runs being read: the series, and a line to show when part of the record
     /// could not be read (a torn last line).
-    loading: Vec<(PathBuf, Job<(RunSeries, Option<String>)>)>,
+    loading: Vec<(PathBuf, Job<LoadedRun>)>,
     /// Errors to report (read by the app).
     pub errors: Vec<String>,
     /// How many epochs "extend" adds (at least 1).
