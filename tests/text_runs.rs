@@ -86,6 +86,14 @@ fn char_lstm_loss_falls_and_samples_are_vocabulary_text() {
     assert_eq!(info.step_items.unit, trainlab::train::ItemUnit::Tokens);
     assert_eq!(info.step_items.count, 16 * 16);
     let vocab = trainlab::data::text::Vocab::load(&run.join("vocab.json")).expect("vocab saved");
+    // The model table's head is as wide as the vocabulary the text gave (not 0),
+    // and its rows add up to the run's parameter count.
+    let head = info.layers.last().expect("a head row");
+    assert_eq!(head.output.last(), Some(&vocab.len()), "{head:?}");
+    assert_eq!(
+        info.layers.iter().map(|l| l.params).sum::<usize>(),
+        info.parameters
+    );
     let samples: Vec<&String> = events
         .iter()
         .filter_map(|e| match e {

@@ -24,6 +24,8 @@ pub(crate) struct TextSetup {
     pub model: Model,
     /// Parameters that train (frozen ones left out).
     pub vars: Vec<Var>,
+    /// Width of the head the data sized (vocabulary, classes, or 1 for binary).
+    pub head_outputs: usize,
 }
 
 /// Reads data and builds the model; `outputs` gives the head size from the
@@ -125,6 +127,7 @@ pub(crate) fn prepare(
         vocab,
         model,
         vars,
+        head_outputs: out,
     })
 }
 
@@ -177,7 +180,7 @@ pub(crate) fn announce(
             .iter()
             .take(last.len().saturating_sub(1))
             .copied()
-            .chain([0])
+            .chain([setup.head_outputs])
             .collect(),
         params: setup.model.param_count().saturating_sub(body),
     });
