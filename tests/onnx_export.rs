@@ -15,7 +15,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::trainlab;
 
@@ -86,21 +85,16 @@ fn run_ort_bytes(python: &Path, model: &Path, bytes: &[u8], dtype: &str, shape: 
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let o = Command::new(python)
-        .arg(&script)
-        .arg(model)
-        .arg(&x_path)
-        .arg(&out_path)
-        .arg(shape_arg)
-        .arg(dtype)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let stdout = common::run_python(
+        python,
+        [
+            script.as_os_str(),
+            model.as_os_str(),
+            x_path.as_os_str(),
+            out_path.as_os_str(),
+            shape_arg.as_ref(),
+            dtype.as_ref(),
+        ],
     );
     let outputs = std::fs::read(&out_path)
         .expect("outputs")

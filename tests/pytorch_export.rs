@@ -11,7 +11,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::trainlab;
 
@@ -36,20 +35,9 @@ fn test_accuracy(text: &str) -> f64 {
 }
 
 fn run_script(python: &Path, script: &Path, args: &[&str]) -> String {
-    // One thread: these models are small, and CI has two cores.
-    let o = Command::new(python)
-        .arg(script)
-        .args(args)
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .expect("python runs");
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    let mut all = vec![script.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    common::run_python(python, all)
 }
 
 fn summary(run: &Path) -> serde_json::Value {

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::trainlab;
 
@@ -53,17 +52,7 @@ print(json.dumps(out))
 "#;
 
 fn read_tb(python: &Path, dir: &Path) -> serde_json::Value {
-    let o = Command::new(python)
-        .args(["-c", READ])
-        .arg(dir)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let stdout = common::run_python(python, ["-c".as_ref(), READ.as_ref(), dir.as_os_str()]);
     serde_json::from_str(stdout.trim()).expect("json")
 }
 

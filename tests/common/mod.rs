@@ -83,3 +83,24 @@ pub fn python_with(code: &str, packages: &str) -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// Runs `python` with `args` (a script and its arguments, or `-c CODE ...`) on
+/// one thread (the models are small, CI has two cores); its standard output.
+/// Fails the test with both outputs when Python fails.
+pub fn run_python<S: AsRef<std::ffi::OsStr>>(
+    python: &std::path::Path,
+    args: impl IntoIterator<Item = S>,
+) -> String {
+    let o = std::process::Command::new(python)
+        .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .expect("python runs");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
