@@ -2,8 +2,14 @@
 //! - frame time (UI pass + tessellation, what the GUI thread does each frame) while
 //!   a real run trains at full speed and the plots hold >= 1M loss points (a 1M-step
 //!   recorded run is overlaid for comparison: the plots must decimate, not draw all);
-//! - training throughput with the GUI attached vs headless (the CLI's way of
-//!   consuming events), same experiment, alternating twice;
+//! - training throughput with the GUI attached (the run's tab open, a frame drawn
+//!   whenever the app asks for a repaint, at most 60 a second, as eframe does)
+//!   vs headless (the CLI's way: blocking on the events, recording a run folder)
+//!   for every kind of run (image MLP and CNN, char-LM with live samples, text
+//!   classifier, tabular and DQN mazes, the playground's field, a study of two
+//!   trials, a paced run lifted to full speed), medians of 3 rounds whose order
+//!   alternates, with how often the open view changed (updates shown per second);
+//!   `-- --watch-only [maze ...]` runs just this, or the kinds whose names hold a word;
 //! - time from pressing Start to the first loss point on screen (bundled MNIST);
 //! - frame time of the Study tab while a 64-trial study folder fills (every
 //!   trial's metrics.jsonl growing, the journal moving trials along): the overlaid
@@ -77,20 +83,7 @@ fn write_past_run(root: &Path) -> std::io::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-fn headless_samples_per_sec() -> f64 {
-    let handle = start(experiment(), StartOptions::default());
-    let mut sps = 0.0;
-    for e in handle.events().iter() {
-        if let TrainEvent::Finished(s) = e {
-            sps = s.samples_per_sec;
-        }
-    }
-    handle.join();
-    sps
-}
-
 struct GuiRun {
-    samples_per_sec: f64,
     frame_ms: Vec<f64>,
     first_point: Option<Duration>,
     points: usize,
@@ -133,62 +126,10 @@ fn gui_run(root: &Path, past: &Path) -> GuiRun {
     }
     frame(&ctx, &mut app);
     GuiRun {
-        samples_per_sec: app
-            .series
-            .summary
-            .as_ref()
-            .map_or(0.0, |s| s.samples_per_sec),
         frame_ms,
         first_point,
         points: points + app.series.steps.loss.len(),
     }
-}
-
-/// A long tabular Q-learning run on the 21x21 example maze.
-fn maze_experiment() -> Option<Experiment> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/gridworld_qlearning.ron");
-    let mut exp = trainlab::spec::load_file(&path).ok()?;
-    exp.agent.episodes = 300_000;
-    Some(exp)
-}
-
-fn maze_moves_per_sec(summary: Option<&trainlab::train::RunSummary>) -> f64 {
-    summary
-        .and_then(|s| s.rl.as_ref())
-        .map_or(0.0, |r| r.env_steps_per_sec)
-}
-
-/// Frame times with the Maze tab open while the maze trains, and moves/s with the
-/// GUI attached and headless.
-fn maze_round(root: &Path) -> Option<(Vec<f64>, f64, f64)> {
-    let exp = maze_experiment()?;
-    let handle = start(exp.clone(), StartOptions::default());
-    let mut summary = None;
-    for e in handle.events().iter() {
-        if let TrainEvent::Finished(s) = e {
-            summary = Some(s);
-        }
-    }
-    handle.join();
-    let headless = maze_moves_per_sec(summary.as_ref());
-    let ctx = egui::Context::default();
-    let mut app = TrainlabApp::with_runs_root(root);
-    app.doc.exp = exp;
-    app.tab = Tab::Maze;
-    frame(&ctx, &mut app);
-    app.start_run(&ctx);
-    let mut frame_ms = Vec::new();
-    while app.is_running() {
-        let dt = frame(&ctx, &mut app);
-        frame_ms.push(dt.as_secs_f64() * 1e3);
-        std::thread::sleep(FRAME.saturating_sub(dt));
-    }
-    frame(&ctx, &mut app);
-    Some((
-        frame_ms,
-        headless,
-        maze_moves_per_sec(app.series.summary.as_ref()),
-    ))
 }
 
 /// Frame times (ms) of the Playground tab while the spiral example trains at
@@ -386,6 +327,519 @@ fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u
     Ok((live, table, parallel, train, points))
 }
 
+/// One kind of run the workbench is watched on.
+struct Kind {
+    name: &'static str,
+    /// What it trains, for the report.
+    what: &'static str,
+    exp: Experiment,
+    /// The tab kept open while it trains.
+    tab: Tab,
+    /// Slow motion at this pace, lifted to full speed after `PACED_FOR`.
+    pace: Option<f64>,
+    /// Also timed headless without a run folder (what recording costs).
+    unrecorded: bool,
+    /// What the open view shows; a change between two frames is one update shown.
+    shown: fn(&TrainlabApp) -> u64,
+    /// The figure in the summary: samples/s, or moves/s for mazes.
+    unit: &'static str,
+}
+
+/// How long a paced run goes slowly before it is switched to full speed.
+const PACED_FOR: Duration = Duration::from_secs(1);
+
+fn example(file: &str) -> Result<Experiment, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join(file);
+    trainlab::spec::load_file(&path).map_err(|e| format!("{file}: {e}"))
+}
+
+fn curve_points(app: &TrainlabApp) -> u64 {
+    app.series.steps.loss.len() as u64
+}
+
+/// Every kind the issue names, each sized to train for one to three seconds here.
+fn kinds() -> Result<Vec<Kind>, String> {
+    let mut cnn = example("mnist_cnn.ron")?;
+    cnn.training.epochs = 1;
+    if let trainlab::spec::DatasetSpec::Images(d) = &mut cnn.dataset {
+        d.train_limit = Some(1_500);
+    }
+    let mut lm = example("text_charlm_gru.ron")?;
+    lm.training.epochs = 1;
+    let mut classifier = example("text_classify_gru.ron")?;
+    classifier.training.epochs = 1;
+    let mut maze = example("gridworld_qlearning.ron")?;
+    maze.agent.episodes = 1_000_000;
+    let mut dqn = example("gridworld_dqn.ron")?;
+    dqn.agent.stop_when_optimal = false;
+    dqn.agent.episodes = 1_500;
+    let playground = example("playground_spiral.ron")?;
+    let curves = Tab::Curves;
+    Ok(vec![
+        Kind {
+            name: "image MLP",
+            what: "the built-in default (bundled MNIST, 10 epochs), 1M-point run overlaid",
+            exp: experiment(),
+            tab: curves,
+            pace: None,
+            unrecorded: true,
+            shown: curve_points,
+            unit: "samples/s",
+        },
+        Kind {
+            name: "image CNN",
+            what: "mnist_cnn.ron, 1 epoch of 1,500 images",
+            exp: cnn,
+            tab: curves,
+            pace: None,
+            unrecorded: false,
+            shown: curve_points,
+            unit: "samples/s",
+        },
+        Kind {
+            name: "char-LM, live samples",
+            what: "text_charlm_gru.ron, 1 epoch, a sample every 100 steps, Text tab",
+            exp: lm,
+            tab: Tab::Text,
+            pace: None,
+            unrecorded: false,
+            shown: |a| a.series.samples.len() as u64 * 1_000_000 + curve_points(a),
+            unit: "samples/s",
+        },
+        Kind {
+            name: "text classifier",
+            what: "text_classify_gru.ron, 1 epoch",
+            exp: classifier,
+            tab: curves,
+            pace: None,
+            unrecorded: false,
+            shown: curve_points,
+            unit: "samples/s",
+        },
+        Kind {
+            name: "tabular maze",
+            what: "gridworld_qlearning.ron (21x21), 1M episodes, Maze tab",
+            exp: maze,
+            tab: Tab::Maze,
+            pace: None,
+            unrecorded: true,
+            shown: |a| a.series.policy.as_ref().map_or(0, |p| p.episode),
+            unit: "moves/s",
+        },
+        Kind {
+            name: "DQN maze",
+            what: "gridworld_dqn.ron (8x8), 1,500 episodes, Maze tab",
+            exp: dqn,
+            tab: Tab::Maze,
+            pace: None,
+            unrecorded: false,
+            shown: |a| a.series.policy.as_ref().map_or(0, |p| p.episode),
+            unit: "moves/s",
+        },
+        Kind {
+            name: "playground field",
+            what: "playground_spiral.ron as it is, a 100 x 100 field per frame",
+            exp: playground,
+            tab: Tab::Playground,
+            pace: None,
+            unrecorded: false,
+            shown: |a| a.playground.answers,
+            unit: "samples/s",
+        },
+        Kind {
+            name: "paced, then full speed",
+            what: "the built-in default at 20 steps/s for 1 s, then full speed",
+            exp: experiment(),
+            tab: curves,
+            pace: Some(20.0),
+            unrecorded: false,
+            shown: curve_points,
+            unit: "samples/s",
+        },
+    ])
+}
+
+fn throughput(s: &trainlab::events::RunSummary) -> f64 {
+    s.rl.as_ref()
+        .map_or(s.samples_per_sec, |r| r.env_steps_per_sec)
+}
+
+/// A fresh folder under `root` for one run.
+fn fresh(root: &Path, name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    root.join(format!("{}-{n}", name.replace([' ', ','], "_")))
+}
+
+/// The run headless, as the CLI consumes it (blocking on the events, recording
+/// into a run folder unless `record` is false); its throughput.
+fn headless(kind: &Kind, root: &Path, record: bool) -> Result<f64, String> {
+    let handle = start(
+        kind.exp.clone(),
+        StartOptions {
+            run_dir: record.then(|| fresh(root, kind.name)),
+            pace: kind.pace,
+            ..StartOptions::default()
+        },
+    );
+    let began = Instant::now();
+    let mut lifted = kind.pace.is_none();
+    let mut result = Err("no Finished event".to_string());
+    loop {
+        match handle.events().recv_timeout(Duration::from_millis(20)) {
+            Ok(TrainEvent::Finished(s)) => result = Ok(throughput(&s)),
+            Ok(TrainEvent::Failed { message, .. }) => result = Err(message),
+            Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if !lifted && began.elapsed() >= PACED_FOR {
+            lifted = handle.send(trainlab::events::Control::SetPace(None));
+        }
+    }
+    handle.join();
+    result
+}
+
+/// Frames as eframe schedules them: one when something asked for a repaint (the
+/// worker's wake, a view waiting for an answer, egui itself), at most 60 a second.
+struct Repaints {
+    asked: crossbeam_channel::Receiver<Duration>,
+}
+
+impl Repaints {
+    fn new(ctx: &egui::Context) -> Self {
+        let (tx, asked) = crossbeam_channel::unbounded();
+        ctx.set_request_repaint_callback(move |info| {
+            let _ = tx.send(info.delay);
+        });
+        Self { asked }
+    }
+
+    /// Draws one frame (what was asked before it is answered by it); the time it took.
+    fn frame(&self, ctx: &egui::Context, app: &mut TrainlabApp) -> Duration {
+        while self.asked.try_recv().is_ok() {}
+        frame(ctx, app)
+    }
+
+    /// After a frame that took `dt`: waits out the rest of the 60 fps frame, then
+    /// until a repaint is asked for or `give_up` passes (to look at the clock).
+    fn wait(&self, dt: Duration, give_up: Duration) {
+        std::thread::sleep(FRAME.saturating_sub(dt));
+        let deadline = Instant::now() + give_up;
+        loop {
+            match self.asked.recv_deadline(deadline) {
+                Ok(delay) if delay <= FRAME => return,
+                Ok(delay) => {
+                    // A repaint asked for later (an animation, a timeout).
+                    let at = Instant::now() + delay;
+                    if at < deadline {
+                        std::thread::sleep(at - Instant::now());
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// One GUI-attached run: throughput, updates the open view showed per second,
+/// frame times (ms).
+struct Watched {
+    throughput: f64,
+    shown_per_sec: f64,
+    frames_per_sec: f64,
+    frame_ms: Vec<f64>,
+}
+
+/// The run started from the workbench with its tab open, frames drawn at 60 fps.
+fn watched(kind: &Kind, root: &Path, past: &Path) -> Result<Watched, String> {
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.doc.exp = kind.exp.clone();
+    if let Some(p) = kind.pace {
+        app.pace.slow = true;
+        app.pace.rate = p;
+    }
+    if kind.name == "image MLP" {
+        app.views.compare_run(past, &ctx);
+        while app.views.is_loading_overlays() {
+            frame(&ctx, &mut app);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    app.tab = kind.tab;
+    frame(&ctx, &mut app); // warm caches (font atlas) before timing
+    app.start_run(&ctx);
+    app.tab = kind.tab;
+    let repaints = Repaints::new(&ctx);
+    let began = Instant::now();
+    let mut lifted = kind.pace.is_none();
+    let mut last = (kind.shown)(&app);
+    let mut updates = 0u64;
+    let mut frame_ms = Vec::new();
+    while app.is_running() {
+        if !lifted && began.elapsed() >= PACED_FOR {
+            app.set_live_pace(None, &ctx);
+            lifted = true;
+        }
+        let dt = repaints.frame(&ctx, &mut app);
+        frame_ms.push(dt.as_secs_f64() * 1e3);
+        let now = (kind.shown)(&app);
+        if now != last {
+            updates += 1;
+            last = now;
+        }
+        repaints.wait(dt, Duration::from_millis(50));
+    }
+    let secs = began.elapsed().as_secs_f64();
+    frame(&ctx, &mut app);
+    let summary = app
+        .series
+        .summary
+        .as_ref()
+        .ok_or_else(|| format!("no summary: {:?} {:?}", app.series.state, app.errors))?;
+    Ok(Watched {
+        throughput: throughput(summary),
+        shown_per_sec: updates as f64 / secs,
+        frames_per_sec: frame_ms.len() as f64 / secs,
+        frame_ms,
+    })
+}
+
+/// The two-trial study: its file and a fresh folder for it.
+fn two_trials(root: &Path) -> Result<(trainlab::spec::LoadedStudy, std::path::PathBuf), String> {
+    let file = root.join("two-trials.ron");
+    if !file.exists() {
+        let text = r#"(
+    name: "two",
+    base: Inline(name: "mlp", training: (epochs: 4)),
+    space: { "optimizer.lr": Choice([1e-3, 3e-3]) },
+    search: Grid,
+    objectives: [Maximize(ValAccuracy)],
+    parallel: Trials(2),
+)"#;
+        std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    }
+    let study = trainlab::spec::load_study(&file).map_err(|e| e.to_string())?;
+    Ok((study, fresh(root, "study")))
+}
+
+/// Mean samples/s of a finished study's trials (from their summaries).
+fn trial_throughput(dir: &Path) -> Result<f64, String> {
+    let mut figures = Vec::new();
+    for id in 0..2 {
+        let path = trainlab::study::trial_dir(dir, id).join("summary.json");
+        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let s: trainlab::events::RunSummary =
+            serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        figures.push(s.samples_per_sec);
+    }
+    Ok(figures.iter().sum::<f64>() / figures.len() as f64)
+}
+
+fn study_headless(root: &Path) -> Result<f64, String> {
+    let (study, dir) = two_trials(root)?;
+    trainlab::study::create(&study, &dir).map_err(|e| e.to_string())?;
+    trainlab::study::work(&dir, None, &|_| {}).map_err(|e| e.to_string())?;
+    trial_throughput(&dir)
+}
+
+fn study_watched(root: &Path) -> Result<Watched, String> {
+    let (study, dir) = two_trials(root)?;
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.tab = Tab::Study;
+    frame(&ctx, &mut app);
+    app.study
+        .start(Some(study), &dir, &ctx)
+        .map_err(|e| e.to_string())?;
+    app.study.page = Page::Curves;
+    let points = |app: &TrainlabApp| -> u64 {
+        app.study.data.as_ref().map_or(0, |d| {
+            d.curves
+                .iter()
+                .map(|c| (c.val_accuracy.points.len() + c.train_loss.points.len()) as u64)
+                .sum()
+        })
+    };
+    let repaints = Repaints::new(&ctx);
+    let began = Instant::now();
+    let mut last = points(&app);
+    let mut updates = 0u64;
+    let mut frame_ms = Vec::new();
+    while app.study.is_working() {
+        let dt = repaints.frame(&ctx, &mut app);
+        frame_ms.push(dt.as_secs_f64() * 1e3);
+        let now = points(&app);
+        if now != last {
+            updates += 1;
+            last = now;
+        }
+        repaints.wait(dt, Duration::from_millis(50));
+    }
+    let secs = began.elapsed().as_secs_f64();
+    frame(&ctx, &mut app);
+    Ok(Watched {
+        throughput: trial_throughput(&dir)?,
+        shown_per_sec: updates as f64 / secs,
+        frames_per_sec: frame_ms.len() as f64 / secs,
+        frame_ms,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+/// Figures of one kind over the rounds.
+#[derive(Default)]
+struct Rounds {
+    headless: Vec<f64>,
+    unrecorded: Vec<f64>,
+    gui: Vec<f64>,
+    shown: Vec<f64>,
+    fps: Vec<f64>,
+    frame_ms: Vec<f64>,
+    errors: Vec<String>,
+}
+
+impl Rounds {
+    fn print(&self, name: &str, unit: &str) {
+        for e in &self.errors {
+            println!("{name}: {e}");
+        }
+        if self.gui.is_empty() || self.headless.is_empty() {
+            return;
+        }
+        let (h, g) = (median(self.headless.clone()), median(self.gui.clone()));
+        let scale = if h > 1e7 { 1e6 } else { 1.0 };
+        // Each round's two runs ran back to back: their ratio is the fair one.
+        let ratios: Vec<f64> = self
+            .gui
+            .iter()
+            .zip(&self.headless)
+            .map(|(g, h)| g / h)
+            .collect();
+        let per_round: Vec<String> = ratios
+            .iter()
+            .map(|r| format!("{:.1}%", 100.0 * r))
+            .collect();
+        let mut ms = self.frame_ms.clone();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "{name}: headless {:.1}{} {unit}, GUI attached {:.1}{}; GUI/headless median {:.1}% (rounds {}); view updated {:.1}/s ({:.0} frames/s); frame p95 {:.2} ms",
+            h / scale,
+            if scale > 1.0 { " M" } else { "" },
+            g / scale,
+            if scale > 1.0 { " M" } else { "" },
+            100.0 * median(ratios.clone()),
+            per_round.join(", "),
+            median(self.shown.clone()),
+            median(self.fps.clone()),
+            percentile(&ms, 0.95),
+        );
+        if !self.unrecorded.is_empty() {
+            println!(
+                "    headless without a run folder: {:.1}{} {unit}",
+                median(self.unrecorded.clone()) / scale,
+                if scale > 1.0 { " M" } else { "" },
+            );
+        }
+    }
+}
+
+const ROUNDS: usize = 3;
+
+/// GUI attached vs headless for every kind, `ROUNDS` rounds, the order of the two
+/// alternating from round to round; medians per kind.
+fn watching(root: &Path, past: &Path, only: &[String]) {
+    let kinds = match kinds() {
+        Ok(k) => k,
+        Err(e) => return println!("watching: {e}"),
+    };
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    let mut figures: Vec<Rounds> = kinds.iter().map(|_| Rounds::default()).collect();
+    let mut study = Rounds::default();
+    for round in 0..ROUNDS {
+        let gui_first = round % 2 == 1;
+        for (kind, f) in kinds.iter().zip(figures.iter_mut()) {
+            if !wanted(kind.name) {
+                continue;
+            }
+            let mut go = |gui: bool| {
+                if gui {
+                    match watched(kind, root, past) {
+                        Ok(w) => {
+                            f.gui.push(w.throughput);
+                            f.shown.push(w.shown_per_sec);
+                            f.fps.push(w.frames_per_sec);
+                            f.frame_ms.extend(w.frame_ms);
+                        }
+                        Err(e) => f.errors.push(format!("GUI round {round}: {e}")),
+                    }
+                } else {
+                    match headless(kind, root, true) {
+                        Ok(t) => f.headless.push(t),
+                        Err(e) => f.errors.push(format!("headless round {round}: {e}")),
+                    }
+                }
+            };
+            go(gui_first);
+            go(!gui_first);
+            if kind.unrecorded {
+                match headless(kind, root, false) {
+                    Ok(t) => f.unrecorded.push(t),
+                    Err(e) => f.errors.push(format!("unrecorded round {round}: {e}")),
+                }
+            }
+        }
+        if wanted("study") {
+            let mut go = |gui: bool| {
+                if gui {
+                    match study_watched(root) {
+                        Ok(w) => {
+                            study.gui.push(w.throughput);
+                            study.shown.push(w.shown_per_sec);
+                            study.fps.push(w.frames_per_sec);
+                            study.frame_ms.extend(w.frame_ms);
+                        }
+                        Err(e) => study.errors.push(format!("GUI round {round}: {e}")),
+                    }
+                } else {
+                    match study_headless(root) {
+                        Ok(t) => study.headless.push(t),
+                        Err(e) => study.errors.push(format!("headless round {round}: {e}")),
+                    }
+                }
+            };
+            go(gui_first);
+            go(!gui_first);
+        }
+    }
+    println!(
+        "watching: GUI attached (the run's tab open, a frame whenever the app asks for one, at most 60/s) vs headless (the CLI's way, recording a run folder), medians of {ROUNDS} alternating rounds"
+    );
+    for (kind, f) in kinds.iter().zip(&figures) {
+        if wanted(kind.name) {
+            println!("  ({}: {})", kind.name, kind.what);
+            f.print(kind.name, kind.unit);
+        }
+    }
+    if wanted("study") {
+        println!(
+            "  (study: two trials of the built-in MLP side by side, 4 epochs each, Study tab's curves; samples/s per trial)"
+        );
+        study.print("study, two trials", "samples/s");
+    }
+}
+
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);
     println!(
@@ -411,6 +865,18 @@ fn main() {
         Ok(d) => d,
         Err(e) => return eprintln!("cannot make a temporary folder: {e}"),
     };
+    if std::env::args().any(|a| a == "--watch-only") {
+        // The kinds named after it (parts of their names), or all.
+        let only: Vec<String> = std::env::args()
+            .skip_while(|a| a != "--watch-only")
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        return match write_past_run(root.path()) {
+            Ok(past) => watching(root.path(), &past, &only),
+            Err(e) => eprintln!("cannot write the 1M-point run: {e}"),
+        };
+    }
     match playground_round(root.path()) {
         Ok((ms, answers, steps, epochs)) => {
             println!(
@@ -452,53 +918,23 @@ fn main() {
     println!(
         "experiment: the built-in default (MLP, bundled MNIST, 10 epochs, a Step event every 10 steps), unchanged"
     );
-    let mut ratios = Vec::new();
-    for round in 1..=2 {
-        let cli = headless_samples_per_sec();
-        let gui = gui_run(root.path(), &past);
-        let mut ms = gui.frame_ms.clone();
-        ms.sort_by(f64::total_cmp);
-        let ratio = gui.samples_per_sec / cli;
-        ratios.push(ratio);
-        println!(
-            "round {round}: headless {cli:.0} samples/s, GUI attached {:.0} samples/s ({:.1}%)",
-            gui.samples_per_sec,
-            ratio * 100.0
-        );
-        println!(
-            "         {} frames while training, {} loss points plotted: frame time p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
-            ms.len(),
-            gui.points,
-            percentile(&ms, 0.5),
-            percentile(&ms, 0.95),
-            percentile(&ms, 1.0)
-        );
-        match gui.first_point {
-            Some(t) => println!(
-                "         Start to first loss point on screen: {:.0} ms",
-                t.as_secs_f64() * 1e3
-            ),
-            None => println!("         no loss point arrived"),
-        }
-    }
-    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    let gui = gui_run(root.path(), &past);
+    let mut ms = gui.frame_ms.clone();
+    ms.sort_by(f64::total_cmp);
     println!(
-        "GUI-attached throughput, mean of rounds: {:.1}% of headless (target >= 95%)",
-        mean * 100.0
+        "  {} frames while training, {} loss points plotted: frame time p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        ms.len(),
+        gui.points,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        percentile(&ms, 1.0)
     );
-    match maze_round(root.path()) {
-        Some((mut ms, headless, gui)) => {
-            ms.sort_by(f64::total_cmp);
-            println!(
-                "maze (21x21 Q-learning, 300k episodes, Maze tab open): {} frames, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms; {:.1} M moves/s with the GUI, {:.1} M headless",
-                ms.len(),
-                percentile(&ms, 0.5),
-                percentile(&ms, 0.95),
-                percentile(&ms, 1.0),
-                gui / 1e6,
-                headless / 1e6
-            );
-        }
-        None => println!("maze: experiments/gridworld_qlearning.ron could not be loaded"),
+    match gui.first_point {
+        Some(t) => println!(
+            "  Start to first loss point on screen: {:.0} ms",
+            t.as_secs_f64() * 1e3
+        ),
+        None => println!("  no loss point arrived"),
     }
+    watching(root.path(), &past, &[]);
 }

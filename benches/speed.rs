@@ -13,11 +13,16 @@
 //! drifts by several per cent between runs; `-- --threads N` for N threads on both
 //! sides instead of all cores here and PyTorch's better of 1 and 2;
 //! `-- --device cuda` trains trainlab's side on GPU 0, in a `--features cuda` build,
-//! while the PyTorch reference stays on the CPU). `TRAINLAB_SIMD=avx2` measures
+//! while the PyTorch reference stays on the CPU; `-- whole` (optionally with
+//! experiment names) times whole `trainlab run`s of shipped experiments against
+//! benches/pytorch_whole.py doing the same work, see speed_whole/mod.rs). `TRAINLAB_SIMD=avx2` measures
 //! trainlab's AVX2 kernels (see benches/README.md).
 //! Samples/s count training steps only (forward, backward, optimizer), not evaluation.
 
 use std::process::Command;
+
+#[path = "speed_whole/mod.rs"]
+mod speed_whole;
 
 use candle_core::{Device, Tensor};
 use trainlab::model::{Mode, Model};
@@ -497,6 +502,24 @@ fn gemm_peak(threads: usize) -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
+/// `-- whole`: the shipped experiments' whole runs (the other names pick some).
+fn whole(
+    only: Vec<String>,
+    python: Option<&str>,
+    repeat: usize,
+    threads: Option<usize>,
+    peak: f64,
+) {
+    let names: Vec<String> = only.into_iter().filter(|o| o != "whole").collect();
+    let flops = |case: &str| {
+        cases()
+            .iter()
+            .find(|c| c.name == case)
+            .map_or(f64::NAN, |c| c.flops)
+    };
+    speed_whole::run(&names, python, repeat, threads, &flops, peak);
+}
+
 /// The command line: model names to run (all when empty) and the options.
 struct Args {
     only: Vec<String>,
@@ -601,6 +624,10 @@ fn main() {
         .map_or(f64::NAN, |(_, g)| *g);
     // Probing for torch takes seconds: only when PyTorch will run.
     let python = if skip_torch { String::new() } else { python() };
+    if only.iter().any(|o| o == "whole") {
+        let py = (!skip_torch).then_some(python.as_str());
+        return whole(only, py, repeat, threads, peak);
+    }
     println!(
         "speed: samples/s (mlp, cnn), tokens/s (lstm, gru, transformer), latency of one \
          batch-1 pass (*-infer); ratio: trainlab's speed / PyTorch's (above 1: trainlab faster)"

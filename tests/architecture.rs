@@ -8,6 +8,9 @@
 //! - a forbidden edge (see [`FORBIDDEN`] and [`spec_never_reaches_candle`]),
 //! - an entry of [`KNOWN`] that no longer happens, so the list only shrinks.
 //!
+//! It also fails on a function longer than [`MAX_FN_LINES`] outside test code
+//! and the hand-written kernels ([`KERNEL_FILES`]).
+//!
 //! Run: `cargo test --release --test architecture`.
 //!
 //! Pure std: this test must not need the crate it checks to be correct.
@@ -20,39 +23,7 @@ use std::path::{Path, PathBuf};
 /// (file, module it imports, why). Each is allowed from that file only, so the
 /// same edge from a new file still fails; an entry whose file no longer makes
 /// the edge fails too, until it is deleted here.
-const KNOWN: &[(&str, &str, &str)] = &[
-    // runs -> train closes two cycles: runs <-> train, and
-    // train -> text -> runs -> train (text/mod.rs uses runs). runs reads train's
-    // events, summaries and model loading. To be removed (issue 30): events/
-    // below both, infer/ for saved models.
-    ("src/runs/export.rs", "train", "to be removed (issue 30)"),
-    ("src/runs/history.rs", "train", "to be removed (issue 30)"),
-    ("src/runs/recorder.rs", "train", "to be removed (issue 30)"),
-    (
-        "src/runs/saved_model.rs",
-        "train",
-        "to be removed (issue 30)",
-    ),
-    (
-        "src/runs/tensorboard.rs",
-        "train",
-        "to be removed (issue 30)",
-    ),
-    // spec -> data: builds a maze to size the DQN input. To be removed
-    // (issue 30): spec takes the input size from its caller.
-    (
-        "src/spec/validate_rl.rs",
-        "data",
-        "to be removed (issue 30)",
-    ),
-    // gui -> model: the predictor runs models itself. To be removed (issue 30):
-    // the predictor moves to infer/.
-    (
-        "src/gui/state/predictor.rs",
-        "model",
-        "to be removed (issue 30)",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 /// Edges that must never exist: (from, to, why). `"*"` as `from` means every
 /// module except those in [`GUI_USERS`].
@@ -71,6 +42,37 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "gui",
         "model",
         "the GUI uses trained models through infer/, never model/ itself",
+    ),
+    (
+        "runs",
+        "model",
+        "runs/ is disk only; models are read back in infer/",
+    ),
+    ("runs", "infer", "runs/ is disk only; infer/ sits above it"),
+    (
+        "events",
+        "train",
+        "the event contract is plain data below everything that sends or reads it",
+    ),
+    (
+        "events",
+        "model",
+        "the event contract is plain data below everything that sends or reads it",
+    ),
+    (
+        "events",
+        "data",
+        "the event contract is plain data below everything that sends or reads it",
+    ),
+    (
+        "events",
+        "runs",
+        "the event contract is plain data below everything that sends or reads it",
+    ),
+    (
+        "events",
+        "infer",
+        "the event contract is plain data below everything that sends or reads it",
     ),
     (
         "*",
@@ -466,5 +468,184 @@ fn the_scanner_sees_code_and_skips_comments_and_strings() {
         [("spec", 1), ("data", 5), ("quant", 6), ("util", 6)],
         "{}",
         code_only(text)
+    );
+}
+
+/// Longest a function may be: lines from its `fn` to its closing brace.
+const MAX_FN_LINES: usize = 120;
+
+/// Files of hand-written SIMD kernels, whose long functions are allowed: an
+/// unrolled inner loop reads best whole.
+const KERNEL_FILES: &[&str] = &[
+    "src/model/kernels/conv.rs",
+    "src/model/kernels/lstm_fused.rs",
+];
+
+/// Functions over [`MAX_FN_LINES`] being split (issue 30): (file, function).
+/// Like [`KNOWN`], the list only shrinks: an entry that is short now fails.
+const KNOWN_LONG: &[(&str, &str)] = &[];
+
+/// One function found in code: its name, first line and length in lines.
+#[derive(Debug, PartialEq)]
+struct FnSpan {
+    name: String,
+    line: usize,
+    lines: usize,
+}
+
+/// The index just past the brace that closes the one at `open`.
+fn matching_brace(c: &[char], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, ch) in c.iter().enumerate().skip(open) {
+        match ch {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return k + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    c.len()
+}
+
+/// The functions with a body in `code` (from [`code_only`]), nested ones too;
+/// items under `#[cfg(test)]` are skipped.
+fn functions(code: &str) -> Vec<FnSpan> {
+    let c: Vec<char> = code.chars().collect();
+    let line_at = |i: usize| c[..i].iter().filter(|ch| **ch == '\n').count() + 1;
+    let is_ident = |ch: char| ch.is_alphanumeric() || ch == '_';
+    let text_at = |i: usize, w: &str| {
+        w.chars()
+            .enumerate()
+            .all(|(k, ch)| c.get(i + k) == Some(&ch))
+    };
+    let word_at = |i: usize, w: &str| {
+        text_at(i, w)
+            && !(i > 0 && is_ident(c[i - 1]))
+            && !c.get(i + w.len()).is_some_and(|ch| is_ident(*ch))
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < c.len() {
+        if text_at(i, "#[cfg(test)]") {
+            // The item under the attribute ends at its first `;` or its body.
+            let mut k = i + "#[cfg(test)]".len();
+            while k < c.len() && c[k] != '{' && c[k] != ';' {
+                k += 1;
+            }
+            i = if c.get(k) == Some(&'{') {
+                matching_brace(&c, k)
+            } else {
+                k + 1
+            };
+            continue;
+        }
+        if !(word_at(i, "fn") && c.get(i + 2).is_some_and(|ch| ch.is_whitespace())) {
+            i += 1;
+            continue;
+        }
+        let mut k = i + 2;
+        while k < c.len() && c[k].is_whitespace() {
+            k += 1;
+        }
+        let name: String = c[k..].iter().take_while(|ch| is_ident(**ch)).collect();
+        // The body opens at the first `{` outside parentheses and brackets
+        // (`[f32; 4]` holds a `;`); a `;` first means a declaration.
+        let mut depth = 0i32;
+        while k < c.len() {
+            match c[k] {
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '{' | ';' if depth == 0 => break,
+                _ => {}
+            }
+            k += 1;
+        }
+        if c.get(k) == Some(&'{') && !name.is_empty() {
+            let end = matching_brace(&c, k);
+            let line = line_at(i);
+            out.push(FnSpan {
+                name,
+                line,
+                lines: line_at(end.saturating_sub(1)) - line + 1,
+            });
+        }
+        i += 2;
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_the_limit() {
+    let src = src_dir();
+    let root = src.parent().expect("root");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut problems = String::new();
+    let mut long = BTreeSet::new();
+    for file in files {
+        let rel = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
+        let rel_text = rel.to_string_lossy().replace('\\', "/");
+        if KERNEL_FILES.contains(&rel_text.as_str()) {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for f in functions(&code_only(&text)) {
+            if f.lines <= MAX_FN_LINES {
+                continue;
+            }
+            long.insert((rel_text.clone(), f.name.clone()));
+            if !KNOWN_LONG.contains(&(rel_text.as_str(), f.name.as_str())) {
+                let _ = writeln!(
+                    problems,
+                    "{rel_text}:{} fn {} is {} lines",
+                    f.line, f.name, f.lines
+                );
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "Functions over {MAX_FN_LINES} lines (split them into named parts a reader \
+         understands; only the kernel files in KERNEL_FILES may have longer ones):\n{problems}"
+    );
+    let gone: Vec<String> = KNOWN_LONG
+        .iter()
+        .filter(|(file, name)| !long.contains(&(file.to_string(), name.to_string())))
+        .map(|(file, name)| format!("{file} {name}"))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "These functions are short now; delete them from KNOWN_LONG: {}",
+        gone.join(", ")
+    );
+}
+
+#[test]
+fn the_function_scanner_measures_bodies_and_skips_tests() {
+    let text = "fn short() -> [f32; 4] {\n    [0.0; 4]\n}\n\
+                trait T { fn declared(&self); }\n\
+                fn outer<F: Fn(u32) -> u32>(f: F)\nwhere F: Copy\n{\n    fn inner() {}\n    let g: fn(u32) = |_| {};\n}\n\
+                #[cfg(test)]\nmod tests {\n    fn in_test() {\n    }\n}\n\
+                fn last() { let s = \"fn fake() {\"; }";
+    let found = functions(&code_only(text));
+    let spans: Vec<(&str, usize, usize)> = found
+        .iter()
+        .map(|f| (f.name.as_str(), f.line, f.lines))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("short", 1, 3),
+            ("outer", 5, 6),
+            ("inner", 8, 1),
+            ("last", 16, 1)
+        ],
+        "{found:?}"
     );
 }

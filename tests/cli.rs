@@ -217,7 +217,7 @@ fn maze_run_writes_the_folder_and_overrides_reach_the_agent() {
     }
     let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
     assert_eq!(resolved.agent.epsilon.start, 0.5, "overrides are recorded");
-    let summary: trainlab::train::RunSummary =
+    let summary: trainlab::events::RunSummary =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
             .expect("parses");
     let rl = summary.rl.expect("rl figures");
@@ -355,11 +355,11 @@ fn halt_then_resume_finishes_the_run_and_bad_resumes_change_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: trainlab::train::RunSummary =
+    let summary: trainlab::events::RunSummary =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
             .expect("parses");
     assert_eq!(summary.steps, 30);
-    assert_eq!(summary.reason, trainlab::train::StopReason::Completed);
+    assert_eq!(summary.reason, trainlab::events::StopReason::Completed);
 
     // A truncated weight file in the newest checkpoint: named, exit 2, nothing changed.
     let (_, newest) = trainlab::runs::checkpoints::latest(&run_dir).expect("checkpoint");
@@ -623,7 +623,7 @@ fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
     let lrs: Vec<(u64, f64)> = events
         .iter()
         .filter_map(|e| match e {
-            trainlab::train::TrainEvent::Step(s) => Some((s.step, s.lr)),
+            trainlab::events::TrainEvent::Step(s) => Some((s.step, s.lr)),
             _ => None,
         })
         .collect();
@@ -631,7 +631,7 @@ fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
     let resumed_at = events
         .iter()
         .find_map(|e| match e {
-            trainlab::train::TrainEvent::Restored { step, .. } => Some(*step),
+            trainlab::events::TrainEvent::Restored { step, .. } => Some(*step),
             _ => None,
         })
         .expect("a Restored record");
@@ -659,7 +659,7 @@ fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
     let last_val = events
         .iter()
         .filter_map(|e| match e {
-            trainlab::train::TrainEvent::Eval(m) if m.split == trainlab::train::Split::Val => {
+            trainlab::events::TrainEvent::Eval(m) if m.split == trainlab::events::Split::Val => {
                 Some(m)
             }
             _ => None,
@@ -667,7 +667,7 @@ fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
         .next_back()
         .expect("val records");
     assert_eq!(last_val.step, last_step, "a final val pass");
-    let summary: trainlab::train::RunSummary =
+    let summary: trainlab::events::RunSummary =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
             .expect("parses");
     assert_eq!(summary.val_loss, Some(last_val.loss));

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use trainlab::runs::load_saved_model;
+use trainlab::infer::load_saved_model;
 use trainlab::spec::{DatasetSpec, ImageDatasetSpec, TrainingSpec, to_ron_string};
 use trainlab::train::prune::prunable;
 

@@ -148,7 +148,7 @@ fn mlp_learns_fashion_images_from_a_folder_through_the_cli() {
         (1200, 300)
     );
     // The saved model reads its classes back from the record (History, inspectors).
-    let saved = trainlab::runs::load_saved_model(&out).expect("saved model");
+    let saved = trainlab::infer::load_saved_model(&out).expect("saved model");
     assert_eq!(saved.classes, sorted);
 }
 

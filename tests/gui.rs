@@ -2,21 +2,21 @@
 //! editor, a short real training run with pause/resume/stop, error display and the
 //! draw-a-digit canvas.
 
+mod common;
+
+use common::workbench::{click_at, step_until};
+
 use std::time::{Duration, Instant};
 
 use egui::{Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
+use trainlab::events::StopReason;
 use trainlab::gui::{RunState, Tab, TrainlabApp};
 use trainlab::spec::{DatasetSpec, LayerSpec};
-use trainlab::train::StopReason;
 
 fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
-    Harness::builder()
-        .with_size(Vec2::new(1400.0, 900.0))
-        // Layout can take a few passes to settle (wrapped text, tab changes).
-        .with_max_steps(12)
-        .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app)
+    common::workbench::harness(app, 900.0)
 }
 
 /// A fresh app recording into a temporary folder, with a tiny but real dataset.
@@ -53,20 +53,6 @@ fn finished_run(
     step_until(&mut h, "the run to end", |a| !a.is_running());
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     h
-}
-
-/// Steps frames until `done` holds (a real worker thread is running meanwhile).
-fn step_until(h: &mut Harness<'_, TrainlabApp>, what: &str, done: impl Fn(&TrainlabApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.step();
 }
 
 #[test]
@@ -197,7 +183,7 @@ fn a_stopped_run_is_resumed_from_the_history() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, trainlab::train::TrainEvent::Restored { step, .. } if *step == stopped_at)),
+            .any(|e| matches!(e, trainlab::events::TrainEvent::Restored { step, .. } if *step == stopped_at)),
         "the record says where it resumed"
     );
     assert!(
@@ -406,20 +392,6 @@ fn a_maze_is_painted_trained_and_its_q_values_arrive() {
     assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
     h.state_mut().tab = Tab::Curves;
     h.run();
-}
-
-/// A left click (press and release) at `pos`.
-fn click_at<S>(h: &mut Harness<'_, S>, pos: Pos2) {
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerMoved(pos));
-        h.event(egui::Event::PointerButton {
-            pos,
-            button: PointerButton::Primary,
-            pressed,
-            modifiers: Modifiers::NONE,
-        });
-        h.step();
-    }
 }
 
 #[test]
@@ -1506,7 +1478,7 @@ fn the_time_left_of_a_paced_run_follows_the_pace() {
     let planned = record
         .iter()
         .find_map(|e| match e {
-            trainlab::train::TrainEvent::Started(i) => Some(i.total_steps as f64),
+            trainlab::events::TrainEvent::Started(i) => Some(i.total_steps as f64),
             _ => None,
         })
         .expect("the Started event");

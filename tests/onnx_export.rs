@@ -6,7 +6,11 @@
 //! and carry their names, shapes, class names, experiment and version in the
 //! metadata; so do LSTM and GRU language models and text classifiers (LastStep,
 //! MeanPool over left-padded token ids). A Transformer language model and a
-//! Q-table are refused, naming the layer, with exit 2 and no file.
+//! Q-table are refused, naming the layer, with exit 2 and no file. `--int8`
+//! writes an MLP and a CNN with batch norm as QDQ (int8 weight constants,
+//! QuantizeLinear/DequantizeLinear around each Linear and Conv) that passes the
+//! checker, scores within 0.5 points of the float run on the 1,000 test
+//! images and gives trainlab's own int8 outputs; a text model is refused.
 //!
 //! ONNX Runtime comes from $TRAINLAB_PYTHON, /opt/trainlab-torch/bin/python or
 //! python3 (pip install onnxruntime onnx numpy); without it the comparisons say
@@ -19,8 +23,8 @@ use std::path::{Path, PathBuf};
 use common::trainlab;
 
 use candle_core::{Device, Tensor};
+use trainlab::infer::load_saved_model;
 use trainlab::model::Mode;
-use trainlab::runs::load_saved_model;
 use trainlab::spec::{DatasetSpec, Experiment, load_file};
 
 /// Outputs of ONNX Runtime and trainlab may differ by this much.
@@ -50,6 +54,10 @@ print(json.dumps({
     "input_shape": [str(d) for d in sess.get_inputs()[0].shape],
     "out_shape": list(y.shape),
     "meta": {p.key: p.value for p in model.metadata_props},
+    "ops": {op: sum(n.op_type == op for n in model.graph.node)
+            for op in {n.op_type for n in model.graph.node}},
+    "int8_initializers": sum(t.data_type == onnx.TensorProto.INT8
+                             for t in model.graph.initializer),
 }))
 "#;
 
@@ -127,13 +135,19 @@ fn train_file(file: &Path, run: &Path, args: &[&str]) -> PathBuf {
 
 /// `trainlab export onnx RUN -o RUN/model.onnx`, which must succeed.
 fn export(run: &Path) -> PathBuf {
-    let out = run.join("exported").join("model.onnx");
+    export_with(run, "model.onnx", &[])
+}
+
+/// `trainlab export onnx RUN -o RUN/exported/NAME ARGS...`, which must succeed.
+fn export_with(run: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out = run.join("exported").join(name);
     std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
     let o = trainlab()
         .args(["export", "onnx"])
         .arg(run)
         .arg("-o")
         .arg(&out)
+        .args(args)
         .output()
         .expect("runs");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -247,8 +261,8 @@ fn image_models_match_trainlab_in_onnx_runtime() {
         let shape = [n, 1, 28, 28];
         // What a user has: pixel / 255. trainlab's model sees it standardised.
         let pixels: Vec<f32> = test.images.iter().map(|&p| f32::from(p) / 255.0).collect();
-        let (mean, std) = trainlab::train::normalisation(spec.name);
-        let standard = trainlab::train::standardise(&test.images, &[(mean, std)], 28 * 28);
+        let (mean, std) = trainlab::data::normalisation(spec.name);
+        let standard = trainlab::data::standardise(&test.images, &[(mean, std)], 28 * 28);
         let ours = trainlab_outputs(&run, standard, &shape);
         let ort = run_ort(&python, &onnx, &pixels, &shape);
         assert_close(&ours, &ort.outputs, name);
@@ -491,4 +505,134 @@ fn text_models_take_token_ids_and_match_trainlab() {
             );
         }
     }
+}
+
+#[test]
+fn int8_exports_as_qdq_and_keeps_the_accuracy() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let models = [
+        (
+            "int8_mlp",
+            "[Flatten, Linear(out: 64), ReLU, Dropout(p: 0.1), Linear(out: 10)]",
+            2,
+        ),
+        (
+            "int8_cnn_bn",
+            "[Conv2d(out: 8, kernel: 3, padding: 1), BatchNorm(), ReLU, MaxPool2d(kernel: 2), \
+             Conv2d(out: 8, kernel: 3, stride: 2), GELU, Flatten, Linear(out: 32), BatchNorm(), \
+             Tanh, Linear(out: 10)]",
+            4,
+        ),
+    ];
+    for (name, model, int8_layers) in models {
+        // All 1,000 test images: 0.5 points is 5 of them.
+        let ron = format!(
+            "(name: \"{name}\", dataset: Images(name: Mnist, source: Bundled, \
+             train_limit: Some(3000)), model: {model}, training: (epochs: 1, batch_size: 32))"
+        );
+        let run = train(dir.path(), name, &ron, &[]);
+        let float = export(&run);
+        let int8 = export_with(&run, "model_int8.onnx", &["--int8"]);
+        let exp = experiment(&run);
+        let DatasetSpec::Images(spec) = &exp.dataset else {
+            unreachable!("an image experiment")
+        };
+        let data = trainlab::data::load_images(spec, exp.seed).expect("images");
+        let test = &data.test;
+        let n = test.len();
+        assert_eq!(n, 1000, "{name}: the test set");
+        let pixels: Vec<f32> = test.images.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let ort = run_ort(&python, &int8, &pixels, &[n, 1, 28, 28]);
+        let labels: Vec<usize> = test.labels.iter().map(|&l| usize::from(l)).collect();
+        let predictions = argmax_rows(&ort.outputs, 10);
+        let right = predictions
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        let accuracy = right as f64 / n as f64;
+        let float_accuracy = summary_accuracy(&run);
+        assert!(
+            (accuracy - float_accuracy).abs() <= 0.005,
+            "{name}: int8 in ONNX Runtime {accuracy} vs the float run's {float_accuracy}"
+        );
+        // The graph is QDQ: one QuantizeLinear per int8 layer's input, a
+        // DequantizeLinear for it and for its int8 weights; batch norm folded.
+        let r = &ort.report;
+        assert_eq!(r["ops"]["QuantizeLinear"], int8_layers, "{name}: {r}");
+        assert_eq!(r["ops"]["DequantizeLinear"], 2 * int8_layers, "{name}: {r}");
+        assert!(r["ops"].get("BatchNormalization").is_none(), "{name}: {r}");
+        // Per layer: the weights and the two zero points.
+        assert_eq!(r["int8_initializers"], 3 * int8_layers, "{name}: {r}");
+        assert!(
+            r["meta"]["quantisation"]
+                .as_str()
+                .is_some_and(|q| q.contains("int8"))
+        );
+        assert_eq!(r["meta"]["input"], "image [N, 1, 28, 28]");
+        assert_eq!(r["meta"]["output"], "logits [N, 10]");
+        // What trainlab's own int8 model computes (compress --int8's).
+        let saved = load_saved_model(&run).expect("loads");
+        let (q, _) = trainlab::compress::quantise_saved(&saved).expect("quantises");
+        let rows: Vec<Vec<f32>> = (0..n)
+            .map(|i| trainlab::data::standardise(test.image(i), &data.stats, 28 * 28))
+            .collect();
+        let ours: Vec<f32> = q.forward(&rows).into_iter().flatten().collect();
+        let same = argmax_rows(&ours, 10)
+            .iter()
+            .zip(&predictions)
+            .filter(|(a, b)| a == b)
+            .count();
+        let worst = ours
+            .iter()
+            .zip(&ort.outputs)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let span = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
+        eprintln!(
+            "{name}: int8 {accuracy} float {float_accuracy}, {same}/{n} same calls as \
+             trainlab's int8, worst logit gap {worst} (largest logit {span})"
+        );
+        assert!(
+            same >= n - 2,
+            "{name}: {same}/{n} same calls as trainlab's int8"
+        );
+        // ONNX rounds ties to even where trainlab rounds them away from zero: a
+        // few inputs land one step apart, nothing more.
+        assert!(
+            worst <= 0.01 * span,
+            "{name}: logits differ by {worst} (span {span})"
+        );
+        // Smaller than the float file: int8 weights (small models carry the
+        // scales, names and metadata too).
+        let size = |p: &Path| std::fs::metadata(p).expect("file").len();
+        assert!(
+            size(&int8) * 2 < size(&float),
+            "{name}: int8 {} bytes vs float {}",
+            size(&int8),
+            size(&float)
+        );
+    }
+    // A text model has no int8 form: refused, exit 2, nothing written.
+    let text = train(
+        dir.path(),
+        "text",
+        "(name: \"text\", dataset: Text(source: Bundled(Words), tokens: Chars, limit: Some(500), \
+         task: LanguageModel(seq_len: 8, sample_every_steps: None)), \
+         model: [Embedding(dim: 4), GRU(hidden: 8)], training: (epochs: 1, batch_size: 32))",
+        &[],
+    );
+    let out = dir.path().join("text_int8.onnx");
+    let o = trainlab()
+        .args(["export", "onnx"])
+        .arg(&text)
+        .arg("-o")
+        .arg(&out)
+        .arg("--int8")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--int8 covers image models"), "{err}");
+    assert!(!out.exists());
 }

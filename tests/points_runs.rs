@@ -220,7 +220,7 @@ fn l1_and_l2_penalties_shrink_the_weights() {
             },
         );
         let acc = summary(&events).test_accuracy.expect("accuracy");
-        let saved = trainlab::runs::load_saved_model(&run).expect("model");
+        let saved = trainlab::infer::load_saved_model(&run).expect("model");
         let w: Vec<f32> = saved
             .model
             .params()

@@ -442,7 +442,7 @@ fn a_pause_that_lasts_writes_a_checkpoint() {
     for e in handle.events().iter() {
         match e {
             TrainEvent::Step(_) if paused_at.is_none() => {
-                handle.send(trainlab::train::Control::Pause);
+                handle.send(trainlab::events::Control::Pause);
                 paused_at = Some(u64::MAX);
             }
             TrainEvent::Paused { step } => {
@@ -460,7 +460,7 @@ fn a_pause_that_lasts_writes_a_checkpoint() {
         Some(step),
         "a pause longer than 2 s is saved"
     );
-    handle.send(trainlab::train::Control::Stop);
+    handle.send(trainlab::events::Control::Stop);
     let rest: Vec<TrainEvent> = handle.events().iter().collect();
     assert!(
         matches!(rest.last(), Some(TrainEvent::Finished(s)) if s.reason == StopReason::Stopped)

@@ -119,7 +119,7 @@ fn tables_learn_and_the_run_folder_holds_the_last_snapshot() {
             "snapshots stay out of metrics.jsonl"
         );
         assert_eq!(progress(&recorded), progress(&events));
-        let table: trainlab::train::PolicySnapshot =
+        let table: trainlab::events::PolicySnapshot =
             serde_json::from_slice(&std::fs::read(run_dir.join("qtable.json")).expect("qtable"))
                 .expect("parses");
         assert_eq!((table.rows, table.cols, table.q.len()), (6, 6, 36));

@@ -302,7 +302,7 @@ fn a_cancelled_task_releases_its_trial_and_another_finishes_it() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, trainlab::train::TrainEvent::Restored { .. })),
+            .any(|e| matches!(e, trainlab::events::TrainEvent::Restored { .. })),
         "trial {id} continued from its checkpoint"
     );
 }

@@ -128,7 +128,7 @@ fn asha_continues_the_best_trials_from_their_checkpoints() {
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, trainlab::train::TrainEvent::Restored { .. })),
+                .any(|e| matches!(e, trainlab::events::TrainEvent::Restored { .. })),
             "trial {} was continued, not restarted",
             t.id
         );
@@ -281,7 +281,7 @@ fn pbt_copies_the_best_members_and_a_members_schedule_replays_as_one_run() {
     assert_eq!(change.set, moved.params);
     let events = trainlab::runs::read_events(&run_dir).expect("record");
     assert!(events.iter().any(|e| matches!(e,
-        trainlab::train::TrainEvent::Note { message, .. } if message.contains("epoch 2: optimizer settings now"))));
+        trainlab::events::TrainEvent::Note { message, .. } if message.contains("epoch 2: optimizer settings now"))));
 
     // Its experiment, run from the start in one go (same threads per trial),
     // trains exactly as the population did.
@@ -297,13 +297,13 @@ fn pbt_copies_the_best_members_and_a_members_schedule_replays_as_one_run() {
     );
     let mut replayed = None;
     for e in handle.events().iter() {
-        if let trainlab::train::TrainEvent::Finished(s) = e {
+        if let trainlab::events::TrainEvent::Finished(s) = e {
             replayed = Some(s);
         }
     }
     handle.join();
     let replayed = replayed.expect("the replay finishes");
-    let recorded: trainlab::train::RunSummary = serde_json::from_str(
+    let recorded: trainlab::events::RunSummary = serde_json::from_str(
         &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
     )
     .expect("summary json");

@@ -1,7 +1,7 @@
 //! TensorBoard event files read by TensorBoard's own reader (EventAccumulator):
 //! a run writes `tb/` as it trains with one `train/loss` point per Step record
 //! of `metrics.jsonl` (same steps, same values), validation figures and text
-//! samples; `training.tensorboard: false` writes none; `export tensorboard`
+//! samples, per-layer statistics as histograms; `training.tensorboard: false` writes none; `export tensorboard`
 //! writes the same points for a run recorded without them, and for a study the
 //! HParams plugin's records (every trial with its settings, and the study's
 //! list of settings and objectives).
@@ -321,4 +321,85 @@ fn a_study_exports_every_trial_for_the_hparams_table() {
     }
     seen.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
     assert_eq!(seen, vec![(8, 1e-3), (8, 1e-2), (16, 1e-3), (16, 1e-2)]);
+}
+
+/// Every histogram of the one run under argv[1]: tag -> [[step, min, max, num,
+/// [bucket limits], [bucket counts]]], read by TensorBoard's EventAccumulator.
+const READ_HISTOGRAMS: &str = r#"
+import json, sys
+from tensorboard.backend.event_processing import event_accumulator
+acc = event_accumulator.EventAccumulator(sys.argv[1], size_guidance={"histograms": 0})
+acc.Reload()
+out = {}
+for t in acc.Tags()["histograms"]:
+    out[t] = [[e.step, e.histogram_value.min, e.histogram_value.max, e.histogram_value.num,
+               list(e.histogram_value.bucket_limit), list(e.histogram_value.bucket)]
+              for e in acc.Histograms(t)]
+print(json.dumps(out))
+"#;
+
+/// The per-layer statistics reach TensorBoard as histograms whose buckets are
+/// the recorded quantile intervals (5 %, 20 %, 25 %, 25 %, 20 %, 5 % of the
+/// values), one per LayerStats record, and the gradient norms as scalars.
+#[test]
+fn layer_statistics_are_tensorboard_histograms() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = train(dir.path(), "mlp", &mlp(""));
+    let stdout = common::run_python(
+        &python,
+        [
+            "-c".as_ref(),
+            READ_HISTOGRAMS.as_ref(),
+            run.join("tb").as_os_str(),
+        ],
+    );
+    let tb: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let stats: Vec<serde_json::Value> = records(&run)
+        .into_iter()
+        .filter(|e| e["event"] == "LayerStats")
+        .collect();
+    assert!(stats.len() >= 3, "one per validation pass");
+    let hist = tb["layers/1_Linear/activation"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no activation histogram: {tb}"));
+    assert_eq!(hist.len(), stats.len());
+    for (h, s) in hist.iter().zip(&stats) {
+        let d = &s["layers"][1]["activation"];
+        let q: Vec<f64> = (0..7)
+            .map(|k| d["quantiles"][k].as_f64().expect("q"))
+            .collect();
+        let n = d["count"].as_f64().expect("count");
+        assert_eq!(h[0], s["step"]);
+        assert_eq!((h[1].as_f64(), h[2].as_f64()), (Some(q[0]), Some(q[6])));
+        assert_eq!(h[3].as_f64(), Some(n));
+        let limits: Vec<f64> = serde_json::from_value(h[4].clone()).expect("limits");
+        let counts: Vec<f64> = serde_json::from_value(h[5].clone()).expect("counts");
+        assert_eq!(limits, q[1..].to_vec());
+        let shares = [0.05, 0.2, 0.25, 0.25, 0.2, 0.05];
+        for (c, share) in counts.iter().zip(shares) {
+            assert!((c - share * n).abs() < 1e-6 * n, "{counts:?}");
+        }
+    }
+    assert!(tb["layers/1_Linear/gradient"].is_array(), "{tb}");
+    assert!(
+        tb["layers/0_Flatten/gradient"].is_null(),
+        "no parameters, no gradient"
+    );
+    let tbs = read_tb(&python, &run.join("tb"));
+    let norms = points(&tbs, ".", "layers/3_Linear/grad_norm");
+    let recorded: Vec<(u64, f32)> = stats
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_u64().expect("step"),
+                s["layers"][3]["grad_norm"].as_f64().expect("norm") as f32,
+            )
+        })
+        .collect();
+    assert_eq!(norms, recorded);
+    assert_eq!(
+        points(&tbs, ".", "layers/2_ReLU/dead_fraction").len(),
+        stats.len()
+    );
 }

@@ -83,7 +83,7 @@ fn char_lstm_loss_falls_and_samples_are_vocabulary_text() {
     let Some(TrainEvent::Started(info)) = events.first() else {
         panic!("Started first")
     };
-    assert_eq!(info.step_items.unit, trainlab::train::ItemUnit::Tokens);
+    assert_eq!(info.step_items.unit, trainlab::events::ItemUnit::Tokens);
     assert_eq!(info.step_items.count, 16 * 16);
     let vocab = trainlab::data::text::Vocab::load(&run.join("vocab.json")).expect("vocab saved");
     // The model table's head is as wide as the vocabulary the text gave (not 0),
@@ -112,7 +112,7 @@ fn char_lstm_loss_falls_and_samples_are_vocabulary_text() {
     // Samples are recorded with the run; the trained model loads back for the GUI.
     let record = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics");
     assert!(record.contains("\"event\":\"Sample\""));
-    let g = trainlab::text::Generator::load(&run).expect("loads");
+    let g = trainlab::infer::Generator::load(&run).expect("loads");
     let a = g.generate("ab", 0.8, Some(5), 20, 7).expect("generates");
     assert_eq!(a, g.generate("ab", 0.8, Some(5), 20, 7).expect("again"));
     assert_eq!(a.chars().count(), 20);

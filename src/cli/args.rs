@@ -45,11 +45,23 @@ pub enum Command {
     Study(StudyCommand),
     /// Validate an experiment file without training (exit 2 when invalid).
     Check(CheckArgs),
+    /// The learning-rate range test: train a copy for a few steps with the lr
+    /// rising exponentially, write lr_find.csv, suggest a learning rate
+    ///
+    /// Step i of N trains with lr = start * (end/start)^(i/(N-1)); the loss is
+    /// smoothed (moving average, beta 0.98) and the test stops once it passes 4x
+    /// its minimum. Suggestions: where the smoothed loss falls fastest, and a tenth
+    /// of the lr at its minimum. Images, text and points experiments.
+    LrFind(super::lr_find::LrFindArgs),
     /// Lessons: `lesson verify FILE...` trains each lesson and checks its claims
     #[command(subcommand)]
     Lesson(super::lesson::LessonCommand),
     /// Open the workbench window (the same as no command), optionally on a file.
     Gui(GuiArgs),
+    /// Packaging: write the man pages or the shell completions (bash, zsh, fish)
+    /// of this command line into a folder (the .deb's build runs it)
+    #[command(subcommand, hide = true)]
+    Generate(super::generate::GenerateCommand),
 }
 
 /// Arguments of `trainlab gui`.
@@ -98,6 +110,7 @@ pub struct RunArgs {
     pub pace: Option<f64>,
 }
 
+/// Boundary: clap's `value_parser` shows the `String` as its error for the flag.
 fn positive_pace(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if p > 0.0 && p.is_finite() => Ok(p),
@@ -230,9 +243,15 @@ pub enum ExportCommand {
     Onnx {
         /// The run folder.
         run_dir: PathBuf,
-        /// The model file to write (default: RUN_DIR/model.onnx).
+        /// The model file to write (default: RUN_DIR/model.onnx, or
+        /// RUN_DIR/model_int8.onnx with --int8).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Quantise to int8 as `compress --int8` does (image MLPs and CNNs) and
+        /// write the weights and activations as QuantizeLinear/DequantizeLinear
+        /// pairs (QDQ) around each Linear and Conv
+        #[arg(long)]
+        int8: bool,
     },
     /// TensorBoard event files for a run recorded without them, or for a study
     /// (one run per trial, with the HParams plugin's table of settings and objectives)

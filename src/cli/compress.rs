@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use super::EXIT_BAD_INPUT;
 use super::args::CompressArgs;
+use crate::compress::{CompressPlan, compress as make, default_out};
 use crate::spec::PruneScope;
-use crate::train::compress::{CompressPlan, compress as make, default_out};
 
 pub(crate) fn compress(args: &CompressArgs) -> ExitCode {
     let plan = CompressPlan {

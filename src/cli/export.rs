@@ -30,17 +30,17 @@ fn pytorch(
     }
     let result = (|| {
         let (exp, weights, default_out) = if from.is_dir() {
-            let exp = load_file(&from.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+            let exp = load_file(&from.join(files::EXPERIMENT))?;
             let w = from.join(files::WEIGHTS);
             (exp, w.is_file().then_some(w), from.join("train.py"))
         } else {
-            let exp = load_file(from).map_err(|e| e.to_string())?;
+            let exp = load_file(from)?;
             (exp, None, std::path::PathBuf::from("train.py"))
         };
         // A Q-table has no network a PyTorch script could hold (before the
         // weights check: a tabular run has none to find).
         if !uses_model(&exp) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{} is a tabular {} experiment: it learns a table of Q-values, not a network, \
                  so there is nothing to export to PyTorch{}; export pytorch writes \
                  networks (image and text models, DQN gridworlds: agent.method Dqn(...))",
@@ -75,7 +75,7 @@ fn pytorch(
                 ""
             }
         );
-        Ok::<(), String>(())
+        Ok::<(), anyhow::Error>(())
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,14 +87,24 @@ fn pytorch(
 }
 
 /// `export onnx`: the run's model as an ONNX file.
-fn onnx(run_dir: &std::path::Path, output: Option<std::path::PathBuf>) -> ExitCode {
-    let out = output.unwrap_or_else(|| run_dir.join("model.onnx"));
+fn onnx(run_dir: &std::path::Path, output: Option<std::path::PathBuf>, int8: bool) -> ExitCode {
+    let default_name = if int8 {
+        "model_int8.onnx"
+    } else {
+        "model.onnx"
+    };
+    let out = output.unwrap_or_else(|| run_dir.join(default_name));
     if run_dir.is_dir()
         && let Err(code) = super::run::check_writable_file(&out)
     {
         return code;
     }
-    match crate::export::onnx::export(run_dir, &out) {
+    let precision = if int8 {
+        crate::export::onnx::Precision::Int8
+    } else {
+        crate::export::onnx::Precision::Float
+    };
+    match crate::export::onnx::export(run_dir, &out, precision) {
         Ok(done) => {
             eprintln!(
                 "wrote {} ({} nodes): input {}, output {}",
@@ -120,10 +130,10 @@ fn tensorboard(from: &std::path::Path, output: Option<std::path::PathBuf>) -> Ex
     {
         return code;
     }
-    let written = if from.join(crate::study::STUDY_FILE).is_file() {
-        crate::study::tensorboard::export(from, &out)
+    let written: anyhow::Result<_> = if from.join(crate::study::STUDY_FILE).is_file() {
+        crate::study::tensorboard::export(from, &out).map_err(Into::into)
     } else {
-        crate::runs::tensorboard::export(from, &out)
+        crate::runs::tensorboard::export(from, &out).map_err(Into::into)
     };
     match written {
         Ok(done) => {
@@ -146,7 +156,11 @@ fn tensorboard(from: &std::path::Path, output: Option<std::path::PathBuf>) -> Ex
 pub(crate) fn export(command: ExportCommand) -> ExitCode {
     let (run_dir, output) = match command {
         ExportCommand::Csv { run_dir, output } => (run_dir, output),
-        ExportCommand::Onnx { run_dir, output } => return onnx(&run_dir, output),
+        ExportCommand::Onnx {
+            run_dir,
+            output,
+            int8,
+        } => return onnx(&run_dir, output, int8),
         ExportCommand::Tensorboard { from, output } => return tensorboard(&from, output),
         ExportCommand::Pytorch {
             from,

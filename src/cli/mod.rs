@@ -12,7 +12,9 @@ mod args;
 mod check;
 mod compress;
 mod export;
+mod generate;
 mod lesson;
+mod lr_find;
 mod progress;
 mod resume;
 mod run;
@@ -36,10 +38,12 @@ pub fn dispatch(command: Command) -> ExitCode {
         Command::Resume(args) => resume::resume(&args),
         Command::Study(command) => study::study(command),
         Command::Check(args) => check::check(&args),
+        Command::LrFind(args) => lr_find::lr_find_command(&args),
         Command::Lesson(command) => lesson::lesson(command),
         Command::Compress(args) => compress::compress(&args),
         Command::Export(command) => export::export(command),
         Command::Gui(args) => open_gui(args.file),
+        Command::Generate(command) => generate::generate(command),
     }
 }
 

@@ -29,24 +29,25 @@ pub(crate) fn resume(args: &ResumeArgs) -> ExitCode {
     }
 }
 
-fn prepare(args: &ResumeArgs) -> Result<(crate::spec::Experiment, StartOptions), String> {
+fn prepare(args: &ResumeArgs) -> anyhow::Result<(crate::spec::Experiment, StartOptions)> {
     let dir = &args.run_dir;
     let file = dir.join(files::EXPERIMENT);
     if !file.is_file() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{} is not a run folder: it has no {}",
             dir.display(),
             files::EXPERIMENT
         ));
     }
-    let exp = load_with_overrides(&file, &args.overrides).map_err(|e| e.to_string())?;
+    let exp = load_with_overrides(&file, &args.overrides)?;
     // An extension keeps the lr decay the run was planned with (no jump back up).
-    let recorded = crate::spec::load_file(&file).map_err(|e| e.to_string())?;
+    let recorded = crate::spec::load_file(&file)?;
     let exp = crate::spec::keep_decay_plan(&recorded, exp);
     let Some((step, checkpoint)) = checkpoints::latest(dir) else {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{} has no checkpoint to continue from (nothing in {}/); the run stopped \
-             before its first one, or was recorded with checkpoints off. Start it again \
+             before its first one, was recorded with checkpoints off, or ended with \
+             training.checkpoint.keep_last: 0 (which keeps none). Start it again \
              with `trainlab run {}`",
             dir.display(),
             dir.join(checkpoints::DIR).display(),
@@ -56,7 +57,7 @@ fn prepare(args: &ResumeArgs) -> Result<(crate::spec::Experiment, StartOptions),
     if let Some(epochs) = finished_epochs(dir)
         && exp.training.epochs as f64 <= epochs
     {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{} finished already: it trained all {} epochs; to train more, raise the \
              epochs, e.g. `trainlab resume {} --set training.epochs={}`",
             dir.display(),
@@ -82,8 +83,8 @@ fn prepare(args: &ResumeArgs) -> Result<(crate::spec::Experiment, StartOptions),
 /// checkpoint: resuming it completes it) and for gridworld runs (episodes).
 fn finished_epochs(dir: &std::path::Path) -> Option<f64> {
     let text = std::fs::read(dir.join(files::SUMMARY)).ok()?;
-    let summary: crate::train::RunSummary = serde_json::from_slice(&text).ok()?;
-    if summary.rl.is_some() || summary.reason != crate::train::StopReason::Completed {
+    let summary: crate::events::RunSummary = serde_json::from_slice(&text).ok()?;
+    if summary.rl.is_some() || summary.reason != crate::events::StopReason::Completed {
         return None;
     }
     Some(summary.epochs)

@@ -13,9 +13,10 @@ use super::check::load_with_overrides;
 use super::progress::Progress;
 use super::table::{model_table, summary_table};
 use super::{EXIT_BAD_INPUT, EXIT_RUN_FAILED};
+use crate::events::{FailureKind, TrainEvent};
 use crate::runs::{checkpoints, default_run_dir, files};
 use crate::spec::{DatasetSpec, Experiment, load_file, to_ron_string};
-use crate::train::{FailureKind, StartOptions, TrainEvent, start};
+use crate::train::{StartOptions, start};
 use crate::util::atomic::probe_writable;
 
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 
 /// Refuses an output folder that already holds something: its files belong to
 /// another run (or to this one, which `trainlab resume` continues).
-fn refuse_occupied(out: &Path, exp: &Experiment) -> Result<(), String> {
+fn refuse_occupied(out: &Path, exp: &Experiment) -> anyhow::Result<()> {
     let Ok(entries) = std::fs::read_dir(out) else {
         return Ok(());
     };
@@ -74,31 +75,33 @@ fn refuse_occupied(out: &Path, exp: &Experiment) -> Result<(), String> {
         .is_some_and(|r| to_ron_string(r) == to_ron_string(exp));
     let shown = out.display();
     let finished = out.join(files::SUMMARY).is_file();
-    Err(match (recorded, same, checkpoints::latest(out)) {
-        (Some(_), true, Some(_)) if finished => format!(
-            "{shown} already holds this run, finished; nothing was changed. Train it longer \
+    Err(anyhow::Error::msg(
+        match (recorded, same, checkpoints::latest(out)) {
+            (Some(_), true, Some(_)) if finished => format!(
+                "{shown} already holds this run, finished; nothing was changed. Train it longer \
              with `trainlab resume {shown} --set training.epochs=N`, or choose another --out \
              to train it anew"
-        ),
-        (Some(_), true, Some((step, _))) => format!(
-            "{shown} already holds this run (checkpoint at step {step}); nothing was changed. \
+            ),
+            (Some(_), true, Some((step, _))) => format!(
+                "{shown} already holds this run (checkpoint at step {step}); nothing was changed. \
              Continue it with `trainlab resume {shown}`, or choose another --out to train it anew"
-        ),
-        (Some(_), true, None) => format!(
-            "{shown} already holds this run, with no checkpoint to continue from; nothing was \
+            ),
+            (Some(_), true, None) => format!(
+                "{shown} already holds this run, with no checkpoint to continue from; nothing was \
              changed. Choose another --out, or delete the folder to train it there again"
-        ),
-        (Some(r), false, _) => format!(
-            "{shown} holds another run (of \"{}\"); nothing was changed. Choose another --out \
+            ),
+            (Some(r), false, _) => format!(
+                "{shown} holds another run (of \"{}\"); nothing was changed. Choose another --out \
              (or none: a fresh folder under runs/ is made), or delete that folder first",
-            r.name
-        ),
-        (None, _, _) => format!(
-            "{shown} is not empty ({count} entr{}); nothing was changed. Choose an empty or new \
+                r.name
+            ),
+            (None, _, _) => format!(
+                "{shown} is not empty ({count} entr{}); nothing was changed. Choose an empty or new \
              folder for --out (or none: a fresh folder under runs/ is made)",
-            if count == 1 { "y" } else { "ies" }
-        ),
-    })
+                if count == 1 { "y" } else { "ies" }
+            ),
+        },
+    ))
 }
 
 /// Refuses a run folder that cannot be written, before anything is loaded: exit

@@ -20,7 +20,7 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
             out,
             parallel,
         } => load_study(&file)
-            .map_err(|e| e.to_string())
+            .map_err(anyhow::Error::from)
             .and_then(|study| {
                 let dir =
                     out.unwrap_or_else(|| default_run_dir(Path::new("studies"), &study.spec.name));
@@ -29,13 +29,13 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
                 run(&dir, parallel)
             }),
         StudyCommand::Resume { dir, parallel } => study_folder(&dir, "resume")
-            .and_then(|()| load(&dir))
+            .and_then(|()| Ok(load(&dir)?))
             .and_then(|study| {
                 eprintln!("{}", picked_up(&dir, &study)?);
                 run(&dir, parallel)
             }),
         StudyCommand::Work { dir, parallel } => study_folder(&dir, "work")
-            .and_then(|()| load(&dir))
+            .and_then(|()| Ok(load(&dir)?))
             .and_then(|_| run(&dir, parallel)),
         StudyCommand::Submit {
             file,
@@ -89,18 +89,18 @@ pub(crate) fn study(command: StudyCommand) -> ExitCode {
 static IO_FAILED: AtomicBool = AtomicBool::new(false);
 
 /// The message of a study error, noting whether it was an I/O failure.
-fn note_io(e: crate::study::StudyError) -> String {
+fn note_io(e: crate::study::StudyError) -> anyhow::Error {
     if e.io {
         IO_FAILED.store(true, Ordering::Relaxed);
     }
-    e.message
+    anyhow::Error::msg(e.message)
 }
 
 /// `dir` must be a study folder; a study file or a missing folder says what
 /// `trainlab study VERB` wants instead.
-fn study_folder(dir: &Path, verb: &str) -> Result<(), String> {
+fn study_folder(dir: &Path, verb: &str) -> anyhow::Result<()> {
     if dir.is_file() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "study {verb} works on a study folder (made by `trainlab study run`), and {} \
              is a file; to start the study it describes: trainlab study run {}",
             dir.display(),
@@ -108,7 +108,7 @@ fn study_folder(dir: &Path, verb: &str) -> Result<(), String> {
         ));
     }
     if !dir.join(crate::study::STUDY_FILE).is_file() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{} is not a study folder: it has no {} (study folders are made by \
              `trainlab study run FILE.ron`, by default under studies/)",
             dir.display(),
@@ -119,14 +119,15 @@ fn study_folder(dir: &Path, verb: &str) -> Result<(), String> {
 }
 
 /// What `study resume` found in the folder, in one line.
-fn picked_up(dir: &Path, study: &crate::spec::LoadedStudy) -> Result<String, String> {
-    let trials = replay(&Journal::new(dir).read().map_err(|e| e.to_string())?);
+fn picked_up(dir: &Path, study: &crate::spec::LoadedStudy) -> anyhow::Result<String> {
+    let trials = replay(&Journal::new(dir).read()?);
     let count = |f: &dyn Fn(&TrialState) -> bool| trials.iter().filter(|t| f(&t.state)).count();
     let planned = match study.spec.search {
         crate::spec::Search::Random { trials } | crate::spec::Search::Asha { trials, .. } => {
             Some(trials)
         }
         crate::spec::Search::Pbt { population, .. } => Some(population),
+        crate::spec::Search::Controller(ref c) => Some(c.episodes),
         crate::spec::Search::Grid => crate::study::grid(&study.spec.space).ok().map(|g| g.len()),
     };
     let finished = count(&|s| matches!(s, TrialState::Finished | TrialState::Stopped));
@@ -156,7 +157,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 const EXIT_INTERRUPTED: u8 = 130;
 
 /// Routes the stop signals to [`INTERRUPTED`].
-fn catch_signals() -> Result<(), String> {
+fn catch_signals() -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     static FLAG: std::sync::OnceLock<std::sync::Arc<AtomicBool>> = std::sync::OnceLock::new();
     let flag = FLAG.get_or_init(|| std::sync::Arc::new(AtomicBool::new(false)));
@@ -166,10 +167,10 @@ fn catch_signals() -> Result<(), String> {
     // A second Ctrl+C ends the process at once; SIGTERM may come twice under
     // SLURM (from srun and from the step daemon), so it never does.
     signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone())
-        .map_err(|e| format!("cannot catch SIGINT: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot catch SIGINT: {e}"))?;
     for sig in signals {
         signal_hook::flag::register(sig, flag.clone())
-            .map_err(|e| format!("cannot catch signal {sig}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot catch signal {sig}: {e}"))?;
     }
     // The study code reads a plain static; mirror the flag into it.
     let flag = flag.clone();
@@ -182,7 +183,7 @@ fn catch_signals() -> Result<(), String> {
     Ok(())
 }
 
-fn run(dir: &Path, parallel: Option<usize>) -> Result<(), String> {
+fn run(dir: &Path, parallel: Option<usize>) -> anyhow::Result<()> {
     catch_signals()?;
     let trials =
         work_until(dir, parallel, &|line| eprintln!("{line}"), &INTERRUPTED).map_err(note_io)?;
@@ -212,11 +213,9 @@ fn submit(
     out: Option<std::path::PathBuf>,
     job: &slurm::ArrayJob,
     dry_run: bool,
-) -> Result<(), String> {
-    let study = load_study(file).map_err(|e| e.to_string())?;
-    if job.tasks == 0 {
-        return Err("--tasks: at least 1".into());
-    }
+) -> anyhow::Result<()> {
+    let study = load_study(file)?;
+    anyhow::ensure!(job.tasks > 0, "--tasks: at least 1");
     // Nothing is created for a submission that cannot happen.
     if !dry_run {
         slurm::sbatch_available()?;
@@ -228,19 +227,19 @@ fn submit(
         eprintln!("{w}");
     }
     let binary =
-        std::env::current_exe().map_err(|e| format!("cannot find trainlab itself: {e}"))?;
+        std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find trainlab itself: {e}"))?;
     create(&study, &dir)?;
     let script = slurm::script(&study.spec.name, &dir, &binary, job);
     let written = std::fs::create_dir_all(dir.join("slurm")).and_then(|()| {
         crate::util::atomic::write_atomic(&dir.join(slurm::SCRIPT), script.as_bytes())
     });
     let submitted = written
-        .map_err(|e| format!("{}: {e}", dir.join(slurm::SCRIPT).display()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(slurm::SCRIPT).display()))
         .and_then(|()| {
             if dry_run {
                 Ok(None)
             } else {
-                slurm::submit(&dir).map(Some)
+                Ok(slurm::submit(&dir).map(Some)?)
             }
         });
     match submitted {
@@ -274,9 +273,9 @@ fn submit(
 }
 
 /// `study status`: counts, the best so far, the SLURM job.
-fn status(dir: &Path) -> Result<(), String> {
+fn status(dir: &Path) -> anyhow::Result<()> {
     let study = load(dir)?;
-    let trials = replay(&Journal::new(dir).read().map_err(|e| e.to_string())?);
+    let trials = replay(&Journal::new(dir).read()?);
     let count = |f: &dyn Fn(&TrialState) -> bool| trials.iter().filter(|t| f(&t.state)).count();
     println!("study {} ({})", study.spec.name, dir.display());
     println!(
@@ -325,9 +324,9 @@ fn status(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn show(dir: &Path, csv: bool) -> Result<(), String> {
+fn show(dir: &Path, csv: bool) -> anyhow::Result<()> {
     let study = load(dir)?;
-    let (entries, torn) = Journal::new(dir).read_noting().map_err(|e| e.to_string())?;
+    let (entries, torn) = Journal::new(dir).read_noting()?;
     if let Some(note) = torn {
         eprintln!("note: {note}");
     }

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use crate::data::maze::{maze_for, shortest_path};
+use crate::events::{RlSummary, RunSummary};
 use crate::spec::{DatasetSpec, Experiment, dataset_io, infer_shapes, uses_model};
-use crate::train::{RlSummary, RunSummary};
 
 /// One line per layer with its output shape and parameters, plus the total; for
 /// maze runs a line about the maze first.

@@ -131,7 +131,8 @@ pub fn resolve(dataset: ImageDataset, source: &DataSource) -> Result<IdxFiles, D
 }
 
 /// Where bundled assets may be: only `env_override` when it is set (non-empty), else
-/// the crate's `assets/` if it exists, else `assets/` beside the executable.
+/// the crate's `assets/` if it exists, else `assets/` beside the executable, then
+/// the installed `/usr/share/trainlab/assets` (the .deb's).
 pub fn asset_roots(
     env_override: Option<OsString>,
     manifest_assets: &Path,
@@ -146,6 +147,7 @@ pub fn asset_roots(
     // Listed even when the build tree is gone, so the error shows both places.
     let mut roots = vec![manifest_assets.to_path_buf()];
     roots.extend(exe_dir.map(|d| d.join("assets")));
+    roots.push(crate::util::install::share_assets());
     roots
 }
 
@@ -356,7 +358,8 @@ mod tests {
             asset_roots(None, gone, exe.clone()),
             vec![
                 gone.to_path_buf(),
-                PathBuf::from("/opt/trainlab/bin/assets")
+                PathBuf::from("/opt/trainlab/bin/assets"),
+                PathBuf::from("/usr/share/trainlab/assets")
             ]
         );
         std::fs::create_dir(&here).expect("mkdir");

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ExportError;
 use crate::data::sources::resolve;
 use crate::data::{read_idx_labels, val_indices};
 use crate::spec::{DatasetSpec, Experiment, LayerSpec, LrDecay, OptimizerSpec, infer_shapes};
@@ -47,15 +48,13 @@ pub fn export(
     weights: Option<&Path>,
     eval_only: bool,
     out: &Path,
-) -> Result<Exported, String> {
+) -> Result<Exported, ExportError> {
     let Rendered { script, sidecars } = render(exp, weights, eval_only, out)?;
     // The sidecars are whole before the script that names them appears.
     for (path, bytes) in &sidecars {
-        crate::util::atomic::write_atomic(path, bytes)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::util::atomic::write_atomic(path, bytes).map_err(ExportError::io(path))?;
     }
-    crate::util::atomic::write_atomic(out, script.as_bytes())
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::util::atomic::write_atomic(out, script.as_bytes()).map_err(ExportError::io(out))?;
     Ok(Exported {
         script: out.to_path_buf(),
         sidecars: sidecars.into_iter().map(|(p, _)| p).collect(),
@@ -71,9 +70,9 @@ pub fn render(
     weights: Option<&Path>,
     eval_only: bool,
     out: &Path,
-) -> Result<Rendered, String> {
+) -> Result<Rendered, ExportError> {
     if eval_only && weights.is_none() {
-        return Err("--eval-only needs a run folder with trained weights".into());
+        return Err(ExportError::EvalOnlyNeedsWeights);
     }
     let data = match &exp.dataset {
         DatasetSpec::Images(data) => data,
@@ -84,29 +83,20 @@ pub fn render(
             return super::pytorch_dqn::render(exp, world, weights, eval_only, out);
         }
         DatasetSpec::Points(_) => {
-            return Err(
-                "export pytorch covers images, text and DQN gridworlds; playground (Points) \
-                 experiments are not exported yet"
-                    .into(),
-            );
+            return Err(ExportError::PointsNotExported);
         }
     };
     if data.is_folder() {
         // The script may use only torch, numpy and safetensors: none decodes PNG/JPEG.
-        return Err(
-            "export pytorch reads IDX datasets (MNIST, Fashion-MNIST); an image folder \
-             (source: Folder) would need an image decoder the script may not use \
-             (torch, numpy and safetensors only), so nothing was written"
-                .into(),
-        );
+        return Err(ExportError::ImageFolder);
     }
     if !eval_only {
         unsupported(exp)?;
     }
     let model = model_code(exp, &[1, 28, 28])?;
-    let files = resolve(data.name, &data.source).map_err(|e| e.to_string())?;
+    let files = resolve(data.name, &data.source)?;
     // The split: trainlab's, computed here, over the images kept by train_limit.
-    let mut labels = read_idx_labels(&files.train_labels).map_err(|e| e.to_string())?;
+    let mut labels = read_idx_labels(&files.train_labels)?;
     if let Some(n) = data.train_limit {
         labels.truncate(n);
     }
@@ -116,7 +106,7 @@ pub fn render(
         "about": "indices (into the first train_limit training images) that trainlab holds out for validation",
         "val": val,
     });
-    let (mean, std) = crate::train::normalisation(data.name);
+    let (mean, std) = crate::data::normalisation(data.name);
     let classes = crate::data::class_names(data.name);
     let script = TEMPLATE
         .replace("{{NAME}}", &exp.name)
@@ -141,7 +131,7 @@ pub fn render(
         .replace("{{CLASSES}}", &format!("{classes:?}"))
         .replace("{{MODEL}}", &model);
     let script = filled(fill_training(script, exp, weights, eval_only))?;
-    let split_text = serde_json::to_string(&split_json).map_err(|e| e.to_string())?;
+    let split_text = serde_json::to_string(&split_json)?;
     Ok(Rendered {
         script,
         sidecars: vec![(split, split_text.into_bytes())],
@@ -149,7 +139,7 @@ pub fn render(
 }
 
 /// Training features with no equivalent in the exported scripts, named.
-pub(super) fn unsupported(exp: &Experiment) -> Result<(), String> {
+pub(super) fn unsupported(exp: &Experiment) -> Result<(), ExportError> {
     let t = &exp.training;
     let found = [
         (t.prune.is_some(), "training.prune"),
@@ -158,14 +148,16 @@ pub(super) fn unsupported(exp: &Experiment) -> Result<(), String> {
         (t.init_from.is_some(), "training.init_from"),
         (!exp.schedule.changes.is_empty(), "schedule.changes"),
         (
+            matches!(exp.schedule.decay, crate::spec::LrDecay::Controlled { .. }),
+            "schedule.decay: Controlled",
+        ),
+        (
             t.precision != crate::spec::Precision::F32,
             "training.precision other than F32",
         ),
     ];
     match found.iter().find(|(on, _)| *on) {
-        Some((_, what)) => Err(format!(
-            "{what} is not exported yet: export pytorch writes plain training only"
-        )),
+        Some(&(_, what)) => Err(ExportError::FeatureNotExported { what }),
         None => Ok(()),
     }
 }
@@ -208,9 +200,9 @@ pub(super) fn fill_training(
 }
 
 /// `script`, or an error if a template field was left unfilled (a bug here).
-pub(super) fn filled(script: String) -> Result<String, String> {
+pub(super) fn filled(script: String) -> Result<String, ExportError> {
     if script.contains("{{") {
-        return Err("internal: a template field was left unfilled".into());
+        return Err(ExportError::UnfilledTemplate);
     }
     Ok(script)
 }
@@ -230,8 +222,8 @@ pub(super) fn py_opt(v: Option<usize>) -> String {
 
 /// `nn.Sequential` entries, index for index with trainlab's `layers.{i}`, for
 /// one-sample input shape `input` (`[1, 28, 28]` images, `[n]` maze states).
-pub(super) fn model_code(exp: &Experiment, input: &[usize]) -> Result<String, String> {
-    let shapes = infer_shapes(&exp.model, input).map_err(|e| e.to_string())?;
+pub(super) fn model_code(exp: &Experiment, input: &[usize]) -> Result<String, ExportError> {
+    let shapes = infer_shapes(&exp.model, input)?;
     let mut lines = Vec::new();
     let mut shape: Vec<usize> = input.to_vec();
     for (i, layer) in exp.model.iter().enumerate() {
@@ -266,12 +258,13 @@ pub(super) fn model_code(exp: &Experiment, input: &[usize]) -> Result<String, St
                 format!("nn.{kind}({}, eps={eps}, momentum={momentum})", shape[0])
             }
             other => {
-                return Err(format!(
-                    "model[{i}] ({}) has no exported PyTorch equivalent yet: export pytorch \
-                     covers Flatten, Linear, Conv2d, MaxPool2d, ReLU, Tanh, Sigmoid, GELU, \
-                     Dropout and BatchNorm",
-                    other.kind()
-                ));
+                return Err(ExportError::Layer {
+                    index: i,
+                    kind: other.kind(),
+                    problem: " has no exported PyTorch equivalent yet: export pytorch \
+                              covers Flatten, Linear, Conv2d, MaxPool2d, ReLU, Tanh, Sigmoid, \
+                              GELU, Dropout and BatchNorm",
+                });
             }
         };
         lines.push(format!(
@@ -331,7 +324,8 @@ pub(super) fn schedule_code(exp: &Experiment) -> String {
         format!("total_steps = steps_per_epoch * {e}  # schedule.decay_epochs\n    ")
     });
     let decay = match &s.decay {
-        LrDecay::Constant => "    return 1.0".to_string(),
+        // Controlled is refused by `unsupported` before any script is written.
+        LrDecay::Constant | LrDecay::Controlled { .. } => "    return 1.0".to_string(),
         LrDecay::Step {
             every_epochs,
             gamma,

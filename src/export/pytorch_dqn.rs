@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use super::ExportError;
 use super::pytorch::{Rendered, filled, model_code, optimizer_code, py_bool, py_path, unsupported};
 use crate::data::maze::{env_for, input_size, solve};
 use crate::spec::{AgentMethod, DqnLoss, EncodingSpec, Experiment, GridworldSpec, TargetUpdate};
@@ -24,18 +25,16 @@ pub(super) fn render(
     weights: Option<&Path>,
     eval_only: bool,
     _out: &Path,
-) -> Result<Rendered, String> {
+) -> Result<Rendered, ExportError> {
     let AgentMethod::Dqn(dqn) = &exp.agent.method else {
-        return Err(format!(
-            "agent.method {} is tabular and not exported yet: export pytorch writes DQN \
-             gridworlds (a Q-network), not Q-tables",
-            exp.agent.method.name()
-        ));
+        return Err(ExportError::Tabular {
+            method: exp.agent.method.name().to_string(),
+        });
     };
     if !eval_only {
         unsupported(exp)?;
     }
-    let env = env_for(world, exp.seed).map_err(|e| format!("dataset.layout: {e}"))?;
+    let env = env_for(world, exp.seed).map_err(ExportError::Layout)?;
     let width = input_size(world.encoding, env.num_states());
     let model = model_code(exp, &[width])?;
     // trainlab judges "optimal" against its solver (value iteration, slip
@@ -137,7 +136,9 @@ mod tests {
         assert!(r.script.contains("OPTIMAL = 14"), "the solver's length");
         let mut table = exp.clone();
         table.agent.method = AgentMethod::default();
-        let err = render(&table, world, None, false, out).expect_err("refused");
+        let err = render(&table, world, None, false, out)
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("Q-learning is tabular"), "{err}");
     }
 }

@@ -13,14 +13,14 @@
 
 use std::path::Path;
 
-use crate::data::text::{Vocab, load_corpus, split_docs};
+use super::ExportError;
+use crate::data::text::{Corpus, TextSplits, Vocab, load_corpus, split_docs};
+use crate::data::text::{class_weights, limit_docs, stream};
 use crate::runs::files;
 use crate::spec::{
-    Experiment, LayerSpec, TextDatasetSpec, TextTask, Tokens, infer_shapes, text_steps,
+    ClassificationSpec, Experiment, LanguageModelSpec, LayerSpec, TextDatasetSpec, TextTask,
+    Tokens, infer_shapes, text_steps,
 };
-use crate::train::supervised::language_model::stream;
-use crate::train::supervised::text_classifier::class_weights;
-use crate::train::supervised::text_setup::limit_docs;
 
 use super::pytorch::{Rendered, fill_training, filled, py_bool, py_opt, py_path, unsupported};
 
@@ -33,19 +33,18 @@ pub(super) fn render(
     weights: Option<&Path>,
     eval_only: bool,
     out: &Path,
-) -> Result<Rendered, String> {
+) -> Result<Rendered, ExportError> {
     if !eval_only {
         unsupported(exp)?;
     }
     // The model first: a layer without an equivalent is reported before any data is read.
     check_layers(&exp.model)?;
     let labelled = matches!(spec.task, TextTask::Classification(_));
-    let mut corpus = load_corpus(&spec.source).map_err(|e| e.to_string())?;
+    let mut corpus = load_corpus(&spec.source)?;
     if labelled && !corpus.is_labelled() {
-        return Err(format!(
-            "dataset.source {:?} has no labels; classification needs labelled text",
-            spec.source
-        ));
+        return Err(ExportError::NoLabels {
+            text_source: format!("{:?}", spec.source),
+        });
     }
     if !labelled {
         corpus.labels.clear();
@@ -56,81 +55,12 @@ pub(super) fn render(
     }
     let splits = split_docs(&corpus, spec.val_fraction, spec.test_fraction, exp.seed);
     if splits.train.is_empty() {
-        return Err("the training split is empty; lower val_fraction/test_fraction".into());
+        return Err(ExportError::EmptyTrainSplit);
     }
     let vocab = vocabulary(exp, spec, weights, &corpus.docs, &splits.train)?;
-    let docs = &corpus.docs;
     let (data, outputs, task_code) = match &spec.task {
-        TextTask::Classification(c) => {
-            let encode = |rows: &[usize]| {
-                serde_json::json!({
-                    "ids": rows.iter().map(|&i| vocab.encode_padded(&docs[i], c.max_len)).collect::<Vec<_>>(),
-                    "labels": rows.iter().map(|&i| corpus.labels[i]).collect::<Vec<_>>(),
-                })
-            };
-            let train_labels: Vec<u32> = splits
-                .train
-                .iter()
-                .map(|&i| corpus.labels[i] as u32)
-                .collect();
-            let k = corpus.classes.len();
-            let weights = class_weights(&c.class_weights, &train_labels, k)?;
-            let outputs = match (c.binary, k) {
-                (true, 2) => 1,
-                (true, k) => {
-                    return Err(format!(
-                        "binary: true needs exactly 2 classes, the data has {k}"
-                    ));
-                }
-                (false, k) => k,
-            };
-            let data = serde_json::json!({
-                "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
-                          document as max_len token ids (0 = padding, on the left) with its class",
-                "tokens": vocab.tokens,
-                "classes": corpus.classes,
-                "train": encode(&splits.train),
-                "val": encode(&splits.val),
-                "test": encode(&splits.test),
-            });
-            let task = format!(
-                "TASK = \"classification\"\nBINARY = {}  # one logit and binary cross-entropy\n\
-                 CLASS_WEIGHTS = {}  # loss weight per class (None: all equal)\nSEQ_LEN = None\n\
-                 SAMPLE_EVERY = None  # classifiers generate no text",
-                py_bool(c.binary),
-                weights.map_or("None".into(), |w| format!("{w:?}")),
-            );
-            (data, outputs, task)
-        }
-        TextTask::LanguageModel(lm) => {
-            let data = serde_json::json!({
-                "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
-                          split as one stream of token ids (documents end with id 2, the break)",
-                "tokens": vocab.tokens,
-                "train": stream(&splits.train, docs, &vocab),
-                "val": stream(&splits.val, docs, &vocab),
-                "test": stream(&splits.test, docs, &vocab),
-            });
-            let s = &lm.sample;
-            let task = format!(
-                "TASK = \"language model\"\nBINARY = False\nCLASS_WEIGHTS = None\n\
-                 SEQ_LEN = {}  # tokens per window\n\
-                 # Generated samples: every SAMPLE_EVERY steps (None: never), continuing\n\
-                 # PROMPT (already as token ids), drawn at TEMPERATURE among the TOP_K\n\
-                 # most likely tokens (None: all).\n\
-                 SAMPLE_EVERY = {}\nPROMPT = {:?}\nPROMPT_IDS = {:?}\nTEMPERATURE = {}\n\
-                 TOP_K = {}\nSAMPLE_LENGTH = {}\nWORDS = {}  # word tokens are joined by spaces",
-                lm.seq_len,
-                py_opt(lm.sample_every_steps),
-                s.prompt,
-                vocab.encode(&s.prompt),
-                s.temperature,
-                py_opt(s.top_k),
-                s.length,
-                py_bool(spec.tokens == Tokens::Words),
-            );
-            (data, vocab.len(), task)
-        }
+        TextTask::Classification(c) => classification(c, &corpus, &splits, &vocab)?,
+        TextTask::LanguageModel(lm) => language_model(lm, spec, &corpus, &splits, &vocab),
     };
     let (model, head_in) = model_code(exp, spec, vocab.len())?;
     let data_path = out.with_extension("data.json");
@@ -145,11 +75,99 @@ pub(super) fn render(
         .replace("{{MODEL}}", &model)
         .replace("{{HEAD}}", &format!("nn.Linear({head_in}, {outputs})"));
     let script = filled(fill_training(script, exp, weights, eval_only))?;
-    let data_text = serde_json::to_string(&data).map_err(|e| e.to_string())?;
+    let data_text = serde_json::to_string(&data)?;
     Ok(Rendered {
         script,
         sidecars: vec![(data_path, data_text.into_bytes())],
     })
+}
+
+/// A classifier's data file, its output width and its task lines: each split's
+/// documents as `max_len` ids with their classes, and the class weights.
+fn classification(
+    c: &ClassificationSpec,
+    corpus: &Corpus,
+    splits: &TextSplits,
+    vocab: &Vocab,
+) -> Result<(serde_json::Value, usize, String), ExportError> {
+    let docs = &corpus.docs;
+    let encode = |rows: &[usize]| {
+        serde_json::json!({
+            "ids": rows.iter().map(|&i| vocab.encode_padded(&docs[i], c.max_len)).collect::<Vec<_>>(),
+            "labels": rows.iter().map(|&i| corpus.labels[i]).collect::<Vec<_>>(),
+        })
+    };
+    let train_labels: Vec<u32> = splits
+        .train
+        .iter()
+        .map(|&i| corpus.labels[i] as u32)
+        .collect();
+    let k = corpus.classes.len();
+    let weights =
+        class_weights(&c.class_weights, &train_labels, k).map_err(ExportError::ClassWeights)?;
+    let outputs = match (c.binary, k) {
+        (true, 2) => 1,
+        (true, k) => {
+            return Err(ExportError::BinaryClasses { classes: k });
+        }
+        (false, k) => k,
+    };
+    let data = serde_json::json!({
+        "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
+                  document as max_len token ids (0 = padding, on the left) with its class",
+        "tokens": vocab.tokens,
+        "classes": corpus.classes,
+        "train": encode(&splits.train),
+        "val": encode(&splits.val),
+        "test": encode(&splits.test),
+    });
+    let task = format!(
+        "TASK = \"classification\"\nBINARY = {}  # one logit and binary cross-entropy\n\
+         CLASS_WEIGHTS = {}  # loss weight per class (None: all equal)\nSEQ_LEN = None\n\
+         SAMPLE_EVERY = None  # classifiers generate no text",
+        py_bool(c.binary),
+        weights.map_or("None".into(), |w| format!("{w:?}")),
+    );
+    Ok((data, outputs, task))
+}
+
+/// A language model's data file, its output width (the vocabulary) and its task
+/// lines: each split as one token stream, and how samples are drawn.
+fn language_model(
+    lm: &LanguageModelSpec,
+    spec: &TextDatasetSpec,
+    corpus: &Corpus,
+    splits: &TextSplits,
+    vocab: &Vocab,
+) -> (serde_json::Value, usize, String) {
+    let docs = &corpus.docs;
+    let data = serde_json::json!({
+        "about": "trainlab's vocabulary and its train/val/test split of the corpus, each \
+                  split as one stream of token ids (documents end with id 2, the break)",
+        "tokens": vocab.tokens,
+        "train": stream(&splits.train, docs, vocab),
+        "val": stream(&splits.val, docs, vocab),
+        "test": stream(&splits.test, docs, vocab),
+    });
+    let s = &lm.sample;
+    let task = format!(
+        "TASK = \"language model\"\nBINARY = False\nCLASS_WEIGHTS = None\n\
+         SEQ_LEN = {}  # tokens per window\n\
+         # Generated samples: every SAMPLE_EVERY steps (None: never), continuing\n\
+         # PROMPT (already as token ids), drawn at TEMPERATURE among the TOP_K\n\
+         # most likely tokens (None: all).\n\
+         SAMPLE_EVERY = {}\nPROMPT = {:?}\nPROMPT_IDS = {:?}\nTEMPERATURE = {}\n\
+         TOP_K = {}\nSAMPLE_LENGTH = {}\nWORDS = {}  # word tokens are joined by spaces",
+        lm.seq_len,
+        py_opt(lm.sample_every_steps),
+        s.prompt,
+        vocab.encode(&s.prompt),
+        s.temperature,
+        py_opt(s.top_k),
+        s.length,
+        py_bool(spec.tokens == Tokens::Words),
+    );
+    (data, vocab.len(), task)
 }
 
 /// The run's own vocabulary when there is one (beside its weights), else the
@@ -159,9 +177,9 @@ fn vocabulary(
     exp: &Experiment,
     spec: &TextDatasetSpec,
     weights: Option<&Path>,
-    docs: &[String],
+    docs: &crate::data::text::Docs,
     train: &[usize],
-) -> Result<Vocab, String> {
+) -> Result<Vocab, ExportError> {
     let own = weights.and_then(Path::parent).map(|d| d.join(files::VOCAB));
     let inherited = exp
         .training
@@ -169,11 +187,11 @@ fn vocabulary(
         .as_ref()
         .map(|d| d.join(files::VOCAB));
     match own.into_iter().chain(inherited).find(|p| p.is_file()) {
-        Some(path) => Vocab::load(&path).map_err(|e| e.to_string()),
+        Some(path) => Ok(Vocab::load(&path)?),
         None => {
             let min_count = if spec.tokens == Tokens::Words { 2 } else { 1 };
             Ok(Vocab::build(
-                train.iter().map(|&i| docs[i].as_str()),
+                train.iter().map(|&i| &docs[i]),
                 spec.tokens,
                 spec.lowercase,
                 min_count,
@@ -183,18 +201,19 @@ fn vocabulary(
 }
 
 /// Every layer must have a module below; the first that has none is named.
-fn check_layers(layers: &[LayerSpec]) -> Result<(), String> {
+fn check_layers(layers: &[LayerSpec]) -> Result<(), ExportError> {
     for (i, layer) in layers.iter().enumerate() {
         if matches!(
             layer,
             LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. } | LayerSpec::BatchNorm { .. }
         ) {
-            return Err(format!(
-                "model[{i}] ({}) in a text model has no exported PyTorch equivalent: text \
-                 models cover Embedding, PositionEmbedding, LSTM, GRU, Transformer, MeanPool, \
-                 LastStep, Flatten, Linear, Dropout and activations",
-                layer.kind()
-            ));
+            return Err(ExportError::Layer {
+                index: i,
+                kind: layer.kind(),
+                problem: " in a text model has no exported PyTorch equivalent: text \
+                          models cover Embedding, PositionEmbedding, LSTM, GRU, Transformer, \
+                          MeanPool, LastStep, Flatten, Linear, Dropout and activations",
+            });
         }
     }
     Ok(())
@@ -206,9 +225,9 @@ fn model_code(
     exp: &Experiment,
     spec: &TextDatasetSpec,
     vocab: usize,
-) -> Result<(String, usize), String> {
+) -> Result<(String, usize), ExportError> {
     let input = [text_steps(spec), vocab];
-    let shapes = infer_shapes(&exp.model, &input).map_err(|e| e.to_string())?;
+    let shapes = infer_shapes(&exp.model, &input)?;
     let mut lines = Vec::new();
     let mut shape: Vec<usize> = input.to_vec();
     for (i, layer) in exp.model.iter().enumerate() {
@@ -243,10 +262,11 @@ fn model_code(
             LayerSpec::Conv2d { .. }
             | LayerSpec::MaxPool2d { .. }
             | LayerSpec::BatchNorm { .. } => {
-                return Err(format!(
-                    "model[{i}] ({}) has no exported PyTorch equivalent",
-                    layer.kind()
-                ));
+                return Err(ExportError::Layer {
+                    index: i,
+                    kind: layer.kind(),
+                    problem: " has no exported PyTorch equivalent",
+                });
             }
         };
         lines.push(format!(
@@ -289,7 +309,7 @@ mod tests {
                 eps: 1e-5,
             },
         );
-        let err = check_layers(&conv.model).expect_err("refused");
+        let err = check_layers(&conv.model).expect_err("refused").to_string();
         assert!(err.contains("model[1] (BatchNorm)"), "{err}");
     }
 }

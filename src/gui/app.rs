@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::editor::controls::{LiveRate, Pace, RunAction, pace_control, run_controls};
 use super::editor::dataset::{dataset_picker, use_folder, use_image_folder};
 use super::editor::document::{Document, example_files};
-use super::editor::hyperparams::{devices, hyperparams};
+use super::editor::hyperparams::{devices, hyperparams_with};
+use super::editor::lr_finder::LrFinder;
 use super::editor::menu::{MenuAction, top_bar};
 use super::editor::model_editor::{RED, model_editor};
 use super::editor::prompts::{
@@ -33,9 +34,9 @@ use super::views::status_bar::status_bar;
 use super::views::study::{StudyAction, StudyView};
 use super::views::text_view::{TextState, text_tab};
 use super::views::{Tab, ViewStates};
+use crate::events::Control;
 use crate::runs::default_run_dir;
 use crate::spec::{DatasetSpec, DeviceSpec, to_ron_string, validate};
-use crate::train::Control;
 
 /// What is remembered between sessions (eframe storage, key [`eframe::APP_KEY`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +111,8 @@ pub struct TrainlabApp {
     pub compress: CompressState,
     /// Whether the notes panel is open (when the experiment has notes).
     pub notes_open: bool,
+    /// The "Find lr" range test and its window.
+    pub lr_finder: LrFinder,
     /// Slow motion: applied at Start and sent live when changed during a run.
     pub pace: Pace,
     /// Ask the system's file dialogs for paths (tests turn this off: the path
@@ -162,6 +165,7 @@ impl TrainlabApp {
             unsaved_prompt: None,
             path_prompt: None,
             notes_open: true,
+            lr_finder: LrFinder::default(),
             maze: MazeState::default(),
             text: TextState::default(),
             study: StudyView::default(),
@@ -169,8 +173,8 @@ impl TrainlabApp {
             compress: CompressState::default(),
             curves_cache: CurvesCache::default(),
             devices: devices(),
-            examples: example_files(Path::new("experiments")),
-            lessons: example_files(Path::new("experiments/lessons")),
+            examples: example_files(&crate::util::install::experiments_dir()),
+            lessons: example_files(&crate::util::install::experiments_dir().join("lessons")),
             last_title: String::new(),
             last_dataset,
             runs_root,
@@ -213,6 +217,11 @@ impl TrainlabApp {
     /// when it was last drawn: what its "Save PNG" and "Save SVG" write.
     pub fn curve_figure(&self, name: &str) -> Option<&super::figure::Figure> {
         self.curves_cache.figure(name)
+    }
+
+    /// Changes the live run's pace as the "full speed" box does (None: full speed).
+    pub fn set_live_pace(&mut self, pace: Option<f64>, ctx: &egui::Context) {
+        self.run_action(RunAction::SetPace(pace), ctx);
     }
 
     /// Whether a run is going (started and not yet finished).
@@ -317,6 +326,7 @@ impl TrainlabApp {
                             .find(|t| t.id == id)
                             .ok_or("no such trial")?;
                         crate::study::trial_experiment(study, id, &t.params)
+                            .map_err(|e| e.to_string())
                     });
                 match exp {
                     Ok(exp) => self.request(Replacement::Adopt(Box::new(exp))),
@@ -620,8 +630,12 @@ impl TrainlabApp {
         egui::CollapsingHeader::new("Hyperparameters")
             .default_open(true)
             .show(ui, |ui| {
-                hyperparams(ui, &mut self.doc.exp, &self.devices);
+                let finder = Some(&mut self.lr_finder);
+                hyperparams_with(ui, &mut self.doc.exp, &self.devices, finder);
             });
+        if let Some(lr) = self.lr_finder.window(ui.ctx()) {
+            self.doc.exp.optimizer.set_lr(lr);
+        }
         ui.horizontal(|ui| {
             let label = ui
                 .label("Name")
@@ -659,16 +673,20 @@ impl TrainlabApp {
         let Some(live) = &self.live else { return };
         let (events, ended) = live.drain();
         for e in &events {
-            if let crate::train::TrainEvent::Probed(answer) = e {
+            if let crate::events::TrainEvent::Probed(answer) = e {
                 self.inspector.on_answer(answer);
                 self.text.on_answer(answer);
                 self.playground.on_answer(answer);
                 continue;
             }
             self.series.apply(e);
-            if let crate::train::TrainEvent::Failed { message, .. } = e {
+            if let crate::events::TrainEvent::Failed { message, .. } = e {
                 self.errors.push(format!("The run failed: {message}"));
             }
+        }
+        // After the drain: a run that ended put its final snapshot there first.
+        if let Some(p) = live.take_policy() {
+            self.series.show_policy(p);
         }
         if ended {
             if let Some(live) = self.live.take()
@@ -750,18 +768,20 @@ impl TrainlabApp {
         dir: &Path,
         extra_epochs: usize,
         ctx: &egui::Context,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         if self.live.is_some() {
-            return Err("a run is in progress; stop it first".into());
+            return Err(anyhow::anyhow!("a run is in progress; stop it first"));
         }
-        let mut exp = crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT))
-            .map_err(|e| e.to_string())?;
+        let mut exp = crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT))?;
         exp.training.epochs += extra_epochs;
-        validate(&exp).map_err(|e| e.to_string())?;
-        let (_, checkpoint) = crate::runs::checkpoints::latest(dir)
-            .ok_or("it has no checkpoint (it stopped before its first one)")?;
+        validate(&exp)?;
+        let (_, checkpoint) = crate::runs::checkpoints::latest(dir).ok_or_else(|| {
+            anyhow::anyhow!(
+                "it has no checkpoint (it stopped before its first one, or ended with keep_last 0)"
+            )
+        })?;
         let before = crate::runs::read_events_before(dir, &checkpoint)
-            .map_err(|e| format!("cannot read its record: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot read its record: {e}"))?;
         let label = dir
             .file_name()
             .map_or_else(|| exp.name.clone(), |n| n.to_string_lossy().into_owned());
@@ -771,7 +791,7 @@ impl TrainlabApp {
             .iter()
             .rev()
             .find_map(|e| match e {
-                crate::train::TrainEvent::LrChanged { lr, .. } => Some(*lr),
+                crate::events::TrainEvent::LrChanged { lr, .. } => Some(*lr),
                 _ => None,
             })
             .unwrap_or(self.live_lr.value);
@@ -969,7 +989,7 @@ impl TrainlabApp {
         match self.doc.save_to(path) {
             Ok(()) => true,
             Err(e) => {
-                self.errors.push(e);
+                self.errors.push(e.to_string());
                 false
             }
         }

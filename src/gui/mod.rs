@@ -36,7 +36,7 @@ pub use views::study::{Column, Metric, Page, SearchPick, StudyAction, StudyView}
 
 /// Opens the window and runs until it is closed. Errors (no display, no GPU
 /// driver) are returned so `main` can fall back to the terminal.
-pub fn run_gui(file: Option<std::path::PathBuf>) -> Result<(), String> {
+pub fn run_gui(file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("trainlab")
@@ -55,5 +55,5 @@ pub fn run_gui(file: Option<std::path::PathBuf>) -> Result<(), String> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -1,7 +1,10 @@
 //! The figures of one finished (or failed) run that checks can read.
 
+use super::Unmeasured;
+use crate::events::{
+    EpisodeMetrics, EvalMetrics, FailureKind, LayerStats, RunSummary, Split, StepMetrics,
+};
 use crate::spec::LessonFigure;
-use crate::train::{EpisodeMetrics, EvalMetrics, FailureKind, RunSummary, Split, StepMetrics};
 
 /// What one run of a lesson left to measure.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18,6 +21,8 @@ pub struct Measured {
     pub episodes: Option<EpisodeMetrics>,
     /// How the run failed: kind, step, message.
     pub failure: Option<(FailureKind, u64, String)>,
+    /// The first layer statistics of the run.
+    pub first_layer_stats: Option<LayerStats>,
 }
 
 impl Measured {
@@ -37,41 +42,47 @@ impl Measured {
         }
     }
 
+    /// Takes in one LayerStats event (only the first is kept).
+    pub(crate) fn layer_stats(&mut self, l: LayerStats) {
+        self.first_layer_stats.get_or_insert(l);
+    }
+
+    /// First over last gradient norm of the layers with parameters.
+    fn gradient_ratio(&self) -> Result<f64, Unmeasured> {
+        let stats = self
+            .first_layer_stats
+            .as_ref()
+            .ok_or(Unmeasured::NoLayerStats)?;
+        let norms: Vec<f64> = stats.layers.iter().filter_map(|l| l.grad_norm).collect();
+        match (norms.first(), norms.last()) {
+            (Some(first), Some(last)) if norms.len() >= 2 && *last > 0.0 => Ok(first / last),
+            _ => Err(Unmeasured::GradientRatio),
+        }
+    }
+
     /// The figure's value (yes/no figures as 1 or 0), or why the run has none.
-    pub fn figure(&self, f: LessonFigure) -> Result<f64, String> {
+    pub fn figure(&self, f: LessonFigure) -> Result<f64, Unmeasured> {
         use LessonFigure as F;
         let summary = || {
             self.summary.as_ref().ok_or_else(|| match &self.failure {
-                Some((_, step, message)) => format!("the run failed at step {step}: {message}"),
-                None => "the run did not finish".to_string(),
+                Some((_, step, message)) => Unmeasured::Failed {
+                    step: *step,
+                    message: message.clone(),
+                },
+                None => Unmeasured::Unfinished,
             })
         };
-        let rl = || {
-            summary()?
-                .rl
-                .as_ref()
-                .ok_or_else(|| "only maze runs have it".to_string())
-        };
-        let episodes = || {
-            self.episodes
-                .as_ref()
-                .ok_or_else(|| "no episodes were logged (only maze runs have them)".to_string())
-        };
-        let absent = |what: &str| format!("this run has no {what}");
-        let language = || {
-            summary()?
-                .language
-                .ok_or_else(|| "only language models have it".to_string())
-        };
+        let rl = || summary()?.rl.as_ref().ok_or(Unmeasured::NotMaze);
+        let episodes = || self.episodes.as_ref().ok_or(Unmeasured::NoEpisodes);
+        let absent = Unmeasured::Absent;
+        let language = || summary()?.language.ok_or(Unmeasured::NotLanguageModel);
         match f {
             F::Diverged => Ok(f64::from(u8::from(matches!(
                 self.failure,
                 Some((FailureKind::Diverged, ..))
             )))),
-            F::PeakTrainLoss => self
-                .peak_train_loss
-                .ok_or_else(|| "no step was logged".into()),
-            F::FinalLr => self.final_lr.ok_or_else(|| "no step was logged".into()),
+            F::PeakTrainLoss => self.peak_train_loss.ok_or(Unmeasured::NoSteps),
+            F::FinalLr => self.final_lr.ok_or(Unmeasured::NoSteps),
             F::MeanReturn => Ok(episodes()?.mean_return),
             F::MeanEpisodeLength => Ok(episodes()?.mean_length),
             F::TestAccuracy => summary()?.test_accuracy.ok_or_else(|| absent("test split")),
@@ -101,13 +112,14 @@ impl Measured {
             F::GreedyPathLength => rl()?
                 .greedy_path_len
                 .map(|n| n as f64)
-                .ok_or_else(|| "the greedy path does not reach a goal".into()),
+                .ok_or(Unmeasured::NoGoal),
             F::OptimalPathLength => Ok(rl()?.optimal_path_len as f64),
             F::GreedyOptimal => Ok(f64::from(u8::from(rl()?.greedy_optimal))),
+            F::GradientRatio => self.gradient_ratio(),
             F::FirstOptimalEpisode => rl()?
                 .first_optimal_episode
                 .map(|n| n as f64)
-                .ok_or_else(|| "the greedy path never became optimal".into()),
+                .ok_or(Unmeasured::NeverOptimal),
         }
     }
 }

@@ -4,16 +4,19 @@
 //! Nothing here prints: [`verify`] reports progress through a callback and
 //! returns the measured claims; `trainlab lesson verify` shows them.
 
+mod error;
 mod measure;
 mod plan;
 
 use std::path::{Path, PathBuf};
 
+pub use error::Unmeasured;
 pub use measure::Measured;
 pub use plan::{Run, RunKey, plan_runs, unmet_step};
 
+use crate::events::{FailureKind, TrainEvent};
 use crate::spec::{Check, Expect, LessonFigure, OtherRun};
-use crate::train::{FailureKind, StartOptions, TrainEvent, start};
+use crate::train::{StartOptions, start};
 
 /// Why a lesson could not be verified at all (exit 2): the message names the
 /// file, line and column, or the path, and what to change.
@@ -34,10 +37,10 @@ pub struct Outcome {
     /// Whose figure it is, e.g. `the lesson` or `step "mlp"`.
     pub whose: String,
     /// The measured value, or why it could not be measured.
-    pub value: Result<f64, String>,
+    pub value: Result<f64, Unmeasured>,
     /// What it was held against, in words (e.g. `at most 20.00 %`, `< 101,770
     /// (step "mlp")`), or why the other run has no such figure.
-    pub expected: Result<String, String>,
+    pub expected: Result<String, Unmeasured>,
     /// Whether the claim holds (false when anything could not be measured).
     pub holds: bool,
 }
@@ -131,14 +134,16 @@ pub fn verify(
                 Some(step) => RunKey::Step(step.clone()),
                 None => RunKey::Lesson,
             };
-            let value =
-                find(&key).map_or_else(|| Err("not run".to_string()), |m| m.figure(check.figure));
+            let value = find(&key).map_or(Err(Unmeasured::NotRun), |m| m.figure(check.figure));
             let (expected, holds) = judge(check, &value, |other| {
                 let key = RunKey::from_other(other);
-                let m = find(&key).ok_or_else(|| "not run".to_string())?;
+                let m = find(&key).ok_or(Unmeasured::NotRun)?;
                 m.figure(check.figure)
                     .map(|v| (v, key.describe()))
-                    .map_err(|e| format!("{}: {e}", key.describe()))
+                    .map_err(|e| Unmeasured::OtherRun {
+                        whose: key.describe(),
+                        source: Box::new(e),
+                    })
             });
             Outcome {
                 check: check.clone(),
@@ -160,9 +165,9 @@ pub fn verify(
 /// the same figure of another run.
 fn judge(
     check: &Check,
-    value: &Result<f64, String>,
-    other: impl Fn(&OtherRun) -> Result<(f64, String), String>,
-) -> (Result<String, String>, bool) {
+    value: &Result<f64, Unmeasured>,
+    other: impl Fn(&OtherRun) -> Result<(f64, String), Unmeasured>,
+) -> (Result<String, Unmeasured>, bool) {
     let shown = |v: f64| format_value(check.figure, v);
     let v = value.as_ref().ok().copied();
     match &check.is {
@@ -212,7 +217,7 @@ pub fn format_value(figure: LessonFigure, v: f64) -> String {
         | LessonFigure::GreedyPathLength
         | LessonFigure::OptimalPathLength
         | LessonFigure::FirstOptimalEpisode => crate::util::text::thousands(v.round() as u64),
-        LessonFigure::FinalLr => format!("{v:.3e}"),
+        LessonFigure::FinalLr | LessonFigure::GradientRatio => format!("{v:.3e}"),
         _ => format!("{v:.4}"),
     }
 }
@@ -232,6 +237,7 @@ fn train(exp: crate::spec::Experiment, dir: PathBuf) -> Measured {
             TrainEvent::Step(s) => m.step(&s),
             TrainEvent::Eval(e) => m.eval(&e),
             TrainEvent::Episodes(e) => m.episodes = Some(e),
+            TrainEvent::LayerStats(l) => m.layer_stats(l),
             TrainEvent::Finished(s) => m.summary = Some(s),
             TrainEvent::Failed {
                 step,
@@ -260,14 +266,21 @@ mod tests {
 
     #[test]
     fn thresholds_hold_and_fail() {
-        let none = |_: &OtherRun| Err("no other run".to_string());
+        let none = |_: &OtherRun| Err(Unmeasured::NotRun);
         assert!(judge(&check(Expect::AtMost(0.2)), &Ok(0.1), none).1);
         assert!(!judge(&check(Expect::AtMost(0.2)), &Ok(0.3), none).1);
         assert!(judge(&check(Expect::AtLeast(0.2)), &Ok(0.2), none).1);
         assert!(!judge(&check(Expect::Between(0.2, 0.4)), &Ok(0.41), none).1);
         assert!(judge(&check(Expect::Between(0.2, 0.4)), &Ok(0.3), none).1);
         // A value that could not be measured never holds.
-        assert!(!judge(&check(Expect::AtLeast(0.0)), &Err("diverged".into()), none).1);
+        assert!(
+            !judge(
+                &check(Expect::AtLeast(0.0)),
+                &Err(Unmeasured::Unfinished),
+                none
+            )
+            .1
+        );
     }
 
     #[test]
@@ -280,7 +293,7 @@ mod tests {
         assert!(judge(&less, &Ok(50_000.0), other).1);
         let greater = check(Expect::GreaterThan(OtherRun::Step("mlp".into())));
         assert!(judge(&greater, &Ok(105_866.0), other).1);
-        let missing = |_: &OtherRun| Err("not run".to_string());
+        let missing = |_: &OtherRun| Err(Unmeasured::NotRun);
         assert!(!judge(&greater, &Ok(1.0), missing).1);
     }
 

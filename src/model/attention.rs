@@ -8,9 +8,9 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::{Linear, Module};
 
 use super::Kernels;
-use super::block_fused::transformer_block;
-use super::cpu_data::fast_cpu;
 use super::init::{uniform, uniform_bound};
+use super::kernels::block_fused::transformer_block;
+use super::kernels::cpu_data::fast_cpu;
 use crate::util::rng::Rng;
 
 /// Layer norm over the last axis, from basic ops (their gradients are all known).

@@ -58,131 +58,24 @@ impl Model {
         let shapes = infer_shapes(specs, input).map_err(candle_core::Error::wrap)?;
         let mut rng = Rng::derive(seed, "init");
         let mut layers = Vec::with_capacity(specs.len());
-        let mut params = Vec::new();
-        let mut buffers = Vec::new();
+        let mut store = Store::default();
         let mut shape: Vec<usize> = input.to_vec();
         for (i, spec) in specs.iter().enumerate() {
-            let name = |p: &str| format!("layers.{i}.{p}");
-            let mut param = |p: &str, t: Tensor| -> Result<Tensor> {
-                let var = Var::from_tensor(&t)?;
-                let t = var.as_tensor().clone();
-                params.push((name(p), var));
-                buffers.push((name(p), t.clone()));
-                Ok(t)
-            };
-            let layer = match spec {
-                LayerSpec::Linear { out } => {
-                    let fan_in = shape[0];
-                    let b = uniform_bound(fan_in);
-                    let w = param("weight", uniform(&mut rng, &[*out, fan_in], b, device)?)?;
-                    let bias = param("bias", uniform(&mut rng, &[*out], b, device)?)?;
-                    Layer::Linear(Linear::new(w, Some(bias)))
-                }
-                LayerSpec::Conv2d {
-                    out,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let c_in = shape[0];
-                    let b = uniform_bound(c_in * kernel * kernel);
-                    let w = param(
-                        "weight",
-                        uniform(&mut rng, &[*out, c_in, *kernel, *kernel], b, device)?,
-                    )?;
-                    let bias = param("bias", uniform(&mut rng, &[*out], b, device)?)?;
-                    Layer::Conv2d {
-                        weight: w,
-                        bias,
-                        stride: *stride,
-                        padding: *padding,
-                    }
-                }
-                LayerSpec::MaxPool2d { kernel, stride } => Layer::MaxPool2d {
-                    kernel: *kernel,
-                    stride: stride.unwrap_or(*kernel),
-                },
-                LayerSpec::Flatten => Layer::Flatten,
-                LayerSpec::ReLU => Layer::ReLU,
-                LayerSpec::Tanh => Layer::Tanh,
-                LayerSpec::Sigmoid => Layer::Sigmoid,
-                LayerSpec::GELU => Layer::Gelu,
-                LayerSpec::Dropout { p } => Layer::Dropout(*p),
-                LayerSpec::BatchNorm { momentum, eps } => {
-                    let n = shape[0];
-                    let w = param("weight", Tensor::ones(n, DType::F32, device)?)?;
-                    let bias = param("bias", Tensor::zeros(n, DType::F32, device)?)?;
-                    let bn = BatchNorm::new_with_momentum(
-                        n,
-                        Tensor::zeros(n, DType::F32, device)?,
-                        Tensor::ones(n, DType::F32, device)?,
-                        w,
-                        bias,
-                        *eps,
-                        *momentum,
-                    )?;
-                    buffers.push((name("running_mean"), bn.running_mean().clone()));
-                    buffers.push((name("running_var"), bn.running_var().clone()));
-                    Layer::BatchNorm(bn)
-                }
-                LayerSpec::Embedding { dim } => {
-                    // PyTorch's nn.Embedding init: standard normal.
-                    let vocab = shape[1];
-                    let w = (uniform(&mut rng, &[vocab, *dim], 1.0, device)? * 3f64.sqrt())?;
-                    let w = param("weight", w)?;
-                    Layer::Embedding(candle_nn::Embedding::new(w, *dim))
-                }
-                LayerSpec::LSTM {
-                    hidden,
-                    layers: n,
-                    dropout,
-                }
-                | LayerSpec::GRU {
-                    hidden,
-                    layers: n,
-                    dropout,
-                } => {
-                    let cell = if matches!(spec, LayerSpec::LSTM { .. }) {
-                        Cell::Lstm
-                    } else {
-                        Cell::Gru
-                    };
-                    let r = Recurrent::new(
-                        cell, shape[1], *hidden, *n, *dropout, &mut rng, device, &mut param,
-                    )?;
-                    Layer::Recurrent(r)
-                }
-                LayerSpec::PositionEmbedding { context } => {
-                    let w = uniform(&mut rng, &[*context, shape[1]], 0.02, device)?;
-                    Layer::Positions(param("weight", w)?)
-                }
-                LayerSpec::Transformer { heads, width } => Layer::Transformer(Box::new(
-                    TransformerBlock::new(shape[1], *heads, *width, &mut rng, device, &mut param)?,
-                )),
-                LayerSpec::MeanPool => Layer::MeanPool,
-                LayerSpec::LastStep => Layer::LastStep,
-            };
-            layers.push(layer);
+            let prefix = format!("layers.{i}");
+            layers.push(build_layer(
+                spec, &shape, &prefix, &mut store, &mut rng, device,
+            )?);
             shape = shapes[i].output.clone();
         }
         if let Some(out) = head {
             let fan_in = shape.last().copied().unwrap_or(1);
-            let b = uniform_bound(fan_in);
-            let mut param = |p: &str, t: Tensor| -> Result<Tensor> {
-                let var = Var::from_tensor(&t)?;
-                params.push((format!("head.{p}"), var.clone()));
-                buffers.push((format!("head.{p}"), var.as_tensor().clone()));
-                Ok(var.as_tensor().clone())
-            };
-            let w = param("weight", uniform(&mut rng, &[out, fan_in], b, device)?)?;
-            let bias = param("bias", uniform(&mut rng, &[out], b, device)?)?;
-            layers.push(Layer::Linear(Linear::new(w, Some(bias))));
+            layers.push(linear(fan_in, out, "head", &mut store, &mut rng, device)?);
         }
         let tokens = specs.first().is_some_and(LayerSpec::takes_tokens);
         Ok(Self {
             layers,
-            params,
-            buffers,
+            params: store.params,
+            buffers: store.buffers,
             input_shape: input.to_vec(),
             kernels: Kernels::Fast,
             tokens,
@@ -334,6 +227,165 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Where a model's tensors go while it is built: trainable parameters, and
+/// everything saved (parameters plus batch-norm running statistics), by name.
+#[derive(Default)]
+struct Store {
+    params: Vec<(String, Var)>,
+    buffers: Vec<(String, Tensor)>,
+}
+
+impl Store {
+    /// Adds `t` as the trainable parameter `name`; returns the tensor the layer
+    /// computes with (the variable's own).
+    fn param(&mut self, name: String, t: Tensor) -> Result<Tensor> {
+        let var = Var::from_tensor(&t)?;
+        let t = var.as_tensor().clone();
+        self.params.push((name.clone(), var));
+        self.buffers.push((name, t.clone()));
+        Ok(t)
+    }
+}
+
+/// The candle layer for one entry of the list, for one-sample input `shape`;
+/// its tensors are named `<prefix>.<name>`. The shape rule (`spec::infer_shapes`)
+/// has already accepted it.
+fn build_layer(
+    spec: &LayerSpec,
+    shape: &[usize],
+    prefix: &str,
+    store: &mut Store,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Layer> {
+    let mut param = |p: &str, t: Tensor| store.param(format!("{prefix}.{p}"), t);
+    Ok(match spec {
+        LayerSpec::Linear { out } => return linear(shape[0], *out, prefix, store, rng, device),
+        LayerSpec::Conv2d {
+            out,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let c_in = shape[0];
+            let b = uniform_bound(c_in * kernel * kernel);
+            let w = uniform(rng, &[*out, c_in, *kernel, *kernel], b, device)?;
+            let weight = param("weight", w)?;
+            let bias = param("bias", uniform(rng, &[*out], b, device)?)?;
+            Layer::Conv2d {
+                weight,
+                bias,
+                stride: *stride,
+                padding: *padding,
+            }
+        }
+        LayerSpec::MaxPool2d { kernel, stride } => Layer::MaxPool2d {
+            kernel: *kernel,
+            stride: stride.unwrap_or(*kernel),
+        },
+        LayerSpec::Flatten => Layer::Flatten,
+        LayerSpec::ReLU => Layer::ReLU,
+        LayerSpec::Tanh => Layer::Tanh,
+        LayerSpec::Sigmoid => Layer::Sigmoid,
+        LayerSpec::GELU => Layer::Gelu,
+        LayerSpec::Dropout { p } => Layer::Dropout(*p),
+        LayerSpec::BatchNorm { momentum, eps } => {
+            return batch_norm(shape[0], *momentum, *eps, prefix, store, device);
+        }
+        LayerSpec::Embedding { dim } => {
+            // PyTorch's nn.Embedding init: standard normal.
+            let vocab = shape[1];
+            let w = (uniform(rng, &[vocab, *dim], 1.0, device)? * 3f64.sqrt())?;
+            Layer::Embedding(candle_nn::Embedding::new(param("weight", w)?, *dim))
+        }
+        LayerSpec::LSTM {
+            hidden,
+            layers: n,
+            dropout,
+        }
+        | LayerSpec::GRU {
+            hidden,
+            layers: n,
+            dropout,
+        } => {
+            let cell = if matches!(spec, LayerSpec::LSTM { .. }) {
+                Cell::Lstm
+            } else {
+                Cell::Gru
+            };
+            let r = Recurrent::new(
+                cell, shape[1], *hidden, *n, *dropout, rng, device, &mut param,
+            )?;
+            Layer::Recurrent(r)
+        }
+        LayerSpec::PositionEmbedding { context } => {
+            let w = uniform(rng, &[*context, shape[1]], 0.02, device)?;
+            Layer::Positions(param("weight", w)?)
+        }
+        LayerSpec::Transformer { heads, width } => Layer::Transformer(Box::new(
+            TransformerBlock::new(shape[1], *heads, *width, rng, device, &mut param)?,
+        )),
+        LayerSpec::MeanPool => Layer::MeanPool,
+        LayerSpec::LastStep => Layer::LastStep,
+    })
+}
+
+/// A fully connected layer `fan_in -> out` (PyTorch's default init), named
+/// `<prefix>.weight` and `<prefix>.bias`.
+fn linear(
+    fan_in: usize,
+    out: usize,
+    prefix: &str,
+    store: &mut Store,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Layer> {
+    let b = uniform_bound(fan_in);
+    let w = store.param(
+        format!("{prefix}.weight"),
+        uniform(rng, &[out, fan_in], b, device)?,
+    )?;
+    let bias = store.param(format!("{prefix}.bias"), uniform(rng, &[out], b, device)?)?;
+    Ok(Layer::Linear(Linear::new(w, Some(bias))))
+}
+
+/// Batch norm over `n` features or channels; its running statistics are saved
+/// with the parameters.
+fn batch_norm(
+    n: usize,
+    momentum: f64,
+    eps: f64,
+    prefix: &str,
+    store: &mut Store,
+    device: &Device,
+) -> Result<Layer> {
+    let w = store.param(
+        format!("{prefix}.weight"),
+        Tensor::ones(n, DType::F32, device)?,
+    )?;
+    let bias = store.param(
+        format!("{prefix}.bias"),
+        Tensor::zeros(n, DType::F32, device)?,
+    )?;
+    let bn = BatchNorm::new_with_momentum(
+        n,
+        Tensor::zeros(n, DType::F32, device)?,
+        Tensor::ones(n, DType::F32, device)?,
+        w,
+        bias,
+        eps,
+        momentum,
+    )?;
+    let stats = [
+        ("running_mean", bn.running_mean()),
+        ("running_var", bn.running_var()),
+    ];
+    for (name, t) in stats {
+        store.buffers.push((format!("{prefix}.{name}"), t.clone()));
+    }
+    Ok(Layer::BatchNorm(bn))
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use candle_nn::{BatchNorm, Linear, Module, ModuleT};
 
 use super::Kernels;
 use super::attention::TransformerBlock;
-use super::conv::{ConvStage, Fusion, conv_stack, conv2d};
-use super::cpu_data::fast_cpu;
-use super::dense_fused::{Act, dense_stack};
-use super::pool::{max_pool2d, max_pool2d_reshaped};
+use super::kernels::conv::{ConvStage, Fusion, conv_stack, conv2d};
+use super::kernels::cpu_data::fast_cpu;
+use super::kernels::dense_fused::{Act, dense_stack};
+use super::kernels::pool::{max_pool2d, max_pool2d_reshaped};
 use super::recurrent::Recurrent;
 
 use super::dropout::dropout;
@@ -58,7 +58,7 @@ impl Layer {
             Self::Linear(l) => match l.bias() {
                 // Rank 3 too: a language model's head runs on every position at once.
                 Some(b) if fast_cpu(xs, kernels) && xs.rank() >= 2 => {
-                    super::fused::linear(xs, l.weight(), b)
+                    super::kernels::fused::linear(xs, l.weight(), b)
                 }
                 _ => l.forward(xs),
             },

@@ -3,35 +3,24 @@
 //! Parameters live in a `VarMap` under readable names (`layers.{i}.weight`), so a
 //! weight file can be read by any safetensors reader and partially loaded by name.
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
+//!
+//! The layers (`build.rs`, `layer.rs`, `recurrent.rs`, `attention.rs`) are here;
+//! the hand-written CPU kernels they run on are in `kernels/`.
 
-mod activation;
-pub(crate) use activation::simd_kernel;
 mod attention;
-mod attention_fused;
-mod block_fused;
 mod build;
-mod conv;
-mod cpu_data;
-mod dense_fused;
 mod dropout;
-pub(crate) mod fused;
-mod gemm;
-mod gru_fused;
-mod im2col;
 mod init;
+mod kernels;
 mod layer;
-mod lstm_fused;
-mod pool;
 mod recurrent;
-mod scratch;
-mod seq_layout;
-mod skinny;
+pub(crate) use kernels::activation::simd_kernel;
 #[cfg(test)]
 mod test_tensors;
 
 pub use build::{Mode, Model};
 pub use dropout::seed_device;
-pub use fused::classification_loss;
+pub use kernels::fused::classification_loss;
 
 /// Which implementation of the hot operations to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -9,11 +9,11 @@
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::Kernels;
-use super::cpu_data::fast_cpu;
 use super::dropout::dropout;
-use super::gru_fused::gru_sequence;
 use super::init::{uniform, uniform_bound};
-use super::lstm_fused::{lstm_from_table, lstm_layer};
+use super::kernels::cpu_data::fast_cpu;
+use super::kernels::gru_fused::gru_sequence;
+use super::kernels::lstm_fused::{lstm_from_table, lstm_layer};
 use crate::util::rng::Rng;
 
 /// Which recurrent cell.
@@ -181,7 +181,7 @@ impl Recurrent {
             x = match (self.cell, &w.b_hh) {
                 (Cell::Lstm, _) => lstm_layer(&x, &w.w_ih, &w.b_ih, &w.w_hh)?,
                 (Cell::Gru, Some(b_hh)) => {
-                    let proj = super::fused::linear(&x, &w.w_ih, &w.b_ih)?;
+                    let proj = super::kernels::fused::linear(&x, &w.w_ih, &w.b_ih)?;
                     gru_sequence(&proj, &w.w_hh, b_hh)?
                 }
                 (Cell::Gru, None) => candle_core::bail!("gru: layer {l} has no recurrent bias"),

@@ -11,6 +11,7 @@
 //! outputs after the round trip; layers other than those above (text and
 //! recurrent layers) are refused with their name.
 
+mod error;
 pub mod kernel;
 mod steps;
 
@@ -19,6 +20,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use safetensors::tensor::{Dtype, TensorView};
 
+pub use error::QuantError;
 pub use kernel::Int8Kernel;
 use steps::{ConvGeom, Int8Weights, Step};
 
@@ -36,15 +38,43 @@ pub struct Int8Model {
     kernel: Int8Kernel,
 }
 
+/// One layer of an [`Int8Model`] as an exporter reads it (one per layer of the
+/// experiment, in order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuantLayer<'a> {
+    /// A Linear or Conv2d layer: `y = (q(x) * s_in) (w * scale)^T + bias` with
+    /// `q(x) = round(x / s_in)` clamped to ±127.
+    Int8 {
+        /// `[outputs][inputs]` row-major; a convolution's inputs in its weight
+        /// file's order (channel, kernel row, kernel column).
+        weights: &'a [i8],
+        /// One per output.
+        scales: &'a [f32],
+        /// One per output.
+        bias: &'a [f32],
+        /// The input's calibrated per-tensor scale.
+        input_scale: f32,
+    },
+    /// A BatchNorm folded to `x * scale[c] + shift[c]` per channel.
+    Affine {
+        /// One per channel.
+        scale: &'a [f32],
+        /// One per channel.
+        shift: &'a [f32],
+    },
+    /// Runs in f32 exactly as the float layer (pooling, activations, identities).
+    Float,
+}
+
 /// The steps for `layers` on `input`, with `int8` giving each Linear/Conv2d's
 /// weights and `affine` each BatchNorm's (scale, shift) by layer index.
 fn build_steps(
     layers: &[LayerSpec],
     input: &[usize],
-    mut int8: impl FnMut(usize, usize) -> Result<Int8Weights, String>,
-    mut affine: impl FnMut(usize) -> Result<(Vec<f32>, Vec<f32>), String>,
-) -> Result<Vec<Step>, String> {
-    let shapes = infer_shapes(layers, input).map_err(|e| e.to_string())?;
+    mut int8: impl FnMut(usize, usize) -> Result<Int8Weights, QuantError>,
+    mut affine: impl FnMut(usize) -> Result<(Vec<f32>, Vec<f32>), QuantError>,
+) -> Result<Vec<Step>, QuantError> {
+    let shapes = infer_shapes(layers, input)?;
     let mut shape = input.to_vec();
     let mut steps = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
@@ -58,9 +88,11 @@ fn build_steps(
                 ..
             } => {
                 let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
-                    return Err(format!(
-                        "model[{i}] (Conv2d): shape {shape:?} is not [c, h, w]"
-                    ));
+                    return Err(QuantError::NotAnImage {
+                        index: i,
+                        kind: "Conv2d",
+                        shape: shape.clone(),
+                    });
                 };
                 let geom = ConvGeom {
                     channels: c,
@@ -76,9 +108,11 @@ fn build_steps(
             }
             &LayerSpec::MaxPool2d { kernel, stride } => {
                 let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
-                    return Err(format!(
-                        "model[{i}] (MaxPool2d): shape {shape:?} is not [c, h, w]"
-                    ));
+                    return Err(QuantError::NotAnImage {
+                        index: i,
+                        kind: "MaxPool2d",
+                        shape: shape.clone(),
+                    });
                 };
                 Step::MaxPool {
                     channels: c,
@@ -104,11 +138,10 @@ fn build_steps(
             LayerSpec::GELU => Step::Gelu,
             LayerSpec::Flatten | LayerSpec::Dropout { .. } => Step::Identity,
             other => {
-                return Err(format!(
-                    "model[{i}] ({}) has no int8 form: int8 covers image models (Linear, \
-                     Conv2d, MaxPool2d, BatchNorm, Flatten, ReLU, Tanh, Sigmoid, GELU, Dropout)",
-                    other.kind()
-                ));
+                return Err(QuantError::NoInt8Form {
+                    index: i,
+                    kind: other.kind(),
+                });
             }
         });
         shape = next;
@@ -123,14 +156,14 @@ impl Int8Model {
         model: &Model,
         layers: &[LayerSpec],
         calibration: &[Vec<f32>],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, QuantError> {
         let input_shape = model.input_shape().to_vec();
         let state = model.state();
-        let host = |name: &str| -> Result<Vec<f32>, String> {
-            state
-                .get(name)
-                .ok_or_else(|| format!("no parameter {name}"))
-                .and_then(host_values)
+        let host = |name: &str| -> Result<Vec<f32>, QuantError> {
+            let t = state.get(name).ok_or_else(|| QuantError::MissingParam {
+                name: name.to_string(),
+            })?;
+            host_values(t)
         };
         let steps = build_steps(
             layers,
@@ -211,6 +244,23 @@ impl Int8Model {
             .sum()
     }
 
+    /// The layers' stored parts, one per layer of the experiment.
+    pub fn layers(&self) -> Vec<QuantLayer<'_>> {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Linear(w) | Step::Conv(w, _) => QuantLayer::Int8 {
+                    weights: &w.weights,
+                    scales: &w.scales,
+                    bias: &w.bias,
+                    input_scale: w.input_scale,
+                },
+                Step::Affine { scale, shift, .. } => QuantLayer::Affine { scale, shift },
+                _ => QuantLayer::Float,
+            })
+            .collect()
+    }
+
     /// Which kernel runs the products.
     pub fn kernel(&self) -> Int8Kernel {
         self.kernel
@@ -222,7 +272,7 @@ impl Int8Model {
     }
 
     /// Writes the model to a safetensors file (atomically).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), QuantError> {
         let mut blobs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         for (i, s) in self.steps.iter().enumerate() {
@@ -258,20 +308,31 @@ impl Int8Model {
         let views: Vec<(String, TensorView<'_>)> = blobs
             .iter()
             .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        let bytes = safetensors::serialize(views, None).map_err(|e| e.to_string())?;
-        crate::util::atomic::write_atomic(path, &bytes)
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .collect::<Result<_, _>>()?;
+        let bytes = safetensors::serialize(views, None)?;
+        crate::util::atomic::write_atomic(path, &bytes).map_err(|source| QuantError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Reads a model written by [`Int8Model::save`] for the layer list `layers`
     /// on one-sample input shape `input_shape`.
-    pub fn load(path: &Path, layers: &[LayerSpec], input_shape: &[usize]) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| e.to_string())?;
-        let f32s = |name: &str| -> Result<Vec<f32>, String> {
-            let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+    pub fn load(
+        path: &Path,
+        layers: &[LayerSpec],
+        input_shape: &[usize],
+    ) -> Result<Self, QuantError> {
+        let bytes = std::fs::read(path).map_err(|source| QuantError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)?;
+        let f32s = |name: &str| -> Result<Vec<f32>, QuantError> {
+            let t = st.tensor(name).map_err(|source| QuantError::Tensor {
+                name: name.to_string(),
+                source,
+            })?;
             Ok(t.data()
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -283,17 +344,21 @@ impl Int8Model {
             |i, inputs| {
                 let w = st
                     .tensor(&format!("layers.{i}.weight_int8"))
-                    .map_err(|e| format!("layers.{i}: {e}"))?;
+                    .map_err(|source| QuantError::Tensor {
+                        name: format!("layers.{i}"),
+                        source,
+                    })?;
                 let weights: Vec<i8> = w.data().iter().map(|&b| b as i8).collect();
                 let scales = f32s(&format!("layers.{i}.weight_scale"))?;
                 let bias = f32s(&format!("layers.{i}.bias"))?;
                 if weights.len() != inputs * scales.len() || bias.len() != scales.len() {
-                    return Err(format!(
-                        "layers.{i}: {} weights, {} scales and {} biases do not fit {inputs} inputs",
-                        weights.len(),
-                        scales.len(),
-                        bias.len()
-                    ));
+                    return Err(QuantError::Misfit {
+                        index: i,
+                        weights: weights.len(),
+                        scales: scales.len(),
+                        biases: bias.len(),
+                        inputs,
+                    });
                 }
                 let input_scale = f32s(&format!("layers.{i}.input_scale"))?
                     .first()
@@ -324,11 +389,10 @@ impl Int8Model {
 }
 
 /// A tensor's values on the host, flattened.
-fn host_values(t: &Tensor) -> Result<Vec<f32>, String> {
-    t.flatten_all()
+fn host_values(t: &Tensor) -> Result<Vec<f32>, QuantError> {
+    Ok(t.flatten_all()
         .and_then(|t| t.to_dtype(candle_core::DType::F32))
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| e.to_string())
+        .and_then(|t| t.to_vec1::<f32>())?)
 }
 
 #[cfg(test)]
@@ -491,7 +555,9 @@ mod tests {
     fn a_text_layer_is_refused_by_name() {
         let layers = vec![LayerSpec::Embedding { dim: 4 }, LayerSpec::MeanPool];
         let m = Model::build_with_head(&layers, &[5, 20], Some(3), 1, &Device::Cpu).expect("model");
-        let err = Int8Model::quantise(&m, &layers, &[vec![1.0; 5]]).expect_err("refused");
+        let err = Int8Model::quantise(&m, &layers, &[vec![1.0; 5]])
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("Embedding"), "{err}");
     }
 }

@@ -7,8 +7,8 @@
 //! Contract: a checkpoint folder exists under its real name only once every file
 //! in it is complete (written into a hidden temporary folder, synced, then the
 //! folder is renamed), so the newest `step-<N>` is always whole. What is kept is
-//! decided by the caller (`prune`, after a newer checkpoint is whole), never here
-//! on write; a checkpoint that cannot be written removes its temporary folder and
+//! decided by the caller (`prune`, after a newer checkpoint is whole; `remove_all`,
+//! once a run has ended and will not be continued), never here on write; a checkpoint that cannot be written removes its temporary folder and
 //! leaves the older ones as they were. Files get the mode the user's umask gives.
 
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
+use super::RunsError;
 use crate::util::atomic::{write_atomic, write_safetensors};
 
 /// The checkpoints folder inside a run folder.
@@ -150,6 +151,29 @@ pub fn prune(run_dir: &Path, keep: usize) -> std::io::Result<Vec<u64>> {
     Ok(deleted)
 }
 
+/// Deletes every checkpoint of `run_dir` and then its empty checkpoints folder
+/// (a run that has ended and will not be continued: its final weights and
+/// summary are what stays). Each is moved out of sight before it is deleted, as
+/// in [`prune`]. Returns the steps deleted; none there is not an error.
+pub fn remove_all(run_dir: &Path) -> std::io::Result<Vec<u64>> {
+    let root = run_dir.join(DIR);
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut deleted = Vec::new();
+    for (step, dir) in list(run_dir) {
+        let aside = dir.with_file_name(format!(".{}.old{}", name_for(step), std::process::id()));
+        std::fs::rename(&dir, &aside)?;
+        std::fs::remove_dir_all(&aside)?;
+        deleted.push(step);
+    }
+    remove_leftovers(&root);
+    // Another process may have started a checkpoint here meanwhile: then the
+    // folder is not empty and stays.
+    let _ = std::fs::remove_dir(&root);
+    Ok(deleted)
+}
+
 /// How many bytes of the run's `metrics.jsonl` were recorded when the checkpoint
 /// in `dir` was taken (its `state.json` says so).
 pub fn record_length(dir: &Path) -> std::io::Result<u64> {
@@ -166,23 +190,19 @@ pub fn record_length(dir: &Path) -> std::io::Result<u64> {
 pub fn read<S: serde::de::DeserializeOwned>(
     dir: &Path,
     device: &Device,
-) -> Result<(LoadedCheckpoint, S), String> {
+) -> Result<(LoadedCheckpoint, S), RunsError> {
     let state_path = dir.join(STATE);
-    let state_json = std::fs::read(&state_path)
-        .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
-    let state = serde_json::from_slice(&state_json).map_err(|e| {
-        format!(
-            "{} is damaged or from another version of trainlab ({e})",
-            state_path.display()
-        )
+    let state_json = std::fs::read(&state_path).map_err(|source| RunsError::StateUnreadable {
+        path: state_path.clone(),
+        source,
+    })?;
+    let state = serde_json::from_slice(&state_json).map_err(|source| RunsError::StateDamaged {
+        path: state_path.clone(),
+        source,
     })?;
     let load = |path: PathBuf| {
-        candle_core::safetensors::load(&path, device).map_err(|e| {
-            format!(
-                "{} is damaged or incomplete ({e}); resume from an older checkpoint by deleting this folder",
-                path.display()
-            )
-        })
+        candle_core::safetensors::load(&path, device)
+            .map_err(|source| RunsError::TensorsDamaged { path, source })
     };
     let model = load(dir.join(MODEL))?;
     let training_path = dir.join(TRAINING);
@@ -246,6 +266,18 @@ mod tests {
     }
 
     #[test]
+    fn remove_all_leaves_no_checkpoint_and_no_folder() {
+        let run = tempfile::tempdir().expect("tmp");
+        assert!(remove_all(run.path()).expect("none").is_empty());
+        for step in [3, 6] {
+            files_at(run.path(), step);
+        }
+        assert_eq!(remove_all(run.path()).expect("remove"), vec![3, 6]);
+        assert!(list(run.path()).is_empty());
+        assert!(!run.path().join(DIR).exists());
+    }
+
+    #[test]
     fn a_truncated_weight_file_is_named_in_the_error() {
         let run = tempfile::tempdir().expect("tmp");
         let dir = files_at(run.path(), 7);
@@ -254,7 +286,8 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
         let err = read::<serde_json::Value>(&dir, &Device::Cpu)
             .err()
-            .expect("must fail");
+            .expect("must fail")
+            .to_string();
         assert!(err.contains("model.safetensors"), "{err}");
         assert!(list(Path::new("/no/such/run")).is_empty());
     }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::train::{Split, TrainEvent};
+use crate::events::{Split, TrainEvent};
 
 /// The CSV text of `events` (a run's `metrics.jsonl`, in order).
 pub fn metrics_csv(events: &[TrainEvent]) -> String {
@@ -99,7 +99,7 @@ fn num(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{EvalMetrics, StepMetrics};
+    use crate::events::{EvalMetrics, StepMetrics};
 
     #[test]
     fn steps_and_evaluations_share_rows_by_step() {

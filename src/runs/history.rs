@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::files;
-use crate::train::{RunSummary, TrainEvent};
+use crate::events::{RunSummary, TrainEvent};
 
 /// One past run found on disk.
 #[derive(Debug, Clone)]

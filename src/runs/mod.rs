@@ -5,21 +5,21 @@
 //! temporary name and renamed, so none is ever half-written.
 
 pub mod checkpoints;
+mod error;
 mod export;
 mod fault;
 mod folder;
 mod history;
 mod recorder;
-mod saved_model;
 pub mod tensorboard;
 pub mod tensorboard_proto;
 
+pub use error::RunsError;
 pub use export::metrics_csv;
 pub use fault::{WriteFault, failure_message};
 pub use folder::{default_run_dir, timestamp_utc};
 pub use history::{RunListing, list_runs, read_events, read_events_before, read_record};
 pub use recorder::RunRecorder;
-pub use saved_model::{SavedModel, load_saved_model, load_saved_model_with, weights_file};
 
 /// File names inside a run folder.
 pub mod files {

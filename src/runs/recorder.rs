@@ -12,8 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::files;
+use crate::events::{PolicySnapshot, RunSummary, TrainEvent};
 use crate::spec::{Experiment, to_ron_string};
-use crate::train::{PolicySnapshot, RunSummary, TrainEvent};
 use crate::util::atomic::write_atomic;
 
 /// Appends events to `metrics.jsonl` and writes the other files of a run folder.

@@ -7,7 +7,10 @@
 //!   happens: Step -> `train/loss`, `train/accuracy`, `train/lr`,
 //!   `train/throughput`; Eval -> `<split>/loss`, `<split>/accuracy` (language
 //!   models also `<split>/bits_per_token`, `<split>/perplexity`); Episodes ->
-//!   `rl/...`; text samples, notes and failures -> text summaries. One scalar
+//!   `rl/...`; LayerStats -> per layer `layers/<i>_<kind>/activation` and
+//!   `.../gradient` histograms (buckets between the recorded quantiles, see
+//!   [`histogram`]), `.../grad_norm` and `.../dead_fraction` scalars; text
+//!   samples, notes and failures -> text summaries. One scalar
 //!   point per recorded event, so `train/loss` has exactly as many points as
 //!   `metrics.jsonl` has Step records, with the same values (as f32).
 //! - A resumed run rewrites `tb/` from its `metrics.jsonl` (already cut back to
@@ -26,12 +29,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prost::Message;
 
 use super::tensorboard_proto::{
-    DT_STRING, Event, EventWhat, HParamsData, HParamsPluginData, PluginData, Summary, SummaryKind,
-    SummaryMetadata, SummaryValue, TensorProto, record,
+    DT_STRING, Event, EventWhat, HParamsData, HParamsPluginData, HistogramProto, PluginData,
+    Summary, SummaryKind, SummaryMetadata, SummaryValue, TensorProto, record,
 };
-use super::{files, read_events};
+use super::{RunsError, files, read_events};
+use crate::events::{Distribution, LayerStats, QUANTILE_LEVELS, TrainEvent};
 use crate::spec::Experiment;
-use crate::train::TrainEvent;
 
 /// The folder inside a run that holds its event files.
 pub const DIR: &str = "tb";
@@ -89,11 +92,74 @@ pub fn events_of(event: &TrainEvent, wall_time: f64) -> Vec<Event> {
                 ),
             ),
         ),
+        TrainEvent::LayerStats(l) => vec![at(l.step, layer_values(l))],
         TrainEvent::Note { step, message } => one(*step, text("notes", message)),
         TrainEvent::Failed { step, message, .. } => {
             one(*step, text("notes", &format!("failed: {message}")))
         }
         _ => Vec::new(),
+    }
+}
+
+/// A LayerStats record as TensorBoard values: per layer `layers/<i>_<kind>/`
+/// `activation` and `gradient` histograms, `grad_norm` and `dead_fraction`
+/// scalars.
+fn layer_values(stats: &LayerStats) -> Vec<SummaryValue> {
+    let mut values = Vec::new();
+    for l in &stats.layers {
+        let tag = |what: &str| format!("layers/{}_{}/{what}", l.index, l.kind);
+        values.push(histogram(&tag("activation"), &l.activation));
+        if let Some(g) = &l.gradient {
+            values.push(histogram(&tag("gradient"), g));
+        }
+        if let Some(n) = l.grad_norm {
+            values.push(scalar(&tag("grad_norm"), n));
+        }
+        if let Some(d) = l.dead_fraction {
+            values.push(scalar(&tag("dead_fraction"), d));
+        }
+    }
+    values
+}
+
+/// A histogram made from a distribution's quantiles, honestly: its buckets are
+/// the intervals between consecutive quantiles (minimum to 5 %, 5 % to 25 %, ...,
+/// 95 % to the maximum), each holding the share of the values the quantiles put
+/// there (5 %, 20 %, 25 %, 25 %, 20 %, 5 % of the count). How values spread
+/// within a bucket is not recorded; TensorBoard draws each bucket evenly.
+pub(crate) fn histogram(tag: &str, d: &Distribution) -> SummaryValue {
+    let n = d.count as f64;
+    let q = &d.quantiles;
+    let mut bucket_limit = Vec::with_capacity(6);
+    let mut bucket = Vec::with_capacity(6);
+    for k in 1..q.len() {
+        let share = QUANTILE_LEVELS[k] - QUANTILE_LEVELS[k - 1];
+        // Equal quantiles (many equal values): the share joins the bucket
+        // ending there, so limits stay strictly increasing.
+        match bucket_limit.last() {
+            Some(&last) if q[k] <= last => {
+                if let Some(b) = bucket.last_mut() {
+                    *b += share * n;
+                }
+            }
+            _ => {
+                bucket_limit.push(q[k]);
+                bucket.push(share * n);
+            }
+        }
+    }
+    SummaryValue {
+        tag: tag.into(),
+        metadata: None,
+        value: Some(SummaryKind::Histo(HistogramProto {
+            min: d.min(),
+            max: d.max(),
+            num: n,
+            sum: d.mean * n,
+            sum_squares: d.rms * d.rms * n,
+            bucket_limit,
+            bucket,
+        })),
     }
 }
 
@@ -270,13 +336,11 @@ pub struct Exported {
 
 /// Refuses an output folder that already holds event files: TensorBoard would
 /// show their points twice.
-pub fn check_out(out: &Path) -> Result<(), String> {
+pub fn check_out(out: &Path) -> Result<(), RunsError> {
     if has_event_files(out) {
-        return Err(format!(
-            "{} already holds TensorBoard event files; choose another -o (TensorBoard \
-             would show their points twice)",
-            out.display()
-        ));
+        return Err(RunsError::EventFilesExist {
+            out: out.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -284,14 +348,12 @@ pub fn check_out(out: &Path) -> Result<(), String> {
 /// Writes TensorBoard files for the run in `from` into `out` as one event file.
 /// `out` must not already hold event files. (A study's export lives in
 /// `study::tensorboard`, which calls the pieces here.)
-pub fn export(from: &Path, out: &Path) -> Result<Exported, String> {
+pub fn export(from: &Path, out: &Path) -> Result<Exported, RunsError> {
     check_out(out)?;
     if !from.join(files::METRICS).is_file() {
-        return Err(format!(
-            "{} is not a run folder (no {})",
-            from.display(),
-            files::METRICS
-        ));
+        return Err(RunsError::NotARun {
+            dir: from.to_path_buf(),
+        });
     }
     let path = write_run(from, out, Vec::new())?;
     Ok(Exported {
@@ -302,8 +364,12 @@ pub fn export(from: &Path, out: &Path) -> Result<Exported, String> {
 
 /// Writes the run in `run_dir` as one event file in `out`, with `extra` events
 /// (a study's HParams records) first; returns its path.
-pub(crate) fn write_run(run_dir: &Path, out: &Path, extra: Vec<Event>) -> Result<PathBuf, String> {
-    let events = read_events(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+pub(crate) fn write_run(
+    run_dir: &Path,
+    out: &Path,
+    extra: Vec<Event>,
+) -> Result<PathBuf, RunsError> {
+    let events = read_events(run_dir).map_err(RunsError::io(run_dir))?;
     // The record has no clock: every point gets the time the record was last written.
     let t = std::fs::metadata(run_dir.join(files::METRICS))
         .and_then(|m| m.modified())
@@ -318,11 +384,10 @@ pub(crate) fn write_run(run_dir: &Path, out: &Path, extra: Vec<Event>) -> Result
     write_file(out, t, &bytes)
 }
 
-pub(crate) fn write_file(dir: &Path, t: f64, bytes: &[u8]) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub(crate) fn write_file(dir: &Path, t: f64, bytes: &[u8]) -> Result<PathBuf, RunsError> {
+    std::fs::create_dir_all(dir).map_err(RunsError::io(dir))?;
     let path = event_file_name(dir, t);
-    crate::util::atomic::write_atomic(&path, bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::util::atomic::write_atomic(&path, bytes).map_err(RunsError::io(&path))?;
     Ok(path)
 }
 
@@ -355,7 +420,7 @@ pub(crate) fn hparams_event(tag: &str, data: HParamsData, wall_time: f64) -> Eve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::StepMetrics;
+    use crate::events::StepMetrics;
 
     #[test]
     fn a_step_becomes_one_point_per_scalar_at_its_step() {

@@ -1,5 +1,5 @@
 //! TensorBoard's event file format: the part of its protobuf messages trainlab
-//! writes (Event, Summary with scalars and text tensors, the HParams plugin's
+//! writes (Event, Summary with scalars, histograms and text tensors, the HParams plugin's
 //! data) and the TFRecord framing around each event.
 //!
 //! Contract: field tags are those of TensorBoard's own .proto files
@@ -53,7 +53,7 @@ pub struct SummaryValue {
     #[prost(message, optional, tag = "9")]
     pub metadata: Option<SummaryMetadata>,
     /// The value.
-    #[prost(oneof = "SummaryKind", tags = "2, 8")]
+    #[prost(oneof = "SummaryKind", tags = "2, 5, 8")]
     pub value: Option<SummaryKind>,
 }
 
@@ -63,9 +63,40 @@ pub enum SummaryKind {
     /// A scalar.
     #[prost(float, tag = "2")]
     SimpleValue(f32),
+    /// A histogram (`Summary.Value.histo`).
+    #[prost(message, tag = "5")]
+    Histo(HistogramProto),
     /// A tensor (text: a string tensor).
     #[prost(message, tag = "8")]
     Tensor(TensorProto),
+}
+
+/// TensorFlow's `HistogramProto` (summary.proto). Bucket `i` holds the values
+/// in `(bucket_limit[i-1], bucket_limit[i]]`; TensorBoard draws the first from
+/// `min` and the last up to `max`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistogramProto {
+    /// Smallest value.
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    /// Largest value.
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    /// How many values.
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    /// Their sum.
+    #[prost(double, tag = "4")]
+    pub sum: f64,
+    /// The sum of their squares.
+    #[prost(double, tag = "5")]
+    pub sum_squares: f64,
+    /// Right edges of the buckets, ascending.
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    /// Values per bucket.
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
 }
 
 /// Which plugin a value belongs to.

@@ -3,8 +3,10 @@
 //! them in. Population-based training writes its hyperparameter schedule here, so
 //! a member's whole history replays as one experiment.
 //!
-//! Contract: changes apply in epoch order and accumulate; only `optimizer.*`
-//! paths may change, and the optimizer keeps its kind (its state carries over).
+//! Contract: changes apply in epoch (or step) order and accumulate; only
+//! `optimizer.*` paths may change, and the optimizer keeps its kind (its state
+//! carries over). A file's changes are all by epoch (PBT) or all by step (a
+//! learned controller's decisions).
 
 use std::mem::discriminant;
 
@@ -12,10 +14,19 @@ use super::experiment::{DatasetSpec, Experiment, OptimizerSpec};
 use super::overrides::apply_override;
 use super::validate::ValidationError;
 
-/// The optimizer in force from each change's epoch on, in epoch order.
+/// When a scheduled change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAt {
+    /// The first step of this epoch.
+    Epoch(usize),
+    /// This optimizer step (counted from 0).
+    Step(u64),
+}
+
+/// The optimizer in force from each change on, in order.
 pub fn scheduled_optimizers(
     exp: &Experiment,
-) -> Result<Vec<(usize, OptimizerSpec)>, ValidationError> {
+) -> Result<Vec<(ChangeAt, OptimizerSpec)>, ValidationError> {
     let changes = &exp.schedule.changes;
     if changes.is_empty() {
         return Ok(Vec::new());
@@ -32,9 +43,28 @@ pub fn scheduled_optimizers(
     current.schedule.changes.clear();
     let mut out = Vec::with_capacity(changes.len());
     let mut last_epoch = 0;
+    let by_step = changes[0].step.is_some();
+    let mut last_step = 0;
     for (i, change) in changes.iter().enumerate() {
         let field = format!("schedule.changes.{i}");
-        if change.epoch == 0
+        if change.step.is_some() != by_step {
+            return Err(ValidationError::new(
+                field,
+                "give every change an epoch or every change a step, not both kinds",
+            ));
+        }
+        if let Some(step) = change.step {
+            if step == 0 || step <= last_step || change.epoch != 0 {
+                return Err(ValidationError::new(
+                    format!("{field}.step"),
+                    format!(
+                        "{step} must be at least 1, come after the change before it, and \
+                         stand without an epoch"
+                    ),
+                ));
+            }
+            last_step = step;
+        } else if change.epoch == 0
             || change.epoch >= exp.training.epochs
             || change.epoch <= last_epoch && i > 0
         {
@@ -66,7 +96,10 @@ pub fn scheduled_optimizers(
                 "the optimizer keeps its kind during a run (its state carries over)",
             ));
         }
-        out.push((change.epoch, current.optimizer.clone()));
+        let at = change
+            .step
+            .map_or(ChangeAt::Epoch(change.epoch), ChangeAt::Step);
+        out.push((at, current.optimizer.clone()));
     }
     Ok(out)
 }
@@ -85,6 +118,7 @@ mod tests {
             .iter()
             .map(|(epoch, path, value)| ScheduledChange {
                 epoch: *epoch,
+                step: None,
                 set: BTreeMap::from([(path.to_string(), value.to_string())]),
             })
             .collect();
@@ -99,7 +133,7 @@ mod tests {
         ]);
         let out = scheduled_optimizers(&exp).expect("valid");
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].0, 1);
+        assert_eq!(out[0].0, ChangeAt::Epoch(1));
         assert_eq!(
             out[1].1.lr(),
             0.01,

@@ -404,8 +404,15 @@ impl Default for ScheduleSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledChange {
-    /// The epoch whose first step uses the new settings (>= 1).
+    /// The epoch whose first step uses the new settings (>= 1); 0 when `step`
+    /// says when instead.
+    #[serde(default)]
     pub epoch: usize,
+    /// The optimizer step (>= 1, counted from 0) that first uses the new
+    /// settings: a learned controller records its lr changes so. A file's
+    /// changes are all by epoch or all by step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
     /// `--set` path -> value text; only `optimizer.*` paths.
     pub set: std::collections::BTreeMap<String, String>,
 }
@@ -429,6 +436,12 @@ pub enum LrDecay {
         /// Where the curve ends, as a fraction of the peak.
         #[serde(default)]
         final_fraction: f64,
+    },
+    /// A learned controller's greedy policy (a study's `controller/policy.ron`)
+    /// multiplies the lr at its decision steps; constant in between.
+    Controlled {
+        /// The policy file (relative to the working folder).
+        policy: std::path::PathBuf,
     },
 }
 
@@ -481,6 +494,12 @@ pub struct TrainingSpec {
     /// (written out only when turned off).
     #[serde(skip_serializing_if = "is_true")]
     pub tensorboard: bool,
+    /// Record per-layer activation and gradient statistics (quantiles, dead
+    /// ReLUs, gradient norms) on a fixed batch of 64 training samples at every
+    /// evaluation: the Layers tab and TensorBoard's histograms (written out only
+    /// when turned off).
+    #[serde(skip_serializing_if = "is_true")]
+    pub layer_stats: bool,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -560,7 +579,10 @@ pub struct CheckpointSpec {
     pub every_epochs: Option<usize>,
     /// Every N steps (None: not by step).
     pub every_steps: Option<usize>,
-    /// How many checkpoints to keep; older ones are deleted.
+    /// How many checkpoints to keep; older ones are deleted. 0: one while the
+    /// run trains (a killed run resumes from it), none once it has ended on its
+    /// own (completed, early-stopped, solved); a run stopped by hand or halted
+    /// by a study keeps its newest, so it can be continued.
     pub keep_last: usize,
 }
 
@@ -592,6 +614,7 @@ impl Default for TrainingSpec {
             regularization: None,
             precision: Precision::F32,
             tensorboard: true,
+            layer_stats: true,
         }
     }
 }

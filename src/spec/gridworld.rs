@@ -1,6 +1,6 @@
 //! The gridworld dataset: a maze (written out or generated from a seed), its
 //! rewards and dynamics, and how a state is shown to a network. Plain serde data;
-//! the maze itself is built and checked by `data::maze`.
+//! the maze itself is built and checked by `spec::maze`.
 
 use serde::{Deserialize, Serialize};
 

@@ -101,6 +101,10 @@ pub enum LessonFigure {
     GreedyOptimal,
     /// Mazes: the episode at whose end the greedy path was first optimal.
     FirstOptimalEpisode,
+    /// The gradient L2 norm of the first layer with parameters divided by that
+    /// of the last one, in the run's first layer statistics (the first eval
+    /// point): far below 1 when the early layers' gradients vanish.
+    GradientRatio,
 }
 
 impl LessonFigure {
@@ -128,6 +132,7 @@ impl LessonFigure {
             Self::OptimalPathLength => "optimal path length",
             Self::GreedyOptimal => "greedy path optimal",
             Self::FirstOptimalEpisode => "first optimal episode",
+            Self::GradientRatio => "first/last layer gradient norm",
         }
     }
 

@@ -6,12 +6,14 @@
 
 mod agent;
 mod changes;
+mod controller;
 mod error;
 mod experiment;
 mod gridworld;
 mod layers;
 mod lesson;
 mod load;
+pub(crate) mod maze;
 mod overrides;
 mod points;
 mod splice;
@@ -21,7 +23,12 @@ mod validate;
 mod validate_rl;
 
 pub use agent::{AgentMethod, AgentSpec, DqnLoss, DqnSpec, EpsilonSpec, TabularSpec, TargetUpdate};
-pub use changes::scheduled_optimizers;
+pub use changes::{ChangeAt, scheduled_optimizers};
+pub use controller::{
+    ControllerError, ControllerMethod, ControllerSpec, Decision, EpisodeLog, Observation, Policy,
+    PolicyKind, Reward, StateFeature, check_spec as check_controller, load_policy, policy_to_ron,
+    state_index, state_label,
+};
 pub use error::in_plain_words;
 pub use experiment::{
     Augment, CheckpointSpec, DataSource, DatasetSpec, DeviceSpec, EarlyStopping, Experiment,
@@ -32,7 +39,7 @@ pub use experiment::{Channels, DEFAULT_FOLDER_SIZE, DEFAULT_TEST_FRACTION, Resiz
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,
 };
-pub use layers::{LayerSpec, Shape};
+pub use layers::{FieldValue, LayerField, LayerShapeInfo, LayerSpec, Shape, infer_shapes};
 pub use lesson::{Check, Expect, LessonFigure, LessonStep, OtherRun, claim_text};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::{apply_override, keep_decay_plan};
@@ -45,7 +52,4 @@ pub use text::{
     BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,
     SystemText, TextDatasetSpec, TextSource, TextTask, Tokens,
 };
-pub use validate::{
-    GRID_ACTIONS, LayerShapeInfo, ValidationError, dataset_io, infer_shapes, text_steps,
-    uses_model, validate,
-};
+pub use validate::{GRID_ACTIONS, ValidationError, dataset_io, text_steps, uses_model, validate};

@@ -107,6 +107,8 @@ pub fn keep_decay_plan(recorded: &Experiment, mut extended: Experiment) -> Exper
 /// Walks `keys` down `tree` to the node to set. The last field may be absent
 /// (a field left out of a saved file at its default): it is added, and the
 /// message to give if serde does not know it either comes back with it.
+/// Boundary: the text is the `problem` of the `SpecError::Override` its caller
+/// makes, which names the `--set` and the path.
 fn walk<'a>(tree: &'a mut Value, keys: &[&str]) -> Result<(&'a mut Value, Option<String>), String> {
     let mut node = tree;
     let mut walked: Vec<&str> = Vec::new();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::controller::ControllerError;
 use super::error::in_plain_words;
 use super::experiment::Experiment;
 use super::load::{SpecError, load_file, pretty_ron, ron_options};
@@ -112,6 +113,10 @@ pub enum Search {
         #[serde(default = "default_perturb")]
         perturb: (f64, f64),
     },
+    /// A learned lr controller: `episodes` runs of the base experiment one
+    /// after the other, each steered by the agent, which learns between them
+    /// (the space stays empty). See docs/controller.md.
+    Controller(super::controller::ControllerSpec),
 }
 
 fn default_quantile() -> f64 {
@@ -419,9 +424,46 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Problems with a controller study.
+fn check_controller(
+    spec: &StudySpec,
+    c: &super::controller::ControllerSpec,
+    base: &Experiment,
+) -> Result<(), ControllerError> {
+    super::controller::check_spec(c)?;
+    if !spec.space.is_empty() {
+        return Err(ControllerError::Study(
+            "space: a Controller study trains the base experiment in every episode; leave \
+             it empty (space: {}) and set the base's settings in its file",
+        ));
+    }
+    if spec.objectives.is_empty() {
+        return Err(ControllerError::Study(
+            "objectives: give at least one, e.g. [Maximize(ValAccuracy)]",
+        ));
+    }
+    if matches!(base.dataset, super::DatasetSpec::Gridworld(_)) {
+        return Err(ControllerError::Study(
+            "search: Controller steers an optimizer's lr; gridworld runs have none",
+        ));
+    }
+    if matches!(base.schedule.decay, super::LrDecay::Controlled { .. })
+        || !base.schedule.changes.is_empty()
+    {
+        return Err(ControllerError::Study(
+            "search: Controller: the base experiment's lr must not be steered already \
+             (no Controlled decay, no schedule.changes)",
+        ));
+    }
+    Ok(())
+}
+
 /// Problems with the study, as (the space key it concerns, message).
 fn check(spec: &StudySpec, base: &Experiment) -> Result<(), (Option<String>, String)> {
     let whole = |m: String| (None, m);
+    if let Search::Controller(c) = &spec.search {
+        return check_controller(spec, c, base).map_err(|e| whole(e.to_string()));
+    }
     if spec.space.is_empty() {
         return Err(whole("space: give at least one path to explore".into()));
     }
@@ -531,6 +573,8 @@ fn check(spec: &StudySpec, base: &Experiment) -> Result<(), (Option<String>, Str
 
 impl Param {
     /// Checks the range; the grid values, for Choice and Range.
+    /// Boundary: the text is the message of the `SpecError` (or the study
+    /// error) its callers make, which adds the parameter's path.
     pub fn check(&self) -> Result<Option<Vec<String>>, String> {
         let ordered = |lo: f64, hi: f64| {
             if lo.is_finite() && hi.is_finite() && lo < hi {
@@ -557,7 +601,12 @@ impl Param {
                 Ok(None)
             }
             Self::Choice(v) if v.is_empty() => Err("Choice([]) offers nothing to try".into()),
-            Self::Choice(v) => v.iter().map(json_text).collect::<Result<_, _>>().map(Some),
+            Self::Choice(v) => v
+                .iter()
+                .map(json_text)
+                .collect::<Result<_, _>>()
+                .map(Some)
+                .map_err(|e| e.to_string()),
             Self::Range { low, high, step } => {
                 ordered(*low, *high)?;
                 if step.is_nan() || *step <= 0.0 {
@@ -611,12 +660,22 @@ impl Param {
     }
 }
 
+/// A `Choice` value that has no JSON form for `--set`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use {value} as a value: {source}")]
+pub struct NotAValue {
+    /// The RON value, as Rust's debug form writes it.
+    value: String,
+    /// Why it does not convert.
+    source: ron::Error,
+}
+
 /// A RON value as the JSON text `--set` reads (names become strings).
-pub fn json_text(v: &ron::Value) -> Result<String, String> {
-    let json: serde_json::Value = v
-        .clone()
-        .into_rust()
-        .map_err(|e| format!("cannot use {v:?} as a value: {e}"))?;
+pub fn json_text(v: &ron::Value) -> Result<String, NotAValue> {
+    let json: serde_json::Value = v.clone().into_rust().map_err(|source| NotAValue {
+        value: format!("{v:?}"),
+        source,
+    })?;
     Ok(json.to_string())
 }
 

@@ -6,7 +6,7 @@ use super::experiment::{
     Channels, DatasetSpec, DeviceSpec, Experiment, ImageDatasetSpec, LrDecay, OptimizerSpec,
     Precision, ResizeFilter,
 };
-use super::layers::{LayerSpec, Shape};
+use super::layers::{LayerShapeInfo, LayerSpec, Shape, infer_shapes};
 use super::validate_rl::{gridworld_input_size, validate_gridworld};
 
 /// Number of actions in a gridworld: up, right, down, left.
@@ -30,17 +30,6 @@ impl ValidationError {
             message: message.into(),
         }
     }
-}
-
-/// Output shape and parameter count of one layer, as shown in model tables.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LayerShapeInfo {
-    /// Layer kind, e.g. "Conv2d".
-    pub kind: &'static str,
-    /// Shape of one sample after this layer.
-    pub output: Shape,
-    /// Trainable parameters in this layer.
-    pub params: usize,
 }
 
 /// Shape of one input sample and number of outputs (classes, or actions) for the
@@ -79,202 +68,38 @@ pub fn uses_model(exp: &Experiment) -> bool {
     }
 }
 
-/// Walks the layer list from `input`, returning each layer's output shape and
-/// parameter count, or the first layer that cannot accept its input.
-pub fn infer_shapes(
-    layers: &[LayerSpec],
-    input: &[usize],
-) -> Result<Vec<LayerShapeInfo>, ValidationError> {
-    let mut shape: Shape = input.to_vec();
-    let mut out = Vec::with_capacity(layers.len());
-    for (i, layer) in layers.iter().enumerate() {
-        let field = format!("model[{i}] ({})", layer.kind());
-        let bad = |msg: String| ValidationError::new(field.clone(), msg);
-        let (next, params) = match layer {
-            LayerSpec::Linear { out } => {
-                if *out == 0 {
-                    return Err(bad("out must be at least 1".into()));
-                }
-                match shape.as_slice() {
-                    [n] => (vec![*out], n * out + out),
-                    [t, n] => (vec![*t, *out], n * out + out),
-                    _ => {
-                        return Err(bad(format!(
-                            "Linear needs a flat input but gets {shape:?}; put Flatten before it"
-                        )));
-                    }
-                }
-            }
-            LayerSpec::Conv2d {
-                out,
-                kernel,
-                stride,
-                padding,
-            } => {
-                if *out == 0 || *kernel == 0 || *stride == 0 {
-                    return Err(bad("out, kernel and stride must be at least 1".into()));
-                }
-                let [c, h, w] = shape.as_slice() else {
-                    return Err(bad(format!(
-                        "Conv2d needs a [channels, height, width] input but gets {shape:?}; \
-                         convolutions must come before Flatten"
-                    )));
-                };
-                let (hp, wp) = (h + 2 * padding, w + 2 * padding);
-                if hp < *kernel || wp < *kernel {
-                    return Err(bad(format!(
-                        "kernel {kernel} is larger than the padded input {hp}x{wp}; \
-                         use a smaller kernel or fewer pooling layers before it"
-                    )));
-                }
-                let ho = (hp - kernel) / stride + 1;
-                let wo = (wp - kernel) / stride + 1;
-                (vec![*out, ho, wo], out * c * kernel * kernel + out)
-            }
-            LayerSpec::MaxPool2d { kernel, stride } => {
-                let stride = stride.unwrap_or(*kernel);
-                if *kernel == 0 || stride == 0 {
-                    return Err(bad("kernel and stride must be at least 1".into()));
-                }
-                let [c, h, w] = shape.as_slice() else {
-                    return Err(bad(format!(
-                        "MaxPool2d needs a [channels, height, width] input but gets {shape:?}"
-                    )));
-                };
-                if h < kernel || w < kernel {
-                    return Err(bad(format!(
-                        "window {kernel} is larger than the input {h}x{w}; remove this pooling layer"
-                    )));
-                }
-                (
-                    vec![*c, (h - kernel) / stride + 1, (w - kernel) / stride + 1],
-                    0,
-                )
-            }
-            LayerSpec::Flatten => (vec![shape.iter().product()], 0),
-            LayerSpec::ReLU | LayerSpec::Tanh | LayerSpec::Sigmoid | LayerSpec::GELU => {
-                (shape.clone(), 0)
-            }
-            LayerSpec::Dropout { p } => {
-                if !(0.0..1.0).contains(p) {
-                    return Err(bad(format!("p = {p} must be in [0, 1)")));
-                }
-                (shape.clone(), 0)
-            }
-            LayerSpec::BatchNorm { momentum, eps } => {
-                if !(0.0..=1.0).contains(momentum) || *eps <= 0.0 {
-                    return Err(bad("momentum must be in [0, 1] and eps > 0".into()));
-                }
-                let features = match shape.as_slice() {
-                    [n] | [n, _, _] => *n,
-                    _ => return Err(bad(format!("BatchNorm cannot normalise {shape:?}"))),
-                };
-                (shape.clone(), 2 * features)
-            }
-            LayerSpec::Embedding { dim } => {
-                if i != 0 {
-                    return Err(bad(
-                        "Embedding reads token ids, so it must be the first layer".into(),
-                    ));
-                }
-                let [t, vocab] = shape.as_slice() else {
-                    return Err(bad(format!(
-                        "Embedding needs text input (token ids) but gets {shape:?}; \
-                         use it with a Text dataset"
-                    )));
-                };
-                if *dim == 0 {
-                    return Err(bad("dim must be at least 1".into()));
-                }
-                (vec![*t, *dim], vocab * dim)
-            }
-            LayerSpec::LSTM {
-                hidden,
-                layers,
-                dropout,
-            }
-            | LayerSpec::GRU {
-                hidden,
-                layers,
-                dropout,
-            } => {
-                let [t, d] = sequence(&shape).map_err(bad)?;
-                if *hidden == 0 || *layers == 0 {
-                    return Err(bad("hidden and layers must be at least 1".into()));
-                }
-                if !(0.0..1.0).contains(dropout) {
-                    return Err(bad(format!("dropout = {dropout} must be in [0, 1)")));
-                }
-                let gates = if matches!(layer, LayerSpec::LSTM { .. }) {
-                    4
-                } else {
-                    3
-                };
-                let bias = if gates == 4 { 4 * hidden } else { 6 * hidden };
-                let params = (0..*layers)
-                    .map(|l| {
-                        let input = if l == 0 { d } else { *hidden };
-                        gates * hidden * (input + hidden) + bias
-                    })
-                    .sum();
-                (vec![t, *hidden], params)
-            }
-            LayerSpec::PositionEmbedding { context } => {
-                let [t, d] = sequence(&shape).map_err(bad)?;
-                if t > *context {
-                    return Err(bad(format!(
-                        "sequences have {t} steps but context is {context}; raise context to at least {t}"
-                    )));
-                }
-                (shape.clone(), context * d)
-            }
-            LayerSpec::Transformer { heads, width } => {
-                let [_, d] = sequence(&shape).map_err(bad)?;
-                if *heads == 0 || d % heads != 0 {
-                    return Err(bad(format!(
-                        "the input has {d} features, which must divide by heads = {heads}"
-                    )));
-                }
-                if *width == 0 {
-                    return Err(bad(
-                        "width must be at least 1 (4 x the input size is usual)".into(),
-                    ));
-                }
-                let params = 4 * d
-                    + (3 * d * d + 3 * d)
-                    + (d * d + d)
-                    + (d * width + width)
-                    + (width * d + d);
-                (shape.clone(), params)
-            }
-            LayerSpec::MeanPool | LayerSpec::LastStep => {
-                let [_, d] = sequence(&shape).map_err(bad)?;
-                (vec![d], 0)
-            }
-        };
-        shape = next;
-        out.push(LayerShapeInfo {
-            kind: layer.kind(),
-            output: shape.clone(),
-            params,
-        });
-    }
-    Ok(out)
-}
-
-/// The `[steps, features]` of a sequence, or why the shape is not one.
-fn sequence(shape: &[usize]) -> Result<[usize; 2], String> {
-    match shape {
-        [t, d] => Ok([*t, *d]),
-        _ => Err(format!(
-            "needs a sequence [steps, features] but gets {shape:?}; \
-             put Embedding first and no pooling before it"
-        )),
-    }
-}
-
 /// Checks everything serde could not; returns the first problem.
 pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
+    let t = &exp.training;
+    validate_training(exp)?;
+    validate_optimizer(&exp.optimizer)?;
+    for (_, opt) in super::changes::scheduled_optimizers(exp)? {
+        validate_optimizer(&opt)?;
+    }
+    validate_for_device(exp)?;
+    validate_schedule(exp)?;
+    match &exp.dataset {
+        DatasetSpec::Images(d) => validate_images(d)?,
+        DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
+        DatasetSpec::Text(d) => validate_text(d)?,
+        DatasetSpec::Points(p) => validate_points(p)?,
+    }
+    if uses_model(exp) {
+        validate_model(exp)
+    } else if t.init_from.is_some() || !t.init_exclude.is_empty() || !t.freeze.is_empty() {
+        Err(ValidationError::new(
+            "training.init_from",
+            "init_from, init_exclude and freeze apply to runs that train a network \
+             (images, text, DQN); a tabular agent has none: remove them",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `training`: counts, cadences, clipping, the weight penalty, precision and
+/// pruning, and which of them the dataset's kind of run takes.
+fn validate_training(exp: &Experiment) -> Result<(), ValidationError> {
     let t = &exp.training;
     if t.epochs == 0 {
         return Err(ValidationError::new(
@@ -299,12 +124,6 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "training.checkpoint",
             "every_epochs and every_steps must be at least 1, or None",
-        ));
-    }
-    if c.keep_last == 0 {
-        return Err(ValidationError::new(
-            "training.checkpoint.keep_last",
-            "must be at least 1 (the newest checkpoint is what `trainlab resume` continues from)",
         ));
     }
     if t.eval_every_steps == Some(0) {
@@ -378,11 +197,11 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             ));
         }
     }
-    validate_optimizer(&exp.optimizer)?;
-    for (_, opt) in super::changes::scheduled_optimizers(exp)? {
-        validate_optimizer(&opt)?;
-    }
-    validate_for_device(exp)?;
+    Ok(())
+}
+
+/// `schedule`: the decay's settings and how long it runs.
+fn validate_schedule(exp: &Experiment) -> Result<(), ValidationError> {
     if let LrDecay::Step {
         every_epochs,
         gamma,
@@ -409,54 +228,55 @@ pub fn validate(exp: &Experiment) -> Result<(), ValidationError> {
             format!("{final_fraction} must be in [0, 1]"),
         ));
     }
+    if let LrDecay::Controlled { policy } = &exp.schedule.decay {
+        if policy.as_os_str().is_empty() {
+            return Err(ValidationError::new(
+                "schedule.decay.policy",
+                "name the policy file, e.g. Controlled(policy: \"studies/x/controller/policy.ron\")",
+            ));
+        }
+        if !exp.schedule.changes.is_empty() {
+            return Err(ValidationError::new(
+                "schedule.changes",
+                "a Controlled lr is steered by its policy; leave changes empty",
+            ));
+        }
+    }
     if exp.schedule.decay_epochs == Some(0) {
         return Err(ValidationError::new(
             "schedule.decay_epochs",
             "must be at least 1 (or None: the decay spans training.epochs)",
         ));
     }
-    match &exp.dataset {
-        DatasetSpec::Images(d) => {
-            if !(0.0..1.0).contains(&d.val_fraction) {
-                return Err(ValidationError::new(
-                    "dataset.val_fraction",
-                    format!("{} must be in [0, 1)", d.val_fraction),
-                ));
-            }
-            if let Some(a) = &d.augment
-                && a.max_shift > 8
-            {
-                return Err(ValidationError::new(
-                    "dataset.augment.max_shift",
-                    format!(
-                        "{} pixels would push digits off a 28x28 image; use 1-4",
-                        a.max_shift
-                    ),
-                ));
-            }
-            if d.train_limit == Some(0) || d.test_limit == Some(0) {
-                return Err(ValidationError::new(
-                    "dataset.train_limit",
-                    "limits must be at least 1, or None for all samples",
-                ));
-            }
-            validate_image_folder(d)?;
-        }
-        DatasetSpec::Gridworld(g) => validate_gridworld(g, &exp.agent, exp.seed)?,
-        DatasetSpec::Text(d) => validate_text(d)?,
-        DatasetSpec::Points(p) => validate_points(p)?,
+    Ok(())
+}
+
+/// An image dataset: splits, augmentation, limits and folder settings.
+fn validate_images(d: &ImageDatasetSpec) -> Result<(), ValidationError> {
+    if !(0.0..1.0).contains(&d.val_fraction) {
+        return Err(ValidationError::new(
+            "dataset.val_fraction",
+            format!("{} must be in [0, 1)", d.val_fraction),
+        ));
     }
-    if uses_model(exp) {
-        validate_model(exp)
-    } else if t.init_from.is_some() || !t.init_exclude.is_empty() || !t.freeze.is_empty() {
-        Err(ValidationError::new(
-            "training.init_from",
-            "init_from, init_exclude and freeze apply to runs that train a network \
-             (images, text, DQN); a tabular agent has none: remove them",
-        ))
-    } else {
-        Ok(())
+    if let Some(a) = &d.augment
+        && a.max_shift > 8
+    {
+        return Err(ValidationError::new(
+            "dataset.augment.max_shift",
+            format!(
+                "{} pixels would push digits off a 28x28 image; use 1-4",
+                a.max_shift
+            ),
+        ));
     }
+    if d.train_limit == Some(0) || d.test_limit == Some(0) {
+        return Err(ValidationError::new(
+            "dataset.train_limit",
+            "limits must be at least 1, or None for all samples",
+        ));
+    }
+    validate_image_folder(d)
 }
 
 /// The settings of `source: Folder(...)`, and that IDX sources leave them alone.
@@ -874,10 +694,6 @@ mod tests {
             ("(optimizer: Sgd(lr: -1.0))", "optimizer.lr"),
             ("(training: (batch_size: 0))", "training.batch_size"),
             ("(training: (epochs: 0))", "training.epochs"),
-            (
-                "(training: (checkpoint: (keep_last: 0)))",
-                "training.checkpoint.keep_last",
-            ),
             (
                 "(training: (checkpoint: (every_steps: Some(0))))",
                 "training.checkpoint",

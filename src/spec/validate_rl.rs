@@ -5,8 +5,8 @@
 
 use super::agent::{AgentMethod, AgentSpec, TargetUpdate};
 use super::gridworld::{EncodingSpec, GridworldSpec, LayoutSpec};
+use super::maze::{Cell, input_size, maze_for};
 use super::validate::ValidationError;
-use crate::data::maze::{input_size, maze_for};
 
 /// Largest local-view radius (a 33x33 window).
 const MAX_RADIUS: usize = 16;
@@ -14,11 +14,7 @@ const MAX_RADIUS: usize = 16;
 /// Input size of the Q-network for this gridworld (0 when the maze is invalid).
 pub(crate) fn gridworld_input_size(g: &GridworldSpec, seed: u64) -> usize {
     maze_for(&g.layout, seed).map_or(0, |maze| {
-        let states = maze
-            .cells()
-            .iter()
-            .filter(|c| **c != crate::data::maze::Cell::Wall)
-            .count();
+        let states = maze.cells().iter().filter(|c| **c != Cell::Wall).count();
         input_size(g.encoding, states)
     })
 }

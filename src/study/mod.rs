@@ -5,6 +5,7 @@
 //! DIR/study.ron         the study as run (base experiment written in)
 //! DIR/journal.jsonl     append-only: trial sampled, started, reported, finished, ...
 //! DIR/leaderboard.csv   one row per trial, rewritten whenever a trial ends
+//! DIR/controller/      a controller study's policy (see `controller`)
 //! DIR/leases/           one file per working process, kept fresh while it works
 //! DIR/trials/<id>/      each trial's normal run folder (checkpoints included;
 //!                       PBT: a member's folder is replaced by a copy of a better one)
@@ -14,6 +15,8 @@
 //! ASHA promotion) is made under its lock from a replay of it (`state`), so a
 //! study survives any of its workers being killed and continues with `resume`.
 
+pub mod controller;
+mod error;
 mod journal;
 mod leaderboard;
 mod lease;
@@ -24,6 +27,7 @@ pub mod slurm;
 mod state;
 pub mod tensorboard;
 
+pub use error::{SlurmError, StudySetupError, WriteError};
 pub use journal::{Entry, Journal, Move, Owner};
 pub use leaderboard::{csv as leaderboard_csv, pareto_front};
 pub use lease::LEASE;

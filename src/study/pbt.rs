@@ -12,6 +12,7 @@
 
 use std::path::Path;
 
+use super::StudySetupError;
 use super::journal::Move;
 use super::run::trial_dir;
 use super::sample::{Point, tidy};
@@ -110,12 +111,20 @@ fn perturbed(
 
 /// Makes member `m.id`'s folder a copy of member `m.from`'s, continuing from
 /// `epochs` with `m.params`.
-pub fn copy_member(dir: &Path, study_name: &str, epochs: usize, m: &Move) -> Result<(), String> {
+pub fn copy_member(
+    dir: &Path,
+    study_name: &str,
+    epochs: usize,
+    m: &Move,
+) -> Result<(), StudySetupError> {
     let (src, dst) = (trial_dir(dir, m.from), trial_dir(dir, m.id));
     let tmp = dst.with_extension("copy");
     let old = dst.with_extension("old");
-    let io = |what: &str, e: std::io::Error| {
-        format!("PBT copy of trial {} into {}: {what}: {e}", m.from, m.id)
+    let io = |what: &'static str, source: std::io::Error| StudySetupError::PbtCopy {
+        from: m.from,
+        to: m.id,
+        what,
+        source,
     };
     for p in [&tmp, &old] {
         if p.exists() {
@@ -123,11 +132,12 @@ pub fn copy_member(dir: &Path, study_name: &str, epochs: usize, m: &Move) -> Res
         }
     }
     copy_dir(&src, &tmp).map_err(|e| io("copying", e))?;
-    let mut exp = load_file(&tmp.join(EXPERIMENT)).map_err(|e| e.to_string())?;
+    let mut exp = load_file(&tmp.join(EXPERIMENT))?;
     exp.name = format!("{study_name}-{:04}", m.id);
     // Fixed (one-value) settings outside the optimizer are in the file already.
     exp.schedule.changes.push(ScheduledChange {
         epoch: epochs,
+        step: None,
         set: m
             .params
             .iter()

@@ -14,6 +14,11 @@
 //! is whole or absent, and a trial's outcome is appended before the leaderboard
 //! is rewritten, so nothing finished is ever run again. Such a stop is an
 //! [`StudyError`] with `io` set (exit 1); bad input is not (exit 2).
+//!
+//! Footprint: once the journal holds a trial's outcome, a trial that will not
+//! train again (finished, stopped by ASHA, failed) keeps its final weights,
+//! record and summary but no checkpoint; one that may (at an ASHA or PBT rung,
+//! released) keeps only its newest, the one it continues from.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,18 +27,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::RecvTimeoutError;
 use std::time::Duration;
 
+use super::error::WriteError;
 use super::journal::{Entry, Journal, Owner};
 use super::leaderboard;
 use super::lease::{self, Heartbeat};
 use super::pbt;
 use super::sample::{grid, random};
 use super::state::{Job, Trial, replay};
+use crate::events::{Control, FailureKind, RunSummary, StopReason, TrainEvent};
 use crate::runs::checkpoints;
 use crate::spec::{
-    BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, StudySpec,
+    BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, SpecError, StudySpec,
     apply_override, load_file, load_study, study_to_ron,
 };
-use crate::train::{Control, FailureKind, RunSummary, StartOptions, StopReason, TrainEvent, start};
+use crate::train::{StartOptions, start};
 use crate::util::atomic::{os_words, probe_writable, write_atomic};
 
 /// The study file inside a study folder (the base experiment written inline).
@@ -59,8 +66,9 @@ pub fn create(study: &LoadedStudy, dir: &Path) -> Result<(), StudyError> {
             random(&spec.space, *trials, spec.seed)
         }
         Search::Pbt { population, .. } => random(&spec.space, *population, spec.seed),
+        Search::Controller(c) => Ok(vec![Default::default(); c.episodes]),
     }
-    .map_err(StudyError::input)?;
+    .map_err(|e| StudyError::input(e.to_string()))?;
     if matches!(spec.search, Search::Asha { .. } | Search::Pbt { .. })
         && matches!(study.base.dataset, DatasetSpec::Gridworld(_))
     {
@@ -132,6 +140,8 @@ impl std::fmt::Display for StudyError {
     }
 }
 
+impl std::error::Error for StudyError {}
+
 impl From<StudyError> for String {
     fn from(e: StudyError) -> Self {
         e.message
@@ -199,6 +209,10 @@ pub fn work_until(
     if let Some(note) = torn {
         progress(note);
     }
+    if let Search::Controller(c) = &study.spec.search {
+        super::controller::work(dir, &study, c, progress, interrupt)?;
+        return final_trials(dir, &study, &journal);
+    }
     let total = replay(&entries).len();
     // A SLURM task owns the CPUs it asked for, not the whole node.
     let cores = std::env::var("SLURM_CPUS_PER_TASK")
@@ -239,15 +253,24 @@ pub fn work_until(
     if let Some(e) = errors.into_inner().ok().and_then(|v| v.into_iter().next()) {
         return Err(e);
     }
+    final_trials(dir, &study, &journal)
+}
+
+/// The trials as the journal tells them, with the leaderboard rewritten.
+fn final_trials(
+    dir: &Path,
+    study: &LoadedStudy,
+    journal: &Journal,
+) -> Result<Vec<Trial>, StudyError> {
     journal
         .transact(|entries| {
             let trials = replay(entries);
-            write_leaderboard(dir, &study, &trials).map_err(std::io::Error::other)?;
+            write_leaderboard(dir, study, &trials).map_err(std::io::Error::other)?;
             Ok::<_, std::io::Error>((Vec::new(), trials))
         })
         .map_err(|e| {
             io_stop(
-                &study,
+                study,
                 dir,
                 None,
                 &format!("cannot update the leaderboard: {e}"),
@@ -266,14 +289,15 @@ struct WorkerCtx<'a> {
     halted: &'a AtomicBool,
 }
 
-fn write_leaderboard(dir: &Path, study: &LoadedStudy, trials: &[Trial]) -> Result<(), String> {
+pub(super) fn write_leaderboard(
+    dir: &Path,
+    study: &LoadedStudy,
+    trials: &[Trial],
+) -> Result<(), WriteError> {
     let paths: Vec<String> = study.spec.space.keys().cloned().collect();
-    leaderboard::write(dir, trials, &paths, &study.spec.objectives).map_err(|e| {
-        format!(
-            "cannot write {}: {}",
-            dir.join("leaderboard.csv").display(),
-            os_words(&e)
-        )
+    leaderboard::write(dir, trials, &paths, &study.spec.objectives).map_err(|source| WriteError {
+        path: dir.join("leaderboard.csv"),
+        source,
     })
 }
 
@@ -352,7 +376,12 @@ fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
         match job {
             Job::Wait => std::thread::sleep(Duration::from_millis(200)),
             Job::Exploit { epochs } => progress(format!("PBT step at epoch {epochs}{note}")),
-            Job::Done { .. } => return Ok(()),
+            Job::Done { stop } => {
+                // Journalled as stopped above: none of them trains again.
+                stop.into_iter()
+                    .for_each(|id| tidy_noting(dir, &Entry::Stopped { id }, progress));
+                return Ok(());
+            }
             Job::Run { id, epochs } => {
                 let outcome = run_trial(dir, study, id, &params, epochs, threads, interrupt)?;
                 let line = match &outcome {
@@ -379,10 +408,11 @@ fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
                         let mut all = entries.to_vec();
                         all.push(outcome.clone());
                         let board = write_leaderboard(dir, study, &replay(&all));
-                        Ok::<_, std::io::Error>((vec![outcome], board))
+                        Ok::<_, std::io::Error>((vec![outcome.clone()], board))
                     })
                     .map_err(|e| journal_error(Some(id), e))?;
-                board.map_err(|e| io_stop(study, dir, Some(id), &e))?;
+                board.map_err(|e| io_stop(study, dir, Some(id), &e.to_string()))?;
+                tidy_noting(dir, &outcome, progress);
                 let settings: Vec<String> =
                     params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 progress(format!("{line} ({})", settings.join(", ")));
@@ -425,7 +455,7 @@ fn run_trial(
         },
         None => match trial_experiment(study, id, params) {
             Ok(exp) => exp,
-            Err(e) => return Ok(failed(e)),
+            Err(e) => return Ok(failed(e.to_string())),
         },
     };
     let max_epochs = exp.training.epochs;
@@ -508,8 +538,37 @@ fn run_trial(
     }
 }
 
+/// [`tidy_trial`], its failure a progress line.
+fn tidy_noting(dir: &Path, outcome: &Entry, progress: Progress<'_>) {
+    if let Some(note) = tidy_trial(dir, outcome) {
+        progress(note);
+    }
+}
+
+/// Deletes the checkpoints trial's journalled `outcome` no longer needs: all of
+/// them once it will not train again, all but the newest while it may. A
+/// failure costs space, not work: it is returned as a note, not an error.
+fn tidy_trial(dir: &Path, outcome: &Entry) -> Option<String> {
+    let (id, result) = match outcome {
+        Entry::Finished { id, .. } | Entry::Failed { id, .. } | Entry::Stopped { id } => {
+            (*id, checkpoints::remove_all(&trial_dir(dir, *id)))
+        }
+        Entry::Reported { id, .. } | Entry::Released { id, .. } => {
+            (*id, checkpoints::prune(&trial_dir(dir, *id), 1))
+        }
+        _ => return None,
+    };
+    result.err().map(|e| {
+        format!(
+            "trial {id}: could not delete checkpoints it no longer needs in {}: {}",
+            trial_dir(dir, id).join(checkpoints::DIR).display(),
+            os_words(&e)
+        )
+    })
+}
+
 /// One value per objective of `study` from a run's summary.
-fn objective_values(study: &LoadedStudy, s: &RunSummary) -> Vec<Option<f64>> {
+pub(super) fn objective_values(study: &LoadedStudy, s: &RunSummary) -> Vec<Option<f64>> {
     study
         .spec
         .objectives
@@ -540,14 +599,14 @@ pub fn trial_experiment(
     study: &LoadedStudy,
     id: usize,
     params: &std::collections::BTreeMap<String, String>,
-) -> Result<Experiment, String> {
+) -> Result<Experiment, SpecError> {
     let mut exp = study.base.clone();
     exp.name = format!("{}-{id:04}", study.spec.name);
     if let Search::Asha { max_epochs, .. } | Search::Pbt { max_epochs, .. } = study.spec.search {
         exp.training.epochs = max_epochs;
     }
     for (path, value) in params {
-        exp = apply_override(&exp, &format!("{path}={value}")).map_err(|e| e.to_string())?;
+        exp = apply_override(&exp, &format!("{path}={value}"))?;
     }
     Ok(exp)
 }
@@ -575,6 +634,78 @@ pub fn figure(s: &RunSummary, f: Figure) -> Option<f64> {
 }
 
 /// A study folder's study file, for `study show`.
-pub fn load(dir: &Path) -> Result<LoadedStudy, String> {
-    load_study(&dir.join(STUDY_FILE)).map_err(|e| e.to_string())
+pub fn load(dir: &Path) -> Result<LoadedStudy, SpecError> {
+    load_study(&dir.join(STUDY_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+    use crate::runs::checkpoints::CheckpointFiles;
+
+    fn checkpoint_at(run: &Path, step: u64) {
+        let t = Tensor::new(&[1.0f32], &Device::Cpu).expect("tensor");
+        let model = HashMap::from([("w".to_string(), t)]);
+        let files = CheckpointFiles {
+            model: &model,
+            training: &HashMap::new(),
+            state_json: b"{}",
+        };
+        checkpoints::write(run, step, &files).expect("write");
+    }
+
+    #[test]
+    fn a_trial_that_may_continue_keeps_its_newest_checkpoint_one_that_ends_none() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let steps = |id| -> Vec<u64> {
+            checkpoints::list(&trial_dir(dir.path(), id))
+                .iter()
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        let ended = [
+            Entry::Finished {
+                id: 0,
+                values: Vec::new(),
+                wall_seconds: 1.0,
+                epochs: 1.0,
+            },
+            Entry::Failed {
+                id: 1,
+                reason: "diverged".into(),
+            },
+            Entry::Stopped { id: 2 },
+        ];
+        let waiting = [
+            Entry::Reported {
+                id: 3,
+                epochs: 1,
+                values: Vec::new(),
+                wall_seconds: 1.0,
+            },
+            Entry::Released {
+                id: 4,
+                epochs: Some(3),
+            },
+        ];
+        for id in 0..5 {
+            checkpoint_at(&trial_dir(dir.path(), id), 10);
+            checkpoint_at(&trial_dir(dir.path(), id), 20);
+        }
+        for e in ended.iter().chain(&waiting) {
+            assert_eq!(tidy_trial(dir.path(), e), None, "{e:?}");
+        }
+        for id in 0..3 {
+            assert!(steps(id).is_empty(), "trial {id}: {:?}", steps(id));
+        }
+        for id in 3..5 {
+            assert_eq!(steps(id), vec![20], "trial {id}");
+        }
+        // A trial started with nothing on disk is no error.
+        assert_eq!(tidy_trial(dir.path(), &Entry::Stopped { id: 9 }), None);
+    }
 }

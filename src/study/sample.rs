@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::StudySetupError;
 use crate::spec::Param;
 use crate::util::rng::Rng;
 
@@ -12,12 +13,13 @@ use crate::util::rng::Rng;
 pub type Point = BTreeMap<String, String>;
 
 /// Every combination of the grid values (the first path varies slowest).
-pub fn grid(space: &BTreeMap<String, Param>) -> Result<Vec<Point>, String> {
+pub fn grid(space: &BTreeMap<String, Param>) -> Result<Vec<Point>, StudySetupError> {
     let mut points = vec![Point::new()];
     for (path, param) in space {
         let values = param
-            .check()?
-            .ok_or_else(|| format!("{path}: grid search needs Choice or Range"))?;
+            .check()
+            .map_err(StudySetupError::Param)?
+            .ok_or_else(|| StudySetupError::NotGridable { path: path.clone() })?;
         points = points
             .into_iter()
             .flat_map(|p| {
@@ -34,7 +36,11 @@ pub fn grid(space: &BTreeMap<String, Param>) -> Result<Vec<Point>, String> {
 
 /// `n` random points; the same space and seed give the same points. A space of
 /// Choices and Ranges only with at least `n` combinations gives `n` different ones.
-pub fn random(space: &BTreeMap<String, Param>, n: usize, seed: u64) -> Result<Vec<Point>, String> {
+pub fn random(
+    space: &BTreeMap<String, Param>,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Point>, StudySetupError> {
     let mut rng = Rng::derive(seed, "study");
     // The number of combinations, when every path is discrete and they are few
     // enough to list.
@@ -60,7 +66,7 @@ pub fn random(space: &BTreeMap<String, Param>, n: usize, seed: u64) -> Result<Ve
         .collect()
 }
 
-fn draw(param: &Param, rng: &mut Rng) -> Result<String, String> {
+fn draw(param: &Param, rng: &mut Rng) -> Result<String, StudySetupError> {
     let pick_int = |lo: i64, hi: i64, rng: &mut Rng| lo + rng.below((hi - lo + 1) as usize) as i64;
     Ok(match param {
         Param::Uniform(lo, hi) => tidy(lo + rng.f64() * (hi - lo)),
@@ -72,7 +78,10 @@ fn draw(param: &Param, rng: &mut Rng) -> Result<String, String> {
             v.clamp(*lo, *hi).to_string()
         }
         Param::Choice(_) | Param::Range { .. } => {
-            let values = param.check()?.unwrap_or_default();
+            let values = param
+                .check()
+                .map_err(StudySetupError::Param)?
+                .unwrap_or_default();
             values[rng.below(values.len())].clone()
         }
     })

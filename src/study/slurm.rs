@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::SlurmError;
+
 /// The script's name in the study folder.
 pub const SCRIPT: &str = "submit.sbatch";
 /// Job ids submitted for the study, one per line.
@@ -102,50 +104,52 @@ pub fn local_path_warning(dir: &Path) -> Option<String> {
 }
 
 /// Whether `sbatch` can be run, with what to do if not.
-pub fn sbatch_available() -> Result<(), String> {
+pub fn sbatch_available() -> Result<(), SlurmError> {
     match Command::new("sbatch").arg("--version").output() {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!(
-            "sbatch --version failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!(
-            "cannot run sbatch ({e}): submit from a SLURM login node, or use --dry-run to \
-             only write the script"
-        )),
+        Ok(o) => Err(SlurmError::SbatchBroken {
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        }),
+        Err(e) => Err(SlurmError::NoSbatch(e)),
     }
 }
 
 /// Submits the script; the job id.
-pub fn submit(dir: &Path) -> Result<String, String> {
+pub fn submit(dir: &Path) -> Result<String, SlurmError> {
     let out = Command::new("sbatch")
         .arg("--parsable")
         .arg(dir.join(SCRIPT))
         .output()
-        .map_err(|e| format!("cannot run sbatch: {e}"))?;
+        .map_err(SlurmError::Run)?;
     if !out.status.success() {
-        return Err(format!(
-            "sbatch refused the job: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(SlurmError::Refused {
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
     // `--parsable` prints "id" or "id;cluster".
     let id = text.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() {
-        return Err(format!("sbatch printed no job id: {text:?}"));
+        return Err(SlurmError::NoJobId {
+            stdout: text.into_owned(),
+        });
     }
     let mut jobs = std::fs::read_to_string(dir.join(JOBS)).unwrap_or_default();
     jobs.push_str(&id);
     jobs.push('\n');
-    crate::util::atomic::write_atomic(&dir.join(JOBS), jobs.as_bytes())
-        .map_err(|e| format!("job {id} submitted, but {}: {e}", dir.join(JOBS).display()))?;
+    if let Err(source) = crate::util::atomic::write_atomic(&dir.join(JOBS), jobs.as_bytes()) {
+        return Err(SlurmError::JobsFile {
+            id,
+            path: dir.join(JOBS),
+            source,
+        });
+    }
     Ok(id)
 }
 
 /// The study's jobs as `squeue` shows them (`id state elapsed` per task), or
 /// why it cannot tell; None when no job was submitted.
-pub fn queue(dir: &Path) -> Option<Result<Vec<String>, String>> {
+pub fn queue(dir: &Path) -> Option<Result<Vec<String>, SlurmError>> {
     let jobs = std::fs::read_to_string(dir.join(JOBS)).ok()?;
     let ids: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
     if ids.is_empty() {
@@ -155,7 +159,7 @@ pub fn queue(dir: &Path) -> Option<Result<Vec<String>, String>> {
         Command::new("squeue")
             .args(["-h", "-o", "%i %T %M %R", "-j", &ids.join(",")])
             .output()
-            .map_err(|e| format!("squeue is not available here ({e})"))
+            .map_err(SlurmError::NoSqueue)
             .map(|o| {
                 // squeue fails for ids it no longer knows: the job has ended.
                 if o.status.success() {
@@ -171,8 +175,11 @@ pub fn queue(dir: &Path) -> Option<Result<Vec<String>, String>> {
 }
 
 /// The study folder as an absolute path (tasks may start anywhere).
-pub fn absolute(dir: &Path) -> Result<PathBuf, String> {
-    std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))
+pub fn absolute(dir: &Path) -> Result<PathBuf, SlurmError> {
+    std::path::absolute(dir).map_err(|source| SlurmError::Path {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -12,12 +12,13 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::emitter::Emitter;
-use super::events::TrainEvent;
 use super::handle::StartOptions;
 use super::supervised::task::{TaskEval, TaskState};
+use crate::events::TrainEvent;
 use crate::runs::checkpoints::{self, CheckpointFiles};
 use crate::runs::{RunRecorder, WriteFault};
 use crate::spec::{CheckpointSpec, Experiment};
+use crate::train::ResumeError;
 use crate::util::atomic::os_words;
 
 /// Version of `state.json`; a checkpoint of another version is refused.
@@ -173,9 +174,9 @@ pub(crate) fn continue_record(
     metrics_bytes: u64,
     step: u64,
     checkpoint: &Path,
-) -> Result<(), String> {
+) -> Result<(), ResumeError> {
     if let Some(run_dir) = &options.run_dir {
-        let rec = RunRecorder::reopen(run_dir, exp, metrics_bytes).map_err(|e| e.to_string())?;
+        let rec = RunRecorder::reopen(run_dir, exp, metrics_bytes).map_err(ResumeError::Record)?;
         emitter.recorder = Some(rec);
     }
     emitter.emit(TrainEvent::Restored {

@@ -3,29 +3,40 @@
 
 use candle_core::Device;
 
+use super::DeviceError;
 use crate::spec::DeviceSpec;
 
 /// Opens the device named in the experiment.
-pub fn device_for(spec: DeviceSpec) -> Result<Device, String> {
+pub fn device_for(spec: DeviceSpec) -> Result<Device, DeviceError> {
     match spec {
         DeviceSpec::Cpu => Ok(Device::Cpu),
         DeviceSpec::Cuda(n) => {
             if !candle_core::utils::cuda_is_available() {
-                return Err("device Cuda: this build has no CUDA support; rebuild with \
-                     `cargo run --release --features cuda`, or set `device: Cpu`"
-                    .into());
+                return Err(DeviceError::NotBuilt {
+                    name: "Cuda",
+                    backend: "CUDA",
+                    feature: "cuda",
+                });
             }
-            Device::new_cuda(n).map_err(|e| format!("device Cuda({n}): {e}"))
+            Device::new_cuda(n).map_err(|source| DeviceError::Open {
+                name: "Cuda",
+                index: n,
+                source,
+            })
         }
         DeviceSpec::Metal(n) => {
             if !candle_core::utils::metal_is_available() {
-                return Err(
-                    "device Metal: this build has no Metal support; rebuild with \
-                     `cargo run --release --features metal`, or set `device: Cpu`"
-                        .into(),
-                );
+                return Err(DeviceError::NotBuilt {
+                    name: "Metal",
+                    backend: "Metal",
+                    feature: "metal",
+                });
             }
-            Device::new_metal(n).map_err(|e| format!("device Metal({n}): {e}"))
+            Device::new_metal(n).map_err(|source| DeviceError::Open {
+                name: "Metal",
+                index: n,
+                source,
+            })
         }
     }
 }
@@ -64,7 +75,9 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn missing_cuda_names_the_feature() {
-        let err = device_for(DeviceSpec::Cuda(0)).expect_err("no cuda in this build");
+        let err = device_for(DeviceSpec::Cuda(0))
+            .expect_err("no cuda in this build")
+            .to_string();
         assert!(err.contains("--features cuda"), "{err}");
     }
 }

@@ -1,27 +1,46 @@
 //! Sending events without letting a slow consumer slow training.
 //!
 //! Every event except Policy snapshots is first written to the run record (when
-//! there is one). Step and Episodes events are then offered to the channel without
-//! blocking; if it is full they are merged into one pending event (means weighted
-//! by what each covers) that goes out with the next send. A Policy snapshot that
-//! does not fit replaces the pending one: only the newest matters. Rare events
-//! (Eval, Finished, ...) wait for room so that none is lost, after the pending
-//! ones so that order is kept.
+//! there is one). The channel is unbounded, so no send ever waits for the
+//! consumer; `capacity` is how many events may wait in it before the frequent
+//! ones are thinned. Step and Episodes events are offered while fewer than
+//! `capacity` wait; otherwise they are merged into one pending event (means
+//! weighted by what each covers) that goes out with the next send. A Policy
+//! snapshot that does not fit replaces the pending one: only the newest matters.
+//! Rare events (Eval, Finished, ...) always go in, after the pending ones so
+//! that order is kept and none is lost: what waits is at most `capacity` events
+//! plus the rare ones, however long the consumer does not read.
+//!
+//! Viewers that draw at their own rate take snapshots from latest-value slots
+//! ([`crate::events::Latest`], the maze's policy) instead; the emitter publishes
+//! there and calls the consumer's [`Wake`] at most once per drain (the consumer
+//! marks itself asleep when it drains, the first event or snapshot after that
+//! wakes it).
 //!
 //! Files the run could not write are collected here ([`WriteFault`]): a record
 //! that could not be appended stops recording for good (the file is cut back to
 //! its last whole line, and later checkpoints would describe a record with a
 //! gap), asks the loop to stop, and the worker turns the faults into a Failed event.
 
-use crossbeam_channel::{Sender, TrySendError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::events::{StepMetrics, TrainEvent};
-use super::rl_events::{EpisodeMetrics, PolicySnapshot};
+use crossbeam_channel::Sender;
+
+use crate::events::{EpisodeMetrics, Latest, PolicySnapshot, Wake};
+use crate::events::{StepMetrics, TrainEvent};
 use crate::runs::{RunRecorder, WriteFault};
 
 /// The worker's outgoing side.
 pub(crate) struct Emitter {
     tx: Sender<TrainEvent>,
+    /// Events that may wait in the channel before Step/Episodes are merged.
+    capacity: usize,
+    /// The maze's newest policy for a viewer (taking it asks for the next).
+    policy: Latest<PolicySnapshot>,
+    /// The consumer's wake-up call, and whether it drained and waits for one.
+    wake: Option<Wake>,
+    asleep: Arc<AtomicBool>,
     pending: Option<StepMetrics>,
     pending_episodes: Option<EpisodeMetrics>,
     pending_policy: Option<PolicySnapshot>,
@@ -39,9 +58,15 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    pub(crate) fn new(tx: Sender<TrainEvent>) -> Self {
+    /// An emitter into `tx` (an unbounded channel) that thins frequent events
+    /// once `capacity` wait.
+    pub(crate) fn new(tx: Sender<TrainEvent>, capacity: usize) -> Self {
         Self {
             tx,
+            capacity: capacity.max(1),
+            policy: Latest::new(),
+            wake: None,
+            asleep: Arc::new(AtomicBool::new(false)),
             pending: None,
             pending_episodes: None,
             pending_policy: None,
@@ -51,6 +76,57 @@ impl Emitter {
             checkpoint_fault: None,
             record_failed: false,
             merged: 0,
+        }
+    }
+
+    /// Publishes snapshots into `policy` and wakes the consumer with `wake` when
+    /// it marked itself `asleep` (see the module comment).
+    pub(crate) fn with_viewer(
+        mut self,
+        policy: Latest<PolicySnapshot>,
+        wake: Option<Wake>,
+        asleep: Arc<AtomicBool>,
+    ) -> Self {
+        self.policy = policy;
+        self.wake = wake;
+        self.asleep = asleep;
+        self
+    }
+
+    /// Whether a viewer took the previous policy snapshot and waits for one.
+    pub(crate) fn policy_wanted(&self) -> bool {
+        self.policy.wanted()
+    }
+
+    /// Puts `snapshot` in the viewer's slot (not the channel, not the record).
+    pub(crate) fn publish_policy(&mut self, snapshot: PolicySnapshot) {
+        self.policy.publish(snapshot);
+        self.notify();
+    }
+
+    /// Wakes the consumer if it drained everything and sleeps.
+    fn notify(&self) {
+        if let Some(wake) = &self.wake
+            && self.asleep.swap(false, Ordering::AcqRel)
+        {
+            wake.wake();
+        }
+    }
+
+    /// Puts `event` in the channel if fewer than `capacity` wait, else hands it back.
+    fn offer(&mut self, event: TrainEvent) -> Option<TrainEvent> {
+        if self.tx.len() >= self.capacity {
+            return Some(event);
+        }
+        self.deliver(event);
+        None
+    }
+
+    /// Puts `event` in the channel (never waits; nothing happens once the
+    /// consumer is gone).
+    fn deliver(&mut self, event: TrainEvent) {
+        if self.tx.send(event).is_ok() {
+            self.notify();
         }
     }
 
@@ -89,9 +165,9 @@ impl Emitter {
     /// when the consumer is behind, since it will ask again.
     pub(crate) fn emit_transient(&mut self, event: TrainEvent) {
         if let Some(p) = self.pending.take() {
-            let _ = self.tx.send(TrainEvent::Step(p));
+            self.deliver(TrainEvent::Step(p));
         }
-        let _ = self.tx.try_send(event);
+        let _ = self.offer(event);
     }
 
     pub(crate) fn emit(&mut self, event: TrainEvent) {
@@ -129,10 +205,8 @@ impl Emitter {
                     }
                     None => step,
                 };
-                match self.tx.try_send(TrainEvent::Step(merged)) {
-                    Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                    Err(TrySendError::Full(TrainEvent::Step(s))) => self.pending = Some(s),
-                    Err(TrySendError::Full(_)) => {}
+                if let Some(TrainEvent::Step(s)) = self.offer(TrainEvent::Step(merged)) {
+                    self.pending = Some(s);
                 }
             }
             TrainEvent::Episodes(ep) => {
@@ -143,33 +217,27 @@ impl Emitter {
                     }
                     None => ep,
                 };
-                match self.tx.try_send(TrainEvent::Episodes(merged)) {
-                    Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                    Err(TrySendError::Full(TrainEvent::Episodes(e))) => {
-                        self.pending_episodes = Some(e);
-                    }
-                    Err(TrySendError::Full(_)) => {}
+                if let Some(TrainEvent::Episodes(e)) = self.offer(TrainEvent::Episodes(merged)) {
+                    self.pending_episodes = Some(e);
                 }
             }
             TrainEvent::Policy(snapshot) => {
                 self.pending_policy = None;
-                if let Err(TrySendError::Full(TrainEvent::Policy(p))) =
-                    self.tx.try_send(TrainEvent::Policy(snapshot))
-                {
+                if let Some(TrainEvent::Policy(p)) = self.offer(TrainEvent::Policy(snapshot)) {
                     self.pending_policy = Some(p);
                 }
             }
             other => {
                 if let Some(p) = self.pending.take() {
-                    let _ = self.tx.send(TrainEvent::Step(p));
+                    self.deliver(TrainEvent::Step(p));
                 }
                 if let Some(p) = self.pending_episodes.take() {
-                    let _ = self.tx.send(TrainEvent::Episodes(p));
+                    self.deliver(TrainEvent::Episodes(p));
                 }
                 if let Some(p) = self.pending_policy.take() {
-                    let _ = self.tx.send(TrainEvent::Policy(p));
+                    self.deliver(TrainEvent::Policy(p));
                 }
-                let _ = self.tx.send(other);
+                self.deliver(other);
             }
         }
     }
@@ -221,7 +289,7 @@ fn merge(a: StepMetrics, b: StepMetrics) -> StepMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_channel::bounded;
+    use crossbeam_channel::unbounded;
 
     fn step(i: u64, loss: f64) -> TrainEvent {
         TrainEvent::Step(StepMetrics {
@@ -237,8 +305,8 @@ mod tests {
 
     #[test]
     fn full_channel_merges_steps_and_keeps_order() {
-        let (tx, rx) = bounded(2);
-        let mut em = Emitter::new(tx);
+        let (tx, rx) = unbounded();
+        let mut em = Emitter::new(tx, 2);
         for i in 1..=5 {
             em.emit(step(i, i as f64));
         }
@@ -259,5 +327,82 @@ mod tests {
             other => panic!("expected the merged step, got {other:?}"),
         }
         assert!(matches!(rx.recv(), Ok(TrainEvent::Note { .. })));
+    }
+
+    /// A consumer that never reads: nothing waits, the frequent events are
+    /// thinned to `capacity`, every rare one is kept in order.
+    #[test]
+    fn a_consumer_that_never_reads_holds_nothing_up() {
+        let (tx, rx) = unbounded();
+        let mut em = Emitter::new(tx, 4);
+        for i in 1..=10_000u64 {
+            em.emit(step(i, 1.0));
+            if i % 1_000 == 0 {
+                em.emit(TrainEvent::Note {
+                    step: i * 10,
+                    message: format!("note {i}"),
+                });
+            }
+        }
+        // Reached without a consumer: no send waited.
+        let got: Vec<TrainEvent> = rx.try_iter().collect();
+        let notes = got
+            .iter()
+            .filter(|e| matches!(e, TrainEvent::Note { .. }))
+            .count();
+        assert_eq!(notes, 10, "every rare event is kept");
+        assert!(got.len() <= 4 + 2 * 10, "{} events waited", got.len());
+        let covered: u64 = got
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Step(s) => Some(s.steps_covered),
+                _ => None,
+            })
+            .sum::<u64>()
+            + em.pending.as_ref().map_or(0, |p| p.steps_covered);
+        assert_eq!(covered, 10_000 * 10, "merged steps cover every step");
+    }
+
+    /// The consumer is woken once after it drains, not once per event; a
+    /// policy snapshot goes to the slot and wakes it too.
+    #[test]
+    fn the_consumer_is_woken_once_per_drain() {
+        use std::sync::atomic::AtomicUsize;
+        let (tx, rx) = unbounded();
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&wakes);
+        let asleep = Arc::new(AtomicBool::new(false));
+        let slot = Latest::new();
+        let mut em = Emitter::new(tx, 1024).with_viewer(
+            slot.clone(),
+            Some(Wake::new(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })),
+            Arc::clone(&asleep),
+        );
+        em.emit(step(1, 1.0));
+        assert_eq!(wakes.load(Ordering::Relaxed), 0, "it never drained yet");
+        asleep.store(true, Ordering::Release);
+        let _ = rx.try_iter().count();
+        for i in 2..100 {
+            em.emit(step(i, 1.0));
+        }
+        assert_eq!(wakes.load(Ordering::Relaxed), 1, "one wake for 98 events");
+        asleep.store(true, Ordering::Release);
+        let snapshot = PolicySnapshot {
+            episode: 7,
+            env_steps: 70,
+            rows: 1,
+            cols: 1,
+            q: vec![[0.0; 4]],
+            greedy_path: Vec::new(),
+            reached_goal: false,
+        };
+        assert!(!em.policy_wanted());
+        let _ = slot.take();
+        assert!(em.policy_wanted(), "taking asks for the next");
+        em.publish_policy(snapshot.clone());
+        assert_eq!(wakes.load(Ordering::Relaxed), 2);
+        assert_eq!(slot.take(), Some(snapshot));
     }
 }

@@ -4,8 +4,8 @@
 use candle_core::{Device, Result, Tensor};
 
 use crate::data::ImageSet;
+use crate::data::standardise;
 use crate::model::{Mode, Model};
-use crate::spec::ImageDataset;
 
 /// One split, normalised and resident on the device.
 pub(crate) struct DeviceSplit {
@@ -21,26 +21,6 @@ impl DeviceSplit {
     pub(crate) fn len(&self) -> usize {
         self.labels.len()
     }
-}
-
-/// Mean and standard deviation of the training pixels (in [0, 1]) per dataset.
-pub fn normalisation(name: ImageDataset) -> (f32, f32) {
-    crate::data::published_stats(name)
-}
-
-/// Channels-first pixels scaled to [0, 1], then standardised with `stats[c]`
-/// (mean, std) for channel `c`; `plane` is rows x cols.
-pub fn standardise(pixels: &[u8], stats: &[(f32, f32)], plane: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(pixels.len());
-    // Plane by plane, so each channel's constants stay in registers.
-    for (k, chunk) in pixels.chunks(plane.max(1)).enumerate() {
-        let (mean, std) = stats
-            .get(k % stats.len().max(1))
-            .copied()
-            .unwrap_or((0.0, 1.0));
-        out.extend(chunk.iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
-    }
-    out
 }
 
 /// Pixels scaled to [0, 1], then standardised per channel.

@@ -7,10 +7,11 @@ use std::path::Path;
 use candle_core::{Device, Var};
 
 use super::emitter::Emitter;
-use super::events::TrainEvent;
+use super::error::InitFromError;
 use super::worker::RunFailure;
+use crate::events::TrainEvent;
+use crate::infer::weights_file;
 use crate::model::Model;
-use crate::runs::weights_file;
 use crate::spec::TrainingSpec;
 
 /// What `init_from` did.
@@ -29,21 +30,18 @@ pub(crate) fn init_from(
     from: &Path,
     exclude: &[String],
     device: &Device,
-) -> Result<InitReport, String> {
+) -> Result<InitReport, InitFromError> {
     if !from.exists() {
         // Usually the run it names (a lesson's first step) was never trained.
-        return Err(format!(
-            "training.init_from: {} does not exist: train the run it names first \
-             (`trainlab run EXPERIMENT --out {}`; a lesson's notes name the command), \
-             or point init_from at a run folder that holds {}",
-            from.display(),
-            from.display(),
-            crate::runs::files::WEIGHTS
-        ));
+        return Err(InitFromError::Missing {
+            from: from.to_path_buf(),
+        });
     }
     let path = weights_file(from);
-    let loaded = candle_core::safetensors::load(&path, device)
-        .map_err(|e| format!("training.init_from: cannot read {}: {e}", path.display()))?;
+    let loaded = match candle_core::safetensors::load(&path, device) {
+        Ok(loaded) => loaded,
+        Err(source) => return Err(InitFromError::Read { path, source }),
+    };
     let mut report = InitReport::default();
     let mut state: Vec<_> = model.state().into_iter().collect();
     state.sort_by(|a, b| a.0.cmp(&b.0));
@@ -64,12 +62,13 @@ pub(crate) fn init_from(
                 dst.dims()
             )),
             Some(src) => {
-                let src = src
+                let copied = src
                     .to_dtype(dst.dtype())
                     .and_then(|s| s.contiguous())
-                    .map_err(|e| format!("{name}: {e}"))?;
-                dst.slice_set(&src, 0, 0)
-                    .map_err(|e| format!("{name}: {e}"))?;
+                    .and_then(|src| dst.slice_set(&src, 0, 0));
+                if let Err(source) = copied {
+                    return Err(InitFromError::Copy { name, source });
+                }
                 report.loaded.push(name);
             }
         }
@@ -91,7 +90,7 @@ pub(crate) fn init_and_freeze(
         && !resuming
     {
         unmatched_pattern(model, "training.init_exclude", &t.init_exclude)?;
-        let report = init_from(model, from, &t.init_exclude, device).map_err(RunFailure::input)?;
+        let report = init_from(model, from, &t.init_exclude, device)?;
         let mut message = format!(
             "init_from {}: loaded {} tensor(s)",
             from.display(),

@@ -1,13 +1,22 @@
-//! Starting a run: spawns the worker thread and hands back the two channel ends.
+//! Starting a run: spawns the worker thread and hands back the two channel ends,
+//! plus the latest-value slot a viewer takes the maze's policy from.
+//!
+//! Contract: nothing the consumer does or fails to do makes the worker wait. The
+//! event channel is unbounded; the worker thins frequent events once
+//! `event_capacity` wait (`emitter`). A viewer drains with [`RunHandle::drain`]
+//! and takes snapshots from [`RunHandle::policy`] at its own frame rate; the
+//! worker calls [`StartOptions::wake`] at most once per drain or take.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
-use super::control::Control;
 use super::emitter::Emitter;
-use super::events::{FailureKind, TrainEvent};
+use crate::events::{Control, Latest, PolicySnapshot, Wake};
+use crate::events::{FailureKind, TrainEvent};
 use crate::model::Kernels;
 use crate::spec::Experiment;
 
@@ -18,7 +27,8 @@ pub struct StartOptions {
     pub run_dir: Option<PathBuf>,
     /// Fast CPU kernels or candle's reference ops (for tests and checks).
     pub kernels: Kernels,
-    /// Capacity of the event channel; Step events beyond it are merged.
+    /// Events that may wait unread before Step (and Episodes) events are merged
+    /// and probe answers dropped; rare events are kept beyond it (no send waits).
     pub event_capacity: usize,
     /// Continue from this checkpoint folder (`runs::checkpoints`) into `run_dir`
     /// instead of starting afresh; the run folder's record is continued.
@@ -41,6 +51,17 @@ pub struct StartOptions {
     /// save what it trained (None: `trainlab resume RUN_DIR`; study trials name
     /// `trainlab study resume`).
     pub continue_with: Option<String>,
+    /// The learning-rate range test (`train::lr_find`): the lr of every step in
+    /// place of the schedule; a supervised run then trains exactly these steps,
+    /// logs every one, and evaluates, checkpoints and saves nothing.
+    pub lr_sweep: Option<Vec<f64>>,
+    /// A learned controller steering the lr (a controller study's episode);
+    /// None: the experiment's own schedule (which may be `Controlled`).
+    pub lr_agent: Option<super::schedule::LrAgent>,
+    /// Called by the worker when an event or a snapshot arrives after the
+    /// consumer drained everything (the GUI's `request_repaint`); None: nobody
+    /// sleeps on the channel (it blocks in `recv` instead).
+    pub wake: Option<Wake>,
 }
 
 impl Default for StartOptions {
@@ -56,6 +77,9 @@ impl Default for StartOptions {
             pace: None,
             initial_loss_scale: None,
             continue_with: None,
+            lr_sweep: None,
+            lr_agent: None,
+            wake: None,
         }
     }
 }
@@ -65,12 +89,44 @@ pub struct RunHandle {
     events: Receiver<TrainEvent>,
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
+    policy: Latest<PolicySnapshot>,
+    /// Set by `drain`: the consumer has read everything and wants a wake.
+    asleep: Arc<AtomicBool>,
 }
 
 impl RunHandle {
     /// Events from the worker; the channel closes after Finished or Failed.
     pub fn events(&self) -> &Receiver<TrainEvent> {
         &self.events
+    }
+
+    /// Events waiting now, never blocking, for a consumer that sleeps between
+    /// frames: asks for a wake (`StartOptions::wake`) at the next event. The
+    /// second value is true once the run's last event (Finished or Failed) was
+    /// taken or the worker is gone.
+    pub fn drain(&self) -> (Vec<TrainEvent>, bool) {
+        self.asleep.store(true, Ordering::Release);
+        let mut out = Vec::new();
+        loop {
+            match self.events.try_recv() {
+                Ok(e) => {
+                    let last = matches!(e, TrainEvent::Finished(_) | TrainEvent::Failed { .. });
+                    out.push(e);
+                    if last {
+                        return (out, true);
+                    }
+                }
+                Err(TryRecvError::Empty) => return (out, false),
+                Err(TryRecvError::Disconnected) => return (out, true),
+            }
+        }
+    }
+
+    /// The maze's newest policy snapshot for a viewer: taking it asks the worker
+    /// for the next (one per take at most), and the final one is put there
+    /// before the run's last event whether asked or not.
+    pub fn policy(&self) -> &Latest<PolicySnapshot> {
+        &self.policy
     }
 
     /// Sends a control message; false if the worker has already ended.
@@ -95,15 +151,22 @@ impl RunHandle {
 /// Starts training `exp` on a new thread. Returns at once; every outcome,
 /// including bad data or a panic, arrives as an event.
 pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
-    let (event_tx, events) = bounded(options.event_capacity.max(1));
+    let (event_tx, events) = unbounded();
     let (control, control_rx) = unbounded();
     let threads = options.threads;
+    let policy = Latest::new();
+    let asleep = Arc::new(AtomicBool::new(false));
+    let emitter = Emitter::new(event_tx, options.event_capacity).with_viewer(
+        policy.clone(),
+        options.wake.clone(),
+        Arc::clone(&asleep),
+    );
     let thread = std::thread::Builder::new()
         .name(format!("trainlab-worker-{}", exp.name))
         .spawn(move || {
             let name = exp.name.clone();
             let work = move || {
-                let mut emitter = Emitter::new(event_tx);
+                let mut emitter = emitter;
                 super::worker::run_worker(exp, options, &mut emitter, control_rx);
             };
             // The loop runs on a thread of the run's own rayon pool, so the kernels'
@@ -127,10 +190,12 @@ pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
             events,
             control,
             thread: Some(t),
+            policy,
+            asleep,
         },
         Err(e) => {
             // No thread: report through a channel that already holds the failure.
-            let (tx, events) = bounded(1);
+            let (tx, events) = unbounded();
             let _ = tx.send(TrainEvent::Failed {
                 step: 0,
                 kind: FailureKind::Internal,
@@ -140,6 +205,8 @@ pub fn start(exp: Experiment, options: StartOptions) -> RunHandle {
                 events,
                 control,
                 thread: None,
+                policy,
+                asleep,
             }
         }
     }

@@ -101,6 +101,63 @@ mod tests {
         let failure = LossWatch::default()
             .check(5, f64::NAN, 1.0)
             .expect_err("NaN fails");
-        assert!(failure.message.contains("diverged") && failure.message.contains("step 5"));
+        let message = failure.to_string();
+        assert!(message.contains("diverged") && message.contains("step 5"));
+    }
+
+    #[test]
+    fn the_thresholds_are_strict_more_than_ten_times_the_first_or_above_fifty() {
+        // First 10.0, then exactly 50.0: not above 50, and 50 <= 10 * 10 = 100.
+        let mut at_fifty = LossWatch::default();
+        assert_eq!(at_fifty.check(10, 10.0, 1e-2).expect("finite"), None);
+        assert_eq!(
+            at_fifty.check(20, 50.0, 1e-2).expect("finite"),
+            None,
+            "exactly 50 is not above 50"
+        );
+        assert_eq!(at_fifty.snapshot(), (Some(10.0), false));
+        // First 2.0: the line is 10 * 2.0 = 20.0 (not 10 + 2 = 12, nor 10 / 2 = 5).
+        let mut tenfold = LossWatch::default();
+        assert_eq!(tenfold.check(10, 2.0, 1e-2).expect("finite"), None);
+        assert_eq!(
+            tenfold.check(20, 15.0, 1e-2).expect("finite"),
+            None,
+            "15 is 7.5x the first"
+        );
+        assert_eq!(
+            tenfold.check(30, 20.0, 1e-2).expect("finite"),
+            None,
+            "exactly 10x is not more than 10x"
+        );
+        assert_eq!(tenfold.snapshot(), (Some(2.0), false));
+        assert_eq!(
+            tenfold.check(40, 20.5, 1e-2).expect("finite").as_deref(),
+            Some(
+                "the training loss is 20.5000 at step 40 (it was 2.0000 at the first log): \
+                 the learning rate (1.000e-2) is probably too high. Try one about 10x smaller."
+            )
+        );
+        assert_eq!(tenfold.snapshot(), (Some(2.0), true));
+    }
+
+    #[test]
+    fn a_restored_watch_compares_with_the_first_loss_and_warns_at_most_once() {
+        assert_eq!(LossWatch::default().snapshot(), (None, false));
+        // 25.0 is more than 10 * 2.0 = 20.0 but not above 50: it warns only
+        // because the first loss 2.0 came back from the snapshot.
+        let mut unwarned = LossWatch::restored((Some(2.0), false));
+        assert_eq!(unwarned.snapshot(), (Some(2.0), false));
+        let note = unwarned
+            .check(50, 25.0, 1e-2)
+            .expect("finite")
+            .expect("a note");
+        assert!(note.contains("(it was 2.0000 at the first log)"), "{note}");
+        let mut warned = LossWatch::restored((Some(2.0), true));
+        assert_eq!(warned.snapshot(), (Some(2.0), true));
+        assert_eq!(
+            warned.check(50, 25.0, 1e-2).expect("finite"),
+            None,
+            "it warned before the checkpoint"
+        );
     }
 }

@@ -11,41 +11,40 @@
 mod batches;
 mod checkpoint;
 mod clip;
-pub mod compress;
-mod control;
 mod device;
 mod early_stopping;
 mod emitter;
+mod error;
 mod evaluate;
-mod events;
 mod finetune;
 mod handle;
 mod loss_scale;
 mod loss_watch;
+pub mod lr_find;
 mod metrics;
 mod optim;
 mod precision;
 mod probe;
 pub mod prune;
 mod rl;
-mod rl_events;
 mod schedule;
 mod steering;
 pub(crate) mod supervised;
 mod worker;
 
-pub use clip::GradScale;
-pub use control::{Control, Probe};
-pub use device::{available_devices, device_for};
-pub use early_stopping::EarlyStopper;
-pub use evaluate::{normalisation, standardise};
-pub use events::{
+pub use crate::events::{
     ClassScores, EvalMetrics, FailureKind, FieldLayer, FieldMaps, FieldWeights, ItemUnit,
     LanguageMetrics, LayerRow, PrecisionSummary, ProbeAnswer, RunInfo, RunSummary, Split,
     StepItems, StepMetrics, StopReason, TextSample, TrainEvent,
 };
+pub use crate::events::{Control, Probe};
+pub use crate::events::{EnvInfo, EpisodeMetrics, PolicySnapshot, RlSummary};
+pub use clip::GradScale;
+pub use device::{available_devices, device_for};
+pub use early_stopping::EarlyStopper;
+pub use error::DeviceError;
+pub(crate) use error::ResumeError;
 pub use handle::{RunHandle, StartOptions, start};
 pub use optim::Optimizer;
 pub use rl::{TabularLearner, TabularRule};
-pub use rl_events::{EnvInfo, EpisodeMetrics, PolicySnapshot, RlSummary};
-pub use schedule::lr_at;
+pub use schedule::{Choose, LrAgent, lr_at};

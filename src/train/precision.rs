@@ -12,8 +12,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 
 use super::clip::GradScale;
-use super::events::PrecisionSummary;
 use super::loss_scale::LossScaler;
+use crate::events::PrecisionSummary;
 use crate::spec::Precision;
 
 /// The candle dtype a model computes in for `precision`.

@@ -5,9 +5,51 @@
 
 use candle_core::{Device, Tensor};
 
-use super::control::Probe;
-use super::events::ProbeAnswer;
+use crate::events::Probe;
+use crate::events::ProbeAnswer;
 use crate::model::{Mode, Model};
+
+/// Why a run could not answer a probe; its text is the answer's reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    /// A probe for another kind of run.
+    #[error("this run trains an image model; {0}")]
+    WrongRun(&'static str),
+    /// The image is not the model's input size.
+    #[error("the image has {pixels} pixels; this model takes {}x{}x{}", shape[0], shape[1], shape[2])]
+    PixelCount {
+        /// Pixels given.
+        pixels: usize,
+        /// `[channels, rows, cols]` the model takes.
+        shape: [usize; 3],
+    },
+    /// The forward pass failed.
+    #[error("the model could not classify the image: {0}")]
+    Classify(#[source] candle_core::Error),
+    /// No layer has weights.
+    #[error("the model has no trainable layer")]
+    NoLayer,
+    /// A playground run asked for something other than a field map.
+    #[error("a playground run answers field probes only")]
+    FieldOnly,
+    /// A field grid too coarse or too fine.
+    #[error("a field grid has 2 to {max} points a side")]
+    Resolution {
+        /// The most points a side.
+        max: usize,
+    },
+    /// candle failed while computing the answer.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// A tensor could not be copied to the host.
+    #[error("cannot read {name}: {source}")]
+    Read {
+        /// The parameter.
+        name: String,
+        /// candle's error.
+        source: candle_core::Error,
+    },
+}
 
 /// What a probe needs to know about the running model.
 pub(crate) struct ProbeTarget<'a> {
@@ -33,24 +75,25 @@ impl ProbeTarget<'_> {
             }
             Probe::FirstLayer => self.first_layer(step),
             Probe::Generate { .. } | Probe::ClassifyText { .. } => {
-                Err("this run trains an image model; text probes need a text run".into())
+                Err(ProbeError::WrongRun("text probes need a text run"))
             }
-            Probe::Field { .. } => {
-                Err("this run trains an image model; field maps need a points run".into())
-            }
+            Probe::Field { .. } => Err(ProbeError::WrongRun("field maps need a points run")),
         };
-        result.unwrap_or_else(|reason| ProbeAnswer::Unavailable { reason })
+        // The event contract carries the reason as text.
+        result.unwrap_or_else(|e| ProbeAnswer::Unavailable {
+            reason: e.to_string(),
+        })
     }
 
-    fn classify(&self, pixels: &[u8]) -> Result<Vec<f32>, String> {
+    fn classify(&self, pixels: &[u8]) -> Result<Vec<f32>, ProbeError> {
         let [c, h, w] = self.input;
         if pixels.len() != c * h * w {
-            return Err(format!(
-                "the image has {} pixels; this model takes {c}x{h}x{w}",
-                pixels.len()
-            ));
+            return Err(ProbeError::PixelCount {
+                pixels: pixels.len(),
+                shape: self.input,
+            });
         }
-        let xs = super::evaluate::standardise(pixels, self.norm, h * w);
+        let xs = crate::data::standardise(pixels, self.norm, h * w);
         let run = || -> candle_core::Result<Vec<f32>> {
             let x = Tensor::from_vec(xs, (1, c, h, w), self.device)?;
             let logits = self.model.forward(&x, Mode::Eval)?;
@@ -58,20 +101,19 @@ impl ProbeTarget<'_> {
                 .squeeze(0)?
                 .to_vec1::<f32>()
         };
-        run().map_err(|e| format!("the model could not classify the image: {e}"))
+        run().map_err(ProbeError::Classify)
     }
 
-    fn first_layer(&self, step: u64) -> Result<ProbeAnswer, String> {
-        let (name, var) = self
-            .model
-            .params()
-            .first()
-            .ok_or("the model has no trainable layer")?;
+    fn first_layer(&self, step: u64) -> Result<ProbeAnswer, ProbeError> {
+        let (name, var) = self.model.params().first().ok_or(ProbeError::NoLayer)?;
         let t = var.as_tensor();
         let values = t
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| format!("cannot read {name}: {e}"))?;
+            .map_err(|source| ProbeError::Read {
+                name: name.clone(),
+                source,
+            })?;
         Ok(ProbeAnswer::FirstLayer {
             step,
             name: name.clone(),

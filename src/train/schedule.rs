@@ -1,12 +1,23 @@
 //! Learning rate as a pure function of the step: linear warmup, then constant,
-//! step decay or cosine. The peak may be changed mid-run by a control message.
+//! step decay or cosine. The peak may be changed mid-run by a control message,
+//! or by a learned controller ([`LrSteerer`]) at its decision steps.
+//!
+//! Controller contract: a decision is made after every `decide_every_steps`
+//! optimizer steps (never at step 0 or the last step) from the bucketed
+//! observation of the run so far; the action multiplies the peak lr from the
+//! next step on. The choice is a pure function of (state, decision number), so
+//! a run steered by the same agent makes the same decisions.
 //!
 //! The decay is planned over `schedule.decay_epochs` (default: the run's epochs).
 //! A run extended past that plan keeps the lr its plan ended with: a cosine stays
 //! at its floor instead of being stretched over the longer run (which would make
 //! the lr jump back up at the step the extension starts).
 
-use crate::spec::{LrDecay, ScheduleSpec};
+use std::sync::{Arc, Mutex};
+
+use crate::spec::{
+    ControllerError, Decision, Experiment, LrDecay, Observation, Policy, ScheduleSpec, load_policy,
+};
 
 /// The steps a decay is planned over: `schedule.decay_epochs` (else the
 /// run's `epochs`) epochs of `steps_per_epoch` steps.
@@ -28,7 +39,7 @@ pub fn lr_at(
         return peak * (step + 1) as f64 / warmup as f64;
     }
     match &schedule.decay {
-        LrDecay::Constant => peak,
+        LrDecay::Constant | LrDecay::Controlled { .. } => peak,
         LrDecay::Step {
             every_epochs,
             gamma,
@@ -44,6 +55,152 @@ pub fn lr_at(
             let floor = peak * final_fraction;
             floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
         }
+    }
+}
+
+/// Picks an action index from (state, decision number).
+pub type Choose = Arc<dyn Fn(usize, usize) -> usize + Send + Sync>;
+
+/// A learning-rate agent handed to a run (a controller study's episode): its
+/// layout, how it chooses, and where the run writes its decisions.
+#[derive(Clone)]
+pub struct LrAgent {
+    /// The layout (features, actions, decision interval) and table.
+    pub policy: Arc<Policy>,
+    /// The behaviour: greedy, epsilon-greedy or sampled, seeded per decision.
+    pub choose: Choose,
+    /// Every decision the run made, in order (read after the run).
+    pub decisions: Arc<Mutex<Vec<Decision>>>,
+}
+
+impl LrAgent {
+    /// The greedy policy (no exploration).
+    pub fn greedy(policy: Policy) -> Self {
+        let policy = Arc::new(policy);
+        let p = Arc::clone(&policy);
+        Self {
+            policy,
+            choose: Arc::new(move |state, _| p.greedy(state)),
+            decisions: Arc::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for LrAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LrAgent")
+            .field("actions", &self.policy.actions)
+            .field("every", &self.policy.decide_every_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `path` as given, or, when it is relative and missing here, the installed
+/// copy under `/usr/share/trainlab` (the lessons' policies) if there is one.
+fn installed_or(path: &std::path::Path) -> std::path::PathBuf {
+    let installed = std::path::Path::new(crate::util::install::SHARE_DIR).join(path);
+    if path.is_relative() && !path.exists() && installed.exists() {
+        installed
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The training loop's side of a controller: the loss window it observes and
+/// the decisions it makes.
+pub(crate) struct LrSteerer {
+    agent: LrAgent,
+    /// The file's lr (LrLevel is measured against it).
+    file_lr: f64,
+    /// (sum of step losses, steps) since the last decision.
+    window: (f64, u64),
+    /// The previous window's mean (before the first decision: the first
+    /// logged loss).
+    previous: Option<f64>,
+}
+
+impl LrSteerer {
+    /// The run's controller: the agent given (a study episode), else the greedy
+    /// policy of `schedule.decay: Controlled(policy)`, else none. A policy file
+    /// that cannot be read or does not fit is an error naming it.
+    pub(crate) fn for_run(
+        exp: &Experiment,
+        agent: Option<LrAgent>,
+    ) -> Result<Option<Self>, ControllerError> {
+        let agent = match (agent, &exp.schedule.decay) {
+            (Some(a), _) => a,
+            (None, LrDecay::Controlled { policy }) => {
+                LrAgent::greedy(load_policy(&installed_or(policy))?)
+            }
+            (None, _) => return Ok(None),
+        };
+        Ok(Some(Self {
+            agent,
+            file_lr: exp.optimizer.lr(),
+            window: (0.0, 0),
+            previous: None,
+        }))
+    }
+
+    /// Adds a logged mean loss over `steps` steps to the window.
+    pub(crate) fn observe_loss(&mut self, mean: f64, steps: u64) {
+        if self.previous.is_none() && self.window.1 == 0 {
+            self.previous = Some(mean);
+        }
+        self.window.0 += mean * steps as f64;
+        self.window.1 += steps;
+    }
+
+    /// Whether a decision is due after `step` steps of `total`.
+    pub(crate) fn due(&self, step: u64, total: u64) -> bool {
+        let every = self.agent.policy.decide_every_steps.max(1);
+        step > 0 && step < total && step.is_multiple_of(every)
+    }
+
+    /// Decides after `step` steps of `total` with the peak lr at `peak` and the
+    /// latest validation (loss, accuracy); records and returns the decision.
+    pub(crate) fn decide(
+        &mut self,
+        step: u64,
+        total: u64,
+        peak: f64,
+        val: Option<(f64, f64)>,
+    ) -> Decision {
+        let mean = self.window.0 / self.window.1.max(1) as f64;
+        let before = self.previous.unwrap_or(mean);
+        let obs = Observation {
+            loss_trend: if before > 0.0 { mean / before } else { 1.0 },
+            val_gap: val.map(|(l, _)| (l - mean) / mean.max(1e-12)),
+            lr_ratio: peak / self.file_lr.max(f64::MIN_POSITIVE),
+            progress: step as f64 / total.max(1) as f64,
+        };
+        let policy = &self.agent.policy;
+        let state = policy.state_of(&obs);
+        let mut decisions = self
+            .agent
+            .decisions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let action = (self.agent.choose)(state, decisions.len()).min(policy.actions.len() - 1);
+        let factor = policy.actions[action];
+        let decision = Decision {
+            step,
+            state,
+            action,
+            lr: if factor == 1.0 { peak } else { peak * factor },
+            train_loss: mean,
+            val_loss: val.map(|v| v.0),
+            val_accuracy: val.map(|v| v.1),
+        };
+        decisions.push(decision.clone());
+        self.previous = Some(mean);
+        self.window = (0.0, 0);
+        decision
+    }
+
+    /// A readable name of `state`.
+    pub(crate) fn state_label(&self, state: usize) -> String {
+        self.agent.policy.state_label(state)
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::control::{Control, Probe};
 use super::emitter::Emitter;
-use super::events::{ProbeAnswer, TrainEvent};
+use crate::events::{Control, Probe};
+use crate::events::{ProbeAnswer, TrainEvent};
 
 /// Answers probes with the loop's model; loops without a model say so.
 pub(crate) type Answer<'a> = &'a mut dyn FnMut(&Probe, u64) -> ProbeAnswer;

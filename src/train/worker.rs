@@ -12,64 +12,17 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
-use super::control::Control;
 use super::emitter::Emitter;
-use super::events::{FailureKind, TrainEvent};
 use super::handle::StartOptions;
 use super::rl;
 use super::steering::Steering;
 use super::supervised::{images, language_model, points, text_classifier};
+use crate::events::Control;
+use crate::events::{FailureKind, RunSummary, StopReason, TrainEvent};
 use crate::runs::{RunRecorder, WriteFault, failure_message};
 use crate::spec::{DatasetSpec, Experiment, TextTask};
 
-/// Why a run could not finish.
-#[derive(Debug)]
-pub(crate) struct RunFailure {
-    /// Steps done before the failure.
-    pub step: u64,
-    /// Broad cause.
-    pub kind: FailureKind,
-    /// Human-readable reason and advice.
-    pub message: String,
-}
-
-impl RunFailure {
-    /// An internal error (candle, shapes) at `step`.
-    pub(crate) fn at(step: u64, message: impl Into<String>) -> Self {
-        Self {
-            step,
-            kind: FailureKind::Internal,
-            message: message.into(),
-        }
-    }
-
-    /// A problem with the user's setup, found before training.
-    pub(crate) fn input(message: impl Into<String>) -> Self {
-        Self {
-            step: 0,
-            kind: FailureKind::BadInput,
-            message: message.into(),
-        }
-    }
-
-    /// Something could not be written (disk full, read-only folder).
-    pub(crate) fn storage(step: u64, message: impl Into<String>) -> Self {
-        Self {
-            step,
-            kind: FailureKind::Storage,
-            message: message.into(),
-        }
-    }
-
-    /// The loss became NaN or infinite.
-    pub(crate) fn diverged(step: u64, message: impl Into<String>) -> Self {
-        Self {
-            step,
-            kind: FailureKind::Diverged,
-            message: message.into(),
-        }
-    }
-}
+pub(crate) use super::error::RunFailure;
 
 pub(crate) fn run_worker(
     exp: Experiment,
@@ -146,7 +99,10 @@ pub(crate) fn run_worker(
                     kind: FailureKind::Storage,
                     message: failure_message(dir, &faults, options.continue_with.as_deref()),
                 }),
-                _ => emitter.emit(TrainEvent::Finished(summary)),
+                _ => {
+                    drop_checkpoints_at_end(&exp, &summary, emitter);
+                    emitter.emit(TrainEvent::Finished(summary));
+                }
             }
         }
         Ok(Err(failure)) => {
@@ -156,14 +112,14 @@ pub(crate) fn run_worker(
                 // returns an error when asked to stop).
                 (Some(dir), false) => format!(
                     "{}; {}",
-                    failure.message,
+                    failure,
                     failure_message(dir, &faults, options.continue_with.as_deref())
                 ),
-                _ => failure.message,
+                _ => failure.to_string(),
             };
             emitter.emit(TrainEvent::Failed {
-                step: failure.step,
-                kind: failure.kind,
+                step: failure.step(),
+                kind: failure.kind(),
                 message,
             });
         }
@@ -179,5 +135,27 @@ pub(crate) fn run_worker(
                 message: format!("internal error in the training worker: {what}"),
             });
         }
+    }
+}
+
+/// `keep_last: 0`: a run that ended on its own (not stopped, so not to be
+/// continued) keeps its weights and summary but no checkpoint. A failure to
+/// delete costs space, not work: it is a Note.
+fn drop_checkpoints_at_end(exp: &Experiment, summary: &RunSummary, emitter: &mut Emitter) {
+    if exp.training.checkpoint.keep_last > 0 || summary.reason == StopReason::Stopped {
+        return;
+    }
+    let Some(dir) = emitter.recorder.as_ref().map(|r| r.dir().to_path_buf()) else {
+        return;
+    };
+    if let Err(e) = crate::runs::checkpoints::remove_all(&dir) {
+        emitter.emit(TrainEvent::Note {
+            step: summary.steps,
+            message: format!(
+                "keep_last 0: could not delete the checkpoints in {}: {}",
+                dir.join(crate::runs::checkpoints::DIR).display(),
+                crate::util::atomic::os_words(&e)
+            ),
+        });
     }
 }

@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::Tensor;
-
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_name(path);
@@ -30,10 +28,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Writes `tensors` as a safetensors file at `path` atomically. (The safetensors
-/// library's own writer goes through a private temporary file of mode 0600,
-/// which others on a shared filesystem could not read.)
-pub fn write_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> std::io::Result<()> {
+/// Writes `tensors` (candle's, or any the safetensors library can view) as a
+/// safetensors file at `path` atomically. (The safetensors library's own writer
+/// goes through a private temporary file of mode 0600, which others on a shared
+/// filesystem could not read.) Generic, so that util/ needs no candle and spec/
+/// may use it.
+pub fn write_safetensors<'a, T: 'a>(
+    path: &Path,
+    tensors: &'a HashMap<String, T>,
+) -> std::io::Result<()>
+where
+    &'a T: safetensors::View,
+{
     let bytes = safetensors::tensor::serialize(tensors, None).map_err(std::io::Error::other)?;
     write_atomic(path, &bytes)
 }
@@ -174,14 +180,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let plain = dir.path().join("plain");
         std::fs::File::create(&plain).expect("create");
-        let t = Tensor::new(&[1.0f32, 2.0], &candle_core::Device::Cpu).expect("tensor");
+        let bytes: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let t = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &bytes)
+            .expect("tensor");
         let weights = dir.path().join("model.safetensors");
         write_safetensors(&weights, &HashMap::from([("w".to_string(), t)])).expect("save");
         let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(&weights), mode(&plain), "weights vs a plain new file");
-        let back =
-            candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).expect("load");
-        assert_eq!(back["w"].to_vec1::<f32>().expect("vec"), vec![1.0, 2.0]);
+        let file = std::fs::read(&weights).expect("read");
+        let back = safetensors::SafeTensors::deserialize(&file).expect("load");
+        assert_eq!(back.tensor("w").expect("w").data(), bytes.as_slice());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 // Each test crate compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod workbench;
+
 use trainlab::spec::Experiment;
 use trainlab::train::{RunSummary, StartOptions, TrainEvent, start};
 

@@ -3,17 +3,8 @@
 //! rows of one matrix.
 
 use super::env::Env;
-use super::grid::Cell;
+use super::{Cell, input_size};
 use crate::spec::EncodingSpec;
-
-/// Number of inputs per state for `encoding` in `env`.
-pub fn input_size(encoding: EncodingSpec, num_states: usize) -> usize {
-    match encoding {
-        EncodingSpec::OneHot => num_states,
-        EncodingSpec::Coordinates => 2,
-        EncodingSpec::LocalView { radius } => 3 * (2 * radius + 1).pow(2) + 2,
-    }
-}
 
 /// Every state's input vector, concatenated: `states x input_size` values.
 pub fn encode_all(env: &Env, encoding: EncodingSpec) -> Vec<f32> {

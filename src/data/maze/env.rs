@@ -3,7 +3,7 @@
 //! in flat tables, so a move costs a few array reads. Slippery cells replace the
 //! chosen action by a uniformly random one with probability `slip`.
 
-use super::grid::{ACTIONS, Cell, Maze};
+use super::{ACTIONS, Cell, Maze};
 use crate::spec::RewardSpec;
 use crate::util::rng::Rng;
 
@@ -192,6 +192,37 @@ mod tests {
         assert!(e.is_goal(below));
         let pit = e.state_at(1, 2).expect("pit");
         assert!(e.is_terminal(pit) && !e.is_goal(pit));
+    }
+
+    #[test]
+    fn the_start_limit_and_lookups_are_the_mazes() {
+        // States row-major over non-wall cells: G (0, 1) = 0, (1, 0) = 1, ~ = 2,
+        // (1, 2) = 3, S (2, 1) = 4.
+        let e = env(&["#G#", ".~.", "#S#"], 0.4);
+        assert_eq!(e.num_states(), 5);
+        assert_eq!(e.start(), 4);
+        assert_eq!(e.position(e.start()), (2, 1));
+        assert_eq!(e.max_steps(), 100);
+        assert_eq!(e.state_at(1, 2), Some(3));
+        assert_eq!(e.state_at(0, 0), None, "a wall");
+        assert_eq!(e.state_at(3, 1), None, "below the last row");
+        assert_eq!(e.state_at(1, 3), None, "right of the last column");
+        assert_eq!(e.state_at(0, 9), None, "far right on the first row");
+        // From (1, 2), up is the wall (0, 2): the move stays put.
+        assert_eq!(e.transition(3, 0), (3, -0.01));
+        assert_eq!(e.transition(3, 3), (2, -0.01), "left onto the ice");
+        assert_eq!(e.transition(2, 0), (0, 1.0), "up from the ice to the goal");
+    }
+
+    #[test]
+    fn a_move_on_a_dry_cell_draws_no_random_number() {
+        // Only a slippery cell asks the generator whether the move slips: a dry
+        // move must leave the random stream (exploration, later slips) untouched.
+        let e = env(&["#G#", ".~.", "#S#"], 0.4);
+        let mut rng = Rng::new(5);
+        let mut twin = Rng::new(5);
+        assert_eq!(e.step(e.start(), 0, &mut rng), (2, -0.01, false));
+        assert_eq!(rng.f32(), twin.f32());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - [`Maze`]: a grid of [`Cell`]s to draw, edit ([`Maze::set`]), parse from layout
 //!   rows ([`Maze::parse`], errors name row and column), generate from a seed
-//!   ([`Maze::generate`]) and check ([`Maze::validate`]);
+//!   ([`Maze::generate`]) and check ([`Maze::validate`]); the layout is plain data
+//!   of the spec (`spec::maze`, so validation needs no data layer), re-exported here;
 //! - [`Env`]: the maze compiled into transition and reward tables for fast play;
 //! - [`solve`] / [`shortest_path`]: the exact answer every learner is judged by;
 //! - [`greedy_path`]: where a Q-table's greedy policy goes;
@@ -11,37 +12,18 @@
 
 mod encode;
 mod env;
-mod error;
-mod generate;
-mod grid;
-mod parse;
 mod policy;
 mod solve;
 
-pub use encode::{encode_all, input_size};
+pub use crate::spec::maze::{
+    ACTION_NAMES, ACTIONS, Cell, MAX_SIDE, MIN_SIDE, Maze, MazeError, input_size, maze_for,
+};
+pub use encode::encode_all;
 pub use env::{Env, NO_STATE};
-pub use error::MazeError;
-pub use generate::{MAX_SIDE, MIN_SIDE};
-pub use grid::{ACTION_NAMES, ACTIONS, Cell, Maze};
 pub use policy::{GreedyPath, argmax, greedy_path, q_per_cell};
 pub use solve::{Solution, shortest_path, solve};
 
-use crate::spec::{GridworldSpec, LayoutSpec};
-
-/// The maze an experiment describes; a generated maze without its own seed uses
-/// `experiment_seed`.
-pub fn maze_for(layout: &LayoutSpec, experiment_seed: u64) -> Result<Maze, MazeError> {
-    match layout {
-        LayoutSpec::Rows(rows) => Maze::parse(rows),
-        LayoutSpec::Generated(g) => Maze::generate(
-            g.rows,
-            g.cols,
-            g.algorithm,
-            g.extra_loops,
-            g.seed.unwrap_or(experiment_seed),
-        ),
-    }
-}
+use crate::spec::GridworldSpec;
 
 /// The playable environment of a gridworld spec.
 pub fn env_for(spec: &GridworldSpec, experiment_seed: u64) -> Result<Env, MazeError> {

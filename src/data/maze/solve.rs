@@ -2,8 +2,8 @@
 //! and value iteration on the exact transition model (rewards, discount and slip),
 //! which gives the optimal return from the start and an optimal policy.
 
+use super::Maze;
 use super::env::Env;
-use super::grid::Maze;
 use super::policy::{GreedyPath, greedy_path};
 
 /// Largest number of value-iteration sweeps (reached only when gamma is 1 and
@@ -24,6 +24,9 @@ pub struct Solution {
     /// The path an optimal policy takes when no move slips. In a maze without
     /// slippery cells it is a shortest path.
     pub optimal_path: GreedyPath,
+    /// Value-iteration sweeps until no value moved by 1e-10 (`MAX_SWEEPS` when
+    /// that never happened).
+    pub sweeps: usize,
 }
 
 impl Solution {
@@ -58,7 +61,9 @@ pub fn solve(env: &Env, gamma: f64) -> Solution {
     let n = env.num_states();
     let mut v = vec![0f64; n];
     let mut q = vec![[0f32; 4]; n];
+    let mut sweeps = 0;
     for _ in 0..MAX_SWEEPS {
+        sweeps += 1;
         let mut delta = 0f64;
         for s in 0..n as u32 {
             if env.is_terminal(s) {
@@ -90,6 +95,7 @@ pub fn solve(env: &Env, gamma: f64) -> Solution {
         optimal_path: greedy_path(env, &q),
         values: v,
         q,
+        sweeps,
     }
 }
 
@@ -155,6 +161,22 @@ mod tests {
         assert_eq!(sol.shortest_len(), 10);
         assert!(sol.optimal_path.reached_goal);
         assert_eq!(sol.optimal_path.moves(), 10);
+        // Value iteration stops when a sweep moves no value by 1e-10: errors
+        // shrink by gamma per sweep, and 0.9^219 < 1e-10, so it takes at most a
+        // few hundred sweeps (not the 100,000 cap), and at least two (one that
+        // changes the values, one that finds them settled).
+        assert!(
+            (2..1_000).contains(&sol.sweeps),
+            "stops when converged: {} sweeps",
+            sol.sweeps
+        );
+    }
+
+    #[test]
+    fn bfs_starts_at_the_start_cell_off_the_first_row_and_column() {
+        // Start (1, 1) is cell 1 * 3 + 1 = 4; the only way out is right, then down.
+        let maze = Maze::parse(&["###", "#S.", "##G"]).expect("valid");
+        assert_eq!(shortest_path(&maze), Some(vec![(1, 1), (1, 2), (2, 2)]));
     }
 
     #[test]

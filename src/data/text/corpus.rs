@@ -6,14 +6,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::docs::Docs;
 use super::error::TextDataError;
 use crate::spec::{BundledText, Language, SystemText, TextSource};
 
 /// Documents and, for labelled sources, one class per document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Corpus {
-    /// The texts, in source order.
-    pub docs: Vec<String>,
+    /// The texts, in source order, in one buffer.
+    pub docs: Docs,
     /// Class index per document (empty when unlabelled).
     pub labels: Vec<usize>,
     /// Class names in label order (empty when unlabelled).
@@ -21,9 +22,9 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    fn unlabelled(docs: Vec<String>) -> Self {
+    fn unlabelled(docs: impl Into<Docs>) -> Self {
         Self {
-            docs,
+            docs: docs.into(),
             labels: Vec::new(),
             classes: Vec::new(),
         }
@@ -31,7 +32,7 @@ impl Corpus {
 
     /// Builds a labelled corpus from (class name, documents, where they came from).
     fn labelled(groups: Vec<(String, Vec<String>, PathBuf)>) -> Result<Self, TextDataError> {
-        let mut c = Self::unlabelled(Vec::new());
+        let mut c = Self::unlabelled(Docs::new());
         for (class, docs, path) in groups {
             if docs.is_empty() {
                 return Err(TextDataError::EmptyClass { class, path });
@@ -55,7 +56,8 @@ pub fn load_corpus(source: &TextSource) -> Result<Corpus, TextDataError> {
     let corpus = match source {
         TextSource::Bundled(b) => bundled(*b)?,
         TextSource::System(s) => system(*s)?,
-        TextSource::File(path) => Corpus::unlabelled(lines(&read_utf8(path)?, path)),
+        // The file's buffer becomes the documents' (no copy of a large corpus).
+        TextSource::File(path) => Corpus::unlabelled(Docs::lines_of(read_utf8(path)?)),
         TextSource::Folder(dir) => folder(dir)?,
         TextSource::Table {
             path,
@@ -219,6 +221,8 @@ fn table(path: &Path, text_col: &str, label_col: &str) -> Result<Corpus, TextDat
 }
 
 /// Splits one CSV/TSV row; double quotes protect separators (`""` is a quote).
+/// Boundary: the text is the `problem` of the `TextDataError::Table` its caller
+/// makes, which adds the file and line.
 fn split_row(row: &str, sep: char) -> Result<Vec<String>, String> {
     let mut cells = Vec::new();
     let mut cur = String::new();
@@ -242,7 +246,8 @@ fn split_row(row: &str, sep: char) -> Result<Vec<String>, String> {
     Ok(cells)
 }
 
-/// Folders that may hold `assets/`: `$TRAINLAB_ASSETS`, the crate's, next to the binary.
+/// Folders that may hold `assets/`: `$TRAINLAB_ASSETS`, the crate's, next to the
+/// binary, the installed `/usr/share/trainlab/assets`.
 fn asset_roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
     if let Some(p) = std::env::var_os("TRAINLAB_ASSETS") {
@@ -258,6 +263,7 @@ fn asset_roots() -> Vec<PathBuf> {
     {
         roots.push(dir.join("assets"));
     }
+    roots.push(crate::util::install::share_assets());
     roots
 }
 

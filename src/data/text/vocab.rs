@@ -30,6 +30,9 @@ pub struct Vocab {
     pub tokens: Vec<String>,
     #[serde(skip)]
     index: HashMap<String, u32>,
+    /// Id by ASCII code (a character vocabulary's fast path; `<unk>` if absent).
+    #[serde(skip)]
+    ascii: Vec<u32>,
 }
 
 impl Vocab {
@@ -41,13 +44,19 @@ impl Vocab {
         lowercase: bool,
         min_count: usize,
     ) -> Self {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for doc in docs {
-            let doc = normalise(doc, lowercase);
-            for t in split(&doc, mode) {
-                *counts.entry(t.to_string()).or_default() += 1;
+        let counts = match mode {
+            Tokens::Chars => count_chars(docs, lowercase),
+            Tokens::Words => {
+                let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+                for doc in docs {
+                    let doc = normalise(doc, lowercase);
+                    for t in split(&doc, mode) {
+                        *counts.entry(t.to_string()).or_default() += 1;
+                    }
+                }
+                counts
             }
-        }
+        };
         let mut tokens: Vec<String> = vec!["<pad>".into(), "<unk>".into(), "\n".into()];
         tokens.extend(
             counts
@@ -63,12 +72,17 @@ impl Vocab {
             .iter()
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
+            .collect::<HashMap<String, u32>>();
+        let ascii = (0u8..128)
+            .map(|b| index.get((b as char).encode_utf8(&mut [0; 4]) as &str))
+            .map(|id| id.copied().unwrap_or(UNK))
             .collect();
         Self {
             mode,
             lowercase,
             tokens,
             index,
+            ascii,
         }
     }
 
@@ -84,10 +98,33 @@ impl Vocab {
 
     /// Token ids of `text`; unseen tokens become `<unk>`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_each(text, |id| out.push(id));
+        out
+    }
+
+    /// Hands each token id of `text` to `f`, in order (what [`Self::encode`]
+    /// returns, without a vector per text).
+    pub fn encode_each(&self, text: &str, mut f: impl FnMut(u32)) {
         let text = normalise(text, self.lowercase);
-        split(&text, self.mode)
-            .map(|t| self.index.get(t).copied().unwrap_or(UNK))
-            .collect()
+        if self.mode == Tokens::Words {
+            for t in split(&text, self.mode) {
+                f(self.index.get(t).copied().unwrap_or(UNK));
+            }
+            return;
+        }
+        let mut buf = [0u8; 4];
+        for c in text.chars() {
+            let id = match self.ascii.get(c as usize) {
+                Some(&id) => id,
+                None => self
+                    .index
+                    .get(&*c.encode_utf8(&mut buf))
+                    .copied()
+                    .unwrap_or(UNK),
+            };
+            f(id);
+        }
     }
 
     /// Exactly `len` ids for a classifier: the first `len` tokens of `text`,
@@ -153,6 +190,32 @@ fn normalise(text: &str, lowercase: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// How often each character of `docs` (normalised) occurs, as single-character
+/// token strings (ASCII counted in a table: no string per character).
+fn count_chars<'a>(
+    docs: impl IntoIterator<Item = &'a str>,
+    lowercase: bool,
+) -> BTreeMap<String, usize> {
+    let mut ascii = [0usize; 128];
+    let mut other: HashMap<char, usize> = HashMap::new();
+    for doc in docs {
+        let doc = normalise(doc, lowercase);
+        for c in doc.chars() {
+            match ascii.get_mut(c as usize) {
+                Some(n) => *n += 1,
+                None => *other.entry(c).or_default() += 1,
+            }
+        }
+    }
+    let ascii = (0u8..128)
+        .zip(ascii)
+        .filter(|&(_, n)| n > 0)
+        .map(|(b, n)| ((b as char).to_string(), n));
+    ascii
+        .chain(other.into_iter().map(|(c, n)| (c.to_string(), n)))
+        .collect()
+}
+
 /// Characters, or words with line breaks kept as their own token.
 fn split(text: &str, mode: Tokens) -> Box<dyn Iterator<Item = &str> + '_> {
     match mode {
@@ -170,6 +233,35 @@ fn split(text: &str, mode: Tokens) -> Box<dyn Iterator<Item = &str> + '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_character_fast_paths_give_what_one_string_per_character_gave() {
+        let docs = ["Héllo World", "ÇA VA\tÉTÉ", "İstanbul x\u{1F600}y", "abc"];
+        for lowercase in [false, true] {
+            // The rule as it was: every character a string, counted in order.
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for d in docs {
+                for t in split(&normalise(d, lowercase), Tokens::Chars) {
+                    *counts.entry(t.to_string()).or_default() += 1;
+                }
+            }
+            let mut want = vec!["<pad>".to_string(), "<unk>".into(), "\n".into()];
+            want.extend(counts.into_keys().filter(|t| t != "\n"));
+            let v = Vocab::build(
+                docs[..3].iter().copied().chain(["abc"]),
+                Tokens::Chars,
+                lowercase,
+                1,
+            );
+            assert_eq!(v.tokens, want, "lowercase {lowercase}");
+            for text in ["Héllo İ\u{1F600}!", "zz\nQ"] {
+                let slow: Vec<u32> = split(&normalise(text, lowercase), Tokens::Chars)
+                    .map(|t| v.index.get(t).copied().unwrap_or(UNK))
+                    .collect();
+                assert_eq!(v.encode(text), slow, "{text:?}, lowercase {lowercase}");
+            }
+        }
+    }
 
     #[test]
     fn chars_round_trip_and_unknowns() {

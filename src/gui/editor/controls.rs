@@ -2,7 +2,7 @@
 //! pace (slow motion).
 //!
 //! Contract: draws buttons enabled for the run's state and returns the
-//! [`RunAction`] chosen; the app turns it into `train::Control` messages.
+//! [`RunAction`] chosen; the app turns it into `events::Control` messages.
 //! `blocker` is why Start is not possible (invalid experiment), shown on hover.
 
 use egui::{Button, Slider, Ui};

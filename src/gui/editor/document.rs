@@ -82,8 +82,8 @@ impl Document {
     }
 
     /// Reads, parses and validates `path`; on success it becomes the document.
-    pub fn open(&mut self, path: &Path) -> Result<(), String> {
-        let exp = load_file(path).map_err(|e| e.to_string())?;
+    pub fn open(&mut self, path: &Path) -> anyhow::Result<()> {
+        let exp = load_file(path)?;
         self.saved = exp.clone();
         self.exp = exp;
         self.path = Some(path.to_path_buf());
@@ -92,11 +92,11 @@ impl Document {
     }
 
     /// Writes the experiment as RON to `path` and makes it the document's file.
-    pub fn save_to(&mut self, path: &Path) -> Result<(), String> {
+    pub fn save_to(&mut self, path: &Path) -> anyhow::Result<()> {
         let text = to_ron_string(&self.exp);
         // Temp file + rename: a crash mid-save never leaves half a file.
         write_atomic(path, text.as_bytes())
-            .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot save {}: {e}", path.display()))?;
         self.saved = self.exp.clone();
         self.path = Some(path.to_path_buf());
         self.remember(path);
@@ -169,7 +169,7 @@ mod tests {
         let path = dir.path().join("bad.ron");
         std::fs::write(&path, "(name: \"x\", trainig: ())").expect("write");
         let mut doc = Document::default();
-        let err = doc.open(&path).expect_err("must fail");
+        let err = doc.open(&path).expect_err("must fail").to_string();
         assert!(err.contains("bad.ron:1:"), "{err}");
         assert_eq!(doc.exp, Experiment::default());
     }

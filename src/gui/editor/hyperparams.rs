@@ -14,14 +14,29 @@ use crate::spec::{
 };
 use crate::train::available_devices;
 
+use super::lr_finder::LrFinder;
 use super::numeric::log_knob;
 
 /// What the exact learning-rate and penalty fields accept (the validator has the
 /// final word; the slider's range follows the value).
 pub(crate) const LR_LIMITS: std::ops::RangeInclusive<f64> = 1e-9..=1e3;
 
-/// Draws the hyperparameter section.
+/// Draws the hyperparameter section (without the lr finder).
+#[cfg(test)]
 pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) -> bool {
+    hyperparams_with(ui, exp, devices, None)
+}
+
+/// [`hyperparams`] with the "Find lr" button beside the learning rate.
+pub fn hyperparams_with(
+    ui: &mut Ui,
+    exp: &mut Experiment,
+    devices: &[DeviceSpec],
+    mut finder: Option<&mut LrFinder>,
+) -> bool {
+    let refused = crate::train::lr_find::supported(exp)
+        .err()
+        .map(|e| e.to_string());
     let mut changed = false;
     egui::Grid::new("hyperparams")
         .num_columns(2)
@@ -30,17 +45,21 @@ pub fn hyperparams(ui: &mut Ui, exp: &mut Experiment, devices: &[DeviceSpec]) ->
             if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
                 changed |= super::agent_params::agent_rows(ui, exp);
                 if matches!(exp.agent.method, AgentMethod::Dqn(_)) {
-                    changed |= optimizer_rows(ui, &mut exp.optimizer);
+                    changed |= optimizer_rows(ui, &mut exp.optimizer, None);
                 }
                 changed |= seed_row(ui, exp);
                 changed |= device_row(ui, exp, devices);
             } else {
-                changed |= optimizer_rows(ui, &mut exp.optimizer);
+                let find = finder.as_deref_mut().map(|f| (f, refused.as_deref()));
+                changed |= optimizer_rows(ui, &mut exp.optimizer, find);
                 changed |= regularization_rows(ui, &mut exp.training.regularization);
                 changed |= schedule_rows(ui, exp);
                 changed |= training_rows(ui, exp, devices);
             }
         });
+    if let Some(f) = finder {
+        f.take_request(exp, ui.ctx());
+    }
     changed
 }
 
@@ -61,7 +80,35 @@ pub(crate) fn row(
     response.changed()
 }
 
-fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
+fn optimizer_rows(
+    ui: &mut Ui,
+    opt: &mut OptimizerSpec,
+    finder: Option<(&mut LrFinder, Option<&str>)>,
+) -> bool {
+    let mut changed = optimizer_kind_row(ui, opt);
+    ui.end_row();
+
+    let lr_help =
+        "Learning rate: how big each weight update is. Too high diverges, too low crawls.";
+    let label = ui.label("Learning rate").on_hover_text(lr_help);
+    ui.horizontal(|ui| {
+        let mut lr = opt.lr();
+        if log_knob(ui, &mut lr, 1e-5..=1.0, LR_LIMITS, label.id, lr_help) {
+            opt.set_lr(lr);
+            changed = true;
+        }
+        if let Some((f, refused)) = finder {
+            f.button(ui, refused);
+        }
+    });
+    ui.end_row();
+
+    changed |= optimizer_settings_rows(ui, opt);
+    changed
+}
+
+/// The optimizer picker; a new kind keeps the lr within its usual range.
+fn optimizer_kind_row(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
     let mut changed = false;
     let kind = match opt {
         OptimizerSpec::Sgd { .. } => "SGD",
@@ -91,20 +138,12 @@ fn optimizer_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
                 }
             }
         }).response.labelled_by(label.id);
-    ui.end_row();
+    changed
+}
 
-    let lr_help =
-        "Learning rate: how big each weight update is. Too high diverges, too low crawls.";
-    let label = ui.label("Learning rate").on_hover_text(lr_help);
-    ui.horizontal(|ui| {
-        let mut lr = opt.lr();
-        if log_knob(ui, &mut lr, 1e-5..=1.0, LR_LIMITS, label.id, lr_help) {
-            opt.set_lr(lr);
-            changed = true;
-        }
-    });
-    ui.end_row();
-
+/// The settings of the optimizer's kind (momentum, betas, weight decay).
+fn optimizer_settings_rows(ui: &mut Ui, opt: &mut OptimizerSpec) -> bool {
+    let mut changed = false;
     match opt {
         OptimizerSpec::Sgd {
             momentum,
@@ -274,6 +313,7 @@ fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
         LrDecay::Constant => "constant",
         LrDecay::Step { .. } => "step",
         LrDecay::Cosine { .. } => "cosine",
+        LrDecay::Controlled { .. } => "controlled",
     };
     let label = ui
         .label("LR decay")
@@ -320,6 +360,12 @@ fn schedule_rows(ui: &mut Ui, exp: &mut Experiment) -> bool {
     ui.end_row();
     match &mut s.decay {
         LrDecay::Constant => {}
+        LrDecay::Controlled { policy } => {
+            ui.label("  policy");
+            ui.label(policy.display().to_string())
+                .on_hover_text("The learned controller's policy file that steers the lr.");
+            ui.end_row();
+        }
         LrDecay::Step {
             every_epochs,
             gamma,

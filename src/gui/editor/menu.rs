@@ -97,7 +97,10 @@ pub fn top_bar(
         });
         ui.menu_button("Lessons", |ui| {
             if lessons.is_empty() {
-                ui.weak("no experiments/lessons/ folder next to the working directory");
+                ui.weak(
+                    "no experiments/lessons/ folder in the working directory \
+                     or in /usr/share/trainlab",
+                );
             }
             for p in lessons {
                 if ui

@@ -12,6 +12,7 @@ pub(super) mod controls;
 pub(super) mod dataset;
 pub(super) mod document;
 pub(super) mod hyperparams;
+pub(super) mod lr_finder;
 mod maze_params;
 pub(super) mod menu;
 pub(super) mod model_editor;

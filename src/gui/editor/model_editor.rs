@@ -9,8 +9,8 @@
 use egui::{Color32, DragValue, RichText, Ui};
 
 use crate::spec::{
-    DatasetSpec, Experiment, LayerSpec, TextTask, ValidationError, dataset_io, infer_shapes,
-    text_steps, validate,
+    DatasetSpec, Experiment, FieldValue, LayerField, LayerSpec, TextTask, ValidationError,
+    dataset_io, infer_shapes, text_steps, validate,
 };
 
 /// Colour of errors.
@@ -65,87 +65,6 @@ pub fn preset_lenet() -> Vec<LayerSpec> {
         LayerSpec::ReLU,
         LayerSpec::Linear { out: 10 },
     ]
-}
-
-/// Every layer kind with sensible starting values, for "add layer" and kind changes.
-fn layer_templates() -> Vec<LayerSpec> {
-    vec![
-        LayerSpec::Linear { out: 64 },
-        LayerSpec::Conv2d {
-            out: 8,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-        LayerSpec::MaxPool2d {
-            kernel: 2,
-            stride: None,
-        },
-        LayerSpec::Flatten,
-        LayerSpec::ReLU,
-        LayerSpec::Tanh,
-        LayerSpec::Sigmoid,
-        LayerSpec::GELU,
-        LayerSpec::Dropout { p: 0.2 },
-        LayerSpec::BatchNorm {
-            momentum: 0.1,
-            eps: 1e-5,
-        },
-        LayerSpec::Embedding { dim: 32 },
-        LayerSpec::LSTM {
-            hidden: 128,
-            layers: 1,
-            dropout: 0.0,
-        },
-        LayerSpec::GRU {
-            hidden: 128,
-            layers: 1,
-            dropout: 0.0,
-        },
-        LayerSpec::PositionEmbedding { context: 64 },
-        LayerSpec::Transformer {
-            heads: 4,
-            width: 128,
-        },
-        LayerSpec::MeanPool,
-        LayerSpec::LastStep,
-    ]
-}
-
-/// One-line explanation of a layer kind (tooltips).
-fn layer_help(kind: &str) -> &'static str {
-    match kind {
-        "Linear" => "Fully connected: every output is a weighted sum of all inputs plus a bias.",
-        "Conv2d" => "Slides small learned filters over the image; finds local patterns like edges.",
-        "MaxPool2d" => {
-            "Keeps the largest value in each window: halves the image, keeps strong features."
-        }
-        "Flatten" => {
-            "Turns a [channels, height, width] image into one long vector for Linear layers."
-        }
-        "ReLU" => "max(0, x): the non-linearity that lets stacked layers learn more than a line.",
-        "Tanh" => "Squashes values into (-1, 1).",
-        "Sigmoid" => "Squashes values into (0, 1).",
-        "GELU" => "A smooth ReLU, used in transformers.",
-        "Dropout" => {
-            "Randomly zeroes activations while training so the net cannot rely on any one."
-        }
-        "BatchNorm" => "Normalises each feature over the batch; often speeds up training.",
-        "Embedding" => {
-            "Text: turns each token id into a learned vector (first layer of a text model)."
-        }
-        "LSTM" => "Text: reads the sequence step by step, keeping a memory with gates.",
-        "GRU" => "Text: like an LSTM with fewer gates; often as good and faster.",
-        "PositionEmbedding" => {
-            "Text: adds a learned vector per position, so attention knows word order."
-        }
-        "Transformer" => {
-            "Text: causal self-attention then a feed-forward net; each step looks at the past."
-        }
-        "MeanPool" => "Text classifiers: averages the steps into one vector.",
-        "LastStep" => "Text classifiers: keeps only the last step's vector.",
-        _ => "",
-    }
 }
 
 /// The presets that fit the dataset kind: (button, tooltip, layers).
@@ -314,47 +233,13 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
             ui.horizontal(|ui| {
                 let row = ui.label(format!("{i}."));
                 changed |= kind_picker(ui, layer, row.id);
-                changed |= layer_fields(ui, i, layer);
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui
-                        .small_button("✖")
-                        .on_hover_text("Remove this layer")
-                        .clicked()
-                    {
-                        action = Some((i, RowAction::Remove));
-                    }
-                    if ui
-                        .add_enabled(i + 1 < count, egui::Button::new("⏷").small())
-                        .on_hover_text("Move down")
-                        .clicked()
-                    {
-                        action = Some((i, RowAction::Down));
-                    }
-                    if ui
-                        .add_enabled(i > 0, egui::Button::new("⏶").small())
-                        .on_hover_text("Move up")
-                        .clicked()
-                    {
-                        action = Some((i, RowAction::Up));
-                    }
-                });
+                changed |= layer_fields(ui, layer);
+                if let Some(what) = row_buttons(ui, i, count) {
+                    action = Some((i, what));
+                }
             });
-            if bad_layer == Some(i) {
-                if let Some(p) = &problem {
-                    ui.colored_label(RED, format!("   ✖ {}", p.message));
-                }
-            } else if let Some(Some((output, params))) = rows.get(i) {
-                if text && embeddings[i] {
-                    ui.weak(format!("   output {output:?}   vocabulary × dim params"));
-                } else {
-                    ui.weak(format!(
-                        "   output {output:?}   {} params",
-                        thousands(*params)
-                    ));
-                }
-            } else {
-                ui.weak("   (comes after the broken layer)");
-            }
+            let broken = problem.as_ref().filter(|_| bad_layer == Some(i));
+            row_caption(ui, broken, rows.get(i), text && embeddings[i]);
         });
     }
     if let Some((i, what)) = action {
@@ -370,10 +255,10 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
 
     ui.horizontal(|ui| {
         ui.menu_button("➕ Add layer", |ui| {
-            for template in layer_templates() {
+            for template in LayerSpec::templates() {
                 if ui
                     .button(template.kind())
-                    .on_hover_text(layer_help(template.kind()))
+                    .on_hover_text(template.help())
                     .clicked()
                 {
                     exp.model.push(template);
@@ -384,23 +269,7 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
         });
     });
 
-    match total_params(exp) {
-        Some(n) if text => {
-            ui.label(
-                RichText::new(format!(
-                    "Total parameters: {} + embedding and output layer (sized by the data)",
-                    thousands(n)
-                ))
-                .strong(),
-            );
-        }
-        Some(n) => {
-            ui.label(RichText::new(format!("Total parameters: {}", thousands(n))).strong());
-        }
-        None => {
-            ui.colored_label(RED, "Total parameters: — (fix the red layer)");
-        }
-    }
+    total_line(ui, exp, text);
     if let Some(p) = &problem
         && bad_layer.is_none()
     {
@@ -438,11 +307,11 @@ fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec, row: egui::Id) -> bool {
         .selected_text(layer.kind())
         .width(90.0)
         .show_ui(ui, |ui| {
-            for template in layer_templates() {
+            for template in LayerSpec::templates() {
                 let same = template.kind() == layer.kind();
                 if ui
                     .selectable_label(same, template.kind())
-                    .on_hover_text(layer_help(template.kind()))
+                    .on_hover_text(template.help())
                     .clicked()
                     && !same
                 {
@@ -453,156 +322,109 @@ fn kind_picker(ui: &mut Ui, layer: &mut LayerSpec, row: egui::Id) -> bool {
         })
         .response
         .labelled_by(row)
-        .on_hover_text(layer_help(layer.kind()));
+        .on_hover_text(layer.help());
     changed
 }
 
-/// The editable fields of one layer.
-fn layer_fields(ui: &mut Ui, index: usize, layer: &mut LayerSpec) -> bool {
+/// A layer row's remove and move buttons, right-aligned; the one clicked.
+fn row_buttons(ui: &mut Ui, i: usize, count: usize) -> Option<RowAction> {
+    let mut action = None;
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        if ui
+            .small_button("✖")
+            .on_hover_text("Remove this layer")
+            .clicked()
+        {
+            action = Some(RowAction::Remove);
+        }
+        if ui
+            .add_enabled(i + 1 < count, egui::Button::new("⏷").small())
+            .on_hover_text("Move down")
+            .clicked()
+        {
+            action = Some(RowAction::Down);
+        }
+        if ui
+            .add_enabled(i > 0, egui::Button::new("⏶").small())
+            .on_hover_text("Move up")
+            .clicked()
+        {
+            action = Some(RowAction::Up);
+        }
+    });
+    action
+}
+
+/// The line under a layer: its problem (when it is the broken one), else its
+/// output shape and parameters (a text embedding's are sized by the data).
+fn row_caption(
+    ui: &mut Ui,
+    problem: Option<&ValidationError>,
+    row: Option<&Option<(Vec<usize>, usize)>>,
+    sized_by_data: bool,
+) {
+    if let Some(p) = problem {
+        ui.colored_label(RED, format!("   ✖ {}", p.message));
+    } else if let Some(Some((output, params))) = row {
+        if sized_by_data {
+            ui.weak(format!("   output {output:?}   vocabulary × dim params"));
+        } else {
+            ui.weak(format!(
+                "   output {output:?}   {} params",
+                thousands(*params)
+            ));
+        }
+    } else {
+        ui.weak("   (comes after the broken layer)");
+    }
+}
+
+/// The model's parameter count (text models: without the parts the data sizes).
+fn total_line(ui: &mut Ui, exp: &Experiment, text: bool) {
+    match total_params(exp) {
+        Some(n) if text => {
+            ui.label(
+                RichText::new(format!(
+                    "Total parameters: {} + embedding and output layer (sized by the data)",
+                    thousands(n)
+                ))
+                .strong(),
+            );
+        }
+        Some(n) => {
+            ui.label(RichText::new(format!("Total parameters: {}", thousands(n))).strong());
+        }
+        None => {
+            ui.colored_label(RED, "Total parameters: — (fix the red layer)");
+        }
+    }
+}
+
+/// The editable fields of one layer, as its kind lists them (`LayerSpec::fields`).
+fn layer_fields(ui: &mut Ui, layer: &mut LayerSpec) -> bool {
     let mut changed = false;
-    let mut field = |ui: &mut Ui, name: &str, help: &str, widget: DragValue<'_>| {
+    for LayerField { name, help, value } in layer.fields() {
         let label = ui.label(name);
-        let response = ui
-            .add(widget)
+        let widget = match value {
+            FieldValue::Count { value, min, max } => DragValue::new(value).range(min..=max),
+            FieldValue::Fraction {
+                value,
+                max,
+                speed,
+                decimals,
+            } => {
+                let widget = DragValue::new(value).range(0.0..=max).speed(speed);
+                match decimals {
+                    Some(d) => widget.max_decimals(d),
+                    None => widget,
+                }
+            }
+        };
+        changed |= ui
+            .add(widget.clamp_existing_to_range(false))
             .labelled_by(label.id)
-            .on_hover_text(help.to_string());
-        changed |= response.changed();
-        let _ = index;
-    };
-    match layer {
-        LayerSpec::Linear { out } => field(
-            ui,
-            "out",
-            "Number of output features (neurons) of this layer.",
-            DragValue::new(out)
-                .clamp_existing_to_range(false)
-                .range(1..=8192)
-                .speed(1.0),
-        ),
-        LayerSpec::Conv2d {
-            out,
-            kernel,
-            stride,
-            padding,
-        } => {
-            field(
-                ui,
-                "filters",
-                "Output channels: how many different filters are learned.",
-                DragValue::new(out)
-                    .clamp_existing_to_range(false)
-                    .range(1..=512),
-            );
-            field(
-                ui,
-                "kernel",
-                "Filter size in pixels (3 or 5 are usual).",
-                DragValue::new(kernel)
-                    .clamp_existing_to_range(false)
-                    .range(1..=11),
-            );
-            field(
-                ui,
-                "stride",
-                "Step between filter positions; 2 halves the image.",
-                DragValue::new(stride)
-                    .clamp_existing_to_range(false)
-                    .range(1..=4),
-            );
-            field(
-                ui,
-                "pad",
-                "Zeros added around the image; kernel/2 keeps the size.",
-                DragValue::new(padding)
-                    .clamp_existing_to_range(false)
-                    .range(0..=5),
-            );
-        }
-        LayerSpec::MaxPool2d { kernel, .. } => field(
-            ui,
-            "window",
-            "Pooling window size; 2 halves height and width.",
-            DragValue::new(kernel)
-                .clamp_existing_to_range(false)
-                .range(1..=8),
-        ),
-        LayerSpec::Dropout { p } => field(
-            ui,
-            "p",
-            "Probability that an activation is zeroed during training (0.1-0.5 is usual).",
-            DragValue::new(p)
-                .clamp_existing_to_range(false)
-                .range(0.0..=0.95)
-                .speed(0.01)
-                .max_decimals(2),
-        ),
-        LayerSpec::BatchNorm { momentum, .. } => field(
-            ui,
-            "momentum",
-            "How fast the running mean/variance used at test time follow the batches.",
-            DragValue::new(momentum)
-                .clamp_existing_to_range(false)
-                .range(0.0..=1.0)
-                .speed(0.01),
-        ),
-        LayerSpec::Flatten
-        | LayerSpec::ReLU
-        | LayerSpec::Tanh
-        | LayerSpec::Sigmoid
-        | LayerSpec::GELU => {}
-        LayerSpec::Embedding { dim } => field(
-            ui,
-            "dim",
-            "Size of each token's learned vector.",
-            DragValue::new(dim)
-                .clamp_existing_to_range(false)
-                .range(1..=4096),
-        ),
-        LayerSpec::LSTM { hidden, layers, .. } | LayerSpec::GRU { hidden, layers, .. } => {
-            field(
-                ui,
-                "hidden",
-                "Size of the memory carried from step to step.",
-                DragValue::new(hidden)
-                    .clamp_existing_to_range(false)
-                    .range(1..=4096),
-            );
-            field(
-                ui,
-                "layers",
-                "Recurrent layers stacked on each other.",
-                DragValue::new(layers)
-                    .clamp_existing_to_range(false)
-                    .range(1..=8),
-            );
-        }
-        LayerSpec::PositionEmbedding { context } => field(
-            ui,
-            "context",
-            "Longest sequence the model can read.",
-            DragValue::new(context)
-                .clamp_existing_to_range(false)
-                .range(1..=4096),
-        ),
-        LayerSpec::Transformer { heads, width } => {
-            field(
-                ui,
-                "heads",
-                "Attention heads: each looks for a different kind of relation.",
-                DragValue::new(heads)
-                    .clamp_existing_to_range(false)
-                    .range(1..=64),
-            );
-            field(
-                ui,
-                "width",
-                "Hidden size of the feed-forward part (4 x the input is usual).",
-                DragValue::new(width)
-                    .clamp_existing_to_range(false)
-                    .range(1..=16384),
-            );
-        }
-        LayerSpec::MeanPool | LayerSpec::LastStep => {}
+            .on_hover_text(help)
+            .changed();
     }
     changed
 }

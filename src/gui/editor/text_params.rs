@@ -13,8 +13,8 @@ use egui::{ComboBox, DragValue, TextEdit, Ui};
 
 use super::hyperparams::row;
 use crate::spec::{
-    ClassWeights, DatasetSpec, Experiment, TextDatasetSpec, TextSource, TextTask, Tokens,
-    from_ron_str,
+    ClassWeights, ClassificationSpec, DatasetSpec, Experiment, LanguageModelSpec, TextDatasetSpec,
+    TextSource, TextTask, Tokens, from_ron_str,
 };
 
 /// A ready-made text experiment.
@@ -71,9 +71,12 @@ impl TextPreset {
     }
 
     /// Switches `exp` to this preset's dataset, model and training settings.
-    pub fn apply(&self, exp: &mut Experiment) -> Result<(), String> {
+    pub fn apply(&self, exp: &mut Experiment) -> anyhow::Result<()> {
         let Some(preset) = &self.exp else {
-            return Err(format!("the preset {} could not be read", self.label));
+            return Err(anyhow::anyhow!(
+                "the preset {} could not be read",
+                self.label
+            ));
         };
         exp.name = preset.name.clone();
         exp.dataset = preset.dataset.clone();
@@ -116,153 +119,168 @@ pub fn text_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
         .num_columns(2)
         .spacing([8.0, 6.0])
         .show(ui, |ui| {
-            changed |= row(
-                ui,
-                "Tokens",
-                "Characters: the model reads and writes one letter at a time. \
-                 Words: one whole word at a time (rare words become <unk>).",
-                |ui| {
-                    let mut inner = false;
-                    let r = ComboBox::from_id_salt("text_tokens")
-                        .selected_text(match spec.tokens {
-                            Tokens::Chars => "Characters",
-                            Tokens::Words => "Words",
-                        })
-                        .show_ui(ui, |ui| {
-                            inner |= ui
-                                .selectable_value(&mut spec.tokens, Tokens::Chars, "Characters")
-                                .changed();
-                            inner |= ui
-                                .selectable_value(&mut spec.tokens, Tokens::Words, "Words")
-                                .changed();
-                        })
-                        .response;
-                    changed |= inner;
-                    r
-                },
-            );
-            changed |= row(
-                ui,
-                "Lowercase",
-                "Fold capitals to lower case: a smaller vocabulary, easier to learn.",
-                |ui| ui.checkbox(&mut spec.lowercase, ""),
-            );
-            changed |= row(
-                ui,
-                "Validation fraction",
-                "Part of the documents held out to watch generalisation while training.",
-                |ui| {
-                    ui.add(
-                        DragValue::new(&mut spec.val_fraction)
-                            .clamp_existing_to_range(false)
-                            .range(0.0..=0.5)
-                            .speed(0.01),
-                    )
-                },
-            );
-            changed |= row(
-                ui,
-                "Test fraction",
-                "Part of the documents kept apart for the final score.",
-                |ui| {
-                    ui.add(
-                        DragValue::new(&mut spec.test_fraction)
-                            .clamp_existing_to_range(false)
-                            .range(0.0..=0.5)
-                            .speed(0.01),
-                    )
-                },
-            );
-            match &mut spec.task {
-                TextTask::LanguageModel(lm) => {
-                    changed |= row(
-                        ui,
-                        "Window length",
-                        "Tokens per training window: how far back in time the gradient flows \
-                         (truncated backpropagation through time).",
-                        |ui| {
-                            ui.add(
-                                DragValue::new(&mut lm.seq_len)
-                                    .clamp_existing_to_range(false)
-                                    .range(2..=1024),
-                            )
-                        },
-                    );
-                    changed |= row(
-                        ui,
-                        "Sample every",
-                        "Steps between the live samples the model writes while it learns.",
-                        |ui| {
-                            let mut every = lm.sample_every_steps.unwrap_or(0);
-                            let r = ui.add(
-                                DragValue::new(&mut every)
-                                    .clamp_existing_to_range(false)
-                                    .range(0..=100_000)
-                                    .suffix(" steps (0: never)"),
-                            );
-                            if r.changed() {
-                                lm.sample_every_steps = (every > 0).then_some(every);
-                            }
-                            r
-                        },
-                    );
-                    changed |= row(
-                        ui,
-                        "Sample temperature",
-                        "Below 1: safer, more repetitive samples; above 1: wilder ones.",
-                        |ui| {
-                            ui.add(
-                                DragValue::new(&mut lm.sample.temperature)
-                                    .clamp_existing_to_range(false)
-                                    .range(0.05..=3.0)
-                                    .speed(0.01),
-                            )
-                        },
-                    );
-                    changed |= row(
-                        ui,
-                        "Sample prompt",
-                        "Text the live samples start from (empty: a fresh document).",
-                        |ui| {
-                            ui.add(TextEdit::singleline(&mut lm.sample.prompt).desired_width(140.0))
-                        },
-                    );
-                }
-                TextTask::Classification(c) => {
-                    changed |= row(
-                        ui,
-                        "Max length",
-                        "Longer documents are cut to this many tokens; shorter ones are padded.",
-                        |ui| {
-                            ui.add(
-                                DragValue::new(&mut c.max_len)
-                                    .clamp_existing_to_range(false)
-                                    .range(1..=4096),
-                            )
-                        },
-                    );
-                    changed |= row(
-                        ui,
-                        "Class weights",
-                        "Balanced: rare classes count more in the loss, so the model cannot \
-                         win by always guessing the common one.",
-                        |ui| {
-                            let balanced = matches!(c.class_weights, ClassWeights::Balanced);
-                            let mut on = balanced;
-                            let r = ui.checkbox(&mut on, "balanced");
-                            if r.changed() {
-                                c.class_weights = if on {
-                                    ClassWeights::Balanced
-                                } else {
-                                    ClassWeights::None
-                                };
-                            }
-                            r
-                        },
-                    );
-                }
-            }
+            changed |= corpus_rows(ui, spec);
+            changed |= match &mut spec.task {
+                TextTask::LanguageModel(lm) => language_model_rows(ui, lm),
+                TextTask::Classification(c) => classifier_rows(ui, c),
+            };
         });
+    changed
+}
+
+/// Rows every text dataset has: tokens, case, and the held-out fractions.
+fn corpus_rows(ui: &mut Ui, spec: &mut TextDatasetSpec) -> bool {
+    let mut changed = false;
+    changed |= row(
+        ui,
+        "Tokens",
+        "Characters: the model reads and writes one letter at a time. \
+         Words: one whole word at a time (rare words become <unk>).",
+        |ui| {
+            let mut inner = false;
+            let r = ComboBox::from_id_salt("text_tokens")
+                .selected_text(match spec.tokens {
+                    Tokens::Chars => "Characters",
+                    Tokens::Words => "Words",
+                })
+                .show_ui(ui, |ui| {
+                    inner |= ui
+                        .selectable_value(&mut spec.tokens, Tokens::Chars, "Characters")
+                        .changed();
+                    inner |= ui
+                        .selectable_value(&mut spec.tokens, Tokens::Words, "Words")
+                        .changed();
+                })
+                .response;
+            changed |= inner;
+            r
+        },
+    );
+    changed |= row(
+        ui,
+        "Lowercase",
+        "Fold capitals to lower case: a smaller vocabulary, easier to learn.",
+        |ui| ui.checkbox(&mut spec.lowercase, ""),
+    );
+    changed |= row(
+        ui,
+        "Validation fraction",
+        "Part of the documents held out to watch generalisation while training.",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut spec.val_fraction)
+                    .clamp_existing_to_range(false)
+                    .range(0.0..=0.5)
+                    .speed(0.01),
+            )
+        },
+    );
+    changed |= row(
+        ui,
+        "Test fraction",
+        "Part of the documents kept apart for the final score.",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut spec.test_fraction)
+                    .clamp_existing_to_range(false)
+                    .range(0.0..=0.5)
+                    .speed(0.01),
+            )
+        },
+    );
+    changed
+}
+
+/// A language model's rows: its window, and the live samples.
+fn language_model_rows(ui: &mut Ui, lm: &mut LanguageModelSpec) -> bool {
+    let mut changed = false;
+    changed |= row(
+        ui,
+        "Window length",
+        "Tokens per training window: how far back in time the gradient flows \
+         (truncated backpropagation through time).",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut lm.seq_len)
+                    .clamp_existing_to_range(false)
+                    .range(2..=1024),
+            )
+        },
+    );
+    changed |= row(
+        ui,
+        "Sample every",
+        "Steps between the live samples the model writes while it learns.",
+        |ui| {
+            let mut every = lm.sample_every_steps.unwrap_or(0);
+            let r = ui.add(
+                DragValue::new(&mut every)
+                    .clamp_existing_to_range(false)
+                    .range(0..=100_000)
+                    .suffix(" steps (0: never)"),
+            );
+            if r.changed() {
+                lm.sample_every_steps = (every > 0).then_some(every);
+            }
+            r
+        },
+    );
+    changed |= row(
+        ui,
+        "Sample temperature",
+        "Below 1: safer, more repetitive samples; above 1: wilder ones.",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut lm.sample.temperature)
+                    .clamp_existing_to_range(false)
+                    .range(0.05..=3.0)
+                    .speed(0.01),
+            )
+        },
+    );
+    changed |= row(
+        ui,
+        "Sample prompt",
+        "Text the live samples start from (empty: a fresh document).",
+        |ui| ui.add(TextEdit::singleline(&mut lm.sample.prompt).desired_width(140.0)),
+    );
+    changed
+}
+
+/// A classifier's rows: the cut-off length and the class weights.
+fn classifier_rows(ui: &mut Ui, c: &mut ClassificationSpec) -> bool {
+    let mut changed = false;
+    changed |= row(
+        ui,
+        "Max length",
+        "Longer documents are cut to this many tokens; shorter ones are padded.",
+        |ui| {
+            ui.add(
+                DragValue::new(&mut c.max_len)
+                    .clamp_existing_to_range(false)
+                    .range(1..=4096),
+            )
+        },
+    );
+    changed |= row(
+        ui,
+        "Class weights",
+        "Balanced: rare classes count more in the loss, so the model cannot \
+         win by always guessing the common one.",
+        |ui| {
+            let balanced = matches!(c.class_weights, ClassWeights::Balanced);
+            let mut on = balanced;
+            let r = ui.checkbox(&mut on, "balanced");
+            if r.changed() {
+                c.class_weights = if on {
+                    ClassWeights::Balanced
+                } else {
+                    ClassWeights::None
+                };
+            }
+            r
+        },
+    );
     changed
 }
 

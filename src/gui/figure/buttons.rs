@@ -83,7 +83,7 @@ pub fn save_png_button(
     ui: &mut Ui,
     salt: &str,
     name: &str,
-    make: impl FnOnce() -> Result<Vec<u8>, String>,
+    make: impl FnOnce() -> anyhow::Result<Vec<u8>>,
 ) {
     let row = Id::unique("trainlab_figure_row").with(salt);
     ui.horizontal(|ui| {
@@ -99,7 +99,7 @@ pub fn save_png_button(
         {
             let outcome = match make().and_then(|bytes| {
                 crate::util::atomic::write_atomic(&path, &bytes)
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
             }) {
                 Ok(()) => Outcome::Saved(path),
                 Err(e) => Outcome::Failed(format!("Not saved: {e}")),

@@ -88,6 +88,10 @@ pub enum Style {
         /// Bar width in plot units.
         width: f64,
     },
+    /// A filled region between two boundaries over the same x values: the points
+    /// are the upper boundary left to right, then the lower one right to left
+    /// (quantile bands). Drawn without an outline.
+    Band,
     /// A horizontal line across the plot at each point's y (an optimum to reach).
     HLines {
         /// Stroke width in pixels at 1x.
@@ -160,6 +164,24 @@ impl Series {
             colour: colour.to_srgba_unmultiplied(),
             points,
             style: Style::Bars { width },
+        }
+    }
+
+    /// The region between `lower` and `upper` (points `[x, y]` at the same xs,
+    /// left to right), filled with `colour`.
+    pub fn band(
+        name: impl Into<String>,
+        colour: egui::Color32,
+        upper: &[[f64; 2]],
+        lower: &[[f64; 2]],
+    ) -> Self {
+        let mut points = upper.to_vec();
+        points.extend(lower.iter().rev());
+        Self {
+            name: name.into(),
+            colour: colour.to_srgba_unmultiplied(),
+            points,
+            style: Style::Band,
         }
     }
 
@@ -249,12 +271,13 @@ impl Format {
 
 /// Writes `figure` to `path` as `format`: an SVG of the on-screen size, or a PNG
 /// `scale` times that size in pixels; to a temporary name first, then renamed.
-pub fn save(figure: &Figure, format: Format, scale: f32, path: &Path) -> Result<(), String> {
+pub fn save(figure: &Figure, format: Format, scale: f32, path: &Path) -> anyhow::Result<()> {
     let bytes = match format {
         Format::Svg => svg::to_svg(figure).into_bytes(),
         Format::Png => png::svg_to_png(&svg::to_svg(figure), scale)?,
     };
-    crate::util::atomic::write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    crate::util::atomic::write_atomic(path, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Tick positions for `range`: 1, 2 or 5 times a power of ten apart, about

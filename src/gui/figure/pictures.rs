@@ -99,13 +99,13 @@ pub fn confusion_svg(m: &[Vec<u32>], classes: &[String], caption: &str) -> Strin
 
 /// The weights of `units` (each `size` = [w, h] values, row by row) as one PNG:
 /// a grid of tiles, `zoom` pixels per weight, 2 white pixels between tiles.
-pub fn weights_png(units: &[&[f32]], size: [usize; 2], zoom: u32) -> Result<Vec<u8>, String> {
+pub fn weights_png(units: &[&[f32]], size: [usize; 2], zoom: u32) -> anyhow::Result<Vec<u8>> {
     let [w, h] = size;
     if units.is_empty() || w == 0 || h == 0 {
-        return Err("there are no weights to draw".into());
+        return Err(anyhow::anyhow!("there are no weights to draw"));
     }
     if let Some(bad) = units.iter().position(|u| u.len() != w * h) {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "unit {bad} has {} weights, not {w}x{h}",
             units[bad].len()
         ));
@@ -119,7 +119,7 @@ pub fn weights_png(units: &[&[f32]], size: [usize; 2], zoom: u32) -> Result<Vec<
     let height = rows * (th + gap) + gap;
     let too_big = u32::try_from(width.max(height)).map_or(true, |s| s > super::png::MAX_SIDE);
     if too_big {
-        return Err(format!("{width}x{height} pixels is too large"));
+        return Err(anyhow::anyhow!("{width}x{height} pixels is too large"));
     }
     let mut rgba = vec![255u8; width * height * 4];
     for (i, unit) in units.iter().enumerate() {

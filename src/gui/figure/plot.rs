@@ -9,7 +9,7 @@
 use egui::{Color32, Stroke};
 use egui_plot::{
     Bar, BarChart, Corner, HLine, Legend, Line, LineStyle, MarkerShape, PlotPoints, PlotResponse,
-    PlotUi, Points, VLine,
+    PlotUi, Points, Polygon, VLine,
 };
 
 use super::{Figure, Marker, Series, Style};
@@ -79,6 +79,28 @@ pub fn add_series(plot_ui: &mut PlotUi<'_>, series: &Series) {
                 .collect();
             plot_ui.bar_chart(BarChart::new(name.clone(), bars).color(c));
         }
+        Style::Band => {
+            // egui fills convex shapes only: one quadrilateral per x interval.
+            let n = points.len() / 2;
+            for i in 0..n.saturating_sub(1) {
+                let quad = [
+                    points[i],
+                    points[i + 1],
+                    points[2 * n - 2 - i],
+                    points[2 * n - 1 - i],
+                ];
+                if quad.iter().all(|p| p[0].is_finite() && p[1].is_finite()) {
+                    plot_ui.polygon(
+                        Polygon::new(name.clone(), PlotPoints::new(quad.to_vec()))
+                            .fill_color(c)
+                            // No outline, but the colour set: egui_plot's legend
+                            // shows the stroke colour, and gives a transparent
+                            // one an automatic colour unlike the band.
+                            .stroke(Stroke::new(0.0, c)),
+                    );
+                }
+            }
+        }
         Style::HLines { width, dashed } => {
             for &[_, y] in points.iter().filter(|p| p[1].is_finite()) {
                 let mut h = HLine::new(name.clone(), y).stroke(Stroke::new(width, c));
@@ -104,7 +126,7 @@ pub fn legend_corner(figure: &Figure) -> Corner {
             .iter()
             .filter(|p| p[0].is_finite() && p[1].is_finite());
         match s.style {
-            Style::Line { .. } | Style::Markers { .. } => pts.extend(finite),
+            Style::Line { .. } | Style::Markers { .. } | Style::Band => pts.extend(finite),
             Style::Bars { .. } => {
                 for &[x, y] in finite {
                     pts.extend((0..=8).map(|k| [x, y * f64::from(k) / 8.0]));

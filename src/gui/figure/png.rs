@@ -44,14 +44,14 @@ fn fonts() -> &'static (Arc<fontdb::Database>, String) {
 }
 
 /// The PNG of `svg` rendered at `scale` times its size.
-pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, String> {
+pub fn svg_to_png(svg: &str, scale: f32) -> anyhow::Result<Vec<u8>> {
     let (db, family) = fonts();
     let opt = usvg::Options {
         fontdb: Arc::clone(db),
         font_family: family.clone(),
         ..usvg::Options::default()
     };
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("invalid SVG: {e}"))?;
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| anyhow::anyhow!("invalid SVG: {e}"))?;
     let size = tree.size();
     let scale = if scale.is_finite() && scale > 0.0 {
         scale
@@ -70,13 +70,13 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, String> {
     );
     pixmap
         .encode_png()
-        .map_err(|e| format!("cannot encode the PNG: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot encode the PNG: {e}"))
 }
 
 /// The PNG of a `width` x `height` image given as unpremultiplied sRGBA rows.
-pub fn rgba_to_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, String> {
+pub fn rgba_to_png(width: u32, height: u32, rgba: &[u8]) -> anyhow::Result<Vec<u8>> {
     if rgba.len() != width as usize * height as usize * 4 {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{} bytes do not make a {width}x{height} RGBA image",
             rgba.len()
         ));
@@ -87,16 +87,16 @@ pub fn rgba_to_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, Stri
     }
     pixmap
         .encode_png()
-        .map_err(|e| format!("cannot encode the PNG: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot encode the PNG: {e}"))
 }
 
-fn new_pixmap(w: u32, h: u32) -> Result<Pixmap, String> {
+fn new_pixmap(w: u32, h: u32) -> anyhow::Result<Pixmap> {
     if w > MAX_SIDE || h > MAX_SIDE {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{w}x{h} pixels is too large (at most {MAX_SIDE} a side): choose a smaller scale"
         ));
     }
-    Pixmap::new(w, h).ok_or_else(|| format!("cannot make a {w}x{h} image"))
+    Pixmap::new(w, h).ok_or_else(|| anyhow::anyhow!("cannot make a {w}x{h} image"))
 }
 
 #[cfg(test)]

@@ -246,42 +246,7 @@ fn series_path(s: &mut String, f: &Frame, series: &Series) {
             filled,
             shape,
         } => {
-            let r = f64::from(radius);
-            for &[x, y] in points {
-                if !(x.is_finite() && y.is_finite() && f.contains(x, y)) {
-                    continue;
-                }
-                let (cx, cy) = (f.px(x), f.py(y));
-                let _ = match shape {
-                    Marker::Circle => write!(
-                        d,
-                        "M{:.2},{cy:.2} a{r},{r} 0 1,0 {:.2},0 a{r},{r} 0 1,0 {:.2},0 Z ",
-                        cx - r,
-                        2.0 * r,
-                        -2.0 * r
-                    ),
-                    Marker::Diamond => write!(
-                        d,
-                        "M{cx:.2},{:.2} L{:.2},{cy:.2} L{cx:.2},{:.2} L{:.2},{cy:.2} Z ",
-                        cy - r,
-                        cx + r,
-                        cy + r,
-                        cx - r
-                    ),
-                    Marker::Cross => write!(
-                        d,
-                        "M{:.2},{:.2} L{:.2},{:.2} M{:.2},{:.2} L{:.2},{:.2} ",
-                        cx - r,
-                        cy - r,
-                        cx + r,
-                        cy + r,
-                        cx + r,
-                        cy - r,
-                        cx - r,
-                        cy + r
-                    ),
-                };
-            }
+            marker_path(&mut d, f, points, radius, shape);
             if filled && shape != Marker::Cross {
                 format!(r#"{} stroke="none""#, colour_attrs(*colour, "fill"))
             } else {
@@ -318,6 +283,10 @@ fn series_path(s: &mut String, f: &Frame, series: &Series) {
             }
             format!(r#"{} stroke="none""#, colour_attrs(*colour, "fill"))
         }
+        Style::Band => {
+            band_path(&mut d, f, points);
+            format!(r#"{} stroke="none""#, colour_attrs(*colour, "fill"))
+        }
         Style::HLines { width, dashed } => {
             for &[_, y] in points {
                 if !(y.is_finite() && (f.y.0..=f.y.1).contains(&y)) {
@@ -333,6 +302,74 @@ fn series_path(s: &mut String, f: &Frame, series: &Series) {
         }
     };
     let _ = writeln!(s, r#"<path class="series" d="{}" {attrs}/>"#, d.trim_end());
+}
+
+/// Markers at the points inside the plot area, as path commands.
+fn marker_path(d: &mut String, f: &Frame, points: &[[f64; 2]], radius: f32, shape: Marker) {
+    let r = f64::from(radius);
+    for &[x, y] in points {
+        if !(x.is_finite() && y.is_finite() && f.contains(x, y)) {
+            continue;
+        }
+        let (cx, cy) = (f.px(x), f.py(y));
+        let _ = match shape {
+            Marker::Circle => write!(
+                d,
+                "M{:.2},{cy:.2} a{r},{r} 0 1,0 {:.2},0 a{r},{r} 0 1,0 {:.2},0 Z ",
+                cx - r,
+                2.0 * r,
+                -2.0 * r
+            ),
+            Marker::Diamond => write!(
+                d,
+                "M{cx:.2},{:.2} L{:.2},{cy:.2} L{cx:.2},{:.2} L{:.2},{cy:.2} Z ",
+                cy - r,
+                cx + r,
+                cy + r,
+                cx - r
+            ),
+            Marker::Cross => write!(
+                d,
+                "M{:.2},{:.2} L{:.2},{:.2} M{:.2},{:.2} L{:.2},{:.2} ",
+                cx - r,
+                cy - r,
+                cx + r,
+                cy + r,
+                cx + r,
+                cy - r,
+                cx - r,
+                cy + r
+            ),
+        };
+    }
+}
+
+/// A band (the upper boundary's points, then the lower's in reverse): one
+/// closed outline per stretch of finite points.
+fn band_path(d: &mut String, f: &Frame, points: &[[f64; 2]]) {
+    let n = points.len() / 2;
+    let ok = |i: usize| {
+        let (u, l) = (points[i], points[2 * n - 1 - i]);
+        u[0].is_finite() && u[1].is_finite() && l[0].is_finite() && l[1].is_finite()
+    };
+    let mut i = 0;
+    while i < n {
+        if !ok(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && ok(i) {
+            i += 1;
+        }
+        let ids = (start..i).chain((start..i).rev().map(|k| 2 * n - 1 - k));
+        for (j, k) in ids.enumerate() {
+            let [x, y] = points[k];
+            let cmd = if j == 0 { 'M' } else { 'L' };
+            let _ = write!(d, "{cmd}{:.2},{:.2} ", f.px(x), f.py(y));
+        }
+        d.push_str("Z ");
+    }
 }
 
 /// One entry per distinct non-empty name, inside the plot in `corner`.
@@ -378,7 +415,7 @@ fn legend(s: &mut String, f: &Frame, series: &[Series], corner: egui_plot::Corne
     for (i, e) in entries.iter().enumerate() {
         let cy = by + 11.0 + i as f64 * 15.0;
         let swatch = match e.style {
-            Style::Markers { .. } | Style::Bars { .. } => format!(
+            Style::Markers { .. } | Style::Bars { .. } | Style::Band => format!(
                 r#"<circle cx="{:.2}" cy="{cy:.2}" r="3.5" {}/>"#,
                 bx + 14.0,
                 colour_attrs(e.colour, "fill")

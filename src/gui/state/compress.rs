@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::job::Job;
-use crate::runs::{files, load_saved_model};
-use crate::train::compress::{CompressPlan, Variant, compress};
+use crate::compress::{CompressPlan, Variant, compress};
+use crate::infer::load_saved_model;
+use crate::runs::files;
 use crate::train::prune::prunable;
 
 /// Bins of each weight histogram.
@@ -90,7 +91,7 @@ impl WeightHistograms {
 }
 
 /// Reads the model in `dir` and summarises its prunable weights.
-fn load_histograms(dir: &Path) -> Result<WeightHistograms, String> {
+fn load_histograms(dir: &Path) -> anyhow::Result<WeightHistograms> {
     let saved = load_saved_model(dir)?;
     let mut all = Vec::new();
     for (_, var) in prunable(&saved.model, &saved.experiment.model) {
@@ -98,7 +99,7 @@ fn load_histograms(dir: &Path) -> Result<WeightHistograms, String> {
             .as_tensor()
             .flatten_all()
             .and_then(|t| t.to_vec1())
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         all.extend(values);
     }
     Ok(WeightHistograms::of(&all))
@@ -261,10 +262,9 @@ impl CompressState {
                     }
                 };
                 let rows = merge(&known, compress(&run, &plan, &out, &report)?);
-                let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))
-                    .map_err(|e| e.to_string())?;
+                let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))?;
                 std::fs::write(out.join("compress.json"), json)
-                    .map_err(|e| format!("{}: {e}", out.join("compress.json").display()))?;
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", out.join("compress.json").display()))?;
                 Ok(rows)
             },
         ));

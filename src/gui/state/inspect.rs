@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::job::Job;
-use super::predictor::{Analysis, Predictor, latest_trained_run};
+use crate::events::{Probe, ProbeAnswer};
 use crate::gui::views::canvas::DigitCanvas;
+use crate::infer::{Analysis, InferError, Predictor, latest_trained_run};
 use crate::spec::Experiment;
-use crate::train::{Probe, ProbeAnswer};
 
 /// How often the live model is asked again while the canvas or weights are shown.
 const LIVE_REFRESH: Duration = Duration::from_millis(500);
@@ -28,9 +28,10 @@ pub struct Verdict {
     pub source: String,
 }
 
-/// A weight tensor to draw.
+/// A weight tensor to draw: plain data the Weights view reads (its textures,
+/// the view's own state, are `views::weights::WeightsState`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct WeightsView {
+pub struct WeightTensor {
     /// Parameter name.
     pub name: String,
     /// Tensor shape.
@@ -41,7 +42,7 @@ pub struct WeightsView {
     pub source: String,
 }
 
-type Loaded = (Predictor, Result<Analysis, String>);
+type Loaded = (Predictor, Result<Analysis, InferError>);
 
 /// State of the trained-model views.
 #[derive(Default)]
@@ -58,9 +59,9 @@ pub struct Inspector {
     /// The latest probabilities for the canvas.
     pub verdict: Option<Verdict>,
     /// First-layer weights from the live run (newest snapshot).
-    pub live_weights: Option<WeightsView>,
+    pub live_weights: Option<WeightTensor>,
     /// First-layer weights of the loaded model.
-    pub trained_weights: Option<WeightsView>,
+    pub trained_weights: Option<WeightTensor>,
     /// Bumped whenever a new model is loaded (image caches key on it).
     pub generation: u64,
     /// Confusion-matrix cell the learner clicked: (true, predicted).
@@ -125,7 +126,7 @@ impl Inspector {
                     }
                     Err(e) => {
                         self.analysis = None;
-                        self.analysis_error = Some(e);
+                        self.analysis_error = Some(e.to_string());
                     }
                 }
                 self.trained_weights = weights_of(&predictor);
@@ -219,7 +220,7 @@ impl Inspector {
                 shape,
                 values,
             } => {
-                self.live_weights = Some(WeightsView {
+                self.live_weights = Some(WeightTensor {
                     name: name.clone(),
                     shape: shape.clone(),
                     values: values.clone(),
@@ -234,10 +235,10 @@ impl Inspector {
 }
 
 /// The first trainable tensor of `p`, for the weights view.
-fn weights_of(p: &Predictor) -> Option<WeightsView> {
+fn weights_of(p: &Predictor) -> Option<WeightTensor> {
     let (name, var) = p.params().first()?;
     let values = var.as_tensor().flatten_all().ok()?.to_vec1::<f32>().ok()?;
-    Some(WeightsView {
+    Some(WeightTensor {
         name: name.clone(),
         shape: var.as_tensor().dims().to_vec(),
         values,

@@ -4,12 +4,15 @@
 //! Contract: `poll` never blocks; it yields the outcome once. A thread that could
 //! not start or that panicked yields `Err` with a readable message instead of
 //! leaving the GUI waiting forever.
+//!
+//! Errors: the work returns any error (`anyhow`, so `?` takes every module's
+//! typed error); `poll` is where it becomes the text a view shows.
 
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
 /// A value being computed on another thread.
 pub struct Job<T> {
-    rx: Option<Receiver<Result<T, String>>>,
+    rx: Option<Receiver<anyhow::Result<T>>>,
     early: Option<String>,
 }
 
@@ -18,7 +21,7 @@ impl<T: Send + 'static> Job<T> {
     pub fn spawn(
         name: &str,
         repaint: impl Fn() + Send + 'static,
-        work: impl FnOnce() -> Result<T, String> + Send + 'static,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Self {
         let (tx, rx) = bounded(1);
         let spawned = std::thread::Builder::new()
@@ -41,7 +44,8 @@ impl<T: Send + 'static> Job<T> {
         }
     }
 
-    /// The outcome once it is ready (then never again).
+    /// The outcome once it is ready (then never again). Boundary: the error is
+    /// the message the view shows, so it is text from here on.
     pub fn poll(&mut self) -> Option<Result<T, String>> {
         if let Some(msg) = self.early.take() {
             return Some(Err(msg));
@@ -50,7 +54,7 @@ impl<T: Send + 'static> Job<T> {
         match rx.try_recv() {
             Ok(v) => {
                 self.rx = None;
-                Some(v)
+                Some(v.map_err(|e| e.to_string()))
             }
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {

@@ -1,25 +1,23 @@
-//! A run in progress as the GUI sees it: the worker's handle plus a relay thread.
+//! A run in progress as the GUI sees it: the worker's handle, read at frame rate.
 //!
-//! Contract: the relay thread blocks on the worker's event channel, forwards each
-//! event into a bounded channel owned by the GUI and calls `request_repaint`, so the
-//! window sleeps while nothing happens (no polling loop). When the GUI falls behind,
-//! the bounded channel makes the relay wait, and the worker then merges Step events.
-//! Dropping a [`LiveRun`] stops the worker (the handle's contract).
+//! Contract: the GUI drains the worker's event channel once per frame and takes
+//! the newest policy snapshot from its latest-value slot; nothing it does (or
+//! fails to do, when the window is hidden and draws no frames) makes the worker
+//! wait: the worker thins Step/Episodes events when many wait and never queues
+//! snapshots. After each drain the worker wakes the window (`request_repaint`)
+//! once, with the next event or snapshot, so the window sleeps while nothing
+//! happens and is not woken once per event. Dropping a [`LiveRun`] stops the
+//! worker (the handle's contract).
 
 use std::path::PathBuf;
 
-use crossbeam_channel::{Receiver, TryRecvError, bounded};
-
+use crate::events::{Control, PolicySnapshot, TrainEvent, Wake};
 use crate::spec::Experiment;
-use crate::train::{Control, RunHandle, StartOptions, TrainEvent, start};
-
-/// Events the GUI keeps queued before the relay waits.
-const GUI_QUEUE: usize = 4096;
+use crate::train::{RunHandle, StartOptions, start};
 
 /// A started run.
 pub struct LiveRun {
     handle: RunHandle,
-    events: Receiver<TrainEvent>,
     /// The run folder it records into.
     pub run_dir: PathBuf,
     /// The experiment as started (for the canvas model and analysis afterwards).
@@ -29,12 +27,12 @@ pub struct LiveRun {
 impl LiveRun {
     /// Starts `exp` recording into `run_dir`, in slow motion at `pace` steps
     /// (mazes: episodes) per second or at full speed (None); `repaint` is called
-    /// after each event.
+    /// when something new arrives after a drain.
     pub fn start(
         exp: Experiment,
         run_dir: PathBuf,
         pace: Option<f64>,
-        repaint: impl Fn() + Send + 'static,
+        repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         Self::spawn(exp, run_dir, None, pace, repaint)
     }
@@ -44,7 +42,7 @@ impl LiveRun {
         exp: Experiment,
         run_dir: PathBuf,
         checkpoint: PathBuf,
-        repaint: impl Fn() + Send + 'static,
+        repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         Self::spawn(exp, run_dir, Some(checkpoint), None, repaint)
     }
@@ -54,7 +52,7 @@ impl LiveRun {
         run_dir: PathBuf,
         resume_from: Option<PathBuf>,
         pace: Option<f64>,
-        repaint: impl Fn() + Send + 'static,
+        repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let handle = start(
             exp.clone(),
@@ -62,56 +60,27 @@ impl LiveRun {
                 run_dir: Some(run_dir.clone()),
                 resume_from,
                 pace,
+                wake: Some(Wake::new(repaint)),
                 ..StartOptions::default()
             },
         );
-        let (tx, events) = bounded(GUI_QUEUE);
-        let worker_events = handle.events().clone();
-        let relay = std::thread::Builder::new()
-            .name("trainlab-gui-relay".into())
-            .spawn(move || {
-                for event in worker_events.iter() {
-                    if tx.send(event).is_err() {
-                        break; // the GUI dropped this run
-                    }
-                    repaint();
-                }
-                repaint();
-            });
-        if let Err(e) = relay {
-            // Without a relay the GUI would never hear back: report that as the outcome.
-            let (tx, rx) = bounded(1);
-            let _ = tx.send(TrainEvent::Failed {
-                step: 0,
-                kind: crate::train::FailureKind::Internal,
-                message: format!("could not start the event relay thread: {e}"),
-            });
-            return Self {
-                handle,
-                events: rx,
-                run_dir,
-                experiment: exp,
-            };
-        }
         Self {
             handle,
-            events,
             run_dir,
             experiment: exp,
         }
     }
 
     /// Events received since the last call (never blocks). The second value is true
-    /// when the worker has ended and every event was delivered.
+    /// when the run has ended and every event was delivered.
     pub fn drain(&self) -> (Vec<TrainEvent>, bool) {
-        let mut out = Vec::new();
-        loop {
-            match self.events.try_recv() {
-                Ok(e) => out.push(e),
-                Err(TryRecvError::Empty) => return (out, false),
-                Err(TryRecvError::Disconnected) => return (out, true),
-            }
-        }
+        self.handle.drain()
+    }
+
+    /// The newest policy snapshot not shown yet (mazes); taking it asks the
+    /// worker for the next one.
+    pub fn take_policy(&self) -> Option<PolicySnapshot> {
+        self.handle.policy().take()
     }
 
     /// Sends a control message; false when the worker has already ended.

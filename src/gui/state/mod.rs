@@ -11,6 +11,5 @@ pub(super) mod compress;
 pub(super) mod inspect;
 pub(super) mod job;
 pub(super) mod live;
-mod predictor;
 pub(super) mod run_state;
 pub(super) mod smoothing;

@@ -5,7 +5,7 @@
 //! read back from `metrics.jsonl`, so the curves view draws both the same way.
 //! Columns are plain `Vec<f64>` indexed alike (x = optimizer step).
 
-use crate::train::{
+use crate::events::{
     EnvInfo, EvalMetrics, PolicySnapshot, RunInfo, RunSummary, Split, StopReason, TextSample,
     TrainEvent,
 };
@@ -135,6 +135,8 @@ pub struct RunSeries {
     pub env_steps: u64,
     /// Language models: the samples written during training.
     pub samples: Vec<TextSample>,
+    /// Per-layer statistics, one record per eval point (the Layers tab).
+    pub layer_stats: Vec<crate::events::LayerStats>,
 }
 
 impl RunSeries {
@@ -247,8 +249,9 @@ impl RunSeries {
                 c.steps_per_sec.push(m.steps_per_sec);
                 self.env_steps = m.env_steps;
             }
-            TrainEvent::Policy(p) => self.policy = Some(p.clone()),
+            TrainEvent::Policy(p) => self.show_policy(p.clone()),
             TrainEvent::Sample(s) => self.samples.push(s.clone()),
+            TrainEvent::LayerStats(l) => self.layer_stats.push(l.clone()),
             TrainEvent::Finished(summary) => {
                 self.state = RunState::Finished(summary.reason);
                 self.log.push(format!(
@@ -266,6 +269,18 @@ impl RunSeries {
                 self.log.push(text.clone());
                 self.state = RunState::Failed(text);
             }
+        }
+    }
+
+    /// Shows `p` unless a newer snapshot is shown already (snapshots come from
+    /// the live run's slot and, fewer, from its events; both only move forward).
+    pub fn show_policy(&mut self, p: PolicySnapshot) {
+        let older = self
+            .policy
+            .as_ref()
+            .is_some_and(|q| (q.episode, q.env_steps) > (p.episode, p.env_steps));
+        if !older {
+            self.policy = Some(p);
         }
     }
 
@@ -320,7 +335,7 @@ impl RunSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::StepMetrics;
+    use crate::events::StepMetrics;
 
     fn step(step: u64, epoch: f64, loss: f64) -> TrainEvent {
         TrainEvent::Step(StepMetrics {
@@ -347,7 +362,7 @@ mod tests {
         assert_eq!(s.last_step(), 30);
         s.apply(&TrainEvent::Failed {
             step: 31,
-            kind: crate::train::FailureKind::Diverged,
+            kind: crate::events::FailureKind::Diverged,
             message: "loss is NaN".into(),
         });
         assert!(matches!(s.state, RunState::Failed(ref m) if m.contains("NaN")));
@@ -358,7 +373,7 @@ mod tests {
     #[test]
     fn the_time_left_follows_the_pace() {
         let mut s = RunSeries::starting("t");
-        s.apply(&TrainEvent::Started(crate::train::RunInfo {
+        s.apply(&TrainEvent::Started(crate::events::RunInfo {
             name: "t".into(),
             run_dir: None,
             device: "cpu".into(),
@@ -370,9 +385,9 @@ mod tests {
             total_steps: 1_270,
             classes: Vec::new(),
             layers: Vec::new(),
-            step_items: crate::train::StepItems {
+            step_items: crate::events::StepItems {
                 count: 10,
-                unit: crate::train::ItemUnit::Samples,
+                unit: crate::events::ItemUnit::Samples,
             },
         }));
         s.apply(&step(140, 1.4, 1.0)); // 1000 samples/s = 100 steps/s

@@ -18,10 +18,10 @@ use crate::gui::figure::buttons::save_row;
 use crate::gui::figure::plot as figure_plot;
 use crate::gui::figure::{Figure, Marker, Series};
 
+use crate::events::Split;
 use crate::gui::state::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
 use crate::gui::state::run_state::RunSeries;
 use crate::gui::state::smoothing::Ema;
-use crate::train::Split;
 
 /// What the user set on the plots (persisted).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,10 +7,18 @@
 
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
+use super::saliency::{Choice, SaliencyState, caption, heatmap};
 use crate::gui::state::inspect::Inspector;
+use crate::infer::argmax;
 
 /// Draws the view. `live` is true while a run trains; `classes` names the bars.
-pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[String]) {
+pub fn draw_view(
+    ui: &mut Ui,
+    inspector: &mut Inspector,
+    live: bool,
+    classes: &[String],
+    saliency: &mut SaliencyState,
+) {
     let has_model = live || inspector.predictor.is_some();
     ui.label(if has_model {
         "Draw a digit with the mouse (hold the left button). The bars show what the model thinks it is."
@@ -39,6 +47,53 @@ pub fn draw_view(ui: &mut Ui, inspector: &mut Inspector, live: bool, classes: &[
         ui.add_space(16.0);
         ui.vertical(|ui| probability_bars(ui, inspector, classes));
     });
+    saliency_row(ui, inspector, classes, saliency);
+}
+
+/// The saliency controls and the heatmap over what the model sees (the loaded
+/// trained model's gradients; the live model answers only probabilities).
+fn saliency_row(
+    ui: &mut Ui,
+    inspector: &Inspector,
+    classes: &[String],
+    saliency: &mut SaliencyState,
+) {
+    let Some(p) = &inspector.predictor else {
+        return;
+    };
+    ui.separator();
+    saliency.controls(ui, Some(classes));
+    if saliency.choice == Choice::Off || inspector.canvas.is_empty() {
+        return;
+    }
+    let pixels = inspector.canvas.to_mnist();
+    let predicted = p
+        .probabilities(&pixels, 1)
+        .ok()
+        .and_then(|v| v.first().map(|probs| argmax(probs).0))
+        .unwrap_or(0);
+    let class = saliency.class.unwrap_or(predicted);
+    let name = classes
+        .get(class)
+        .cloned()
+        .unwrap_or_else(|| class.to_string());
+    match saliency.attribution(p, inspector.generation, &pixels, class) {
+        Some(Ok(a)) => {
+            let heat = a.heat();
+            heatmap(ui, &pixels, [28, 28], Some(&heat), 168.0);
+            caption(ui, a, &name);
+            ui.weak(format!(
+                "from the trained model of {}",
+                p.run_dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            ));
+        }
+        Some(Err(e)) => {
+            ui.label(format!("No saliency: {e}"));
+        }
+        None => {}
+    }
 }
 
 fn probability_bars(ui: &mut Ui, inspector: &Inspector, classes: &[String]) {

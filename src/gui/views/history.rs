@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use egui::Ui;
 
+use crate::events::StopReason;
 use crate::gui::state::job::Job;
 use crate::gui::state::run_state::RunSeries;
 use crate::runs::{RunListing, files, list_runs, read_events, read_record};
-use crate::train::StopReason;
 
 /// What the learner asked for in the history.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +39,11 @@ pub enum HistoryAction {
 
 /// Writes the metrics of the run in `run_dir` to `path` as CSV (the columns of
 /// `trainlab export csv`), to a temporary name first, then renamed.
-pub fn save_metrics_csv(run_dir: &Path, path: &Path) -> Result<(), String> {
-    let events = read_events(run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+pub fn save_metrics_csv(run_dir: &Path, path: &Path) -> anyhow::Result<()> {
+    let events = read_events(run_dir).map_err(|e| anyhow::anyhow!("{}: {e}", run_dir.display()))?;
     let csv = crate::runs::metrics_csv(&events);
     crate::util::atomic::write_atomic(path, csv.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// A run read for the overlay, and a line for the user when part of its
@@ -147,7 +147,7 @@ impl HistoryState {
             move || ctx.request_repaint(),
             move || {
                 let (events, note) = read_record(&path).map_err(|e| {
-                    format!("cannot read {}: {e}", path.join(files::METRICS).display())
+                    anyhow::anyhow!("cannot read {}: {e}", path.join(files::METRICS).display())
                 })?;
                 Ok((RunSeries::from_events(&label, &events), note))
             },
@@ -278,7 +278,7 @@ impl HistoryState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{StepMetrics, TrainEvent};
+    use crate::events::{StepMetrics, TrainEvent};
 
     /// A record whose last line was cut (a run killed while writing it) still
     /// overlays its whole lines, and the window says what was skipped.

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Shape, Stroke, Ui, Vec2};
 
-use crate::data::maze::{ACTION_NAMES, ACTIONS, Cell, Maze, maze_for};
+use crate::data::maze::{ACTION_NAMES, ACTIONS, Cell, Maze, MazeError, maze_for};
+use crate::events::PolicySnapshot;
 use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment, GeneratedMaze, LayoutSpec};
 
@@ -32,7 +33,7 @@ pub struct MazeState {
     /// Moves per second of the walking agent.
     pub speed: f32,
     walk_started: Option<Instant>,
-    cache: Option<((LayoutSpec, u64), Result<Maze, String>)>,
+    cache: Option<((LayoutSpec, u64), Result<Maze, MazeError>)>,
 }
 
 impl Default for MazeState {
@@ -53,13 +54,13 @@ impl Default for MazeState {
 
 impl MazeState {
     /// The editor's maze, rebuilt only when the layout or seed changed.
-    fn editor_maze(&mut self, exp: &Experiment) -> Option<Result<Maze, String>> {
+    fn editor_maze(&mut self, exp: &Experiment) -> Option<Result<Maze, MazeError>> {
         let DatasetSpec::Gridworld(g) = &exp.dataset else {
             return None;
         };
         let key = (g.layout.clone(), exp.seed);
         if self.cache.as_ref().is_none_or(|(k, _)| *k != key) {
-            let maze = maze_for(&g.layout, exp.seed).map_err(|e| e.to_string());
+            let maze = maze_for(&g.layout, exp.seed);
             self.cache = Some((key, maze));
         }
         self.cache.as_ref().map(|(_, m)| m.clone())
@@ -79,29 +80,9 @@ pub fn maze_tab(
         return false;
     };
     let mut changed = toolbar(ui, state, exp, live);
-    // The run's maze carries the overlays; the editor's is shown when it differs
-    // (edited since) and no run is going.
-    let run_maze = series
-        .env
-        .as_ref()
-        .and_then(|e| Maze::parse(&e.layout).ok());
-    let (maze, overlays) = match (&editor, run_maze) {
-        (_, Some(m)) if live => (m, true),
-        (Ok(e), Some(m)) if *e == m => (m, true),
-        (Ok(e), _) => (e.clone(), false),
-        (Err(msg), _) => {
-            ui.colored_label(
-                crate::gui::editor::model_editor::RED,
-                format!("The maze is not valid: {msg}"),
-            );
-            return changed;
-        }
+    let Some((maze, overlays)) = shown_maze(ui, &editor, series, live) else {
+        return changed;
     };
-    if !overlays && series.env.is_some() {
-        ui.weak(
-            "The maze was edited since the last run: its Q-values are hidden until the next run.",
-        );
-    }
     let policy = series
         .policy
         .as_ref()
@@ -112,91 +93,19 @@ pub fn maze_tab(
         .clamp(3.0, 48.0);
     let size = Vec2::new(side * maze.cols() as f32, side * maze.rows() as f32);
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    let grid = Grid { rect, side };
     let painter = ui.painter_at(rect);
-    let cell_rect = |r: usize, c: usize| {
-        Rect::from_min_size(
-            rect.min + Vec2::new(c as f32 * side, r as f32 * side),
-            Vec2::splat(side),
-        )
-    };
-    let centre = |(r, c): (u16, u16)| cell_rect(r as usize, c as usize).center();
     let q_scale = policy.map_or(1.0, |p| {
         p.q.iter().flatten().fold(1e-6f32, |m, v| m.max(v.abs()))
     });
-
     for r in 0..maze.rows() {
         for c in 0..maze.cols() {
-            let cell = maze.get(r, c);
-            let cr = cell_rect(r, c);
             let q = policy.map(|p| p.q[r * maze.cols() + c]);
-            let open = !matches!(cell, Cell::Wall);
-            match q {
-                Some(q) if open && !cell.is_terminal() && state.triangles => {
-                    let (tl, tr, bl, br) = (
-                        cr.left_top(),
-                        cr.right_top(),
-                        cr.left_bottom(),
-                        cr.right_bottom(),
-                    );
-                    let m = cr.center();
-                    for (a, pts) in [[tl, tr, m], [tr, br, m], [br, bl, m], [bl, tl, m]]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        painter.add(Shape::convex_polygon(
-                            pts.to_vec(),
-                            diverging(q[a] / q_scale),
-                            Stroke::NONE,
-                        ));
-                    }
-                }
-                Some(q) if open && !cell.is_terminal() && state.heatmap => {
-                    let best = q.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    painter.rect_filled(cr, 0.0, diverging(best / q_scale));
-                }
-                _ => {
-                    painter.rect_filled(cr, 0.0, cell_colour(cell));
-                }
-            }
-            if matches!(cell, Cell::Start | Cell::Goal | Cell::Pit | Cell::Slippery) && side >= 10.0
-            {
-                if q.is_some() && !cell.is_terminal() {
-                    painter.rect_stroke(
-                        cr.shrink(1.0),
-                        0.0,
-                        (1.5, cell_colour(cell)),
-                        egui::StrokeKind::Inside,
-                    );
-                }
-                let label = cell.symbol().to_string();
-                painter.text(
-                    cr.center(),
-                    Align2::CENTER_CENTER,
-                    label,
-                    FontId::monospace(side * 0.45),
-                    Color32::BLACK,
-                );
-            }
-            if let Some(q) = q
-                && state.arrows
-                && open
-                && !cell.is_terminal()
-                && side >= 8.0
-                && q.iter().any(|&v| v != 0.0)
-            {
-                let a = crate::data::maze::argmax(&q);
-                let (dr, dc) = ACTIONS[a];
-                let dir = Vec2::new(dc as f32, dr as f32) * side * 0.3;
-                painter.arrow(
-                    cr.center() - dir * 0.5,
-                    dir,
-                    Stroke::new((side * 0.06).max(1.0), Color32::from_black_alpha(170)),
-                );
-            }
+            paint_cell(&painter, &grid, state, (r, c), maze.get(r, c), q, q_scale);
         }
     }
     if let (Some(env), true) = (&series.env, state.paths && overlays) {
-        let pts: Vec<Pos2> = env.optimal_path.iter().map(|&p| centre(p)).collect();
+        let pts: Vec<Pos2> = env.optimal_path.iter().map(|&p| grid.centre(p)).collect();
         painter.add(Shape::dashed_line(
             &pts,
             Stroke::new(2.0, Color32::from_gray(90)),
@@ -205,80 +114,236 @@ pub fn maze_tab(
         ));
     }
     if let (Some(p), true) = (policy, state.paths) {
-        // One colour whatever the run's state, with a dark rim, so it stands out
-        // on red, white and blue cells alike (whether it reaches G is written
-        // under the maze, not coded in a colour).
-        let pts: Vec<Pos2> = p.greedy_path.iter().map(|&p| centre(p)).collect();
-        let width = (side * 0.15).clamp(1.5, 5.0);
-        painter.add(Shape::line(
-            pts.clone(),
-            Stroke::new(width + 2.0, Color32::from_gray(20)),
-        ));
-        painter.add(Shape::line(pts, Stroke::new(width, GREEDY)));
+        paint_greedy_path(&painter, &grid, p);
     }
-    if let Some(p) = policy.filter(|_| state.animate) {
-        let started = *state.walk_started.get_or_insert_with(Instant::now);
-        let moves = p.greedy_path.len().max(1);
-        let at = (started.elapsed().as_secs_f32() * state.speed) as usize % (moves + 2);
-        if let Some(&cell) = p.greedy_path.get(at.min(moves - 1)) {
-            painter.circle_filled(centre(cell), side * 0.32, Color32::from_rgb(250, 220, 40));
-            painter.circle_stroke(centre(cell), side * 0.32, Stroke::new(1.5, Color32::BLACK));
-        }
-        ui.ctx().request_repaint();
-    } else {
-        state.walk_started = None;
-    }
-
-    // Hover: the cell and its Q-values.
-    if let Some(pos) = response.hover_pos() {
-        let (r, c) = (
-            ((pos.y - rect.min.y) / side) as usize,
-            ((pos.x - rect.min.x) / side) as usize,
-        );
-        if r < maze.rows() && c < maze.cols() {
-            let mut text = format!("row {r}, column {c}: {:?}", maze.get(r, c));
-            if let Some(p) = policy {
-                let q = p.q[r * maze.cols() + c];
-                for (name, v) in ACTION_NAMES.iter().zip(q) {
-                    text.push_str(&format!("\nQ({name}) = {v:.4}"));
-                }
+    walk(ui, &painter, &grid, state, policy);
+    if let Some((r, c)) = response
+        .hover_pos()
+        .and_then(|pos| grid.cell_at(pos, &maze))
+    {
+        let mut text = format!("row {r}, column {c}: {:?}", maze.get(r, c));
+        if let Some(p) = policy {
+            let q = p.q[r * maze.cols() + c];
+            for (name, v) in ACTION_NAMES.iter().zip(q) {
+                text.push_str(&format!("\nQ({name}) = {v:.4}"));
             }
-            response.clone().on_hover_text_at_pointer(text);
         }
+        response.clone().on_hover_text_at_pointer(text);
     }
     // Painting while stopped.
     if !live
         && (response.clicked() || response.dragged())
         && let Some(pos) = response.interact_pointer_pos()
+        && let Ok(mut m) = editor
+        && let Some((r, c)) = grid.cell_at(pos, &m)
+        && m.get(r, c) != state.brush
     {
-        let (r, c) = (
-            ((pos.y - rect.min.y) / side) as usize,
-            ((pos.x - rect.min.x) / side) as usize,
-        );
-        if let Ok(mut m) = editor
-            && r < m.rows()
-            && c < m.cols()
-            && m.get(r, c) != state.brush
-        {
-            m.set(r, c, state.brush);
-            if let DatasetSpec::Gridworld(g) = &mut exp.dataset {
-                g.layout = LayoutSpec::Rows(m.to_rows());
-                changed = true;
-            }
+        m.set(r, c, state.brush);
+        if let DatasetSpec::Gridworld(g) = &mut exp.dataset {
+            g.layout = LayoutSpec::Rows(m.to_rows());
+            changed = true;
         }
     }
     if let Some(p) = policy {
-        let what = if state.triangles {
-            "Q-value of a move"
-        } else {
-            "best Q-value of a cell"
-        };
-        legend(ui, q_scale, what);
-        if state.paths {
-            paths_legend(ui, p.reached_goal);
-        }
+        captions(ui, state, p, q_scale);
     }
     changed
+}
+
+/// The maze to draw and whether the run's overlays belong on it: the run's
+/// maze carries them; the editor's is shown when it differs (edited since) and
+/// no run is going. None (with the reason shown) when the editor's maze is
+/// invalid.
+fn shown_maze(
+    ui: &mut Ui,
+    editor: &Result<Maze, MazeError>,
+    series: &RunSeries,
+    live: bool,
+) -> Option<(Maze, bool)> {
+    let run_maze = series
+        .env
+        .as_ref()
+        .and_then(|e| Maze::parse(&e.layout).ok());
+    let (maze, overlays) = match (editor, run_maze) {
+        (_, Some(m)) if live => (m, true),
+        (Ok(e), Some(m)) if *e == m => (m, true),
+        (Ok(e), _) => (e.clone(), false),
+        (Err(msg), _) => {
+            ui.colored_label(
+                crate::gui::editor::model_editor::RED,
+                format!("The maze is not valid: {msg}"),
+            );
+            return None;
+        }
+    };
+    if !overlays && series.env.is_some() {
+        ui.weak(
+            "The maze was edited since the last run: its Q-values are hidden until the next run.",
+        );
+    }
+    Some((maze, overlays))
+}
+
+/// Where the maze's cells are on the screen.
+struct Grid {
+    rect: Rect,
+    /// Side of one cell, in points.
+    side: f32,
+}
+
+impl Grid {
+    fn cell_rect(&self, r: usize, c: usize) -> Rect {
+        Rect::from_min_size(
+            self.rect.min + Vec2::new(c as f32 * self.side, r as f32 * self.side),
+            Vec2::splat(self.side),
+        )
+    }
+
+    fn centre(&self, (r, c): (u16, u16)) -> Pos2 {
+        self.cell_rect(r as usize, c as usize).center()
+    }
+
+    /// The (row, column) of `maze` under `pos`, if any.
+    fn cell_at(&self, pos: Pos2, maze: &Maze) -> Option<(usize, usize)> {
+        let (r, c) = (
+            ((pos.y - self.rect.min.y) / self.side) as usize,
+            ((pos.x - self.rect.min.x) / self.side) as usize,
+        );
+        (r < maze.rows() && c < maze.cols()).then_some((r, c))
+    }
+}
+
+/// One cell: its kind's colour, or its Q-values as a heatmap (one colour, or
+/// four triangles), its symbol, and the greedy arrow.
+fn paint_cell(
+    painter: &egui::Painter,
+    grid: &Grid,
+    state: &MazeState,
+    (r, c): (usize, usize),
+    cell: Cell,
+    q: Option<[f32; 4]>,
+    q_scale: f32,
+) {
+    let side = grid.side;
+    let cr = grid.cell_rect(r, c);
+    let open = !matches!(cell, Cell::Wall);
+    match q {
+        Some(q) if open && !cell.is_terminal() && state.triangles => {
+            let (tl, tr, bl, br) = (
+                cr.left_top(),
+                cr.right_top(),
+                cr.left_bottom(),
+                cr.right_bottom(),
+            );
+            let m = cr.center();
+            for (a, pts) in [[tl, tr, m], [tr, br, m], [br, bl, m], [bl, tl, m]]
+                .into_iter()
+                .enumerate()
+            {
+                painter.add(Shape::convex_polygon(
+                    pts.to_vec(),
+                    diverging(q[a] / q_scale),
+                    Stroke::NONE,
+                ));
+            }
+        }
+        Some(q) if open && !cell.is_terminal() && state.heatmap => {
+            let best = q.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            painter.rect_filled(cr, 0.0, diverging(best / q_scale));
+        }
+        _ => {
+            painter.rect_filled(cr, 0.0, cell_colour(cell));
+        }
+    }
+    if matches!(cell, Cell::Start | Cell::Goal | Cell::Pit | Cell::Slippery) && side >= 10.0 {
+        if q.is_some() && !cell.is_terminal() {
+            painter.rect_stroke(
+                cr.shrink(1.0),
+                0.0,
+                (1.5, cell_colour(cell)),
+                egui::StrokeKind::Inside,
+            );
+        }
+        let label = cell.symbol().to_string();
+        painter.text(
+            cr.center(),
+            Align2::CENTER_CENTER,
+            label,
+            FontId::monospace(side * 0.45),
+            Color32::BLACK,
+        );
+    }
+    if let Some(q) = q
+        && state.arrows
+        && open
+        && !cell.is_terminal()
+        && side >= 8.0
+        && q.iter().any(|&v| v != 0.0)
+    {
+        let a = crate::data::maze::argmax(&q);
+        let (dr, dc) = ACTIONS[a];
+        let dir = Vec2::new(dc as f32, dr as f32) * side * 0.3;
+        painter.arrow(
+            cr.center() - dir * 0.5,
+            dir,
+            Stroke::new((side * 0.06).max(1.0), Color32::from_black_alpha(170)),
+        );
+    }
+}
+
+/// The greedy path: one colour whatever the run's state, with a dark rim, so it
+/// stands out on red, white and blue cells alike (whether it reaches G is
+/// written under the maze, not coded in a colour).
+fn paint_greedy_path(painter: &egui::Painter, grid: &Grid, p: &PolicySnapshot) {
+    let pts: Vec<Pos2> = p.greedy_path.iter().map(|&p| grid.centre(p)).collect();
+    let width = (grid.side * 0.15).clamp(1.5, 5.0);
+    painter.add(Shape::line(
+        pts.clone(),
+        Stroke::new(width + 2.0, Color32::from_gray(20)),
+    ));
+    painter.add(Shape::line(pts, Stroke::new(width, GREEDY)));
+}
+
+/// The agent walking the greedy path, when animated.
+fn walk(
+    ui: &Ui,
+    painter: &egui::Painter,
+    grid: &Grid,
+    state: &mut MazeState,
+    policy: Option<&PolicySnapshot>,
+) {
+    let Some(p) = policy.filter(|_| state.animate) else {
+        state.walk_started = None;
+        return;
+    };
+    let started = *state.walk_started.get_or_insert_with(Instant::now);
+    let moves = p.greedy_path.len().max(1);
+    let at = (started.elapsed().as_secs_f32() * state.speed) as usize % (moves + 2);
+    if let Some(&cell) = p.greedy_path.get(at.min(moves - 1)) {
+        let (centre, radius) = (grid.centre(cell), grid.side * 0.32);
+        painter.circle_filled(centre, radius, Color32::from_rgb(250, 220, 40));
+        painter.circle_stroke(centre, radius, Stroke::new(1.5, Color32::BLACK));
+    }
+    ui.ctx().request_repaint();
+}
+
+/// Under the maze: the colour scale, the paths' legend, and which moment of
+/// training the picture is (snapshots arrive at the window's frame rate, the
+/// last one when the run ends).
+fn captions(ui: &mut Ui, state: &MazeState, p: &PolicySnapshot, q_scale: f32) {
+    let what = if state.triangles {
+        "Q-value of a move"
+    } else {
+        "best Q-value of a cell"
+    };
+    legend(ui, q_scale, what);
+    if state.paths {
+        paths_legend(ui, p.reached_goal);
+    }
+    ui.weak(format!(
+        "Q-values after episode {} ({} moves)",
+        p.episode, p.env_steps
+    ));
 }
 
 /// The greedy path's colour: a bright green that none of the heatmap's

@@ -14,11 +14,14 @@ mod confusion;
 pub(super) mod curves;
 mod draw;
 pub(super) mod history;
+pub(super) mod layers;
 pub(super) mod maze_view;
 mod mistakes;
 pub(super) mod playground;
+pub(super) mod projector;
 pub(super) mod pytorch;
 pub(super) mod rl_curves;
+pub(super) mod saliency;
 mod samples;
 pub(super) mod status_bar;
 pub(super) mod study;
@@ -58,6 +61,10 @@ pub enum Tab {
     Mistakes,
     /// First-layer weights.
     Weights,
+    /// Per-layer activation and gradient distributions over the steps.
+    Layers,
+    /// A trained run's layer activations (or embeddings) in 2-D by PCA.
+    Projector,
     /// Draw-a-digit canvas.
     Draw,
     /// Past runs.
@@ -80,12 +87,14 @@ pub enum Tab {
 
 impl Tab {
     /// Every tab in display order.
-    pub const ALL: [Tab; 11] = [
+    pub const ALL: [Tab; 13] = [
         Tab::Data,
         Tab::Curves,
         Tab::Confusion,
         Tab::Mistakes,
         Tab::Weights,
+        Tab::Layers,
+        Tab::Projector,
         Tab::Draw,
         Tab::History,
         Tab::Log,
@@ -109,6 +118,7 @@ impl Tab {
             DatasetSpec::Text(_) => &[
                 Tab::Text,
                 Tab::Curves,
+                Tab::Projector,
                 Tab::History,
                 Tab::Log,
                 Tab::Study,
@@ -118,6 +128,7 @@ impl Tab {
             DatasetSpec::Points(_) => &[
                 Tab::Playground,
                 Tab::Curves,
+                Tab::Layers,
                 Tab::History,
                 Tab::Log,
                 Tab::Study,
@@ -137,6 +148,8 @@ impl Tab {
             Tab::Confusion => "Confusion",
             Tab::Mistakes => "Mistakes",
             Tab::Weights => "Weights",
+            Tab::Layers => "Layers",
+            Tab::Projector => "Projector",
             Tab::Draw => "Draw a digit",
             Tab::History => "History",
             Tab::Log => "Log",
@@ -160,6 +173,12 @@ impl Tab {
             Tab::Confusion => "Which classes get mistaken for which.",
             Tab::Mistakes => "Test images the model got wrong while being most sure.",
             Tab::Weights => "What the first layer's units look for.",
+            Tab::Layers => {
+                "Each layer's activations and gradients over training: vanishing gradients, dead ReLUs."
+            }
+            Tab::Projector => {
+                "A trained run's hidden layer (or a text model's embeddings) flattened to 2-D: which classes it separates."
+            }
             Tab::Draw => "Draw a digit and see what the model thinks it is.",
             Tab::History => "Past runs: compare their curves, inspect their models.",
             Tab::Log => "The model table and everything the run reported.",
@@ -216,8 +235,13 @@ pub struct ViewStates {
     thumbs: Thumbnails,
     thumbs_generation: u64,
     weights: WeightsState,
+    layers: layers::LayersState,
     /// The PyTorch tab's script, made from the experiment under edit.
     pub pytorch: PytorchState,
+    /// Saliency heatmaps in the Draw and Mistakes views.
+    pub saliency: saliency::SaliencyState,
+    /// The Projector tab.
+    pub projector: projector::ProjectorState,
     requests: Vec<HistoryAction>,
 }
 
@@ -283,8 +307,12 @@ impl ViewStates {
         match tab {
             Tab::Curves | Tab::Maze | Tab::Text | Tab::Study | Tab::Playground | Tab::Compress => {}
             Tab::Data => self.samples.show(ui),
+            Tab::Projector => {
+                let inspected = inspector.predictor.as_ref().map(|p| p.run_dir.as_path());
+                self.projector.show(ui, cx.runs_root, inspected);
+            }
             Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
-            Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs),
+            Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs, &mut self.saliency),
             Tab::Weights => {
                 let side = image_side(cx.exp);
                 weights_view(ui, inspector, cx.live, &mut self.weights, side);
@@ -293,7 +321,7 @@ impl ViewStates {
                 let (input, _) = crate::spec::dataset_io(&cx.exp.dataset, cx.exp.seed);
                 if input == [1, 28, 28] {
                     let classes = canvas_classes(cx, inspector);
-                    draw_view(ui, inspector, cx.live, &classes);
+                    draw_view(ui, inspector, cx.live, &classes, &mut self.saliency);
                 } else {
                     ui.label(format!(
                         "The canvas draws 28x28 grey images, and this model takes {} images, \
@@ -313,6 +341,10 @@ impl ViewStates {
                 }
             }
             Tab::Log => log_view(ui, cx.series),
+            Tab::Layers => {
+                let others: Vec<&RunSeries> = self.history.overlay.values().collect();
+                self.layers.show(ui, cx.series, &others);
+            }
             Tab::PyTorch => self.pytorch.show(ui, cx.exp),
         }
     }

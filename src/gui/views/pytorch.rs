@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use egui::text::{LayoutJob, TextFormat};
 use egui::{Color32, FontId, Ui};
 
+use crate::export::ExportError;
 use crate::export::pytorch::{Exported, Rendered, export, render};
 use crate::spec::Experiment;
 
@@ -21,9 +22,11 @@ use crate::spec::Experiment;
 pub struct PytorchState {
     made_from: Option<Experiment>,
     /// The script (and its coloured layout), or why there is none.
+    /// Boundary: the script, or the reason there is none as the tab shows it.
     script: Option<Result<(String, LayoutJob), String>>,
     /// How many times the script was made (tests check it is not every frame).
     pub renders: usize,
+    /// Boundary: where the last save went, or why it failed, as shown.
     saved: Option<Result<PathBuf, String>>,
     /// When Copy was last pressed, to say so for a few seconds.
     copied_at: Option<std::time::Instant>,
@@ -38,12 +41,14 @@ impl PytorchState {
         self.renders += 1;
         self.made_from = Some(exp.clone());
         self.copied_at = None;
-        self.script = Some(render(exp, None, false, Path::new("train.py")).map(
-            |Rendered { script, .. }| {
-                let job = highlight(&script);
-                (script, job)
-            },
-        ));
+        self.script = Some(
+            render(exp, None, false, Path::new("train.py"))
+                .map(|Rendered { script, .. }| {
+                    let job = highlight(&script);
+                    (script, job)
+                })
+                .map_err(|e| e.to_string()),
+        );
     }
 
     /// The script shown, or the reason there is none (None before the first frame).
@@ -89,7 +94,11 @@ impl PytorchState {
                             .set_file_name(format!("{}.py", file_stem(&exp.name)))
                             .save_file()
                     {
-                        self.saved = Some(save_script(exp, &path).map(|e| e.script));
+                        self.saved = Some(
+                            save_script(exp, &path)
+                                .map(|e| e.script)
+                                .map_err(|e| e.to_string()),
+                        );
                     }
                     match &self.saved {
                         Some(Ok(p)) => {
@@ -126,7 +135,7 @@ impl PytorchState {
 }
 
 /// Writes the script for `exp` to `path` and its validation split beside it.
-pub fn save_script(exp: &Experiment, path: &Path) -> Result<Exported, String> {
+pub fn save_script(exp: &Experiment, path: &Path) -> Result<Exported, ExportError> {
     export(exp, None, false, path)
 }
 

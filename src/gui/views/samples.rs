@@ -42,7 +42,7 @@ impl SamplesState {
             self.job = Some(Job::spawn(
                 "preview",
                 move || ctx.request_repaint(),
-                move || load_images(&spec, seed).map_err(|e| e.to_string()),
+                move || Ok(load_images(&spec, seed)?),
             ));
         }
         if let Some(job) = &mut self.job

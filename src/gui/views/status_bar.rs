@@ -136,7 +136,7 @@ mod tests {
     /// both from the run's Started event, not from the (editable) experiment.
     #[test]
     fn the_unit_and_items_per_step_come_from_the_run() {
-        use crate::train::{ItemUnit, RunInfo, StepItems, TrainEvent};
+        use crate::events::{ItemUnit, RunInfo, StepItems, TrainEvent};
         let mut series = RunSeries::default();
         assert_eq!(step_items(&series), (0, "samples/s"));
         let info = RunInfo {

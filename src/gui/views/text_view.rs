@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
+use crate::events::{Probe, ProbeAnswer};
 use crate::gui::state::job::Job;
 use crate::gui::state::run_state::RunSeries;
+use crate::infer::{Classifier, Generator};
 use crate::spec::{DatasetSpec, Experiment, TextTask};
-use crate::text::{Classifier, Generator};
-use crate::train::{Probe, ProbeAnswer};
 
 /// A trained text model loaded from a run folder.
 enum TrainedText {

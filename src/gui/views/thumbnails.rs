@@ -103,25 +103,33 @@ pub struct Tile<'a> {
 }
 
 /// Draws `tiles` in rows that fit the width; each image is `side` points square.
+/// Returns the index of the tile whose image was clicked.
 pub fn tile_grid(
     ui: &mut Ui,
     cache: &mut Thumbnails,
     size: [usize; 2],
     side: f32,
     tiles: &[Tile<'_>],
-) {
+) -> Option<usize> {
+    let mut clicked = None;
     let ctx = ui.ctx().clone();
     let cell = side + 10.0;
     let per_row = ((ui.available_width() / cell).floor() as usize).max(1);
-    for row in tiles.chunks(per_row) {
+    for (r, row) in tiles.chunks(per_row).enumerate() {
         ui.horizontal(|ui| {
-            for tile in row {
+            for (k, tile) in row.iter().enumerate() {
                 let tex = cache.get(&ctx, &tile.id, size, tile.pixels);
                 ui.allocate_ui(Vec2::new(cell, side + 40.0), |ui| {
                     ui.vertical(|ui| {
                         let image = egui::Image::new(egui::load::SizedTexture::from(&tex))
                             .fit_to_exact_size(Vec2::splat(side));
-                        ui.add(image).on_hover_text(&tile.hover);
+                        if ui
+                            .add(image.sense(egui::Sense::click()))
+                            .on_hover_text(&tile.hover)
+                            .clicked()
+                        {
+                            clicked = Some(r * per_row + k);
+                        }
                         let mut text = RichText::new(&tile.caption);
                         if let Some(c) = tile.color {
                             text = text.color(c);
@@ -133,4 +141,5 @@ pub fn tile_grid(
         });
         ui.add_space(4.0);
     }
+    clicked
 }

@@ -11,7 +11,7 @@ use egui::{TextureHandle, Ui, Vec2};
 use super::thumbnails::signed_texture;
 use crate::gui::figure::buttons::save_png_button;
 use crate::gui::figure::pictures::weights_png;
-use crate::gui::state::inspect::{Inspector, WeightsView};
+use crate::gui::state::inspect::{Inspector, WeightTensor};
 
 /// Units drawn at most.
 const MAX_TILES: usize = 128;
@@ -90,9 +90,10 @@ pub fn weights_view(
 }
 
 /// The units drawn on screen as one PNG, 64 pixels or so per unit.
-pub fn weights_picture(view: &WeightsView, image_side: usize) -> Result<Vec<u8>, String> {
-    let (count, [w, h]) = tiling(&view.shape, image_side)
-        .ok_or_else(|| format!("weights of shape {:?} are not drawn as images", view.shape))?;
+pub fn weights_picture(view: &WeightTensor, image_side: usize) -> anyhow::Result<Vec<u8>> {
+    let (count, [w, h]) = tiling(&view.shape, image_side).ok_or_else(|| {
+        anyhow::anyhow!("weights of shape {:?} are not drawn as images", view.shape)
+    })?;
     let per_unit = view.values.len() / count.max(1);
     let units: Vec<&[f32]> = (0..count.min(MAX_TILES))
         .map_while(|unit| view.values.get(unit * per_unit..unit * per_unit + w * h))
@@ -101,7 +102,7 @@ pub fn weights_picture(view: &WeightsView, image_side: usize) -> Result<Vec<u8>,
     weights_png(&units, [w, h], zoom)
 }
 
-fn rebuild(ctx: &egui::Context, view: &WeightsView, state: &mut WeightsState, image_side: usize) {
+fn rebuild(ctx: &egui::Context, view: &WeightTensor, state: &mut WeightsState, image_side: usize) {
     state.tiles.clear();
     let Some((count, [w, h])) = tiling(&view.shape, image_side) else {
         return;

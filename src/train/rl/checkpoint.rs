@@ -14,6 +14,7 @@ use super::Agent;
 use super::dqn::DqnState;
 use super::report::EpisodeLog;
 use crate::runs::checkpoints::{self, NamedTensors};
+use crate::train::ResumeError;
 use crate::train::checkpoint::STATE_VERSION;
 
 /// What `state.json` of a gridworld checkpoint holds.
@@ -80,17 +81,19 @@ pub(crate) fn agent_parts(agent: &Agent) -> candle_core::Result<AgentParts> {
 }
 
 /// Reads the checkpoint in `dir` into `agent`; returns its state for the loop.
-pub(crate) fn restore(agent: &mut Agent, dir: &Path, method: &str) -> Result<RlState, String> {
+pub(crate) fn restore(agent: &mut Agent, dir: &Path, method: &str) -> Result<RlState, ResumeError> {
     let device = match agent {
         Agent::Table(_) => Device::Cpu,
         Agent::Net(d) => d.device().clone(),
     };
     let (loaded, state): (_, RlState) = checkpoints::read(dir, &device)?;
     if state.version != STATE_VERSION || state.kind != "gridworld" || state.method != method {
-        return Err(format!(
-            "it is a version {} checkpoint of a {} {} run; this is a gridworld {method} run",
-            state.version, state.method, state.kind
-        ));
+        return Err(ResumeError::RlKind {
+            version: state.version,
+            method: state.method,
+            kind: state.kind,
+            this_method: method.to_string(),
+        });
     }
     let model_path = loaded.dir.join(checkpoints::MODEL);
     match (agent, &state.table_rng, &state.dqn) {
@@ -98,20 +101,22 @@ pub(crate) fn restore(agent: &mut Agent, dir: &Path, method: &str) -> Result<RlS
             let q = loaded
                 .model
                 .get(QTABLE)
-                .ok_or("the checkpoint has no Q-table")?
+                .ok_or_else(|| ResumeError::NoTensor {
+                    name: "Q-table".into(),
+                })?
                 .to_vec2::<f32>()
-                .map_err(|e| e.to_string())?;
+                .map_err(ResumeError::Tensors)?;
             let rows = q
                 .iter()
                 .map(|r| <[f32; 4]>::try_from(r.as_slice()))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| "the checkpoint's Q-table does not have 4 actions per state")?;
+                .map_err(|_| ResumeError::QTableWidth)?;
             t.restore(rows, *rng)?;
         }
         (Agent::Net(d), None, Some(dqn)) => {
             d.restore(&loaded.model, &loaded.training, dqn, &model_path)?;
         }
-        _ => return Err("the checkpoint is of another kind of agent".into()),
+        _ => return Err(ResumeError::OtherAgent),
     }
     Ok(state)
 }

@@ -168,19 +168,21 @@ impl DqnLearner {
         training: &HashMap<String, Tensor>,
         state: &DqnState,
         path: &Path,
-    ) -> Result<(), String> {
-        let mismatch = |e: candle_core::Error| {
-            format!("the checkpoint's network does not match this experiment's model: {e}")
-        };
-        self.online.load_state(model, path).map_err(mismatch)?;
+    ) -> Result<(), crate::train::ResumeError> {
+        use crate::train::ResumeError;
+        self.online
+            .load_state(model, path)
+            .map_err(ResumeError::Network)?;
         let target: HashMap<String, Tensor> = training
             .iter()
             .filter_map(|(k, v)| Some((k.strip_prefix(TARGET)?.to_string(), v.clone())))
             .collect();
-        self.target.load_state(&target, path).map_err(mismatch)?;
+        self.target
+            .load_state(&target, path)
+            .map_err(ResumeError::Network)?;
         self.opt
             .import(training, state.optimizer_steps)
-            .map_err(|e| e.to_string())?;
+            .map_err(ResumeError::Optimizer)?;
         self.replay.restore(training, state.replay_cursor)?;
         self.rng = Rng::from_state(state.rng);
         self.dropout_rng = Rng::from_state(state.dropout_rng);

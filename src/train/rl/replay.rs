@@ -2,6 +2,7 @@
 //! not encoded vectors: the encodings live once in a matrix on the device) from
 //! which training batches are drawn uniformly at random.
 
+use crate::train::ResumeError;
 use crate::util::rng::Rng;
 
 /// One move: from `state` with `action` to `next`, earning `reward`.
@@ -98,25 +99,26 @@ impl Replay {
         &mut self,
         tensors: &std::collections::HashMap<String, candle_core::Tensor>,
         cursor: usize,
-    ) -> Result<(), String> {
-        let get_u32 = |name: &str| -> Result<Vec<u32>, String> {
-            tensors
-                .get(name)
-                .ok_or_else(|| format!("the checkpoint has no {name}"))?
-                .to_vec1::<u32>()
-                .map_err(|e| format!("{name}: {e}"))
+    ) -> Result<(), ResumeError> {
+        let get = |name: &str| {
+            tensors.get(name).ok_or_else(|| ResumeError::NoTensor {
+                name: name.to_string(),
+            })
         };
+        let read = |name: &str| {
+            let name = name.to_string();
+            move |source| ResumeError::Tensor { name, source }
+        };
+        let get_u32 = |name: &str| get(name)?.to_vec1::<u32>().map_err(read(name));
         let (state, action, next, terminal) = (
             get_u32("replay.state")?,
             get_u32("replay.action")?,
             get_u32("replay.next")?,
             get_u32("replay.terminal")?,
         );
-        let reward = tensors
-            .get("replay.reward")
-            .ok_or("the checkpoint has no replay.reward")?
+        let reward = get("replay.reward")?
             .to_vec1::<f32>()
-            .map_err(|e| format!("replay.reward: {e}"))?;
+            .map_err(read("replay.reward"))?;
         let n = state.len();
         if [action.len(), next.len(), terminal.len(), reward.len()]
             .iter()
@@ -124,7 +126,7 @@ impl Replay {
             || n > self.capacity
             || cursor >= self.capacity
         {
-            return Err("the checkpoint's replay buffer is inconsistent".into());
+            return Err(ResumeError::Replay);
         }
         self.items = (0..n)
             .map(|i| Transition {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tabular::EpisodeOutcome;
 use crate::data::maze::GreedyPath;
-use crate::train::rl_events::EpisodeMetrics;
+use crate::events::EpisodeMetrics;
 
 /// Running statistics of an RL run (saved whole in checkpoints, but for the
 /// snapshot clock).

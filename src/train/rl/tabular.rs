@@ -87,13 +87,16 @@ impl TabularLearner {
     }
 
     /// Continues from a checkpoint's table and stream position.
-    pub(crate) fn restore(&mut self, q: Vec<[f32; 4]>, rng: [u64; 4]) -> Result<(), String> {
+    pub(crate) fn restore(
+        &mut self,
+        q: Vec<[f32; 4]>,
+        rng: [u64; 4],
+    ) -> Result<(), crate::train::ResumeError> {
         if q.len() != self.q.len() {
-            return Err(format!(
-                "the checkpoint's Q-table has {} states, this maze has {}",
-                q.len(),
-                self.q.len()
-            ));
+            return Err(crate::train::ResumeError::QTableStates {
+                then: q.len(),
+                now: self.q.len(),
+            });
         }
         self.q = q;
         self.rng = Rng::from_state(rng);

@@ -6,20 +6,22 @@ use std::time::Instant;
 
 use candle_core::{Device, Var};
 
+use super::layer_stats::{STATS_SAMPLES, StatsBatch};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::{at, run_task};
 use crate::data::{load_images, split_train_val};
+use crate::events::{
+    ItemUnit, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, TrainEvent,
+};
 use crate::model::{Mode, Model, classification_loss};
 use crate::spec::{DatasetSpec, Experiment};
 use crate::spec::{LayerSpec, infer_shapes};
 use crate::train::Probe;
+use crate::train::ResumeError;
 use crate::train::batches::BatchSource;
 use crate::train::device::{describe, device_for};
 use crate::train::emitter::Emitter;
 use crate::train::evaluate::{DeviceSplit, evaluate, normalised, to_device};
-use crate::train::events::{
-    ItemUnit, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, TrainEvent,
-};
 use crate::train::finetune::init_and_freeze;
 use crate::train::handle::StartOptions;
 use crate::train::metrics::count_correct;
@@ -68,8 +70,8 @@ fn setup(
             "the image loop needs an image dataset (dataset: Images(...))",
         ));
     };
-    let device = device_for(exp.device).map_err(RunFailure::input)?;
-    let data = load_images(data_spec, exp.seed).map_err(|e| RunFailure::input(e.to_string()))?;
+    let device = device_for(exp.device)?;
+    let data = load_images(data_spec, exp.seed)?;
     let input = [data.test.channels, data.test.rows, data.test.cols];
     check_output_width(&exp.model, &input, &data.classes)?;
     let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
@@ -154,7 +156,7 @@ fn check_output_width(
     input: &[usize; 3],
     classes: &[String],
 ) -> Result<(), RunFailure> {
-    let shapes = infer_shapes(layers, input).map_err(|e| RunFailure::input(e.to_string()))?;
+    let shapes = infer_shapes(layers, input)?;
     let last = shapes.last().map(|s| s.output.clone()).unwrap_or_default();
     let n = classes.len();
     if last == [n] {
@@ -230,6 +232,17 @@ impl Task for Images {
         .answer(probe, step)
     }
 
+    fn stats_batch(&self) -> candle_core::Result<Option<StatsBatch<'_>>> {
+        // The first training samples in file order (not augmented).
+        let n = STATS_SAMPLES.min(self.train.len());
+        let y = self.train.y.narrow(0, 0, n)?;
+        let kernels = self.model.kernels();
+        Ok(Some(StatsBatch {
+            inputs: self.train.x.narrow(0, 0, n)?,
+            loss: Box::new(move |logits| classification_loss(logits, &y, kernels)),
+        }))
+    }
+
     fn state(&self) -> TaskState {
         TaskState {
             rngs: [
@@ -241,7 +254,7 @@ impl Task for Images {
         }
     }
 
-    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+    fn restore(&mut self, state: &TaskState) -> Result<(), ResumeError> {
         state.restore_order(&mut self.order, "images")?;
         self.shuffle = state.rng("shuffle")?;
         self.batches.set_rng(state.rng("augment")?);

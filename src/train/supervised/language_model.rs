@@ -13,15 +13,16 @@ use candle_core::{D, Device, Tensor};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::text_setup::{TextSetup, announce, prepare};
 use super::{RunContext, train as train_task};
-use crate::data::text::{BREAK, Vocab};
-use crate::model::{Kernels, Mode, Model, classification_loss};
-use crate::spec::{Experiment, LanguageModelSpec, TextDatasetSpec};
-use crate::text::{Sampling, generate};
-use crate::train::Probe;
-use crate::train::emitter::Emitter;
-use crate::train::events::{
+use crate::data::text::{LmSplit, LmStreams, TokenIds, Vocab};
+use crate::events::{
     ItemUnit, LanguageMetrics, ProbeAnswer, RunSummary, Split, StepItems, TextSample, TrainEvent,
 };
+use crate::infer::{Sampling, generate};
+use crate::model::{Kernels, Mode, Model, classification_loss};
+use crate::spec::{Experiment, LanguageModelSpec, TextDatasetSpec};
+use crate::train::Probe;
+use crate::train::ResumeError;
+use crate::train::emitter::Emitter;
 use crate::train::handle::StartOptions;
 use crate::train::steering::Steering;
 use crate::train::worker::RunFailure;
@@ -31,19 +32,11 @@ use crate::util::rng::Rng;
 const MAX_EVAL_WINDOWS: usize = 512;
 const EVAL_BATCH: usize = 64;
 
-/// One token stream with break tokens between documents.
-pub(crate) fn stream(docs: &[usize], corpus: &[String], vocab: &Vocab) -> Vec<u32> {
-    let mut out = vec![BREAK];
-    for &i in docs {
-        out.extend(vocab.encode(&corpus[i]));
-        out.push(BREAK);
-    }
-    out
-}
-
-/// Input and target windows `[n, t]` starting at `starts`.
+/// Input and target windows `[n, t]` starting at `starts` (positions in the
+/// split stream that begins at `base` of `ids`).
 fn windows(
-    stream: &[u32],
+    ids: &TokenIds,
+    base: usize,
     starts: &[usize],
     t: usize,
     device: &Device,
@@ -51,8 +44,9 @@ fn windows(
     let mut x = Vec::with_capacity(starts.len() * t);
     let mut y = Vec::with_capacity(starts.len() * t);
     for &s in starts {
-        x.extend_from_slice(&stream[s..s + t]);
-        y.extend_from_slice(&stream[s + 1..s + t + 1]);
+        let s = base + s;
+        ids.extend_u32(s..s + t, &mut x);
+        ids.extend_u32(s + 1..s + t + 1, &mut y);
     }
     Ok((
         Tensor::from_vec(x, (starts.len(), t), device)?,
@@ -78,24 +72,26 @@ fn loss_and_correct(
     Ok((loss, correct))
 }
 
-/// Mean loss and accuracy over fixed windows of `stream`.
+/// Mean loss and accuracy over fixed windows of the split stream at `range`.
 fn evaluate(
     model: &Model,
-    stream: &[u32],
+    ids: &TokenIds,
+    range: std::ops::Range<usize>,
     t: usize,
     device: &Device,
 ) -> candle_core::Result<Option<(f64, f64)>> {
-    if stream.len() <= t + 1 {
+    let len = range.len();
+    if len <= t + 1 {
         return Ok(None);
     }
-    let starts: Vec<usize> = (0..(stream.len() - 1) / t)
+    let starts: Vec<usize> = (0..(len - 1) / t)
         .map(|k| k * t)
-        .filter(|s| s + t < stream.len())
+        .filter(|s| s + t < len)
         .take(MAX_EVAL_WINDOWS)
         .collect();
     let (mut loss, mut correct, mut n) = (0.0f64, 0.0f64, 0usize);
     for chunk in starts.chunks(EVAL_BATCH) {
-        let (x, y) = windows(stream, chunk, t, device)?;
+        let (x, y) = windows(ids, range.start, chunk, t, device)?;
         let logits = model.forward(&x, Mode::Eval)?;
         let (l, c) = loss_and_correct(&logits, &y, model.kernels())?;
         loss += l.to_scalar::<f32>()? as f64 * chunk.len() as f64;
@@ -151,9 +147,10 @@ struct LanguageModel<'a> {
     device: Device,
     model: Model,
     vocab: Vocab,
-    train: Vec<u32>,
-    val: Vec<u32>,
-    test: Vec<u32>,
+    /// Every split's tokens, compact, with the splits as ranges.
+    streams: LmStreams,
+    /// Length of the training stream.
+    train_len: usize,
     batch_size: usize,
     steps_per_epoch: u64,
     sampling: Sampling,
@@ -171,26 +168,24 @@ pub(crate) fn run(
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
     let setup = prepare(exp, spec, options, emitter, false, &|_, v| Ok(v.len()))?;
-    let docs = &setup.corpus.docs;
-    let train = stream(&setup.splits.train, docs, &setup.vocab);
-    let val = stream(&setup.splits.val, docs, &setup.vocab);
-    let test = stream(&setup.splits.test, docs, &setup.vocab);
+    let streams = LmStreams::build(&setup.splits, &setup.corpus.docs, &setup.vocab);
+    let [train, val, test] = [LmSplit::Train, LmSplit::Val, LmSplit::Test].map(|s| streams.len(s));
     let t = lm.seq_len;
     let tr = &exp.training;
-    if train.len() <= t + 1 {
+    if train <= t + 1 {
         return Err(RunFailure::input(format!(
             "the training text has {} tokens, fewer than seq_len + 2 = {}; lower dataset.task.seq_len",
-            train.len(),
+            train,
             t + 2
         )));
     }
     let tokens_per_step = tr.batch_size * t;
-    let steps_per_epoch = (train.len() / tokens_per_step).max(1) as u64;
+    let steps_per_epoch = (train / tokens_per_step).max(1) as u64;
     announce(
         exp,
         &setup,
         emitter,
-        (train.len(), val.len(), test.len()),
+        (train, val, test),
         steps_per_epoch,
         Vec::new(),
         StepItems {
@@ -210,9 +205,8 @@ pub(crate) fn run(
         device,
         model,
         vocab,
-        train,
-        val,
-        test,
+        streams,
+        train_len: train,
         batch_size: tr.batch_size,
         steps_per_epoch,
         sampling: Sampling {
@@ -247,9 +241,10 @@ impl Task for LanguageModel<'_> {
     fn train_batch(&mut self, _index: usize, dropout: &mut Rng) -> candle_core::Result<Batch> {
         let t = self.lm.seq_len;
         let starts: Vec<usize> = (0..self.batch_size)
-            .map(|_| self.batch_rng.below(self.train.len() - t - 1))
+            .map(|_| self.batch_rng.below(self.train_len - t - 1))
             .collect();
-        let (x, y) = windows(&self.train, &starts, t, &self.device)?;
+        let train = self.streams.split(LmSplit::Train);
+        let (x, y) = windows(&self.streams.ids, train.start, &starts, t, &self.device)?;
         let logits = self.model.forward(&x, Mode::Train(dropout))?;
         let (loss, correct) = loss_and_correct(&logits, &y, self.model.kernels())?;
         Ok(Batch {
@@ -260,11 +255,17 @@ impl Task for LanguageModel<'_> {
     }
 
     fn evaluate(&mut self, split: Split) -> candle_core::Result<Option<TaskEval>> {
-        let stream = match split {
-            Split::Test => &self.test,
-            _ => &self.val,
-        };
-        let result = evaluate(&self.model, stream, self.lm.seq_len, &self.device)?;
+        let range = self.streams.split(match split {
+            Split::Test => LmSplit::Test,
+            _ => LmSplit::Val,
+        });
+        let result = evaluate(
+            &self.model,
+            &self.streams.ids,
+            range,
+            self.lm.seq_len,
+            &self.device,
+        )?;
         Ok(result.map(|(loss, accuracy)| TaskEval {
             loss,
             accuracy,
@@ -319,7 +320,7 @@ impl Task for LanguageModel<'_> {
         }
     }
 
-    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+    fn restore(&mut self, state: &TaskState) -> Result<(), ResumeError> {
         self.batch_rng = state.rng("shuffle")?;
         self.sample_rng = state.rng("sample")?;
         Ok(())

@@ -12,6 +12,7 @@
 
 pub(crate) mod images;
 pub(crate) mod language_model;
+pub(crate) mod layer_stats;
 pub(crate) mod points;
 pub(crate) mod task;
 pub(crate) mod text_classifier;
@@ -27,7 +28,6 @@ use super::checkpoint::{self, EngineState, STATE_VERSION};
 use super::clip::clip_scale;
 use super::early_stopping::EarlyStopper;
 use super::emitter::Emitter;
-use super::events::{EvalMetrics, RunSummary, Split, StepMetrics, StopReason, TrainEvent};
 use super::handle::StartOptions;
 use super::loss_scale::{INITIAL_SCALE, LossScaler};
 use super::loss_watch::LossWatch;
@@ -37,8 +37,10 @@ use super::precision::{grads_finite, unscaled};
 use super::schedule::{decay_steps, lr_at};
 use super::steering::Steering;
 use super::worker::RunFailure;
+use crate::events::{EvalMetrics, RunSummary, Split, StepMetrics, StopReason, TrainEvent};
 use crate::runs::checkpoints;
 use crate::spec::{Experiment, Precision};
+use crate::train::ResumeError;
 use crate::util::memory::peak_rss_bytes;
 use crate::util::rng::Rng;
 
@@ -72,7 +74,11 @@ const PAUSE_BEFORE_CHECKPOINT: Duration = Duration::from_secs(2);
 
 /// Turns a candle error into a failure at `step`.
 pub(crate) fn at(step: u64) -> impl Fn(candle_core::Error) -> RunFailure {
-    move |e| RunFailure::at(step, format!("training error at step {step}: {e}"))
+    move |source| RunFailure::Candle {
+        step,
+        context: format!("training error at step {step}"),
+        source,
+    }
 }
 
 /// What the engine needs to know about the run besides its task.
@@ -122,14 +128,23 @@ pub(crate) fn train<T: Task>(
     let changes = crate::spec::scheduled_optimizers(exp)
         .map_err(|e| RunFailure::input(e.to_string()))?
         .into_iter()
-        .map(|(epoch, spec)| (epoch as u64 * steps_per_epoch, spec))
+        .map(|(at, spec)| match at {
+            crate::spec::ChangeAt::Epoch(epoch) => (epoch as u64 * steps_per_epoch, spec),
+            crate::spec::ChangeAt::Step(step) => (step, spec),
+        })
         .collect();
+    let control = super::schedule::LrSteerer::for_run(exp, ctx.options.lr_agent.clone())
+        .map_err(RunFailure::input)?;
     let mut engine = Engine {
         ctx,
         changes,
+        control,
         masks: None,
         steps_per_epoch,
-        total_steps: steps_per_epoch * t.epochs as u64,
+        total_steps: match &ctx.options.lr_sweep {
+            Some(lrs) => lrs.len() as u64,
+            None => steps_per_epoch * t.epochs as u64,
+        },
         decay_steps: decay_steps(&exp.schedule, t.epochs, steps_per_epoch),
         step: 0,
         items: 0,
@@ -172,6 +187,9 @@ struct Engine<'a> {
     ctx: &'a RunContext<'a>,
     /// `schedule.changes`: (first step, optimizer settings from then on).
     changes: Vec<(u64, crate::spec::OptimizerSpec)>,
+    /// A learned controller steering the lr (a study episode's agent, or
+    /// `schedule.decay: Controlled`).
+    control: Option<super::schedule::LrSteerer>,
     /// `training.prune`: weights held at zero after every step.
     masks: Option<super::prune::Masks>,
     steps_per_epoch: u64,
@@ -240,8 +258,8 @@ impl Engine<'_> {
                 continue;
             }
             let index = (self.step % self.steps_per_epoch) as usize;
+            self.apply_scheduled_change(opt, steering, emitter);
             if index == 0 {
-                self.apply_scheduled_change(opt, steering, emitter);
                 task.begin_epoch();
                 self.epoch_loss = (0.0, 0);
                 self.epoch_acc = (0.0, 0);
@@ -285,15 +303,17 @@ impl Engine<'_> {
             self.items += batch.items as u64;
             let end_of_epoch = self.step.is_multiple_of(self.steps_per_epoch);
             self.add_time(began);
-            if self.step.is_multiple_of(t.log_every_steps as u64) || end_of_epoch {
+            let sweep = self.ctx.options.lr_sweep.is_some();
+            if sweep || self.step.is_multiple_of(t.log_every_steps as u64) || end_of_epoch {
                 self.flush_step_with_lr(emitter, lr)?;
             }
             task.after_step(self.step, self.step == self.total_steps, emitter)
                 .map_err(at(self.step))?;
-            let eval_due = match t.eval_every_steps {
-                Some(k) => self.step.is_multiple_of(k as u64),
-                None => end_of_epoch,
-            };
+            let eval_due = !sweep
+                && match t.eval_every_steps {
+                    Some(k) => self.step.is_multiple_of(k as u64),
+                    None => end_of_epoch,
+                };
             if eval_due && self.validate(task, emitter)? {
                 self.flush_step(emitter, steering.peak_lr)?;
                 emitter.emit(TrainEvent::Note {
@@ -306,7 +326,10 @@ impl Engine<'_> {
                 });
                 return Ok(StopReason::EarlyStopped);
             }
-            if checkpoint::due(&t.checkpoint, self.step, self.steps_per_epoch) {
+            if (self.control.as_ref()).is_some_and(|c| c.due(self.step, self.total_steps)) {
+                self.decide(task, emitter, steering, lr)?;
+            }
+            if !sweep && checkpoint::due(&t.checkpoint, self.step, self.steps_per_epoch) {
                 // The steps since the last Step event are not in a checkpoint:
                 // logged first, so a run resumed from it records the same.
                 self.flush_step_with_lr(emitter, lr)?;
@@ -329,14 +352,22 @@ impl Engine<'_> {
         // A completed run ends with a validation pass, so the summary's val and
         // test figures describe the same weights (with eval_every_steps, or in an
         // extended run, the last one could be many steps old).
-        if reason == StopReason::Completed && self.last_val_step != Some(self.step) {
+        // The lr range test only measures the training loss.
+        let sweep = self.ctx.options.lr_sweep.is_some();
+        if reason == StopReason::Completed && self.last_val_step != Some(self.step) && !sweep {
             self.validate(task, emitter)?;
         }
-        // The final position, so that `trainlab resume` can extend a finished run.
-        if self.last_checkpoint != Some(self.step) {
+        // The final position, so that `trainlab resume` can extend a finished run
+        // (with keep_last 0 only a stopped run keeps one: see `worker`).
+        let kept = exp.training.checkpoint.keep_last > 0 || reason == StopReason::Stopped;
+        if kept && !sweep && self.last_checkpoint != Some(self.step) {
             self.checkpoint(task, opt, emitter, steering);
         }
-        let test = task.evaluate(Split::Test).map_err(at(self.step))?;
+        let test = if sweep {
+            None
+        } else {
+            task.evaluate(Split::Test).map_err(at(self.step))?
+        };
         if let Some(e) = &test {
             self.emit_eval(Split::Test, e, emitter);
         }
@@ -404,21 +435,91 @@ impl Engine<'_> {
         let Some((_, spec)) = self.changes.iter().find(|(s, _)| *s == self.step) else {
             return;
         };
+        let by_step = self
+            .ctx
+            .exp
+            .schedule
+            .changes
+            .iter()
+            .any(|c| c.step.is_some());
         if spec.lr() != opt.spec().lr() {
             steering.peak_lr = spec.lr();
+            if by_step {
+                // A controller's recorded decision: shown as it was made.
+                steering.lr_changes.push((self.step, spec.lr()));
+                emitter.emit(TrainEvent::LrChanged {
+                    step: self.step,
+                    lr: spec.lr(),
+                });
+            }
         }
         opt.set_spec(spec.clone());
+        let when = if by_step {
+            format!("step {}", self.step)
+        } else {
+            format!("epoch {}", self.step / self.steps_per_epoch)
+        };
         emitter.emit(TrainEvent::Note {
             step: self.step,
             message: format!(
-                "epoch {}: optimizer settings now {}",
-                self.step / self.steps_per_epoch,
+                "{when}: optimizer settings now {}",
                 ron::to_string(spec).unwrap_or_else(|_| format!("{spec:?}"))
             ),
         });
     }
 
+    /// A controller's decision after this step: the window's losses logged, a
+    /// validation pass at this step, then the lr the agent chose from the next
+    /// step on (echoed as LrChanged when it changed, and as a Note).
+    fn decide<T: Task>(
+        &mut self,
+        task: &mut T,
+        emitter: &mut Emitter,
+        steering: &mut Steering,
+        lr: f64,
+    ) -> Result<(), RunFailure> {
+        self.flush_step_with_lr(emitter, lr)?;
+        if self.last_val_step != Some(self.step) {
+            // Early stopping counts this evaluation too; a stop it calls for
+            // takes effect at the run's next own evaluation.
+            self.validate(task, emitter)?;
+        }
+        let val = self.last_val.as_ref().map(|e| (e.loss, e.accuracy));
+        let Some(c) = &mut self.control else {
+            return Ok(());
+        };
+        let peak = steering.peak_lr;
+        let d = c.decide(self.step, self.total_steps, peak, val);
+        if d.lr != peak {
+            steering.peak_lr = d.lr;
+            steering.lr_changes.push((self.step, d.lr));
+            emitter.emit(TrainEvent::LrChanged {
+                step: self.step,
+                lr: d.lr,
+            });
+        }
+        emitter.emit(TrainEvent::Note {
+            step: self.step,
+            message: format!(
+                "controller at step {}: state {} ({}), lr x{} = {:e}",
+                self.step,
+                d.state,
+                c.state_label(d.state),
+                d.lr / peak,
+                d.lr
+            ),
+        });
+        Ok(())
+    }
+
     fn lr(&self, peak: f64, step: u64) -> f64 {
+        if let Some(lrs) = &self.ctx.options.lr_sweep {
+            return lrs
+                .get(step as usize)
+                .or(lrs.last())
+                .copied()
+                .unwrap_or(peak);
+        }
         lr_at(
             &self.ctx.exp.schedule,
             peak,
@@ -454,6 +555,9 @@ impl Engine<'_> {
             });
         }
         let n = totals.steps;
+        if let Some(c) = &mut self.control {
+            c.observe_loss(totals.mean_loss, n);
+        }
         self.epoch_loss.0 += totals.mean_loss * n as f64;
         self.epoch_loss.1 += n;
         self.epoch_acc.0 += totals.accuracy * n as f64;
@@ -495,10 +599,28 @@ impl Engine<'_> {
             ));
         }
         self.emit_eval(Split::Val, &e, emitter);
+        self.layer_stats(task, emitter)?;
         let stop = self.stopper.as_mut().is_some_and(|s| s.should_stop(e.loss));
         self.last_val = Some(e);
         self.last_val_step = Some(self.step);
         Ok(stop)
+    }
+
+    /// Records the per-layer statistics of this eval point (`training.layer_stats`).
+    fn layer_stats<T: Task>(&self, task: &T, emitter: &mut Emitter) -> Result<(), RunFailure> {
+        if !self.ctx.exp.training.layer_stats {
+            return Ok(());
+        }
+        let Some(batch) = task.stats_batch().map_err(at(self.step))? else {
+            return Ok(());
+        };
+        let kinds: Vec<String> = (self.ctx.exp.model.iter())
+            .map(|l| l.kind().to_string())
+            .collect();
+        let stats =
+            layer_stats::measure(task.model(), &kinds, &batch, self.step).map_err(at(self.step))?;
+        emitter.emit(TrainEvent::LayerStats(stats));
+        Ok(())
     }
 
     fn emit_eval(&self, split: Split, e: &TaskEval, emitter: &mut Emitter) {
@@ -568,27 +690,31 @@ impl Engine<'_> {
         emitter: &mut Emitter,
         dir: &Path,
     ) -> Result<(), RunFailure> {
-        let bad =
-            |msg: String| RunFailure::input(format!("cannot resume from {}: {msg}", dir.display()));
+        let bad = |source: ResumeError| RunFailure::Resume {
+            dir: dir.to_path_buf(),
+            source: Box::new(source),
+        };
         let device = task
             .model()
             .params()
             .first()
             .map(|(_, v)| v.device().clone())
             .unwrap_or(candle_core::Device::Cpu);
-        let (loaded, state): (_, EngineState) = checkpoints::read(dir, &device).map_err(bad)?;
+        let (loaded, state): (_, EngineState) =
+            checkpoints::read(dir, &device).map_err(|e| bad(e.into()))?;
         if state.version != STATE_VERSION || state.kind != self.ctx.kind {
-            return Err(bad(format!(
-                "it is a version {} checkpoint of a {} run; this is a {} run (version {STATE_VERSION})",
-                state.version, state.kind, self.ctx.kind
-            )));
+            return Err(bad(ResumeError::Kind {
+                version: state.version,
+                kind: state.kind,
+                this_kind: self.ctx.kind.to_string(),
+                this_version: STATE_VERSION,
+            }));
         }
         if state.steps_per_epoch != self.steps_per_epoch {
-            return Err(bad(format!(
-                "an epoch had {} steps then and has {} now: training.batch_size or the \
-                 data changed since the checkpoint",
-                state.steps_per_epoch, self.steps_per_epoch
-            )));
+            return Err(bad(ResumeError::StepsPerEpoch {
+                then: state.steps_per_epoch,
+                now: self.steps_per_epoch,
+            }));
         }
         // At the end exactly, a run without a summary (killed, or out of disk
         // space, after its last checkpoint) completes here: test pass, weights,
@@ -596,23 +722,16 @@ impl Engine<'_> {
         let finished = (self.ctx.options.run_dir.as_ref())
             .is_some_and(|d| d.join(crate::runs::files::SUMMARY).is_file());
         if state.step > self.total_steps || (state.step == self.total_steps && finished) {
-            return Err(bad(format!(
-                "the run already trained all {} epochs ({} steps); to train more, raise \
-                 the epochs, e.g. --set training.epochs={}",
-                self.ctx.exp.training.epochs,
-                state.step,
-                self.ctx.exp.training.epochs + 1
-            )));
+            return Err(bad(ResumeError::AlreadyTrained {
+                epochs: self.ctx.exp.training.epochs,
+                steps: state.step,
+            }));
         }
         task.model()
             .load_state(&loaded.model, &loaded.dir.join(checkpoints::MODEL))
-            .map_err(|e| {
-                bad(format!(
-                    "the checkpoint's model does not match this experiment's model: {e}"
-                ))
-            })?;
+            .map_err(|e| bad(ResumeError::Model(e)))?;
         opt.import(&loaded.training, state.optimizer_steps)
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| bad(ResumeError::Optimizer(e)))?;
         task.restore(&state.task).map_err(bad)?;
         if let (Some(s), Some((best, bad_evals))) = (&mut self.stopper, state.stopper) {
             s.restore(best, bad_evals);

@@ -11,21 +11,24 @@ use std::time::Instant;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
+use super::layer_stats::{STATS_SAMPLES, StatsBatch};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::text_classifier::{correct_count, sample_losses};
 use super::{at, run_task};
 use crate::data::points::{Point, generate, grid};
-use crate::model::{Mode, Model};
-use crate::spec::{DatasetSpec, Experiment, Feature};
-use crate::train::Probe;
-use crate::train::device::{describe, device_for};
-use crate::train::emitter::Emitter;
-use crate::train::events::{
+use crate::events::{
     FieldLayer, FieldMaps, FieldWeights, ItemUnit, LayerRow, ProbeAnswer, RunInfo, RunSummary,
     Split, StepItems, TrainEvent,
 };
+use crate::model::{Mode, Model};
+use crate::spec::{DatasetSpec, Experiment, Feature};
+use crate::train::Probe;
+use crate::train::ResumeError;
+use crate::train::device::{describe, device_for};
+use crate::train::emitter::Emitter;
 use crate::train::finetune::init_and_freeze;
 use crate::train::handle::StartOptions;
+use crate::train::probe::ProbeError;
 use crate::train::steering::Steering;
 use crate::train::worker::RunFailure;
 use crate::util::rng::Rng;
@@ -105,7 +108,7 @@ fn setup(
             "the playground needs dataset: Points(...)",
         ));
     };
-    let device = device_for(exp.device).map_err(RunFailure::input)?;
+    let device = device_for(exp.device)?;
     let points = generate(spec, exp.seed);
     let train_split = Split2::new(&points.train, &spec.features, &device).map_err(at(0))?;
     let test = Split2::new(&points.test, &spec.features, &device).map_err(at(0))?;
@@ -204,11 +207,11 @@ impl PointsTask {
         }
     }
 
-    fn field(&self, id: u64, resolution: usize, step: u64) -> Result<ProbeAnswer, String> {
+    fn field(&self, id: u64, resolution: usize, step: u64) -> Result<ProbeAnswer, ProbeError> {
         if !(2..=MAX_RESOLUTION).contains(&resolution) {
-            return Err(format!(
-                "a field grid has 2 to {MAX_RESOLUTION} points a side"
-            ));
+            return Err(ProbeError::Resolution {
+                max: MAX_RESOLUTION,
+            });
         }
         let at = grid(resolution);
         let x: Vec<f32> = at
@@ -261,9 +264,7 @@ impl PointsTask {
                 weights,
             })
         };
-        run()
-            .map(|m| ProbeAnswer::Field(Box::new(m)))
-            .map_err(|e| e.to_string())
+        Ok(ProbeAnswer::Field(Box::new(run()?)))
     }
 }
 
@@ -329,9 +330,26 @@ impl Task for PointsTask {
     fn answer(&self, probe: &Probe, step: u64) -> ProbeAnswer {
         let result = match probe {
             Probe::Field { id, resolution } => self.field(*id, *resolution, step),
-            _ => Err("a playground run answers field probes only".to_string()),
+            _ => Err(ProbeError::FieldOnly),
         };
-        result.unwrap_or_else(|reason| ProbeAnswer::Unavailable { reason })
+        // The event contract carries the reason as text.
+        result.unwrap_or_else(|e| ProbeAnswer::Unavailable {
+            reason: e.to_string(),
+        })
+    }
+
+    fn stats_batch(&self) -> candle_core::Result<Option<StatsBatch<'_>>> {
+        // The first training points as generated.
+        let n = STATS_SAMPLES.min(self.train.len);
+        if n == 0 {
+            return Ok(None);
+        }
+        let classes = self.train.classes.narrow(0, 0, n)?;
+        let values = self.train.values.narrow(0, 0, n)?;
+        Ok(Some(StatsBatch {
+            inputs: self.train.x.narrow(0, 0, n)?,
+            loss: Box::new(move |out| self.score(out, &classes, &values)?.0.mean_all()),
+        }))
     }
 
     fn state(&self) -> TaskState {
@@ -341,7 +359,7 @@ impl Task for PointsTask {
         }
     }
 
-    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+    fn restore(&mut self, state: &TaskState) -> Result<(), ResumeError> {
         state.restore_order(&mut self.order, "points")?;
         self.shuffle = state.rng("shuffle")?;
         Ok(())

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::events::{ClassScores, LanguageMetrics, ProbeAnswer, Split};
 use crate::model::Model;
 use crate::train::Probe;
+use crate::train::ResumeError;
 use crate::train::emitter::Emitter;
-use crate::train::events::{ClassScores, LanguageMetrics, ProbeAnswer, Split};
 use crate::util::rng::Rng;
 
 /// One training batch, scored.
@@ -50,24 +51,30 @@ pub(crate) struct TaskState {
 impl TaskState {
     /// Copies the saved data order into `order` (same length: the same training
     /// split); `what` names the items in the error.
-    pub(crate) fn restore_order(&self, order: &mut Vec<u32>, what: &str) -> Result<(), String> {
+    pub(crate) fn restore_order(
+        &self,
+        order: &mut Vec<u32>,
+        what: &'static str,
+    ) -> Result<(), ResumeError> {
         if self.order.len() != order.len() {
-            return Err(format!(
-                "the checkpoint's data order covers {} training {what}, this run has {}",
-                self.order.len(),
-                order.len()
-            ));
+            return Err(ResumeError::Order {
+                then: self.order.len(),
+                what,
+                now: order.len(),
+            });
         }
         order.clone_from(&self.order);
         Ok(())
     }
 
     /// The stream `name`, or an error naming it.
-    pub(crate) fn rng(&self, name: &str) -> Result<Rng, String> {
+    pub(crate) fn rng(&self, name: &str) -> Result<Rng, ResumeError> {
         self.rngs
             .get(name)
             .map(|s| Rng::from_state(*s))
-            .ok_or_else(|| format!("the checkpoint has no random stream {name:?}"))
+            .ok_or_else(|| ResumeError::Stream {
+                name: name.to_string(),
+            })
     }
 }
 
@@ -105,10 +112,16 @@ pub(crate) trait Task {
     fn state(&self) -> TaskState;
 
     /// Continues from a checkpoint's [`Task::state`].
-    fn restore(&mut self, state: &TaskState) -> Result<(), String>;
+    fn restore(&mut self, state: &TaskState) -> Result<(), ResumeError>;
 
     /// Reference accuracies for the summary (text classifiers).
-    fn baselines(&self) -> Option<crate::text::TextBaselines> {
+    fn baselines(&self) -> Option<crate::events::TextBaselines> {
         None
+    }
+
+    /// The fixed batch per-layer statistics are measured on (the same samples at
+    /// every eval point); None: this kind records none.
+    fn stats_batch(&self) -> candle_core::Result<Option<super::layer_stats::StatsBatch<'_>>> {
+        Ok(None)
     }
 }

@@ -12,15 +12,16 @@ use super::task::{Batch, Task, TaskEval, TaskState};
 use super::text_setup::{TextSetup, announce, prepare};
 use super::{RunContext, at, train as train_task};
 use crate::data::text::Vocab;
+use crate::data::text::class_weights;
+use crate::data::text::text_baselines;
+use crate::events::TextBaselines;
+use crate::events::{ClassScores, ItemUnit, ProbeAnswer, RunSummary, Split, StepItems, TrainEvent};
+use crate::infer::classify_text;
 use crate::model::{Mode, Model};
-use crate::spec::{ClassWeights, ClassificationSpec, Experiment, TextDatasetSpec};
-use crate::text::classify_text;
-use crate::text::{TextBaselines, text_baselines};
+use crate::spec::{ClassificationSpec, Experiment, TextDatasetSpec};
 use crate::train::Probe;
+use crate::train::ResumeError;
 use crate::train::emitter::Emitter;
-use crate::train::events::{
-    ClassScores, ItemUnit, ProbeAnswer, RunSummary, Split, StepItems, TrainEvent,
-};
 use crate::train::handle::StartOptions;
 use crate::train::steering::Steering;
 use crate::train::worker::RunFailure;
@@ -233,13 +234,13 @@ pub(crate) fn run(
     steering: &mut Steering,
     started: Instant,
 ) -> Result<RunSummary, RunFailure> {
-    let outputs = |corpus: &crate::data::text::Corpus, _: &Vocab| -> Result<usize, String> {
+    let outputs = |corpus: &crate::data::text::Corpus, _: &Vocab| -> Result<usize, RunFailure> {
         let k = corpus.classes.len();
         match (c.binary, k) {
             (true, 2) => Ok(1),
-            (true, k) => Err(format!(
+            (true, k) => Err(RunFailure::input(format!(
                 "binary: true needs exactly 2 classes, the data has {k}"
-            )),
+            ))),
             (false, k) => Ok(k),
         }
     };
@@ -383,7 +384,7 @@ impl Task for TextClassifier<'_> {
         }
     }
 
-    fn restore(&mut self, state: &TaskState) -> Result<(), String> {
+    fn restore(&mut self, state: &TaskState) -> Result<(), ResumeError> {
         state.restore_order(&mut self.order, "texts")?;
         self.shuffle = state.rng("shuffle")?;
         Ok(())
@@ -403,7 +404,7 @@ fn reference_accuracies(
 ) -> Option<TextBaselines> {
     let pick = |rows: &[usize]| -> (Vec<&str>, Vec<usize>) {
         rows.iter()
-            .map(|&i| (corpus.docs[i].as_str(), corpus.labels[i]))
+            .map(|&i| (&corpus.docs[i], corpus.labels[i]))
             .unzip()
     };
     let train = pick(&splits.train);
@@ -413,34 +414,6 @@ fn reference_accuracies(
         &splits.test
     });
     text_baselines((&train.0, &train.1), (&eval.0, &eval.1), classes)
-}
-
-/// Loss weight per class: none, balanced from the training labels, or given.
-pub(crate) fn class_weights(
-    spec: &ClassWeights,
-    labels: &[u32],
-    k: usize,
-) -> Result<Option<Vec<f32>>, String> {
-    match spec {
-        ClassWeights::None => Ok(None),
-        ClassWeights::Given(w) => {
-            if w.len() != k || w.iter().any(|x| !(*x > 0.0 && x.is_finite())) {
-                return Err(format!(
-                    "dataset.task.class_weights: give {k} positive weights (one per class), got {w:?}"
-                ));
-            }
-            Ok(Some(w.iter().map(|&x| x as f32).collect()))
-        }
-        ClassWeights::Balanced => {
-            let mut counts = vec![0usize; k];
-            for &l in labels {
-                counts[l as usize] += 1;
-            }
-            let raw: Vec<f64> = counts.iter().map(|&n| 1.0 / n.max(1) as f64).collect();
-            let mean = raw.iter().sum::<f64>() / k as f64;
-            Ok(Some(raw.iter().map(|w| (w / mean) as f32).collect()))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -454,12 +427,5 @@ mod tests {
         assert!((s[0].precision - 8.0 / 12.0).abs() < 1e-12);
         assert!((s[0].recall - 0.8).abs() < 1e-12);
         assert_eq!(s[1].support, 10);
-    }
-
-    #[test]
-    fn balanced_weights_favour_rare_classes() -> Result<(), String> {
-        let w = class_weights(&ClassWeights::Balanced, &[0, 0, 0, 1], 2)?.unwrap_or_default();
-        assert!(w[1] > w[0] && ((w[0] + w[1]) / 2.0 - 1.0).abs() < 1e-6);
-        Ok(())
     }
 }

@@ -4,13 +4,14 @@
 
 use candle_core::{Device, Var};
 
+use crate::data::text::limit_docs;
 use crate::data::text::{Corpus, TextSplits, Vocab, load_corpus, split_docs};
+use crate::events::{LayerRow, RunInfo, StepItems, TrainEvent};
 use crate::model::Model;
 use crate::runs::files;
 use crate::spec::{Experiment, TextDatasetSpec, Tokens, infer_shapes, text_steps};
 use crate::train::device::{describe, device_for};
 use crate::train::emitter::Emitter;
-use crate::train::events::{LayerRow, RunInfo, StepItems, TrainEvent};
 use crate::train::finetune::init_and_freeze;
 use crate::train::handle::StartOptions;
 use crate::train::worker::RunFailure;
@@ -36,10 +37,10 @@ pub(crate) fn prepare(
     options: &StartOptions,
     emitter: &mut Emitter,
     labelled: bool,
-    outputs: &dyn Fn(&Corpus, &Vocab) -> Result<usize, String>,
+    outputs: &dyn Fn(&Corpus, &Vocab) -> Result<usize, RunFailure>,
 ) -> Result<TextSetup, RunFailure> {
-    let device = device_for(exp.device).map_err(RunFailure::input)?;
-    let mut corpus = load_corpus(&spec.source).map_err(|e| RunFailure::input(e.to_string()))?;
+    let device = device_for(exp.device)?;
+    let mut corpus = load_corpus(&spec.source)?;
     if labelled && !corpus.is_labelled() {
         return Err(RunFailure::input(format!(
             "dataset.source {:?} has no labels; classification needs a Folder, a Table, \
@@ -77,11 +78,11 @@ pub(crate) fn prepare(
         })
         .filter(|p| p.is_file());
     let vocab = match &inherited {
-        Some(path) => Vocab::load(path).map_err(|e| RunFailure::input(e.to_string()))?,
+        Some(path) => Vocab::load(path)?,
         None => {
             let min_count = if spec.tokens == Tokens::Words { 2 } else { 1 };
             Vocab::build(
-                splits.train.iter().map(|&i| corpus.docs[i].as_str()),
+                splits.train.iter().map(|&i| &corpus.docs[i]),
                 spec.tokens,
                 spec.lowercase,
                 min_count,
@@ -105,10 +106,10 @@ pub(crate) fn prepare(
             .save(&path)
             .map_err(|e| RunFailure::storage(0, e.to_string()))?;
     }
-    let out = outputs(&corpus, &vocab).map_err(RunFailure::input)?;
+    let out = outputs(&corpus, &vocab)?;
     let input = [text_steps(spec), vocab.len()];
     let mut model = Model::build_with_head(&exp.model, &input, Some(out), exp.seed, &device)
-        .map_err(|e| RunFailure::at(0, format!("cannot build the model: {e}")))?;
+        .map_err(RunFailure::candle(0, "cannot build the model"))?;
     model.set_kernels(options.kernels);
     model.set_compute(crate::train::precision::compute_dtype(
         exp.training.precision,
@@ -129,24 +130,6 @@ pub(crate) fn prepare(
         vars,
         head_outputs: out,
     })
-}
-
-/// Keeps a seeded random `limit` documents (labels follow them).
-pub(crate) fn limit_docs(corpus: &mut Corpus, limit: usize, seed: u64) {
-    if corpus.docs.len() <= limit {
-        return;
-    }
-    let mut idx: Vec<usize> = (0..corpus.docs.len()).collect();
-    crate::util::rng::Rng::derive(seed, "text-limit").shuffle(&mut idx);
-    idx.truncate(limit);
-    idx.sort_unstable();
-    corpus.docs = idx
-        .iter()
-        .map(|&i| std::mem::take(&mut corpus.docs[i]))
-        .collect();
-    if corpus.is_labelled() {
-        corpus.labels = idx.iter().map(|&i| corpus.labels[i]).collect();
-    }
 }
 
 /// The Started event of a text run; `samples` are (train, val, test) counts.

@@ -8,10 +8,10 @@
 use egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Plot};
 
+use crate::compress::Variant;
 use crate::gui::figure::plot::{legend_for, show_with_save_row};
 use crate::gui::figure::{Figure, Marker, Series as FigureSeries};
 use crate::gui::state::compress::{CompressState, Histogram};
-use crate::train::compress::Variant;
 
 const DENSE: Color32 = Color32::from_rgb(120, 150, 220);
 const SPARSE: Color32 = Color32::from_rgb(240, 170, 60);

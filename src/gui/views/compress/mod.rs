@@ -13,9 +13,9 @@ use std::path::PathBuf;
 
 use egui::Ui;
 
+use crate::compress::CompressPlan;
 use crate::gui::state::compress::{CompressState, quality};
 use crate::spec::PruneScope;
-use crate::train::compress::CompressPlan;
 
 /// The sweep's sparsities.
 pub const SWEEP: [f64; 4] = [0.5, 0.8, 0.9, 0.95];

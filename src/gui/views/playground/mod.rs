@@ -18,9 +18,9 @@ pub use colour::{BLUE, ORANGE, diverging};
 pub use state::{DEFAULT_RESOLUTION, PlaygroundState};
 
 use crate::data::points::Point;
+use crate::events::Split;
 use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment, Feature};
-use crate::train::Split;
 use network::{Node, network};
 
 /// Points drawn per split at most (a larger set is thinned evenly).
@@ -66,7 +66,7 @@ pub fn playground_tab(
     let net_width = (avail.x - side - 16.0).max(120.0);
     ui.horizontal_top(|ui| {
         let columns = node_columns(state, ui.ctx(), &features, regression);
-        let weights: Vec<&crate::train::FieldWeights> = state
+        let weights: Vec<&crate::events::FieldWeights> = state
             .maps
             .as_ref()
             .map(|m| m.weights.iter().collect())

@@ -11,7 +11,7 @@
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, TextureId, Ui, Vec2};
 
 use super::colour::{BLUE, ORANGE};
-use crate::train::FieldWeights;
+use crate::events::FieldWeights;
 
 /// One node of a column: its map (if any) and what hovering says.
 pub struct Node {

@@ -13,8 +13,8 @@ use egui::{ColorImage, TextureHandle, TextureOptions};
 
 use super::colour::{Scale, grid_image, unit_scale};
 use crate::data::points::{Points, generate};
+use crate::events::{FieldMaps, Probe, ProbeAnswer};
 use crate::spec::{DatasetSpec, Experiment, Feature, PointsSpec};
-use crate::train::{FieldMaps, Probe, ProbeAnswer};
 
 /// Grid points per side asked of the model by default.
 pub const DEFAULT_RESOLUTION: usize = 100;
@@ -244,7 +244,7 @@ fn images(maps: &FieldMaps, regression: bool) -> PendingImages {
 
 /// The hidden layers drawn as columns: of each run of same-width layers (e.g.
 /// Linear then Tanh) only the last, what the next Linear layer reads.
-pub fn shown_layers(maps: &FieldMaps) -> Vec<&crate::train::FieldLayer> {
+pub fn shown_layers(maps: &FieldMaps) -> Vec<&crate::events::FieldLayer> {
     let l = &maps.layers;
     l.iter()
         .enumerate()

@@ -281,7 +281,7 @@ impl ExploreState {
     }
 
     /// The study these settings describe, with `exp` written in.
-    pub fn spec(&self, exp: &Experiment) -> Result<StudySpec, String> {
+    pub fn spec(&self, exp: &Experiment) -> anyhow::Result<StudySpec> {
         let mut space = BTreeMap::new();
         for k in self.knobs.iter().filter(|k| k.on) {
             space.insert(k.path.clone(), self.param(k)?);
@@ -332,8 +332,8 @@ impl ExploreState {
         })
     }
 
-    fn param(&self, k: &Knob) -> Result<Param, String> {
-        let at = |m: String| format!("{}: {m}", k.path);
+    fn param(&self, k: &Knob) -> anyhow::Result<Param> {
+        let at = |m: String| anyhow::anyhow!("{}: {m}", k.path);
         match &k.kind {
             KnobKind::Number { integer, .. } => {
                 if !(k.low.is_finite() && k.high.is_finite()) {
@@ -375,12 +375,13 @@ impl ExploreState {
 
     /// Builds the study and reads it back through the study-file loader (so the
     /// errors are those of a study file).
-    pub fn build(&self, exp: &Experiment) -> Result<LoadedStudy, String> {
+    pub fn build(&self, exp: &Experiment) -> anyhow::Result<LoadedStudy> {
         let spec = self.spec(exp)?;
         let text = study_to_ron(&spec);
         let file = scratch_file();
-        std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        let loaded = load_study(&file).map_err(|e| e.to_string());
+        std::fs::write(&file, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+        let loaded = load_study(&file).map_err(anyhow::Error::from);
         let _ = std::fs::remove_file(&file);
         loaded
     }
@@ -398,6 +399,7 @@ fn scratch_file() -> PathBuf {
 }
 
 /// `steps` values from low to high (log-spaced when `log`), whole when `integer`.
+/// Boundary: the GUI shows the text beside the field the user is editing.
 pub fn grid_values(
     low: f64,
     high: f64,
@@ -460,7 +462,6 @@ pub fn explore_panel(
     busy: bool,
 ) -> Option<ExploreAction> {
     state.sync(exp);
-    let mut action = None;
     ui.label(format!(
         "Explore \"{}\" (the experiment under edit): tick the settings to vary, give their ranges, pick the search and objectives.",
         exp.name
@@ -476,42 +477,7 @@ pub fn explore_panel(
             .labelled_by(l.id);
             ui.end_row();
             ui.label("Search");
-            ui.horizontal(|ui| {
-                ui.selectable_value(&mut state.search, SearchPick::Grid, "Grid")
-                    .on_hover_text("Every combination (numbers: evenly spaced values).");
-                ui.selectable_value(&mut state.search, SearchPick::Random, "Random");
-                ui.selectable_value(&mut state.search, SearchPick::Asha, "ASHA")
-                    .on_hover_text(
-                        "Random trials; the best 1/eta of each rung train on, the rest stop early.",
-                    );
-                ui.selectable_value(&mut state.search, SearchPick::Pbt, "PBT").on_hover_text(
-                    "Population-based training: a population trains side by side; every interval the worst quarter copy the best quarter's weights and settings, nudged. Only optimizer settings can be explored.",
-                );
-                if state.search != SearchPick::Grid {
-                    let l = ui.label("trials");
-                    ui.add(egui::DragValue::new(&mut state.trials).range(1..=10_000))
-                        .labelled_by(l.id);
-                }
-                if state.search == SearchPick::Pbt {
-                    let l = ui.label("every (epochs)");
-                    ui.add(egui::DragValue::new(&mut state.min_epochs).range(1..=10_000))
-                        .labelled_by(l.id);
-                    let l = ui.label("epochs");
-                    ui.add(egui::DragValue::new(&mut state.max_epochs).range(2..=10_000))
-                        .labelled_by(l.id);
-                }
-                if state.search == SearchPick::Asha {
-                    let l = ui.label("min epochs");
-                    ui.add(egui::DragValue::new(&mut state.min_epochs).range(1..=10_000))
-                        .labelled_by(l.id);
-                    let l = ui.label("max epochs");
-                    ui.add(egui::DragValue::new(&mut state.max_epochs).range(1..=10_000))
-                        .labelled_by(l.id);
-                    let l = ui.label("eta");
-                    ui.add(egui::DragValue::new(&mut state.eta).range(2..=16))
-                        .labelled_by(l.id);
-                }
-            });
+            ui.horizontal(|ui| search_row(ui, state));
             ui.end_row();
         });
     // Outside the grid: a wrapped row in a grid cell spilled over the next row.
@@ -529,6 +495,51 @@ pub fn explore_panel(
             .labelled_by(l.id);
         ui.weak("trials (0: one per core)");
     });
+    let action = start_row(ui, state, busy);
+    ui.separator();
+    knob_table(ui, state);
+    action
+}
+
+/// The search method and its numbers (trials, rungs, PBT's interval).
+fn search_row(ui: &mut Ui, state: &mut ExploreState) {
+    ui.selectable_value(&mut state.search, SearchPick::Grid, "Grid")
+        .on_hover_text("Every combination (numbers: evenly spaced values).");
+    ui.selectable_value(&mut state.search, SearchPick::Random, "Random");
+    ui.selectable_value(&mut state.search, SearchPick::Asha, "ASHA")
+        .on_hover_text("Random trials; the best 1/eta of each rung train on, the rest stop early.");
+    ui.selectable_value(&mut state.search, SearchPick::Pbt, "PBT").on_hover_text(
+        "Population-based training: a population trains side by side; every interval the worst quarter copy the best quarter's weights and settings, nudged. Only optimizer settings can be explored.",
+    );
+    if state.search != SearchPick::Grid {
+        let l = ui.label("trials");
+        ui.add(egui::DragValue::new(&mut state.trials).range(1..=10_000))
+            .labelled_by(l.id);
+    }
+    if state.search == SearchPick::Pbt {
+        let l = ui.label("every (epochs)");
+        ui.add(egui::DragValue::new(&mut state.min_epochs).range(1..=10_000))
+            .labelled_by(l.id);
+        let l = ui.label("epochs");
+        ui.add(egui::DragValue::new(&mut state.max_epochs).range(2..=10_000))
+            .labelled_by(l.id);
+    }
+    if state.search == SearchPick::Asha {
+        let l = ui.label("min epochs");
+        ui.add(egui::DragValue::new(&mut state.min_epochs).range(1..=10_000))
+            .labelled_by(l.id);
+        let l = ui.label("max epochs");
+        ui.add(egui::DragValue::new(&mut state.max_epochs).range(1..=10_000))
+            .labelled_by(l.id);
+        let l = ui.label("eta");
+        ui.add(egui::DragValue::new(&mut state.eta).range(2..=16))
+            .labelled_by(l.id);
+    }
+}
+
+/// The start button, how many paths are explored, and the path filter.
+fn start_row(ui: &mut Ui, state: &mut ExploreState, busy: bool) -> Option<ExploreAction> {
+    let mut action = None;
     ui.horizontal(|ui| {
         let n = state.knobs.iter().filter(|k| k.on).count();
         if ui
@@ -546,7 +557,13 @@ pub fn explore_panel(
         let l = ui.label("Filter");
         ui.text_edit_singleline(&mut state.filter).labelled_by(l.id);
     });
-    ui.separator();
+    action
+}
+
+/// Every path of the experiment that can be explored (those the filter
+/// matches, and the ticked ones), with its current value and, when ticked, its
+/// range or choices.
+fn knob_table(ui: &mut Ui, state: &mut ExploreState) {
     let grid = state.search == SearchPick::Grid;
     let filter = state.filter.to_lowercase();
     egui::ScrollArea::vertical()
@@ -568,49 +585,51 @@ pub fn explore_panel(
                             KnobKind::Name(n) => n.clone(),
                         });
                         ui.horizontal(|ui| {
-                            if !k.on {
-                                return;
-                            }
-                            match k.kind {
-                                KnobKind::Number { integer, .. } => {
-                                    let speed = (k.high - k.low).abs().max(1e-6) / 100.0;
-                                    let l = ui.label("from");
-                                    ui.add(
-                                        egui::DragValue::new(&mut k.low)
-                                            .speed(speed)
-                                            .max_decimals(if integer { 0 } else { 6 }),
-                                    )
-                                    .labelled_by(l.id);
-                                    let l = ui.label("to");
-                                    ui.add(
-                                        egui::DragValue::new(&mut k.high)
-                                            .speed(speed)
-                                            .max_decimals(if integer { 0 } else { 6 }),
-                                    )
-                                    .labelled_by(l.id);
-                                    ui.selectable_value(&mut k.log, false, "linear");
-                                    ui.selectable_value(&mut k.log, true, "log");
-                                    if grid {
-                                        let l = ui.label("values");
-                                        ui.add(egui::DragValue::new(&mut k.steps).range(1..=100))
-                                            .labelled_by(l.id);
-                                    }
-                                }
-                                KnobKind::Bool(_) | KnobKind::Name(_) => {
-                                    let l = ui.label("choices");
-                                    ui.text_edit_singleline(&mut k.choices)
-                                        .on_hover_text(
-                                            "Comma-separated, e.g. Adam, Sgd  or  true, false",
-                                        )
-                                        .labelled_by(l.id);
-                                }
+                            if k.on {
+                                knob_range(ui, k, grid);
                             }
                         });
                         ui.end_row();
                     }
                 });
         });
-    action
+}
+
+/// A ticked path's range (numbers: from, to, scale, and on a grid how many
+/// values) or its choices.
+fn knob_range(ui: &mut Ui, k: &mut Knob, grid: bool) {
+    match k.kind {
+        KnobKind::Number { integer, .. } => {
+            let speed = (k.high - k.low).abs().max(1e-6) / 100.0;
+            let l = ui.label("from");
+            ui.add(
+                egui::DragValue::new(&mut k.low)
+                    .speed(speed)
+                    .max_decimals(if integer { 0 } else { 6 }),
+            )
+            .labelled_by(l.id);
+            let l = ui.label("to");
+            ui.add(
+                egui::DragValue::new(&mut k.high)
+                    .speed(speed)
+                    .max_decimals(if integer { 0 } else { 6 }),
+            )
+            .labelled_by(l.id);
+            ui.selectable_value(&mut k.log, false, "linear");
+            ui.selectable_value(&mut k.log, true, "log");
+            if grid {
+                let l = ui.label("values");
+                ui.add(egui::DragValue::new(&mut k.steps).range(1..=100))
+                    .labelled_by(l.id);
+            }
+        }
+        KnobKind::Bool(_) | KnobKind::Name(_) => {
+            let l = ui.label("choices");
+            ui.text_edit_singleline(&mut k.choices)
+                .on_hover_text("Comma-separated, e.g. Adam, Sgd  or  true, false")
+                .labelled_by(l.id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -650,6 +669,7 @@ mod tests {
         assert!(
             s.build(&exp)
                 .expect_err("nothing explored")
+                .to_string()
                 .contains("space")
         );
         s.set_explore("model.1.Linear.out", true);
@@ -657,6 +677,7 @@ mod tests {
         assert!(
             s.build(&exp)
                 .expect_err("no objective")
+                .to_string()
                 .contains("objectives")
         );
         s.objectives[0] = true;
@@ -667,6 +688,7 @@ mod tests {
         assert!(
             s.build(&exp)
                 .expect_err("backwards range")
+                .to_string()
                 .contains("below high")
         );
         if let Some(k) = s.knobs.iter_mut().find(|k| k.path == "model.1.Linear.out") {
@@ -703,7 +725,10 @@ mod tests {
             }
         ));
         s.set_explore("model.1.Linear.out", true);
-        let err = s.build(&exp).expect_err("a model path under PBT");
+        let err = s
+            .build(&exp)
+            .expect_err("a model path under PBT")
+            .to_string();
         assert!(
             err.contains("model.1.Linear.out") && err.contains("optimizer"),
             "{err}"

@@ -8,6 +8,7 @@
 //! return a [`StudyAction`] that the app carries out (open a trial's run, load its
 //! experiment, start or continue a study). One study folder is shown at a time.
 
+mod controller;
 mod curves;
 mod explore;
 mod parallel;
@@ -63,10 +64,13 @@ pub enum Page {
     Pareto,
     /// Make a study of the experiment under edit.
     Explore,
+    /// A controller study's policy and episodes.
+    Controller,
 }
 
 impl Page {
-    const ALL: [Page; 6] = [
+    const ALL: [Page; 7] = [
+        Page::Controller,
         Page::Trials,
         Page::Curves,
         Page::Parallel,
@@ -83,6 +87,7 @@ impl Page {
             Page::Scatter => "Objective vs knobs",
             Page::Pareto => "Pareto",
             Page::Explore => "Explore",
+            Page::Controller => "Controller",
         }
     }
 }
@@ -143,9 +148,9 @@ impl StudyView {
         study: Option<LoadedStudy>,
         dir: &Path,
         ctx: &egui::Context,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         if self.is_working() {
-            return Err("this window is already working on a study; wait for it to end".into());
+            anyhow::bail!("this window is already working on a study; wait for it to end");
         }
         let c = ctx.clone();
         self.runner = Some(StudyRunner::start(study, dir, move || c.request_repaint()));
@@ -229,8 +234,16 @@ impl StudyView {
         if !has_data {
             self.page = Page::Explore;
         }
+        let controller = (self.data.as_ref().and_then(|d| d.study.as_ref()))
+            .is_some_and(|s| matches!(s.spec.search, Search::Controller(_)));
+        if self.page == Page::Controller && !controller {
+            self.page = Page::Trials;
+        }
         ui.horizontal_wrapped(|ui| {
             for p in Page::ALL {
+                if p == Page::Controller && !controller {
+                    continue;
+                }
                 if has_data || p == Page::Explore {
                     ui.selectable_value(&mut self.page, p, p.label());
                 }
@@ -245,6 +258,10 @@ impl StudyView {
             }
             (_, None) => None,
             (Page::Trials, Some(d)) => table::trials_table(ui, d, &mut self.table),
+            (Page::Controller, Some(d)) => {
+                controller::controller_page(ui, d);
+                None
+            }
             (Page::Curves, Some(d)) => {
                 curves::study_curves(ui, d, &mut self.metric);
                 None
@@ -287,6 +304,10 @@ fn search_text(s: &Search) -> String {
             max_epochs,
             eta,
         } => format!("ASHA, {trials} trials, {min_epochs}..{max_epochs} epochs, eta {eta}"),
+        Search::Controller(c) => format!(
+            "controller, {} episodes, a decision every {} steps",
+            c.episodes, c.decide_every_steps
+        ),
         other => format!("{other:?}"),
     }
 }

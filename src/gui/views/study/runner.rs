@@ -58,7 +58,8 @@ impl StudyRunner {
         Self { lines, job }
     }
 
-    /// The outcome, once (then never again).
+    /// The outcome, once (then never again); the error is the text shown
+    /// (boundary: [`Job::poll`]).
     pub fn poll(&mut self) -> Option<Result<String, String>> {
         self.job.poll()
     }

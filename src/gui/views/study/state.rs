@@ -19,10 +19,10 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use super::scale::{Axis, ColorScale};
+use crate::events::{Split, TrainEvent};
 use crate::runs::files;
 use crate::spec::{LoadedStudy, Objective};
 use crate::study::{Journal, Trial, trial_dir};
-use crate::train::{Split, TrainEvent};
 
 /// How often the folder is looked at.
 const POLL: Duration = Duration::from_millis(200);
@@ -65,10 +65,12 @@ pub enum CurvePoint {
 /// What the watcher found.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// The study file (read once).
+    /// The study file (read once). Boundary: the GUI shows the text.
     Study(Result<Box<LoadedStudy>, String>),
     /// The journal changed: every trial as it now stands.
     Trials(Vec<Trial>),
+    /// A controller study's policy, re-read after each episode.
+    Policy(Box<crate::spec::Policy>),
     /// New points of trial `id` (`reset`: its record was rewritten, start over).
     Points {
         /// Trial.
@@ -212,6 +214,8 @@ pub struct StudyData {
     pub generation: u64,
     /// The last reading problem.
     pub error: Option<String>,
+    /// A controller study's policy as last written (`controller/policy.ron`).
+    pub policy: Option<crate::spec::Policy>,
 }
 
 impl StudyData {
@@ -225,6 +229,7 @@ impl StudyData {
             derived: Derived::default(),
             generation: 0,
             error: None,
+            policy: None,
         }
     }
 
@@ -248,6 +253,7 @@ impl StudyData {
                     rederive = true;
                 }
                 Update::Study(Err(e)) | Update::Error(e) => self.error = Some(e),
+                Update::Policy(p) => self.policy = Some(*p),
                 Update::Trials(t) => {
                     self.trials = t;
                     self.error = None;
@@ -400,7 +406,9 @@ fn watch(dir: &Path, tx: &Sender<Update>, stop: &AtomicBool, repaint: &dyn Fn())
         }
         std::thread::sleep(POLL);
     }
-    let study = crate::study::load(dir).map(Box::new);
+    let study = crate::study::load(dir)
+        .map(Box::new)
+        .map_err(|e| e.to_string());
     let study_ok = study.is_ok();
     if tx.send(Update::Study(study)).is_err() {
         return;
@@ -414,9 +422,13 @@ fn watch(dir: &Path, tx: &Sender<Update>, stop: &AtomicBool, repaint: &dyn Fn())
     let mut seen: Option<(u64, SystemTime)> = None;
     let mut trials = 0usize;
     let mut cursors: Vec<Cursor> = Vec::new();
+    let mut policy_seen = None;
     while !stop.load(Ordering::Relaxed) {
         let mut sent = false;
         let mut busy = false;
+        if let Some(u) = policy_update(dir, &mut policy_seen) {
+            sent |= tx.send(u).is_ok();
+        }
         let stamp = std::fs::metadata(&journal_path)
             .ok()
             .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
@@ -454,6 +466,23 @@ fn watch(dir: &Path, tx: &Sender<Update>, stop: &AtomicBool, repaint: &dyn Fn())
         }
         // A file still being caught up with is read on at once.
         std::thread::sleep(if busy { Duration::from_millis(5) } else { POLL });
+    }
+}
+
+/// A controller study's policy when its file changed since `seen`.
+fn policy_update(dir: &Path, seen: &mut Option<(u64, SystemTime)>) -> Option<Update> {
+    let path = crate::study::controller::policy_path(dir);
+    let stamp = std::fs::metadata(&path)
+        .ok()
+        .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+    if stamp.is_none() || stamp == *seen {
+        return None;
+    }
+    *seen = stamp;
+    // Written atomically: a read sees a whole file.
+    match crate::spec::load_policy(&path) {
+        Ok(p) => Some(Update::Policy(Box::new(p))),
+        Err(e) => Some(Update::Error(e.to_string())),
     }
 }
 

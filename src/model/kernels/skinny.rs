@@ -561,7 +561,7 @@ fn portable_rows<const R: usize, const U: usize>(mut tile: Tile) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::gemm::{Threads, matmul, row_major, transposed};
+    use crate::model::kernels::gemm::{Threads, matmul, row_major, transposed};
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)

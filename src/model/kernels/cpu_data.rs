@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor};
 
-use super::Kernels;
+use crate::model::Kernels;
 
 /// The contiguous f32 data behind a custom op's input.
 pub(crate) fn f32_slice<'a>(

@@ -1,5 +1,19 @@
 //! The layer list: each entry is one step applied to a sample. Input sizes are not
 //! written in the file; they follow from the previous layer's output shape.
+//!
+//! A layer kind is the [`LayerSpec`] variant here plus, in this folder, everything
+//! about it that needs neither candle nor egui: its shape rule and parameter
+//! count (`shapes.rs`), and its palette template, help and editable fields
+//! (`editing.rs`), which the model editor draws as they are. Outside spec a kind
+//! has its candle builder (`model/build.rs`, `build_layer`) and its export lines
+//! (`export/pytorch.rs`, `export/onnx*.rs`); exhaustive matches make the compiler
+//! list each place a new kind must fill in.
+
+mod editing;
+mod shapes;
+
+pub use editing::{FieldValue, LayerField};
+pub use shapes::{LayerShapeInfo, infer_shapes};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,18 +5,19 @@
 //! trained-model views and `text::Generator` / `text::Classifier`.
 //!
 //! Contract: models are built on the CPU from the run's own `experiment.ron` (so
-//! the layer list matches the weights) and every saved tensor must load; errors are
-//! readable strings naming the file.
+//! the layer list matches the weights) and every saved tensor must load; errors
+//! ([`InferError`]) name the file.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-use super::{files, read_events};
+use super::InferError;
 use crate::data::text::Vocab;
+use crate::events::TrainEvent;
 use crate::model::Model;
+use crate::runs::{files, read_events};
 use crate::spec::{DatasetSpec, Experiment, TextTask, dataset_io, load_file, text_steps};
-use crate::train::TrainEvent;
 
 /// A model with the weights of a finished (or stopped) run.
 pub struct SavedModel {
@@ -41,13 +42,13 @@ pub fn weights_file(from: &Path) -> PathBuf {
 }
 
 /// Loads the run in `run_dir` with the experiment it recorded.
-pub fn load_saved_model(run_dir: &Path) -> Result<SavedModel, String> {
-    let exp = load_file(&run_dir.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+pub fn load_saved_model(run_dir: &Path) -> Result<SavedModel, InferError> {
+    let exp = load_file(&run_dir.join(files::EXPERIMENT))?;
     load_saved_model_with(run_dir, exp)
 }
 
 /// Loads the weights of `run_dir` into the model `exp` describes.
-pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedModel, String> {
+pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedModel, InferError> {
     let (input, head, vocab, classes) = match &exp.dataset {
         DatasetSpec::Images(spec) => {
             let input = dataset_io(&exp.dataset, exp.seed).0;
@@ -64,7 +65,7 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
             (input, None, None, Vec::new())
         }
         DatasetSpec::Text(spec) => {
-            let vocab = Vocab::load(&run_dir.join(files::VOCAB)).map_err(|e| e.to_string())?;
+            let vocab = Vocab::load(&run_dir.join(files::VOCAB))?;
             let (outputs, classes) = match &spec.task {
                 TextTask::LanguageModel(_) => (vocab.len(), Vec::new()),
                 TextTask::Classification(c) => {
@@ -77,12 +78,19 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
             (input, Some(outputs), Some(vocab), classes)
         }
     };
-    let model = Model::build_with_head(&exp.model, &input, head, exp.seed, &Device::Cpu)
-        .map_err(|e| format!("cannot build the model of {}: {e}", run_dir.display()))?;
+    let model = Model::build_with_head(&exp.model, &input, head, exp.seed, &Device::Cpu).map_err(
+        |source| InferError::Build {
+            dir: run_dir.to_path_buf(),
+            source,
+        },
+    )?;
     let weights = run_dir.join(files::WEIGHTS);
-    model
-        .load(&weights)
-        .map_err(|e| format!("cannot load {}: {e}", weights.display()))?;
+    if let Err(source) = model.load(&weights) {
+        return Err(InferError::Weights {
+            path: weights,
+            source,
+        });
+    }
     Ok(SavedModel {
         model,
         experiment: exp,
@@ -92,18 +100,18 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
 }
 
 /// Class names recorded in the run's Started event.
-fn classes_of(run_dir: &Path) -> Result<Vec<String>, String> {
-    let events = read_events(run_dir).map_err(|e| e.to_string())?;
+fn classes_of(run_dir: &Path) -> Result<Vec<String>, InferError> {
+    let events = read_events(run_dir).map_err(|source| InferError::Record {
+        dir: run_dir.to_path_buf(),
+        source,
+    })?;
     events
         .iter()
         .find_map(|e| match e {
             TrainEvent::Started(info) => Some(info.classes.clone()),
             _ => None,
         })
-        .ok_or_else(|| {
-            format!(
-                "{} has no Started event to read class names from",
-                run_dir.display()
-            )
+        .ok_or_else(|| InferError::NoStartedEvent {
+            dir: run_dir.to_path_buf(),
         })
 }

@@ -4,19 +4,20 @@
 //!
 //! Contract: always runs on the CPU (one image or one test set: cheap), reads the
 //! run's own `experiment.ron` so the layer list matches the weights, and
-//! normalises pixels exactly as training did (`train::normalisation`; for an image
+//! normalises pixels exactly as training did (`data::normalisation`; for an image
 //! folder, the channel statistics of its training images, so the folder is read).
-//! Errors are readable strings naming the file.
+//! Errors ([`InferError`]) name the file.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use crate::data::{ImageSet, load_images};
+use super::InferError;
+use super::saved_model::load_saved_model_with;
+use crate::data::{ImageSet, load_images, normalisation, standardise};
 use crate::model::{Mode, Model};
-use crate::runs::{files, load_saved_model_with};
+use crate::runs::files;
 use crate::spec::{DatasetSpec, Experiment, load_file};
-use crate::train::{normalisation, standardise};
 
 /// A model with trained weights, ready for inference.
 pub struct Predictor {
@@ -35,20 +36,21 @@ pub struct Predictor {
 
 impl Predictor {
     /// Loads `<run_dir>/model.safetensors` for the experiment recorded in the folder.
-    pub fn load(run_dir: &Path) -> Result<Self, String> {
-        let exp = load_file(&run_dir.join(files::EXPERIMENT)).map_err(|e| e.to_string())?;
+    pub fn load(run_dir: &Path) -> Result<Self, InferError> {
+        let exp = load_file(&run_dir.join(files::EXPERIMENT))?;
         Self::load_with(run_dir, exp)
     }
 
     /// Loads the weights of `run_dir` into a model built from `exp`.
-    pub fn load_with(run_dir: &Path, exp: Experiment) -> Result<Self, String> {
+    pub fn load_with(run_dir: &Path, exp: Experiment) -> Result<Self, InferError> {
         let DatasetSpec::Images(spec) = &exp.dataset else {
-            return Err(format!("{} is not an image classifier", run_dir.display()));
+            return Err(InferError::WrongKind {
+                dir: run_dir.to_path_buf(),
+                problem: "is not an image classifier",
+            });
         };
         let norm = if spec.is_folder() {
-            load_images(spec, exp.seed)
-                .map_err(|e| e.to_string())?
-                .stats
+            load_images(spec, exp.seed)?.stats
         } else {
             vec![normalisation(spec.name)]
         };
@@ -66,13 +68,14 @@ impl Predictor {
 
     /// Class probabilities for `n` images of the model's input shape (28x28 grey
     /// for MNIST) stored back to back.
-    pub fn probabilities(&self, pixels: &[u8], n: usize) -> Result<Vec<Vec<f32>>, String> {
+    pub fn probabilities(&self, pixels: &[u8], n: usize) -> Result<Vec<Vec<f32>>, InferError> {
         let [c, h, w] = self.input;
         if pixels.len() != n * c * h * w {
-            return Err(format!(
-                "{} bytes for {n} images; this model takes {c}x{h}x{w} images",
-                pixels.len()
-            ));
+            return Err(InferError::PixelCount {
+                bytes: pixels.len(),
+                n,
+                shape: self.input,
+            });
         }
         let xs = standardise(pixels, &self.norm, h * w);
         let run = || -> candle_core::Result<Vec<Vec<f32>>> {
@@ -80,7 +83,29 @@ impl Predictor {
             let logits = self.model.forward(&x, Mode::Eval)?;
             candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()
         };
-        run().map_err(|e| format!("inference failed: {e}"))
+        run().map_err(InferError::Inference)
+    }
+
+    /// Which pixels of one image (`pixels`, the model's input shape) the score of
+    /// `class` depends on (`infer::saliency`).
+    pub fn saliency(
+        &self,
+        pixels: &[u8],
+        class: usize,
+        method: super::saliency::SaliencyMethod,
+    ) -> Result<super::saliency::Attribution, InferError> {
+        let [c, h, w] = self.input;
+        if pixels.len() != c * h * w {
+            return Err(InferError::PixelCount {
+                bytes: pixels.len(),
+                n: 1,
+                shape: self.input,
+            });
+        }
+        let input = standardise(pixels, &self.norm, h * w);
+        let black = standardise(&vec![0u8; pixels.len()], &self.norm, h * w);
+        super::saliency::attribute(&self.model, &input, &black, self.input, class, method)
+            .map_err(InferError::Saliency)
     }
 
     /// Named trainable tensors (for the weights view).
@@ -103,11 +128,11 @@ pub struct Analysis {
 
 impl Analysis {
     /// Runs `predictor` over the test split of its own experiment.
-    pub fn run(predictor: &Predictor) -> Result<Self, String> {
+    pub fn run(predictor: &Predictor) -> Result<Self, InferError> {
         let DatasetSpec::Images(spec) = &predictor.experiment.dataset else {
-            return Err("only image runs have a test set to analyse".into());
+            return Err(InferError::NoTestSet);
         };
-        let data = load_images(spec, predictor.experiment.seed).map_err(|e| e.to_string())?;
+        let data = load_images(spec, predictor.experiment.seed)?;
         let test = data.test;
         let per = test.pixels_per_image();
         let mut predicted = Vec::with_capacity(test.len());

@@ -184,7 +184,7 @@ impl CustomOp3 for LinearOp {
 pub fn classification_loss(
     logits: &Tensor,
     targets: &Tensor,
-    kernels: super::Kernels,
+    kernels: crate::model::Kernels,
 ) -> Result<Tensor> {
     if fast_cpu(logits, kernels) && targets.dtype() == DType::U32 {
         cross_entropy(logits, targets)

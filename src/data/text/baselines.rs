@@ -8,16 +8,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-/// Test (else validation) accuracy of the two references, beside the model's.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TextBaselines {
-    /// Always answering the most common training class.
-    pub majority_accuracy: f64,
-    /// Character-bigram multinomial naive Bayes.
-    pub naive_bayes_accuracy: f64,
-}
+use crate::events::TextBaselines;
 
 /// The most common label (the lowest on ties); 0 for no labels.
 pub fn majority_class(labels: &[usize]) -> usize {
@@ -171,7 +162,7 @@ mod tests {
         use crate::spec::{BundledText, TextSource};
         let corpus =
             load_corpus(&TextSource::Bundled(BundledText::WordLanguages)).expect("bundled words");
-        let docs: Vec<&str> = corpus.docs.iter().map(String::as_str).collect();
+        let docs: Vec<&str> = corpus.docs.iter().collect();
         // Every fifth word is held out.
         let (mut train, mut test) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         for (i, (d, &l)) in docs.iter().zip(&corpus.labels).enumerate() {

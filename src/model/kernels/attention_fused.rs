@@ -571,7 +571,7 @@ pub(crate) fn gelu_grad_into(x: &[f32], g: &[f32], dx: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::model::attention::attention_reference;
-    use crate::model::cpu_data::{f32_slice, with_data};
+    use crate::model::kernels::cpu_data::{f32_slice, with_data};
     use crate::model::test_tensors::{max_diff, random};
     use crate::util::rng::Rng;
     use candle_core::{

@@ -3,19 +3,16 @@
 //! sentences. The GUI uses this after a run; during a run it sends
 //! `Probe::Generate` / `Probe::ClassifyText` instead.
 
-mod baselines;
-mod generate;
-
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-pub use baselines::{BigramNaiveBayes, TextBaselines, majority_class, text_baselines};
-pub use generate::{Sampling, generate};
+use super::generate::{Sampling, generate};
 
+use super::InferError;
+use super::saved_model::{SavedModel, load_saved_model};
 use crate::data::text::Vocab;
 use crate::model::{Mode, Model};
-use crate::runs::{SavedModel, load_saved_model};
 use crate::spec::{DatasetSpec, TextDatasetSpec, TextTask};
 use crate::util::rng::Rng;
 
@@ -26,7 +23,7 @@ struct Loaded {
     spec: TextDatasetSpec,
 }
 
-fn load(run_dir: &Path) -> Result<(Loaded, Vec<String>), String> {
+fn load(run_dir: &Path) -> Result<(Loaded, Vec<String>), InferError> {
     let SavedModel {
         model,
         experiment,
@@ -34,7 +31,10 @@ fn load(run_dir: &Path) -> Result<(Loaded, Vec<String>), String> {
         classes,
     } = load_saved_model(run_dir)?;
     let (DatasetSpec::Text(spec), Some(vocab)) = (experiment.dataset, vocab) else {
-        return Err(format!("{} is not a text run", run_dir.display()));
+        return Err(InferError::WrongKind {
+            dir: run_dir.to_path_buf(),
+            problem: "is not a text run",
+        });
     };
     Ok((Loaded { model, vocab, spec }, classes))
 }
@@ -46,13 +46,13 @@ pub struct Generator {
 
 impl Generator {
     /// Loads a finished language-model run.
-    pub fn load(run_dir: &Path) -> Result<Self, String> {
+    pub fn load(run_dir: &Path) -> Result<Self, InferError> {
         let (loaded, _) = load(run_dir)?;
         if !matches!(loaded.spec.task, TextTask::LanguageModel(_)) {
-            return Err(format!(
-                "{} is a classifier, not a language model",
-                run_dir.display()
-            ));
+            return Err(InferError::WrongKind {
+                dir: run_dir.to_path_buf(),
+                problem: "is a classifier, not a language model",
+            });
         }
         Ok(Self { loaded })
     }
@@ -65,7 +65,7 @@ impl Generator {
         top_k: Option<usize>,
         len: usize,
         seed: u64,
-    ) -> Result<String, String> {
+    ) -> Result<String, InferError> {
         let s = Sampling {
             temperature,
             top_k,
@@ -80,7 +80,7 @@ impl Generator {
             &s,
             &mut Rng::new(seed),
         )
-        .map_err(|e| e.to_string())
+        .map_err(InferError::from)
     }
 }
 
@@ -93,22 +93,22 @@ pub struct Classifier {
 
 impl Classifier {
     /// Loads a finished classification run.
-    pub fn load(run_dir: &Path) -> Result<Self, String> {
+    pub fn load(run_dir: &Path) -> Result<Self, InferError> {
         let (loaded, classes) = load(run_dir)?;
         if !matches!(loaded.spec.task, TextTask::Classification(_)) {
-            return Err(format!(
-                "{} is a language model, not a classifier",
-                run_dir.display()
-            ));
+            return Err(InferError::WrongKind {
+                dir: run_dir.to_path_buf(),
+                problem: "is a language model, not a classifier",
+            });
         }
         Ok(Self { loaded, classes })
     }
 
     /// Probability per class of `sentence`.
-    pub fn probabilities(&self, sentence: &str) -> Result<Vec<f32>, String> {
+    pub fn probabilities(&self, sentence: &str) -> Result<Vec<f32>, InferError> {
         let l = &self.loaded;
         let TextTask::Classification(c) = &l.spec.task else {
-            return Err("not a classifier".into());
+            return Err(InferError::NotClassifier);
         };
         classify_text(
             &l.model,
@@ -118,7 +118,7 @@ impl Classifier {
             c.max_len,
             c.binary,
         )
-        .map_err(|e| e.to_string())
+        .map_err(InferError::from)
     }
 }
 

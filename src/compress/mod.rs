@@ -6,19 +6,23 @@
 //!
 //! Contract: the original run is never written to; variants go to `out`.
 
+mod error;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::events::{RunSummary, TrainEvent};
-use super::handle::{StartOptions, start};
-use super::prune::prunable;
+pub use error::CompressError;
+
+use crate::events::{RunSummary, TrainEvent};
+use crate::infer::{SavedModel, load_saved_model};
 use crate::model::Mode;
 use crate::runs::files;
-use crate::runs::{SavedModel, load_saved_model};
 use crate::spec::{DatasetSpec, LayerSpec, PruneScope, PruneSpec};
+use crate::train::prune::prunable;
+use crate::train::{StartOptions, start};
 
 /// What to make.
 #[derive(Debug, Clone)]
@@ -68,33 +72,27 @@ pub fn compress(
     plan: &CompressPlan,
     out: &Path,
     progress: &dyn Fn(String),
-) -> Result<Vec<Variant>, String> {
-    if let Some(s) = plan.sparsities.iter().find(|s| !(0.0..1.0).contains(*s)) {
-        return Err(format!(
-            "sparsity {s} must be in [0, 1) (0.9 zeroes nine weights in ten)"
-        ));
+) -> Result<Vec<Variant>, CompressError> {
+    if let Some(&value) = plan.sparsities.iter().find(|s| !(0.0..1.0).contains(*s)) {
+        return Err(CompressError::Sparsity { value });
     }
     if !run_dir.join(files::WEIGHTS).is_file() {
-        return Err(format!(
-            "{} has no trained model ({}): compress a run that finished with save_weights on",
-            run_dir.display(),
-            files::WEIGHTS
-        ));
+        return Err(CompressError::NoWeights {
+            dir: run_dir.to_path_buf(),
+        });
     }
     let saved = load_saved_model(run_dir)?;
     let exp = saved.experiment.clone();
     if matches!(exp.dataset, DatasetSpec::Gridworld(_)) {
-        return Err("maze agents are not compressed: compress an image, text or points run".into());
+        return Err(CompressError::Maze);
     }
     if !exp.model.iter().any(LayerSpec::prunable) {
-        return Err(
-            "the model has no prunable layer (Linear, Conv2d, LSTM, GRU, Transformer)".into(),
-        );
+        return Err(CompressError::NothingPrunable);
     }
     let summary: Option<RunSummary> = std::fs::read_to_string(run_dir.join(files::SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(CompressError::io(out))?;
     let mut rows = vec![measure("original", run_dir, 0, summary.as_ref())?];
     for &sparsity in &plan.sparsities {
         let name = if plan.finetune_epochs > 0 {
@@ -112,7 +110,7 @@ pub fn compress(
         ));
         let dir = out.join(&name);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).map_err(CompressError::io(&dir))?;
         }
         let mut v = exp.clone();
         v.name = format!("{}-{name}", exp.name);
@@ -136,11 +134,16 @@ pub fn compress(
                 ..StartOptions::default()
             },
         );
-        let mut result = Err(format!("{name}: the run ended without a summary"));
+        let mut result = Err(CompressError::VariantUnfinished { name: name.clone() });
         for e in handle.events().iter() {
             match e {
                 TrainEvent::Finished(s) => result = Ok(s),
-                TrainEvent::Failed { message, .. } => result = Err(format!("{name}: {message}")),
+                TrainEvent::Failed { message, .. } => {
+                    result = Err(CompressError::VariantFailed {
+                        name: name.clone(),
+                        message,
+                    });
+                }
                 _ => {}
             }
         }
@@ -152,10 +155,9 @@ pub fn compress(
         progress("int8: quantising and calibrating".into());
         rows.push(int8_variant(run_dir, &out.join("int8"))?);
     }
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))
-        .map_err(|e| e.to_string())?;
-    crate::util::atomic::write_atomic(&out.join("compress.json"), json.as_bytes())
-        .map_err(|e| format!("{}: {e}", out.join("compress.json").display()))?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))?;
+    let file = out.join("compress.json");
+    crate::util::atomic::write_atomic(&file, json.as_bytes()).map_err(CompressError::io(&file))?;
     Ok(rows)
 }
 
@@ -165,21 +167,17 @@ fn measure(
     dir: &Path,
     finetune_epochs: usize,
     summary: Option<&RunSummary>,
-) -> Result<Variant, String> {
+) -> Result<Variant, CompressError> {
     let saved = load_saved_model(dir)?;
     let size_bytes = std::fs::metadata(dir.join(files::WEIGHTS))
         .map(|m| m.len())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(CompressError::io(dir))?;
     let params = prunable(&saved.model, &saved.experiment.model);
     let mut zero = 0usize;
     let mut total = 0usize;
     let mut dense_prunable = 0u64;
     for (_, var) in &params {
-        let values: Vec<f32> = var
-            .as_tensor()
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(|e| e.to_string())?;
+        let values: Vec<f32> = var.as_tensor().flatten_all().and_then(|t| t.to_vec1())?;
         zero += values.iter().filter(|v| **v == 0.0).count();
         total += values.len();
         dense_prunable += 4 * values.len() as u64;
@@ -205,29 +203,47 @@ fn measure(
 /// Calibration rows taken from the training images.
 const CALIBRATION: usize = 256;
 
-/// The original model quantised to int8, saved in `dir`, measured on its test set.
-fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
-    let saved = load_saved_model(run_dir)?;
+/// The standardised images of `set` (the first `n`), rows as the model reads them.
+fn image_rows(
+    data: &crate::data::ImageData,
+    set: &crate::data::ImageSet,
+    n: usize,
+) -> Vec<Vec<f32>> {
+    (0..set.len().min(n))
+        .map(|i| crate::data::standardise(set.image(i), &data.stats, set.rows * set.cols))
+        .collect()
+}
+
+/// A saved image model quantised to int8, calibrated on its first
+/// [`CALIBRATION`] training images (deterministic: `export onnx --int8` gets
+/// the same model as `compress --int8`); with the data it loaded.
+pub fn quantise_saved(
+    saved: &SavedModel,
+) -> Result<(crate::quant::Int8Model, crate::data::ImageData), CompressError> {
     let exp = &saved.experiment;
     let DatasetSpec::Images(spec) = &exp.dataset else {
-        return Err("--int8 covers image models (MLPs and CNNs)".into());
+        return Err(CompressError::Int8NotImages { flag: "" });
     };
-    let data = crate::data::load_images(spec, exp.seed).map_err(|e| e.to_string())?;
-    let rows = |set: &crate::data::ImageSet, n: usize| -> Vec<Vec<f32>> {
-        (0..set.len().min(n))
-            .map(|i| super::evaluate::standardise(set.image(i), &data.stats, set.rows * set.cols))
-            .collect()
-    };
-    let q = crate::quant::Int8Model::quantise(
-        &saved.model,
-        &exp.model,
-        &rows(&data.train, CALIBRATION),
-    )?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let data = crate::data::load_images(spec, exp.seed)?;
+    let calibration = image_rows(&data, &data.train, CALIBRATION);
+    let q = crate::quant::Int8Model::quantise(&saved.model, &exp.model, &calibration)?;
+    Ok((q, data))
+}
+
+/// The original model quantised to int8, saved in `dir`, measured on its test set.
+fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, CompressError> {
+    let saved = load_saved_model(run_dir)?;
+    let exp = &saved.experiment;
+    if !matches!(exp.dataset, DatasetSpec::Images(_)) {
+        return Err(CompressError::Int8NotImages { flag: "--" });
+    }
+    let (q, data) = quantise_saved(&saved)?;
+    let rows = |set: &crate::data::ImageSet, n: usize| image_rows(&data, set, n);
+    std::fs::create_dir_all(dir).map_err(CompressError::io(dir))?;
     let file = dir.join("model_int8.safetensors");
     q.save(&file)?;
     std::fs::copy(run_dir.join(files::EXPERIMENT), dir.join(files::EXPERIMENT))
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(CompressError::io(dir))?;
     // Test accuracy of the file as written, read back.
     let back = crate::quant::Int8Model::load(&file, &exp.model, &q.input_shape)?;
     let test = rows(&data.test, usize::MAX);
@@ -255,7 +271,7 @@ fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
     };
     let size_bytes = std::fs::metadata(&file)
         .map(|m| m.len())
-        .map_err(|e| e.to_string())?;
+        .map_err(CompressError::io(&file))?;
     Ok(Variant {
         name: format!("int8 ({:?})", back.kernel()).to_lowercase(),
         dir: dir.display().to_string(),
@@ -274,7 +290,7 @@ fn int8_variant(run_dir: &Path, dir: &Path) -> Result<Variant, String> {
 /// Samples per second of forward passes at `batch` (inputs of zeros; the
 /// arithmetic does not depend on the values), timed for about 0.3 s after a
 /// warm-up pass.
-fn speed(saved: &SavedModel, batch: usize) -> Result<f64, String> {
+fn speed(saved: &SavedModel, batch: usize) -> Result<f64, CompressError> {
     let model = &saved.model;
     let mut shape = vec![batch];
     let input = if saved.vocab.is_some() {
@@ -284,14 +300,13 @@ fn speed(saved: &SavedModel, batch: usize) -> Result<f64, String> {
     } else {
         shape.extend_from_slice(model.input_shape());
         Tensor::zeros(shape, DType::F32, &Device::Cpu)
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let pass = || model.forward(&input, Mode::Eval).map(|_| ());
-    pass().map_err(|e| e.to_string())?;
+    pass()?;
     let began = Instant::now();
     let mut passes = 0u64;
     while began.elapsed() < Duration::from_millis(300) || passes < 3 {
-        pass().map_err(|e| e.to_string())?;
+        pass()?;
         passes += 1;
     }
     Ok((passes * batch as u64) as f64 / began.elapsed().as_secs_f64())

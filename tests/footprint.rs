@@ -1,0 +1,111 @@
+//! What runs and studies leave on disk: a study trial that will not train again
+//! keeps its final weights, record and summary but no checkpoint, and
+//! `training.checkpoint.keep_last: 0` leaves a run with none once it has ended;
+//! `study resume` and a killed run's resume still work (tests/study_runs.rs,
+//! tests/resume_runs.rs).
+
+use std::path::Path;
+use std::process::Command;
+
+use trainlab::runs::checkpoints;
+use trainlab::study::{Journal, TrialState, replay, trial_dir};
+
+fn trainlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainlab"))
+}
+
+/// The MLP on part of the bundled digits.
+const BASE: &str = r#"(
+        name: "mlp",
+        dataset: Images(name: Mnist, source: Bundled, train_limit: Some(600), test_limit: Some(100)),
+        model: [Flatten, Linear(out: 32), ReLU, Linear(out: 10)],
+        training: (epochs: 2, batch_size: 50),
+    )"#;
+
+#[test]
+fn finished_and_stopped_trials_keep_weights_and_summary_but_no_checkpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("study.ron");
+    let text = format!(
+        r#"(
+    name: "t",
+    base: Inline{BASE},
+    space: {{ "optimizer.lr": LogUniform(1e-4, 1e-1) }},
+    search: Asha(trials: 6, min_epochs: 1, max_epochs: 3, eta: 3),
+    objectives: [Maximize(ValAccuracy)],
+    seed: 4,
+)"#
+    );
+    std::fs::write(&file, text).expect("write");
+    let out = dir.path().join("s");
+    let o = trainlab()
+        .args(["study", "run"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trials = replay(&Journal::new(&out).read().expect("journal"));
+    let stopped = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Stopped)
+        .count();
+    assert!(stopped >= 3, "{trials:?}");
+    for t in &trials {
+        assert!(
+            matches!(t.state, TrialState::Finished | TrialState::Stopped),
+            "{t:?}"
+        );
+        let run = trial_dir(&out, t.id);
+        for name in ["model.safetensors", "summary.json", "metrics.jsonl"] {
+            assert!(run.join(name).is_file(), "trial {}: {name}", t.id);
+        }
+        assert!(
+            checkpoints::list(&run).is_empty() && !run.join(checkpoints::DIR).exists(),
+            "trial {} ({}) keeps no checkpoint",
+            t.id,
+            t.state.name()
+        );
+    }
+}
+
+fn run_keep_none(out: &Path) -> std::process::Output {
+    let file = out.with_extension("ron");
+    let exp = BASE.replace(
+        "batch_size: 50",
+        "batch_size: 50, checkpoint: (every_epochs: Some(1), keep_last: 0)",
+    );
+    std::fs::write(&file, exp).expect("write");
+    trainlab()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn keep_last_zero_leaves_the_model_and_summary_and_no_checkpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("run");
+    let o = run_keep_none(&out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("model.safetensors").is_file());
+    assert!(out.join("summary.json").is_file());
+    assert!(checkpoints::list(&out).is_empty());
+    assert!(!out.join(checkpoints::DIR).exists());
+    let o = trainlab()
+        .arg("resume")
+        .arg(&out)
+        .args(["--set", "training.epochs=3"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no checkpoint") && err.contains("keep_last: 0"),
+        "{err}"
+    );
+}

@@ -1,0 +1,272 @@
+//! Watching is free: a consumer that does not read (a hidden window draws no
+//! frames, a script holds the handle and looks later) never holds the worker up.
+//! No send waits for the consumer, so these runs finish while nobody reads; what
+//! waits for the consumer afterwards is every rare event in order, the frequent
+//! ones thinned to the channel's capacity, and the final policy in its slot.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::Vec2;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use trainlab::events::{PolicySnapshot, RunSummary, TrainEvent};
+use trainlab::gui::{RunState, Tab, TrainlabApp};
+use trainlab::spec::{
+    AgentMethod, AgentSpec, DatasetSpec, EpsilonSpec, Experiment, GeneratedMaze, GridworldSpec,
+    ImageDatasetSpec, LayoutSpec, TabularSpec, TrainingSpec,
+};
+use trainlab::train::{RunHandle, StartOptions, start};
+
+/// Waits for the worker thread to end without reading a single event; a worker
+/// that waited for its consumer would never get there.
+fn finish_unread(handle: &RunHandle) {
+    let began = Instant::now();
+    while !handle.is_finished() {
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "the worker is waiting for a consumer that does not read"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A generated 15x15 maze, tabular Q-learning, an Episodes event every episode.
+fn maze(episodes: usize) -> Experiment {
+    Experiment {
+        name: "unread_maze".into(),
+        seed: 11,
+        dataset: DatasetSpec::Gridworld(GridworldSpec {
+            layout: LayoutSpec::Generated(GeneratedMaze {
+                rows: 15,
+                cols: 15,
+                ..GeneratedMaze::default()
+            }),
+            ..GridworldSpec::default()
+        }),
+        agent: AgentSpec {
+            method: AgentMethod::QLearning(TabularSpec::default()),
+            episodes,
+            epsilon: EpsilonSpec {
+                start: 1.0,
+                end: 0.05,
+                decay_episodes: episodes / 2,
+            },
+            log_every_episodes: 1,
+            snapshot_every_secs: 0.0,
+            ..AgentSpec::default()
+        },
+        ..Experiment::default()
+    }
+}
+
+fn last_summary(events: &[TrainEvent]) -> &RunSummary {
+    match events.last() {
+        Some(TrainEvent::Finished(s)) => s,
+        other => panic!("the last event is not Finished: {other:?}"),
+    }
+}
+
+#[test]
+fn a_maze_nobody_reads_finishes_and_leaves_its_final_policy_in_the_slot() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let handle = start(
+        maze(3_000),
+        StartOptions {
+            run_dir: Some(run_dir.clone()),
+            event_capacity: 8,
+            ..StartOptions::default()
+        },
+    );
+    finish_unread(&handle);
+    let events: Vec<TrainEvent> = handle.events().try_iter().collect();
+    let s = last_summary(&events);
+    let rl = s.rl.as_ref().expect("rl summary");
+    assert_eq!(rl.episodes, 3_000);
+    let recorded = trainlab::runs::read_events(&run_dir).expect("record");
+    let count =
+        |events: &[TrainEvent], f: fn(&TrainEvent) -> bool| events.iter().filter(|e| f(e)).count();
+    let episodes = |e: &TrainEvent| matches!(e, TrainEvent::Episodes(_));
+    assert_eq!(
+        count(&recorded, episodes),
+        3_000,
+        "the record keeps every one"
+    );
+    assert!(
+        count(&events, episodes) <= 8,
+        "{} Episodes events waited for a capacity of 8",
+        count(&events, episodes)
+    );
+    let covered: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Episodes(m) => Some(m.episodes_covered),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(
+        covered, 3_000,
+        "the merged events still cover every episode"
+    );
+    let rare = |e: &TrainEvent| {
+        matches!(
+            e,
+            TrainEvent::Started(_) | TrainEvent::Environment(_) | TrainEvent::Finished(_)
+        )
+    };
+    assert_eq!(count(&events, rare), 3, "every rare event is there");
+    // The slot: nobody asked, so only the final policy was put there.
+    let final_policy = handle.policy().take().expect("the final policy");
+    assert_eq!(
+        handle.policy().counts().published,
+        1,
+        "built only at the end"
+    );
+    assert_eq!(final_policy.episode, 3_000);
+    assert_eq!(final_policy.env_steps, rl.env_steps);
+    let on_disk: PolicySnapshot =
+        serde_json::from_slice(&std::fs::read(run_dir.join("qtable.json")).expect("qtable"))
+            .expect("parses");
+    assert_eq!(final_policy, on_disk);
+    handle.join();
+}
+
+/// A viewer that takes the slot gets a snapshot per take, never a queue of them.
+#[test]
+fn a_viewer_that_takes_gets_one_snapshot_per_take() {
+    let handle = start(maze(20_000), StartOptions::default());
+    let mut taken = 0;
+    while !handle.is_finished() {
+        if handle.policy().take().is_some() {
+            taken += 1;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    taken += usize::from(handle.policy().take().is_some());
+    let counts = handle.policy().counts();
+    assert_eq!(counts.taken as usize, taken);
+    // Each one built was asked for by a take, but the final one.
+    assert!(
+        counts.published <= counts.taken + 1,
+        "{counts:?}: snapshots nobody asked for were built"
+    );
+    assert!(taken >= 1);
+    handle.join();
+}
+
+#[test]
+fn an_image_run_nobody_reads_keeps_every_evaluation() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exp = Experiment {
+        name: "unread_mlp".into(),
+        dataset: DatasetSpec::Images(ImageDatasetSpec {
+            train_limit: Some(1_000),
+            test_limit: Some(200),
+            val_fraction: 0.1,
+            ..ImageDatasetSpec::default()
+        }),
+        training: TrainingSpec {
+            epochs: 2,
+            batch_size: 20,
+            log_every_steps: 1,
+            eval_every_steps: Some(3),
+            ..TrainingSpec::default()
+        },
+        ..Experiment::default()
+    };
+    let handle = start(
+        exp,
+        StartOptions {
+            run_dir: Some(dir.path().join("run")),
+            event_capacity: 2,
+            ..StartOptions::default()
+        },
+    );
+    finish_unread(&handle);
+    let events: Vec<TrainEvent> = handle.events().try_iter().collect();
+    let s = last_summary(&events);
+    let recorded = trainlab::runs::read_events(&dir.path().join("run")).expect("record");
+    let evals = |events: &[TrainEvent]| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Eval(m) => Some((m.step, m.split)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(evals(&recorded).len() > 20, "{}", evals(&recorded).len());
+    assert_eq!(evals(&events), evals(&recorded), "no evaluation is lost");
+    let steps: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step(m) => Some(m.steps_covered),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(steps, s.steps, "merged Step events cover every step");
+    handle.join();
+}
+
+/// The one run folder under `root`, once its summary is written.
+fn finished_run_dir(root: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("summary.json").is_file())
+}
+
+/// The window draws no frame while the maze trains (hidden), then shows the
+/// final state: the run finished, the last Q-values (read off the maze tab).
+#[test]
+fn a_window_that_draws_nothing_while_it_trains_shows_the_final_state() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.doc.exp = maze(4_000);
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1400.0, 900.0))
+        .with_max_steps(12)
+        .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    h.step();
+    assert!(h.state().is_running());
+    // No frames: nothing drains the events or takes a snapshot meanwhile.
+    let began = Instant::now();
+    let run_dir = loop {
+        if let Some(d) = finished_run_dir(dir.path()) {
+            break d;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(300),
+            "the run did not finish while the window drew nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let began = Instant::now();
+    while h.state().is_running() {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the run never ended"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.state_mut().tab = Tab::Maze;
+    h.run();
+    let s = &h.state().series;
+    assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
+    let summary: RunSummary =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
+            .expect("parses");
+    let moves = summary.rl.as_ref().expect("rl").env_steps;
+    let shown = format!("Q-values after episode 4000 ({moves} moves)");
+    assert!(
+        h.query_by_label(&shown).is_some(),
+        "the maze tab shows the final Q-values: {shown}"
+    );
+    let covered: f64 = s.episodes.episode.last().copied().unwrap_or(0.0);
+    assert_eq!(covered, 4_000.0, "the curves reach the last episode");
+}
