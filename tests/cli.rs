@@ -1,6 +1,7 @@
 //! The `trainlab` binary as a user runs it: exit codes, file:line:col errors,
 //! overrides, the summary table and the run folder.
 
+use std::path::Path;
 use std::process::Command;
 
 mod common;
@@ -71,6 +72,54 @@ fn check_accepts_every_example_and_rejects_broken_with_position() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.ron:15:9"), "{err}");
     assert!(err.contains("batch_size"), "suggests the real field: {err}");
+}
+
+#[test]
+fn check_reads_a_study_file_as_a_study() {
+    let studies = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/studies");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&studies).expect("experiments/studies") {
+        let path = entry.expect("entry").path();
+        let out = trainlab().arg("check").arg(&path).output().expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(": ok (a study of "),
+            "{}: {stdout}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} example studies");
+    // A study's own mistakes are reported, with exit 2; --set is refused.
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.ron");
+    std::fs::write(
+        &bad,
+        r#"(name: "s", base: "/nonexistent/exp.ron", space: {}, search: Grid, objectives: [Maximize(ValAccuracy)])"#,
+    )
+    .expect("write");
+    let out = trainlab().arg("check").arg(&bad).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/exp.ron"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let any = std::fs::read_dir(&studies)
+        .expect("studies")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
+    let out = trainlab()
+        .arg("check")
+        .arg(&any)
+        .args(["--set", "optimizer.lr=0.1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a study"));
 }
 
 #[test]

@@ -289,6 +289,24 @@ struct WorkerCtx<'a> {
     halted: &'a AtomicBool,
 }
 
+/// Appends a trial's `outcome` to the journal and rewrites the leaderboard from
+/// every entry, both under the journal's lock, so two workers (or processes)
+/// never write the board at once. The outcome is appended even when the board
+/// cannot be written: the inner result says whether it was.
+pub(super) fn journal_outcome(
+    journal: &Journal,
+    dir: &Path,
+    study: &LoadedStudy,
+    outcome: &Entry,
+) -> std::io::Result<Result<(), WriteError>> {
+    journal.transact(|entries| {
+        let mut all = entries.to_vec();
+        all.push(outcome.clone());
+        let board = write_leaderboard(dir, study, &replay(&all));
+        Ok::<_, std::io::Error>((vec![outcome.clone()], board))
+    })
+}
+
 pub(super) fn write_leaderboard(
     dir: &Path,
     study: &LoadedStudy,
@@ -400,16 +418,7 @@ fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
                     }
                     _ => String::new(),
                 };
-                // The leaderboard is rewritten under the journal's lock, so two
-                // workers (or processes) never write it at once; the outcome is
-                // appended even when the leaderboard cannot be written.
-                let board = journal
-                    .transact(|entries| {
-                        let mut all = entries.to_vec();
-                        all.push(outcome.clone());
-                        let board = write_leaderboard(dir, study, &replay(&all));
-                        Ok::<_, std::io::Error>((vec![outcome.clone()], board))
-                    })
+                let board = journal_outcome(journal, dir, study, &outcome)
                     .map_err(|e| journal_error(Some(id), e))?;
                 board.map_err(|e| io_stop(study, dir, Some(id), &e.to_string()))?;
                 tidy_noting(dir, &outcome, progress);

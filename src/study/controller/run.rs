@@ -20,7 +20,7 @@ use super::super::error::{StudySetupError, WriteError};
 use super::super::journal::{Entry, Journal, Owner};
 use super::super::lease;
 use super::super::run::{
-    Progress, StudyError, objective_values, trial_dir, trial_experiment, write_leaderboard,
+    Progress, StudyError, journal_outcome, objective_values, trial_dir, trial_experiment,
 };
 use super::super::state::{TrialState, replay};
 use super::{End, behaviour, learn, load_or_fresh, rewards, save};
@@ -119,14 +119,8 @@ pub fn work(
             save(dir, &policy).map_err(|e| io(&super::policy_path(dir), &e))?;
             outcome
         };
-        let board = journal
-            .transact(|entries| {
-                let mut all = entries.to_vec();
-                all.push(outcome.clone());
-                let board = write_leaderboard(dir, study, &replay(&all));
-                Ok::<_, std::io::Error>((vec![outcome.clone()], board))
-            })
-            .map_err(|e| io(journal.path(), &e))?;
+        let board =
+            journal_outcome(&journal, dir, study, &outcome).map_err(|e| io(journal.path(), &e))?;
         board.map_err(|e| StudyError {
             message: e.to_string(),
             io: true,
