@@ -7,7 +7,7 @@
 //!   vs headless (the CLI's way: blocking on the events, recording a run folder)
 //!   for every kind of run (image MLP and CNN, char-LM with live samples, text
 //!   classifier, tabular and DQN mazes, the playground's field, a study of two
-//!   trials, a paced run lifted to full speed), medians of 3 rounds whose order
+//!   trials, a paced run lifted to full speed), medians of 5 rounds (`--rounds N`) whose order
 //!   alternates, with how often the open view changed (updates shown per second);
 //!   `-- --watch-only [maze ...]` runs just this, or the kinds whose names hold a word;
 //! - time from pressing Start to the first loss point on screen (bundled MNIST);
@@ -17,6 +17,9 @@
 //! - frame time of the Playground tab while the spiral example (2-8-8-1 tanh, 500
 //!   points, as the file says) trains at full speed, a new 100 x 100 field asked every frame (each
 //!   answer re-made into 17 textures). `--playground-only` runs just this one.
+//! - frame time of the Layers tab while a small MNIST MLP trains at full speed and
+//!   records layer statistics every 2 steps (hundreds of records, the bands drawn
+//!   thinned to 300). `--layers-only` runs just this one.
 //!
 //! Run: `cargo bench --bench gui`. GPU rasterisation is not included (it runs on
 //! the GPU, or in the compositor); the window's creation time is not either.
@@ -144,18 +147,56 @@ fn playground_round(root: &Path) -> Result<(Vec<f64>, u64, u64, usize), String> 
     app.tab = Tab::Playground;
     frame(&ctx, &mut app); // warm caches (font atlas, the points) before timing
     app.start_run(&ctx);
+    let frame_ms = frames_until_done(&ctx, &mut app, |_| {});
+    Ok((
+        frame_ms,
+        app.views.playground.answers,
+        app.series.last_step(),
+        epochs,
+    ))
+}
+
+/// Frame times (ms) of `app` drawn at 60 fps until its run ends (`before` runs
+/// ahead of each frame), then one last frame for the final state.
+fn frames_until_done(
+    ctx: &egui::Context,
+    app: &mut TrainlabApp,
+    mut before: impl FnMut(&mut TrainlabApp),
+) -> Vec<f64> {
     let mut frame_ms = Vec::new();
     while app.is_running() {
-        let dt = frame(&ctx, &mut app);
+        before(app);
+        let dt = frame(ctx, app);
         frame_ms.push(dt.as_secs_f64() * 1e3);
         std::thread::sleep(FRAME.saturating_sub(dt));
     }
-    frame(&ctx, &mut app);
+    frame(ctx, app);
+    frame_ms
+}
+
+/// Frame times (ms) of the Layers tab while a small MLP trains at full speed and
+/// records layer statistics every 2 steps; the records and the steps trained.
+fn layers_round(root: &Path) -> Result<(Vec<f64>, usize, u64), String> {
+    let exp = trainlab::spec::from_ron_str(
+        "(name: \"layers-bench\", dataset: Images(name: Mnist, source: Bundled, \
+         train_limit: Some(600), test_limit: Some(100), val_fraction: 0.2), \
+         model: [Flatten, Linear(out: 16), ReLU, Linear(out: 10)], \
+         training: (epochs: 60, batch_size: 32, log_every_steps: 3, eval_every_steps: Some(2)))",
+        "layers bench",
+    )
+    .map_err(|e| e.to_string())?;
+    let ctx = egui::Context::default();
+    let mut app = TrainlabApp::with_runs_root(root);
+    app.doc.exp = exp;
+    app.tab = Tab::Layers;
+    frame(&ctx, &mut app); // warm caches (font atlas) before timing
+    app.start_run(&ctx);
+    // Start shows the curves; the Layers tab stays open here.
+    let frame_ms = frames_until_done(&ctx, &mut app, |app| app.tab = Tab::Layers);
     Ok((
         frame_ms,
-        app.playground.answers,
+        app.series.layer_stats.len(),
         app.series.last_step(),
-        epochs,
     ))
 }
 
@@ -268,8 +309,8 @@ fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u
     let ctx = egui::Context::default();
     let mut app = TrainlabApp::with_runs_root(root);
     app.open_path(&dir);
-    app.study.page = Page::Curves;
-    app.study.metric = trainlab::gui::Metric::ValAccuracy;
+    app.views.study.page = Page::Curves;
+    app.views.study.metric = trainlab::gui::Metric::ValAccuracy;
     frame(&ctx, &mut app);
     let writer = {
         let dir = dir.clone();
@@ -283,13 +324,14 @@ fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u
         live.push(dt.as_secs_f64() * 1e3);
         std::thread::sleep(FRAME.saturating_sub(dt));
         let done = writer.is_finished();
-        points = app.study.data.as_ref().map_or(0, |d| {
+        points = app.views.study.data.as_ref().map_or(0, |d| {
             d.curves
                 .iter()
                 .map(|c| c.val_accuracy.points.len() + c.train_loss.points.len())
                 .sum()
         });
         let settled = app
+            .views
             .study
             .data
             .as_ref()
@@ -305,7 +347,7 @@ fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u
     }
     let mut pages = Vec::new();
     for page in [Page::Trials, Page::Parallel] {
-        app.study.page = page;
+        app.views.study.page = page;
         frame(&ctx, &mut app);
         pages.push(
             (0..120)
@@ -313,8 +355,8 @@ fn study_round(root: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, u
                 .collect::<Vec<_>>(),
         );
     }
-    app.study.page = Page::Curves;
-    app.study.metric = trainlab::gui::Metric::TrainLoss;
+    app.views.study.page = Page::Curves;
+    app.views.study.metric = trainlab::gui::Metric::TrainLoss;
     frame(&ctx, &mut app);
     pages.push(
         (0..120)
@@ -375,7 +417,11 @@ fn kinds() -> Result<Vec<Kind>, String> {
     let mut dqn = example("gridworld_dqn.ron")?;
     dqn.agent.stop_when_optimal = false;
     dqn.agent.episodes = 1_500;
-    let playground = example("playground_spiral.ron")?;
+    let mut playground = example("playground_spiral.ron")?;
+    // A fifth of its epochs: each epoch's validation and checkpoint make the
+    // file's 1,500 take 18 s here for 0.8 s of training; what watching costs
+    // per step is the same in 300.
+    playground.training.epochs = 300;
     let curves = Tab::Curves;
     Ok(vec![
         Kind {
@@ -440,12 +486,12 @@ fn kinds() -> Result<Vec<Kind>, String> {
         },
         Kind {
             name: "playground field",
-            what: "playground_spiral.ron as it is, a 100 x 100 field per frame",
+            what: "playground_spiral.ron, 300 of its 1,500 epochs, a 100 x 100 field asked per frame (answered at most 25/s)",
             exp: playground,
             tab: Tab::Playground,
             pace: None,
             unrecorded: false,
-            shown: |a| a.playground.answers,
+            shown: |a| a.views.playground.answers,
             unit: "samples/s",
         },
         Kind {
@@ -524,23 +570,15 @@ impl Repaints {
     }
 
     /// After a frame that took `dt`: waits out the rest of the 60 fps frame, then
-    /// until a repaint is asked for or `give_up` passes (to look at the clock).
+    /// until a repaint is due (asked for now, or for later: the live run's wakes
+    /// ask for one 1/40 s after the last drain, eframe honours the delay) or
+    /// `give_up` passes (to look at the clock).
     fn wait(&self, dt: Duration, give_up: Duration) {
         std::thread::sleep(FRAME.saturating_sub(dt));
-        let deadline = Instant::now() + give_up;
-        loop {
-            match self.asked.recv_deadline(deadline) {
-                Ok(delay) if delay <= FRAME => return,
-                Ok(delay) => {
-                    // A repaint asked for later (an animation, a timeout).
-                    let at = Instant::now() + delay;
-                    if at < deadline {
-                        std::thread::sleep(at - Instant::now());
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
+        // The earliest repaint asked for so far, else the give-up time.
+        let mut due = Instant::now() + give_up;
+        while let Ok(delay) = self.asked.recv_deadline(due) {
+            due = due.min(Instant::now() + delay);
         }
     }
 }
@@ -653,12 +691,13 @@ fn study_watched(root: &Path) -> Result<Watched, String> {
     let mut app = TrainlabApp::with_runs_root(root);
     app.tab = Tab::Study;
     frame(&ctx, &mut app);
-    app.study
+    app.views
+        .study
         .start(Some(study), &dir, &ctx)
         .map_err(|e| e.to_string())?;
-    app.study.page = Page::Curves;
+    app.views.study.page = Page::Curves;
     let points = |app: &TrainlabApp| -> u64 {
-        app.study.data.as_ref().map_or(0, |d| {
+        app.views.study.data.as_ref().map_or(0, |d| {
             d.curves
                 .iter()
                 .map(|c| (c.val_accuracy.points.len() + c.train_loss.points.len()) as u64)
@@ -670,7 +709,7 @@ fn study_watched(root: &Path) -> Result<Watched, String> {
     let mut last = points(&app);
     let mut updates = 0u64;
     let mut frame_ms = Vec::new();
-    while app.study.is_working() {
+    while app.views.study.is_working() {
         let dt = repaints.frame(&ctx, &mut app);
         frame_ms.push(dt.as_secs_f64() * 1e3);
         let now = points(&app);
@@ -733,13 +772,19 @@ impl Rounds {
             .collect();
         let mut ms = self.frame_ms.clone();
         ms.sort_by(f64::total_cmp);
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
         println!(
-            "{name}: headless {:.1}{} {unit}, GUI attached {:.1}{}; GUI/headless median {:.1}% (rounds {}); view updated {:.1}/s ({:.0} frames/s); frame p95 {:.2} ms",
+            "{name}: headless {:.1}{} {unit}, GUI attached {:.1}{}; GUI/headless median {:.1}%, spread {:.1}-{:.1}%, middle half {:.1}-{:.1}% (rounds {}); view updated {:.1}/s ({:.0} frames/s); frame p95 {:.2} ms",
             h / scale,
             if scale > 1.0 { " M" } else { "" },
             g / scale,
             if scale > 1.0 { " M" } else { "" },
             100.0 * median(ratios.clone()),
+            100.0 * percentile(&sorted, 0.0),
+            100.0 * percentile(&sorted, 1.0),
+            100.0 * percentile(&sorted, 0.25),
+            100.0 * percentile(&sorted, 0.75),
             per_round.join(", "),
             median(self.shown.clone()),
             median(self.fps.clone()),
@@ -755,9 +800,18 @@ impl Rounds {
     }
 }
 
-const ROUNDS: usize = 3;
+/// Rounds of the watching comparison: `--rounds N`, else 5.
+fn rounds() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5)
+        .max(1)
+}
 
-/// GUI attached vs headless for every kind, `ROUNDS` rounds, the order of the two
+/// GUI attached vs headless for every kind, `--rounds` (5) rounds, the order of the two
 /// alternating from round to round; medians per kind.
 fn watching(root: &Path, past: &Path, only: &[String]) {
     let kinds = match kinds() {
@@ -767,7 +821,7 @@ fn watching(root: &Path, past: &Path, only: &[String]) {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let mut figures: Vec<Rounds> = kinds.iter().map(|_| Rounds::default()).collect();
     let mut study = Rounds::default();
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         let gui_first = round % 2 == 1;
         for (kind, f) in kinds.iter().zip(figures.iter_mut()) {
             if !wanted(kind.name) {
@@ -824,7 +878,8 @@ fn watching(root: &Path, past: &Path, only: &[String]) {
         }
     }
     println!(
-        "watching: GUI attached (the run's tab open, a frame whenever the app asks for one, at most 60/s) vs headless (the CLI's way, recording a run folder), medians of {ROUNDS} alternating rounds"
+        "watching: GUI attached (the run's tab open, a frame whenever the app asks for one, at most 60/s) vs headless (the CLI's way, recording a run folder), medians of {} alternating rounds",
+        rounds()
     );
     for (kind, f) in kinds.iter().zip(&figures) {
         if wanted(kind.name) {
@@ -870,12 +925,24 @@ fn main() {
         let only: Vec<String> = std::env::args()
             .skip_while(|a| a != "--watch-only")
             .skip(1)
-            .filter(|a| !a.starts_with('-'))
+            .filter(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
             .collect();
         return match write_past_run(root.path()) {
             Ok(past) => watching(root.path(), &past, &only),
             Err(e) => eprintln!("cannot write the 1M-point run: {e}"),
         };
+    }
+    match layers_round(root.path()) {
+        Ok((ms, records, steps)) => {
+            println!(
+                "layers: a 784-16-10 MLP on 480 bundled digits, {steps} steps at full speed, layer statistics every 2 steps ({records} records)"
+            );
+            report("  Layers tab while it trains", ms);
+        }
+        Err(e) => println!("layers: {e}"),
+    }
+    if std::env::args().any(|a| a == "--layers-only") {
+        return;
     }
     match playground_round(root.path()) {
         Ok((ms, answers, steps, epochs)) => {

@@ -21,6 +21,8 @@
 
 use std::process::Command;
 
+#[path = "common/python.rs"]
+mod python;
 #[path = "speed_whole/mod.rs"]
 mod speed_whole;
 
@@ -75,17 +77,16 @@ struct TextCase {
 /// bundled words' characters, a slightly smaller output layer).
 const VOCAB: usize = 96;
 
-fn adam(lr: f64) -> OptimizerSpec {
-    OptimizerSpec::Adam {
-        lr,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.0,
-    }
+/// Every case, in the order the table lists them.
+fn cases() -> Vec<Case> {
+    let mut all = image_cases();
+    all.extend(text_cases());
+    all.extend(infer_cases());
+    all
 }
 
-fn cases() -> Vec<Case> {
+/// Image classification training on the bundled digits.
+fn image_cases() -> Vec<Case> {
     use LayerSpec::*;
     vec![
         Case {
@@ -127,6 +128,13 @@ fn cases() -> Vec<Case> {
             flops: 6.0
                 * (26.0 * 26.0 * 32.0 * 9.0 + 24.0 * 24.0 * 64.0 * 288.0 + 9216.0 * 128.0 + 1280.0),
         },
+    ]
+}
+
+/// Character language models on the bundled words (speeds in tokens/s).
+fn text_cases() -> Vec<Case> {
+    use LayerSpec::*;
+    vec![
         // The reference's char-LSTM: embedding 64, one LSTM layer of 256, seq 64,
         // batch 32, Adam; its vocabulary is 96 random ids, ours the bundled
         // words' characters (a slightly smaller output layer).
@@ -143,7 +151,7 @@ fn cases() -> Vec<Case> {
             steps: 110,
             kind: Kind::Text(TextCase {
                 seq_len: 64,
-                optimizer: adam(1e-3),
+                optimizer: OptimizerSpec::adam(1e-3),
                 clip: None,
             }),
             // Input projection 64x1024 and recurrence 256x1024 per token; the output
@@ -166,7 +174,7 @@ fn cases() -> Vec<Case> {
             steps: 120,
             kind: Kind::Text(TextCase {
                 seq_len: 32,
-                optimizer: adam(3e-3),
+                optimizer: OptimizerSpec::adam(3e-3),
                 clip: Some(1.0),
             }),
             // Input projection 64x768 and recurrence 256x768 per token (output
@@ -208,6 +216,13 @@ fn cases() -> Vec<Case> {
                 * 2.0
                 * (64.0 * 192.0 + 64.0 * 64.0 + 2.0 * 64.0 * 256.0 + 2.0 * 64.0 * 32.0),
         },
+    ]
+}
+
+/// Batch-1 inference latency: what the workbench's interactive views wait for.
+fn infer_cases() -> Vec<Case> {
+    use LayerSpec::*;
+    vec![
         // The digit canvas: one 28x28 drawing through the MLP.
         Case {
             name: "mlp-infer",
@@ -353,25 +368,6 @@ fn char_lm(case: &Case, text: &TextCase) -> Experiment {
         optimizer: text.optimizer.clone(),
         ..Experiment::default()
     }
-}
-
-/// A Python that imports torch: $TRAINLAB_PYTHON, the venv .ci/run installs, or
-/// python3 (the same search as tests/pytorch_export.rs).
-fn python() -> String {
-    let candidates = [
-        std::env::var("TRAINLAB_PYTHON").ok(),
-        Some("/opt/trainlab-torch/bin/python".to_string()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import torch"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| "python3".to_string())
 }
 
 /// PyTorch's samples/s (tokens/s for the language models, passes/s for
@@ -596,34 +592,13 @@ fn main() {
     }
     trainlab::util::threads::pin_thread_count();
     trainlab::util::allocator::keep_freed_memory();
-    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let ours = threads.unwrap_or(cores);
-    println!(
-        "trainlab kernels: {} (TRAINLAB_SIMD), {ours} threads; PyTorch: {}",
-        trainlab::util::simd::level().name(),
-        threads.map_or("best of 1 and 2 threads".to_string(), |n| format!(
-            "{n} threads"
-        ))
-    );
-    let mut counts = vec![1, 2.min(cores), cores, ours];
-    counts.sort_unstable();
-    counts.dedup();
-    let ceilings: Vec<(usize, f64)> = counts.into_iter().map(|n| (n, gemm_peak(n))).collect();
-    let list: Vec<String> = ceilings
-        .iter()
-        .map(|(n, g)| format!("{n} thread{}: {g:.0}", if *n == 1 { "" } else { "s" }))
-        .collect();
-    println!(
-        "f32 GEMM ceiling (gemm crate, 1024^3), GFLOP/s: {}",
-        list.join(", ")
-    );
-    // The models are compared with the ceiling at the threads trainlab uses.
-    let peak = ceilings
-        .iter()
-        .find(|(n, _)| *n == ours)
-        .map_or(f64::NAN, |(_, g)| *g);
+    let peak = print_setup(threads);
     // Probing for torch takes seconds: only when PyTorch will run.
-    let python = if skip_torch { String::new() } else { python() };
+    let python = if skip_torch {
+        String::new()
+    } else {
+        python::torch_python().unwrap_or_else(|| "python3".to_string())
+    };
     if only.iter().any(|o| o == "whole") {
         let py = (!skip_torch).then_some(python.as_str());
         return whole(only, py, repeat, threads, peak);
@@ -651,55 +626,92 @@ fn main() {
             };
             runs.push((ours, torch));
         }
-        let infer = matches!(case.kind, Kind::Infer { .. });
-        let fmt = |r: &Result<f64, String>| match r {
-            Ok(v) if infer => format!("{:.1} us", 1e6 / v),
-            Ok(v) => format!("{v:.0}"),
-            Err(_) => "-".into(),
-        };
-        if repeat > 1 {
-            for (ours, torch) in &runs {
-                let ours = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
-                println!(
-                    "  {} run: trainlab {}, pytorch {}",
-                    case.name,
-                    fmt(&ours),
-                    fmt(torch)
-                );
-            }
+        print_row(&case, runs, peak);
+    }
+}
+
+/// Prints the kernels, the threads and the GEMM ceilings; returns the ceiling
+/// (GFLOP/s) at the threads trainlab uses, which the models are compared with.
+fn print_setup(threads: Option<usize>) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let ours = threads.unwrap_or(cores);
+    println!(
+        "trainlab kernels: {} (TRAINLAB_SIMD), {ours} threads; PyTorch: {}",
+        trainlab::util::simd::level().name(),
+        threads.map_or("best of 1 and 2 threads".to_string(), |n| format!(
+            "{n} threads"
+        ))
+    );
+    let mut counts = vec![1, 2.min(cores), cores, ours];
+    counts.sort_unstable();
+    counts.dedup();
+    let ceilings: Vec<(usize, f64)> = counts.into_iter().map(|n| (n, gemm_peak(n))).collect();
+    let list: Vec<String> = ceilings
+        .iter()
+        .map(|(n, g)| format!("{n} thread{}: {g:.0}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    println!(
+        "f32 GEMM ceiling (gemm crate, 1024^3), GFLOP/s: {}",
+        list.join(", ")
+    );
+    ceilings
+        .iter()
+        .find(|(n, _)| *n == ours)
+        .map_or(f64::NAN, |(_, g)| *g)
+}
+
+/// Prints `case`'s row of the table from its alternating runs (each run printed
+/// too when there are several), the medians compared.
+fn print_row(case: &Case, runs: Vec<Measured>, peak: f64) {
+    let repeat = runs.len();
+    let infer = matches!(case.kind, Kind::Infer { .. });
+    let fmt = |r: &Result<f64, String>| match r {
+        Ok(v) if infer => format!("{:.1} us", 1e6 / v),
+        Ok(v) => format!("{v:.0}"),
+        Err(_) => "-".into(),
+    };
+    if repeat > 1 {
+        for (ours, torch) in &runs {
+            let ours = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
+            println!(
+                "  {} run: trainlab {}, pytorch {}",
+                case.name,
+                fmt(&ours),
+                fmt(torch)
+            );
         }
-        let (ours, torch) = median_run(runs);
-        let gflops = |r: &Result<f64, String>| match r {
-            Ok(v) => {
-                let g = v * case.flops / 1e9;
-                format!("{g:.1} ({:.0} %)", 100.0 * g / peak)
-            }
-            Err(_) => "-".into(),
-        };
-        let ours_speed = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
-        let ratio = match (&ours_speed, &torch) {
-            (Ok(a), Ok(b)) => format!("{:.2}x", a / b),
-            _ => "-".into(),
-        };
-        let rss = ours
-            .as_ref()
-            .ok()
-            .and_then(|(_, r)| *r)
-            .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
-        println!(
-            "{:<11} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
-            case.name,
-            fmt(&ours_speed),
-            fmt(&torch),
-            ratio,
-            rss,
-            gflops(&ours_speed),
-            gflops(&torch)
-        );
-        for (who, r) in [("trainlab", &ours_speed), ("pytorch", &torch)] {
-            if let Err(e) = r {
-                println!("       {who}: {e}");
-            }
+    }
+    let (ours, torch) = median_run(runs);
+    let gflops = |r: &Result<f64, String>| match r {
+        Ok(v) => {
+            let g = v * case.flops / 1e9;
+            format!("{g:.1} ({:.0} %)", 100.0 * g / peak)
+        }
+        Err(_) => "-".into(),
+    };
+    let ours_speed = ours.as_ref().map(|(s, _)| *s).map_err(Clone::clone);
+    let ratio = match (&ours_speed, &torch) {
+        (Ok(a), Ok(b)) => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let rss = ours
+        .as_ref()
+        .ok()
+        .and_then(|(_, r)| *r)
+        .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
+    println!(
+        "{:<11} {:>16} {:>16} {:>8} {:>12} {:>22} {:>22}",
+        case.name,
+        fmt(&ours_speed),
+        fmt(&torch),
+        ratio,
+        rss,
+        gflops(&ours_speed),
+        gflops(&torch)
+    );
+    for (who, r) in [("trainlab", &ours_speed), ("pytorch", &torch)] {
+        if let Err(e) = r {
+            println!("       {who}: {e}");
         }
     }
 }

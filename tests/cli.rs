@@ -6,9 +6,7 @@ use std::process::Command;
 
 mod common;
 
-fn trainlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainlab"))
-}
+use common::{assert_files, succeeded, trainlab};
 
 fn example(name: &str) -> String {
     format!("{}/experiments/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -29,6 +27,18 @@ fn short_run(out: &std::path::Path, train_limit: usize) -> std::process::Output 
         .arg(out)
         .output()
         .expect("runs")
+}
+
+/// `trainlab check` on the example `name` with `--set set`: fails unless it
+/// exits with 2 and its message holds `wanted`.
+fn check_refuses(name: &str, set: &str, wanted: &str) {
+    let out = trainlab()
+        .args(["check", &example(name), "--set", set])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(wanted), "{err}");
 }
 
 #[test]
@@ -124,17 +134,7 @@ fn check_reads_a_study_file_as_a_study() {
 
 #[test]
 fn bad_override_is_exit_2() {
-    let out = trainlab()
-        .args([
-            "check",
-            &example("mnist_mlp.ron"),
-            "--set",
-            "optimizer.lr=-1",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("optimizer.lr"));
+    check_refuses("mnist_mlp.ron", "optimizer.lr=-1", "optimizer.lr");
 }
 
 #[test]
@@ -142,21 +142,17 @@ fn run_trains_writes_the_folder_and_prints_a_summary() {
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("try1");
     let out = short_run(&run_dir, 1000);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert!(stdout.contains("test loss / acc"), "{stdout}");
-    for f in [
-        "experiment.ron",
-        "metrics.jsonl",
-        "summary.json",
-        "model.safetensors",
-    ] {
-        assert!(run_dir.join(f).is_file(), "{f} missing");
-    }
+    assert_files(
+        &run_dir,
+        &[
+            "experiment.ron",
+            "metrics.jsonl",
+            "summary.json",
+            "model.safetensors",
+        ],
+    );
     let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
     assert_eq!(resolved.training.epochs, 1, "overrides are recorded");
 }
@@ -218,11 +214,7 @@ fn weights_load_in_python_safetensors() {
         .output()
         .expect("python runs");
     let listing = String::from_utf8_lossy(&py.stdout);
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    succeeded(&py);
     assert!(
         listing.contains("('layers.1.weight', (128, 784))"),
         "{listing}"
@@ -249,21 +241,17 @@ fn maze_run_writes_the_folder_and_overrides_reach_the_agent() {
         .arg(&run_dir)
         .output()
         .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert!(stdout.contains("greedy path"), "{stdout}");
-    for f in [
-        "experiment.ron",
-        "metrics.jsonl",
-        "summary.json",
-        "qtable.json",
-    ] {
-        assert!(run_dir.join(f).is_file(), "{f} missing");
-    }
+    assert_files(
+        &run_dir,
+        &[
+            "experiment.ron",
+            "metrics.jsonl",
+            "summary.json",
+            "qtable.json",
+        ],
+    );
     let resolved = trainlab::spec::load_file(&run_dir.join("experiment.ron")).expect("resolved");
     assert_eq!(resolved.agent.epsilon.start, 0.5, "overrides are recorded");
     let summary: trainlab::events::RunSummary =
@@ -276,29 +264,12 @@ fn maze_run_writes_the_folder_and_overrides_reach_the_agent() {
 
 #[test]
 fn bad_maze_is_exit_2_with_row_and_column() {
-    let out = trainlab()
-        .args([
-            "check",
-            &example("gridworld_sarsa.ron"),
-            "--set",
-            r#"dataset.layout={"Rows":["S.#","..?"]}"#,
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("row 2, column 3"), "{err}");
-    let out = trainlab()
-        .args([
-            "check",
-            &example("gridworld_dqn.ron"),
-            "--set",
-            "model.2.Linear.out=5",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("4 actions"));
+    check_refuses(
+        "gridworld_sarsa.ron",
+        r#"dataset.layout={"Rows":["S.#","..?"]}"#,
+        "row 2, column 3",
+    );
+    check_refuses("gridworld_dqn.ron", "model.2.Linear.out=5", "4 actions");
 }
 
 #[test]
@@ -368,11 +339,7 @@ fn halt_then_resume_finishes_the_run_and_bad_resumes_change_nothing() {
         .arg(&run_dir)
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 
     // A model that no longer matches: exit 2, nothing changed.
     let before = snapshot(&run_dir);
@@ -399,11 +366,7 @@ fn halt_then_resume_finishes_the_run_and_bad_resumes_change_nothing() {
         .arg(&run_dir)
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let summary: trainlab::events::RunSummary =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).expect("summary"))
             .expect("parses");
@@ -459,13 +422,13 @@ fn export_csv_writes_one_row_per_logged_step() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeded(&o);
     let o = trainlab()
         .args(["export", "csv"])
         .arg(&run)
         .output()
         .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeded(&o);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv");
     let mut lines = csv.lines();
     let header = lines.next().expect("header");
@@ -574,11 +537,7 @@ fn a_refused_resume_is_one_message_and_backtraces_need_verbose() {
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("run");
     let out = short_run(&run_dir, 300);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     // Finished: resuming without more epochs is refused, before any table.
     let out = trainlab()
         .arg("resume")
@@ -651,22 +610,14 @@ fn extending_a_finished_run_keeps_the_lr_and_ends_with_validation() {
         .arg(&run_dir)
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = trainlab()
         .arg("resume")
         .arg(&run_dir)
         .args(["--set", "training.epochs=2"])
         .output()
         .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 
     let events = trainlab::runs::read_events(&run_dir).expect("metrics.jsonl");
     let lrs: Vec<(u64, f64)> = events

@@ -8,16 +8,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use trainlab::events::{RunSummary, TrainEvent};
 use trainlab::spec::{Policy, load_policy, policy_to_ron};
-use trainlab::study::{Entry, Journal, TrialState, replay};
+use trainlab::study::{Journal, TrialState, replay};
 
-fn trainlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainlab"))
-}
+use common::study::{finished_ids, kill_when, resume};
+use common::{succeeded, trainlab};
 
 const BASE: &str = r#"Inline(
         name: "mlp",
@@ -53,14 +51,7 @@ fn study_file(dir: &Path, episodes: usize) -> PathBuf {
 }
 
 fn run_study(file: &Path, out: &Path) {
-    let o = trainlab()
-        .args(["study", "run"])
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeded(&common::study::run(file, out));
 }
 
 fn summary(run_dir: &Path) -> RunSummary {
@@ -221,20 +212,27 @@ fn a_controlled_run_changes_the_lr_only_at_decision_steps_and_the_same_way_twice
     assert_eq!(lrs_of(exp), first, "deterministic");
 }
 
+/// Runs the experiment file `exp` unrecorded, fails unless it exits with 2; its
+/// standard error.
+fn refused(exp: &Path) -> String {
+    let o = trainlab()
+        .arg("run")
+        .arg(exp)
+        .arg("--no-record")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    err
+}
+
 #[test]
 fn a_policy_that_does_not_fit_is_refused_with_exit_2_naming_the_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let policy = dir.path().join("short_policy.ron");
     std::fs::write(&policy, progress_policy(3)).expect("write");
     let exp = controlled_experiment(dir.path(), &policy);
-    let o = trainlab()
-        .arg("run")
-        .arg(&exp)
-        .arg("--no-record")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused(&exp);
     assert!(
         err.contains("short_policy.ron") && err.contains("4 rows"),
         "{err}"
@@ -242,14 +240,7 @@ fn a_policy_that_does_not_fit_is_refused_with_exit_2_naming_the_file() {
     // A policy for other features: the bucket counts it gives do not match.
     let other = progress_policy(4).replace("buckets: [4]", "buckets: [5]");
     std::fs::write(&policy, other).expect("write");
-    let o = trainlab()
-        .arg("run")
-        .arg(&exp)
-        .arg("--no-record")
-        .output()
-        .expect("runs");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused(&exp);
     assert!(
         err.contains("short_policy.ron") && err.contains("buckets"),
         "{err}"
@@ -281,13 +272,7 @@ fn a_bad_controller_study_is_refused_with_exit_2_saying_why() {
         ),
     ] {
         std::fs::write(&file, bad).expect("write");
-        let o = trainlab()
-            .args(["study", "run"])
-            .arg(&file)
-            .arg("--out")
-            .arg(dir.path().join("s"))
-            .output()
-            .expect("runs");
+        let o = common::study::run(&file, &dir.path().join("s"));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(what), "{what}: {err}");
@@ -302,44 +287,21 @@ fn a_killed_controller_study_resumes_losing_no_episode_and_learns_the_same_table
     run_study(&file, &whole);
 
     let out = dir.path().join("killed");
-    let mut child = trainlab()
-        .args(["study", "run"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    let began = Instant::now();
     let policy = out.join("controller").join("policy.ron");
-    while !load_policy(&policy).is_ok_and(|p| p.history.len() >= 2) {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "no episode learned"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let poll = Duration::from_millis(5);
+    kill_when(&file, &out, "no episode learned", poll, || {
+        load_policy(&policy)
+            .is_ok_and(|p| p.history.len() >= 2)
+            .then_some(())
+    });
     let done_before = replay(&Journal::new(&out).read().expect("journal"))
         .iter()
         .filter(|t| t.state == TrialState::Finished)
         .count();
     assert!(done_before < 6, "killed before the study ended");
-    let o = trainlab()
-        .args(["study", "resume"])
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = resume(&out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let entries = Journal::new(&out).read().expect("journal");
-    let finished: Vec<usize> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Finished { id, .. } => Some(*id),
-            _ => None,
-        })
-        .collect();
+    let finished = finished_ids(&Journal::new(&out).read().expect("journal"));
     assert_eq!(finished, [0, 1, 2, 3, 4, 5], "each episode finished once");
     let (resumed, never_killed) = (policy_of(&out), policy_of(&whole));
     let ids: Vec<usize> = resumed.history.iter().map(|h| h.trial).collect();
@@ -356,6 +318,7 @@ mod window {
     use trainlab::gui::{Tab, TrainlabApp};
 
     use super::*;
+    use crate::common::workbench::train_cleanly;
 
     fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
         crate::common::workbench::harness(app, 1000.0)
@@ -384,7 +347,8 @@ mod window {
         app.open_path(&out.join("study.ron"));
         let mut h = harness(app);
         step_until(&mut h, "the policy to be read", |a| {
-            a.study
+            a.views
+                .study
                 .data
                 .as_ref()
                 .is_some_and(|d| d.policy.is_some() && d.trials.len() == 4)
@@ -438,10 +402,7 @@ mod window {
         app.doc.exp = exp;
         let mut h = harness(app);
         h.run();
-        h.get_by_label("▶ Start").click();
-        step_until(&mut h, "the run to start", |a| a.is_running());
-        step_until(&mut h, "the run to end", |a| !a.is_running());
-        assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+        train_cleanly(&mut h);
         h.state_mut().tab = Tab::Curves;
         h.run();
         let fig = h

@@ -9,15 +9,14 @@
 //! The tmpfs tests need root and `mount`; without them they print why they skip,
 //! except under CI=true, where a missing mount is a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{study, trainlab};
 use trainlab::study::{Entry, Journal, TrialState, replay};
-
-fn trainlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainlab"))
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -459,13 +458,7 @@ fn unwritable_output_folders_are_refused_before_any_work() {
     );
     let study = work.path().join("study.ron");
     std::fs::write(&study, study_text(2)).expect("write");
-    let o = trainlab()
-        .args(["study", "run"])
-        .arg(&study)
-        .arg("--out")
-        .arg(blocker.join("s"))
-        .output()
-        .expect("runs");
+    let o = study::run(&study, &blocker.join("s"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let Some(fs) = Tmpfs::mount(1024) else { return };
     assert!(fs.remount("ro"), "remount ro");
@@ -731,13 +724,7 @@ fn kills_of_study_workers_lose_nothing_and_rerun_nothing_finished() {
     let file = work.path().join("study.ron");
     std::fs::write(&file, study_text(6)).expect("write");
     let reference = work.path().join("reference");
-    let o = trainlab()
-        .args(["study", "run"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&reference)
-        .output()
-        .expect("runs");
+    let o = study::run(&file, &reference);
     assert!(o.status.success(), "{}", stderr(&o));
     let want = finished_values(&reference);
     assert_eq!(want.len(), 6);
@@ -777,11 +764,7 @@ fn kills_of_study_workers_lose_nothing_and_rerun_nothing_finished() {
         let _ = b.wait();
     }
     assert_study_whole(&out);
-    let o = trainlab()
-        .args(["study", "resume"])
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = study::resume(&out);
     assert!(o.status.success(), "after {kills} kills: {}", stderr(&o));
     assert_study_whole(&out);
     let trials = replay(&Journal::new(&out).read().expect("journal"));
@@ -800,13 +783,7 @@ fn a_study_on_a_full_disk_stops_naming_the_trial_and_resumes() {
     let file = work.path().join("study.ron");
     std::fs::write(&file, study_text(4)).expect("write");
     let reference = work.path().join("reference");
-    let o = trainlab()
-        .args(["study", "run"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&reference)
-        .output()
-        .expect("runs");
+    let o = study::run(&file, &reference);
     assert!(o.status.success(), "{}", stderr(&o));
     let want = finished_values(&reference);
     let need = footprint(&reference) / 1024;
@@ -815,13 +792,7 @@ fn a_study_on_a_full_disk_stops_naming_the_trial_and_resumes() {
             return;
         };
         let out = fs.dir.join("s");
-        let o = trainlab()
-            .args(["study", "run"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("runs");
+        let o = study::run(&file, &out);
         match o.status.code() {
             Some(0) => {
                 assert_eq!(finished_values(&out), want);
@@ -844,11 +815,7 @@ fn a_study_on_a_full_disk_stops_naming_the_trial_and_resumes() {
         let before = finished_values(&out);
         let started_before = Journal::new(&out).read().expect("journal").len();
         fs.grow();
-        let o = trainlab()
-            .args(["study", "resume"])
-            .arg(&out)
-            .output()
-            .expect("runs");
+        let o = study::resume(&out);
         assert!(o.status.success(), "study at {percent}%: {}", stderr(&o));
         assert_study_whole(&out);
         let entries = Journal::new(&out).read().expect("journal");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::workbench::{click_at, step_until};
+use common::workbench::{click_at, open_from_menu, step_until, train_cleanly, train_through};
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,14 @@ use trainlab::spec::{DatasetSpec, LayerSpec};
 
 fn harness(app: TrainlabApp) -> Harness<'static, TrainlabApp> {
     common::workbench::harness(app, 900.0)
+}
+
+/// A fresh app recording into a new temporary folder, which lives as long as
+/// the first value.
+fn fresh() -> (tempfile::TempDir, Harness<'static, TrainlabApp>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let h = harness(TrainlabApp::with_runs_root(dir.path()));
+    (dir, h)
 }
 
 /// A fresh app recording into a temporary folder, with a tiny but real dataset.
@@ -48,21 +56,14 @@ fn finished_run(
     app.doc.exp.training.epochs = 1;
     let mut h = harness(app);
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the run to start", |a| a.is_running());
-    step_until(&mut h, "the run to end", |a| !a.is_running());
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    train_cleanly(&mut h);
     h
 }
 
 #[test]
 fn an_example_opens_from_the_menu() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
-    h.get_by_label("Examples").click();
-    h.run();
-    h.get_by_label("mnist_cnn.ron").click();
-    h.run();
+    let (_dir, mut h) = fresh();
+    open_from_menu(&mut h, "Examples", "mnist_cnn.ron");
     assert_eq!(h.state().doc.exp.name, "mnist_cnn");
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     assert!(h.query_by_label("Total parameters: 1,199,882").is_some());
@@ -70,8 +71,7 @@ fn an_example_opens_from_the_menu() {
 
 #[test]
 fn editing_a_layer_updates_the_parameter_count() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
     assert!(h.query_by_label("Total parameters: 101,770").is_some());
     // The hidden layer's width: focus its field, type a new value, press Enter.
@@ -211,10 +211,7 @@ fn an_invalid_file_shows_an_error_and_the_app_keeps_working() {
     h.run();
     assert!(h.state().errors.is_empty());
     // Still usable: open a good example afterwards.
-    h.get_by_label("Examples").click();
-    h.run();
-    h.get_by_label("mnist_mlp.ron").click();
-    h.run();
+    open_from_menu(&mut h, "Examples", "mnist_mlp.ron");
     assert_eq!(h.state().doc.exp.name, "mnist_mlp");
 }
 
@@ -269,7 +266,7 @@ fn the_canvas_asks_the_live_model_and_then_the_trained_one() {
     h.get_by_label("Draw a digit").click();
     h.step();
     scribble(&mut h);
-    assert!(!h.state().inspector.canvas.is_empty(), "the drag left ink");
+    assert!(!h.state().views.draw.canvas.is_empty(), "the drag left ink");
     step_until(&mut h, "the live answer", |a| a.inspector.verdict.is_some());
     let live = h.state().inspector.verdict.clone().expect("verdict");
     assert!(live.source.starts_with("live model"), "{}", live.source);
@@ -324,7 +321,9 @@ fn tour() {
             scribble(&mut h);
         }
         if tab == Tab::Confusion {
-            h.state_mut().inspector.selected_cell = Some((4, 9));
+            // After one frame: the first draw of a newly loaded model forgets the pick.
+            h.step();
+            h.state_mut().views.confusion.selected_cell = Some((4, 9));
         }
         for _ in 0..3 {
             h.step();
@@ -356,14 +355,10 @@ fn the_last_session_comes_back() {
 
 #[test]
 fn a_maze_is_painted_trained_and_its_q_values_arrive() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
     // Pick the maze from the data menu.
-    h.get_by_label("Learn from").click();
-    h.run();
-    h.get_by_label("Gridworld maze").click();
-    h.run();
+    open_from_menu(&mut h, "Learn from", "Gridworld maze");
     assert!(matches!(
         h.state().doc.exp.dataset,
         DatasetSpec::Gridworld(_)
@@ -375,9 +370,7 @@ fn a_maze_is_painted_trained_and_its_q_values_arrive() {
         exp.agent.log_every_episodes = 10;
     }
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    train_through(&mut h);
     let s = &h.state().series;
     assert!(
         s.env.is_some(),
@@ -496,22 +489,22 @@ fn a_language_model_writes_samples_and_generates_on_request() {
     h.run();
     h.get_by_label("Generate").click();
     step_until(&mut h, "the live generation", |a| {
-        !a.text.generated.is_empty()
+        !a.views.text.generated.is_empty()
     });
-    let (who, text) = h.state().text.generated[0].clone();
+    let (who, text) = h.state().views.text.generated[0].clone();
     assert!(who.starts_with("live model"), "{who}");
     assert!(!text.is_empty());
     h.get_by_label("⏹ Stop").click();
     step_until(&mut h, "the end", |a| !a.is_running());
     // After the run, Generate uses the weights it saved.
     step_until(&mut h, "the trained model", |a| {
-        a.text.load_error.is_none() && a.text.has_trained()
+        a.views.text.load_error.is_none() && a.views.text.has_trained()
     });
     h.get_by_label("Generate").click();
     step_until(&mut h, "a generation from the saved run", |a| {
-        a.text.generated.len() == 2
+        a.views.text.generated.len() == 2
     });
-    let (who, text) = h.state().text.generated[1].clone();
+    let (who, text) = h.state().views.text.generated[1].clone();
     assert!(who.starts_with("trained run"), "{who}");
     assert!(!text.is_empty());
 }
@@ -519,8 +512,7 @@ fn a_language_model_writes_samples_and_generates_on_request() {
 #[test]
 fn a_text_preset_is_picked_from_the_data_menu_and_edited() {
     use trainlab::spec::{LayerSpec, TextTask};
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
     h.get_by_label("Learn from").click();
     h.run();
@@ -601,7 +593,7 @@ fn a_study_folder_shows_every_trial_and_its_table_sorts() {
     app.open_path(&out.join("study.ron"));
     let mut h = harness(app);
     step_until(&mut h, "the study to be read", |a| {
-        a.study.data.as_ref().is_some_and(|d| {
+        a.views.study.data.as_ref().is_some_and(|d| {
             d.study.is_some()
                 && d.trials.len() == 4
                 && d.curves
@@ -650,7 +642,7 @@ fn a_study_folder_shows_every_trial_and_its_table_sorts() {
     assert_eq!(on_screen(&h), vec![0, 1, 2, 3], "by id at first");
     h.get_by_label("wall s").click();
     h.run();
-    assert_eq!(h.state_mut().study.table_order(), by_wall(true));
+    assert_eq!(h.state_mut().views.study.table_order(), by_wall(true));
     assert_eq!(
         on_screen(&h),
         by_wall(true),
@@ -680,7 +672,7 @@ fn a_study_folder_shows_every_trial_and_its_table_sorts() {
         .find(|t| t.state == trainlab::study::TrialState::Finished)
         .expect("a finished trial")
         .clone();
-    h.state_mut().study.page = trainlab::gui::Page::Trials;
+    h.state_mut().views.study.page = trainlab::gui::Page::Trials;
     h.run();
     let row_y = h.get_by_label(&format!("{:04}", done.id)).rect().center().y;
     let open = h
@@ -733,6 +725,7 @@ fn a_study_started_from_the_explore_panel_runs_and_shows_its_trials() {
     h.run();
     let on: Vec<String> = h
         .state()
+        .views
         .study
         .explore
         .knobs
@@ -741,18 +734,26 @@ fn a_study_started_from_the_explore_panel_runs_and_shows_its_trials() {
         .map(|k| k.path.clone())
         .collect();
     assert_eq!(on, vec!["model.1.Linear.out".to_string()]);
-    h.state_mut().study.explore.trials = 2;
+    h.state_mut().views.study.explore.trials = 2;
     h.get_by_label("▶ Start study").click();
     h.run();
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     step_until(&mut h, "the study to finish", |a| {
-        !a.study.is_working()
-            && a.study.data.as_ref().is_some_and(|d| {
+        !a.views.study.is_working()
+            && a.views.study.data.as_ref().is_some_and(|d| {
                 d.trials.len() == 2 && d.trials.iter().all(|t| t.state.name() == "finished")
             })
     });
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
-    let folder = h.state().study.data.as_ref().expect("data").dir.clone();
+    let folder = h
+        .state()
+        .views
+        .study
+        .data
+        .as_ref()
+        .expect("data")
+        .dir
+        .clone();
     assert!(
         folder.starts_with(dir.path().join("studies")),
         "{}",
@@ -761,7 +762,7 @@ fn a_study_started_from_the_explore_panel_runs_and_shows_its_trials() {
     assert!(folder.join("study.ron").is_file() && folder.join("journal.jsonl").is_file());
     assert_eq!(h.query_all_by_label("finished").count(), 2);
     assert!(h.query_by_label_contains("2 trials: 2 done").is_some());
-    let outcome = h.state().study.outcome.clone().unwrap_or_default();
+    let outcome = h.state().views.study.outcome.clone().unwrap_or_default();
     assert!(outcome.contains("2 finished"), "{outcome}");
 }
 
@@ -776,8 +777,9 @@ fn a_study_file_is_offered_to_run_and_a_bad_one_is_an_error() {
     h.get_by_label("▶ Run study").click();
     h.run();
     step_until(&mut h, "the study to finish", |a| {
-        !a.study.is_working()
-            && a.study
+        !a.views.study.is_working()
+            && a.views
+                .study
                 .data
                 .as_ref()
                 .is_some_and(|d| d.trials.len() == 1 && d.derived.counts.finished == 1)
@@ -809,12 +811,8 @@ fn a_study_file_is_offered_to_run_and_a_bad_one_is_an_error() {
 #[test]
 fn the_playground_shows_the_live_model_over_the_plane() {
     use trainlab::gui::DEFAULT_RESOLUTION;
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
-    h.get_by_label("Examples").click();
-    h.run();
-    h.get_by_label("playground_spiral.ron").click();
-    h.run();
+    let (_dir, mut h) = fresh();
+    open_from_menu(&mut h, "Examples", "playground_spiral.ron");
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     assert_eq!(
         h.state().tab,
@@ -828,12 +826,14 @@ fn the_playground_shows_the_live_model_over_the_plane() {
     h.state_mut().doc.exp.training.epochs = 300;
     h.run();
     assert!(
-        h.state().playground.maps.is_none(),
+        h.state().views.playground.maps.is_none(),
         "no model yet: the points alone"
     );
     h.get_by_label("▶ Start").click();
     step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "three field answers", |a| a.playground.answers >= 3);
+    step_until(&mut h, "three field answers", |a| {
+        a.views.playground.answers >= 3
+    });
     {
         let app = h.state();
         assert_eq!(
@@ -841,22 +841,33 @@ fn the_playground_shows_the_live_model_over_the_plane() {
             Tab::Playground,
             "starting keeps the playground open"
         );
-        let maps = app.playground.maps.as_ref().expect("the newest maps");
+        let maps = app.views.playground.maps.as_ref().expect("the newest maps");
         assert_eq!(maps.resolution, DEFAULT_RESOLUTION);
         assert_eq!(maps.output.len(), DEFAULT_RESOLUTION * DEFAULT_RESOLUTION);
         assert!(
-            app.playground.output_texture.is_some(),
+            app.views.playground.output_texture.is_some(),
             "the output is drawn"
         );
         assert_eq!(
-            app.playground.unit_textures.len(),
+            app.views.playground.unit_textures.len(),
             16,
             "two hidden tanh layers of 8 units, one map each"
         );
     }
-    let first = h.state().playground.maps.as_ref().map_or(0, |m| m.step);
+    let first = h
+        .state()
+        .views
+        .playground
+        .maps
+        .as_ref()
+        .map_or(0, |m| m.step);
     step_until(&mut h, "a later answer", |a| {
-        a.playground.maps.as_ref().is_some_and(|m| m.step > first) || !a.is_running()
+        a.views
+            .playground
+            .maps
+            .as_ref()
+            .is_some_and(|m| m.step > first)
+            || !a.is_running()
     });
     step_until(&mut h, "the end of the run", |a| !a.is_running());
     let app = h.state();
@@ -866,7 +877,7 @@ fn the_playground_shows_the_live_model_over_the_plane() {
         app.series.state
     );
     assert!(
-        app.playground.maps.is_some(),
+        app.views.playground.maps.is_some(),
         "the last answer stays after the run"
     );
 }
@@ -874,13 +885,9 @@ fn the_playground_shows_the_live_model_over_the_plane() {
 #[test]
 fn the_dataset_picker_switches_to_a_playground_shape_and_edits_it() {
     use trainlab::spec::{Feature, PointsKind};
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
-    h.get_by_label("Learn from").click();
-    h.run();
-    h.get_by_label("2-D playground: moons").click();
-    h.run();
+    open_from_menu(&mut h, "Learn from", "2-D playground: moons");
     let DatasetSpec::Points(p) = &h.state().doc.exp.dataset else {
         panic!("not a playground: {:?}", h.state().doc.exp.dataset)
     };
@@ -903,13 +910,9 @@ fn the_dataset_picker_switches_to_a_playground_shape_and_edits_it() {
 
 #[test]
 fn a_slow_maze_shows_each_episode_and_the_pace_returns_to_full_speed() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
-    h.get_by_label("Learn from").click();
-    h.run();
-    h.get_by_label("Gridworld maze").click();
-    h.run();
+    open_from_menu(&mut h, "Learn from", "Gridworld maze");
     h.state_mut().doc.exp.agent.episodes = 2_000;
     h.get_by_label("full speed").click();
     h.run();
@@ -942,12 +945,8 @@ fn a_slow_maze_shows_each_episode_and_the_pace_returns_to_full_speed() {
 
 #[test]
 fn a_lesson_opens_from_the_lessons_menu_with_its_notes() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
-    h.get_by_label("Lessons").click();
-    h.run();
-    h.get_by_label("01_learning_rate_too_large.ron").click();
-    h.run();
+    let (_dir, mut h) = fresh();
+    open_from_menu(&mut h, "Lessons", "01_learning_rate_too_large.ron");
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     assert!(
         h.query_by_label("A learning rate that is too large")
@@ -1011,19 +1010,20 @@ fn a_finished_run_is_compressed_from_the_history_and_one_sparsity_is_tested() {
     h.get_by_label("compress").click();
     h.run();
     assert_eq!(h.state().tab, Tab::Compress);
-    assert!(h.state().compress.run.is_some());
-    h.state_mut().compress.sparsity = 0.8;
+    assert!(h.state().views.compress.run.is_some());
+    h.state_mut().views.compress.sparsity = 0.8;
     h.get_by_label("prune & test").click();
     step_until(&mut h, "the pruned variant's row", |a| {
-        a.compress.busy().is_none()
-            && a.compress
+        a.views.compress.busy().is_none()
+            && a.views
+                .compress
                 .rows
                 .iter()
                 .any(|r| r.name != "original" && r.test_accuracy.is_some())
             || !a.errors.is_empty()
     });
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
-    let s = &h.state().compress;
+    let s = &h.state().views.compress;
     let curve = s.curve(0);
     assert_eq!(
         curve.len(),
@@ -1052,7 +1052,7 @@ fn a_finished_run_is_compressed_from_the_history_and_one_sparsity_is_tested() {
     // Its weight histograms arrive (original and the selected variant).
     h.state_mut().tab = Tab::Compress;
     step_until(&mut h, "the histograms", |a| {
-        let c = &a.compress;
+        let c = &a.views.compress;
         let variant = c.selected_row().map(|r| std::path::PathBuf::from(&r.dir));
         c.run.as_deref().and_then(|r| c.histograms(r)).is_some()
             && variant.is_some_and(|v| c.histograms(&v).is_some_and(|w| w.zeros > 0))
@@ -1062,8 +1062,7 @@ fn a_finished_run_is_compressed_from_the_history_and_one_sparsity_is_tested() {
 
 #[test]
 fn compressing_a_folder_without_a_model_is_an_error() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (dir, mut h) = fresh();
     h.run();
     let ctx = h.ctx.clone();
     h.state_mut().open_compress(dir.path(), &ctx);
@@ -1075,8 +1074,7 @@ fn compressing_a_folder_without_a_model_is_an_error() {
 
 #[test]
 fn an_l1_penalty_is_picked_in_the_hyperparameters() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     h.run();
     assert_eq!(h.state().doc.exp.training.regularization, None);
     h.get_by_role_and_label(egui::accesskit::Role::ComboBox, "Regularization")
@@ -1343,14 +1341,6 @@ fn a_folder_of_colour_images_is_previewed_trained_and_not_drawn() {
 
 // ---- Trust: every figure on screen is the file's or the run's (issue 29) ----
 
-/// Opens `menu` > `item` (Examples, Lessons) the way a learner does.
-fn open_from_menu(h: &mut Harness<'_, TrainlabApp>, menu: &str, item: &str) {
-    h.get_by_label(menu).click();
-    h.run();
-    h.get_by_label(item).click();
-    h.run();
-}
-
 /// Like [`open_from_menu`] for an app whose experiment was edited: the
 /// unsaved-edits question comes first, and Discard answers it.
 fn open_discarding(h: &mut Harness<'_, TrainlabApp>, menu: &str, item: &str) {
@@ -1392,8 +1382,7 @@ fn text_like(h: &Harness<'_, TrainlabApp>, start: &str, part: &str) -> Option<St
 
 #[test]
 fn lesson_01_shows_and_takes_its_learning_rate_of_4() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     open_from_menu(&mut h, "Lessons", "01_learning_rate_too_large.ron");
     assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
     let file = trainlab::spec::load_file(std::path::Path::new(
@@ -1427,8 +1416,7 @@ fn lesson_01_shows_and_takes_its_learning_rate_of_4() {
 
 #[test]
 fn the_live_rate_of_q_learning_is_its_alpha() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (dir, mut h) = fresh();
     open_from_menu(&mut h, "Examples", "gridworld_qlearning.ron");
     h.state_mut().pace.slow = true;
     h.state_mut().pace.rate = 20.0;
@@ -1523,14 +1511,11 @@ fn another_experiment_opened_after_a_run_shows_none_of_its_figures() {
 
 #[test]
 fn the_finished_playground_shows_the_final_model() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     open_from_menu(&mut h, "Examples", "playground_spiral.ron");
     h.state_mut().doc.exp.training.epochs = 150;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end of the run", |a| !a.is_running());
+    train_through(&mut h);
     let steps = h.state().series.summary.as_ref().expect("summary").steps;
     assert!(
         h.query_by_label(&format!("final model, step {steps}"))
@@ -1547,14 +1532,11 @@ fn the_finished_playground_shows_the_final_model() {
 
 #[test]
 fn opening_the_q_learning_maze_after_another_maze_run_says_nothing_was_edited() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     open_from_menu(&mut h, "Examples", "gridworld_sarsa.ron");
     h.state_mut().doc.exp.agent.episodes = 50;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end", |a| !a.is_running());
+    train_through(&mut h);
     open_discarding(&mut h, "Examples", "gridworld_qlearning.ron");
     h.state_mut().tab = Tab::Maze;
     h.run();
@@ -1654,10 +1636,7 @@ fn without_a_file_dialog_a_path_is_typed_and_copy_says_copied() {
     app.native_dialogs = false; // as on a system with no dialog program
     let mut h = harness(app);
     h.run();
-    h.get_by_label("File").click();
-    h.run();
-    h.get_by_label("Open study folder…").click();
-    h.run();
+    open_from_menu(&mut h, "File", "Open study folder…");
     assert!(
         h.query_by_label("Open a study folder").is_some(),
         "it says so"
@@ -1677,10 +1656,7 @@ fn without_a_file_dialog_a_path_is_typed_and_copy_says_copied() {
         h.state().errors
     );
     // A real file through File > Open.
-    h.get_by_label("File").click();
-    h.run();
-    h.get_by_label("Open…  (Ctrl+O)").click();
-    h.run();
+    open_from_menu(&mut h, "File", "Open…  (Ctrl+O)");
     h.get_by_label("Path").focus();
     h.get_by_label("Path")
         .type_text("experiments/fashion_mlp.ron");
@@ -1712,14 +1688,10 @@ fn without_a_file_dialog_a_path_is_typed_and_copy_says_copied() {
 
 #[test]
 fn the_maze_names_its_lines_and_a_sarsa_run_is_named_sarsa() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (dir, mut h) = fresh();
     open_from_menu(&mut h, "Lessons", "04_qlearning_vs_sarsa_cliff.ron");
     assert_eq!(h.state().doc.exp.name, "lesson_cliff_qlearning");
-    h.get_by_label("Method").click();
-    h.run();
-    h.get_by_label("SARSA").click();
-    h.run();
+    open_from_menu(&mut h, "Method", "SARSA");
     assert!(
         h.query_all_by_label("Name")
             .any(|n| n.value().as_deref() == Some("lesson_cliff_sarsa")),
@@ -1727,9 +1699,7 @@ fn the_maze_names_its_lines_and_a_sarsa_run_is_named_sarsa() {
     );
     h.state_mut().doc.exp.agent.episodes = 60;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end", |a| !a.is_running());
+    train_through(&mut h);
     let runs = trainlab::runs::list_runs(dir.path());
     let folder = runs[0]
         .dir
@@ -1799,7 +1769,7 @@ fn finished_study(dir: &tempfile::TempDir) -> (Harness<'static, TrainlabApp>, st
     app.open_path(&out.join("study.ron"));
     let mut h = harness(app);
     step_until(&mut h, "the study to be read", |a| {
-        a.study.data.as_ref().is_some_and(|d| {
+        a.views.study.data.as_ref().is_some_and(|d| {
             d.study.is_some()
                 && d.trials.len() == 4
                 && d.trials.iter().all(|t| t.state.name() == "finished")
@@ -1861,8 +1831,7 @@ fn the_study_table_marks_the_pareto_front_and_a_row_click_shows_the_run() {
 
 #[test]
 fn explore_and_presets_offer_only_what_fits_the_experiment() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
+    let (_dir, mut h) = fresh();
     open_from_menu(&mut h, "Examples", "mnist_mlp.ron");
     h.state_mut().tab = Tab::Study;
     h.run();
@@ -1935,9 +1904,7 @@ fn trust_shots() {
     open_from_menu(&mut h, "Examples", "gridworld_qlearning.ron");
     h.state_mut().doc.exp.agent.episodes = 400;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the end", |a| a.is_running());
-    step_until(&mut h, "the end", |a| !a.is_running());
+    train_through(&mut h);
     shoot(&mut h, "maze_curves");
     h.state_mut().tab = Tab::Maze;
     shoot(&mut h, "maze");
@@ -1946,18 +1913,14 @@ fn trust_shots() {
     open_from_menu(&mut h, "Examples", "playground_spiral.ron");
     h.state_mut().doc.exp.training.epochs = 200;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end", |a| !a.is_running());
+    train_through(&mut h);
     shoot(&mut h, "playground");
     // A lesson with its notes open, after a short run.
     let mut h = harness(TrainlabApp::with_runs_root(dir.path()));
     open_from_menu(&mut h, "Lessons", "01_learning_rate_too_large.ron");
     h.state_mut().doc.exp.training.epochs = 1;
     h.run();
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the start", |a| a.is_running());
-    step_until(&mut h, "the end", |a| !a.is_running());
+    train_through(&mut h);
     shoot(&mut h, "lesson01_curves");
     // Three overlaid runs: a run's colour stays.
     let mut h = finished_run(&dir, 600, 200);

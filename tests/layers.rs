@@ -1,13 +1,14 @@
 //! Per-layer statistics (the Layers tab's data): a run records one LayerStats
 //! event per validation pass, the same on the channel and in `metrics.jsonl`;
 //! turning them off changes nothing the run trains; a record written before the
-//! event existed, or without its optional fields, still reads back. The Layers
+//! event existed, or without its optional fields, still reads back; text runs
+//! (language model, classifier) record every layer and the head. The Layers
 //! tab, driven through egui_kittest, shows the newest record's figures for the
 //! current run and for a History run, as the record on disk has them.
 
 mod common;
 
-use common::workbench::step_until;
+use common::workbench::{step_until, train_cleanly};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -143,6 +144,107 @@ fn a_points_run_records_layer_stats_too() {
     assert!(stats[0].layers[0].grad_norm.is_some_and(|n| n > 0.0));
 }
 
+/// A small character language model (Embedding, LSTM, then the head) and a
+/// small word-language classifier (Embedding, GRU, LastStep, then the head).
+fn text_experiments() -> Vec<(Experiment, Vec<&'static str>)> {
+    let lm = trainlab::spec::from_ron_str(
+        "(name: \"lm\", dataset: Text(source: Bundled(Words), tokens: Chars, limit: Some(1500), \
+         task: LanguageModel(seq_len: 16, sample_every_steps: None)), \
+         model: [Embedding(dim: 8), LSTM(hidden: 24)], \
+         training: (epochs: 1, batch_size: 16, log_every_steps: 10, eval_every_steps: Some(30)))",
+        "inline",
+    )
+    .expect("lm");
+    let classifier = trainlab::spec::from_ron_str(
+        "(name: \"cls\", dataset: Text(source: Bundled(WordLanguages), limit: Some(900), \
+         task: Classification(max_len: 12)), \
+         model: [Embedding(dim: 8), GRU(hidden: 16), LastStep], \
+         training: (epochs: 2, batch_size: 32, log_every_steps: 10))",
+        "inline",
+    )
+    .expect("classifier");
+    vec![
+        (lm, vec!["Embedding", "LSTM", "Linear"]),
+        (classifier, vec!["Embedding", "GRU", "LastStep", "Linear"]),
+    ]
+}
+
+/// Quantiles that ascend, figures that are numbers, counts that match.
+fn check_plausible(stats: &LayerStats) {
+    for l in &stats.layers {
+        for d in std::iter::once(&l.activation).chain(l.gradient.as_ref()) {
+            let q = d.quantiles;
+            assert!(q.iter().all(|v| v.is_finite()), "layer {}: {q:?}", l.index);
+            assert!(
+                q.windows(2).all(|w| w[0] <= w[1]),
+                "layer {}: {q:?}",
+                l.index
+            );
+            assert!(d.mean.is_finite() && d.rms.is_finite() && d.rms >= d.mean.abs() - 1e-9);
+            assert!(d.count > 0);
+        }
+        assert!(l.grad_norm.is_none_or(|n| n.is_finite() && n > 0.0));
+    }
+}
+
+#[test]
+fn text_runs_record_layer_stats_for_every_layer_and_the_head() {
+    for (exp, kinds) in text_experiments() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run = dir.path().join("run");
+        let events = common::run_all(
+            exp.clone(),
+            StartOptions {
+                run_dir: Some(run.clone()),
+                ..StartOptions::default()
+            },
+        );
+        assert!(
+            matches!(events.last(), Some(TrainEvent::Finished(_))),
+            "{}: {:?}",
+            exp.name,
+            events.last()
+        );
+        let live = layer_stats(&events);
+        let val_evals = events
+            .iter()
+            .filter(|e| matches!(e, TrainEvent::Eval(m) if m.split == trainlab::events::Split::Val))
+            .count();
+        assert!(val_evals >= 1);
+        assert_eq!(
+            live.len(),
+            val_evals,
+            "{}: one record per validation",
+            exp.name
+        );
+        assert_eq!(
+            layer_stats(&trainlab::runs::read_events(&run).expect("record")),
+            live,
+            "metrics.jsonl holds what the channel carried"
+        );
+        let first = &live[0];
+        let got: Vec<&str> = first.layers.iter().map(|l| l.kind.as_str()).collect();
+        assert_eq!(got, kinds, "{}", exp.name);
+        assert_eq!(first.samples, 64, "{}: the stats batch", exp.name);
+        // Every layer with parameters has a gradient; LastStep has none.
+        for l in &first.layers {
+            assert_eq!(
+                l.gradient.is_some(),
+                l.kind != "LastStep",
+                "{} {}",
+                exp.name,
+                l.kind
+            );
+        }
+        live.iter().for_each(check_plausible);
+        // The head's outputs: one score per vocabulary entry or class, per sample
+        // (per position for the language model).
+        let head = first.layers.last().expect("head");
+        assert_eq!(head.index, kinds.len() - 1);
+        assert_eq!(head.activation.count % 64, 0);
+    }
+}
+
 // ---- The Layers tab -------------------------------------------------------------
 
 /// A figure as the Layers table writes it.
@@ -156,14 +258,16 @@ fn text(v: f64) -> String {
 
 /// The cells of the table row that starts with `label` (same height on screen).
 fn row(h: &Harness<'_, TrainlabApp>, label: &str) -> Vec<String> {
-    // The table is under the plots, whose legends may name the layer too.
-    let y = h
+    // The table is under the plots, whose legends may name the layer too; the
+    // editor's panel on the left is no part of it.
+    let (y, x) = h
         .get_all_by_label(label)
-        .map(|n| f64::from(n.rect().center().y))
-        .fold(f64::MIN, f64::max);
+        .map(|n| (f64::from(n.rect().center().y), n.rect().min.x))
+        .fold((f64::MIN, 0.0), |a, b| if b.0 > a.0 { b } else { a });
     let mut cells: Vec<(f32, String)> = h
         .query_all_by(|n| n.role() == egui::accesskit::Role::Label)
         .filter(|n| (f64::from(n.rect().center().y) - y).abs() < 3.0)
+        .filter(|n| n.rect().min.x >= x - 1.0)
         .map(|n| {
             let text = n.accesskit_node().value().unwrap_or_default();
             (n.rect().center().x, text)
@@ -236,10 +340,7 @@ fn the_layers_tab_shows_the_record_of_the_current_and_a_history_run() {
             .is_some(),
         "before a run, the tab says what it will show"
     );
-    h.get_by_label("▶ Start").click();
-    step_until(&mut h, "the run to start", |a| a.is_running());
-    step_until(&mut h, "the run to end", |a| !a.is_running());
-    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
+    train_cleanly(&mut h);
     // Start shows the curves; back to the Layers tab.
     h.state_mut().tab = Tab::Layers;
     h.run();
@@ -342,4 +443,30 @@ fn layers_tab_frame_time() {
         p(0.95),
         p(1.0)
     );
+}
+
+#[test]
+fn the_layers_tab_shows_a_text_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (exp, _) = text_experiments().remove(1);
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.doc.exp = exp;
+    let mut h = harness(app);
+    h.run();
+    train_cleanly(&mut h);
+    h.state_mut().tab = Tab::Layers;
+    h.run();
+    let run_dir = trainlab::runs::list_runs(dir.path())
+        .into_iter()
+        .next()
+        .expect("the GUI's run")
+        .dir;
+    check_table(&h, &run_dir);
+    for title in [
+        "activation distribution, layer 0 Embedding",
+        "gradient distribution, layer 0 Embedding",
+        "gradient L2 norm per layer",
+    ] {
+        assert!(h.query_by_label(title).is_some(), "{title}");
+    }
 }

@@ -1,8 +1,10 @@
 //! Looking inside a network: the learning-rate range test (its lr sequence, its
 //! stop rule, that it trains exactly as a real run does, every supervised kind,
 //! the CLI and its CSV, gridworld refused), saliency on a trained run, the
-//! projector on a trained run, and the workbench's Find-lr button and projector
-//! click driven through egui_kittest.
+//! projector on a trained run, the live model's saliency and projection (equal
+//! to those of the weights the paused run saved), and the workbench's Find-lr
+//! button, projector click (History and live run) and canvas heatmap (trained
+//! and live model) driven through egui_kittest.
 
 use egui::{Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::Harness;
@@ -315,7 +317,16 @@ fn the_projector_shows_a_trained_run_and_a_click_shows_the_sample() {
         p.explained[1] * 100.0
     );
     assert!(h.query_by_label_contains(&line).is_some(), "{line}");
-    // Click the point farthest from the others' centre (no neighbour on top).
+    click_the_outermost_point(&mut h, &p);
+}
+
+/// Clicks the projected point farthest from the centre (no neighbour on top of
+/// it) and checks the panel shows that sample: its number, true class and the
+/// model's prediction, as the projection holds them.
+fn click_the_outermost_point(
+    h: &mut Harness<'static, TrainlabApp>,
+    p: &trainlab::events::Projection,
+) {
     let far = (0..p.points.len())
         .max_by(|&a, &b| {
             let n = |i: usize| p.points[i][0].hypot(p.points[i][1]);
@@ -325,7 +336,7 @@ fn the_projector_shows_a_trained_run_and_a_click_shows_the_sample() {
     let t = h.state().views.projector.transform.expect("drawn");
     let pt = p.points[far];
     click_at(
-        &mut h,
+        h,
         t.position_from_point(&egui_plot::PlotPoint::new(pt[0], pt[1])),
     );
     h.run();
@@ -470,4 +481,255 @@ fn the_canvas_shows_the_saliency_of_the_predicted_class() {
         .and_then(|v| v.trim().parse().ok())
         .expect("diff");
     assert!((sum - diff).abs() < 0.05 * diff.abs().max(1.0), "{text}");
+}
+
+// ---- the live model ----
+
+/// Pauses a run at its start, asks the live model for saliency (both methods)
+/// and a projection, stops it (the weights saved are the paused model's), and
+/// returns the answers with the run folder.
+fn probe_paused_run(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, Vec<trainlab::events::ProbeAnswer>) {
+    use trainlab::events::{Probe, SaliencyMethod};
+    use trainlab::train::{Control, start};
+    let run = dir.join("live");
+    let exp = with(small_mlp(), &["training.epochs=3"]);
+    let DatasetSpec::Images(spec) = &exp.dataset else {
+        unreachable!()
+    };
+    let data = trainlab::data::load_images(spec, exp.seed).expect("data");
+    let image = data.test.image(5).to_vec();
+    let handle = start(
+        exp,
+        StartOptions {
+            run_dir: Some(run.clone()),
+            ..StartOptions::default()
+        },
+    );
+    assert!(handle.send(Control::Pause));
+    let probes = [
+        Probe::Saliency {
+            id: 1,
+            pixels: image.clone(),
+            class: Some(3),
+            method: SaliencyMethod::Gradient,
+        },
+        Probe::Saliency {
+            id: 2,
+            pixels: image.clone(),
+            class: None,
+            method: SaliencyMethod::IntegratedGradients { steps: 16 },
+        },
+        Probe::Project {
+            id: 3,
+            layer: None,
+            limit: 150,
+        },
+        Probe::Project {
+            id: 4,
+            layer: Some(0),
+            limit: 1000,
+        },
+    ];
+    let mut answers = Vec::new();
+    let mut asked = false;
+    while let Ok(e) = handle
+        .events()
+        .recv_timeout(std::time::Duration::from_secs(120))
+    {
+        match e {
+            TrainEvent::Paused { .. } if !asked => {
+                asked = true;
+                for p in &probes {
+                    handle.send(Control::Probe(p.clone()));
+                }
+            }
+            TrainEvent::Probed(a) => {
+                answers.push(a);
+                if answers.len() == probes.len() {
+                    handle.send(Control::Stop);
+                    handle.send(Control::Resume);
+                }
+            }
+            TrainEvent::Finished(_) | TrainEvent::Failed { .. } => break,
+            _ => {}
+        }
+    }
+    handle.join();
+    (run, answers)
+}
+
+#[test]
+fn live_saliency_and_projection_equal_those_of_the_saved_weights() {
+    use trainlab::events::{ProbeAnswer, SaliencyMethod};
+    use trainlab::infer::Predictor;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (run, answers) = probe_paused_run(dir.path());
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let p = Predictor::load(&run).expect("the stopped run saved its weights");
+    let DatasetSpec::Images(spec) = &p.experiment.dataset else {
+        unreachable!()
+    };
+    let data = trainlab::data::load_images(spec, p.experiment.seed).expect("data");
+    let image = data.test.image(5);
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let top = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * top.max(1.0),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    };
+    for a in &answers {
+        match a {
+            ProbeAnswer::Attributed {
+                id: 1, attribution, ..
+            } => {
+                let want = p
+                    .saliency(image, 3, SaliencyMethod::Gradient)
+                    .expect("gradient");
+                assert_eq!((attribution.class, attribution.method), (3, want.method));
+                close(&attribution.values, &want.values, "gradient");
+                assert!((attribution.score - want.score).abs() < 1e-5);
+                assert!(want.values.iter().any(|v| *v != 0.0));
+            }
+            ProbeAnswer::Attributed {
+                id: 2, attribution, ..
+            } => {
+                // None asked for the predicted class: the saved model's argmax.
+                let probs = p.probabilities(image, 1).expect("probabilities");
+                let predicted = trainlab::infer::argmax(&probs[0]).0;
+                assert_eq!(attribution.class, predicted);
+                let method = SaliencyMethod::IntegratedGradients { steps: 16 };
+                let want = p.saliency(image, predicted, method).expect("ig");
+                close(&attribution.values, &want.values, "integrated gradients");
+                assert!(attribution.baseline_score.is_some());
+            }
+            ProbeAnswer::Projected {
+                id: 3, projection, ..
+            } => {
+                let want =
+                    trainlab::infer::projector::project_run(&run, None, 150).expect("projects");
+                assert_eq!(projection.points.len(), 150);
+                assert_eq!(projection.labels, want.labels);
+                assert_eq!(projection.images, want.images);
+                assert_eq!(projection.what, want.what);
+                for (a, b) in projection.predicted.iter().zip(&want.predicted) {
+                    assert_eq!(a.0, b.0);
+                    assert!((a.1 - b.1).abs() < 1e-5);
+                }
+                for (a, b) in projection.points.iter().zip(&want.points) {
+                    assert!(
+                        (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4,
+                        "{a:?} vs {b:?}"
+                    );
+                }
+            }
+            ProbeAnswer::Projected {
+                id: 4, projection, ..
+            } => {
+                // Layer 0 (Flatten, 784 values an image) is wide: fewer images.
+                let n = trainlab::infer::projector::LIVE_MAX_VALUES / 784;
+                assert_eq!(projection.points.len(), n.min(200));
+                assert!(
+                    projection.what.contains("0: Flatten"),
+                    "{}",
+                    projection.what
+                );
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+}
+
+/// The workbench training a small MLP slowly (60 steps a second, 200 epochs), so
+/// a test can look at the live model; returns once the run has started.
+fn paced_live_run(runs: &std::path::Path) -> Harness<'static, TrainlabApp> {
+    let mut app = TrainlabApp::with_runs_root(runs);
+    app.doc.exp = with(small_mlp(), &["training.epochs=200"]);
+    app.pace.slow = true;
+    app.pace.rate = 60.0;
+    let mut h = harness(app);
+    h.run();
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the run to start", |a| a.is_running());
+    h
+}
+
+#[test]
+fn the_live_projector_shows_points_and_a_click_shows_the_sample() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = paced_live_run(dir.path());
+    h.state_mut().tab = trainlab::gui::Tab::Projector;
+    step_until(&mut h, "the live projection", |a| {
+        a.views.projector.shown_live && a.views.projector.projection.is_some()
+    });
+    h.run();
+    let p = h
+        .state()
+        .views
+        .projector
+        .projection
+        .clone()
+        .expect("a projection");
+    assert_eq!(p.points.len(), 200, "the first (limited) test images");
+    let source = h.state().views.projector.source.clone();
+    assert!(source.starts_with("live model at step "), "{source}");
+    let line = format!("({source}, 200 points)");
+    assert!(h.query_by_label_contains(&line).is_some(), "{line}");
+    assert!(h.query_by_value("live run").is_some() || h.query_by_label("live run").is_some());
+    // Pause so the projection stays put while the point is clicked.
+    h.get_by_label("⏸ Pause").click();
+    step_until(&mut h, "the pause", |a| {
+        matches!(a.series.state, trainlab::gui::RunState::Paused)
+    });
+    h.run();
+    let p = h
+        .state()
+        .views
+        .projector
+        .projection
+        .clone()
+        .expect("a projection");
+    click_the_outermost_point(&mut h, &p);
+    h.get_by_label("⏹ Stop").click();
+    step_until(&mut h, "the run to end", |a| !a.is_running());
+}
+
+#[test]
+fn the_canvas_shows_the_live_models_saliency_while_a_run_trains() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut h = paced_live_run(dir.path());
+    h.state_mut().tab = trainlab::gui::Tab::Draw;
+    h.run();
+    scribble(&mut h);
+    h.run();
+    h.get_by_label("integrated gradients").click();
+    step_until(&mut h, "the live heatmap", |a| {
+        a.views.saliency.live.is_some()
+    });
+    h.run();
+    let (_, step, a) = h.state().views.saliency.live.clone().expect("an answer");
+    // The caption is the answer's, and says which model gave it.
+    let node = h
+        .query_by_label_contains("attributions sum to")
+        .expect("the completeness caption");
+    let text = {
+        let n = node.accesskit_node();
+        n.value().or_else(|| n.label()).unwrap_or_default()
+    };
+    let sum: f32 = a.values.iter().sum();
+    assert!(text.contains(&format!("sum to {sum:.3};")), "{text}");
+    let diff = a.score - a.baseline_score.expect("a baseline");
+    assert!((sum - diff).abs() < 0.05 * diff.abs().max(1.0), "{text}");
+    assert!(
+        h.query_by_label_contains("from the live model at step ")
+            .is_some(),
+        "step {step}"
+    );
+    h.get_by_label("⏹ Stop").click();
+    step_until(&mut h, "the run to end", |a| !a.is_running());
 }

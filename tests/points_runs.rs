@@ -6,7 +6,8 @@
 use std::process::Command;
 
 use trainlab::spec::{
-    DatasetSpec, Experiment, Feature, LayerSpec, PointsKind, PointsSpec, TrainingSpec, load_file,
+    DatasetSpec, Experiment, Feature, LayerSpec, OptimizerSpec, PointsKind, PointsSpec,
+    TrainingSpec, load_file,
 };
 use trainlab::train::{Control, Probe, ProbeAnswer, StartOptions, TrainEvent, start};
 
@@ -34,13 +35,7 @@ fn small(kind: PointsKind, model: Vec<LayerSpec>, epochs: usize) -> Experiment {
             ..PointsSpec::default()
         }),
         model,
-        optimizer: trainlab::spec::OptimizerSpec::Adam {
-            lr: 0.03,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        optimizer: OptimizerSpec::adam(0.03),
         training: TrainingSpec {
             epochs,
             batch_size: 10,

@@ -9,13 +9,13 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use trainlab::runs::{checkpoints, read_events};
 use trainlab::spec::{
-    BundledText, DataSource, DatasetSpec, Experiment, ImageDatasetSpec, LanguageModelSpec,
-    LayerSpec, OptimizerSpec, Precision, SampleSpec, TextDatasetSpec, TextSource, TextTask,
+    BundledText, DataSource, DatasetSpec, Experiment, ImageDatasetSpec, OptimizerSpec, Precision,
     TrainingSpec, apply_override, load_file, validate,
 };
 use trainlab::train::{RunSummary, StartOptions, StopReason, TrainEvent};
 
 mod common;
+use common::experiments::{char_lm_data, embedding_lstm};
 use common::{run_all, step_losses, summary};
 
 /// The seed MLP on part of the bundled digits, in `precision`.
@@ -202,31 +202,9 @@ fn a_char_lstm_trains_in_bf16() {
     let exp = Experiment {
         name: "lm_bf16".into(),
         seed: 1,
-        dataset: DatasetSpec::Text(TextDatasetSpec {
-            source: TextSource::Bundled(BundledText::Words),
-            limit: Some(1500),
-            task: TextTask::LanguageModel(LanguageModelSpec {
-                seq_len: 16,
-                sample_every_steps: None,
-                sample: SampleSpec::default(),
-            }),
-            ..TextDatasetSpec::default()
-        }),
-        model: vec![
-            LayerSpec::Embedding { dim: 16 },
-            LayerSpec::LSTM {
-                hidden: 32,
-                layers: 1,
-                dropout: 0.0,
-            },
-        ],
-        optimizer: OptimizerSpec::Adam {
-            lr: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        dataset: char_lm_data(BundledText::Words, 1500, 16, None),
+        model: embedding_lstm(16, 32),
+        optimizer: OptimizerSpec::adam(1e-2),
         training: TrainingSpec {
             epochs: 1,
             batch_size: 16,

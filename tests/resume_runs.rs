@@ -6,14 +6,14 @@ use std::path::Path;
 
 use trainlab::runs::{checkpoints, read_events};
 use trainlab::spec::{
-    AgentMethod, AgentSpec, Augment, BundledText, ClassificationSpec, DatasetSpec, DqnSpec,
-    EarlyStopping, EpsilonSpec, Experiment, GridworldSpec, ImageDatasetSpec, LanguageModelSpec,
-    LayerSpec, LayoutSpec, OptimizerSpec, SampleSpec, ScheduleSpec, TabularSpec, TargetUpdate,
-    TextDatasetSpec, TextSource, TextTask, TrainingSpec,
+    AgentMethod, Augment, BundledText, ClassificationSpec, DatasetSpec, DqnSpec, EarlyStopping,
+    Experiment, GridworldSpec, ImageDatasetSpec, LayerSpec, LayoutSpec, OptimizerSpec,
+    ScheduleSpec, TabularSpec, TargetUpdate, TextDatasetSpec, TextSource, TextTask, TrainingSpec,
 };
 use trainlab::train::{RunSummary, StartOptions, StopReason, TrainEvent};
 
 mod common;
+use common::experiments::{char_lm_data, embedding_gru, maze_agent};
 use common::{run_all, summary};
 
 /// What must be the same in both records: every Step, Eval and Sample, in order,
@@ -31,11 +31,7 @@ fn trajectory(events: &[TrainEvent]) -> Vec<String> {
                 e.step, e.split, e.loss, e.accuracy, e.confusion
             )),
             TrainEvent::Sample(s) => Some(format!("sample {} {:?}", s.step, s.text)),
-            TrainEvent::Episodes(m) => {
-                let mut m = m.clone();
-                m.steps_per_sec = 0.0;
-                Some(format!("{m:?}"))
-            }
+            TrainEvent::Episodes(m) => Some(common::untimed_episodes(m)),
             _ => None,
         })
         .collect()
@@ -210,35 +206,9 @@ fn sgd_momentum_resumes_exactly_at_an_epoch_boundary() {
 fn language_model_resumes_exactly_with_its_samples() {
     let exp = Experiment {
         name: "resume_lm".into(),
-        dataset: DatasetSpec::Text(TextDatasetSpec {
-            source: TextSource::Bundled(BundledText::Words),
-            limit: Some(600),
-            task: TextTask::LanguageModel(LanguageModelSpec {
-                seq_len: 12,
-                sample_every_steps: Some(6),
-                sample: SampleSpec {
-                    length: 12,
-                    ..SampleSpec::default()
-                },
-            }),
-            ..TextDatasetSpec::default()
-        }),
-        model: vec![
-            LayerSpec::Embedding { dim: 8 },
-            LayerSpec::GRU {
-                hidden: 24,
-                layers: 1,
-                dropout: 0.0,
-            },
-            LayerSpec::Dropout { p: 0.1 },
-        ],
-        optimizer: OptimizerSpec::Adam {
-            lr: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        dataset: char_lm_data(BundledText::Words, 600, 12, Some((6, 12))),
+        model: [embedding_gru(8, 24), vec![LayerSpec::Dropout { p: 0.1 }]].concat(),
+        optimizer: OptimizerSpec::adam(1e-2),
         training: TrainingSpec {
             epochs: 2,
             batch_size: 8,
@@ -265,13 +235,7 @@ fn text_classifier_resumes_exactly() {
             ..TextDatasetSpec::default()
         }),
         model: vec![LayerSpec::Embedding { dim: 16 }, LayerSpec::MeanPool],
-        optimizer: OptimizerSpec::Adam {
-            lr: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        optimizer: OptimizerSpec::adam(1e-2),
         training: TrainingSpec {
             epochs: 2,
             batch_size: 32,
@@ -379,17 +343,7 @@ fn maze(method: AgentMethod, episodes: usize) -> Experiment {
             LayerSpec::ReLU,
             LayerSpec::Linear { out: 4 },
         ],
-        agent: AgentSpec {
-            method,
-            episodes,
-            epsilon: EpsilonSpec {
-                start: 1.0,
-                end: 0.05,
-                decay_episodes: episodes / 2,
-            },
-            log_every_episodes: 5,
-            ..AgentSpec::default()
-        },
+        agent: maze_agent(method, episodes),
         ..Experiment::default()
     }
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use trainlab::spec::{
-    AgentMethod, AgentSpec, DatasetSpec, DqnSpec, EpsilonSpec, Experiment, GridworldSpec,
-    LayerSpec, LayoutSpec, TabularSpec, TargetUpdate,
+    AgentMethod, DatasetSpec, DqnSpec, Experiment, GridworldSpec, LayerSpec, LayoutSpec,
+    TabularSpec, TargetUpdate,
 };
 use trainlab::train::{Control, RunSummary, StartOptions, StopReason, TrainEvent, start};
 
@@ -30,22 +30,13 @@ fn maze_experiment(method: AgentMethod, episodes: usize) -> Experiment {
             LayerSpec::ReLU,
             LayerSpec::Linear { out: 4 },
         ],
-        agent: AgentSpec {
-            method,
-            episodes,
-            epsilon: EpsilonSpec {
-                start: 1.0,
-                end: 0.05,
-                decay_episodes: episodes / 2,
-            },
-            log_every_episodes: 5,
-            ..AgentSpec::default()
-        },
+        agent: maze_agent(method, episodes),
         ..Experiment::default()
     }
 }
 
 mod common;
+use common::experiments::maze_agent;
 use common::{run_all, summary};
 
 /// Episodes events without their timing, which differs between runs.
@@ -53,11 +44,7 @@ fn progress(events: &[TrainEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            TrainEvent::Episodes(m) => {
-                let mut m = m.clone();
-                m.steps_per_sec = 0.0;
-                Some(format!("{m:?}"))
-            }
+            TrainEvent::Episodes(m) => Some(common::untimed_episodes(m)),
             _ => None,
         })
         .collect()

@@ -2,15 +2,14 @@
 //! studies (grid with a trial that cannot run, ASHA continuing trials from their
 //! checkpoints, a study killed and resumed), and bad study files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::study::{finished_ids, kill_when, resume, run as run_study};
+use common::trainlab;
 use trainlab::study::{Entry, Journal, TrialState, replay};
-
-fn trainlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainlab"))
-}
 
 /// A study of the MLP on part of the bundled digits.
 fn study_file(dir: &Path, space: &str, search: &str) -> PathBuf {
@@ -32,16 +31,6 @@ fn study_file(dir: &Path, space: &str, search: &str) -> PathBuf {
     let path = dir.join("study.ron");
     std::fs::write(&path, text).expect("write");
     path
-}
-
-fn run_study(file: &Path, out: &Path) -> std::process::Output {
-    trainlab()
-        .args(["study", "run"])
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("runs")
 }
 
 #[test]
@@ -151,43 +140,15 @@ fn a_killed_study_resumes_without_rerunning_what_finished() {
         "Random(trials: 10)",
     );
     let out = dir.path().join("s");
-    let mut child = trainlab()
-        .args(["study", "run"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
     let journal = Journal::new(&out);
-    let began = Instant::now();
-    let finished_before = loop {
-        let entries = journal.read().unwrap_or_default();
-        let done: Vec<usize> = entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Finished { id, .. } => Some(*id),
-                _ => None,
-            })
-            .collect();
-        if done.len() >= 2 {
-            break done;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "no trial finished"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    let poll = Duration::from_millis(20);
+    let finished_before = kill_when(&file, &out, "no trial finished", poll, || {
+        let done = finished_ids(&journal.read().unwrap_or_default());
+        (done.len() >= 2).then_some(done)
+    });
     let before = journal.read().expect("journal").len();
 
-    let o = trainlab()
-        .args(["study", "resume"])
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = resume(&out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let entries = journal.read().expect("journal");
     let trials = replay(&entries);

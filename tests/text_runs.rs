@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use trainlab::spec::{
-    BundledText, ClassificationSpec, DatasetSpec, Experiment, Language, LanguageModelSpec,
-    LayerSpec, OptimizerSpec, SampleSpec, TextDatasetSpec, TextSource, TextTask, TrainingSpec,
+    BundledText, ClassificationSpec, DatasetSpec, Experiment, Language, LayerSpec, OptimizerSpec,
+    TextDatasetSpec, TextSource, TextTask, TrainingSpec,
 };
 use trainlab::train::{Control, Probe, ProbeAnswer, StartOptions, TrainEvent, start};
 
@@ -16,34 +16,9 @@ fn lm(source: BundledText, steps_limit: usize, seed: u64) -> Experiment {
     Experiment {
         name: "test_lm".into(),
         seed,
-        dataset: DatasetSpec::Text(TextDatasetSpec {
-            source: TextSource::Bundled(source),
-            limit: Some(steps_limit),
-            task: TextTask::LanguageModel(LanguageModelSpec {
-                seq_len: 16,
-                sample_every_steps: Some(20),
-                sample: SampleSpec {
-                    length: 30,
-                    ..SampleSpec::default()
-                },
-            }),
-            ..TextDatasetSpec::default()
-        }),
-        model: vec![
-            LayerSpec::Embedding { dim: 16 },
-            LayerSpec::LSTM {
-                hidden: 48,
-                layers: 1,
-                dropout: 0.0,
-            },
-        ],
-        optimizer: OptimizerSpec::Adam {
-            lr: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        dataset: char_lm_data(source, steps_limit, 16, Some((20, 30))),
+        model: embedding_lstm(16, 48),
+        optimizer: OptimizerSpec::adam(1e-2),
         training: TrainingSpec {
             epochs: 1,
             batch_size: 16,
@@ -57,6 +32,7 @@ fn lm(source: BundledText, steps_limit: usize, seed: u64) -> Experiment {
 }
 
 mod common;
+use common::experiments::{char_lm_data, embedding_gru, embedding_lstm};
 use common::{step_losses, summary};
 
 /// Runs to the end, recording into `run_dir` when given.
@@ -138,22 +114,8 @@ fn word_language_classifier_beats_chance_by_far() {
             }),
             ..TextDatasetSpec::default()
         }),
-        model: vec![
-            LayerSpec::Embedding { dim: 24 },
-            LayerSpec::GRU {
-                hidden: 48,
-                layers: 1,
-                dropout: 0.0,
-            },
-            LayerSpec::LastStep,
-        ],
-        optimizer: OptimizerSpec::Adam {
-            lr: 1e-2,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+        model: [embedding_gru(24, 48), vec![LayerSpec::LastStep]].concat(),
+        optimizer: OptimizerSpec::adam(1e-2),
         training: TrainingSpec {
             epochs: 1,
             batch_size: 64,

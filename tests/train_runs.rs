@@ -191,13 +191,7 @@ fn divergence_fails_with_advice() {
 #[test]
 fn a_loss_that_climbs_gets_a_learning_rate_note() {
     let mut exp = small_mnist(1);
-    exp.optimizer = OptimizerSpec::Adam {
-        lr: 10.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.0,
-    };
+    exp.optimizer = OptimizerSpec::adam(10.0);
     let events = run_all(exp, StartOptions::default());
     assert!(
         matches!(events.last(), Some(TrainEvent::Finished(_))),

@@ -270,3 +270,78 @@ fn a_window_that_draws_nothing_while_it_trains_shows_the_final_state() {
     let covered: f64 = s.episodes.episode.last().copied().unwrap_or(0.0);
     assert_eq!(covered, 4_000.0, "the curves reach the last episode");
 }
+
+/// The playground's field is a forward pass over a whole grid: however often a
+/// viewer asks (here every 2 ms, a new id each time, far more than a window's
+/// frames), the worker answers at most 25 a second (one asked sooner waits and
+/// the newest replaces it), training never waits for it, and the last answer
+/// is the final model's.
+#[test]
+fn field_probes_are_answered_at_a_bounded_rate_and_the_last_shows_the_final_model() {
+    use trainlab::spec::{LayerSpec, OptimizerSpec, PointsKind, PointsSpec};
+    use trainlab::train::{Control, Probe, ProbeAnswer};
+    let exp = Experiment {
+        name: "field-rate".into(),
+        dataset: DatasetSpec::Points(PointsSpec {
+            kind: PointsKind::Spiral,
+            samples: 400,
+            ..PointsSpec::default()
+        }),
+        model: vec![
+            LayerSpec::Linear { out: 8 },
+            LayerSpec::Tanh,
+            LayerSpec::Linear { out: 1 },
+        ],
+        optimizer: OptimizerSpec::adam(0.03),
+        training: TrainingSpec {
+            epochs: 400,
+            batch_size: 10,
+            ..TrainingSpec::default()
+        },
+        ..Experiment::default()
+    };
+    let handle = start(exp, StartOptions::default());
+    let began = Instant::now();
+    let (mut asked, mut answers, mut last) = (0u64, 0u64, None);
+    let mut ended = None;
+    while ended.is_none() {
+        asked += 1;
+        handle.send(Control::Probe(Probe::Field {
+            id: asked,
+            resolution: 50,
+        }));
+        std::thread::sleep(Duration::from_millis(2));
+        for e in handle.events().try_iter() {
+            match e {
+                TrainEvent::Probed(ProbeAnswer::Field(m)) => {
+                    answers += 1;
+                    last = Some((m.id, m.step));
+                }
+                TrainEvent::Finished(s) => ended = Some((s, began.elapsed())),
+                TrainEvent::Failed { message, .. } => panic!("{message}"),
+                _ => {}
+            }
+        }
+        assert!(began.elapsed() < Duration::from_secs(300), "never ended");
+    }
+    let (summary, secs) = ended.expect("ended");
+    // The final answer comes after Finished's test evaluation, before the channel closes.
+    for e in handle.events().iter() {
+        if let TrainEvent::Probed(ProbeAnswer::Field(m)) = e {
+            answers += 1;
+            last = Some((m.id, m.step));
+        }
+    }
+    handle.join();
+    // Answers start at least 1/25 s apart, plus the final model's.
+    let bound = (secs.as_secs_f64() * 25.0).floor() as u64 + 2;
+    assert!(
+        answers <= bound,
+        "{answers} fields answered in {secs:?} ({asked} asked): more than 25 a second"
+    );
+    assert!(answers >= 2, "a live answer and the final one: {answers}");
+    assert!(asked > answers, "the flood was thinned: {asked} asked");
+    let (id, step) = last.expect("an answer");
+    assert_eq!(step, summary.steps, "the last map is the final model's");
+    assert!(id > 1, "it answers the newest question, {id}");
+}

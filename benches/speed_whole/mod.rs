@@ -174,10 +174,15 @@ pub fn run(
         for _ in 0..repeat {
             match ours(name, threads) {
                 Ok(w) => {
+                    // The issue's measure of the work around the steps: the run's
+                    // speed as a share of its own steps' speed (target >= 85 %).
                     println!(
-                        "  {name} run: trainlab {:.0}/s in {:.1} s",
+                        "  {name} run: trainlab {:.0}/s in {:.1} s ({:.1} s in steps: \
+                         run speed {:.0} % of step speed)",
                         w.items / w.wall,
-                        w.wall
+                        w.wall,
+                        w.train,
+                        100.0 * w.train / w.wall
                     );
                     if let Some(py) = python {
                         match best_torch(py, name, w.epochs, &torch_threads) {

@@ -466,6 +466,7 @@ mod tests {
                 objectives: vec![objective],
                 parallel: Parallel::Auto,
                 seed: 1,
+                trial_weights: Default::default(),
             },
             base: Default::default(),
         };

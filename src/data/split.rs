@@ -26,12 +26,26 @@ pub fn split_train_val(train: ImageSet, val_fraction: f64, seed: u64) -> (ImageS
         };
         return (train, empty);
     }
-    let mut in_val = vec![false; train.len()];
-    for &i in &val {
-        in_val[i] = true;
+    let held_out = train.subset(&val);
+    // The training images that stay are moved up inside their own buffer (in
+    // order), not copied into a new one: for Fashion-MNIST that is 42 MB of fresh
+    // pages less to fault in before the first step.
+    let mut train = train;
+    let per = train.pixels_per_image();
+    let mut kept = 0;
+    let mut next_val = val.iter().peekable();
+    for i in 0..train.len() {
+        if next_val.next_if_eq(&&i).is_some() {
+            continue;
+        }
+        if kept != i {
+            train.images.copy_within(i * per..(i + 1) * per, kept * per);
+            train.labels[kept] = train.labels[i];
+        }
+        kept += 1;
     }
-    let train_idx: Vec<usize> = (0..train.len()).filter(|&i| !in_val[i]).collect();
-    (train.subset(&train_idx), train.subset(&val))
+    train.truncate(kept);
+    (train, held_out)
 }
 
 /// Which images of a training set with `labels` go to validation (ascending):
@@ -155,6 +169,10 @@ mod tests {
         for (&label, &id) in val.labels.iter().zip(&v) {
             assert_eq!(label, all.labels[id], "labels travel with images");
         }
+        for (&label, &id) in train.labels.iter().zip(&t) {
+            assert_eq!(label, all.labels[id], "labels stay with the kept images");
+        }
+        assert_eq!(train.images.len(), 900 * all.pixels_per_image());
     }
 
     #[test]

@@ -68,4 +68,28 @@ pub enum Probe {
         /// The text.
         text: String,
     },
+    /// The projector on the live model: image runs, a layer's activations for
+    /// the first test images (at most `limit`, fewer for a wide layer) in 2-D by
+    /// PCA; text runs, the embedding table. Answered by `ProbeAnswer::Projected`.
+    Project {
+        /// Caller's tag.
+        id: u64,
+        /// Index in the layer list (None: the input of the last layer).
+        layer: Option<usize>,
+        /// Test images at most.
+        limit: usize,
+    },
+    /// Saliency on the live model: which values of one grey image (as for
+    /// `Classify`) the score of `class` depends on (None: the class it
+    /// predicts). Answered by `ProbeAnswer::Attributed`.
+    Saliency {
+        /// Caller's tag.
+        id: u64,
+        /// Row-major pixels.
+        pixels: Vec<u8>,
+        /// The class explained (None: the predicted one).
+        class: Option<usize>,
+        /// Gradient or integrated gradients.
+        method: super::SaliencyMethod,
+    },
 }

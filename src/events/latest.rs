@@ -146,10 +146,21 @@ impl std::fmt::Debug for Wake {
 /// [`SnapshotClock::MAX_PER_SEC`] a second, and never more often than keeps
 /// building under 1/[`SnapshotClock::COST_SHARE`] of the worker's time (the last
 /// build's duration is measured).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SnapshotClock {
     last: Option<Instant>,
     cost: Duration,
+    /// Builds per second at most.
+    max_per_sec: f64,
+    /// Building may take at most one part in this many of the worker's time.
+    cost_share: u32,
+}
+
+impl Default for SnapshotClock {
+    /// A viewer's frame rate: [`Self::MAX_PER_SEC`], [`Self::COST_SHARE`].
+    fn default() -> Self {
+        Self::new(Self::MAX_PER_SEC, Self::COST_SHARE)
+    }
 }
 
 impl SnapshotClock {
@@ -158,13 +169,25 @@ impl SnapshotClock {
     /// A snapshot may cost at most one part in this many of the worker's time.
     pub const COST_SHARE: u32 = 100;
 
+    /// A clock allowing at most `max_per_sec` builds a second, each followed
+    /// by a gap of at least `cost_share` times its own duration.
+    pub fn new(max_per_sec: f64, cost_share: u32) -> Self {
+        Self {
+            last: None,
+            cost: Duration::ZERO,
+            max_per_sec: max_per_sec.max(1e-3),
+            cost_share: cost_share.max(1),
+        }
+    }
+
+    /// How long after the last build the next may begin.
+    pub fn gap(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.max_per_sec).max(self.cost * self.cost_share)
+    }
+
     /// Whether a snapshot may be built now.
     pub fn due(&self) -> bool {
-        self.last.is_none_or(|t| {
-            let gap =
-                Duration::from_secs_f64(1.0 / Self::MAX_PER_SEC).max(self.cost * Self::COST_SHARE);
-            t.elapsed() >= gap
-        })
+        self.last.is_none_or(|t| t.elapsed() >= self.gap())
     }
 
     /// Builds a snapshot with `build`, timing it for the next [`Self::due`].
@@ -209,5 +232,22 @@ mod tests {
         // 2 ms of work may be repeated only after 100 x 2 ms.
         assert!(!clock.due());
         assert!(clock.cost >= Duration::from_millis(2));
+        assert!(clock.gap() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_clock_of_its_own_rate_spaces_cheap_builds_by_the_rate() {
+        let mut clock = SnapshotClock::new(20.0, 10);
+        clock.build(|| ());
+        assert_eq!(
+            clock.gap(),
+            Duration::from_millis(50),
+            "1/20 s: cheap builds"
+        );
+        assert!(!clock.due());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(clock.due());
+        clock.build(|| std::thread::sleep(Duration::from_millis(10)));
+        assert!(clock.gap() >= Duration::from_millis(100), "10 x 10 ms");
     }
 }

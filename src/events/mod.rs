@@ -8,12 +8,14 @@
 mod control;
 mod latest;
 mod layers;
+mod look;
 mod rl;
 mod run;
 
 pub use control::{Control, Probe};
 pub use latest::{Latest, SlotCounts, SnapshotClock, Wake};
 pub use layers::{Distribution, LayerStat, LayerStats, QUANTILE_LEVELS};
+pub use look::{Attribution, Projection, SaliencyMethod};
 pub use rl::{EnvInfo, EpisodeMetrics, PolicySnapshot, RlSummary};
 pub use run::{
     ClassScores, EvalMetrics, FailureKind, FieldLayer, FieldMaps, FieldWeights, ItemUnit,

@@ -142,6 +142,24 @@ pub enum ProbeAnswer {
     },
     /// The playground's maps for a `Probe::Field`.
     Field(Box<FieldMaps>),
+    /// The projection asked by a `Probe::Project`.
+    Projected {
+        /// The request's tag.
+        id: u64,
+        /// Steps done when the model was asked.
+        step: u64,
+        /// The points, with their samples and predictions.
+        projection: Box<super::Projection>,
+    },
+    /// The attributions asked by a `Probe::Saliency`.
+    Attributed {
+        /// The request's tag.
+        id: u64,
+        /// Steps done when the model was asked.
+        step: u64,
+        /// One value per input value, for the class explained.
+        attribution: Box<super::Attribution>,
+    },
     /// The probe could not be answered (e.g. wrong image size).
     Unavailable {
         /// Why, for people.

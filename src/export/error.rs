@@ -61,7 +61,7 @@ pub enum ExportError {
         /// Its kind.
         kind: &'static str,
         /// The rest of the sentence: what has no equivalent and what is covered.
-        problem: &'static str,
+        problem: String,
     },
     /// Classification asked of unlabelled text.
     #[error("dataset.source {text_source} has no labels; classification needs labelled text")]

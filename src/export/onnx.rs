@@ -42,7 +42,9 @@ use super::onnx_proto::{
 use crate::infer::{SavedModel, load_saved_model_with};
 use crate::quant::{Int8Model, QuantLayer};
 use crate::runs::files;
-use crate::spec::{DatasetSpec, Experiment, Feature, LayerSpec, infer_shapes, load_file};
+use crate::spec::{
+    DatasetSpec, Experiment, Feature, Inference, infer_shapes, kind_names, load_file,
+};
 
 /// The operator set version the graph uses.
 pub const OPSET: i64 = 17;
@@ -320,32 +322,15 @@ fn model_proto(
 /// The first layer with no ONNX mapping, as an error naming it.
 fn refuse_unmapped(exp: &Experiment) -> Result<(), ExportError> {
     for (i, layer) in exp.model.iter().enumerate() {
-        let mapped = matches!(
-            layer,
-            LayerSpec::Linear { .. }
-                | LayerSpec::Conv2d { .. }
-                | LayerSpec::MaxPool2d { .. }
-                | LayerSpec::Flatten
-                | LayerSpec::ReLU
-                | LayerSpec::Tanh
-                | LayerSpec::Sigmoid
-                | LayerSpec::GELU
-                | LayerSpec::Dropout { .. }
-                | LayerSpec::BatchNorm { .. }
-                | LayerSpec::Embedding { .. }
-                | LayerSpec::LSTM { .. }
-                | LayerSpec::GRU { .. }
-                | LayerSpec::MeanPool
-                | LayerSpec::LastStep
-        );
-        if !mapped {
+        if layer.inference() == Inference::Opaque {
             return Err(ExportError::Layer {
                 index: i,
                 kind: layer.kind(),
-                problem: " has no ONNX mapping in trainlab's exporter, so nothing was \
-                          written; export onnx covers Linear, Conv2d, MaxPool2d, Flatten, \
-                          BatchNorm, ReLU, Tanh, Sigmoid, GELU, Dropout, Embedding, LSTM, GRU, \
-                          MeanPool and LastStep (try export pytorch for this model)",
+                problem: format!(
+                    " has no ONNX mapping in trainlab's exporter, so nothing was written; \
+                     export onnx covers {} (try export pytorch for this model)",
+                    kind_names(|k| (k.inference)(&(k.template)()) != Inference::Opaque)
+                ),
             });
         }
     }

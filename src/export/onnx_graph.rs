@@ -1,6 +1,7 @@
 //! The graph under construction for `export onnx` ([`super::onnx`]): nodes and
-//! constants named after the layer that makes them (`layers.{i}.…`), one
-//! method per mapped layer kind.
+//! constants named after the layer that makes them (`layers.{i}.…`), from
+//! what each layer computes at inference ([`Inference`], which its kind's
+//! descriptor gives): a new kind that computes one of those needs nothing here.
 //!
 //! Contract: every value is the output of exactly one node or one constant; a
 //! layer kind with no mapping is an error naming `model[i]`; nothing here
@@ -14,7 +15,7 @@ use super::ExportError;
 use super::onnx_proto::{
     AttributeProto, FLOAT, INT8, INT64, NodeProto, TensorProto, attribute_type,
 };
-use crate::spec::LayerSpec;
+use crate::spec::{Elementwise, Inference, LayerSpec};
 
 /// Collects nodes and constants; names values after the node that makes them.
 pub(super) struct GraphBuilder {
@@ -238,8 +239,8 @@ impl GraphBuilder {
     ) -> Result<String, ExportError> {
         let p = |s: &str| format!("layers.{i}.{s}");
         let n = p(layer.kind());
-        Ok(match layer {
-            LayerSpec::Linear { .. } => {
+        Ok(match layer.inference() {
+            Inference::Dense => {
                 let w = if shape.len() == 1 {
                     self.weight(&p("weight"))?
                 } else {
@@ -248,37 +249,35 @@ impl GraphBuilder {
                 self.linear(x, shape, &w, &p("bias"), &n)
                     .map_err(|e| ExportError::InLayer {
                         index: i,
-                        kind: "Linear",
+                        kind: layer.kind(),
                         source: Box::new(e),
                     })?
             }
-            LayerSpec::Embedding { .. } => {
+            Inference::Lookup => {
                 let w = self.weight(&p("weight"))?;
                 self.node("Gather", &n, &[&w, x], vec![int("axis", 0)])
             }
-            LayerSpec::LSTM { hidden, layers, .. } => {
-                self.recurrent(i, true, *layers, *hidden, x)?
-            }
-            LayerSpec::GRU { hidden, layers, .. } => {
-                self.recurrent(i, false, *layers, *hidden, x)?
-            }
-            LayerSpec::MeanPool => self.mean_pool(i, x)?,
-            LayerSpec::LastStep => {
+            Inference::Recurrent {
+                lstm,
+                layers,
+                hidden,
+            } => self.recurrent(i, lstm, layers, hidden, x)?,
+            Inference::MeanPool => self.mean_pool(i, x)?,
+            Inference::LastStep => {
                 let last = self.constant_i64(&p("last"), &[], &[shape[0] as i64 - 1]);
                 self.node("Gather", &n, &[x, &last], vec![int("axis", 1)])
             }
-            LayerSpec::Conv2d {
+            Inference::Conv {
                 kernel,
                 stride,
                 padding,
-                ..
             } => {
                 let w = self.weight(&p("weight"))?;
                 let b = self.weight(&p("bias"))?;
-                self.conv(&n, x, &w, &b, [*kernel, *stride, *padding])
+                self.conv(&n, x, &w, &b, [kernel, stride, padding])
             }
-            LayerSpec::MaxPool2d { kernel, stride } => {
-                let (k, s) = (*kernel as i64, stride.unwrap_or(*kernel) as i64);
+            Inference::MaxPool { kernel, stride } => {
+                let (k, s) = (kernel as i64, stride as i64);
                 self.node(
                     "MaxPool",
                     &n,
@@ -286,19 +285,18 @@ impl GraphBuilder {
                     vec![ints("kernel_shape", &[k, k]), ints("strides", &[s, s])],
                 )
             }
-            LayerSpec::Flatten => self.node("Flatten", &n, &[x], vec![int("axis", 1)]),
-            LayerSpec::ReLU => self.node("Relu", &n, &[x], vec![]),
-            LayerSpec::Tanh => self.node("Tanh", &n, &[x], vec![]),
-            LayerSpec::Sigmoid => self.node("Sigmoid", &n, &[x], vec![]),
-            LayerSpec::GELU => self.gelu(i, x, &n),
-            // Identity at inference.
-            LayerSpec::Dropout { .. } => x.to_string(),
-            LayerSpec::BatchNorm { eps, .. } => self.batch_norm(i, x, &n, *eps)?,
-            other => {
+            Inference::Flatten => self.node("Flatten", &n, &[x], vec![int("axis", 1)]),
+            Inference::Elementwise(Elementwise::Relu) => self.node("Relu", &n, &[x], vec![]),
+            Inference::Elementwise(Elementwise::Tanh) => self.node("Tanh", &n, &[x], vec![]),
+            Inference::Elementwise(Elementwise::Sigmoid) => self.node("Sigmoid", &n, &[x], vec![]),
+            Inference::Elementwise(Elementwise::Gelu) => self.gelu(i, x, &n),
+            Inference::Identity => x.to_string(),
+            Inference::BatchNorm { eps } => self.batch_norm(i, x, &n, eps)?,
+            Inference::Opaque => {
                 return Err(ExportError::Layer {
                     index: i,
-                    kind: other.kind(),
-                    problem: " has no ONNX mapping in trainlab's exporter",
+                    kind: layer.kind(),
+                    problem: " has no ONNX mapping in trainlab's exporter".into(),
                 });
             }
         })

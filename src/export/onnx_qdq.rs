@@ -13,7 +13,7 @@
 use super::ExportError;
 use super::onnx_graph::{GraphBuilder, int};
 use crate::quant::QuantLayer;
-use crate::spec::LayerSpec;
+use crate::spec::{Inference, LayerSpec};
 
 impl GraphBuilder {
     /// The nodes of layer `i` in its quantised form `q`, applied to `x` (one
@@ -36,11 +36,12 @@ impl GraphBuilder {
                 input_scale,
             } => {
                 let outputs = scales.len();
-                let dims = match (layer, shape) {
-                    (LayerSpec::Conv2d { kernel, .. }, &[c, _, _]) => {
-                        vec![outputs, c, *kernel, *kernel]
+                let form = layer.inference();
+                let dims = match (form, shape) {
+                    (Inference::Conv { kernel, .. }, &[c, _, _]) => {
+                        vec![outputs, c, kernel, kernel]
                     }
-                    (LayerSpec::Linear { .. }, &[inputs]) => vec![outputs, inputs],
+                    (Inference::Dense, &[inputs]) => vec![outputs, inputs],
                     _ => {
                         return Err(ExportError::QdqInput {
                             index: i,
@@ -69,13 +70,12 @@ impl GraphBuilder {
                     vec![int("axis", 0)],
                 );
                 let b = self.constant(&p("bias"), &[outputs], bias);
-                Ok(match layer {
-                    LayerSpec::Conv2d {
+                Ok(match form {
+                    Inference::Conv {
                         kernel,
                         stride,
                         padding,
-                        ..
-                    } => self.conv(&n, &xd, &wd, &b, [*kernel, *stride, *padding]),
+                    } => self.conv(&n, &xd, &wd, &b, [kernel, stride, padding]),
                     _ => self.node("Gemm", &n, &[&xd, &wd, &b], vec![int("transB", 1)]),
                 })
             }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::ExportError;
 use crate::data::sources::resolve;
 use crate::data::{read_idx_labels, val_indices};
-use crate::spec::{DatasetSpec, Experiment, LayerSpec, LrDecay, OptimizerSpec, infer_shapes};
+use crate::spec::{DatasetSpec, Experiment, LrDecay, OptimizerSpec, infer_shapes, kind_names};
 
 /// What was written.
 #[derive(Debug, Clone)]
@@ -227,46 +227,18 @@ pub(super) fn model_code(exp: &Experiment, input: &[usize]) -> Result<String, Ex
     let mut lines = Vec::new();
     let mut shape: Vec<usize> = input.to_vec();
     for (i, layer) in exp.model.iter().enumerate() {
-        let code = match layer {
-            LayerSpec::Flatten => "nn.Flatten()".to_string(),
-            LayerSpec::Linear { out } => format!("nn.Linear({}, {out})", shape[0]),
-            LayerSpec::Conv2d {
-                out,
-                kernel,
-                stride,
-                padding,
-            } => format!(
-                "nn.Conv2d({}, {out}, kernel_size={kernel}, stride={stride}, padding={padding})",
-                shape[0]
-            ),
-            LayerSpec::MaxPool2d { kernel, stride } => format!(
-                "nn.MaxPool2d(kernel_size={kernel}, stride={})",
-                stride.unwrap_or(*kernel)
-            ),
-            LayerSpec::ReLU => "nn.ReLU()".into(),
-            LayerSpec::Tanh => "nn.Tanh()".into(),
-            LayerSpec::Sigmoid => "nn.Sigmoid()".into(),
-            // trainlab's GELU is the exact (erf) one, PyTorch's default.
-            LayerSpec::GELU => "nn.GELU()".into(),
-            LayerSpec::Dropout { p } => format!("nn.Dropout(p={p})"),
-            LayerSpec::BatchNorm { momentum, eps } => {
-                let kind = if shape.len() == 3 {
-                    "BatchNorm2d"
-                } else {
-                    "BatchNorm1d"
-                };
-                format!("nn.{kind}({}, eps={eps}, momentum={momentum})", shape[0])
-            }
-            other => {
-                return Err(ExportError::Layer {
-                    index: i,
-                    kind: other.kind(),
-                    problem: " has no exported PyTorch equivalent yet: export pytorch \
-                              covers Flatten, Linear, Conv2d, MaxPool2d, ReLU, Tanh, Sigmoid, \
-                              GELU, Dropout and BatchNorm",
-                });
-            }
-        };
+        let kind = layer.descriptor();
+        if !kind.pytorch_scripts.images() {
+            return Err(ExportError::Layer {
+                index: i,
+                kind: kind.name,
+                problem: format!(
+                    " has no exported PyTorch equivalent yet: export pytorch covers {}",
+                    kind_names(|k| k.pytorch_scripts.images())
+                ),
+            });
+        }
+        let code = (kind.pytorch)(layer, &shape);
         lines.push(format!(
             "            {code},  # layers.{i}: output {:?}",
             shapes[i].output
@@ -351,6 +323,7 @@ const TEMPLATE: &str = include_str!("pytorch_template.py");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::LayerSpec;
 
     #[test]
     fn the_mlp_becomes_a_sequential_with_trainlabs_indices() {

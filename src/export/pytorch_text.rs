@@ -19,7 +19,7 @@ use crate::data::text::{class_weights, limit_docs, stream};
 use crate::runs::files;
 use crate::spec::{
     ClassificationSpec, Experiment, LanguageModelSpec, LayerSpec, TextDatasetSpec, TextTask,
-    Tokens, infer_shapes, text_steps,
+    Tokens, infer_shapes, kind_names, text_steps,
 };
 
 use super::pytorch::{Rendered, fill_training, filled, py_bool, py_opt, py_path, unsupported};
@@ -203,16 +203,15 @@ fn vocabulary(
 /// Every layer must have a module below; the first that has none is named.
 fn check_layers(layers: &[LayerSpec]) -> Result<(), ExportError> {
     for (i, layer) in layers.iter().enumerate() {
-        if matches!(
-            layer,
-            LayerSpec::Conv2d { .. } | LayerSpec::MaxPool2d { .. } | LayerSpec::BatchNorm { .. }
-        ) {
+        let kind = layer.descriptor();
+        if !kind.pytorch_scripts.text() {
             return Err(ExportError::Layer {
                 index: i,
-                kind: layer.kind(),
-                problem: " in a text model has no exported PyTorch equivalent: text \
-                          models cover Embedding, PositionEmbedding, LSTM, GRU, Transformer, \
-                          MeanPool, LastStep, Flatten, Linear, Dropout and activations",
+                kind: kind.name,
+                problem: format!(
+                    " in a text model has no exported PyTorch equivalent: text models cover {}",
+                    kind_names(|k| k.pytorch_scripts.text())
+                ),
             });
         }
     }
@@ -231,44 +230,15 @@ fn model_code(
     let mut lines = Vec::new();
     let mut shape: Vec<usize> = input.to_vec();
     for (i, layer) in exp.model.iter().enumerate() {
-        let width = shape.last().copied().unwrap_or(1);
-        let code = match layer {
-            LayerSpec::Embedding { dim } => format!("nn.Embedding({vocab}, {dim})"),
-            LayerSpec::PositionEmbedding { context } => {
-                format!("PositionEmbedding({context}, {width})")
-            }
-            LayerSpec::LSTM {
-                hidden,
-                layers,
-                dropout,
-            } => format!("LSTM({width}, {hidden}, num_layers={layers}, dropout={dropout})"),
-            LayerSpec::GRU {
-                hidden,
-                layers,
-                dropout,
-            } => format!("GRU({width}, {hidden}, num_layers={layers}, dropout={dropout})"),
-            LayerSpec::Transformer { heads, width: ff } => {
-                format!("TransformerBlock({width}, heads={heads}, width={ff})")
-            }
-            LayerSpec::MeanPool => "MeanPool()".into(),
-            LayerSpec::LastStep => "LastStep()".into(),
-            LayerSpec::Flatten => "nn.Flatten()".into(),
-            LayerSpec::Linear { out } => format!("nn.Linear({}, {out})", shape[0]),
-            LayerSpec::ReLU => "nn.ReLU()".into(),
-            LayerSpec::Tanh => "nn.Tanh()".into(),
-            LayerSpec::Sigmoid => "nn.Sigmoid()".into(),
-            LayerSpec::GELU => "nn.GELU()".into(),
-            LayerSpec::Dropout { p } => format!("nn.Dropout(p={p})"),
-            LayerSpec::Conv2d { .. }
-            | LayerSpec::MaxPool2d { .. }
-            | LayerSpec::BatchNorm { .. } => {
-                return Err(ExportError::Layer {
-                    index: i,
-                    kind: layer.kind(),
-                    problem: " has no exported PyTorch equivalent",
-                });
-            }
-        };
+        let kind = layer.descriptor();
+        if !kind.pytorch_scripts.text() {
+            return Err(ExportError::Layer {
+                index: i,
+                kind: kind.name,
+                problem: " has no exported PyTorch equivalent".into(),
+            });
+        }
+        let code = (kind.pytorch)(layer, &shape);
         lines.push(format!(
             "            {code},  # layers.{i}: output {:?}",
             shapes[i].output

@@ -20,19 +20,18 @@ use super::editor::model_editor::{RED, model_editor};
 use super::editor::prompts::{
     PathAnswer, PathPrompt, PathPurpose, UnsavedChoice, path_modal, unsaved_modal,
 };
-use super::state::compress::CompressState;
 use super::state::inspect::Inspector;
 use super::state::live::LiveRun;
 use super::state::run_state::{RunSeries, RunState};
 use super::views::compress::{CompressAction, compress_view};
-use super::views::curves::{CurveSettings, CurvesCache, curves_view};
+use super::views::curves::{CurveSettings, curves_view};
 use super::views::history::HistoryAction;
-use super::views::maze_view::{MazeState, maze_tab};
-use super::views::playground::{PlaygroundState, playground_tab};
+use super::views::maze_view::maze_tab;
+use super::views::playground::playground_tab;
 use super::views::rl_curves::rl_curves_view;
 use super::views::status_bar::status_bar;
-use super::views::study::{StudyAction, StudyView};
-use super::views::text_view::{TextState, text_tab};
+use super::views::study::StudyAction;
+use super::views::text_view::text_tab;
 use super::views::{Tab, ViewStates};
 use crate::events::Control;
 use crate::runs::default_run_dir;
@@ -87,8 +86,6 @@ pub struct TrainlabApp {
     pub doc: Document,
     /// The current (or last) run's series.
     pub series: RunSeries,
-    /// Plot settings.
-    pub curves: CurveSettings,
     /// The open tab.
     pub tab: Tab,
     /// Where runs are recorded and listed.
@@ -97,18 +94,8 @@ pub struct TrainlabApp {
     pub errors: Vec<String>,
     /// Trained model, test-set analysis, canvas (see `inspect`).
     pub inspector: Inspector,
-    /// State of the other views (samples, history, ...).
+    /// Every view's own state (see `views`).
     pub views: ViewStates,
-    /// The maze tab's toggles and brush.
-    pub maze: MazeState,
-    /// The text tab's prompt, sentence and loaded model.
-    pub text: TextState,
-    /// The Study tab: the open study folder or file, and the Explore panel.
-    pub study: StudyView,
-    /// The Playground tab: the live model's maps over the plane.
-    pub playground: PlaygroundState,
-    /// The Compress tab: a finished run's pruned variants.
-    pub compress: CompressState,
     /// Whether the notes panel is open (when the experiment has notes).
     pub notes_open: bool,
     /// The "Find lr" range test and its window.
@@ -126,7 +113,6 @@ pub struct TrainlabApp {
     live_lr: LiveRate,
     /// The live run's slow-motion pace (steps per second), None at full speed.
     live_pace: Option<f64>,
-    curves_cache: CurvesCache,
     devices: Vec<DeviceSpec>,
     examples: Vec<PathBuf>,
     lessons: Vec<PathBuf>,
@@ -154,7 +140,6 @@ impl TrainlabApp {
             live_pace: None,
             doc,
             series: RunSeries::default(),
-            curves,
             tab,
             errors: Vec::new(),
             inspector: Inspector::default(),
@@ -166,12 +151,6 @@ impl TrainlabApp {
             path_prompt: None,
             notes_open: true,
             lr_finder: LrFinder::default(),
-            maze: MazeState::default(),
-            text: TextState::default(),
-            study: StudyView::default(),
-            playground: PlaygroundState::default(),
-            compress: CompressState::default(),
-            curves_cache: CurvesCache::default(),
             devices: devices(),
             examples: example_files(&crate::util::install::experiments_dir()),
             lessons: example_files(&crate::util::install::experiments_dir().join("lessons")),
@@ -179,6 +158,7 @@ impl TrainlabApp {
             last_dataset,
             runs_root,
         };
+        app.views.curves.settings = curves;
         app.inspector.load_latest(&app.runs_root, None);
         app
     }
@@ -206,7 +186,7 @@ impl TrainlabApp {
             experiment_ron: to_ron_string(&self.doc.exp),
             path: self.doc.path.clone(),
             recent: self.doc.recent.clone(),
-            curves: self.curves.clone(),
+            curves: self.views.curves.settings.clone(),
             tab: self.tab,
             runs_root: self.runs_root.clone(),
         }
@@ -216,7 +196,7 @@ impl TrainlabApp {
     /// "speed_plot"; mazes: "rl_return", "rl_length", "rl_eps", "rl_loss") showed
     /// when it was last drawn: what its "Save PNG" and "Save SVG" write.
     pub fn curve_figure(&self, name: &str) -> Option<&super::figure::Figure> {
-        self.curves_cache.figure(name)
+        self.views.curves.cache.figure(name)
     }
 
     /// Changes the live run's pace as the "full speed" box does (None: full speed).
@@ -236,7 +216,7 @@ impl TrainlabApp {
         let is_study_dir = |d: &Path| d.join(crate::study::STUDY_FILE).is_file();
         if path.is_dir() {
             if is_study_dir(path) {
-                self.study.open_folder(path);
+                self.views.study.open_folder(path);
                 self.tab = Tab::Study;
             } else {
                 self.errors.push(format!(
@@ -253,13 +233,13 @@ impl TrainlabApp {
                 .is_some_and(|n| n == crate::study::STUDY_FILE)
             && dir.join("journal.jsonl").is_file()
         {
-            self.study.open_folder(dir);
+            self.views.study.open_folder(dir);
             self.tab = Tab::Study;
             return;
         }
         let as_study = crate::spec::load_study(path);
         if let Ok(study) = as_study {
-            self.study.open_file(path, study);
+            self.views.study.open_file(path, study);
             self.tab = Tab::Study;
             return;
         }
@@ -292,14 +272,16 @@ impl TrainlabApp {
             return;
         }
         self.series = RunSeries::default();
-        self.playground.forget_run();
+        self.views.playground.forget_run();
     }
 
     fn study_action(&mut self, action: StudyAction, ctx: &egui::Context) {
         let studies = self.runs_root.join("studies");
         match action {
             StudyAction::ShowRun(id) => {
-                let Some(d) = &self.study.data else { return };
+                let Some(d) = &self.views.study.data else {
+                    return;
+                };
                 let dir = crate::study::trial_dir(&d.dir, id);
                 if !dir.join(crate::runs::files::METRICS).is_file() {
                     self.errors.push(format!(
@@ -308,12 +290,14 @@ impl TrainlabApp {
                     return;
                 }
                 let name = d.study.as_ref().map_or("study", |s| s.spec.name.as_str());
-                self.views
-                    .compare_run_labelled(&dir, &format!("{name}/{id:04}"), ctx);
+                let label = format!("{name}/{id:04}");
+                self.views.compare_run_labelled(&dir, &label, ctx);
                 self.tab = Tab::Curves;
             }
             StudyAction::OpenExperiment(id) => {
-                let Some(d) = &self.study.data else { return };
+                let Some(d) = &self.views.study.data else {
+                    return;
+                };
                 let file = crate::study::trial_dir(&d.dir, id).join(crate::runs::files::EXPERIMENT);
                 let exp = crate::spec::load_file(&file)
                     .map_err(|e| e.to_string())
@@ -336,26 +320,26 @@ impl TrainlabApp {
                 }
             }
             StudyAction::RunFile => {
-                let Some((_, study)) = self.study.file.clone() else {
+                let Some((_, study)) = self.views.study.file.clone() else {
                     return;
                 };
                 let dir = default_run_dir(&studies, &study.spec.name);
-                if let Err(e) = self.study.start(Some(study), &dir, ctx) {
+                if let Err(e) = self.views.study.start(Some(study), &dir, ctx) {
                     self.errors.push(format!("Cannot run the study: {e}"));
                 }
             }
             StudyAction::Continue => {
-                let Some(dir) = self.study.data.as_ref().map(|d| d.dir.clone()) else {
+                let Some(dir) = self.views.study.data.as_ref().map(|d| d.dir.clone()) else {
                     return;
                 };
-                if let Err(e) = self.study.start(None, &dir, ctx) {
+                if let Err(e) = self.views.study.start(None, &dir, ctx) {
                     self.errors.push(format!("Cannot work on the study: {e}"));
                 }
             }
-            StudyAction::StartExplore => match self.study.explore.build(&self.doc.exp) {
+            StudyAction::StartExplore => match self.views.study.explore.build(&self.doc.exp) {
                 Ok(study) => {
                     let dir = default_run_dir(&studies, &study.spec.name);
-                    if let Err(e) = self.study.start(Some(study), &dir, ctx) {
+                    if let Err(e) = self.views.study.start(Some(study), &dir, ctx) {
                         self.errors.push(format!("Cannot start the study: {e}"));
                     }
                 }
@@ -375,10 +359,10 @@ impl TrainlabApp {
             &self.runs_root,
             &mut self.errors,
         );
-        self.study.poll(ui.ctx(), &mut self.errors);
-        self.compress.poll(ui.ctx());
-        self.errors.append(&mut self.compress.errors);
-        if std::mem::take(&mut self.compress.wrote_runs) {
+        self.views.study.poll(ui.ctx(), &mut self.errors);
+        self.views.compress.poll(ui.ctx());
+        self.errors.append(&mut self.views.compress.errors);
+        if std::mem::take(&mut self.views.compress.wrote_runs) {
             self.views.refresh_history(&self.runs_root);
         }
         self.handle_view_requests(ui.ctx());
@@ -414,12 +398,12 @@ impl TrainlabApp {
         let mut compress_action = None;
         egui::CentralPanel::default().show(ui, |ui| {
             self.error_banner(ui);
-            let runs = self.views.overlay_runs();
+            let (curves, overlays) = self.views.curves_and_overlays();
             let mut all: Vec<&RunSeries> = Vec::new();
             if !self.series.steps.step.is_empty() || self.series.state != RunState::Idle {
                 all.push(&self.series);
             }
-            all.extend(runs);
+            all.extend(overlays);
             let ctx = super::views::ViewContext {
                 exp: &self.doc.exp,
                 series: &self.series,
@@ -431,22 +415,34 @@ impl TrainlabApp {
             let rl = matches!(self.doc.exp.dataset, DatasetSpec::Gridworld(_));
             match self.tab {
                 Tab::Curves if rl => {
-                    rl_curves_view(ui, &mut self.curves, &mut self.curves_cache, &all)
+                    rl_curves_view(ui, &mut curves.settings, &mut curves.cache, &all)
                 }
-                Tab::Curves => curves_view(ui, &mut self.curves, &mut self.curves_cache, &all),
+                Tab::Curves => curves_view(ui, &mut curves.settings, &mut curves.cache, &all),
                 Tab::Maze => {
                     let live = self.live.is_some();
-                    maze_tab(ui, &mut self.maze, &mut self.doc.exp, &self.series, live);
+                    maze_tab(
+                        ui,
+                        &mut self.views.maze,
+                        &mut self.doc.exp,
+                        &self.series,
+                        live,
+                    );
                 }
                 Tab::Text => {
                     let live = self.live.is_some();
-                    text_tab(ui, &mut self.text, &self.doc.exp, &self.series, live);
+                    text_tab(ui, &mut self.views.text, &self.doc.exp, &self.series, live);
                 }
-                Tab::Study => study_action = self.study.show(ui, &self.doc.exp),
-                Tab::Compress => compress_action = compress_view(ui, &mut self.compress),
+                Tab::Study => study_action = self.views.study.show(ui, &self.doc.exp),
+                Tab::Compress => compress_action = compress_view(ui, &mut self.views.compress),
                 Tab::Playground => {
                     let live = self.live.is_some();
-                    playground_tab(ui, &mut self.playground, &self.doc.exp, &self.series, live);
+                    playground_tab(
+                        ui,
+                        &mut self.views.playground,
+                        &self.doc.exp,
+                        &self.series,
+                        live,
+                    );
                 }
                 other => self.views.show(ui, other, &ctx, &mut self.inspector),
             }
@@ -506,20 +502,23 @@ impl TrainlabApp {
     fn send_probes(&mut self) {
         let Some(live) = &self.live else {
             self.inspector.take_probes();
-            self.text.take_probes();
-            self.playground.run_ended();
+            self.views.text.take_probes();
+            self.views.take_probes();
+            self.views.playground.run_ended();
             return;
         };
         if self.series.state.is_live() {
             self.inspector
                 .refresh_live(self.tab == Tab::Draw, self.tab == Tab::Weights);
             let points = matches!(self.doc.exp.dataset, DatasetSpec::Points(_));
-            self.playground
+            self.views
+                .playground
                 .refresh(true, points && self.tab == Tab::Playground);
         }
         let mut probes = self.inspector.take_probes();
-        probes.extend(self.text.take_probes());
-        probes.extend(self.playground.take_probes());
+        probes.extend(self.views.text.take_probes());
+        probes.extend(self.views.playground.take_probes());
+        probes.extend(self.views.take_probes());
         for p in probes {
             live.send(Control::Probe(p));
         }
@@ -531,7 +530,7 @@ impl TrainlabApp {
                 HistoryAction::Inspect(dir) => {
                     match crate::spec::load_file(&dir.join(crate::runs::files::EXPERIMENT)) {
                         Ok(exp) => {
-                            self.text.load_run(&dir, &exp, ctx);
+                            self.views.text.load_run(&dir, &exp, ctx);
                             self.inspector.load_run(&dir, exp, ctx);
                         }
                         Err(e) => self.errors.push(format!("Cannot inspect that run: {e}")),
@@ -553,8 +552,8 @@ impl TrainlabApp {
     /// goes to the banner.
     pub fn open_compress(&mut self, dir: &Path, ctx: &egui::Context) {
         let before = self.errors.len();
-        self.compress.open(dir, &self.runs_root, ctx);
-        self.errors.append(&mut self.compress.errors);
+        self.views.compress.open(dir, &self.runs_root, ctx);
+        self.errors.append(&mut self.views.compress.errors);
         if self.errors.len() == before {
             self.tab = Tab::Compress;
         }
@@ -564,6 +563,7 @@ impl TrainlabApp {
         match action {
             CompressAction::Overlay(dir, label) => {
                 let run = self
+                    .views
                     .compress
                     .run
                     .as_ref()
@@ -675,8 +675,9 @@ impl TrainlabApp {
         for e in &events {
             if let crate::events::TrainEvent::Probed(answer) = e {
                 self.inspector.on_answer(answer);
-                self.text.on_answer(answer);
-                self.playground.on_answer(answer);
+                self.views.text.on_answer(answer);
+                self.views.playground.on_answer(answer);
+                self.views.on_answer(answer);
                 continue;
             }
             self.series.apply(e);
@@ -695,7 +696,9 @@ impl TrainlabApp {
                 // Each view takes the kinds of model it shows (images, text).
                 self.inspector
                     .load_run(&live.run_dir, live.experiment.clone(), ctx);
-                self.text.load_run(&live.run_dir, &live.experiment, ctx);
+                self.views
+                    .text
+                    .load_run(&live.run_dir, &live.experiment, ctx);
             }
             if self.series.state.is_live() {
                 self.series.state =
@@ -750,10 +753,10 @@ impl TrainlabApp {
         let ctx = ctx.clone();
         let pace = self.pace.value();
         self.live_pace = pace;
-        self.playground.forget_run();
+        self.views.playground.forget_run();
         self.last_dataset = std::mem::discriminant(&exp.dataset);
-        self.live = Some(LiveRun::start(exp, run_dir, pace, move || {
-            ctx.request_repaint()
+        self.live = Some(LiveRun::start(exp, run_dir, pace, move |after| {
+            ctx.request_repaint_after(after)
         }));
         // The playground is the view to watch a points run in; others go to the curves.
         if self.tab != Tab::Playground {
@@ -803,7 +806,7 @@ impl TrainlabApp {
             exp,
             dir.to_path_buf(),
             checkpoint,
-            move || ctx.request_repaint(),
+            move |after| ctx.request_repaint_after(after),
         ));
         self.tab = Tab::Curves;
         Ok(())

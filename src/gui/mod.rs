@@ -7,10 +7,13 @@
 //! three rooms:
 //! - `editor/`: the panels that edit the experiment and start it;
 //! - `views/`: the tabs that show a run (curves, maze, text, confusion, weights,
-//!   canvas, history, study, playground, compress) and the status bar;
-//! - `state/`: what the views read, fed by the worker's events and background jobs.
+//!   canvas, history, study, playground, compress), each with its own
+//!   `<View>State`, and the status bar;
+//! - `state/`: what the worker's events and background jobs feed for several
+//!   views to read (the rule is in `state/mod.rs`).
 //!
-//! `figure/` describes a plot as plain data and saves it as SVG or PNG.
+//! `figure/` describes a plot as plain data, with the series maths behind it, and
+//! saves it as SVG or PNG.
 //!
 //! `app.rs` ties them together: it lays the panels out and carries out what they
 //! report.
@@ -24,15 +27,15 @@ mod views;
 pub use app::{Persisted, TrainlabApp};
 pub use editor::controls::Pace;
 pub use editor::dataset::use_image_folder;
-pub use state::compress::CompressState;
 pub use state::run_state::{RunSeries, RunState};
 pub use views::Tab;
 pub use views::canvas::DigitCanvas;
+pub use views::compress::state::CompressState;
 pub use views::history::save_metrics_csv;
 pub use views::maze_view::{MazeState, maze_tab};
 pub use views::playground::{DEFAULT_RESOLUTION, PlaygroundState, playground_tab};
 pub use views::pytorch::{PytorchState, save_script};
-pub use views::study::{Column, Metric, Page, SearchPick, StudyAction, StudyView};
+pub use views::study::{Column, Metric, Page, SearchPick, StudyAction, StudyState};
 
 /// Opens the window and runs until it is closed. Errors (no display, no GPU
 /// driver) are returned so `main` can fall back to the terminal.

@@ -1,7 +1,8 @@
 //! Sampling text from a language model: the model reads the last `context`
 //! tokens (the window it was trained on) and the next token is drawn from its
 //! softmax at the given temperature, optionally among the top k only. Padding and
-//! `<unk>` are never drawn. Seeded: the same seed and weights give the same text.
+//! `<unk>` are never drawn. Seeded: the same seed and weights give the same text,
+//! on either path (`generate_with`; tested below).
 
 use candle_core::{Device, Result, Tensor};
 
@@ -21,6 +22,11 @@ pub struct Sampling {
 }
 
 /// Continues `prompt`; returns only the generated part.
+///
+/// Recurrent char models (an embedding, an LSTM or GRU stack, the head) on the
+/// CPU take the windowed path (`model::WindowedLm`): the same logits (within
+/// float rounding) and so the same text, without a forward pass per token.
+/// Every other model runs `Model::forward` on each window.
 pub fn generate(
     model: &Model,
     vocab: &Vocab,
@@ -29,6 +35,21 @@ pub fn generate(
     sampling: &Sampling,
     rng: &mut Rng,
 ) -> Result<String> {
+    generate_with(model, vocab, device, prompt, sampling, rng, true)
+}
+
+/// `generate`, with the windowed path allowed or not (`windowed`; tests and
+/// the benchmark compare the two).
+#[doc(hidden)]
+pub fn generate_with(
+    model: &Model,
+    vocab: &Vocab,
+    device: &Device,
+    prompt: &str,
+    sampling: &Sampling,
+    rng: &mut Rng,
+    windowed: bool,
+) -> Result<String> {
     let context = model.input_shape().first().copied().unwrap_or(1).max(1);
     // An empty prompt starts as if after a document break.
     let mut ids = vocab.encode(prompt);
@@ -36,6 +57,20 @@ pub fn generate(
         ids.push(BREAK);
     }
     let start = ids.len();
+    let fast = if windowed {
+        model.windowed_lm(context, &ids, sampling.length)
+    } else {
+        None
+    };
+    if let Some(lm) = fast {
+        let mut lm = lm?;
+        for _ in 0..sampling.length {
+            let id = draw(&lm.logits()?, sampling, rng);
+            lm.push(id)?;
+            ids.push(id);
+        }
+        return Ok(vocab.decode(&ids[start..]));
+    }
     for _ in 0..sampling.length {
         let window = &ids[ids.len().saturating_sub(context)..];
         let x = Tensor::new(window, device)?.unsqueeze(0)?;
@@ -90,5 +125,86 @@ mod tests {
         for _ in 0..200 {
             assert!(draw(&logits, &all, &mut rng) >= 2);
         }
+    }
+
+    /// A char vocabulary of 3 specials and 16 letters, and a model over it.
+    fn char_model(lstm: bool, layers: usize) -> (Vocab, Model) {
+        use crate::spec::{LayerSpec, Tokens};
+        let vocab = Vocab::build(["abcdefghijklmnop\n"], Tokens::Chars, false, 1);
+        let rnn = if lstm {
+            LayerSpec::LSTM {
+                hidden: 32,
+                layers,
+                dropout: 0.0,
+            }
+        } else {
+            LayerSpec::GRU {
+                hidden: 32,
+                layers,
+                dropout: 0.0,
+            }
+        };
+        let specs = [LayerSpec::Embedding { dim: 12 }, rnn];
+        let v = vocab.len();
+        let model = Model::build_with_head(&specs, &[8, v], Some(v), 3, &Device::Cpu)
+            .expect("model builds");
+        (vocab, model)
+    }
+
+    /// The same seed gives the same text on the windowed path (at every SIMD
+    /// level) as through `Model::forward`, for LSTM and GRU, 1 and 2 layers,
+    /// prompts shorter and longer than the window.
+    #[test]
+    fn the_windowed_path_writes_the_same_text() -> Result<()> {
+        use crate::model::WindowedLm;
+        use crate::util::simd::Level;
+        for (lstm, layers) in [(true, 1), (true, 2), (false, 1), (false, 2)] {
+            let (vocab, model) = char_model(lstm, layers);
+            assert!(model.windowed_lm(8, &[BREAK], 1).is_some());
+            for (prompt, seed) in [("", 1), ("abc", 2), ("ponmlkjihgfedcba", 3)] {
+                let s = Sampling {
+                    temperature: 1.5,
+                    top_k: None,
+                    length: 40,
+                };
+                let slow = generate_with(
+                    &model,
+                    &vocab,
+                    &Device::Cpu,
+                    prompt,
+                    &s,
+                    &mut Rng::new(seed),
+                    false,
+                )?;
+                let fast = generate(
+                    &model,
+                    &vocab,
+                    &Device::Cpu,
+                    prompt,
+                    &s,
+                    &mut Rng::new(seed),
+                )?;
+                let case = format!("lstm {lstm}, {layers} layers, prompt {prompt:?}");
+                assert_eq!(fast, slow, "{case}");
+                assert_eq!(slow.chars().count(), 40, "{case}");
+                for level in [Level::Avx512, Level::Avx2, Level::Portable] {
+                    let mut ids = vocab.encode(prompt);
+                    if ids.is_empty() {
+                        ids.push(BREAK);
+                    }
+                    let start = ids.len();
+                    let mut lm =
+                        WindowedLm::build(&model, level, 8, &ids, 40).expect("windowed")?;
+                    let mut rng = Rng::new(seed);
+                    for _ in 0..40 {
+                        let id = draw(&lm.logits()?, &s, &mut rng);
+                        lm.push(id)?;
+                        ids.push(id);
+                    }
+                    assert_eq!(vocab.decode(&ids[start..]), slow, "{case}, {level:?}");
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -102,10 +102,15 @@ impl Predictor {
                 shape: self.input,
             });
         }
-        let input = standardise(pixels, &self.norm, h * w);
-        let black = standardise(&vec![0u8; pixels.len()], &self.norm, h * w);
-        super::saliency::attribute(&self.model, &input, &black, self.input, class, method)
-            .map_err(InferError::Saliency)
+        super::saliency::explain_pixels(
+            &self.model,
+            &Device::Cpu,
+            pixels,
+            (&self.norm, self.input),
+            Some(class),
+            method,
+        )
+        .map_err(InferError::Saliency)
     }
 
     /// Named trainable tensors (for the weights view).

@@ -11,16 +11,21 @@
 //! from `Model::forward_each` in evaluation mode, on the CPU, from the run's own
 //! experiment and weights (`infer::load_saved_model`); test images are prepared as
 //! training prepared them. The test images kept are the first `limit` of the
-//! split (its order is the seeded split's, not sorted by class).
+//! split (its order is the seeded split's, not sorted by class); the live
+//! worker's projector (`Probe::Project`) runs the same [`project_layer`] and
+//! [`project_embedding_table`] on the live model, with at most
+//! [`LIVE_MAX_VALUES`] activation values.
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::InferError;
 use super::predictor::argmax;
 use super::saved_model::load_saved_model;
 use crate::data::{load_images, normalisation, standardise};
+pub use crate::events::Projection;
+use crate::model::Model;
 use crate::spec::{DatasetSpec, LayerSpec};
 
 /// The top principal components of a set of rows.
@@ -150,58 +155,6 @@ pub struct LayerChoice {
     pub name: String,
 }
 
-/// What is projected: a layer's activations (image runs) or the embedding table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Projection {
-    /// "layer 3: ReLU [128]" or "embedding table".
-    pub what: String,
-    /// 2-D coordinates, one per point.
-    pub points: Vec<[f64; 2]>,
-    /// Class of each point (image runs; empty for tokens).
-    pub labels: Vec<usize>,
-    /// The model's prediction and its probability (image runs).
-    pub predicted: Vec<(usize, f32)>,
-    /// A name per point: the token (text runs).
-    pub names: Vec<String>,
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Image runs: the images, back to back (`image_size` each).
-    pub images: Vec<u8>,
-    /// `[cols, rows]` of one image.
-    pub image_size: [usize; 2],
-    /// Fraction of the variance the two components hold.
-    pub explained: [f64; 2],
-}
-
-impl Projection {
-    /// The points as CSV: `index,x,y,label,predicted,probability,token` (columns
-    /// a kind of run lacks are empty).
-    pub fn to_csv(&self) -> String {
-        let mut out = String::from("index,x,y,label,predicted,probability,token\n");
-        for (i, [x, y]) in self.points.iter().enumerate() {
-            let label = self.labels.get(i).map_or(String::new(), |l| l.to_string());
-            let (pred, prob) = self
-                .predicted
-                .get(i)
-                .map_or((String::new(), String::new()), |(c, p)| {
-                    (c.to_string(), p.to_string())
-                });
-            let token = self
-                .names
-                .get(i)
-                .map_or(String::new(), |t| format!("\"{}\"", t.replace('"', "\"\"")));
-            out.push_str(&format!("{i},{x},{y},{label},{pred},{prob},{token}\n"));
-        }
-        out
-    }
-
-    /// The pixels of point `i` (image runs).
-    pub fn image(&self, i: usize) -> Option<&[u8]> {
-        let per = self.image_size[0] * self.image_size[1];
-        self.images.get(i * per..(i + 1) * per).filter(|_| per > 0)
-    }
-}
-
 /// The layers of an image run that can be projected (all but the input: each
 /// layer's output), last hidden layer first in usefulness but in model order.
 pub fn layer_choices(layers: &[LayerSpec], input: &[usize]) -> Vec<LayerChoice> {
@@ -259,82 +212,140 @@ fn project_images(
     };
     let test = &data.test;
     let n = test.len().min(limit.max(1));
+    let per = test.pixels_per_image();
+    let images = ProjectedImages {
+        pixels: &test.images[..n * per],
+        labels: &test.labels[..n],
+        shape: spec.input_shape(),
+        norm: &norm,
+        classes: &saved.classes,
+        layers: &exp.model,
+    };
+    project_layer(&saved.model, &Device::Cpu, &images, layer, usize::MAX)
+}
+
+/// Most activation values a live projection reads (images times the layer's
+/// width): a wide layer is projected for fewer images, so answering stays a
+/// short pause between steps.
+pub const LIVE_MAX_VALUES: usize = 256 * 1000;
+
+/// Test images to project, as plain pixels with what is needed to prepare them
+/// as training did.
+pub struct ProjectedImages<'a> {
+    /// The images back to back, `shape` each.
+    pub pixels: &'a [u8],
+    /// The true class of each.
+    pub labels: &'a [u8],
+    /// `[channels, rows, cols]` of one image.
+    pub shape: [usize; 3],
+    /// Per channel: the mean and standard deviation training normalised with.
+    pub norm: &'a [(f32, f32)],
+    /// Class names.
+    pub classes: &'a [String],
+    /// The model's layer list (for the layer's name).
+    pub layers: &'a [LayerSpec],
+}
+
+/// Layer `layer`'s activations (None: [`default_layer`]) for the images (fewer
+/// when the layer is wide: at most `max_values` activation values, but two
+/// images at least), projected by PCA, with the model's prediction of each;
+/// `model` runs on `device`.
+pub fn project_layer(
+    model: &Model,
+    device: &Device,
+    images: &ProjectedImages<'_>,
+    layer: Option<usize>,
+    max_values: usize,
+) -> Result<Projection, InferError> {
+    let [c, h, w] = images.shape;
+    let per = c * h * w;
+    let mut n = images.labels.len().min(images.pixels.len() / per.max(1));
     if n == 0 {
         return Err(InferError::EmptyTestSplit);
     }
-    let layer = layer.unwrap_or_else(|| default_layer(&exp.model));
-    let [c, h, w] = spec.input_shape();
-    let per = test.pixels_per_image();
-    let images = test.images[..n * per].to_vec();
+    let layer = layer.unwrap_or_else(|| default_layer(images.layers));
     let mut acts: Vec<f32> = Vec::new();
     let mut width = 0;
     let mut predicted = Vec::with_capacity(n);
-    for start in (0..n).step_by(250) {
+    let mut start = 0;
+    while start < n {
         let m = 250.min(n - start);
-        let xs = standardise(&images[start * per..(start + m) * per], &norm, h * w);
+        let xs = standardise(
+            &images.pixels[start * per..(start + m) * per],
+            images.norm,
+            h * w,
+        );
         let run = || -> candle_core::Result<(Vec<f32>, usize, Vec<Vec<f32>>)> {
-            let x = Tensor::from_vec(xs, (m, c, h, w), &Device::Cpu)?;
-            let outs = saved.model.forward_each(&x)?;
+            let x = Tensor::from_vec(xs, (m, c, h, w), device)?;
+            let outs = model.forward_each(&x)?;
             let Some(a) = outs.get(layer.min(outs.len().saturating_sub(1))) else {
                 candle_core::bail!("the model has no layers");
             };
-            let a = a.flatten_from(1)?;
+            let a = a.flatten_from(1)?.to_dtype(DType::F32)?;
             let width = a.dim(1)?;
             let logits = outs.last().cloned().unwrap_or(a.clone());
-            let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?;
+            let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?
+                .to_vec2::<f32>()?;
             Ok((a.flatten_all()?.to_vec1()?, width, probs))
         };
         let (a, wd, probs) = run().map_err(InferError::RunModel)?;
-        acts.extend(a);
+        if start == 0 {
+            // A wide layer: fewer images, so the projection stays cheap.
+            n = n.min((max_values / wd.max(1)).max(2));
+        }
+        let keep = m.min(n - start);
+        acts.extend_from_slice(&a[..keep * wd]);
         width = wd;
-        predicted.extend(probs.iter().map(|p| argmax(p)));
+        predicted.extend(probs.iter().take(keep).map(|p| argmax(p)));
+        start += m;
     }
     let p = pca(&acts, width, 2);
     let points = acts
         .chunks_exact(width.max(1))
         .map(|r| two(&p.project(r)))
         .collect();
-    let choices = layer_choices(&exp.model, &[c, h, w]);
+    let choices = layer_choices(images.layers, &images.shape);
     Ok(Projection {
         what: choices
             .get(layer)
             .map_or_else(|| format!("layer {layer}"), |l| format!("layer {}", l.name)),
         points,
-        labels: test.labels[..n].iter().map(|&l| usize::from(l)).collect(),
+        labels: images.labels[..n].iter().map(|&l| usize::from(l)).collect(),
         predicted,
         names: Vec::new(),
-        classes: saved.classes.clone(),
-        images,
-        image_size: [test.cols, test.rows],
+        classes: images.classes.to_vec(),
+        images: images.pixels[..n * per].to_vec(),
+        image_size: [w, h],
         explained: explained(&p),
     })
 }
 
 fn project_embeddings(saved: &super::SavedModel) -> Result<Projection, InferError> {
     let vocab = saved.vocab.as_ref().ok_or(InferError::NoVocabulary)?;
-    let table = saved
-        .model
+    project_embedding_table(&saved.model, &vocab.tokens)
+}
+
+/// The embedding table of a text model (the parameter with one row per token
+/// of `tokens`), projected by PCA, one point per token.
+pub fn project_embedding_table(model: &Model, tokens: &[String]) -> Result<Projection, InferError> {
+    let table = model
         .params()
         .iter()
         .map(|(_, v)| v.as_tensor())
-        .find(|t| t.rank() == 2 && t.dims()[0] == vocab.len())
+        .find(|t| t.rank() == 2 && t.dims()[0] == tokens.len())
         .ok_or(InferError::NoEmbeddingTable)?;
     let d = table.dims()[1];
     let rows = table.flatten_all().and_then(|t| t.to_vec1::<f32>())?;
     let p = pca(&rows, d, 2);
     Ok(Projection {
-        what: format!("embedding table ({} tokens x {d})", vocab.len()),
+        what: format!("embedding table ({} tokens x {d})", tokens.len()),
         points: rows
             .chunks_exact(d.max(1))
             .map(|r| two(&p.project(r)))
             .collect(),
         labels: Vec::new(),
         predicted: Vec::new(),
-        names: vocab
-            .tokens
-            .iter()
-            .map(|t| t.replace('\n', "\\n"))
-            .collect(),
+        names: tokens.iter().map(|t| t.replace('\n', "\\n")).collect(),
         classes: Vec::new(),
         images: Vec::new(),
         image_size: [0, 0],

@@ -10,66 +10,13 @@
 //! derivative of the score; integrated gradients use the midpoint rule over
 //! `steps` points on the straight path from the baseline, and their sum is close
 //! to `score(input) - score(baseline)` (completeness), the closer the more steps.
+//! The live worker answers `Probe::Saliency` with [`explain_pixels`] on the live
+//! model (on its device), the views with the same function on a saved model.
 
 use candle_core::{D, Device, Tensor, Var};
 
+pub use crate::events::{Attribution, SaliencyMethod};
 use crate::model::{Mode, Model};
-
-/// How attributions are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaliencyMethod {
-    /// The gradient of the score at the input.
-    Gradient,
-    /// Integrated gradients from the all-black image over `steps` points.
-    IntegratedGradients {
-        /// Points on the path (32 is usual).
-        steps: usize,
-    },
-}
-
-/// One image's attributions for one class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribution {
-    /// The class explained.
-    pub class: usize,
-    pub method: SaliencyMethod,
-    /// One per input value, `[channels, rows, cols]` row-major.
-    pub values: Vec<f32>,
-    /// `[channels, rows, cols]`.
-    pub shape: [usize; 3],
-    /// The class score (logit) at the input.
-    pub score: f32,
-    /// Integrated gradients: the score at the baseline.
-    pub baseline_score: Option<f32>,
-}
-
-impl Attribution {
-    /// One value per pixel for a heatmap, in [-1, 1]: the gradient's largest
-    /// magnitude over the channels (never negative); integrated gradients'
-    /// signed sum over the channels (positive: the pixel speaks for the class).
-    /// Scaled so the largest magnitude is 1 (all zero stays zero).
-    pub fn heat(&self) -> Vec<f32> {
-        let [c, h, w] = self.shape;
-        let plane = h * w;
-        let mut out = vec![0f32; plane];
-        for ch in 0..c {
-            for (o, &v) in out
-                .iter_mut()
-                .zip(&self.values[ch * plane..(ch + 1) * plane])
-            {
-                *o = match self.method {
-                    SaliencyMethod::Gradient => o.max(v.abs()),
-                    SaliencyMethod::IntegratedGradients { .. } => *o + v,
-                };
-            }
-        }
-        let top = out.iter().fold(0f32, |m, v| m.max(v.abs()));
-        if top > 0.0 && top.is_finite() {
-            out.iter_mut().for_each(|v| *v /= top);
-        }
-        out
-    }
-}
 
 /// The logit of `class` for each row of `x` (`[n, ...]`), summed, and the
 /// gradient of that sum with respect to `x`.
@@ -100,8 +47,18 @@ pub fn gradient(
     shape: [usize; 3],
     class: usize,
 ) -> candle_core::Result<(f32, Vec<f32>)> {
+    gradient_on(model, &Device::Cpu, input, shape, class)
+}
+
+fn gradient_on(
+    model: &Model,
+    device: &Device,
+    input: &[f32],
+    shape: [usize; 3],
+    class: usize,
+) -> candle_core::Result<(f32, Vec<f32>)> {
     let [c, h, w] = shape;
-    let x = Tensor::from_slice(input, (1, c, h, w), &Device::Cpu)?;
+    let x = Tensor::from_slice(input, (1, c, h, w), device)?;
     let (score, grad) = score_and_grad(model, &x, class)?;
     Ok((score.to_vec1::<f32>()?[0], grad.flatten_all()?.to_vec1()?))
 }
@@ -117,6 +74,17 @@ pub fn integrated_gradients(
     class: usize,
     steps: usize,
 ) -> candle_core::Result<(Vec<f32>, f32, f32)> {
+    integrated_gradients_on(model, &Device::Cpu, input, baseline, shape, (class, steps))
+}
+
+fn integrated_gradients_on(
+    model: &Model,
+    device: &Device,
+    input: &[f32],
+    baseline: &[f32],
+    shape: [usize; 3],
+    (class, steps): (usize, usize),
+) -> candle_core::Result<(Vec<f32>, f32, f32)> {
     let [c, h, w] = shape;
     let steps = steps.max(1);
     let n = c * h * w;
@@ -129,7 +97,7 @@ pub fn integrated_gradients(
         let alpha = (k as f32 + 0.5) / steps as f32;
         path.extend(input.iter().zip(baseline).map(|(x, b)| b + alpha * (x - b)));
     }
-    let xs = Tensor::from_vec(path, (steps, c, h, w), &Device::Cpu)?;
+    let xs = Tensor::from_vec(path, (steps, c, h, w), device)?;
     let (_, grads) = score_and_grad(model, &xs, class)?;
     let mean = grads.mean(0)?.flatten_all()?.to_vec1::<f32>()?;
     let values = mean
@@ -140,7 +108,7 @@ pub fn integrated_gradients(
     let ends = Tensor::from_vec(
         input.iter().chain(baseline).copied().collect::<Vec<f32>>(),
         (2, c, h, w),
-        &Device::Cpu,
+        device,
     )?;
     let logits = model.forward(&ends, Mode::Eval)?;
     let scores = logits
@@ -160,13 +128,25 @@ pub fn attribute(
     class: usize,
     method: SaliencyMethod,
 ) -> candle_core::Result<Attribution> {
+    attribute_on(model, &Device::Cpu, (input, black), shape, class, method)
+}
+
+fn attribute_on(
+    model: &Model,
+    device: &Device,
+    (input, black): (&[f32], &[f32]),
+    shape: [usize; 3],
+    class: usize,
+    method: SaliencyMethod,
+) -> candle_core::Result<Attribution> {
     let (values, score, baseline_score) = match method {
         SaliencyMethod::Gradient => {
-            let (score, g) = gradient(model, input, shape, class)?;
+            let (score, g) = gradient_on(model, device, input, shape, class)?;
             (g, score, None)
         }
         SaliencyMethod::IntegratedGradients { steps } => {
-            let (v, s, b) = integrated_gradients(model, input, black, shape, class, steps)?;
+            let (v, s, b) =
+                integrated_gradients_on(model, device, input, black, shape, (class, steps))?;
             (v, s, Some(b))
         }
     };
@@ -178,6 +158,40 @@ pub fn attribute(
         score,
         baseline_score,
     })
+}
+
+/// Attributions for one image of raw pixels (`shape`, 0 = black), normalised
+/// with `norm` as training normalised them, for `class` (None: the class the
+/// model predicts for the image); `model` runs on `device`.
+pub fn explain_pixels(
+    model: &Model,
+    device: &Device,
+    pixels: &[u8],
+    (norm, shape): (&[(f32, f32)], [usize; 3]),
+    class: Option<usize>,
+    method: SaliencyMethod,
+) -> candle_core::Result<Attribution> {
+    let [c, h, w] = shape;
+    if pixels.len() != c * h * w {
+        candle_core::bail!(
+            "the image has {} pixels; this model takes {c}x{h}x{w}",
+            pixels.len()
+        );
+    }
+    let input = crate::data::standardise(pixels, norm, h * w);
+    let black = crate::data::standardise(&vec![0u8; pixels.len()], norm, h * w);
+    let class = match class {
+        Some(k) => k,
+        None => {
+            let x = Tensor::from_slice(&input, (1, c, h, w), device)?;
+            let logits = model
+                .forward(&x, Mode::Eval)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            super::predictor::argmax(&logits).0
+        }
+    };
+    attribute_on(model, device, (&input, &black), shape, class, method)
 }
 
 #[cfg(test)]

@@ -4,23 +4,27 @@
 //! weight file can be read by any safetensors reader and partially loaded by name.
 //! Initial values come from the run's seed, never from candle's unseeded RNG.
 //!
-//! The layers (`build.rs`, `layer.rs`, `recurrent.rs`, `attention.rs`) are here;
+//! The layers (`build.rs`, the builder of each kind in `builders.rs`, `layer.rs`,
+//! `recurrent.rs`, `attention.rs`) are here;
 //! the hand-written CPU kernels they run on are in `kernels/`.
 
 mod attention;
 mod build;
+mod builders;
 mod dropout;
 mod init;
 mod kernels;
 mod layer;
 mod recurrent;
-pub(crate) use kernels::activation::simd_kernel;
+mod windowed;
+pub(crate) use kernels::activation::{leveled_kernel, simd_kernel};
 #[cfg(test)]
 mod test_tensors;
 
 pub use build::{Mode, Model};
 pub use dropout::seed_device;
 pub use kernels::fused::classification_loss;
+pub use windowed::WindowedLm;
 
 /// Which implementation of the hot operations to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -157,6 +157,20 @@ impl Recurrent {
 }
 
 impl Recurrent {
+    /// Whether the cells are LSTM cells (else GRU cells).
+    pub(crate) fn is_lstm(&self) -> bool {
+        self.cell == Cell::Lstm
+    }
+
+    /// Each layer's `(w_ih, w_hh, b_ih, b_hh)` (`b_hh` for a GRU only), first layer first.
+    pub(crate) fn weights(
+        &self,
+    ) -> impl Iterator<Item = (&Tensor, &Tensor, &Tensor, Option<&Tensor>)> {
+        self.layers
+            .iter()
+            .map(|w| (&w.w_ih, &w.w_hh, &w.b_ih, w.b_hh.as_ref()))
+    }
+
     /// trainlab's CPU kernels, batch-major throughout: one fused Linear for every
     /// step's input projection, then the fused recurrence.
     fn forward_fused(&self, xs: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {

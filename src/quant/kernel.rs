@@ -18,15 +18,23 @@
 //! `TRAINLAB_INT8=portable|avx2` (or `TRAINLAB_SIMD`) forces a lower one on any
 //! machine, so their paths are tested and measured on this one too.
 //!
+//! The fused path ([`gemm_codes`]) takes activations as one byte a value (the
+//! i8 code, or for VNNI the code + 128, [`Int8Kernel::code_bias`]) in rows of
+//! whole quads, and hands each tile of sums to a [`TileSink`], normally an
+//! [`Epilogue`] that rescales, adds the bias, applies ReLU and writes f32 or
+//! the next layer's codes while the tile is in registers and cache. VNNI runs
+//! it in tiles of 8 rows x 32 outputs straight off the bytes; AVX2 and portable
+//! widen each tile's rows to i16 once and reuse their pair kernels.
+//!
 //! Contract: every kernel gives exactly the same sums (integer arithmetic);
 //! inputs are at most 127 in magnitude, so no i16 product pair can overflow.
 
 /// Row lengths are padded to a multiple of this (whole k pairs).
 pub const K_ALIGN: usize = 2;
 /// Outputs per packed panel: two AVX-512 vectors of i32.
-const PANEL: usize = 32;
-/// Rows per register tile.
-const TILE_ROWS: usize = 4;
+pub const PANEL: usize = 32;
+/// Rows per register tile (and per [`TileSink::tile`] call).
+pub const TILE_ROWS: usize = 4;
 
 /// `n` rounded up to a whole number of [`K_ALIGN`] blocks.
 pub fn padded(n: usize) -> usize {
@@ -122,11 +130,13 @@ impl Packed {
                 quads[p * k4 * 4 * PANEL + (j / 4) * 4 * PANEL + 4 * lane + j % 4] = v;
             }
         }
-        let shift = w
+        // Padded to whole panels (zeros), so a panel's shares load as vectors.
+        let mut shift: Vec<i32> = w
             .chunks(k.max(1))
             .take(n)
             .map(|row| 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>())
             .collect();
+        shift.resize(panels * PANEL, 0);
         Self {
             n,
             kp,
@@ -344,6 +354,262 @@ unsafe fn block_vnni(x: &[i16], w: &Packed, out: &mut [i32]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Fused path: activations as one byte per value, products handed tile by tile
+// to an epilogue (rescale, bias, ReLU, then f32 or the next layer's codes).
+
+/// Bytes per activation row of `k` values: whole quads (VNNI reads quads, the
+/// other kernels pairs; the tail is the code 0).
+pub fn code_stride(k: usize) -> usize {
+    k.div_ceil(4) * 4
+}
+
+impl Int8Kernel {
+    /// What each activation code is XORed with when stored as a byte: VNNI
+    /// multiplies u8 by i8, so it reads codes shifted by +128 (`code ^ 0x80`);
+    /// the other kernels read the byte as the i8 code itself.
+    pub fn code_bias(self) -> u8 {
+        if self == Self::Vnni { 0x80 } else { 0 }
+    }
+}
+
+/// `x * inv` rounded half away from zero and clamped to ±127 (NaN gives -127):
+/// the one rounding of activations every path uses. Written so that it
+/// vectorises (`f32::round` is a libm call on baseline x86-64): `max`/`min`
+/// send NaN to -127, so the value is finite and within ±127.5 when converted.
+#[inline(always)]
+pub fn quantise(x: f32, inv: f32) -> i32 {
+    // Not `clamp`: it keeps NaN, which the conversion below must not see.
+    #[allow(clippy::manual_clamp)]
+    let y = (x * inv).max(-127.0).min(127.0);
+    // SAFETY: y is finite and |y + 0.5| <= 127.5 (see above).
+    unsafe { (y + 0.5f32.copysign(y)).to_int_unchecked::<i32>() }
+}
+
+/// Receives a product tile by tile.
+pub trait TileSink {
+    /// `tile[r][o]` is the exact sum for row `r0 + r` and output `o0 + o`, for
+    /// `r < nr` and `o < no` (the rest of the tile is scratch).
+    fn tile(
+        &mut self,
+        r0: usize,
+        nr: usize,
+        o0: usize,
+        no: usize,
+        tile: &[[i32; PANEL]; TILE_ROWS],
+    );
+}
+
+/// Where an [`Epilogue`] writes row `r`'s output `o`: at `r * row + o`.
+pub enum Dest<'a> {
+    /// As f32.
+    F32 { dst: &'a mut [f32], row: usize },
+    /// As the next layer's code ([`quantise`] with `inv`, 1 / its input
+    /// scale), stored XORed with `bias` ([`Int8Kernel::code_bias`]).
+    Codes {
+        dst: &'a mut [u8],
+        row: usize,
+        inv: f32,
+        bias: u8,
+    },
+}
+
+/// A layer's work after its product, applied per tile while the sums are in
+/// cache: `y = sum as f32 * in_scale * scale[o] + bias[o]` (the same operations
+/// in the same order as the unfused path, so the same bits), then ReLU if
+/// asked, then stored ([`Dest`]).
+pub struct Epilogue<'a> {
+    pub in_scale: f32,
+    pub scales: &'a [f32],
+    pub bias: &'a [f32],
+    pub relu: bool,
+    pub dest: Dest<'a>,
+}
+
+impl TileSink for Epilogue<'_> {
+    #[inline(always)]
+    fn tile(
+        &mut self,
+        r0: usize,
+        nr: usize,
+        o0: usize,
+        no: usize,
+        tile: &[[i32; PANEL]; TILE_ROWS],
+    ) {
+        let (scales, bias) = (&self.scales[o0..o0 + no], &self.bias[o0..o0 + no]);
+        for (r, acc) in tile.iter().take(nr).enumerate() {
+            let mut y = [0f32; PANEL];
+            for (((y, &a), &s), &b) in y.iter_mut().zip(acc).zip(scales).zip(bias) {
+                *y = a as f32 * self.in_scale * s + b;
+            }
+            if self.relu {
+                for v in &mut y {
+                    *v = v.max(0.0);
+                }
+            }
+            match &mut self.dest {
+                Dest::F32 { dst, row } => {
+                    dst[(r0 + r) * *row + o0..][..no].copy_from_slice(&y[..no]);
+                }
+                Dest::Codes {
+                    dst,
+                    row,
+                    inv,
+                    bias,
+                } => {
+                    for (d, &v) in dst[(r0 + r) * *row + o0..][..no].iter_mut().zip(&y) {
+                        *d = (quantise(v, *inv) as i8 as u8) ^ *bias;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The products of `rows` activation rows held as codes (`stride` bytes each,
+/// at least [`code_stride`] of `w`'s inputs, the tail holding the code 0,
+/// every byte XORed with `kernel.code_bias()`) with `w`, handed to `sink` tile
+/// by tile, on the calling thread.
+pub fn gemm_codes<S: TileSink>(
+    kernel: Int8Kernel,
+    x: &[u8],
+    stride: usize,
+    rows: usize,
+    w: &Packed,
+    sink: &mut S,
+) {
+    if rows == 0 || w.n == 0 {
+        return;
+    }
+    assert!(
+        stride >= w.k4 * 4 && x.len() >= rows * stride,
+        "int8 rows: {rows} of stride {stride} for {} inputs in {} bytes",
+        w.k4 * 4,
+        x.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Int8Kernel::Vnni {
+        // SAFETY: Vnni is only chosen when the CPU reports AVX-512F/BW/VNNI;
+        // the rows are inside `x` (asserted above).
+        unsafe { codes_vnni(x, stride, rows, w, sink) };
+        return;
+    }
+    codes_widened(kernel, x, stride, rows, w, sink);
+}
+
+/// AVX2 and portable: each tile's rows widened to i16 once, then the pair
+/// kernels over every panel.
+fn codes_widened<S: TileSink>(
+    kernel: Int8Kernel,
+    x: &[u8],
+    stride: usize,
+    rows: usize,
+    w: &Packed,
+    sink: &mut S,
+) {
+    let kp = w.kp;
+    let mut wide = vec![0i16; TILE_ROWS * kp];
+    let mut tile = [[0i32; PANEL]; TILE_ROWS];
+    for r0 in (0..rows).step_by(TILE_ROWS) {
+        let nr = TILE_ROWS.min(rows - r0);
+        for (r, dst) in wide.chunks_mut(kp.max(1)).take(nr).enumerate() {
+            let src = &x[(r0 + r) * stride..][..kp];
+            for (d, &b) in dst.iter_mut().zip(src) {
+                *d = i16::from(b as i8);
+            }
+        }
+        for p in 0..w.n.div_ceil(PANEL) {
+            panel_tile(kernel, &wide[..nr * kp], nr, kp, w.panel(p), &mut tile);
+            sink.tile(r0, nr, p * PANEL, PANEL.min(w.n - p * PANEL), &tile);
+        }
+    }
+}
+
+/// The VNNI path of [`gemm_codes`]: panel by panel (a panel's weights stay
+/// in cache while every row passes), tiles of 8 rows x 32 outputs straight off
+/// the u8 rows (4, 2 or 1 for the last rows, so a small batch does no
+/// redundant work), the shift's share taken off before the sink sees them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn codes_vnni<S: TileSink>(x: &[u8], stride: usize, rows: usize, w: &Packed, sink: &mut S) {
+    let mut tile = [[0i32; PANEL]; TILE_ROWS];
+    for p in 0..w.n.div_ceil(PANEL) {
+        let mut r0 = 0;
+        while r0 < rows {
+            // SAFETY (each): rows r0.. r0 + R - 1 are below `rows`, inside `x`.
+            r0 += unsafe {
+                match rows - r0 {
+                    8.. => vnni_tile::<8, S>(x, stride, r0, p, w, sink, &mut tile),
+                    4..=7 => vnni_tile::<4, S>(x, stride, r0, p, w, sink, &mut tile),
+                    2..=3 => vnni_tile::<2, S>(x, stride, r0, p, w, sink, &mut tile),
+                    _ => vnni_tile::<1, S>(x, stride, r0, p, w, sink, &mut tile),
+                }
+            };
+        }
+    }
+}
+
+/// `R` rows from `r0` times panel `p`, handed to `sink` 4 rows at a time;
+/// returns `R`. Caller: rows `r0..r0 + R` exist in `x` at `stride`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn vnni_tile<const R: usize, S: TileSink>(
+    x: &[u8],
+    stride: usize,
+    r0: usize,
+    p: usize,
+    w: &Packed,
+    sink: &mut S,
+    tile: &mut [[i32; PANEL]; TILE_ROWS],
+) -> usize {
+    use std::arch::x86_64::*;
+    let k4 = w.k4;
+    // SAFETY: the caller vouches for rows r0..r0 + R.
+    let ptrs: [*const u8; R] =
+        std::array::from_fn(|r| unsafe { x.as_ptr().add((r0 + r) * stride) });
+    // SAFETY: panel p holds k4 quads x 128 i8; shift holds whole panels.
+    let (panel, shift) = unsafe {
+        (
+            w.quads.as_ptr().add(p * k4 * 4 * PANEL),
+            w.shift.as_ptr().add(p * PANEL),
+        )
+    };
+    let mut acc = [[_mm512_setzero_si512(); 2]; R];
+    for j in 0..k4 {
+        // SAFETY: quad j's panel row holds 128 i8; 4j + 3 < stride.
+        unsafe {
+            let w0 = _mm512_loadu_si512(panel.add(j * 4 * PANEL).cast());
+            let w1 = _mm512_loadu_si512(panel.add(j * 4 * PANEL + 64).cast());
+            for (a, &ptr) in acc.iter_mut().zip(&ptrs) {
+                let xb = _mm512_set1_epi32(ptr.add(4 * j).cast::<i32>().read_unaligned());
+                a[0] = _mm512_dpbusd_epi32(a[0], xb, w0);
+                a[1] = _mm512_dpbusd_epi32(a[1], xb, w1);
+            }
+        }
+    }
+    let no = PANEL.min(w.n - p * PANEL);
+    // SAFETY: 32 i32 of shares per panel.
+    let (s0, s1) = unsafe {
+        (
+            _mm512_loadu_si512(shift.cast()),
+            _mm512_loadu_si512(shift.add(16).cast()),
+        )
+    };
+    for (half, accs) in acc.chunks(TILE_ROWS).enumerate() {
+        for (t, a) in tile.iter_mut().zip(accs) {
+            // SAFETY: each store writes 16 i32 inside the row of 32.
+            unsafe {
+                _mm512_storeu_si512(t.as_mut_ptr().cast(), _mm512_sub_epi32(a[0], s0));
+                _mm512_storeu_si512(t.as_mut_ptr().add(16).cast(), _mm512_sub_epi32(a[1], s1));
+            }
+        }
+        sink.tile(r0 + half * TILE_ROWS, accs.len(), p * PANEL, no, tile);
+    }
+    R
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! recurrent layers) are refused with their name.
 
 mod error;
+mod fused;
 pub mod kernel;
 mod steps;
 
@@ -25,7 +26,7 @@ pub use kernel::Int8Kernel;
 use steps::{ConvGeom, Int8Weights, Step};
 
 use crate::model::Model;
-use crate::spec::{LayerSpec, infer_shapes};
+use crate::spec::{Elementwise, Inference, LayerSpec, infer_shapes};
 
 /// A quantised image model.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,18 +80,17 @@ fn build_steps(
     let mut steps = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         let next = shapes.get(i).map(|s| s.output.clone()).unwrap_or_default();
-        steps.push(match layer {
-            LayerSpec::Linear { .. } => Step::Linear(int8(i, shape.iter().product())?),
-            &LayerSpec::Conv2d {
+        steps.push(match layer.inference() {
+            Inference::Dense => Step::Linear(int8(i, shape.iter().product())?),
+            Inference::Conv {
                 kernel,
                 stride,
                 padding,
-                ..
             } => {
                 let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
                     return Err(QuantError::NotAnImage {
                         index: i,
-                        kind: "Conv2d",
+                        kind: layer.kind(),
                         shape: shape.clone(),
                     });
                 };
@@ -106,11 +106,11 @@ fn build_steps(
                 };
                 Step::Conv(int8(i, c * kernel * kernel)?.channels_last(c, kernel), geom)
             }
-            &LayerSpec::MaxPool2d { kernel, stride } => {
+            Inference::MaxPool { kernel, stride } => {
                 let (&[c, h, w], &[_, oh, ow]) = (shape.as_slice(), next.as_slice()) else {
                     return Err(QuantError::NotAnImage {
                         index: i,
-                        kind: "MaxPool2d",
+                        kind: layer.kind(),
                         shape: shape.clone(),
                     });
                 };
@@ -119,12 +119,12 @@ fn build_steps(
                     height: h,
                     width: w,
                     kernel,
-                    stride: stride.unwrap_or(kernel),
+                    stride,
                     out_h: oh,
                     out_w: ow,
                 }
             }
-            LayerSpec::BatchNorm { .. } => {
+            Inference::BatchNorm { .. } => {
                 let (scale, shift) = affine(i)?;
                 Step::Affine {
                     per: shape.iter().skip(1).product(),
@@ -132,15 +132,20 @@ fn build_steps(
                     shift,
                 }
             }
-            LayerSpec::ReLU => Step::Relu,
-            LayerSpec::Tanh => Step::Tanh,
-            LayerSpec::Sigmoid => Step::Sigmoid,
-            LayerSpec::GELU => Step::Gelu,
-            LayerSpec::Flatten | LayerSpec::Dropout { .. } => Step::Identity,
-            other => {
+            Inference::Elementwise(Elementwise::Relu) => Step::Relu,
+            Inference::Elementwise(Elementwise::Tanh) => Step::Tanh,
+            Inference::Elementwise(Elementwise::Sigmoid) => Step::Sigmoid,
+            Inference::Elementwise(Elementwise::Gelu) => Step::Gelu,
+            Inference::Flatten | Inference::Identity => Step::Identity,
+            // Text layers: int8 covers image models.
+            Inference::Lookup
+            | Inference::Recurrent { .. }
+            | Inference::MeanPool
+            | Inference::LastStep
+            | Inference::Opaque => {
                 return Err(QuantError::NoInt8Form {
                     index: i,
-                    kind: other.kind(),
+                    kind: layer.kind(),
                 });
             }
         });
@@ -174,8 +179,8 @@ impl Int8Model {
                 Ok(Int8Weights::quantise(&w, inputs, bias))
             },
             |i| {
-                let eps = match layers.get(i) {
-                    Some(LayerSpec::BatchNorm { eps, .. }) => *eps as f32,
+                let eps = match layers.get(i).map(LayerSpec::inference) {
+                    Some(Inference::BatchNorm { eps }) => eps as f32,
                     _ => 1e-5,
                 };
                 let [gamma, beta, mean, var] = ["weight", "bias", "running_mean", "running_var"]
@@ -222,12 +227,28 @@ impl Int8Model {
     /// Outputs for a batch of flattened inputs.
     pub fn forward(&self, rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let batch = rows.len();
-        let mut acts: Vec<f32> = rows.iter().flatten().copied().collect();
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let acts = self.forward_flat(&flat, batch);
+        let per = acts.len() / batch.max(1);
+        acts.chunks(per.max(1)).map(<[f32]>::to_vec).collect()
+    }
+
+    /// Outputs for `batch` samples held back to back in `x` (each [`Self::inputs`]
+    /// values, channels-first), back to back: the fused int8 path
+    /// (quantisation, rescale, bias and ReLU inside the products).
+    pub fn forward_flat(&self, x: &[f32], batch: usize) -> Vec<f32> {
+        fused::forward(&self.steps, x, batch, self.kernel)
+    }
+
+    /// [`Self::forward_flat`] layer by layer, each int8 layer quantising its f32
+    /// input and rescaling its sums to f32 on its own: the reference the fused
+    /// path must match bit for bit (tests, benches).
+    pub fn forward_unfused(&self, x: &[f32], batch: usize) -> Vec<f32> {
+        let mut acts = x.to_vec();
         for step in &self.steps {
             acts = step.run(&acts, batch, self.kernel);
         }
-        let per = acts.len() / batch.max(1);
-        acts.chunks(per.max(1)).map(<[f32]>::to_vec).collect()
+        acts
     }
 
     /// Bytes of the weights as stored (i8 weights, f32 scales, biases and maps).

@@ -8,6 +8,10 @@
 //! over its patches (im2col of the quantised input; padding is a quantised 0).
 //! Max pooling, batch norm (as its inference-time affine map) and activations
 //! run in f32.
+//!
+//! [`Step::run`] is the reference, one layer at a time (calibration uses it);
+//! the model's forward pass runs the same steps fused (`super::fused`), which
+//! must give the same bits.
 
 use rayon::prelude::*;
 
@@ -117,17 +121,11 @@ impl Int8Weights {
     }
 
     /// `src / input_scale` rounded half away from zero, clamped to ±127, into
-    /// `dst`. Written so it vectorises (`f32::round` is a libm call on baseline
-    /// x86-64 and took more time than the product): `max`/`min` send NaN to
-    /// -127, so the value is finite and within ±127.5 before the conversion.
+    /// `dst` ([`kernel::quantise`], which the fused path uses too).
     fn quantise_into(&self, src: &[f32], dst: &mut [i16]) {
         let inv = 1.0 / self.input_scale;
         for (d, &x) in dst.iter_mut().zip(src) {
-            // Not `clamp`: it keeps NaN, which the conversion below must not see.
-            #[allow(clippy::manual_clamp)]
-            let y = (x * inv).max(-127.0).min(127.0);
-            // SAFETY: y is finite and |y + 0.5| <= 127.5 (see above).
-            *d = unsafe { (y + 0.5f32.copysign(y)).to_int_unchecked::<i32>() } as i16;
+            *d = kernel::quantise(x, inv) as i16;
         }
     }
 }

@@ -464,28 +464,35 @@ pub fn check_spec(spec: &ControllerSpec) -> Result<(), ControllerError> {
     Ok(())
 }
 
+/// A Q-learning controller over all four state features, for tests here and in
+/// the schedule that runs it.
+#[cfg(test)]
+pub(crate) fn example(episodes: usize) -> ControllerSpec {
+    ControllerSpec {
+        episodes,
+        decide_every_steps: 10,
+        actions: vec![0.5, 1.0, 2.0],
+        state: vec![
+            StateFeature::LossTrend,
+            StateFeature::ValGap,
+            StateFeature::LrLevel,
+            StateFeature::Progress,
+        ],
+        reward: Reward::ValLossDrop,
+        method: ControllerMethod::QLearning {
+            alpha: 0.3,
+            gamma: 0.9,
+            epsilon: EpsilonSpec::default(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec() -> ControllerSpec {
-        ControllerSpec {
-            episodes: 4,
-            decide_every_steps: 10,
-            actions: vec![0.5, 1.0, 2.0],
-            state: vec![
-                StateFeature::LossTrend,
-                StateFeature::ValGap,
-                StateFeature::LrLevel,
-                StateFeature::Progress,
-            ],
-            reward: Reward::ValLossDrop,
-            method: ControllerMethod::QLearning {
-                alpha: 0.3,
-                gamma: 0.9,
-                epsilon: EpsilonSpec::default(),
-            },
-        }
+        example(4)
     }
 
     #[test]

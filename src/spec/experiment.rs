@@ -342,17 +342,23 @@ fn default_adamw_decay() -> f64 {
 
 impl Default for OptimizerSpec {
     fn default() -> Self {
+        Self::adam(1e-3)
+    }
+}
+
+impl OptimizerSpec {
+    /// Adam at `lr` with its usual betas and epsilon and no weight decay: what
+    /// `Adam(lr: ...)` in an experiment file reads as.
+    pub fn adam(lr: f64) -> Self {
         Self::Adam {
-            lr: 1e-3,
+            lr,
             beta1: default_beta1(),
             beta2: default_beta2(),
             eps: default_eps(),
             weight_decay: 0.0,
         }
     }
-}
 
-impl OptimizerSpec {
     /// The configured (peak) learning rate.
     pub fn lr(&self) -> f64 {
         match self {

@@ -6,7 +6,7 @@
 
 mod agent;
 mod changes;
-mod controller;
+pub(crate) mod controller;
 mod error;
 mod experiment;
 mod gridworld;
@@ -39,14 +39,15 @@ pub use experiment::{Channels, DEFAULT_FOLDER_SIZE, DEFAULT_TEST_FRACTION, Resiz
 pub use gridworld::{
     EncodingSpec, GeneratedMaze, GridworldSpec, LayoutSpec, MazeAlgorithm, RewardSpec,
 };
+pub use layers::{Elementwise, Inference, KINDS, LayerKind, Scripts, kind_names};
 pub use layers::{FieldValue, LayerField, LayerShapeInfo, LayerSpec, Shape, infer_shapes};
 pub use lesson::{Check, Expect, LessonFigure, LessonStep, OtherRun, claim_text};
 pub use load::{SpecError, from_ron_str, load_file, to_ron_string};
 pub use overrides::{apply_override, keep_decay_plan};
 pub use points::{Feature, PointsKind, PointsSpec};
 pub use study::{
-    BaseSpec, Figure, LoadedStudy, Objective, Parallel, Param, Search, StudySpec, json_text,
-    load_study, setting_text, study_to_ron,
+    BaseSpec, Figure, LoadedStudy, Objective, Parallel, Param, Search, StudySpec, TrialWeights,
+    json_text, load_study, setting_text, study_to_ron,
 };
 pub use text::{
     BundledText, ClassWeights, ClassificationSpec, Language, LanguageModelSpec, SampleSpec,

@@ -203,6 +203,7 @@ mod tests {
             objectives: vec![Objective::Maximize(Figure::ValAccuracy)],
             parallel: Parallel::Auto,
             seed: 3,
+            trial_weights: Default::default(),
         }
     }
 

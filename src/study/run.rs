@@ -38,7 +38,7 @@ use crate::events::{Control, FailureKind, RunSummary, StopReason, TrainEvent};
 use crate::runs::checkpoints;
 use crate::spec::{
     BaseSpec, DatasetSpec, Experiment, Figure, LoadedStudy, Parallel, Search, SpecError, StudySpec,
-    apply_override, load_file, load_study, study_to_ron,
+    TrialWeights, apply_override, load_file, load_study, study_to_ron,
 };
 use crate::train::{StartOptions, start};
 use crate::util::atomic::{os_words, probe_writable, write_atomic};
@@ -397,7 +397,7 @@ fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
             Job::Done { stop } => {
                 // Journalled as stopped above: none of them trains again.
                 stop.into_iter()
-                    .for_each(|id| tidy_noting(dir, &Entry::Stopped { id }, progress));
+                    .for_each(|id| tidy_noting(dir, study, &Entry::Stopped { id }, progress));
                 return Ok(());
             }
             Job::Run { id, epochs } => {
@@ -421,7 +421,7 @@ fn worker(ctx: &WorkerCtx<'_>) -> Result<(), StudyError> {
                 let board = journal_outcome(journal, dir, study, &outcome)
                     .map_err(|e| journal_error(Some(id), e))?;
                 board.map_err(|e| io_stop(study, dir, Some(id), &e.to_string()))?;
-                tidy_noting(dir, &outcome, progress);
+                tidy_noting(dir, study, &outcome, progress);
                 let settings: Vec<String> =
                     params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 progress(format!("{line} ({})", settings.join(", ")));
@@ -547,11 +547,55 @@ fn run_trial(
     }
 }
 
-/// [`tidy_trial`], its failure a progress line.
-fn tidy_noting(dir: &Path, outcome: &Entry, progress: Progress<'_>) {
+/// [`tidy_trial`] and [`keep_weights`], a failure a progress line.
+fn tidy_noting(dir: &Path, study: &LoadedStudy, outcome: &Entry, progress: Progress<'_>) {
     if let Some(note) = tidy_trial(dir, outcome) {
         progress(note);
     }
+    if let Some(note) = keep_weights(dir, outcome, study.spec.trial_weights) {
+        progress(note);
+    }
+}
+
+/// Rewrites the final weights of a trial that will not train again in the
+/// study's `trial_weights` format (nothing to do for `F32`, or without weights).
+/// A failure costs space, not work: it is returned as a note, not an error.
+fn keep_weights(dir: &Path, outcome: &Entry, format: TrialWeights) -> Option<String> {
+    let id = match outcome {
+        Entry::Finished { id, .. } | Entry::Failed { id, .. } | Entry::Stopped { id } => *id,
+        _ => return None,
+    };
+    if format == TrialWeights::F32 {
+        return None;
+    }
+    let path = trial_dir(dir, id).join(crate::runs::files::WEIGHTS);
+    if !path.is_file() {
+        return None;
+    }
+    halve_weights(&path).err().map(|e| {
+        format!(
+            "trial {id}: could not rewrite {} in half precision: {e}",
+            path.display()
+        )
+    })
+}
+
+/// Rewrites the f32 tensors of a safetensors file as f16 (others as they are).
+fn halve_weights(path: &Path) -> candle_core::Result<()> {
+    use candle_core::DType;
+    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;
+    let halved = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if t.dtype() == DType::F32 {
+                t.to_dtype(DType::F16)?
+            } else {
+                t
+            };
+            Ok((name, t))
+        })
+        .collect::<candle_core::Result<std::collections::HashMap<_, _>>>()?;
+    crate::util::atomic::write_safetensors(path, &halved).map_err(candle_core::Error::wrap)
 }
 
 /// Deletes the checkpoints trial's journalled `outcome` no longer needs: all of
@@ -716,5 +760,62 @@ mod tests {
         }
         // A trial started with nothing on disk is no error.
         assert_eq!(tidy_trial(dir.path(), &Entry::Stopped { id: 9 }), None);
+    }
+
+    #[test]
+    fn f16_trial_weights_halve_an_ended_trials_model_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let values: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 1.37e-3).collect();
+        let w = Tensor::from_vec(values.clone(), (10, 100), &Device::Cpu).expect("tensor");
+        let steps = Tensor::new(&[3u32], &Device::Cpu).expect("tensor");
+        let model = HashMap::from([("w".to_string(), w), ("n".to_string(), steps)]);
+        let weights = |id| trial_dir(dir.path(), id).join(crate::runs::files::WEIGHTS);
+        for id in 0..3 {
+            std::fs::create_dir_all(trial_dir(dir.path(), id)).expect("dir");
+            crate::util::atomic::write_safetensors(&weights(id), &model).expect("write");
+        }
+        let size = |id| std::fs::metadata(weights(id)).expect("weights").len();
+        let f32_size = size(0);
+        let finished = Entry::Finished {
+            id: 0,
+            values: Vec::new(),
+            wall_seconds: 1.0,
+            epochs: 1.0,
+        };
+        let waiting = Entry::Reported {
+            id: 1,
+            epochs: 1,
+            values: Vec::new(),
+            wall_seconds: 1.0,
+        };
+        assert_eq!(keep_weights(dir.path(), &finished, TrialWeights::F16), None);
+        assert_eq!(keep_weights(dir.path(), &waiting, TrialWeights::F16), None);
+        let stopped = Entry::Stopped { id: 2 };
+        assert_eq!(keep_weights(dir.path(), &stopped, TrialWeights::F32), None);
+        // No weights (save_weights off, or a trial that never started): nothing to do.
+        assert_eq!(
+            keep_weights(dir.path(), &Entry::Stopped { id: 7 }, TrialWeights::F16),
+            None
+        );
+        assert!(size(0) < f32_size / 2 + 200, "{} -> {}", f32_size, size(0));
+        assert_eq!((size(1), size(2)), (f32_size, f32_size), "kept as trained");
+        let loaded = candle_core::safetensors::load(weights(0), &Device::Cpu).expect("load");
+        assert_eq!(loaded["w"].dtype(), candle_core::DType::F16);
+        assert_eq!(
+            loaded["n"].to_vec1::<u32>().expect("u32"),
+            vec![3],
+            "not a float: as is"
+        );
+        let back = loaded["w"]
+            .to_dtype(candle_core::DType::F32)
+            .expect("widen");
+        let back = back
+            .flatten_all()
+            .expect("flat")
+            .to_vec1::<f32>()
+            .expect("values");
+        for (a, b) in values.iter().zip(&back) {
+            assert!((a - b).abs() <= a.abs() / 1024.0, "{a} -> {b}");
+        }
     }
 }

@@ -1,42 +1,29 @@
-//! Assembling training batches. Without augmentation a batch is an index_select
-//! on the device-resident split; with augmentation it is built on the host from a
-//! normalised copy, each image shifted by a random offset (the background value
-//! fills the uncovered border, per channel), then copied to the device.
+//! Assembling training batches from a split held as bytes (`evaluate::ImageSplit`):
+//! the chosen images, each shifted by a random offset when augmenting (0 bytes
+//! fill the uncovered border, which standardise to each channel's blank value),
+//! standardised into one host buffer and handed to the device.
 
 use candle_core::{Device, Result, Tensor};
 
-use super::evaluate::DeviceSplit;
+use super::evaluate::ImageSplit;
 use crate::util::rng::Rng;
 
 /// Where training batches come from.
 pub(crate) struct BatchSource {
-    /// Normalised pixels on the host and the value of a blank pixel per channel,
-    /// when augmenting.
-    host: Option<(Vec<f32>, Vec<f32>)>,
     max_shift: usize,
-    channels: usize,
-    rows: usize,
-    cols: usize,
     rng: Rng,
+    /// One shifted image's bytes (reused).
+    shifted: Vec<u8>,
 }
 
 impl BatchSource {
-    /// `host_pixels` is the normalised training split (same order as on the device);
-    /// `blank[c]` is what a 0 pixel of channel `c` becomes after normalisation.
-    pub(crate) fn new(
-        host_pixels: Option<Vec<f32>>,
-        blank: Vec<f32>,
-        max_shift: usize,
-        (channels, rows, cols): (usize, usize, usize),
-        seed: u64,
-    ) -> Self {
+    /// Batches shifted by up to `max_shift` pixels (0: not augmented), drawn
+    /// from the run's "augment" stream.
+    pub(crate) fn new(max_shift: usize, seed: u64) -> Self {
         Self {
-            host: host_pixels.filter(|_| max_shift > 0).map(|p| (p, blank)),
             max_shift,
-            channels,
-            rows,
-            cols,
             rng: Rng::derive(seed, "augment"),
+            shifted: Vec::new(),
         }
     }
 
@@ -53,34 +40,31 @@ impl BatchSource {
     /// Inputs and labels for the samples `chunk` of `split`.
     pub(crate) fn batch(
         &mut self,
-        split: &DeviceSplit,
+        split: &ImageSplit,
         chunk: &[u32],
         device: &Device,
     ) -> Result<(Tensor, Tensor)> {
-        let idx = Tensor::from_slice(chunk, chunk.len(), device)?;
-        let y = split.y.index_select(&idx, 0)?;
-        let Some((pixels, blank)) = &self.host else {
-            return Ok((split.x.index_select(&idx, 0)?, y));
-        };
-        let (c, h, w) = (self.channels, self.rows, self.cols);
+        let indices = || chunk.iter().map(|&i| i as usize);
+        let y = split.targets(indices(), device)?;
+        if self.max_shift == 0 {
+            return Ok((split.inputs(indices(), device)?, y));
+        }
+        let (c, h, w) = split.dims();
         let plane = h * w;
         let per = c * plane;
         let s = self.max_shift as isize;
-        let mut out = Vec::with_capacity(chunk.len() * per);
-        for _ in chunk {
-            for &b in blank {
-                out.extend(std::iter::repeat_n(b, plane));
-            }
-        }
-        for (b, &i) in chunk.iter().enumerate() {
-            let src = &pixels[i as usize * per..(i as usize + 1) * per];
+        let mut out = vec![0.0f32; chunk.len() * per];
+        self.shifted.resize(per, 0);
+        for (i, dst) in indices().zip(out.chunks_exact_mut(per.max(1))) {
             // One offset per image, the same for all its channels.
             let dy = self.rng.below(2 * s as usize + 1) as isize - s;
             let dx = self.rng.below(2 * s as usize + 1) as isize - s;
-            let dst = &mut out[b * per..(b + 1) * per];
-            for (sp, dp) in src.chunks_exact(plane).zip(dst.chunks_exact_mut(plane)) {
+            self.shifted.fill(0);
+            let planes = split.image(i).chunks_exact(plane.max(1));
+            for (sp, dp) in planes.zip(self.shifted.chunks_exact_mut(plane.max(1))) {
                 shift_into(sp, dp, h, w, dy, dx);
             }
+            split.write_image(i, &self.shifted, dst);
         }
         let x = Tensor::from_vec(out, (chunk.len(), c, h, w), device)?;
         Ok((x, y))
@@ -88,7 +72,7 @@ impl BatchSource {
 }
 
 /// Copies `src` into `dst` moved by (dy, dx); `dst` already holds the blank value.
-fn shift_into(src: &[f32], dst: &mut [f32], h: usize, w: usize, dy: isize, dx: isize) {
+fn shift_into<T: Copy>(src: &[T], dst: &mut [T], h: usize, w: usize, dy: isize, dx: isize) {
     for r in 0..h as isize {
         let sr = r - dy;
         if sr < 0 || sr >= h as isize {
@@ -113,16 +97,25 @@ mod tests {
 
     #[test]
     fn every_channel_moves_together_and_gets_its_own_blank() -> Result<()> {
-        // One 2-channel 3x3 image: channel 0 lit in the middle, channel 1 all ones.
-        let mut pixels = vec![0.0f32; 18];
-        pixels[4] = 1.0;
-        pixels[9..].fill(1.0);
-        let mut source = BatchSource::new(Some(pixels), vec![-1.0, -2.0], 1, (2, 3, 3), 7);
-        let split = DeviceSplit {
-            x: Tensor::zeros((1, 2, 3, 3), candle_core::DType::F32, &Device::Cpu)?,
-            y: Tensor::new(&[0u32], &Device::Cpu)?,
+        // One 2-channel 3x3 image: channel 0 lit (255) in the middle on a dim (1)
+        // ground, channel 1 all 255; the border a shift uncovers is byte 0.
+        let mut bytes = vec![1u8; 18];
+        bytes[4] = 255;
+        bytes[9..].fill(255);
+        let stats = [(0.5f32, 0.5f32), (0.5, 0.25)];
+        let set = crate::data::ImageSet {
+            channels: 2,
+            rows: 3,
+            cols: 3,
+            images: bytes,
             labels: vec![0],
         };
+        let split = ImageSplit::new(set, crate::train::evaluate::PixelScale::new(&stats));
+        let value = |c: usize, b: u8| crate::data::standardise(&[b], &stats[c..=c], 1)[0];
+        let (lit_v, dim_v, blank0) = (value(0, 255), value(0, 1), value(0, 0));
+        let (full1, blank1) = (value(1, 255), value(1, 0));
+        assert_eq!((blank0, blank1), (-1.0, -2.0));
+        let mut source = BatchSource::new(1, 7);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..40 {
             let (x, _) = source.batch(&split, &[0], &Device::Cpu)?;
@@ -131,7 +124,7 @@ mod tests {
             let (c0, c1) = v.split_at(9);
             let lit = c0
                 .iter()
-                .position(|&p| p == 1.0)
+                .position(|&p| p == lit_v)
                 .expect("a shift of 1 keeps it");
             let (dy, dx) = (lit as isize / 3 - 1, lit as isize % 3 - 1);
             seen.insert((dy, dx));
@@ -140,12 +133,12 @@ mod tests {
                 let covered = (0..3).contains(&r) && (0..3).contains(&c);
                 let i = i as usize;
                 let want0 = match (i == lit, covered) {
-                    (true, _) => 1.0,
-                    (false, true) => 0.0,
-                    (false, false) => -1.0,
+                    (true, _) => lit_v,
+                    (false, true) => dim_v,
+                    (false, false) => blank0,
                 };
                 assert_eq!(c0[i], want0, "channel 0, shift ({dy}, {dx}): {c0:?}");
-                let want1 = if covered { 1.0 } else { -2.0 };
+                let want1 = if covered { full1 } else { blank1 };
                 assert_eq!(c1[i], want1, "channel 1, shift ({dy}, {dx}): {c1:?}");
             }
         }

@@ -1,13 +1,37 @@
 //! Answering [`Probe`]s with the live model between training steps.
 //!
-//! Contract: never changes the model (eval mode, no gradient step); a malformed
-//! request or a tensor error becomes `ProbeAnswer::Unavailable`, never a failed run.
+//! Contract: never changes the model (eval mode, no gradient step; saliency's
+//! gradients go to a store of their own that is dropped); a malformed request or
+//! a tensor error becomes `ProbeAnswer::Unavailable`, never a failed run. The
+//! projector and saliency run `infer::projector` and `infer::saliency` on the live
+//! model, the code that serves saved runs, so live and History answers agree.
+//! A projection reads at most the first [`PROJECTED_SAMPLES`] test images (and
+//! at most `infer::projector::LIVE_MAX_VALUES` activation values).
 
 use candle_core::{Device, Tensor};
 
 use crate::events::Probe;
 use crate::events::ProbeAnswer;
+use crate::infer::InferError;
+use crate::infer::projector::{LIVE_MAX_VALUES, ProjectedImages, project_layer};
+use crate::infer::saliency::explain_pixels;
 use crate::model::{Mode, Model};
+use crate::spec::LayerSpec;
+
+/// Test images the live projector may show (the view's limit).
+pub(crate) const PROJECTED_SAMPLES: usize = 1000;
+
+/// The first test images as plain pixels, kept for the live projector.
+pub(crate) struct ProjectorSamples {
+    /// [`PROJECTED_SAMPLES`] images at most, back to back.
+    pub(crate) pixels: Vec<u8>,
+    /// Their classes.
+    pub(crate) labels: Vec<u8>,
+    /// Class names.
+    pub(crate) classes: Vec<String>,
+    /// The model's layer list.
+    pub(crate) layers: Vec<LayerSpec>,
+}
 
 /// Why a run could not answer a probe; its text is the answer's reason.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +65,15 @@ pub(crate) enum ProbeError {
     /// candle failed while computing the answer.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// The projection failed.
+    #[error("cannot project: {0}")]
+    Project(#[source] Box<InferError>),
+    /// The run kept no test images to project.
+    #[error("this run has no test images to project")]
+    NoSamples,
+    /// Saliency failed.
+    #[error("no saliency: {0}")]
+    Saliency(#[source] candle_core::Error),
     /// A tensor could not be copied to the host.
     #[error("cannot read {name}: {source}")]
     Read {
@@ -49,6 +82,21 @@ pub(crate) enum ProbeError {
         /// candle's error.
         source: candle_core::Error,
     },
+}
+
+/// A text model's answer to `Probe::Project`: its embedding table, one point
+/// per token of `tokens` (the vocabulary).
+pub(crate) fn project_tokens(model: &Model, tokens: &[String], id: u64, step: u64) -> ProbeAnswer {
+    match crate::infer::projector::project_embedding_table(model, tokens) {
+        Ok(p) => ProbeAnswer::Projected {
+            id,
+            step,
+            projection: Box::new(p),
+        },
+        Err(e) => ProbeAnswer::Unavailable {
+            reason: ProbeError::Project(Box::new(e)).to_string(),
+        },
+    }
 }
 
 /// What a probe needs to know about the running model.
@@ -60,6 +108,8 @@ pub(crate) struct ProbeTarget<'a> {
     pub(crate) norm: &'a [(f32, f32)],
     /// One sample's shape, e.g. `[1, 28, 28]`.
     pub(crate) input: [usize; 3],
+    /// The test images the projector shows (None: it answers Unavailable).
+    pub(crate) samples: Option<&'a ProjectorSamples>,
 }
 
 impl ProbeTarget<'_> {
@@ -74,6 +124,33 @@ impl ProbeTarget<'_> {
                     })
             }
             Probe::FirstLayer => self.first_layer(step),
+            Probe::Project { id, layer, limit } => {
+                self.project(*layer, *limit)
+                    .map(|projection| ProbeAnswer::Projected {
+                        id: *id,
+                        step,
+                        projection: Box::new(projection),
+                    })
+            }
+            Probe::Saliency {
+                id,
+                pixels,
+                class,
+                method,
+            } => explain_pixels(
+                self.model,
+                self.device,
+                pixels,
+                (self.norm, self.input),
+                *class,
+                *method,
+            )
+            .map(|a| ProbeAnswer::Attributed {
+                id: *id,
+                step,
+                attribution: Box::new(a),
+            })
+            .map_err(ProbeError::Saliency),
             Probe::Generate { .. } | Probe::ClassifyText { .. } => {
                 Err(ProbeError::WrongRun("text probes need a text run"))
             }
@@ -102,6 +179,26 @@ impl ProbeTarget<'_> {
                 .to_vec1::<f32>()
         };
         run().map_err(ProbeError::Classify)
+    }
+
+    fn project(
+        &self,
+        layer: Option<usize>,
+        limit: usize,
+    ) -> Result<crate::events::Projection, ProbeError> {
+        let samples = self.samples.ok_or(ProbeError::NoSamples)?;
+        let per: usize = self.input.iter().product();
+        let n = samples.labels.len().min(limit.max(1));
+        let images = ProjectedImages {
+            pixels: samples.pixels.get(..n * per).ok_or(ProbeError::NoSamples)?,
+            labels: &samples.labels[..n],
+            shape: self.input,
+            norm: self.norm,
+            classes: &samples.classes,
+            layers: &samples.layers,
+        };
+        project_layer(self.model, self.device, &images, layer, LIVE_MAX_VALUES)
+            .map_err(|e| ProbeError::Project(Box::new(e)))
     }
 
     fn first_layer(&self, step: u64) -> Result<ProbeAnswer, ProbeError> {
@@ -142,6 +239,7 @@ mod tests {
             device: &Device::Cpu,
             norm: &[(0.5, 0.25)],
             input: [1, 4, 4],
+            samples: None,
         };
         let pixels: Vec<u8> = (0..16).map(|i| (i * 16) as u8).collect();
         let probe = Probe::Classify { id: 9, pixels };

@@ -98,7 +98,12 @@ impl std::fmt::Debug for LrAgent {
 /// `path` as given, or, when it is relative and missing here, the installed
 /// copy under `/usr/share/trainlab` (the lessons' policies) if there is one.
 fn installed_or(path: &std::path::Path) -> std::path::PathBuf {
-    let installed = std::path::Path::new(crate::util::install::SHARE_DIR).join(path);
+    installed_under(std::path::Path::new(crate::util::install::SHARE_DIR), path)
+}
+
+/// [`installed_or`] with the installation directory given (tests use a scratch one).
+fn installed_under(share: &std::path::Path, path: &std::path::Path) -> std::path::PathBuf {
+    let installed = share.join(path);
     if path.is_relative() && !path.exists() && installed.exists() {
         installed
     } else {
@@ -258,6 +263,163 @@ mod tests {
         assert_eq!(lr_at(&s, 1.0, 19, 100, 10), 1.0);
         assert!((lr_at(&s, 1.0, 20, 100, 10) - 0.1).abs() < 1e-12);
         assert!((lr_at(&s, 1.0, 45, 100, 10) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_after_warmup_starts_at_the_peak_and_halves_at_mid_span() {
+        let s = sched(
+            2,
+            LrDecay::Cosine {
+                final_fraction: 0.1,
+            },
+        );
+        // 13 steps, 2 of warmup: the decay spans steps 2..=12, 10 intervals.
+        assert_eq!(lr_at(&s, 2.0, 1, 13, 10), 2.0, "the warmup's last step");
+        assert_eq!(lr_at(&s, 2.0, 2, 13, 10), 2.0, "the decay's first step");
+        let mid = lr_at(&s, 2.0, 7, 13, 10);
+        assert!(
+            (mid - 1.1).abs() < 1e-9,
+            "5 of 10 intervals: halfway, {mid}"
+        );
+        let end = lr_at(&s, 2.0, 12, 13, 10);
+        assert!(
+            (end - 0.2).abs() < 1e-9,
+            "the last step is the floor: {end}"
+        );
+    }
+
+    fn policy() -> Policy {
+        Policy::fresh(&crate::spec::controller::example(1))
+    }
+
+    /// What the agent was asked: (state, number of actions), in order.
+    type Asked = Arc<Mutex<Vec<(usize, usize)>>>;
+
+    /// A steerer whose agent answers `answers` in turn and records what it was asked.
+    fn steerer(answers: Vec<usize>) -> (LrSteerer, Asked) {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&asked);
+        let agent = LrAgent {
+            policy: Arc::new(policy()),
+            choose: Arc::new(move |state, n| {
+                log.lock().unwrap().push((state, n));
+                answers[n]
+            }),
+            decisions: Arc::default(),
+        };
+        let mut exp = Experiment::default();
+        exp.optimizer.set_lr(0.1);
+        let s = LrSteerer::for_run(&exp, Some(agent))
+            .unwrap()
+            .expect("an agent steers");
+        (s, asked)
+    }
+
+    #[test]
+    fn decisions_are_due_every_n_steps_strictly_inside_the_run() {
+        let (s, _) = steerer(vec![]);
+        let due: Vec<u64> = (0..=40).filter(|&step| s.due(step, 30)).collect();
+        assert_eq!(
+            due,
+            vec![10, 20],
+            "not at step 0, not at the last step (30)"
+        );
+    }
+
+    #[test]
+    fn a_decision_observes_the_window_and_scales_the_peak() {
+        let (mut s, asked) = steerer(vec![99, 1]);
+        assert_eq!(s.file_lr, 0.1);
+        // Window 1: losses 2.0 over 4 steps, 1.0 over 2: mean 10/6, against the
+        // first logged loss 2.0 (falling); validation loss 2.0 is 20 % above it
+        // (medium); lr 0.4 is 4x the file's (>=4); step 10 of 30 (25-50%).
+        s.observe_loss(2.0, 4);
+        s.observe_loss(1.0, 2);
+        let first = s.decide(10, 30, 0.4, Some((2.0, 0.9)));
+        // ((falling 0 * 3 + medium 1) * 5 + >=4 4) * 4 + 25-50% 1
+        let state = 37;
+        assert_eq!(
+            first,
+            Decision {
+                step: 10,
+                state,
+                action: 2,
+                lr: 0.4 * 2.0,
+                train_loss: 10.0 / 6.0,
+                val_loss: Some(2.0),
+                val_accuracy: Some(0.9),
+            },
+            "action 99 is capped at the last (x2)"
+        );
+        assert_eq!(
+            s.state_label(state),
+            "LossTrend=falling, ValGap=medium, LrLevel=>=4, Progress=25-50%"
+        );
+        // Window 2: 1.0 over 2 steps against the previous window's 10/6
+        // (falling); no validation (small); lr 0.1 is the file's (1); step 20 of
+        // 30 (50-75%); the agent keeps the lr (x1).
+        s.observe_loss(1.0, 2);
+        let second = s.decide(20, 30, 0.1, None);
+        assert_eq!(
+            second,
+            Decision {
+                step: 20,
+                state: 10, // ((0 * 3 + 0) * 5 + 2) * 4 + 2
+                action: 1,
+                lr: 0.1,
+                train_loss: 1.0,
+                val_loss: None,
+                val_accuracy: None,
+            }
+        );
+        assert_eq!(*asked.lock().unwrap(), vec![(state, 0), (10, 1)]);
+        assert_eq!(*s.agent.decisions.lock().unwrap(), vec![first, second]);
+    }
+
+    #[test]
+    fn a_run_is_steered_by_the_agent_given_else_by_its_policy_file_else_not() {
+        let exp = Experiment::default();
+        assert!(matches!(LrSteerer::for_run(&exp, None), Ok(None)));
+        let mut controlled = exp.clone();
+        controlled.schedule.decay = LrDecay::Controlled {
+            policy: "no/such/policy.ron".into(),
+        };
+        let err = LrSteerer::for_run(&controlled, None)
+            .err()
+            .expect("a missing policy file is an error");
+        assert!(err.to_string().contains("no/such/policy.ron"), "{err}");
+        let agent = LrAgent::greedy(policy());
+        assert_eq!(
+            format!("{agent:?}"),
+            "LrAgent { actions: [0.5, 1.0, 2.0], every: 10, .. }"
+        );
+        // An unvisited state: greedy keeps the lr (the action nearest x1).
+        assert_eq!((agent.choose)(5, 0), 1);
+        let s = LrSteerer::for_run(&controlled, Some(agent)).unwrap();
+        assert_eq!(s.map(|s| s.file_lr), Some(exp.optimizer.lr()));
+    }
+
+    #[test]
+    fn a_relative_policy_missing_here_is_read_from_the_installed_copy() {
+        use std::path::{Path, PathBuf};
+        let share = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(share.path().join("policies")).unwrap();
+        std::fs::write(share.path().join("policies/p.ron"), "").unwrap();
+        std::fs::write(share.path().join("Cargo.toml"), "").unwrap();
+        let under = |p: &str| installed_under(share.path(), Path::new(p));
+        assert_eq!(under("policies/p.ron"), share.path().join("policies/p.ron"));
+        assert_eq!(
+            under("Cargo.toml"),
+            PathBuf::from("Cargo.toml"),
+            "here first"
+        );
+        assert_eq!(under("no/such.ron"), PathBuf::from("no/such.ron"));
+        let absolute = share.path().join("policies/other.ron");
+        assert_eq!(installed_under(share.path(), &absolute), absolute);
+        assert_eq!(
+            installed_or(Path::new("Cargo.toml")),
+            PathBuf::from("Cargo.toml")
+        );
     }
 
     #[test]

@@ -1,14 +1,27 @@
 //! Applying control messages between steps: pause (blocking until resumed),
 //! stop, and live learning-rate changes, each echoed as an event. Loops that
 //! checkpoint use `poll_pausable` + `wait_paused` to save before a long pause.
+//!
+//! A playground field (`Probe::Field`, a forward pass over a whole grid of the
+//! plane) is answered at most [`FIELD_PER_SEC`] times a second and never more
+//! often than keeps answering under 1/[`FIELD_COST_SHARE`] of the worker's time;
+//! one asked sooner waits (the newest replaces an older one) and is answered
+//! between the steps where it is due, or at once while paused. Training never
+//! waits for it.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::emitter::Emitter;
-use crate::events::{Control, Probe};
+use crate::events::{Control, Probe, SnapshotClock};
 use crate::events::{ProbeAnswer, TrainEvent};
+
+/// Playground fields answered per second at most (the view asks for one per
+/// frame it draws, a new one only after the last came back).
+pub(crate) const FIELD_PER_SEC: f64 = 25.0;
+/// Answering fields may take at most one part in this many of the worker's time.
+pub(crate) const FIELD_COST_SHARE: u32 = 10;
 
 /// Answers probes with the loop's model; loops without a model say so.
 pub(crate) type Answer<'a> = &'a mut dyn FnMut(&Probe, u64) -> ProbeAnswer;
@@ -39,6 +52,10 @@ pub(crate) struct Steering {
     /// The newest playground field request, answered once more with the final
     /// model when the run ends (so the last map shown is the final model's).
     pub(crate) last_field: Option<Probe>,
+    /// A field asked before it was due, answered when it is.
+    deferred_field: Option<Probe>,
+    /// When the next field may be answered.
+    field_clock: SnapshotClock,
 }
 
 impl Steering {
@@ -53,6 +70,43 @@ impl Steering {
             pace: None,
             last_tick: None,
             last_field: None,
+            deferred_field: None,
+            field_clock: SnapshotClock::new(FIELD_PER_SEC, FIELD_COST_SHARE),
+        }
+    }
+
+    /// Answers `probe` now, a field timed for the next one's spacing.
+    fn answer_now(&mut self, probe: &Probe, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
+        let answered = if matches!(probe, Probe::Field { .. }) {
+            let mut clock = std::mem::take(&mut self.field_clock);
+            let a = clock.build(|| answer(probe, step));
+            self.field_clock = clock;
+            a
+        } else {
+            answer(probe, step)
+        };
+        emitter.emit_transient(TrainEvent::Probed(answered));
+    }
+
+    /// A probe from the consumer: a field waits until due, the rest are answered.
+    fn on_probe(&mut self, probe: Probe, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
+        if matches!(probe, Probe::Field { .. }) {
+            self.last_field = Some(probe.clone());
+            if !self.field_clock.due() {
+                self.deferred_field = Some(probe);
+                return;
+            }
+        }
+        self.answer_now(&probe, step, emitter, answer);
+    }
+
+    /// Answers the waiting field once it is due (or `now`, while paused).
+    fn answer_deferred(&mut self, now: bool, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
+        if self.deferred_field.is_some()
+            && (now || self.field_clock.due())
+            && let Some(p) = self.deferred_field.take()
+        {
+            self.answer_now(&p, step, emitter, answer);
         }
     }
 
@@ -99,6 +153,7 @@ impl Steering {
         // A run whose record cannot be written stops: nothing it trains from here
         // could be continued from a checkpoint.
         self.stop |= emitter.record_failed();
+        self.answer_deferred(false, step, emitter, answer);
         loop {
             match self.rx.try_recv() {
                 Ok(msg) => self.apply(msg, step, emitter, answer),
@@ -114,12 +169,7 @@ impl Steering {
 
     fn apply(&mut self, msg: Control, step: u64, emitter: &mut Emitter, answer: Answer<'_>) {
         match msg {
-            Control::Probe(p) => {
-                if matches!(p, Probe::Field { .. }) {
-                    self.last_field = Some(p.clone());
-                }
-                emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
-            }
+            Control::Probe(p) => self.on_probe(p, step, emitter, answer),
             Control::Pause => self.pause(step, emitter, answer),
             Control::Resume => {}
             Control::Stop => self.stop = true,
@@ -161,6 +211,7 @@ impl Steering {
         answer: Answer<'_>,
     ) -> bool {
         self.stop |= emitter.record_failed();
+        self.answer_deferred(false, step, emitter, answer);
         loop {
             match self.rx.try_recv() {
                 Ok(Control::Pause) => {
@@ -188,6 +239,8 @@ impl Steering {
     ) -> bool {
         let deadline = limit.map(|d| Instant::now() + d);
         loop {
+            // Paused, nothing trains: a waiting field is answered at once.
+            self.answer_deferred(true, step, emitter, answer);
             let msg = match deadline {
                 Some(d) => match self.rx.recv_deadline(d) {
                     Ok(m) => Some(m),
@@ -209,7 +262,7 @@ impl Steering {
                     if matches!(p, Probe::Field { .. }) {
                         self.last_field = Some(p.clone());
                     }
-                    emitter.emit_transient(TrainEvent::Probed(answer(&p, step)));
+                    self.answer_now(&p, step, emitter, answer);
                 }
             }
         }

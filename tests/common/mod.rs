@@ -3,6 +3,8 @@
 // Each test crate compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod experiments;
+pub mod study;
 pub mod workbench;
 
 use trainlab::spec::Experiment;
@@ -46,6 +48,13 @@ pub fn step_losses(events: &[TrainEvent]) -> Vec<f64> {
         .collect()
 }
 
+/// An Episodes event's figures without its timing, which differs between runs.
+pub fn untimed_episodes(m: &trainlab::events::EpisodeMetrics) -> String {
+    let mut m = m.clone();
+    m.steps_per_sec = 0.0;
+    format!("{m:?}")
+}
+
 /// The summary of a run that finished.
 pub fn summary(events: &[TrainEvent]) -> &RunSummary {
     match events.last() {
@@ -57,6 +66,25 @@ pub fn summary(events: &[TrainEvent]) -> &RunSummary {
 /// The trainlab binary of this build.
 pub fn trainlab() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_trainlab"))
+}
+
+/// Fails the test, with both outputs, unless the command `o` came from
+/// succeeded; its standard output.
+pub fn succeeded(o: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
+/// Fails the test unless each of `names` is a file in `dir`.
+pub fn assert_files(dir: &std::path::Path, names: &[&str]) {
+    for f in names {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
 }
 
 /// A Python for which `python -c CODE` succeeds: $TRAINLAB_PYTHON, the venv
@@ -98,11 +126,5 @@ pub fn run_python<S: AsRef<std::ffi::OsStr>>(
         .env("OMP_NUM_THREADS", "1")
         .output()
         .expect("python runs");
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    succeeded(&o)
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use egui::{Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use trainlab::gui::TrainlabApp;
 
 /// The app in a 1400-wide window of `height` points.
@@ -48,4 +49,27 @@ pub fn click_at<S>(h: &mut Harness<'_, S>, pos: Pos2) {
         });
         h.step();
     }
+}
+
+/// Picks `item` from the menu or drop-down labelled `menu` as a learner does
+/// (Examples > a file, Learn from > a dataset): the menu, then the item.
+pub fn open_from_menu(h: &mut Harness<'_, TrainlabApp>, menu: &str, item: &str) {
+    h.get_by_label(menu).click();
+    h.run();
+    h.get_by_label(item).click();
+    h.run();
+}
+
+/// Presses ▶ Start and steps frames until the run has started and ended.
+pub fn train_through(h: &mut Harness<'_, TrainlabApp>) {
+    h.get_by_label("▶ Start").click();
+    step_until(h, "the run to start", |a| a.is_running());
+    step_until(h, "the run to end", |a| !a.is_running());
+}
+
+/// [`train_through`], then checks the workbench reported no error.
+#[allow(dead_code)]
+pub fn train_cleanly(h: &mut Harness<'_, TrainlabApp>) {
+    train_through(h);
+    assert!(h.state().errors.is_empty(), "{:?}", h.state().errors);
 }

@@ -223,11 +223,7 @@ pub fn model_editor(ui: &mut Ui, exp: &mut Experiment) -> EditorOutcome {
 
     let mut action: Option<(usize, RowAction)> = None;
     let count = exp.model.len();
-    let embeddings: Vec<bool> = exp
-        .model
-        .iter()
-        .map(|l| matches!(l, LayerSpec::Embedding { .. }))
-        .collect();
+    let embeddings: Vec<bool> = exp.model.iter().map(LayerSpec::takes_tokens).collect();
     for (i, layer) in exp.model.iter_mut().enumerate() {
         ui.push_id(i, |ui| {
             ui.horizontal(|ui| {

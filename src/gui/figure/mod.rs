@@ -1,17 +1,20 @@
 //! A plot as plain data, and writing it to a file: what each view puts on screen
 //! with egui_plot, described once more as a [`Figure`] (title, axes with their
 //! visible ranges, series with colours and styles) so it can be saved as SVG
-//! ([`svg::to_svg`]) or PNG ([`png::render_png`]) at a chosen size.
+//! ([`svg::to_svg`]) or PNG ([`png::render_png`]) at a chosen size; and the pure
+//! series maths the plots are built from (`smoothing`, `aggregate`).
 //!
 //! Contract: a figure holds values in plot coordinates (a log axis holds log10 of
 //! the value, as the on-screen plot does, and labels its ticks with the value);
 //! non-finite points break a line and are never drawn; only what lies in the
 //! axis ranges is visible. Files are written to a temporary name, then renamed.
 
+pub mod aggregate;
 pub mod buttons;
 pub mod pictures;
 pub mod plot;
 pub mod png;
+pub mod smoothing;
 pub mod svg;
 
 use std::path::Path;

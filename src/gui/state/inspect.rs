@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use super::job::Job;
 use crate::events::{Probe, ProbeAnswer};
-use crate::gui::views::canvas::DigitCanvas;
 use crate::infer::{Analysis, InferError, Predictor, latest_trained_run};
 use crate::spec::Experiment;
 
@@ -54,8 +53,9 @@ pub struct Inspector {
     /// Why the analysis is missing, when it failed.
     pub analysis_error: Option<String>,
     loading: Option<Job<Loaded>>,
-    /// The draw-a-digit canvas.
-    pub canvas: DigitCanvas,
+    /// The drawing the models are asked about, as model input (28x28 grey,
+    /// prepared like MNIST); None while the Draw tab's canvas is empty.
+    pub ink: Option<Vec<u8>>,
     /// The latest probabilities for the canvas.
     pub verdict: Option<Verdict>,
     /// First-layer weights from the live run (newest snapshot).
@@ -64,8 +64,6 @@ pub struct Inspector {
     pub trained_weights: Option<WeightTensor>,
     /// Bumped whenever a new model is loaded (image caches key on it).
     pub generation: u64,
-    /// Confusion-matrix cell the learner clicked: (true, predicted).
-    pub selected_cell: Option<(usize, usize)>,
     outbox: Vec<Probe>,
     next_id: u64,
     awaiting: Option<u64>,
@@ -132,7 +130,6 @@ impl Inspector {
                 self.trained_weights = weights_of(&predictor);
                 self.generation += 1;
                 self.predictor = Some(predictor);
-                self.selected_cell = None;
                 self.classify_offline();
             }
             Some(Err(e)) => {
@@ -142,9 +139,11 @@ impl Inspector {
         }
     }
 
-    /// The canvas ink changed: ask the live model, or the loaded one right away.
-    pub fn canvas_changed(&mut self, live: bool) {
-        if self.canvas.is_empty() {
+    /// The canvas ink changed to `ink` (None: wiped): ask the live model, or the
+    /// loaded one right away.
+    pub fn canvas_changed(&mut self, ink: Option<Vec<u8>>, live: bool) {
+        self.ink = ink;
+        if self.ink.is_none() {
             self.verdict = None;
             self.awaiting = None;
         } else if live {
@@ -155,24 +154,26 @@ impl Inspector {
     }
 
     fn ask_live_classify(&mut self) {
+        let Some(pixels) = self.ink.clone() else {
+            return;
+        };
         self.next_id += 1;
         self.awaiting = Some(self.next_id);
         self.last_classify = Some(Instant::now());
         self.outbox.push(Probe::Classify {
             id: self.next_id,
-            pixels: self.canvas.to_mnist(),
+            pixels,
         });
     }
 
     fn classify_offline(&mut self) {
-        let Some(p) = &self.predictor else { return };
-        if self.canvas.is_empty() {
+        let (Some(p), Some(ink)) = (&self.predictor, &self.ink) else {
             return;
-        }
+        };
         let source = p.run_dir.file_name().map_or_else(String::new, |n| {
             format!("trained run {}", n.to_string_lossy())
         });
-        self.verdict = match p.probabilities(&self.canvas.to_mnist(), 1) {
+        self.verdict = match p.probabilities(ink, 1) {
             Ok(mut v) => v.pop().map(|probabilities| Verdict {
                 probabilities,
                 source,
@@ -185,7 +186,7 @@ impl Inspector {
     /// answers fresh as the model learns.
     pub fn refresh_live(&mut self, canvas_shown: bool, weights_shown: bool) {
         let due = |t: Option<Instant>| t.is_none_or(|t| t.elapsed() >= LIVE_REFRESH);
-        if canvas_shown && !self.canvas.is_empty() && due(self.last_classify) {
+        if canvas_shown && self.ink.is_some() && due(self.last_classify) {
             self.ask_live_classify();
         }
         if weights_shown && due(self.last_weights) {
@@ -207,7 +208,7 @@ impl Inspector {
                 step,
                 probabilities,
             } => {
-                if self.awaiting == Some(*id) && !self.canvas.is_empty() {
+                if self.awaiting == Some(*id) && self.ink.is_some() {
                     self.verdict = Some(Verdict {
                         probabilities: probabilities.clone(),
                         source: format!("live model at step {step}"),
@@ -229,7 +230,9 @@ impl Inspector {
             }
             ProbeAnswer::Unavailable { .. }
             | ProbeAnswer::Generated { .. }
-            | ProbeAnswer::Field(_) => {}
+            | ProbeAnswer::Field(_)
+            | ProbeAnswer::Projected { .. }
+            | ProbeAnswer::Attributed { .. } => {}
         }
     }
 }

@@ -72,6 +72,25 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// Takes the finished jobs out of `jobs` (each keyed by what it loads) with their
+/// outcomes, in no particular order; the pending ones stay.
+pub fn take_finished<K, T: Send + 'static>(
+    jobs: &mut Vec<(K, Job<T>)>,
+) -> Vec<(K, Result<T, String>)> {
+    let mut done = Vec::new();
+    let mut i = 0;
+    while i < jobs.len() {
+        match jobs[i].1.poll() {
+            None => i += 1,
+            Some(outcome) => {
+                let (key, _) = jobs.swap_remove(i);
+                done.push((key, outcome));
+            }
+        }
+    }
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

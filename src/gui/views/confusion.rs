@@ -14,11 +14,19 @@ use crate::gui::figure::pictures::confusion_svg;
 use crate::gui::state::inspect::Inspector;
 use crate::gui::state::run_state::RunSeries;
 
+/// What the learner picked in the Confusion tab.
+#[derive(Debug, Default)]
+pub struct ConfusionState {
+    /// The cell clicked: (true, predicted); forgotten when another model loads.
+    pub selected_cell: Option<(usize, usize)>,
+}
+
 /// Draws the matrix and, for a selected cell, its images.
 pub fn confusion_view(
     ui: &mut Ui,
     series: &RunSeries,
-    inspector: &mut Inspector,
+    inspector: &Inspector,
+    state: &mut ConfusionState,
     thumbs: &mut Thumbnails,
 ) {
     let (matrix, classes, source) = if let Some(a) = &inspector.analysis {
@@ -61,11 +69,11 @@ pub fn confusion_view(
             crate::gui::figure::png::svg_to_png(&svg, 2.0)
         });
     });
-    let clicked = matrix_grid(ui, &matrix, &classes, inspector.selected_cell);
+    let clicked = matrix_grid(ui, &matrix, &classes, state.selected_cell);
     if clicked.is_some() && inspector.analysis.is_some() {
-        inspector.selected_cell = clicked;
+        state.selected_cell = clicked;
     }
-    let (Some((t, p)), Some(a)) = (inspector.selected_cell, &inspector.analysis) else {
+    let (Some((t, p)), Some(a)) = (state.selected_cell, &inspector.analysis) else {
         return;
     };
     let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());

@@ -19,9 +19,9 @@ use crate::gui::figure::plot as figure_plot;
 use crate::gui::figure::{Figure, Marker, Series};
 
 use crate::events::Split;
-use crate::gui::state::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
+use crate::gui::figure::aggregate::{envelope_polyline, min_max_envelope, non_finite_positions};
+use crate::gui::figure::smoothing::Ema;
 use crate::gui::state::run_state::RunSeries;
-use crate::gui::state::smoothing::Ema;
 
 /// What the user set on the plots (persisted).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +43,15 @@ impl Default for CurveSettings {
             show_raw: true,
         }
     }
+}
+
+/// The Curves tab's state (the maze's curves share it).
+#[derive(Default)]
+pub struct CurvesState {
+    /// What the learner set (persisted with the session).
+    pub settings: CurveSettings,
+    /// What the plots derived, kept between frames.
+    pub cache: CurvesCache,
 }
 
 /// Derived data kept between frames (not persisted).

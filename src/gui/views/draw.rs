@@ -2,19 +2,35 @@
 //! probabilities as bars — from the live model while training, else from the
 //! last trained run.
 //!
-//! Contract: reports ink changes to the [`Inspector`], which decides which model
-//! answers; draws only what the inspector holds.
+//! Contract: the canvas is this view's state ([`DrawState`]); ink changes go to
+//! the [`Inspector`] as model input, and it decides which model answers.
 
 use egui::{Color32, RichText, Sense, Ui, Vec2};
 
+use super::canvas::DigitCanvas;
 use super::saliency::{Choice, SaliencyState, caption, heatmap};
 use crate::gui::state::inspect::Inspector;
 use crate::infer::argmax;
+
+/// What the learner drew in the Draw tab.
+#[derive(Default)]
+pub struct DrawState {
+    /// The draw-a-digit canvas.
+    pub canvas: DigitCanvas,
+}
+
+impl DrawState {
+    /// The drawing as model input, None when the canvas is empty.
+    fn ink(&self) -> Option<Vec<u8>> {
+        (!self.canvas.is_empty()).then(|| self.canvas.to_mnist())
+    }
+}
 
 /// Draws the view. `live` is true while a run trains; `classes` names the bars.
 pub fn draw_view(
     ui: &mut Ui,
     inspector: &mut Inspector,
+    state: &mut DrawState,
     live: bool,
     classes: &[String],
     saliency: &mut SaliencyState,
@@ -29,15 +45,15 @@ pub fn draw_view(
     });
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
-            if inspector.canvas.ui(ui, 280.0) {
-                inspector.canvas_changed(live);
+            if state.canvas.ui(ui, 280.0) {
+                inspector.canvas_changed(state.ink(), live);
             }
             ui.horizontal(|ui| {
                 if ui.button("Clear").on_hover_text("Wipe the canvas and draw again.").clicked() {
-                    inspector.canvas.clear();
-                    inspector.canvas_changed(live);
+                    state.canvas.clear();
+                    inspector.canvas_changed(None, live);
                 }
-                inspector
+                state
                     .canvas
                     .preview_ui(ui, 56.0)
                     .on_hover_text("What the model sees: your drawing fitted into 20x20 and centred in 28x28, as MNIST digits were prepared.");
@@ -47,41 +63,66 @@ pub fn draw_view(
         ui.add_space(16.0);
         ui.vertical(|ui| probability_bars(ui, inspector, classes));
     });
-    saliency_row(ui, inspector, classes, saliency);
+    saliency_row(ui, inspector, (live, classes), saliency);
 }
 
-/// The saliency controls and the heatmap over what the model sees (the loaded
-/// trained model's gradients; the live model answers only probabilities).
+/// The saliency controls and the heatmap over what the model sees: the live
+/// model's (asked through a probe) while a run trains, else the loaded trained
+/// model's.
 fn saliency_row(
     ui: &mut Ui,
     inspector: &Inspector,
-    classes: &[String],
+    (live, classes): (bool, &[String]),
     saliency: &mut SaliencyState,
 ) {
+    if !live && inspector.predictor.is_none() {
+        return;
+    }
+    ui.separator();
+    saliency.controls(ui, Some(classes));
+    if saliency.choice == Choice::Off {
+        return;
+    }
+    let Some(pixels) = inspector.ink.clone() else {
+        return;
+    };
+    let name = |class: usize| {
+        classes
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string())
+    };
+    if live {
+        match saliency.live_attribution(&pixels, saliency.class) {
+            Some((step, a)) => {
+                let heat = a.heat();
+                heatmap(ui, &pixels, [28, 28], Some(&heat), 168.0);
+                caption(ui, a, &name(a.class));
+                ui.weak(format!("from the live model at step {step}"));
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.weak("asking the live model…");
+                });
+            }
+        }
+        return;
+    }
     let Some(p) = &inspector.predictor else {
         return;
     };
-    ui.separator();
-    saliency.controls(ui, Some(classes));
-    if saliency.choice == Choice::Off || inspector.canvas.is_empty() {
-        return;
-    }
-    let pixels = inspector.canvas.to_mnist();
     let predicted = p
         .probabilities(&pixels, 1)
         .ok()
         .and_then(|v| v.first().map(|probs| argmax(probs).0))
         .unwrap_or(0);
     let class = saliency.class.unwrap_or(predicted);
-    let name = classes
-        .get(class)
-        .cloned()
-        .unwrap_or_else(|| class.to_string());
     match saliency.attribution(p, inspector.generation, &pixels, class) {
         Some(Ok(a)) => {
             let heat = a.heat();
             heatmap(ui, &pixels, [28, 28], Some(&heat), 168.0);
-            caption(ui, a, &name);
+            caption(ui, a, &name(class));
             ui.weak(format!(
                 "from the trained model of {}",
                 p.run_dir

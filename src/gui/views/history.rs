@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use egui::Ui;
 
 use crate::events::StopReason;
-use crate::gui::state::job::Job;
+use crate::gui::state::job::{Job, take_finished};
 use crate::gui::state::run_state::RunSeries;
 use crate::runs::{RunListing, files, list_runs, read_events, read_record};
 
@@ -103,20 +103,13 @@ impl HistoryState {
         if self.scanned.as_deref() != Some(root) {
             self.refresh(root);
         }
-        let mut i = 0;
-        while i < self.loading.len() {
-            match self.loading[i].1.poll() {
-                None => i += 1,
-                Some(outcome) => {
-                    let (dir, _) = self.loading.swap_remove(i);
-                    match outcome {
-                        Ok((series, note)) => {
-                            self.overlay.insert(dir, series);
-                            self.errors.extend(note);
-                        }
-                        Err(e) => self.errors.push(e),
-                    }
+        for (dir, outcome) in take_finished(&mut self.loading) {
+            match outcome {
+                Ok((series, note)) => {
+                    self.overlay.insert(dir, series);
+                    self.errors.extend(note);
                 }
+                Err(e) => self.errors.push(e),
             }
         }
     }

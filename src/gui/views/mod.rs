@@ -3,6 +3,11 @@
 //! [`Tab`] enum and the dispatch from a tab to its view, with the state of the
 //! views behind them ([`ViewStates`]).
 //!
+//! Each view's own state (what the learner scrolled, zoomed, toggled, picked, and
+//! caches only it reads) is a `<View>State` struct at the top of its file, or in
+//! `state.rs` for a folder view, and [`ViewStates`] holds one of each. What the
+//! events and background jobs feed for several views lives in `gui/state/`.
+//!
 //! Contract: [`ViewStates::poll`] runs once per frame before drawing and only
 //! takes finished background work (or starts it when its inputs changed); the
 //! `show` functions draw and report requests (open a file, inspect a run) that
@@ -38,12 +43,18 @@ use crate::data::class_names;
 use crate::gui::state::inspect::Inspector;
 use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment};
-use confusion::confusion_view;
-use draw::draw_view;
+use compress::state::CompressState;
+use confusion::{ConfusionState, confusion_view};
+use curves::CurvesState;
+use draw::{DrawState, draw_view};
 use history::{HistoryAction, HistoryState};
+use maze_view::MazeState;
 use mistakes::mistakes_view;
+use playground::PlaygroundState;
 use pytorch::PytorchState;
 use samples::SamplesState;
+use study::StudyState;
+use text_view::TextState;
 use thumbnails::Thumbnails;
 use weights::{WeightsState, weights_view};
 
@@ -118,6 +129,7 @@ impl Tab {
             DatasetSpec::Text(_) => &[
                 Tab::Text,
                 Tab::Curves,
+                Tab::Layers,
                 Tab::Projector,
                 Tab::History,
                 Tab::Log,
@@ -227,13 +239,21 @@ pub struct ViewContext<'a> {
     pub live: bool,
 }
 
-/// State of the views other than the curves.
+/// The state of every view, one `<View>State` each.
 #[derive(Default)]
 pub struct ViewStates {
+    /// The Curves tab: plot settings (persisted) and what the plots cache.
+    pub curves: CurvesState,
     samples: SamplesState,
     history: HistoryState,
+    /// Test images drawn by the Confusion and Mistakes tabs, for the model of
+    /// `thumbs_generation`.
     thumbs: Thumbnails,
     thumbs_generation: u64,
+    /// The Confusion tab's picked cell.
+    pub confusion: ConfusionState,
+    /// The Draw tab's canvas.
+    pub draw: DrawState,
     weights: WeightsState,
     layers: layers::LayersState,
     /// The PyTorch tab's script, made from the experiment under edit.
@@ -242,6 +262,16 @@ pub struct ViewStates {
     pub saliency: saliency::SaliencyState,
     /// The Projector tab.
     pub projector: projector::ProjectorState,
+    /// The Maze tab's toggles and brush.
+    pub maze: MazeState,
+    /// The Text tab's prompt, sentence and loaded model.
+    pub text: TextState,
+    /// The Study tab: the open study folder or file, and the Explore panel.
+    pub study: StudyState,
+    /// The Playground tab: the live model's maps over the plane.
+    pub playground: PlaygroundState,
+    /// The Compress tab: a finished run's pruned variants.
+    pub compress: CompressState,
     requests: Vec<HistoryAction>,
 }
 
@@ -266,6 +296,11 @@ impl ViewStates {
     /// Past runs ticked for comparison.
     pub fn overlay_runs(&self) -> impl Iterator<Item = &RunSeries> {
         self.history.overlay.values()
+    }
+
+    /// The Curves tab's state beside the past runs it overlays.
+    pub fn curves_and_overlays(&mut self) -> (&mut CurvesState, Vec<&RunSeries>) {
+        (&mut self.curves, self.history.overlay.values().collect())
     }
 
     /// Overlays the recorded run in `dir` on the plots (loaded in the background).
@@ -293,15 +328,31 @@ impl ViewStates {
         self.requests.push(request);
     }
 
+    /// Probes for the live run from the projector and the saliency views.
+    pub fn take_probes(&mut self) -> Vec<crate::events::Probe> {
+        let mut probes = self.projector.take_probes();
+        probes.extend(self.saliency.take_probes());
+        probes
+    }
+
+    /// An answer from the live run, for the projector and the saliency views.
+    pub fn on_answer(&mut self, answer: &crate::events::ProbeAnswer) {
+        self.projector.on_answer(answer);
+        self.saliency.on_answer(answer);
+    }
+
     /// Requests from the views (inspect a run, open its experiment).
     pub fn take_requests(&mut self) -> Vec<HistoryAction> {
         std::mem::take(&mut self.requests)
     }
 
-    /// Draws `tab` (any but Curves, which the app draws with its cache).
+    /// Draws `tab` (any but the ones the app draws itself: Curves, Maze, Text,
+    /// Study, Playground, Compress, which edit the experiment or report actions).
     pub fn show(&mut self, ui: &mut Ui, tab: Tab, cx: &ViewContext<'_>, inspector: &mut Inspector) {
         if inspector.generation != self.thumbs_generation {
+            // Another model: its test images and verdicts differ.
             self.thumbs.clear();
+            self.confusion.selected_cell = None;
             self.thumbs_generation = inspector.generation;
         }
         match tab {
@@ -309,9 +360,26 @@ impl ViewStates {
             Tab::Data => self.samples.show(ui),
             Tab::Projector => {
                 let inspected = inspector.predictor.as_ref().map(|p| p.run_dir.as_path());
-                self.projector.show(ui, cx.runs_root, inspected);
+                let layers = match (&cx.exp.dataset, &cx.series.info) {
+                    (DatasetSpec::Images(_), Some(info)) => info.layers.as_slice(),
+                    _ => &[],
+                };
+                let live = projector::LiveRun {
+                    layers,
+                    eval_step: cx.series.latest_eval.as_ref().map(|e| e.step),
+                };
+                let live = cx.live.then_some(&live);
+                self.projector.show(ui, cx.runs_root, inspected, live);
             }
-            Tab::Confusion => confusion_view(ui, cx.series, inspector, &mut self.thumbs),
+            Tab::Confusion => {
+                confusion_view(
+                    ui,
+                    cx.series,
+                    inspector,
+                    &mut self.confusion,
+                    &mut self.thumbs,
+                );
+            }
             Tab::Mistakes => mistakes_view(ui, inspector, &mut self.thumbs, &mut self.saliency),
             Tab::Weights => {
                 let side = image_side(cx.exp);
@@ -321,7 +389,8 @@ impl ViewStates {
                 let (input, _) = crate::spec::dataset_io(&cx.exp.dataset, cx.exp.seed);
                 if input == [1, 28, 28] {
                     let classes = canvas_classes(cx, inspector);
-                    draw_view(ui, inspector, cx.live, &classes, &mut self.saliency);
+                    let draw = &mut self.draw;
+                    draw_view(ui, inspector, draw, cx.live, &classes, &mut self.saliency);
                 } else {
                     ui.label(format!(
                         "The canvas draws 28x28 grey images, and this model takes {} images, \

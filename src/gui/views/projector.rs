@@ -4,24 +4,35 @@
 //! embedding table, one point per token with the token as its label. A click on
 //! a point shows the sample (the image, or the token) and the model's prediction.
 //!
-//! Contract: the runs offered are those under the runs folder with saved weights
-//! (History runs); the projection is computed on a background [`Job`] whenever
-//! the run or layer changes, never in the frame. The plot's transform is kept so
+//! Contract: the runs offered are the live run (while one trains; the default
+//! then) and those under the runs folder with saved weights (History runs). A
+//! History run's projection is computed on a background [`Job`] whenever the run
+//! or layer changes; the live run's is a `Probe::Project` the worker answers
+//! between steps, asked again when the layer changes, at each new evaluation
+//! (at most every [`LIVE_MIN_INTERVAL`]) and on Refresh, one at a time (an
+//! answer lost to a full channel is asked again after [`LIVE_PATIENCE`]).
+//! Nothing is computed in the frame. The plot's transform is kept so
 //! a click maps to the nearest point on screen (within 12 points), and tests
 //! can click a point by its coordinates. The plot saves as PNG/SVG like others.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use egui::{Color32, Ui};
 use egui_plot::{Plot, PlotPoint, PlotTransform, Text};
 
 use super::saliency::heatmap;
+use crate::events::{LayerRow, Probe, ProbeAnswer};
 use crate::gui::figure::{Figure, Marker, Series, plot as figure_plot};
 use crate::gui::state::job::Job;
 use crate::infer::projector::{LayerChoice, Projection, project_run, projectable_runs};
 
 /// Test images projected at most (a scatter of more is a blur).
 pub const LIMIT: usize = 1000;
+/// The live projection is asked again at most this often.
+pub const LIVE_MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// An unanswered live probe is given up (and asked again) after this long.
+pub const LIVE_PATIENCE: Duration = Duration::from_secs(10);
 /// Tokens labelled with their text at most (the rest are points only).
 const LABELLED: usize = 300;
 
@@ -58,6 +69,38 @@ pub struct ProjectorState {
     pub selected: Option<usize>,
     /// The scatter's mapping to the screen, as last drawn.
     pub transform: Option<PlotTransform>,
+    /// While a run trains: show it (true, the default) or a History run.
+    pub use_live: bool,
+    /// Whether the projection shown came from the live model.
+    pub shown_live: bool,
+    /// Where the projection shown came from ("live model at step 300", a run).
+    pub source: String,
+    live: LiveAsk,
+}
+
+/// The live run's projection requests.
+#[derive(Default)]
+struct LiveAsk {
+    /// Whether a run was live at the last frame.
+    was_live: bool,
+    next_id: u64,
+    /// The probe awaited and when it went out.
+    awaiting: Option<(u64, Instant)>,
+    /// (layer, newest evaluation step) of the last request.
+    asked: Option<(Option<usize>, Option<u64>)>,
+    /// When the last request went out.
+    last: Option<Instant>,
+    /// Refresh pressed.
+    forced: bool,
+    outbox: Vec<Probe>,
+}
+
+/// What the projector needs to know about the run that trains now.
+pub struct LiveRun<'a> {
+    /// Its layers (image runs; empty for text runs, which show embeddings).
+    pub layers: &'a [LayerRow],
+    /// The step of its newest evaluation.
+    pub eval_step: Option<u64>,
 }
 
 impl ProjectorState {
@@ -76,6 +119,12 @@ impl ProjectorState {
                 match r {
                     Ok(p) => {
                         self.projection = Some(p);
+                        self.shown_live = false;
+                        self.source = self
+                            .asked
+                            .as_ref()
+                            .and_then(|(d, _)| d.file_name())
+                            .map_or_else(String::new, |n| format!("run {}", n.to_string_lossy()));
                         self.error = None;
                     }
                     Err(e) => {
@@ -104,9 +153,91 @@ impl ProjectorState {
         ));
     }
 
-    /// Draws the tab; `default_run` (the inspected run) is shown first.
-    pub fn show(&mut self, ui: &mut Ui, runs_root: &Path, default_run: Option<&Path>) {
+    /// Probes for the live run waiting to be sent.
+    pub fn take_probes(&mut self) -> Vec<Probe> {
+        std::mem::take(&mut self.live.outbox)
+    }
+
+    /// An answer from the live run (others' answers are ignored).
+    pub fn on_answer(&mut self, answer: &ProbeAnswer) {
+        let ProbeAnswer::Projected {
+            id,
+            step,
+            projection,
+        } = answer
+        else {
+            return;
+        };
+        if self.live.awaiting.map(|(a, _)| a) != Some(*id) {
+            return;
+        }
+        self.live.awaiting = None;
+        if !self.use_live {
+            return;
+        }
+        let same =
+            self.shown_live && self.projection.as_ref().map(|p| &p.what) == Some(&projection.what);
+        if !same {
+            self.selected = None;
+        }
+        self.projection = Some((**projection).clone());
+        self.shown_live = true;
+        self.source = format!("live model at step {step}");
+        self.error = None;
+    }
+
+    /// Asks the live run for a projection when one is due.
+    fn request_live(&mut self, live: &LiveRun<'_>) {
+        let ask = &mut self.live;
+        if ask
+            .awaiting
+            .is_some_and(|(_, at)| at.elapsed() < LIVE_PATIENCE)
+        {
+            return;
+        }
+        let want = (self.layer, live.eval_step);
+        let recent = ask.last.is_some_and(|t| t.elapsed() < LIVE_MIN_INTERVAL);
+        let changed_layer = ask.asked.map(|(l, _)| l) != Some(self.layer);
+        let due =
+            ask.forced || changed_layer || !self.shown_live || (ask.asked != Some(want) && !recent);
+        if !due {
+            return;
+        }
+        ask.forced = false;
+        ask.next_id += 1;
+        ask.awaiting = Some((ask.next_id, Instant::now()));
+        ask.asked = Some(want);
+        ask.last = Some(Instant::now());
+        ask.outbox.push(Probe::Project {
+            id: ask.next_id,
+            layer: self.layer,
+            limit: LIMIT,
+        });
+    }
+
+    /// Draws the tab; `default_run` (the inspected run) is shown first among
+    /// History runs, and `live` (a run training now) before them.
+    pub fn show(
+        &mut self,
+        ui: &mut Ui,
+        runs_root: &Path,
+        default_run: Option<&Path>,
+        live: Option<&LiveRun<'_>>,
+    ) {
         self.poll();
+        if live.is_some() && !self.live.was_live {
+            self.use_live = true;
+            self.live.asked = None;
+        }
+        if live.is_none() && self.live.was_live {
+            // The run ended: its folder joins the list; show History again.
+            self.runs = None;
+            self.run = None;
+            self.asked = None;
+            self.live.awaiting = None;
+        }
+        self.live.was_live = live.is_some();
+        let live = live.filter(|_| self.use_live);
         let runs = self
             .runs
             .get_or_insert_with(|| projectable_runs(runs_root))
@@ -116,9 +247,14 @@ impl ProjectorState {
                 .map(Path::to_path_buf)
                 .or_else(|| runs.first().map(|(d, _)| d.clone()));
         }
-        self.choosers(ui, &runs);
-        self.request(ui.ctx());
-        if self.is_loading() {
+        let live_layers = live.map(|l| live_choices(l.layers));
+        self.choosers(ui, &runs, live_layers.as_deref(), self.live.was_live);
+        match live {
+            Some(l) => self.request_live(l),
+            None => self.request(ui.ctx()),
+        }
+        if self.is_loading() || (live.is_some() && self.live.awaiting.is_some() && !self.shown_live)
+        {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Projecting…");
@@ -131,14 +267,16 @@ impl ProjectorState {
             );
         }
         let Some(p) = self.projection.clone() else {
-            if self.run.is_none() {
-                ui.label("No trained run yet: the projector shows image and text runs that saved their weights (see History).");
+            if self.run.is_none() && live.is_none() {
+                ui.label("No trained run yet: the projector shows image and text runs that saved their weights (see History), and the run that trains now.");
             }
             return;
         };
         ui.label(format!(
-            "{}: PCA to 2-D; the axes hold {:.1}% and {:.1}% of the variance. Click a point to see its sample.",
+            "{} ({}, {} points): PCA to 2-D; the axes hold {:.1}% and {:.1}% of the variance. Click a point to see its sample.",
             p.what,
+            self.source,
+            p.points.len(),
             p.explained[0] * 100.0,
             p.explained[1] * 100.0
         ));
@@ -152,23 +290,45 @@ impl ProjectorState {
         });
     }
 
-    fn choosers(&mut self, ui: &mut Ui, runs: &[(PathBuf, Vec<LayerChoice>)]) {
+    fn choosers(
+        &mut self,
+        ui: &mut Ui,
+        runs: &[(PathBuf, Vec<LayerChoice>)],
+        live_layers: Option<&[LayerChoice]>,
+        live_exists: bool,
+    ) {
         let name = |d: &Path| {
             d.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         };
         ui.horizontal_wrapped(|ui| {
             let label = ui.label("Run:");
-            let shown = self.run.as_deref().map_or_else(|| "(none)".into(), name);
+            let shown = if live_layers.is_some() {
+                LIVE_RUN.to_string()
+            } else {
+                self.run.as_deref().map_or_else(|| "(none)".into(), name)
+            };
             egui::ComboBox::from_id_salt("projector_run")
                 .selected_text(shown)
                 .show_ui(ui, |ui| {
-                    for (d, _) in runs {
-                        if ui
-                            .selectable_label(self.run.as_ref() == Some(d), name(d))
+                    if live_exists
+                        && ui
+                            .selectable_label(self.use_live, LIVE_RUN)
+                            .on_hover_text("The model that trains now, asked between its steps.")
                             .clicked()
-                        {
+                        && !self.use_live
+                    {
+                        self.use_live = true;
+                        self.shown_live = false;
+                        self.layer = None;
+                    }
+                    for (d, _) in runs {
+                        let chosen =
+                            !(live_exists && self.use_live) && self.run.as_ref() == Some(d);
+                        if ui.selectable_label(chosen, name(d)).clicked() {
                             self.run = Some(d.clone());
+                            self.use_live = false;
+                            self.asked = None;
                             self.layer = None;
                         }
                     }
@@ -177,15 +337,19 @@ impl ProjectorState {
                 .labelled_by(label.id);
             if ui
                 .small_button("⟳")
-                .on_hover_text("List the runs again.")
+                .on_hover_text("List the runs again (and ask the live run for a new projection).")
                 .clicked()
             {
                 self.runs = None;
+                self.live.forced = true;
             }
-            let layers = runs
-                .iter()
-                .find(|(d, _)| Some(d) == self.run.as_ref())
-                .map(|(_, l)| l);
+            let layers = match live_layers {
+                Some(l) => Some(l),
+                None => runs
+                    .iter()
+                    .find(|(d, _)| Some(d) == self.run.as_ref())
+                    .map(|(_, l)| l.as_slice()),
+            };
             if let Some(layers) = layers.filter(|l| !l.is_empty()) {
                 let label = ui.label("Layer:");
                 let shown = match self.layer {
@@ -290,6 +454,21 @@ pub(crate) fn csv_button(ui: &mut Ui, salt: &str, file_name: &str, make: impl Fn
             ui.weak(said);
         }
     });
+}
+
+/// The Run list's entry for the run that trains now.
+const LIVE_RUN: &str = "live run";
+
+/// The live run's layers as the chooser lists them (as `layer_choices` does
+/// for a History run).
+fn live_choices(rows: &[LayerRow]) -> Vec<LayerChoice> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| LayerChoice {
+            index: i,
+            name: format!("{i}: {} {:?}", r.kind, r.output),
+        })
+        .collect()
 }
 
 /// The index of the point drawn nearest to `pos`, within 12 points.

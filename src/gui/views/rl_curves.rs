@@ -10,9 +10,9 @@ use egui::{Color32, Id, Ui};
 use egui_plot::{Corner, Legend, Plot};
 
 use super::curves::{CurveSettings, CurvesCache, show_plot};
+use crate::gui::figure::smoothing::Ema;
 use crate::gui::figure::{Figure, Series, Style};
 use crate::gui::state::run_state::RunSeries;
-use crate::gui::state::smoothing::Ema;
 
 fn plot(id: &str, [w, h]: [f32; 2], link: Id) -> Plot<'static> {
     Plot::new(id.to_string())

@@ -2,19 +2,30 @@
 //! pixels the trained model's score for a class depends on (`infer::saliency`),
 //! as the gradient or as integrated gradients from a black image.
 //!
-//! Contract: attributions come from the loaded trained model (`Predictor`), are
+//! Contract: attributions come from the loaded trained model (`Predictor`),
 //! computed only when the image, class, method or model changes (a small cache
-//! keyed by all four), and are drawn over the image: red where the pixel speaks
+//! keyed by all four), or, while a run trains, from the live model: a
+//! `Probe::Saliency` sent when the image, class or method changes and again at
+//! most every [`LIVE_REFRESH`] while shown, one at a time (the previous answer
+//! stays on screen meanwhile; a lost answer is asked again after
+//! [`LIVE_PATIENCE`]). Either way they are drawn over the image: red where the pixel speaks
 //! for the class, blue (integrated gradients only) where it speaks against,
 //! stronger the larger the magnitude. Integrated gradients show their
 //! completeness check (sum of attributions next to the score difference).
 
 use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use egui::{Color32, Rect, Sense, Ui, Vec2};
 
+use crate::events::{Probe, ProbeAnswer};
 use crate::infer::Predictor;
 use crate::infer::saliency::{Attribution, SaliencyMethod};
+
+/// How often the live model's heatmap is asked again while it is shown.
+pub const LIVE_REFRESH: Duration = Duration::from_secs(1);
+/// An unanswered live probe is given up (and asked again) after this long.
+pub const LIVE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Integrated gradients' points on the path.
 pub const IG_STEPS: usize = 32;
@@ -54,6 +65,24 @@ pub struct SaliencyState {
     pub selected: Option<usize>,
     /// Boundary: the attribution or the reason shown instead, as text.
     cache: Vec<(Key, Result<Attribution, String>)>,
+    /// The live model's newest answer: (image hash, class asked, method), the
+    /// step it was computed at, and the attribution.
+    pub live: Option<(LiveKey, u64, Attribution)>,
+    live_ask: LiveAsk,
+}
+
+/// What a live saliency answer is for: the image's hash, the class asked
+/// (None: the predicted one) and the method.
+pub type LiveKey = (u64, Option<usize>, SaliencyMethod);
+
+#[derive(Default)]
+struct LiveAsk {
+    next_id: u64,
+    /// The probe awaited, what it asked and when it went out.
+    awaiting: Option<(u64, LiveKey, Instant)>,
+    /// When the newest answer's request went out.
+    last: Option<Instant>,
+    outbox: Vec<Probe>,
 }
 
 impl SaliencyState {
@@ -90,6 +119,68 @@ impl SaliencyState {
                     .labelled_by(label.id);
             }
         });
+    }
+
+    /// The live model's attribution of `class` (None: its predicted class) for
+    /// `pixels` by the chosen method, with the step it was computed at: the
+    /// newest answer for exactly these, or None while the first is awaited (or
+    /// saliency is off). Asks the live run when due.
+    pub fn live_attribution(
+        &mut self,
+        pixels: &[u8],
+        class: Option<usize>,
+    ) -> Option<(u64, &Attribution)> {
+        let method = self.choice.method()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pixels.hash(&mut h);
+        let key = (h.finish(), class, method);
+        let ask = &mut self.live_ask;
+        let have = self.live.as_ref().is_some_and(|(k, _, _)| *k == key);
+        let pending = ask
+            .awaiting
+            .as_ref()
+            .filter(|(_, _, at)| at.elapsed() < LIVE_PATIENCE);
+        // One at a time: a new image waits for the answer in flight.
+        let due =
+            pending.is_none() && (!have || ask.last.is_none_or(|t| t.elapsed() >= LIVE_REFRESH));
+        if due {
+            ask.next_id += 1;
+            ask.awaiting = Some((ask.next_id, key, Instant::now()));
+            ask.outbox.push(Probe::Saliency {
+                id: ask.next_id,
+                pixels: pixels.to_vec(),
+                class,
+                method,
+            });
+        }
+        self.live
+            .as_ref()
+            .filter(|(k, _, _)| *k == key)
+            .map(|(_, step, a)| (*step, a))
+    }
+
+    /// Probes for the live run waiting to be sent.
+    pub fn take_probes(&mut self) -> Vec<Probe> {
+        std::mem::take(&mut self.live_ask.outbox)
+    }
+
+    /// An answer from the live run (others' answers are ignored).
+    pub fn on_answer(&mut self, answer: &ProbeAnswer) {
+        let ProbeAnswer::Attributed {
+            id,
+            step,
+            attribution,
+        } = answer
+        else {
+            return;
+        };
+        let ask = &mut self.live_ask;
+        let Some((_, key, at)) = ask.awaiting.filter(|(a, _, _)| a == id) else {
+            return;
+        };
+        ask.awaiting = None;
+        ask.last = Some(at);
+        self.live = Some((key, *step, (**attribution).clone()));
     }
 
     /// The attribution of `class` for `pixels` by the chosen method (None: off).

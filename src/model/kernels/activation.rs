@@ -58,6 +58,23 @@ macro_rules! simd_kernel {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
+            $crate::model::leveled_kernel! {
+                fn leveled($($arg: $ty),*) $body
+            }
+            leveled($crate::util::simd::level(), $($arg),*)
+        }
+    };
+}
+
+/// [`simd_kernel`] with the level as the function's first argument (so tests can
+/// force each one): the body runs compiled for AVX-512 or AVX2+FMA where `level`
+/// (after `or_best`, which never gives more than the CPU has) says so, as plain
+/// code otherwise.
+macro_rules! leveled_kernel {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name(level: $crate::util::simd::Level, $($arg: $ty),*) {
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             fn body($($arg: $ty),*) $body
@@ -73,20 +90,22 @@ macro_rules! simd_kernel {
                 fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                use $crate::util::simd::{Level, level};
-                match level() {
-                    // SAFETY: `level()` is only Avx512 where the CPU has AVX-512F,
-                    // AVX2 and FMA, every feature `avx512` is compiled for.
+                use $crate::util::simd::Level;
+                match level.or_best() {
+                    // SAFETY: `or_best` gives Avx512 only where the CPU has
+                    // AVX-512F, AVX2 and FMA, every feature `avx512` is compiled for.
                     Level::Avx512 => return unsafe { avx512($($arg),*) },
-                    // SAFETY: `level()` is only Avx2 or above where the CPU has AVX2 and FMA.
+                    // SAFETY: as above, Avx2 only where the CPU has AVX2 and FMA.
                     Level::Avx2 => return unsafe { avx2($($arg),*) },
                     Level::Portable => {}
                 }
             }
+            let _ = level;
             body($($arg),*)
         }
     };
 }
+pub(crate) use leveled_kernel;
 pub(crate) use simd_kernel;
 
 #[cfg(test)]

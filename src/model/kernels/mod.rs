@@ -21,6 +21,7 @@ pub(super) mod gru_fused;
 pub(super) mod im2col;
 pub(super) mod lstm_fused;
 pub(super) mod pool;
+pub(super) mod recurrent_step;
 pub(super) mod scratch;
 pub(super) mod seq_layout;
 pub(super) mod skinny;

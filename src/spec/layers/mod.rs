@@ -1,18 +1,23 @@
 //! The layer list: each entry is one step applied to a sample. Input sizes are not
 //! written in the file; they follow from the previous layer's output shape.
 //!
-//! A layer kind is the [`LayerSpec`] variant here plus, in this folder, everything
-//! about it that needs neither candle nor egui: its shape rule and parameter
-//! count (`shapes.rs`), and its palette template, help and editable fields
-//! (`editing.rs`), which the model editor draws as they are. Outside spec a kind
-//! has its candle builder (`model/build.rs`, `build_layer`) and its export lines
-//! (`export/pytorch.rs`, `export/onnx*.rs`); exhaustive matches make the compiler
-//! list each place a new kind must fill in.
+//! A layer kind is the [`LayerSpec`] variant here (its fields are the file
+//! format) plus one file in `kinds/` whose [`LayerKind`] descriptor holds
+//! everything about it that needs neither candle nor egui: name, help, palette
+//! template, editable fields, shape rule and parameter count, flags, its
+//! PyTorch module and what it computes at inference ([`Inference`], which the
+//! ONNX and int8 exporters read). `kinds/mod.rs` lists the kinds ([`KINDS`])
+//! and maps each variant to its descriptor. Outside spec a kind has only its
+//! candle builder (`model/build.rs`, `build_layer`). `shapes.rs` walks a list
+//! through the rules ([`infer_shapes`]); `editing.rs` holds the field types
+//! the editor draws. ARCHITECTURE.md, "Adding a layer kind", lists the steps.
 
 mod editing;
+mod kinds;
 mod shapes;
 
 pub use editing::{FieldValue, LayerField};
+pub use kinds::{Elementwise, Inference, KINDS, LayerKind, Scripts, kind_names};
 pub use shapes::{LayerShapeInfo, infer_shapes};
 
 use serde::{Deserialize, Serialize};
@@ -134,56 +139,41 @@ fn default_bn_eps() -> f64 {
 impl LayerSpec {
     /// Short name shown in tables and errors.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Linear { .. } => "Linear",
-            Self::Conv2d { .. } => "Conv2d",
-            Self::MaxPool2d { .. } => "MaxPool2d",
-            Self::Flatten => "Flatten",
-            Self::ReLU => "ReLU",
-            Self::Tanh => "Tanh",
-            Self::Sigmoid => "Sigmoid",
-            Self::GELU => "GELU",
-            Self::Dropout { .. } => "Dropout",
-            Self::BatchNorm { .. } => "BatchNorm",
-            Self::Embedding { .. } => "Embedding",
-            Self::LSTM { .. } => "LSTM",
-            Self::GRU { .. } => "GRU",
-            Self::PositionEmbedding { .. } => "PositionEmbedding",
-            Self::Transformer { .. } => "Transformer",
-            Self::MeanPool => "MeanPool",
-            Self::LastStep => "LastStep",
-        }
+        self.descriptor().name
     }
 
     /// Whether this layer reads token ids (it must come first, on text data).
     pub fn takes_tokens(&self) -> bool {
-        matches!(self, Self::Embedding { .. })
+        self.descriptor().takes_tokens
     }
 
     /// Whether magnitude pruning applies to this layer's weight matrices.
     pub fn prunable(&self) -> bool {
-        matches!(
-            self,
-            Self::Linear { .. }
-                | Self::Conv2d { .. }
-                | Self::LSTM { .. }
-                | Self::GRU { .. }
-                | Self::Transformer { .. }
-        )
+        self.descriptor().prunable
     }
 
     /// Whether this layer owns trainable parameters.
     pub fn has_params(&self) -> bool {
-        matches!(
-            self,
-            Self::Linear { .. }
-                | Self::Conv2d { .. }
-                | Self::BatchNorm { .. }
-                | Self::Embedding { .. }
-                | Self::LSTM { .. }
-                | Self::GRU { .. }
-                | Self::PositionEmbedding { .. }
-                | Self::Transformer { .. }
-        )
+        self.descriptor().has_params
+    }
+
+    /// What the layer does, in a sentence for a tooltip.
+    pub fn help(&self) -> &'static str {
+        self.descriptor().help
+    }
+
+    /// One layer of every kind, with usual settings, in the editor's order.
+    pub fn templates() -> Vec<LayerSpec> {
+        KINDS.iter().map(|k| (k.template)()).collect()
+    }
+
+    /// The numbers the editor lets a user change, in the order shown.
+    pub fn fields(&mut self) -> Vec<LayerField<'_>> {
+        (self.descriptor().fields)(self)
+    }
+
+    /// What the layer computes at inference (ONNX, int8).
+    pub fn inference(&self) -> Inference {
+        (self.descriptor().inference)(self)
     }
 }

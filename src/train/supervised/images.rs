@@ -1,5 +1,6 @@
-//! Image classification as an engine task: the splits live on the device, each
-//! epoch reshuffles the training order with the run's seed, batches may be
+//! Image classification as an engine task: the splits stay 8-bit pixels on the
+//! host and each batch is standardised as it is assembled (`evaluate::ImageSplit`),
+//! each epoch reshuffles the training order with the run's seed, batches may be
 //! augmented by random shifts, and evaluations report a confusion matrix.
 
 use std::time::Instant;
@@ -21,11 +22,11 @@ use crate::train::ResumeError;
 use crate::train::batches::BatchSource;
 use crate::train::device::{describe, device_for};
 use crate::train::emitter::Emitter;
-use crate::train::evaluate::{DeviceSplit, evaluate, normalised, to_device};
+use crate::train::evaluate::{ImageSplit, PixelScale, evaluate};
 use crate::train::finetune::init_and_freeze;
 use crate::train::handle::StartOptions;
 use crate::train::metrics::count_correct;
-use crate::train::probe::ProbeTarget;
+use crate::train::probe::{PROJECTED_SAMPLES, ProbeTarget, ProjectorSamples};
 use crate::train::steering::Steering;
 use crate::train::worker::RunFailure;
 use crate::util::rng::Rng;
@@ -36,9 +37,9 @@ const EVAL_BATCH: usize = 1000;
 struct Images {
     device: Device,
     model: Model,
-    train: DeviceSplit,
-    val: DeviceSplit,
-    test: DeviceSplit,
+    train: ImageSplit,
+    val: ImageSplit,
+    test: ImageSplit,
     classes: usize,
     batches: BatchSource,
     batch_size: usize,
@@ -46,6 +47,8 @@ struct Images {
     shuffle: Rng,
     norm: Vec<(f32, f32)>,
     input: [usize; 3],
+    /// The first test images, for the live projector.
+    samples: ProjectorSamples,
 }
 
 pub(crate) fn run(
@@ -76,18 +79,19 @@ fn setup(
     check_output_width(&exp.model, &input, &data.classes)?;
     let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
     let norm = data.stats.clone();
-    let train = to_device(&train_set, &norm, &device).map_err(at(0))?;
-    let val = to_device(&val_set, &norm, &device).map_err(at(0))?;
-    let test = to_device(&data.test, &norm, &device).map_err(at(0))?;
+    let pixels = PixelScale::new(&norm);
+    let kept = data.test.len().min(PROJECTED_SAMPLES);
+    let samples = ProjectorSamples {
+        pixels: data.test.images[..kept * data.test.pixels_per_image()].to_vec(),
+        labels: data.test.labels[..kept].to_vec(),
+        classes: data.classes.clone(),
+        layers: exp.model.clone(),
+    };
     let max_shift = data_spec.augment.as_ref().map_or(0, |a| a.max_shift);
-    let batches = BatchSource::new(
-        (max_shift > 0).then(|| normalised(&train_set, &norm)),
-        norm.iter().map(|(mean, std)| -mean / std).collect(),
-        max_shift,
-        (input[0], input[1], input[2]),
-        exp.seed,
-    );
-    drop((train_set, val_set));
+    let batches = BatchSource::new(max_shift, exp.seed);
+    let train = ImageSplit::new(train_set, pixels.clone());
+    let val = ImageSplit::new(val_set, pixels.clone());
+    let test = ImageSplit::new(data.test, pixels);
 
     let mut model = Model::build(&exp.model, &input, exp.seed, &device).map_err(at(0))?;
     model.set_kernels(options.kernels);
@@ -145,6 +149,7 @@ fn setup(
         shuffle: Rng::derive(exp.seed, "shuffle"),
         norm,
         input,
+        samples,
     };
     Ok((task, vars))
 }
@@ -212,7 +217,7 @@ impl Task for Images {
         if data.len() == 0 {
             return Ok(None);
         }
-        let r = evaluate(&self.model, data, self.classes, EVAL_BATCH)?;
+        let r = evaluate(&self.model, data, &self.device, self.classes, EVAL_BATCH)?;
         Ok(Some(TaskEval {
             loss: r.loss,
             accuracy: r.accuracy,
@@ -228,6 +233,7 @@ impl Task for Images {
             device: &self.device,
             norm: &self.norm,
             input: self.input,
+            samples: Some(&self.samples),
         }
         .answer(probe, step)
     }
@@ -235,10 +241,10 @@ impl Task for Images {
     fn stats_batch(&self) -> candle_core::Result<Option<StatsBatch<'_>>> {
         // The first training samples in file order (not augmented).
         let n = STATS_SAMPLES.min(self.train.len());
-        let y = self.train.y.narrow(0, 0, n)?;
+        let y = self.train.targets(0..n, &self.device)?;
         let kernels = self.model.kernels();
         Ok(Some(StatsBatch {
-            inputs: self.train.x.narrow(0, 0, n)?,
+            inputs: self.train.inputs(0..n, &self.device)?,
             loss: Box::new(move |logits| classification_loss(logits, &y, kernels)),
         }))
     }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use candle_core::{D, Device, Tensor};
 
+use super::layer_stats::{STATS_SAMPLES, StatsBatch};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::text_setup::{TextSetup, announce, prepare};
 use super::{RunContext, train as train_task};
@@ -135,8 +136,11 @@ fn answer(model: &Model, vocab: &Vocab, device: &Device, probe: &Probe, step: u6
                 },
             }
         }
+        Probe::Project { id, .. } => {
+            crate::train::probe::project_tokens(model, &vocab.tokens, *id, step)
+        }
         _ => ProbeAnswer::Unavailable {
-            reason: "a language model answers Generate probes only".into(),
+            reason: "a language model answers Generate and Project probes only".into(),
         },
     }
 }
@@ -277,6 +281,26 @@ impl Task for LanguageModel<'_> {
 
     fn answer(&self, probe: &Probe, step: u64) -> ProbeAnswer {
         answer(&self.model, &self.vocab, &self.device, probe, step)
+    }
+
+    fn stats_batch(&self) -> candle_core::Result<Option<StatsBatch<'_>>> {
+        // The first non-overlapping windows of the training stream (the same at
+        // every eval point), fewer when the stream is short.
+        let t = self.lm.seq_len;
+        let starts: Vec<usize> = (0..STATS_SAMPLES)
+            .map(|k| k * t)
+            .take_while(|s| s + t < self.train_len)
+            .collect();
+        if starts.is_empty() {
+            return Ok(None);
+        }
+        let train = self.streams.split(LmSplit::Train);
+        let (x, y) = windows(&self.streams.ids, train.start, &starts, t, &self.device)?;
+        let kernels = self.model.kernels();
+        Ok(Some(StatsBatch {
+            inputs: x,
+            loss: Box::new(move |logits| Ok(loss_and_correct(logits, &y, kernels)?.0)),
+        }))
     }
 
     fn after_step(

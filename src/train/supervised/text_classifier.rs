@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use candle_core::{D, DType, Device, Tensor};
 
+use super::layer_stats::{STATS_SAMPLES, StatsBatch};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::text_setup::{TextSetup, announce, prepare};
 use super::{RunContext, at, train as train_task};
@@ -202,8 +203,11 @@ fn answer(
                 },
             }
         }
+        Probe::Project { id, .. } => {
+            crate::train::probe::project_tokens(model, &vocab.tokens, *id, step)
+        }
         _ => ProbeAnswer::Unavailable {
-            reason: "a text classifier answers ClassifyText probes only".into(),
+            reason: "a text classifier answers ClassifyText and Project probes only".into(),
         },
     }
 }
@@ -375,6 +379,20 @@ impl Task for TextClassifier<'_> {
 
     fn answer(&self, probe: &Probe, step: u64) -> ProbeAnswer {
         answer(&self.model, &self.vocab, &self.device, self.c, probe, step)
+    }
+
+    fn stats_batch(&self) -> candle_core::Result<Option<StatsBatch<'_>>> {
+        // The first training documents in split order (the same at every eval point).
+        let rows: Vec<usize> = (0..STATS_SAMPLES.min(self.train.labels.len())).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let (x, y) = self.train.batch(&rows, &self.device)?;
+        let (binary, weights) = (self.c.binary, self.weights.as_ref());
+        Ok(Some(StatsBatch {
+            inputs: x,
+            loss: Box::new(move |logits| batch_loss(logits, &y, binary, weights)),
+        }))
     }
 
     fn state(&self) -> TaskState {

@@ -8,10 +8,10 @@
 use egui::{Color32, Ui};
 use egui_plot::{Corner, Legend, Plot};
 
+use super::state::{CompressState, Histogram};
 use crate::compress::Variant;
 use crate::gui::figure::plot::{legend_for, show_with_save_row};
 use crate::gui::figure::{Figure, Marker, Series as FigureSeries};
-use crate::gui::state::compress::{CompressState, Histogram};
 
 const DENSE: Color32 = Color32::from_rgb(120, 150, 220);
 const SPARSE: Color32 = Color32::from_rgb(240, 170, 60);
@@ -183,16 +183,14 @@ pub fn histograms(ui: &mut Ui, s: &CompressState, height: f32) {
         ui.weak("Reading the original's weights…");
         return;
     }
-    let pick = |w: &crate::gui::state::compress::WeightHistograms| {
+    let pick = |w: &super::state::WeightHistograms| {
         if s.by_magnitude {
             w.magnitude.clone()
         } else {
             w.value.clone()
         }
     };
-    let pct = |w: &crate::gui::state::compress::WeightHistograms| {
-        100.0 * w.zeros as f64 / w.total.max(1) as f64
-    };
+    let pct = |w: &super::state::WeightHistograms| 100.0 * w.zeros as f64 / w.total.max(1) as f64;
     let x_label = if s.by_magnitude { "|weight|" } else { "weight" };
     let mut fig = Figure::new("Weight histogram", x_label, "weights (nonzero)");
     if let Some(o) = original {

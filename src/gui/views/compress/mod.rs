@@ -8,14 +8,15 @@
 //! variant, show the History); the work itself runs on the state's background job.
 
 mod charts;
+pub mod state;
 
 use std::path::PathBuf;
 
 use egui::Ui;
 
 use crate::compress::CompressPlan;
-use crate::gui::state::compress::{CompressState, quality};
 use crate::spec::PruneScope;
+use state::{CompressState, quality};
 
 /// The sweep's sparsities.
 pub const SWEEP: [f64; 4] = [0.5, 0.8, 0.9, 0.95];

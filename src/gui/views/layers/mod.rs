@@ -47,8 +47,8 @@ impl LayersState {
         if records.is_empty() {
             ui.label(
                 "No layer statistics in this run. They are recorded at every evaluation of \
-                 image and points runs (training.layer_stats, on by default): start a run, or \
-                 tick a History run that has them.",
+                 image, text and points runs (training.layer_stats, on by default): start a \
+                 run, or tick a History run that has them.",
             );
             return;
         }

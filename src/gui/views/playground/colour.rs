@@ -22,7 +22,10 @@ pub fn diverging(t: f32) -> Color32 {
     };
     let end = if t >= 0.0 { BLUE } else { ORANGE };
     let k = t.abs();
-    let mix = |c: u8| (255.0 + (f32::from(c) - 255.0) * k).round() as u8;
+    // Rounded by adding a half and truncating (the value is in c..=255, never
+    // negative): the same as `round`, without a libm call per channel (three per
+    // pixel, 17 maps of 10,000 pixels for every field the view shows).
+    let mix = |c: u8| (255.0 + (f32::from(c) - 255.0) * k + 0.5) as u8;
     Color32::from_rgb(mix(end.r()), mix(end.g()), mix(end.b()))
 }
 
@@ -83,6 +86,22 @@ mod tests {
         assert_eq!(diverging(f32::NAN), Color32::WHITE);
         assert_eq!(diverging(f32::INFINITY), Color32::WHITE);
         assert_eq!(diverging(9.0), BLUE);
+    }
+
+    /// The channel mix rounds to the nearest integer, as `round` would.
+    #[test]
+    fn mixed_channels_are_rounded_to_nearest() {
+        for i in -1000..=1000 {
+            let t = i as f32 / 1000.0;
+            let end = if t >= 0.0 { BLUE } else { ORANGE };
+            let k = t.abs();
+            let want = |c: u8| (255.0 + (f32::from(c) - 255.0) * k).round() as u8;
+            assert_eq!(
+                diverging(t),
+                Color32::from_rgb(want(end.r()), want(end.g()), want(end.b())),
+                "t = {t}"
+            );
+        }
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! textures made from it, the points of the dataset, and the one probe in flight.
 //!
 //! Contract: while a run is live and the tab is shown, [`PlaygroundState::refresh`]
-//! queues a `Probe::Field` whenever none is awaiting (an unanswered one is given
-//! up after [`PROBE_TIMEOUT`]), so the maps follow the model at frame rate
-//! without flooding the worker. Answers to other ids are ignored. Images are
+//! queues a `Probe::Field` whenever none is awaiting, or the one awaiting was
+//! asked [`REASK_AFTER`] ago: the worker answers at most 25 a second and keeps
+//! only the newest question until one is due (`train/steering.rs`), so asking
+//! again costs it nothing and the maps follow the model at that rate, whatever
+//! the frame rate. An answer to an earlier question is shown too (it is still
+//! the newest model on hand) but only the awaited one ends the wait. Images are
 //! built when an answer arrives and uploaded once; drawing a frame only paints.
 
 use std::time::{Duration, Instant};
@@ -18,8 +21,9 @@ use crate::spec::{DatasetSpec, Experiment, Feature, PointsSpec};
 
 /// Grid points per side asked of the model by default.
 pub const DEFAULT_RESOLUTION: usize = 100;
-/// How long an unanswered probe blocks the next one.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an unanswered probe blocks the next one (the worker's spacing of
+/// field answers: a question that waits there is replaced by the newer one).
+pub const REASK_AFTER: Duration = Duration::from_millis(40);
 
 /// One hidden unit's map.
 pub struct UnitMap {
@@ -88,7 +92,7 @@ impl PlaygroundState {
         }
         if self
             .awaiting
-            .is_some_and(|(_, t)| t.elapsed() < PROBE_TIMEOUT)
+            .is_some_and(|(_, t)| t.elapsed() < REASK_AFTER)
         {
             return;
         }

@@ -329,6 +329,7 @@ impl ExploreState {
                 Parallel::Trials(self.parallel)
             },
             seed: exp.seed,
+            trial_weights: Default::default(),
         })
     }
 

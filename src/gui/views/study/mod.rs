@@ -3,7 +3,7 @@
 //! but not yet run, and the Explore panel that makes a study of the experiment
 //! under edit.
 //!
-//! Contract: [`StudyView::poll`] runs once per frame and only takes what the
+//! Contract: [`StudyState::poll`] runs once per frame and only takes what the
 //! background reader and the study's workers produced; the page functions draw and
 //! return a [`StudyAction`] that the app carries out (open a trial's run, load its
 //! experiment, start or continue a study). One study folder is shown at a time.
@@ -19,14 +19,14 @@ mod scatter;
 mod state;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use egui::Ui;
 
 pub use curves::Metric;
-pub use explore::{ExploreState, SearchPick};
+pub use explore::SearchPick;
 pub use pareto::ParetoState;
-pub use state::{StudyData, StudyWatch};
+pub use state::{StudyData, StudyState, StudyWatch};
 pub use table::{Column, TableState};
 
 use crate::spec::{Experiment, LoadedStudy, Search};
@@ -92,34 +92,7 @@ impl Page {
     }
 }
 
-/// The Study tab's state.
-#[derive(Default)]
-pub struct StudyView {
-    /// The open study folder, as far as read.
-    pub data: Option<StudyData>,
-    watch: Option<StudyWatch>,
-    /// A folder to start reading at the next poll.
-    opening: Option<PathBuf>,
-    /// A study file opened but not run yet.
-    pub file: Option<(PathBuf, LoadedStudy)>,
-    runner: Option<StudyRunner>,
-    /// The newest progress lines of the study this window works on.
-    pub progress: Vec<String>,
-    /// How the last study this window worked on ended.
-    pub outcome: Option<String>,
-    /// The Explore panel.
-    pub explore: ExploreState,
-    /// The table's sort.
-    pub table: TableState,
-    /// The Pareto picks.
-    pub pareto: ParetoState,
-    /// The curve shown per trial.
-    pub metric: Metric,
-    /// The page shown.
-    pub page: Page,
-}
-
-impl StudyView {
+impl StudyState {
     /// Shows the study in `dir` (read from the next frame on).
     pub fn open_folder(&mut self, dir: &Path) {
         self.opening = Some(dir.to_path_buf());

@@ -1,4 +1,5 @@
-//! A study folder as the GUI sees it, kept fresh while other processes fill it.
+//! The Study tab's state ([`StudyState`]), and the study folder as the GUI sees
+//! it ([`StudyData`]), kept fresh while other processes fill it.
 //!
 //! Contract: all file reading happens on one background thread per open study
 //! ([`StudyWatch`]): it stats the journal a few times a second and re-reads it
@@ -18,7 +19,13 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
+use super::Page;
+use super::curves::Metric;
+use super::explore::ExploreState;
+use super::pareto::ParetoState;
+use super::runner::StudyRunner;
 use super::scale::{Axis, ColorScale};
+use super::table::TableState;
 use crate::events::{Split, TrainEvent};
 use crate::runs::files;
 use crate::spec::{LoadedStudy, Objective};
@@ -31,6 +38,34 @@ const POLL: Duration = Duration::from_millis(200);
 const CHUNK: u64 = 4 << 20;
 /// Training-loss points closer than this (in epochs) are merged into one.
 const TRAIN_BUCKET: f64 = 0.02;
+
+/// The Study tab's state: the open study (folder or file), the study this
+/// window runs, and what the learner picked on each page.
+#[derive(Default)]
+pub struct StudyState {
+    /// The open study folder, as far as read.
+    pub data: Option<StudyData>,
+    pub(super) watch: Option<StudyWatch>,
+    /// A folder to start reading at the next poll.
+    pub(super) opening: Option<PathBuf>,
+    /// A study file opened but not run yet.
+    pub file: Option<(PathBuf, LoadedStudy)>,
+    pub(super) runner: Option<StudyRunner>,
+    /// The newest progress lines of the study this window works on.
+    pub progress: Vec<String>,
+    /// How the last study this window worked on ended.
+    pub outcome: Option<String>,
+    /// The Explore panel.
+    pub explore: ExploreState,
+    /// The table's sort.
+    pub table: TableState,
+    /// The Pareto picks.
+    pub pareto: ParetoState,
+    /// The curve shown per trial.
+    pub metric: Metric,
+    /// The page shown.
+    pub page: Page,
+}
 
 /// One point of a trial's record, as the curves need it.
 #[derive(Debug, Clone, Copy, PartialEq)]

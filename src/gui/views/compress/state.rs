@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::job::Job;
 use crate::compress::{CompressPlan, Variant, compress};
+use crate::gui::state::job::{Job, take_finished};
 use crate::infer::load_saved_model;
 use crate::runs::files;
 use crate::train::prune::prunable;
@@ -306,19 +306,12 @@ impl CompressState {
                 self.start(plan, ctx);
             }
         }
-        let mut i = 0;
-        while i < self.loading.len() {
-            match self.loading[i].1.poll() {
-                None => i += 1,
-                Some(outcome) => {
-                    let (dir, _) = self.loading.swap_remove(i);
-                    match outcome {
-                        Ok(h) => {
-                            self.histograms.insert(dir, h);
-                        }
-                        Err(e) => self.errors.push(format!("Cannot read the weights: {e}")),
-                    }
+        for (dir, outcome) in take_finished(&mut self.loading) {
+            match outcome {
+                Ok(h) => {
+                    self.histograms.insert(dir, h);
                 }
+                Err(e) => self.errors.push(format!("Cannot read the weights: {e}")),
             }
         }
         if let Some(dir) = self.selected_row().map(|r| PathBuf::from(&r.dir)) {
