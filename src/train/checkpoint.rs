@@ -255,4 +255,54 @@ mod tests {
             assert_eq!(due(s, *step, 10), *want, "{what}: step {step}, {s:?}");
         }
     }
+
+    #[test]
+    fn gridworld_checkpoints_count_episodes_and_logging_intervals() {
+        let cases: &[(CheckpointSpec, u64, u64, bool, &str)] = &[
+            (
+                spec(None, Some(50)),
+                100,
+                20,
+                true,
+                "every 50 episodes, at 100",
+            ),
+            (
+                spec(None, Some(50)),
+                120,
+                20,
+                false,
+                "every 50 episodes, at 120",
+            ),
+            (
+                spec(Some(2), None),
+                40,
+                20,
+                true,
+                "every 2 logging intervals of 20",
+            ),
+            (
+                spec(Some(2), None),
+                20,
+                20,
+                false,
+                "one logging interval of the 2",
+            ),
+            (
+                spec(Some(1), None),
+                7,
+                0,
+                true,
+                "logging every 0 episodes counts as every 1",
+            ),
+            (spec(None, None), 100, 20, false, "off"),
+            (spec(Some(1), Some(1)), 0, 20, false, "no episode yet"),
+        ];
+        for (s, episodes, log_every, want, what) in cases {
+            assert_eq!(
+                due_episodes(s, *episodes, *log_every),
+                *want,
+                "{what}: {episodes} episodes, log every {log_every}, {s:?}"
+            );
+        }
+    }
 }
