@@ -217,6 +217,21 @@ fn trained_run(dir: &std::path::Path) -> std::path::PathBuf {
     run
 }
 
+/// The workbench on `tab`, its runs folder holding one trained run (`trained_run`),
+/// after its first frame.
+fn workbench_after_a_run(
+    runs: &std::path::Path,
+    tab: trainlab::gui::Tab,
+) -> Harness<'static, TrainlabApp> {
+    trained_run(runs);
+    let mut app = TrainlabApp::with_runs_root(runs);
+    app.doc.exp = small_mlp();
+    app.tab = tab;
+    let mut h = harness(app);
+    h.step();
+    h
+}
+
 #[test]
 fn saliency_and_the_projector_work_on_a_trained_run() {
     use trainlab::infer::Predictor;
@@ -292,12 +307,7 @@ fn find_lr_plots_the_test_and_a_click_sets_the_field() {
 #[test]
 fn the_projector_shows_a_trained_run_and_a_click_shows_the_sample() {
     let dir = tempfile::tempdir().expect("tmp");
-    trained_run(dir.path());
-    let mut app = TrainlabApp::with_runs_root(dir.path());
-    app.doc.exp = small_mlp();
-    app.tab = trainlab::gui::Tab::Projector;
-    let mut h = harness(app);
-    h.step();
+    let mut h = workbench_after_a_run(dir.path(), trainlab::gui::Tab::Projector);
     step_until(&mut h, "the projection", |a| {
         a.views.projector.projection.is_some()
     });
@@ -358,12 +368,7 @@ fn click_the_outermost_point(
 #[test]
 fn the_mistakes_view_draws_integrated_gradients_that_add_up() {
     let dir = tempfile::tempdir().expect("tmp");
-    trained_run(dir.path());
-    let mut app = TrainlabApp::with_runs_root(dir.path());
-    app.doc.exp = small_mlp();
-    app.tab = trainlab::gui::Tab::Mistakes;
-    let mut h = harness(app);
-    h.step();
+    let mut h = workbench_after_a_run(dir.path(), trainlab::gui::Tab::Mistakes);
     step_until(&mut h, "the analysis", |a| a.inspector.analysis.is_some());
     h.run();
     h.get_by_label("integrated gradients").click();
@@ -432,12 +437,7 @@ fn scribble(h: &mut Harness<'_, TrainlabApp>) {
 #[test]
 fn the_canvas_shows_the_saliency_of_the_predicted_class() {
     let dir = tempfile::tempdir().expect("tmp");
-    trained_run(dir.path());
-    let mut app = TrainlabApp::with_runs_root(dir.path());
-    app.doc.exp = small_mlp();
-    app.tab = trainlab::gui::Tab::Draw;
-    let mut h = harness(app);
-    h.step();
+    let mut h = workbench_after_a_run(dir.path(), trainlab::gui::Tab::Draw);
     step_until(&mut h, "the trained model", |a| {
         a.inspector.predictor.is_some()
     });
