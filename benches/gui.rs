@@ -418,9 +418,8 @@ fn kinds() -> Result<Vec<Kind>, String> {
     dqn.agent.stop_when_optimal = false;
     dqn.agent.episodes = 1_500;
     let mut playground = example("playground_spiral.ron")?;
-    // A fifth of its epochs: each epoch's validation and checkpoint make the
-    // file's 1,500 take 18 s here for 0.8 s of training; what watching costs
-    // per step is the same in 300.
+    // A fifth of its epochs: what watching costs per step is the same in 300,
+    // and the bench stays short.
     playground.training.epochs = 300;
     let curves = Tab::Curves;
     Ok(vec![
@@ -549,7 +548,8 @@ fn headless(kind: &Kind, root: &Path, record: bool) -> Result<f64, String> {
 }
 
 /// Frames as eframe schedules them: one when something asked for a repaint (the
-/// worker's wake, a view waiting for an answer, egui itself), at most 60 a second.
+/// worker's wake, a view waiting for an answer, egui itself), at most 60 a
+/// second, none while nothing asked.
 struct Repaints {
     asked: crossbeam_channel::Receiver<Duration>,
 }
@@ -571,14 +571,36 @@ impl Repaints {
 
     /// After a frame that took `dt`: waits out the rest of the 60 fps frame, then
     /// until a repaint is due (asked for now, or for later: the live run's wakes
-    /// ask for one 1/40 s after the last drain, eframe honours the delay) or
-    /// `give_up` passes (to look at the clock).
-    fn wait(&self, dt: Duration, give_up: Duration) {
+    /// ask for one 1/40 s after the last drain, eframe honours the delay), true;
+    /// or until `until` passes with none due, false (the paced kind's switch to
+    /// full speed, which the caller makes as a user would, with a frame). Like
+    /// eframe, it draws nothing while nothing asked for a frame (a minute with
+    /// no request at all gives up waiting, so a stall cannot hang the bench).
+    fn wait(&self, dt: Duration, until: Option<Instant>) -> bool {
         std::thread::sleep(FRAME.saturating_sub(dt));
-        // The earliest repaint asked for so far, else the give-up time.
-        let mut due = Instant::now() + give_up;
-        while let Ok(delay) = self.asked.recv_deadline(due) {
-            due = due.min(Instant::now() + delay);
+        let stall = Instant::now() + Duration::from_secs(60);
+        // The earliest repaint asked for so far.
+        let mut due: Option<Instant> = None;
+        loop {
+            let limit = due.unwrap_or(stall).min(until.unwrap_or(stall));
+            match self.asked.recv_deadline(limit) {
+                Ok(delay) => {
+                    let at = Instant::now() + delay;
+                    due = Some(due.map_or(at, |d| d.min(at)));
+                }
+                Err(_) => {
+                    let now = Instant::now();
+                    if due.is_some_and(|d| now >= d) {
+                        return true;
+                    }
+                    if until.is_some_and(|u| now >= u) {
+                        return false;
+                    }
+                    if now >= stall {
+                        return true;
+                    }
+                }
+            }
         }
     }
 }
@@ -619,10 +641,6 @@ fn watched(kind: &Kind, root: &Path, past: &Path) -> Result<Watched, String> {
     let mut updates = 0u64;
     let mut frame_ms = Vec::new();
     while app.is_running() {
-        if !lifted && began.elapsed() >= PACED_FOR {
-            app.set_live_pace(None, &ctx);
-            lifted = true;
-        }
         let dt = repaints.frame(&ctx, &mut app);
         frame_ms.push(dt.as_secs_f64() * 1e3);
         let now = (kind.shown)(&app);
@@ -630,7 +648,12 @@ fn watched(kind: &Kind, root: &Path, past: &Path) -> Result<Watched, String> {
             updates += 1;
             last = now;
         }
-        repaints.wait(dt, Duration::from_millis(50));
+        let until = (!lifted).then(|| began + PACED_FOR);
+        if !repaints.wait(dt, until) {
+            // The user's click on "full speed" (its frame is the next one).
+            app.set_live_pace(None, &ctx);
+            lifted = true;
+        }
     }
     let secs = began.elapsed().as_secs_f64();
     frame(&ctx, &mut app);
@@ -717,7 +740,7 @@ fn study_watched(root: &Path) -> Result<Watched, String> {
             updates += 1;
             last = now;
         }
-        repaints.wait(dt, Duration::from_millis(50));
+        repaints.wait(dt, None);
     }
     let secs = began.elapsed().as_secs_f64();
     frame(&ctx, &mut app);

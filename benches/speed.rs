@@ -376,19 +376,8 @@ fn torch_speed(python: &str, model: &str, threads: Option<usize>) -> Result<f64,
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pytorch_reference.py");
     let mut cmd = Command::new(python);
     cmd.args([script, "--model", model, "--json"]);
-    if trainlab::util::simd::level() == trainlab::util::simd::Level::Avx2 {
-        // The same instruction set for PyTorch: its own kernels (ATen), oneDNN
-        // and MKL each read a variable of their own; one the user set wins.
-        for (var, value) in [
-            ("ATEN_CPU_CAPABILITY", "avx2"),
-            ("ONEDNN_MAX_CPU_ISA", "AVX2"),
-            ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
-        ] {
-            if std::env::var_os(var).is_none() {
-                cmd.env(var, value);
-            }
-        }
-    }
+    // The same instruction set for PyTorch under TRAINLAB_SIMD=avx2.
+    speed_whole::pytorch_at_our_level(&mut cmd);
     match threads {
         Some(n) => cmd.args(["--threads", &n.to_string()]),
         None => cmd.arg("--best-threads"),

@@ -85,11 +85,13 @@ if [ $last_commit = 1 ]; then
 fi
 
 # The integration test binaries that exercise a module (every library test
-# runs for every mutant: all of them take about 13 s).
+# runs for every mutant: all of them take about 13 s). `faults` fills a disk
+# under a run (checkpoints that cannot be written); it needs root for its
+# tmpfs mounts and skips itself otherwise.
 tests_for() {
     case "$1" in
         src/train/rl/*) echo "rl_runs" ;;
-        src/train/*)  echo "train_runs resume_runs" ;;
+        src/train/*)  echo "train_runs resume_runs faults" ;;
         src/quant/*)  echo "compress_runs" ;;
         src/study/*)  echo "study_runs" ;;
         src/data/maze/*) echo "rl_runs" ;;

@@ -133,6 +133,79 @@ fn check_reads_a_study_file_as_a_study() {
 }
 
 #[test]
+fn check_reads_a_controller_policy_as_a_policy() {
+    let good = example("lessons/policies/09_agent_policy.ron");
+    let out = trainlab().args(["check", &good]).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && stdout
+                .contains(": ok (a controller policy: Q-values over 180 state(s) x 3 action(s)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A misspelt kind is reported where it is, as a policy (not as an experiment's
+    // unknown field); a table of the wrong size is named; --set is refused.
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(&good).expect("policy");
+    let bad = dir.path().join("bad_policy.ron");
+    std::fs::write(&bad, text.replace("kind: QValues", "kind: QValuez")).expect("write");
+    let out = trainlab().arg("check").arg(&bad).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad_policy.ron:6:11: not a controller policy") && err.contains("QValuez"),
+        "{err}"
+    );
+    let torn = dir.path().join("torn_policy.ron");
+    std::fs::write(&torn, text.replacen("        [0.0, 0.0, 0.0],\n", "", 1)).expect("write");
+    let out = trainlab().arg("check").arg(&torn).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("torn_policy.ron does not fit") && err.contains("180 rows"),
+        "{err}"
+    );
+    let out = trainlab()
+        .args(["check", &good, "--set", "optimizer.lr=0.1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a controller policy"));
+}
+
+#[test]
+fn check_accepts_every_file_in_experiments_but_broken() {
+    fn ron_files(dir: &Path, into: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                ron_files(&path, into);
+            } else if path.extension().is_some_and(|e| e == "ron") {
+                into.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    ron_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"),
+        &mut files,
+    );
+    assert!(files.len() >= 40, "{} files", files.len());
+    for path in files {
+        let out = trainlab().arg("check").arg(&path).output().expect("runs");
+        let broken = path.file_name().is_some_and(|n| n == "broken.ron");
+        assert_eq!(
+            out.status.success(),
+            !broken,
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn bad_override_is_exit_2() {
     check_refuses("mnist_mlp.ron", "optimizer.lr=-1", "optimizer.lr");
 }

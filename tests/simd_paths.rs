@@ -1,18 +1,24 @@
 //! The hand-written kernels' lower SIMD levels, forced with `TRAINLAB_SIMD`, train
 //! the same models as the default (best) level: a char-LSTM, a char-GRU (skinny
-//! products, vectorised cells) and the MLP (fused loss), each for a few steps
-//! through the CLI binary, with step losses equal within float rounding. On a CPU
+//! products, vectorised cells), the MLP (fused loss) and the CNN (im2col, pooling),
+//! each for a few steps through the CLI binary, with step losses equal within
+//! float rounding. On a CPU
 //! without a level the variable falls back to the best one, and the runs agree
 //! trivially.
 
 use std::process::Command;
 
 /// (experiment file, its `--set` overrides): a few steps of each model.
-const RUNS: [(&str, &[&str]); 3] = [
+const RUNS: [(&str, &[&str]); 4] = [
     ("text_charlm_lstm.ron", &["dataset.limit=2000"]),
     ("text_charlm_gru.ron", &["dataset.limit=2000"]),
     (
         "mnist_mlp.ron",
+        &["dataset.train_limit=640", "dataset.test_limit=64"],
+    ),
+    // The CNN: im2col and the vectorised 2x2 pooling (`model/kernels/`).
+    (
+        "mnist_cnn.ron",
         &["dataset.train_limit=640", "dataset.test_limit=64"],
     ),
 ];

@@ -345,3 +345,180 @@ fn field_probes_are_answered_at_a_bounded_rate_and_the_last_shows_the_final_mode
     assert_eq!(step, summary.steps, "the last map is the final model's");
     assert!(id > 1, "it answers the newest question, {id}");
 }
+
+/// What the window shows of the run: the status bar and the curves.
+fn shown(app: &TrainlabApp) -> (String, u64, usize, usize, usize, bool) {
+    let s = &app.series;
+    (
+        s.state.label(),
+        s.last_step(),
+        s.steps.loss.len(),
+        s.evals.len(),
+        s.log.len(),
+        s.summary.is_some(),
+    )
+}
+
+/// Frames drawn as eframe draws them: only when something asked for one (the
+/// worker's wake, egui itself), when it is due; none in between. Until the
+/// window has no run any more; the frames drawn, and why each of those that
+/// showed nothing new was asked for.
+fn frames_as_asked(
+    h: &mut Harness<'_, TrainlabApp>,
+    asked: &std::sync::mpsc::Receiver<Duration>,
+) -> (usize, Vec<String>) {
+    let (mut frames, mut idle) = (0, Vec::new());
+    let began = Instant::now();
+    while h.state().is_running() {
+        assert!(began.elapsed() < Duration::from_secs(300), "never ended");
+        // Wait for a frame to be asked for, then until it is due.
+        let mut due: Option<Instant> = None;
+        loop {
+            let wait = due.map_or(Duration::from_secs(30), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            match asked.recv_timeout(wait) {
+                Ok(delay) => {
+                    let at = Instant::now() + delay;
+                    due = Some(due.map_or(at, |d| d.min(at)));
+                }
+                Err(_) => {
+                    assert!(
+                        due.is_some(),
+                        "the run goes on ({:?}) and nothing asked for a frame in 30 s: the window went stale",
+                        h.state().series.state
+                    );
+                    break;
+                }
+            }
+        }
+        // What was asked until now is answered by this frame.
+        while asked.try_recv().is_ok() {}
+        let before = shown(h.state());
+        h.step();
+        frames += 1;
+        if shown(h.state()) == before {
+            // Why it was drawn (file:line of the requests), for the report.
+            let mut causes: Vec<String> = (h.ctx.repaint_causes().iter())
+                .map(|c| format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line))
+                .collect();
+            causes.dedup();
+            idle.push(causes.join(" "));
+        }
+    }
+    (frames, idle)
+}
+
+/// Frames as asked (see [`frames_as_asked`]) until nothing asks for one for half a
+/// second; how many.
+fn settle(h: &mut Harness<'_, TrainlabApp>, asked: &std::sync::mpsc::Receiver<Duration>) -> usize {
+    let mut frames = 0;
+    while let Ok(delay) = asked.recv_timeout(Duration::from_millis(500)) {
+        std::thread::sleep(delay.min(Duration::from_millis(500)));
+        while asked.try_recv().is_ok() {}
+        h.step();
+        frames += 1;
+        if frames > 100 {
+            break;
+        }
+    }
+    frames
+}
+
+/// The redraw policy: a run whose news comes slower than the window's frame cap
+/// (here 12 steps a second, a Step event each) gets a frame per piece of news and
+/// no frames that show nothing new (egui draws two for a repaint asked for "now";
+/// the worker's wake asks for one); and after the run ends, and after input,
+/// the window shows the final state: every step on the curve, the run finished.
+#[test]
+fn a_slow_run_draws_only_frames_with_news_and_ends_showing_its_final_state() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    app.doc.exp = Experiment {
+        name: "slow_news".into(),
+        dataset: DatasetSpec::Images(ImageDatasetSpec {
+            train_limit: Some(600),
+            test_limit: Some(100),
+            val_fraction: 0.2,
+            ..ImageDatasetSpec::default()
+        }),
+        training: TrainingSpec {
+            epochs: 2,
+            batch_size: 32,
+            log_every_steps: 1,
+            ..TrainingSpec::default()
+        },
+        ..Experiment::default()
+    };
+    app.pace.slow = true;
+    app.pace.rate = 12.0;
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1400.0, 900.0))
+        .with_max_steps(12)
+        .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app);
+    // egui's own animations (scroll bars fading in) are not what is measured.
+    h.ctx.all_styles_mut(|s| s.animation_time = 0.0);
+    let (tx, asked) = std::sync::mpsc::channel();
+    h.ctx.set_request_repaint_callback(move |info| {
+        let _ = tx.send(info.delay);
+    });
+    h.run();
+    h.get_by_label("▶ Start").click();
+    h.step();
+    assert!(h.state().is_running());
+    let (frames, idle) = frames_as_asked(&mut h, &asked);
+    let s = &h.state().series;
+    assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
+    let total = s.info.as_ref().expect("run info").total_steps;
+    assert!(total >= 25, "{total} steps");
+    assert_eq!(s.last_step(), total);
+    assert_eq!(
+        s.steps.loss.len() as u64,
+        total,
+        "every step is on the curve"
+    );
+    // Each step's news came alone (1/12 s apart), each drawn by one frame; the
+    // few frames without news are egui's own (a widget seen for the first time
+    // asks for another frame to style it: 6-9 here). A policy that let egui
+    // draw twice per wake shows about one idle frame per step besides.
+    let news = frames - idle.len();
+    println!("{frames} frames, {news} with news, {total} steps; the others asked by {idle:?}");
+    assert!(
+        news as u64 >= total / 2,
+        "{news} frames with news for {total} steps: the view was not kept live"
+    );
+    assert!(
+        idle.len() <= 12,
+        "{} of {frames} frames showed nothing new ({total} steps), asked by {idle:?}",
+        idle.len()
+    );
+    // Once the run ended the window settles: what it loads afterwards (the run
+    // list, the trained model for the other tabs) asks for a few frames, then
+    // nothing asks for more.
+    let settled = settle(&mut h, &asked);
+    assert!(
+        settled <= 20,
+        "{settled} frames after the run ended: it keeps drawing"
+    );
+    let status = format!("step {total} / {total}");
+    assert!(
+        h.query_by_label(&status).is_some(),
+        "the status bar: {status}"
+    );
+    assert!(
+        h.query_by_label("⏺ finished").is_some(),
+        "the status bar says finished"
+    );
+    // Input: another tab and back; the final state is still what it shows.
+    h.get_by_label("Data").click();
+    h.step();
+    h.get_by_label("Curves").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label(&status).is_some(), "after input: {status}");
+    assert!(
+        h.query_by_label("⏺ finished").is_some(),
+        "after input: finished"
+    );
+    assert_eq!(h.state().series.steps.loss.len() as u64, total);
+}

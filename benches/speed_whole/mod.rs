@@ -72,7 +72,9 @@ pub fn ours(name: &str, threads: Option<usize>) -> Result<Whole, String> {
 /// benches/pytorch_whole.py for `name`, `epochs` epochs (rounded up).
 pub fn torch(python: &str, name: &str, epochs: f64, threads: usize) -> Result<Whole, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pytorch_whole.py");
-    let o = Command::new(python)
+    let mut cmd = Command::new(python);
+    pytorch_at_our_level(&mut cmd);
+    let o = cmd
         .args([script, "--experiment", name, "--json", "--threads"])
         .arg(threads.to_string())
         .arg("--epochs")
@@ -96,6 +98,24 @@ pub fn torch(python: &str, name: &str, epochs: f64, threads: usize) -> Result<Wh
         items: num("items")?,
         epochs: epochs.ceil(),
     })
+}
+
+/// Under `TRAINLAB_SIMD=avx2`, limits the PyTorch process `cmd` to AVX2 as well:
+/// its own kernels (ATen), oneDNN and MKL each read a variable of their own; one
+/// the user set wins. (trainlab's children inherit `TRAINLAB_SIMD` itself.)
+pub fn pytorch_at_our_level(cmd: &mut Command) {
+    if trainlab::util::simd::level() != trainlab::util::simd::Level::Avx2 {
+        return;
+    }
+    for (var, value) in [
+        ("ATEN_CPU_CAPABILITY", "avx2"),
+        ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+        ("MKL_ENABLE_INSTRUCTIONS", "AVX2"),
+    ] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, value);
+        }
+    }
 }
 
 /// The faster (by wall time) of [`torch`] at each of `threads`, each printed.

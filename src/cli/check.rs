@@ -1,13 +1,17 @@
 //! `trainlab check`: parse, override and validate; print the model table. A study
 //! file (one with `base:` and `search:`) is checked as a study: its base, every path
-//! and range of its space, its search.
+//! and range of its space, its search. A controller policy file (one with `table:`
+//! and `decide_every_steps:`, as a study writes `policy.ron`) is checked as a policy:
+//! parsed with file:line:col errors, then its layout and table checked.
 
 use std::process::ExitCode;
 
 use super::EXIT_BAD_INPUT;
 use super::args::CheckArgs;
 use super::table::model_table;
-use crate::spec::{Experiment, SpecError, apply_override, load_file, load_study};
+use crate::spec::{
+    Experiment, PolicyKind, SpecError, apply_override, load_file, load_policy, load_study,
+};
 
 /// Loads a file and applies `--set` overrides in order.
 pub(crate) fn load_with_overrides(
@@ -22,8 +26,12 @@ pub(crate) fn load_with_overrides(
 }
 
 pub(crate) fn check(args: &CheckArgs) -> ExitCode {
-    if looks_like_study(&args.file) {
+    let text = std::fs::read_to_string(&args.file).unwrap_or_default();
+    if looks_like_study(&text) {
         return check_study(args);
+    }
+    if looks_like_policy(&text) {
+        return check_policy(args);
     }
     match load_with_overrides(&args.file, &args.overrides) {
         Ok(exp) => {
@@ -40,8 +48,46 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
 
 /// A study file names its base experiment and its search; an experiment has
 /// neither field.
-fn looks_like_study(file: &std::path::Path) -> bool {
-    std::fs::read_to_string(file).is_ok_and(|t| t.contains("base:") && t.contains("search:"))
+fn looks_like_study(text: &str) -> bool {
+    text.contains("base:") && text.contains("search:")
+}
+
+/// A controller policy names its table and its decision interval; an experiment
+/// has neither field, and a controller study (checked first) has no table.
+fn looks_like_policy(text: &str) -> bool {
+    text.contains("table:") && text.contains("decide_every_steps:")
+}
+
+fn check_policy(args: &CheckArgs) -> ExitCode {
+    if !args.overrides.is_empty() {
+        eprintln!(
+            "error: {} is a controller policy: --set applies to experiment files (a \
+             policy is what a controller study learned)",
+            args.file.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    match load_policy(&args.file) {
+        Ok(policy) => {
+            let kind = match policy.kind {
+                PolicyKind::QValues => "Q-values",
+                PolicyKind::Preferences => "preferences",
+            };
+            println!(
+                "{}: ok (a controller policy: {kind} over {} state(s) x {} action(s), \
+                 learned from {} episode(s))",
+                args.file.display(),
+                policy.table.len(),
+                policy.actions.len(),
+                policy.history.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
 }
 
 fn check_study(args: &CheckArgs) -> ExitCode {

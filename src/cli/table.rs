@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::data::maze::{maze_for, shortest_path};
 use crate::events::{RlSummary, RunSummary};
-use crate::spec::{DatasetSpec, Experiment, dataset_io, infer_shapes, uses_model};
+use crate::spec::{DatasetSpec, Experiment, dataset_io, infer_shapes, kind_names, uses_model};
 
 /// One line per layer with its output shape and parameters, plus the total; for
 /// maze runs a line about the maze first.
@@ -62,10 +62,12 @@ pub fn model_table(exp: &Experiment) -> String {
     let mut per_token = 0;
     for (i, r) in rows.iter().enumerate() {
         total += r.params;
-        let params = match exp.model.get(i) {
-            Some(crate::spec::LayerSpec::Embedding { dim }) if text => {
-                per_token += dim;
-                format!("{dim}/token")
+        // A layer that reads token ids holds one vector (its output width) per
+        // token of the vocabulary.
+        let params = match (exp.model.get(i), r.output.last()) {
+            (Some(layer), Some(&width)) if text && layer.takes_tokens() => {
+                per_token += width;
+                format!("{width}/token")
             }
             _ => r.params.to_string(),
         };
@@ -82,8 +84,9 @@ pub fn model_table(exp: &Experiment) -> String {
         let _ = writeln!(
             out,
             "  parameters: {total} here, plus {per_token} per token of the vocabulary \
-             (Embedding) and the output layer, both sized when the text is read; \
-             the run's first line gives the total"
+             ({}) and the output layer, both sized when the text is read; \
+             the run's first line gives the total",
+            kind_names(|k| k.takes_tokens)
         );
     } else {
         let _ = writeln!(out, "  total parameters: {total}");
@@ -218,4 +221,28 @@ fn rl_summary_table(s: &RunSummary, rl: &RlSummary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text model's token-reading layer is counted per token of the
+    /// vocabulary (its output width), and the line under the table names it.
+    #[test]
+    fn a_text_model_counts_its_token_layer_per_token() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments/text_charlm_lstm.ron");
+        let exp = crate::spec::load_file(&path).expect("example");
+        let table = model_table(&exp);
+        let row = table
+            .lines()
+            .find(|l| l.contains("Embedding"))
+            .expect("an Embedding row");
+        assert!(row.trim_end().ends_with("64/token"), "{table}");
+        assert!(
+            table.contains("plus 64 per token of the vocabulary (Embedding) and the output layer"),
+            "{table}"
+        );
+    }
 }

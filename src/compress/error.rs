@@ -31,7 +31,10 @@ pub enum CompressError {
     #[error("maze agents are not compressed: compress an image, text or points run")]
     Maze,
     /// No layer has weights to prune.
-    #[error("the model has no prunable layer (Linear, Conv2d, LSTM, GRU, Transformer)")]
+    #[error(
+        "the model has no prunable layer ({})",
+        crate::spec::kind_names(|k| k.prunable)
+    )]
     NothingPrunable,
     /// int8 asked of a model that does not read images.
     #[error("{flag}int8 covers image models (MLPs and CNNs)")]
@@ -90,5 +93,31 @@ impl From<InferError> for CompressError {
     fn from(e: InferError) -> Self {
         // Boxed: a loading error is large and rare; the Ok path stays small.
         Self::Infer(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::KINDS;
+
+    #[test]
+    fn nothing_prunable_names_exactly_the_kinds_the_descriptors_mark_prunable() {
+        let message = CompressError::NothingPrunable.to_string();
+        let listed = message
+            .split_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .expect("a parenthesised list");
+        let named: Vec<&str> = listed
+            .split([',', ' '])
+            .filter(|w| !w.is_empty() && *w != "and")
+            .collect();
+        let prunable: Vec<&str> = KINDS
+            .iter()
+            .filter(|k| k.prunable)
+            .map(|k| k.name)
+            .collect();
+        assert!(prunable.len() >= 2, "{prunable:?}");
+        assert_eq!(named, prunable, "{message}");
     }
 }

@@ -24,6 +24,8 @@ const LABEL_MAGIC: u32 = 0x0000_0801;
 /// The body is read in growing steps up to this, so a lying header cannot make us
 /// reserve gigabytes before the data is there.
 const MAX_PREALLOC: usize = 64 << 20;
+/// Bytes read from the file at a time.
+const READ_BUFFER: usize = 256 << 10;
 
 /// What a file is supposed to hold; picks the magic number and the wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +72,12 @@ impl<'a> IdxReader<'a> {
         let got = read_up_to(&mut file, &mut head).map_err(|e| DataError::io("read", path, e))?;
         let replay = Cursor::new(head[..got].to_vec()).chain(file);
         let gzip = head[..got] == [0x1f, 0x8b];
+        // Large reads: the decoder inflates one buffer of input per call.
+        let input = BufReader::with_capacity(READ_BUFFER, replay);
         let stream: Box<dyn Read> = if gzip {
-            Box::new(GzDecoder::new(BufReader::new(replay)))
+            Box::new(GzDecoder::new(input))
         } else {
-            Box::new(BufReader::new(replay))
+            Box::new(input)
         };
         Ok(Self {
             path,
@@ -147,18 +151,39 @@ impl<'a> IdxReader<'a> {
     }
 
     /// Reads exactly `len` bytes of body and checks that nothing follows them.
-    fn body(mut self, len: usize, promised: &str) -> Result<Vec<u8>, DataError> {
-        let mut body = Vec::with_capacity(len.min(MAX_PREALLOC));
-        let limit = u64::try_from(len).unwrap_or(u64::MAX).saturating_add(1);
-        let read = (&mut self.stream).take(limit).read_to_end(&mut body);
-        read.map_err(|e| self.read_error(e))?;
+    ///
+    /// Up to `MAX_PREALLOC` bytes the body is decoded straight into one zeroed
+    /// buffer of that size: fresh pages from the allocator, written once by the
+    /// decoder (`read_to_end` into spare capacity would first zero each chunk
+    /// itself, a second pass over 47 MB for Fashion-MNIST). Beyond that it grows
+    /// as bytes arrive, so a lying header cannot reserve gigabytes.
+    fn body(self, len: usize, promised: &str) -> Result<Vec<u8>, DataError> {
+        self.body_within(len, promised, MAX_PREALLOC)
+    }
+
+    /// [`Self::body`] with `prealloc` in place of `MAX_PREALLOC` (tests use a small one).
+    fn body_within(
+        mut self,
+        len: usize,
+        promised: &str,
+        prealloc: usize,
+    ) -> Result<Vec<u8>, DataError> {
+        let mut body = vec![0u8; len.min(prealloc)];
+        let got = read_up_to(&mut self.stream, &mut body).map_err(|e| self.read_error(e))?;
+        body.truncate(got);
+        if got == prealloc && len > prealloc {
+            let rest = u64::try_from(len - prealloc).unwrap_or(u64::MAX);
+            let read = (&mut self.stream).take(rest).read_to_end(&mut body);
+            read.map_err(|e| self.read_error(e))?;
+        }
         if body.len() < len {
             return Err(self.corrupt(format!(
                 "truncated: the header promises {promised} ({len} bytes) but only {} bytes follow",
                 body.len()
             )));
         }
-        if body.len() > len {
+        let mut next = [0u8; 1];
+        if read_up_to(&mut self.stream, &mut next).map_err(|e| self.read_error(e))? > 0 {
             return Err(self.corrupt(format!(
                 "more data follows the {len} bytes the header promises ({promised})"
             )));
@@ -363,6 +388,44 @@ pub(crate) mod tests {
         b.push(3);
         expect_error(&b, read_idx_labels, "more data follows");
         expect_error(&gz(&b), read_idx_labels, "more data follows");
+    }
+
+    #[test]
+    fn a_body_longer_than_the_preallocation_grows_and_is_checked_alike() {
+        // 5 images of 3x3: 45 bytes of body, read with room for 8 up front.
+        let full = image_bytes(5, 3, 3);
+        let body = &full[16..];
+        let read = |bytes: &[u8], prealloc: usize| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let p = write(dir.path(), "i", bytes);
+            let mut r = IdxReader::open(&p, Kind::Images).expect("open");
+            r.header().expect("header");
+            r.body_within(45, "5 images of 3x3", prealloc)
+                .map_err(|e| e.to_string())
+        };
+        for prealloc in [1, 8, 44, 45, 46, 1000] {
+            for bytes in [full.clone(), gz(&full)] {
+                assert_eq!(
+                    read(&bytes, prealloc).as_deref(),
+                    Ok(body),
+                    "prealloc {prealloc}"
+                );
+            }
+            let cut = read(&full[..full.len() - 1], prealloc).expect_err("cut short");
+            assert!(
+                cut.contains("only 44 bytes follow"),
+                "prealloc {prealloc}: {cut}"
+            );
+            let mut longer = full.clone();
+            longer.push(7);
+            for bytes in [longer.clone(), gz(&longer)] {
+                let more = read(&bytes, prealloc).expect_err("one byte too many");
+                assert!(
+                    more.contains("more data follows"),
+                    "prealloc {prealloc}: {more}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! the GUI's predictor and every export read these same figures, so a model sees
 //! the same numbers wherever it runs.
 
+use std::mem::MaybeUninit;
+
 use crate::spec::ImageDataset;
 
 /// Mean and standard deviation of the training pixels (in [0, 1]) per dataset.
@@ -37,20 +39,42 @@ pub fn plane_stats(stats: &[(f32, f32)], k: usize) -> (f32, f32) {
 /// same bits; the AVX-512 and AVX2 builds only do 16 or 8 at once (a training
 /// batch is assembled this way at every step).
 pub fn standardise_plane(src: &[u8], stats: (f32, f32), dst: &mut [f32]) {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the kernel only
+    // writes initialised floats through it, so `dst` stays initialised.
+    let dst = unsafe { &mut *(std::ptr::from_mut(dst) as *mut [MaybeUninit<f32>]) };
+    standardise_uninit(src, stats, dst);
+}
+
+/// [`standardise_plane`] appending all of `src` to `dst`: the values are
+/// written once into its spare capacity, so a batch assembled image by image
+/// into `Vec::with_capacity` is never zero-filled first (3 MB per evaluation
+/// batch of 1,000 MNIST-sized images, 200 kB per training batch of 64).
+pub fn standardise_plane_onto(src: &[u8], stats: (f32, f32), dst: &mut Vec<f32>) {
+    let (old, n) = (dst.len(), src.len());
+    dst.reserve(n);
+    standardise_uninit(src, stats, &mut dst.spare_capacity_mut()[..n]);
+    // SAFETY: the `n` values after the old length were all written just above
+    // (`src` and that slice have the same length), and `reserve` made room.
+    unsafe { dst.set_len(old + n) };
+}
+
+/// The kernel of both: `dst[i] = (src[i] / 255 - mean) / std` for as many values
+/// as both hold, at the level `util::simd` picks.
+fn standardise_uninit(src: &[u8], stats: (f32, f32), dst: &mut [MaybeUninit<f32>]) {
     #[inline(always)]
-    fn body(src: &[u8], (mean, std): (f32, f32), dst: &mut [f32]) {
+    fn body(src: &[u8], (mean, std): (f32, f32), dst: &mut [MaybeUninit<f32>]) {
         for (d, &p) in dst.iter_mut().zip(src) {
-            *d = (f32::from(p) / 255.0 - mean) / std;
+            d.write((f32::from(p) / 255.0 - mean) / std);
         }
     }
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx2,fma")]
-        fn avx512(src: &[u8], stats: (f32, f32), dst: &mut [f32]) {
+        fn avx512(src: &[u8], stats: (f32, f32), dst: &mut [MaybeUninit<f32>]) {
             body(src, stats, dst)
         }
         #[target_feature(enable = "avx2,fma")]
-        fn avx2(src: &[u8], stats: (f32, f32), dst: &mut [f32]) {
+        fn avx2(src: &[u8], stats: (f32, f32), dst: &mut [MaybeUninit<f32>]) {
             body(src, stats, dst)
         }
         use crate::util::simd::{Level, level};
@@ -83,9 +107,27 @@ mod tests {
                 let src = &bytes[start..start + len];
                 let mut dst = vec![f32::NAN; len];
                 standardise_plane(src, stats, &mut dst);
-                for (&p, &d) in src.iter().zip(&dst) {
+                // Appended after what a buffer holds already, with and without room.
+                let mut onto = vec![-7.0f32; 3];
+                standardise_plane_onto(src, stats, &mut onto);
+                let mut roomy = Vec::with_capacity(len + 100);
+                standardise_plane_onto(src, stats, &mut roomy);
+                assert_eq!(onto.len(), 3 + len);
+                assert_eq!(onto[..3], [-7.0; 3], "what was there stays");
+                assert_eq!(roomy.len(), len);
+                for (k, &p) in src.iter().enumerate() {
                     let want = (f32::from(p) / 255.0 - stats.0) / stats.1;
-                    assert_eq!(d.to_bits(), want.to_bits(), "byte {p}, stats {stats:?}");
+                    for (how, d) in [
+                        ("slice", dst[k]),
+                        ("onto", onto[3 + k]),
+                        ("roomy", roomy[k]),
+                    ] {
+                        assert_eq!(
+                            d.to_bits(),
+                            want.to_bits(),
+                            "{how}: byte {p}, stats {stats:?}"
+                        );
+                    }
                 }
             }
         }

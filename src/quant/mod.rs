@@ -502,6 +502,15 @@ mod tests {
 
     /// A CNN with every layer int8 covers: Conv2d (padded and not, strided),
     /// BatchNorm, MaxPool2d, Dropout, Linear.
+    /// The model's state as copies: loading a tensor onto the one it came from
+    /// is refused.
+    fn copied_state(m: &Model) -> std::collections::HashMap<String, Tensor> {
+        m.state()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy().expect("copy")))
+            .collect()
+    }
+
     fn cnn() -> (Model, Vec<LayerSpec>) {
         let layers = vec![
             LayerSpec::Conv2d {
@@ -538,11 +547,7 @@ mod tests {
     fn a_quantised_cnn_matches_f32_and_round_trips_on_every_kernel() {
         let (m, layers) = cnn();
         // Batch-norm statistics that are not the identity, so the map is tested.
-        let mut state: std::collections::HashMap<String, Tensor> = m
-            .state()
-            .into_iter()
-            .map(|(k, v)| (k, v.copy().expect("copy")))
-            .collect();
+        let mut state = copied_state(&m);
         let dev = Device::Cpu;
         state.insert(
             "layers.1.running_mean".into(),
@@ -580,5 +585,145 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("Embedding"), "{err}");
+    }
+
+    /// Batch norm folds to scale = gamma / sqrt(var + eps) and shift = beta -
+    /// mean * scale with the layer's own eps (0.25 here, not the usual 1e-5). By
+    /// hand: var + eps = 1 and 4, so scale = [2 / 1, 0.5 / 2] = [2, 0.25] and
+    /// shift = [0.1 - 1 * 2, -0.3 + 2 * 0.25] = [-1.9, 0.2].
+    #[test]
+    fn batch_norm_folds_with_its_own_eps() {
+        let layers = vec![
+            LayerSpec::BatchNorm {
+                momentum: 0.1,
+                eps: 0.25,
+            },
+            LayerSpec::Flatten,
+            LayerSpec::Linear { out: 2 },
+        ];
+        let m = Model::build(&layers, &[2, 2, 2], 3, &Device::Cpu).expect("model");
+        let mut state = copied_state(&m);
+        let dev = Device::Cpu;
+        for (name, v) in [
+            ("weight", [2.0f32, 0.5]),
+            ("bias", [0.1, -0.3]),
+            ("running_mean", [1.0, -2.0]),
+            ("running_var", [0.75, 3.75]),
+        ] {
+            state.insert(
+                format!("layers.0.{name}"),
+                Tensor::new(&v, &dev).expect("t"),
+            );
+        }
+        m.load_state(&state, Path::new("test"))
+            .expect("loads state");
+        let q = Int8Model::quantise(&m, &layers, &[vec![1.0; 8]]).expect("quantises");
+        let QuantLayer::Affine { scale, shift } = q.layers()[0] else {
+            panic!("{:?}", q.layers()[0]);
+        };
+        for (got, want) in scale.iter().chain(shift).zip([2.0, 0.25, -1.9, 0.2]) {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "scale {scale:?}, shift {shift:?}"
+            );
+        }
+    }
+
+    /// Each int8 layer's input scale is the largest input magnitude seen in
+    /// calibration over 127; an input that is all zeros gets scale 1 (not 0).
+    #[test]
+    fn calibration_sets_the_input_scale_to_max_over_127() {
+        let (m, layers) = mlp();
+        let mut calibration = rows(3, 8);
+        calibration[1][5] = -12.7;
+        let q = Int8Model::quantise(&m, &layers, &calibration).expect("quantises");
+        let QuantLayer::Int8 { input_scale, .. } = q.layers()[1] else {
+            panic!("{:?}", q.layers()[1]);
+        };
+        assert_eq!(input_scale, 12.7f32 / 127.0);
+
+        let q = Int8Model::quantise(&m, &layers, &[vec![0.0; 64]]).expect("quantises");
+        let QuantLayer::Int8 { input_scale, .. } = q.layers()[1] else {
+            panic!("{:?}", q.layers()[1]);
+        };
+        assert_eq!(input_scale, 1.0);
+    }
+
+    /// The stored parts per layer, and their size: for the CNN, Conv2d 1 -> 6
+    /// (3x3): 54 i8 weights + 4 bytes x (6 scales + 6 biases + 1 input scale) =
+    /// 106; BatchNorm: 4 x (6 + 6) = 48; Conv2d 6 -> 5 (2x2): 120 + 4 x 11 = 164;
+    /// Linear 20 -> 10: 200 + 4 x 21 = 284. 602 in all.
+    #[test]
+    fn the_layers_stored_parts_and_their_bytes() {
+        let (m, layers) = cnn();
+        let q = Int8Model::quantise(&m, &layers, &rows(4, 6)).expect("quantises");
+        let kinds: Vec<String> = q
+            .layers()
+            .iter()
+            .map(|l| match l {
+                QuantLayer::Int8 {
+                    weights,
+                    scales,
+                    bias,
+                    ..
+                } => format!("int8 {} {} {}", weights.len(), scales.len(), bias.len()),
+                QuantLayer::Affine { scale, shift } => {
+                    format!("affine {} {}", scale.len(), shift.len())
+                }
+                QuantLayer::Float => "float".into(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "int8 54 6 6",
+                "affine 6 6",
+                "float",
+                "int8 120 5 5",
+                "float",
+                "float",
+                "float",
+                "float",
+                "int8 200 10 10"
+            ]
+        );
+        assert_eq!(q.bytes(), 602);
+    }
+
+    /// `set_kernel` chooses the kernel `kernel` reports.
+    #[test]
+    fn the_kernel_is_the_one_set() {
+        let (m, layers) = mlp();
+        let mut q = Int8Model::quantise(&m, &layers, &rows(2, 1)).expect("quantises");
+        assert_eq!(q.kernel(), Int8Kernel::detect());
+        for kernel in Int8Kernel::available() {
+            q.set_kernel(kernel);
+            assert_eq!(q.kernel(), kernel);
+        }
+    }
+
+    /// A file read for another input size is refused (its first layer's weights
+    /// do not fit 16 inputs), not loaded with misfitting weights.
+    #[test]
+    fn a_file_for_another_input_size_is_refused() {
+        let (m, layers) = mlp();
+        let q = Int8Model::quantise(&m, &layers, &rows(2, 1)).expect("quantises");
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("int8.safetensors");
+        q.save(&path).expect("saves");
+        let err = Int8Model::load(&path, &layers, &[1, 4, 4]).expect_err("misfit");
+        assert!(
+            matches!(
+                err,
+                QuantError::Misfit {
+                    index: 1,
+                    weights: 2048,
+                    scales: 32,
+                    biases: 32,
+                    inputs: 16
+                }
+            ),
+            "{err}"
+        );
     }
 }

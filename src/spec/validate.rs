@@ -6,7 +6,7 @@ use super::experiment::{
     Channels, DatasetSpec, DeviceSpec, Experiment, ImageDatasetSpec, LrDecay, OptimizerSpec,
     Precision, ResizeFilter,
 };
-use super::layers::{LayerShapeInfo, LayerSpec, Shape, infer_shapes};
+use super::layers::{LayerShapeInfo, LayerSpec, Shape, infer_shapes, kind_names};
 use super::validate_rl::{gridworld_input_size, validate_gridworld};
 
 /// Number of actions in a gridworld: up, right, down, left.
@@ -193,7 +193,10 @@ fn validate_training(exp: &Experiment) -> Result<(), ValidationError> {
         if !exp.model.iter().any(LayerSpec::prunable) {
             return Err(ValidationError::new(
                 "training.prune",
-                "the model has no prunable layer (Linear, Conv2d, LSTM, GRU, Transformer)",
+                format!(
+                    "the model has no prunable layer ({})",
+                    kind_names(|k| k.prunable)
+                ),
             ));
         }
     }
@@ -778,5 +781,339 @@ mod tests {
             let e = invalid(text);
             assert_eq!(e.field, field, "case {text}: {e}");
         }
+    }
+
+    /// A language model on the bundled words; `{..}` holds its dataset settings.
+    const LM: &str = "dataset: Text(source: Bundled(Words), tokens: Chars, \
+        task: LanguageModel(seq_len: 32, sample_every_steps: Some(100), \
+        sample: (prompt: \"\", temperature: 0.8, top_k: None, length: 60)), \
+        val_fraction: 0.1, test_fraction: 0.1), model: [Embedding(dim: 8), GRU(hidden: 8)]";
+    /// A text classifier.
+    const CLASSIFIER: &str = "dataset: Text(source: Bundled(WordLanguages), tokens: Chars, \
+        task: Classification(max_len: 16, class_weights: None), val_fraction: 0.1, \
+        test_fraction: 0.1), model: [Embedding(dim: 8), MeanPool]";
+    /// A DQN maze.
+    const DQN: &str = "dataset: Gridworld(), agent: (method: Dqn()), \
+        model: [Linear(out: 8), ReLU, Linear(out: 4)]";
+    /// A tabular maze.
+    const TABLE: &str = "dataset: Gridworld(), agent: (method: QLearning(alpha: 0.5))";
+
+    /// The playground with these dataset settings and model.
+    fn points(settings: &str, model: &str) -> String {
+        let mut fields = [
+            ("kind", "Spiral"),
+            ("samples", "500"),
+            ("noise", "0.0"),
+            ("test_fraction", "0.5"),
+            ("features", "[X1, X2]"),
+        ];
+        for set in settings.split(';').filter(|s| !s.is_empty()) {
+            let (key, value) = set.split_once(':').expect("key: value");
+            let at = fields
+                .iter()
+                .position(|(k, _)| *k == key.trim())
+                .expect("a field");
+            fields[at].1 = value.trim();
+        }
+        let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        format!("(dataset: Points({}), model: [{model}])", fields.join(", "))
+    }
+
+    /// Text with one setting changed: `key` replaced by `with` in `base`.
+    fn text(base: &str, key: &str, with: &str) -> String {
+        assert!(base.contains(key), "{key}");
+        format!("({})", base.replacen(key, with, 1))
+    }
+
+    /// Every check rejects the value just past its bound, naming the field (the
+    /// values on the bound are accepted: `accepted_at_every_bound`).
+    #[test]
+    fn rejected_just_past_every_bound_with_the_field() {
+        let mut cases: Vec<(String, &str)> = [
+            (
+                "(training: (log_every_steps: 0))",
+                "training.log_every_steps",
+            ),
+            (
+                "(training: (checkpoint: (every_epochs: Some(0))))",
+                "training.checkpoint",
+            ),
+            (
+                "(training: (eval_every_steps: Some(0)))",
+                "training.eval_every_steps",
+            ),
+            (
+                "(training: (grad_clip_norm: Some(0.0)))",
+                "training.grad_clip_norm",
+            ),
+            (
+                "(training: (grad_clip_norm: Some(inf)))",
+                "training.grad_clip_norm",
+            ),
+            (
+                "(training: (regularization: (kind: L2, rate: 0.0)))",
+                "training.regularization.rate",
+            ),
+            (
+                "(training: (regularization: (kind: L2, rate: inf)))",
+                "training.regularization.rate",
+            ),
+            (
+                "(training: (prune: (sparsity: 1.0)))",
+                "training.prune.sparsity",
+            ),
+            (
+                "(training: (prune: (sparsity: -0.1)))",
+                "training.prune.sparsity",
+            ),
+            (
+                "(model: [Flatten], training: (prune: (sparsity: 0.5)))",
+                "training.prune",
+            ),
+            (
+                "(schedule: (decay: Step(every_epochs: 1, gamma: 0.0)))",
+                "schedule.decay.gamma",
+            ),
+            (
+                "(schedule: (decay: Step(every_epochs: 1, gamma: 1.01)))",
+                "schedule.decay.gamma",
+            ),
+            (
+                "(schedule: (decay: Cosine(final_fraction: 1.01)))",
+                "schedule.decay.final_fraction",
+            ),
+            (
+                "(schedule: (decay: Cosine(final_fraction: -0.01)))",
+                "schedule.decay.final_fraction",
+            ),
+            (
+                "(schedule: (decay: Controlled(policy: \"\")))",
+                "schedule.decay.policy",
+            ),
+            (
+                "(schedule: (decay_epochs: Some(0)))",
+                "schedule.decay_epochs",
+            ),
+            (
+                "(dataset: Images(augment: (max_shift: 9)))",
+                "dataset.augment.max_shift",
+            ),
+            (
+                "(dataset: Images(train_limit: Some(0)))",
+                "dataset.train_limit",
+            ),
+            (
+                "(dataset: Images(test_limit: Some(0)))",
+                "dataset.train_limit",
+            ),
+            ("(dataset: Images(channels: Rgb))", "dataset.channels"),
+            (
+                "(dataset: Images(source: Folder(\"x\"), size: (1025, 28)))",
+                "dataset.size",
+            ),
+            (
+                "(dataset: Images(source: Folder(\"x\"), size: (28, 0)))",
+                "dataset.size",
+            ),
+            ("(optimizer: Adam(lr: inf))", "optimizer.lr"),
+            (
+                "(optimizer: Sgd(lr: 0.1, momentum: -0.1))",
+                "optimizer.momentum",
+            ),
+            ("(optimizer: Adam(lr: 0.1, beta1: 1.0))", "optimizer.beta1"),
+            ("(optimizer: AdamW(lr: 0.1, beta2: 1.0))", "optimizer.beta2"),
+            ("(optimizer: Adam(lr: 0.1, eps: 0.0))", "optimizer.eps"),
+            (
+                "(optimizer: Sgd(lr: 0.1, weight_decay: -0.1))",
+                "optimizer.weight_decay",
+            ),
+            (
+                "(optimizer: AdamW(lr: 0.1, weight_decay: inf))",
+                "optimizer.weight_decay",
+            ),
+        ]
+        .into_iter()
+        .map(|(t, f)| (t.to_string(), f))
+        .collect();
+        let tab = |tail: &str| format!("({TABLE}, {tail})");
+        cases.extend([
+            (
+                tab("training: (init_exclude: [\"0\"])"),
+                "training.init_from",
+            ),
+            (tab("training: (freeze: [\"0\"])"), "training.init_from"),
+            (tab("training: (precision: Bf16)"), "training.precision"),
+            (tab("training: (prune: (sparsity: 0.5))"), "training.prune"),
+            (
+                format!("({DQN}, training: (regularization: (kind: L1, rate: 0.1)))"),
+                "training.regularization",
+            ),
+            (
+                format!(
+                    "({}, model: [Linear(out: 8), ReLU, Linear(out: 3)])",
+                    &DQN[..DQN.find(", model").expect("model")]
+                ),
+                "model[2]",
+            ),
+            (
+                points("", "Linear(out: 1)").replacen(
+                    ", model",
+                    ", training: (precision: Bf16), model",
+                    1,
+                ),
+                "training.precision",
+            ),
+            (
+                text(
+                    LM,
+                    "val_fraction: 0.1, test_fraction: 0.1",
+                    "val_fraction: 0.5, test_fraction: 0.5",
+                ),
+                "dataset.val_fraction",
+            ),
+            (
+                text(
+                    LM,
+                    "val_fraction: 0.1, test_fraction: 0.1",
+                    "val_fraction: 0.6, test_fraction: 0.5",
+                ),
+                "dataset.val_fraction",
+            ),
+            (
+                text(LM, "val_fraction: 0.1", "val_fraction: -0.05"),
+                "dataset.val_fraction",
+            ),
+            (
+                text(LM, "test_fraction: 0.1", "test_fraction: -0.05"),
+                "dataset.val_fraction",
+            ),
+            (
+                text(LM, "tokens: Chars", "tokens: Chars, limit: Some(0)"),
+                "dataset.limit",
+            ),
+            (
+                text(LM, "seq_len: 32", "seq_len: 1"),
+                "dataset.task.seq_len",
+            ),
+            (
+                text(LM, "Some(100)", "Some(0)"),
+                "dataset.task.sample_every_steps",
+            ),
+            (
+                text(LM, "temperature: 0.8", "temperature: 0.0"),
+                "dataset.task.sample.temperature",
+            ),
+            (
+                text(LM, "temperature: 0.8", "temperature: inf"),
+                "dataset.task.sample.temperature",
+            ),
+            (
+                text(LM, "top_k: None", "top_k: Some(0)"),
+                "dataset.task.sample.top_k",
+            ),
+            (
+                text(CLASSIFIER, "max_len: 16", "max_len: 0"),
+                "dataset.task.max_len",
+            ),
+            (text(LM, "[Embedding(dim: 8), ", "["), "model[0]"),
+            (text(LM, "GRU(hidden: 8)", "MeanPool"), "model[1]"),
+            (text(CLASSIFIER, "MeanPool", "GRU(hidden: 8)"), "model[1]"),
+            (points("samples: 3", "Linear(out: 1)"), "dataset.samples"),
+            (
+                points("samples: 100001", "Linear(out: 1)"),
+                "dataset.samples",
+            ),
+            (points("noise: -0.5", "Linear(out: 1)"), "dataset.noise"),
+            (points("noise: 6.5", "Linear(out: 1)"), "dataset.noise"),
+            (
+                points("test_fraction: 0.05", "Linear(out: 1)"),
+                "dataset.test_fraction",
+            ),
+            (
+                points("test_fraction: 0.95", "Linear(out: 1)"),
+                "dataset.test_fraction",
+            ),
+            (points("features: []", "Linear(out: 1)"), "dataset.features"),
+            (
+                points("features: [X2, X1, X2]", "Linear(out: 1)"),
+                "dataset.features",
+            ),
+            (
+                points("", "Linear(out: 8), Tanh, Linear(out: 3)"),
+                "model[2]",
+            ),
+            (points("kind: Plane", "Linear(out: 2)"), "model[0]"),
+        ]);
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(text, field)| match from_ron_str(text, "t.ron") {
+                Err(crate::spec::SpecError::Invalid { error, .. }) if error.field == *field => None,
+                other => Some(format!("{text}: want {field}, got {other:?}")),
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// The values on each bound, and the settings that only some runs refuse,
+    /// are accepted where they apply.
+    #[test]
+    fn accepted_at_every_bound() {
+        let mut cases: Vec<String> = [
+            "(training: (grad_clip_norm: Some(1e-9)))",
+            "(training: (regularization: (kind: L1, rate: 1e-9)))",
+            "(training: (prune: (sparsity: 0.0)))",
+            "(schedule: (decay: Step(every_epochs: 1, gamma: 1.0)))",
+            "(schedule: (decay: Cosine(final_fraction: 1.0)))",
+            "(schedule: (decay: Cosine(final_fraction: 0.0)))",
+            "(dataset: Images(augment: (max_shift: 8), train_limit: Some(1), test_limit: Some(1)))",
+            "(dataset: Images(source: Folder(\"x\"), size: (1024, 1), test_fraction: Some(0.0)))",
+            "(dataset: Images(source: Folder(\"x\"), size: (1, 1024)))",
+            "(device: Cuda(0), model: [Conv2d(out: 4, kernel: 2), MaxPool2d(kernel: 2, stride: Some(2)), Flatten, Linear(out: 10)])",
+            "(model: [Conv2d(out: 4, kernel: 3), MaxPool2d(kernel: 3, stride: Some(2)), Flatten, Linear(out: 10)])",
+            "(optimizer: Sgd(lr: 1e-9, momentum: 0.0, weight_decay: 0.0))",
+            "(optimizer: Adam(lr: 0.1, beta1: 0.0, beta2: 0.0, eps: 1e-12))",
+            "(model: [Flatten, Linear(out: 10)])",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        cases.extend([
+            format!("({DQN})"),
+            format!("({DQN}, training: (init_exclude: [\"2\"], freeze: [\"0\"]))"),
+            format!("({TABLE})"),
+            format!("({LM})"),
+            format!("({CLASSIFIER})"),
+            text(
+                LM,
+                "val_fraction: 0.1, test_fraction: 0.1",
+                "val_fraction: 0.0, test_fraction: 0.0",
+            ),
+            text(
+                LM,
+                "val_fraction: 0.1, test_fraction: 0.1",
+                "val_fraction: 0.5, test_fraction: 0.49",
+            ),
+            text(LM, "seq_len: 32", "seq_len: 2"),
+            text(LM, "temperature: 0.8", "temperature: 1e-9"),
+            text(LM, "tokens: Chars", "tokens: Chars, limit: Some(1)"),
+            points(
+                "samples: 4; noise: 6.0; test_fraction: 0.1",
+                "Linear(out: 1)",
+            ),
+            points(
+                "samples: 100000; noise: 0.0; test_fraction: 0.9",
+                "Linear(out: 2)",
+            ),
+            points("kind: Plane; features: [X2, X1]", "Linear(out: 1)"),
+        ]);
+        let refused: Vec<String> = cases
+            .iter()
+            .filter_map(|text| {
+                from_ron_str(text, "t.ron")
+                    .err()
+                    .map(|e| format!("{text}: {e}"))
+            })
+            .collect();
+        assert!(refused.is_empty(), "{refused:#?}");
     }
 }

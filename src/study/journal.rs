@@ -356,4 +356,105 @@ mod tests {
         );
         assert_eq!(j.read().expect("read"), vec![Entry::Stopped { id: 1 }]);
     }
+
+    #[test]
+    fn a_missing_journal_is_empty_and_an_unreadable_one_an_error() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(dir.path());
+        assert_eq!(j.path(), dir.path().join("journal.jsonl"));
+        assert_eq!(j.read().expect("no journal yet"), []);
+        assert_eq!(j.read_noting().expect("no journal yet"), (vec![], None));
+        std::fs::create_dir(j.path()).expect("mkdir");
+        assert!(
+            j.read().is_err(),
+            "a journal that cannot be read is an error, not an empty study"
+        );
+    }
+
+    #[test]
+    fn whole_lines_are_appended_and_only_a_torn_last_line_is_noted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(dir.path());
+        j.append(&[Entry::Stopped { id: 1 }]).expect("append");
+        j.append(&[Entry::Stopped { id: 2 }, Entry::Stopped { id: 3 }])
+            .expect("append");
+        assert_eq!(
+            std::fs::read_to_string(j.path()).expect("read"),
+            "{\"op\":\"stopped\",\"id\":1}\n{\"op\":\"stopped\",\"id\":2}\n{\"op\":\"stopped\",\"id\":3}\n"
+        );
+        let three: Vec<Entry> = (1..=3).map(|id| Entry::Stopped { id }).collect();
+        assert_eq!(j.read_noting().expect("read"), (three.clone(), None));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(j.path())
+            .expect("open");
+        f.write_all(b"{\"op\":\"sto").expect("torn line");
+        assert_eq!(
+            j.read_noting().expect("read"),
+            (
+                three,
+                Some(format!(
+                    "{} ends in an incomplete line (a worker was killed while writing it); it is skipped",
+                    j.path().display()
+                ))
+            )
+        );
+    }
+
+    #[test]
+    fn a_fresh_lock_of_another_host_is_waited_for_and_a_stale_one_broken() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(dir.path());
+        let lock = dir.path().join("journal.lock");
+        // A process id that is not alive here: only this host's are looked up.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let gone = child.id();
+        child.wait().expect("reaped");
+        let text = format!("elsewhere {gone}\n");
+        std::fs::write(&lock, &text).expect("lock");
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| j.append(&[Entry::Stopped { id: 2 }]));
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(!waiting.is_finished(), "a fresh lock is waited for");
+            assert_eq!(std::fs::read_to_string(&lock).expect("lock"), text);
+            assert_eq!(j.read().expect("read"), []);
+            std::fs::remove_file(&lock).expect("unlock");
+            waiting
+                .join()
+                .expect("joined")
+                .expect("appended once the lock is gone");
+        });
+        assert_eq!(j.read().expect("read"), [Entry::Stopped { id: 2 }]);
+        // The same lock, last touched 40 s ago (over STALE_LOCK): broken at once.
+        std::fs::write(&lock, &text).expect("lock");
+        std::fs::File::options()
+            .write(true)
+            .open(&lock)
+            .expect("open")
+            .set_modified(SystemTime::now() - Duration::from_secs(40))
+            .expect("touch");
+        let began = std::time::Instant::now();
+        j.append(&[Entry::Stopped { id: 3 }]).expect("append");
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "waited {:?} for a stale lock",
+            began.elapsed()
+        );
+        assert_eq!(
+            j.read().expect("read"),
+            [Entry::Stopped { id: 2 }, Entry::Stopped { id: 3 }]
+        );
+        assert!(!lock.exists(), "the lock is released");
+    }
+
+    #[test]
+    fn this_process_is_its_pid_on_this_host() {
+        let me = Owner::me();
+        assert_eq!(me.pid, std::process::id());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        assert_eq!(me.host, host);
+        assert!(!me.host.is_empty());
+    }
 }

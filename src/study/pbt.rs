@@ -315,4 +315,66 @@ mod tests {
             assert!(["0.1", "0.2"].contains(&p["optimizer.weight_decay"].as_str()));
         }
     }
+
+    #[test]
+    fn past_half_the_quantile_still_moves_at_most_half_the_population() {
+        let trials: Vec<Trial> = [0.5, 0.9, 0.7, 0.2]
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| member(i, a))
+            .collect();
+        for (quantile, want) in [(0.75, vec![0, 3]), (0.5, vec![0, 3]), (0.1, vec![3])] {
+            let mut spec = study(4);
+            if let Search::Pbt { quantile: q, .. } = &mut spec.search {
+                *q = quantile;
+            }
+            let moves = moves(&trials, 1, &spec);
+            let mut losers: Vec<usize> = moves.iter().map(|m| m.id).collect();
+            losers.sort();
+            assert_eq!(losers, want, "quantile {quantile}");
+            let best: &[usize] = if want.len() == 2 { &[1, 2] } else { &[1] };
+            assert!(
+                moves.iter().all(|m| best.contains(&m.from)),
+                "quantile {quantile}: {moves:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_setting_moves_to_its_exact_neighbour_up_or_down_as_drawn() {
+        let mut space = study(2).space;
+        space.insert("optimizer.n".to_string(), Param::IntUniform(1, 100));
+        // (setting, value, after a move up, after a move down)
+        let cases = [
+            ("optimizer.weight_decay", "0.0", "0.1", "0.1"),
+            ("optimizer.weight_decay", "0.1", "0.2", "0.0"),
+            ("optimizer.weight_decay", "0.2", "0.1", "0.1"),
+            // x1.2 and x0.8, rounded
+            ("optimizer.n", "10", "12", "8"),
+            // 2.4 and 1.6 round back to 2: one step instead
+            ("optimizer.n", "2", "3", "1"),
+            // kept in range
+            ("optimizer.n", "100", "100", "80"),
+            ("optimizer.n", "1", "2", "1"),
+            // not searched: kept
+            ("optimizer.momentum", "0.9", "0.9", "0.9"),
+        ];
+        let mut rng = Rng::new(4);
+        for (path, value, up, down) in cases {
+            let mut seen = (false, false);
+            for _ in 0..16 {
+                let going_up = rng.clone().below(2) == 1;
+                let p = BTreeMap::from([(path.to_string(), value.to_string())]);
+                let got = perturbed(&p, &space, (0.8, 1.2), &mut rng);
+                let want = if going_up { up } else { down };
+                assert_eq!(got[path], want, "{path} = {value}, up: {going_up}");
+                if going_up {
+                    seen.0 = true;
+                } else {
+                    seen.1 = true;
+                }
+            }
+            assert_eq!(seen, (true, true), "{path} = {value}: both ways drawn");
+        }
+    }
 }

@@ -305,4 +305,79 @@ mod tests {
             );
         }
     }
+
+    /// The Notes an emitter sent since the last call, as (step, message).
+    fn notes(rx: &crossbeam_channel::Receiver<TrainEvent>) -> Vec<(u64, String)> {
+        rx.try_iter()
+            .filter_map(|e| match e {
+                TrainEvent::Note { step, message } => Some((step, message)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_checkpoint_is_noted_and_faults_the_run_until_one_is_written() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut em = Emitter::new(tx, 64);
+        let mut note = FailureNote::default();
+        // Written while nothing failed: written, and nothing to say.
+        assert!(note.written(Ok(true), 10, &mut em));
+        assert_eq!(notes(&rx), []);
+        // None to write (no run folder): not written, not a failure.
+        assert!(!note.written(Ok(false), 20, &mut em));
+        assert_eq!(notes(&rx), []);
+        assert_eq!(em.checkpoint_fault, None);
+        // The disk is full: not written, said in a Note, kept as the run's fault.
+        let fault = WriteFault {
+            what: "the checkpoint at step 30".into(),
+            path: "/r/checkpoints/step-0000000030".into(),
+            reason: "no space left on device".into(),
+            no_space: true,
+        };
+        assert!(!note.written(Err(CheckpointError::Write(fault.clone())), 30, &mut em));
+        assert_eq!(
+            notes(&rx),
+            [(
+                30,
+                "could not write the checkpoint at step 30 (/r/checkpoints/step-0000000030): \
+                 no space left on device; there is none older, and the next checkpoint tries again"
+                    .to_string()
+            )]
+        );
+        assert_eq!(em.checkpoint_fault.as_ref(), Some(&fault));
+        // Nothing written at the next one either (the record stopped): still failing.
+        assert!(!note.written(Ok(false), 35, &mut em));
+        assert_eq!(notes(&rx), []);
+        assert_eq!(em.checkpoint_fault.as_ref(), Some(&fault));
+        // The next one is written: the fault is gone, and a Note says so, once.
+        assert!(note.written(Ok(true), 40, &mut em));
+        assert_eq!(
+            notes(&rx),
+            [(40, "checkpoint at step 40 written".to_string())]
+        );
+        assert!(note.written(Ok(true), 50, &mut em));
+        assert_eq!(notes(&rx), []);
+        assert_eq!(em.take_faults(), []);
+        // Written, but older ones stay: written, with the reason in a Note.
+        let prune = "could not delete older checkpoints in /r/checkpoints: permission denied";
+        assert!(note.written(Err(CheckpointError::Prune(prune.into())), 60, &mut em));
+        assert_eq!(notes(&rx), [(60, prune.to_string())]);
+        // Nothing to write (a tensor unreadable): not written, noted, no file fault;
+        // the next one written says so.
+        assert!(!note.written(Err(CheckpointError::Other("no tensor".into())), 70, &mut em));
+        assert_eq!(
+            notes(&rx),
+            [(
+                70,
+                "could not make a checkpoint at step 70: no tensor".to_string()
+            )]
+        );
+        assert_eq!(em.checkpoint_fault, None);
+        assert!(note.written(Ok(true), 80, &mut em));
+        assert_eq!(
+            notes(&rx),
+            [(80, "checkpoint at step 80 written".to_string())]
+        );
+    }
 }

@@ -12,7 +12,7 @@
 use candle_core::{Device, Result, Tensor};
 
 use crate::data::ImageSet;
-use crate::data::{plane_stats, standardise_plane};
+use crate::data::{plane_stats, standardise_plane, standardise_plane_onto};
 use crate::model::{Mode, Model};
 
 /// How a split's bytes become inputs: the per-channel `(mean, std)` that
@@ -90,9 +90,15 @@ impl ImageSplit {
         let (c, h, w) = self.dims();
         let per = c * h * w;
         let n = indices.len();
-        let mut out = vec![0.0f32; n * per];
-        for (i, dst) in indices.zip(out.chunks_exact_mut(per.max(1))) {
-            self.write_image(i, self.set.image(i), dst);
+        // Filled image by image, plane by plane, as `write_image` fills a slice,
+        // but into spare capacity: the batch is written once, never zeroed first.
+        let plane = (h * w).max(1);
+        let mut out = Vec::with_capacity(n * per);
+        for i in indices {
+            for (k, s) in self.set.image(i).chunks_exact(plane).enumerate() {
+                let stats = plane_stats(&self.pixels.stats, i * c + k);
+                standardise_plane_onto(s, stats, &mut out);
+            }
         }
         Tensor::from_vec(out, (n, c, h, w), device)
     }

@@ -623,4 +623,341 @@ mod tests {
             assert_eq!(bits(&v1), bits(&v2), "{spec:?}: second moments");
         }
     }
+
+    /// The parameters after each of `steps` updates of w = [1, 2] under the
+    /// constant gradient [1, -3] (loss = sum(w * [1, -3])) times `scale`, at lr 0.1.
+    fn steps_from(
+        spec: &OptimizerSpec,
+        kernel: Kernels,
+        scale: &GradScale,
+        steps: usize,
+    ) -> Result<(Optimizer, Var, Vec<Vec<f32>>)> {
+        let w = Var::from_vec(vec![1.0f32, 2.0], 2, &Device::Cpu)?;
+        let mut opt = Optimizer::new(spec, std::slice::from_ref(&w), kernel);
+        let mut after = Vec::new();
+        for _ in 0..steps {
+            constant_step(&mut opt, &w, scale)?;
+            after.push(w.as_tensor().to_vec1::<f32>()?);
+        }
+        Ok((opt, w, after))
+    }
+
+    /// One update of `w` (two values) under the gradient [1, -3] times `scale`.
+    fn constant_step(opt: &mut Optimizer, w: &Var, scale: &GradScale) -> Result<()> {
+        let c = Tensor::new(&[1.0f32, -3.0], &Device::Cpu)?;
+        let grads = (w.as_tensor() * c)?.sum_all()?.backward()?;
+        opt.step(&grads, 0.1, scale)
+    }
+
+    fn assert_steps(got: &[Vec<f32>], want: &[[f64; 2]], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (t, (g, w)) in got.iter().zip(want).enumerate() {
+            for (x, y) in g.iter().zip(w) {
+                assert!(
+                    (f64::from(*x) - y).abs() < 2e-6,
+                    "{what}, step {}: got {g:?}, want {w:?}",
+                    t + 1
+                );
+            }
+        }
+    }
+
+    fn moment(opt: &Optimizer, key: &str) -> Result<Vec<f32>> {
+        opt.export()?[key].to_vec1::<f32>()
+    }
+
+    /// Adam with an L2 penalty (added to the gradient), lr 0.1, beta1 0.5,
+    /// beta2 0.75, eps 0.5, weight decay 0.5, gradient scale 2. By hand, step 1 of
+    /// w = 1: g = 2 * 1 + 0.5 * 1 = 2.5, m = 0.5 * 2.5 = 1.25, v = 0.25 * 2.5^2 =
+    /// 1.5625; bias-corrected m = 1.25 / 0.5 = 2.5, v = 1.5625 / 0.25 = 6.25; w =
+    /// 1 - 0.1 * 2.5 / (sqrt(6.25) + 0.5) = 1 - 0.25 / 3 = 0.9166667. Steps 2 and 3
+    /// (bias corrections 1 - 0.5^t, 1 - 0.75^t) the same way, in f64.
+    const ADAM_L2: [[f64; 2]; 3] = [
+        [0.916_666_666_666_666_6, 2.090_909_090_909_091],
+        [0.833_602_396_043_193_7, 2.181_695_119_638_925_4],
+        [0.750_892_376_583_535_7, 2.272_312_160_342_193],
+    ];
+
+    fn adam_l2() -> OptimizerSpec {
+        OptimizerSpec::Adam {
+            lr: 0.1,
+            beta1: 0.5,
+            beta2: 0.75,
+            eps: 0.5,
+            weight_decay: 0.5,
+        }
+    }
+
+    #[test]
+    fn adam_with_an_l2_penalty_takes_the_hand_computed_steps() -> Result<()> {
+        for kernel in [Kernels::Fast, Kernels::Reference] {
+            let (opt, _, got) = steps_from(&adam_l2(), kernel, &GradScale::Host(2.0), 3)?;
+            assert_steps(&got, &ADAM_L2, &format!("Adam + L2, {kernel:?}"));
+            // The moments the three steps leave (without bias correction).
+            assert_steps(
+                &[moment(&opt, "m.0")?, moment(&opt, "v.0")?],
+                &[
+                    [2.135_483_932_344_132, -4.318_212_583_726_632],
+                    [3.472_276_278_522_99, 14.143_229_544_199_574],
+                ],
+                &format!("Adam moments, {kernel:?}"),
+            );
+            assert_eq!(opt.steps(), 3);
+        }
+        Ok(())
+    }
+
+    /// AdamW: the decay multiplies the weight by 1 - lr * wd = 0.95 and stays out
+    /// of the moments. Step 1 of w = 1: g = 2, bias-corrected m = 2, v = 4, w =
+    /// 0.95 - 0.1 * 2 / (2 + 0.5) = 0.87; of w = 2: g = -6, w = 1.9 + 0.1 * 6 /
+    /// 6.5 = 1.9923077.
+    #[test]
+    fn adamw_decays_the_weights_apart_from_the_gradient() -> Result<()> {
+        let spec = OptimizerSpec::AdamW {
+            lr: 0.1,
+            beta1: 0.5,
+            beta2: 0.75,
+            eps: 0.5,
+            weight_decay: 0.5,
+        };
+        for kernel in [Kernels::Fast, Kernels::Reference] {
+            let (opt, _, got) = steps_from(&spec, kernel, &GradScale::Host(2.0), 3)?;
+            assert_steps(
+                &got,
+                &[
+                    [0.87, 1.992_307_692_307_692_3],
+                    [0.7465, 1.985],
+                    [0.629_175, 1.978_057_692_307_692_5],
+                ],
+                &format!("AdamW, {kernel:?}"),
+            );
+            // The gradient is constant and the decay is not in it: m and v are
+            // 2 and 4 (and -6, 36) times 1 - 0.5^3 and 1 - 0.75^3.
+            assert_steps(
+                &[moment(&opt, "m.0")?, moment(&opt, "v.0")?],
+                &[[1.75, -5.25], [2.3125, 20.8125]],
+                &format!("AdamW moments, {kernel:?}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// SGD at lr 0.1 with weight decay 0.25 and gradient scale 2: plain, with
+    /// momentum 0.5, and Nesterov. By hand for w = 1: g1 = 2 + 0.25 = 2.25, so
+    /// every rule but Nesterov goes to 1 - 0.225 = 0.775 (the first momentum
+    /// buffer is the gradient itself) and Nesterov to 1 - 0.1 * (2.25 + 0.5 *
+    /// 2.25) = 0.6625. Step 2 with momentum: g2 = 2 + 0.25 * 0.775 = 2.19375,
+    /// buffer 0.5 * 2.25 + 2.19375 = 3.31875, w = 0.775 - 0.331875 = 0.443125.
+    #[test]
+    fn sgd_plain_momentum_and_nesterov_take_the_hand_computed_steps() -> Result<()> {
+        let sgd = |momentum, nesterov| OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum,
+            nesterov,
+            weight_decay: 0.25,
+        };
+        let cases = [
+            (
+                sgd(0.0, false),
+                [
+                    [0.775, 2.55],
+                    [0.555_625, 3.086_25],
+                    [0.341_734_375, 3.609_093_75],
+                ],
+            ),
+            (
+                sgd(0.5, false),
+                [
+                    [0.775, 2.55],
+                    [0.443_125, 3.361_25],
+                    [0.066_109_375, 4.282_843_75],
+                ],
+            ),
+            (
+                sgd(0.5, true),
+                [
+                    [0.6625, 2.825],
+                    [0.281_406_25, 3.756_562_5],
+                    [-0.111_412_109_375, 4.716_785_156_25],
+                ],
+            ),
+        ];
+        for (spec, want) in &cases {
+            for kernel in [Kernels::Fast, Kernels::Reference] {
+                let (_, _, got) = steps_from(spec, kernel, &GradScale::Host(2.0), 3)?;
+                assert_steps(&got, want, &format!("{spec:?}, {kernel:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A factor left on the device (clipping on a GPU) scales the gradient on
+    /// either kernel exactly as the same factor on the host does.
+    #[test]
+    fn a_device_gradient_scale_is_applied_by_both_kernels() -> Result<()> {
+        let two = GradScale::Device(Tensor::new(2.0f32, &Device::Cpu)?);
+        for kernel in [Kernels::Fast, Kernels::Reference] {
+            let (_, _, got) = steps_from(&adam_l2(), kernel, &two, 3)?;
+            assert_steps(&got, &ADAM_L2, &format!("device scale, {kernel:?}"));
+        }
+        Ok(())
+    }
+
+    /// `export` holds exactly the moments the rule keeps (none for plain SGD, the
+    /// momentum buffer for SGD with momentum, both for Adam), `import` restores
+    /// them and the step count, and the next update is then bit for bit the one
+    /// the uninterrupted optimizer makes.
+    #[test]
+    fn export_holds_the_rules_moments_and_import_continues_exactly() -> Result<()> {
+        let mut specs = every_rule().to_vec();
+        specs.push(adam_l2());
+        for spec in &specs {
+            let want: &[&str] = match spec {
+                OptimizerSpec::Sgd { momentum, .. } if *momentum == 0.0 => &[],
+                OptimizerSpec::Sgd { .. } => &["m.0"],
+                _ => &["m.0", "v.0"],
+            };
+            for kernel in [Kernels::Fast, Kernels::Reference] {
+                let what = format!("{spec:?}, {kernel:?}");
+                let (mut a, wa, _) = steps_from(spec, kernel, &GradScale::Host(2.0), 2)?;
+                assert_eq!(a.steps(), 2, "{what}");
+                let saved = a.export()?;
+                let mut keys: Vec<_> = saved.keys().map(String::as_str).collect();
+                keys.sort_unstable();
+                assert_eq!(keys, want, "{what}: exported moments");
+
+                let wb = Var::from_vec(wa.as_tensor().to_vec1::<f32>()?, 2, &Device::Cpu)?;
+                let mut b = Optimizer::new(spec, std::slice::from_ref(&wb), kernel);
+                b.import(&saved, 2)?;
+                assert_eq!(b.steps(), 2, "{what}: restored step count");
+                constant_step(&mut a, &wa, &GradScale::Host(2.0))?;
+                constant_step(&mut b, &wb, &GradScale::Host(2.0))?;
+                let bits = |w: &Var| -> Result<Vec<u32>> {
+                    Ok(w.as_tensor()
+                        .to_vec1::<f32>()?
+                        .iter()
+                        .map(|x| x.to_bits())
+                        .collect())
+                };
+                assert_eq!(bits(&wa)?, bits(&wb)?, "{what}: step after import");
+                assert_eq!(a.steps(), 3, "{what}");
+                assert_eq!(b.steps(), 3, "{what}");
+
+                let mut c = Optimizer::new(spec, std::slice::from_ref(&wb), kernel);
+                let short = HashMap::from([(
+                    "m.0".to_string(),
+                    Tensor::new(&[1.0f32, 2.0, 3.0], &Device::Cpu)?,
+                )]);
+                let err = c.import(&short, 2).expect_err("3 values for 2 weights");
+                assert!(
+                    err.to_string().contains("m.0 has 3 values"),
+                    "{what}: {err}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// PyTorch's rule: the first momentum step uses the gradient as the buffer,
+    /// whatever the buffer held (here one imported with no steps done).
+    #[test]
+    fn the_first_momentum_step_is_the_gradient_whatever_the_buffer_holds() -> Result<()> {
+        let spec = OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.5,
+            nesterov: false,
+            weight_decay: 0.25,
+        };
+        for kernel in [Kernels::Fast, Kernels::Reference] {
+            let w = Var::from_vec(vec![1.0f32, 2.0], 2, &Device::Cpu)?;
+            let mut opt = Optimizer::new(&spec, std::slice::from_ref(&w), kernel);
+            let full = HashMap::from([(
+                "m.0".to_string(),
+                Tensor::new(&[5.0f32, 5.0], &Device::Cpu)?,
+            )]);
+            opt.import(&full, 0)?;
+            constant_step(&mut opt, &w, &GradScale::Host(2.0))?;
+            assert_steps(
+                &[w.as_tensor().to_vec1::<f32>()?],
+                &[[0.775, 2.55]],
+                &format!("{kernel:?}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// `spec` is the one given, and `set_spec` changes the rule of later steps
+    /// (here: weight decay switched on after a plain step).
+    #[test]
+    fn set_spec_changes_the_rule_of_the_next_step() -> Result<()> {
+        let plain = OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        let decayed = OptimizerSpec::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.25,
+        };
+        for kernel in [Kernels::Fast, Kernels::Reference] {
+            let (mut opt, w, got) = steps_from(&plain, kernel, &GradScale::Host(2.0), 1)?;
+            assert_eq!(opt.spec(), &plain);
+            // 1 - 0.1 * 2 = 0.8, 2 + 0.1 * 6 = 2.6.
+            assert_steps(&got, &[[0.8, 2.6]], "plain");
+            opt.set_spec(decayed.clone());
+            assert_eq!(opt.spec(), &decayed);
+            constant_step(&mut opt, &w, &GradScale::Host(2.0))?;
+            // 0.8 - 0.1 * (2 + 0.25 * 0.8) = 0.58, 2.6 - 0.1 * (-6 + 0.25 * 2.6) = 3.135.
+            assert_steps(
+                &[w.as_tensor().to_vec1::<f32>()?],
+                &[[0.58, 3.135]],
+                &format!("after set_spec, {kernel:?}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The fused kernel refuses moment buffers of another length than the
+    /// parameter (and leaves the parameter as it was) instead of updating the
+    /// shorter prefix.
+    #[test]
+    fn the_fused_update_refuses_moment_buffers_of_another_size() -> Result<()> {
+        let rule = Rule::new(&adam_l2(), 0.1, 1.0, 1);
+        let w = Var::from_vec(vec![1.0f32, 2.0], 2, &Device::Cpu)?;
+        let g = Tensor::new(&[1.0f32, -3.0], &Device::Cpu)?;
+        for (m_len, v_len) in [(1, 2), (2, 1), (3, 2), (2, 3)] {
+            let (mut m, mut v) = (vec![0.0f32; m_len], vec![0.0f32; v_len]);
+            let op = FusedUpdate {
+                rule: &rule,
+                m: RefCell::new(&mut m),
+                v: RefCell::new(&mut v),
+            };
+            let err = w
+                .as_tensor()
+                .inplace_op2(&g, &op)
+                .expect_err("buffers of another size");
+            assert!(err.to_string().contains("buffer sizes differ"), "{err}");
+            assert_eq!(w.as_tensor().to_vec1::<f32>()?, [1.0, 2.0]);
+        }
+        Ok(())
+    }
+
+    /// An empty parameter is left as it is, even where a pool has several cores
+    /// (splitting zero values into pieces would ask for pieces of size zero).
+    #[test]
+    fn an_empty_parameter_updates_on_many_cores() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        for spec in every_rule() {
+            let rule = Rule::new(&spec, 0.01, 1.0, 1);
+            let mut nothing: [f32; 0] = [];
+            let (mut m, mut v) = (nothing, nothing);
+            pool.install(|| update_split(&rule, &mut nothing, &[], &mut m, &mut v));
+        }
+    }
 }

@@ -87,6 +87,9 @@ pub fn to_points(exp: &mut Experiment, kind: PointsKind) {
     exp.training.batch_size = 10;
     exp.training.epochs = exp.training.epochs.max(200);
     exp.training.log_every_steps = 25;
+    // A playground runs hundreds of epochs of a few steps each: a checkpoint
+    // every epoch spends far more on disk writes than on training.
+    exp.training.checkpoint.every_epochs = Some(100);
 }
 
 /// Draws the rows.
@@ -202,6 +205,7 @@ mod tests {
                 "{kind:?}: {:?}",
                 crate::spec::validate(&exp)
             );
+            assert_eq!(exp.training.checkpoint.every_epochs, Some(100), "{kind:?}");
         }
     }
 

@@ -11,8 +11,13 @@
 //! last drain asks for the repaint at that time instead of now, so a run that
 //! produces something new all the time is drawn 40 times a second, not 60 (a
 //! frame's CPU time comes out of the cores training uses; input and animations
-//! still repaint at egui's own rate). Dropping a [`LiveRun`] stops the worker
-//! (the handle's contract).
+//! still repaint at egui's own rate). A wake never asks for a frame "now"
+//! (`Duration::ZERO`): egui answers such a request with two frames, the second
+//! to let things settle, and for a run whose news comes slower than 40 a second
+//! that second frame shows nothing new; a wake asks for one frame at least
+//! [`MIN_DELAY`] later instead, so every frame news draws has something new in
+//! it (the redraw policy; `tests/watching.rs` checks it). Dropping a
+//! [`LiveRun`] stops the worker (the handle's contract).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +30,9 @@ use crate::train::{RunHandle, StartOptions, start};
 
 /// Frames a second the worker's news asks for at most.
 pub const WATCH_FPS: f64 = 40.0;
+
+/// The soonest a wake asks for its frame: not zero, which egui answers with two.
+pub const MIN_DELAY: Duration = Duration::from_millis(1);
 
 /// A started run.
 pub struct LiveRun {
@@ -117,9 +125,11 @@ impl LiveRun {
 }
 
 /// How long after a wake to draw, `since` the last drain: what is left of
-/// 1/[`WATCH_FPS`] s.
+/// 1/[`WATCH_FPS`] s, and at least [`MIN_DELAY`] (one frame, not egui's two).
 fn frame_delay(since: Duration) -> Duration {
-    Duration::from_secs_f64(1.0 / WATCH_FPS).saturating_sub(since)
+    Duration::from_secs_f64(1.0 / WATCH_FPS)
+        .saturating_sub(since)
+        .max(MIN_DELAY)
 }
 
 #[cfg(test)]
@@ -131,7 +141,15 @@ mod tests {
         let frame = Duration::from_secs_f64(1.0 / WATCH_FPS);
         assert_eq!(frame_delay(Duration::ZERO), frame);
         assert_eq!(frame_delay(frame / 3), frame - frame / 3);
-        assert_eq!(frame_delay(frame), Duration::ZERO, "due: at once");
-        assert_eq!(frame_delay(Duration::from_secs(5)), Duration::ZERO);
+        assert_eq!(
+            frame_delay(frame),
+            MIN_DELAY,
+            "due: as soon as one frame can"
+        );
+        assert_eq!(frame_delay(Duration::from_secs(5)), MIN_DELAY);
+        assert!(
+            MIN_DELAY > Duration::ZERO,
+            "egui draws two frames for a zero"
+        );
     }
 }

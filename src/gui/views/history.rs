@@ -6,17 +6,16 @@
 //! save its metrics as CSV.
 //!
 //! Contract: the folder is rescanned on request and when a run ends, never per
-//! frame; overlaid runs are read from metrics.jsonl on a background [`Job`].
+//! frame; the ticks start and stop overlays, which are shared state
+//! ([`Overlays`], read on background jobs) rather than this view's own.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use egui::Ui;
 
 use crate::events::StopReason;
-use crate::gui::state::job::{Job, take_finished};
-use crate::gui::state::run_state::RunSeries;
-use crate::runs::{RunListing, files, list_runs, read_events, read_record};
+use crate::gui::state::overlay::Overlays;
+use crate::runs::{RunListing, files, list_runs, read_events};
 
 /// What the learner asked for in the history.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,20 +45,12 @@ pub fn save_metrics_csv(run_dir: &Path, path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// A run read for the overlay, and a line for the user when part of its
-/// record could not be read.
-type LoadedRun = (RunSeries, Option<String>);
-
-/// History state.
+/// History state: the listing and the learner's settings (the runs ticked for
+/// comparison are [`Overlays`]).
 #[derive(Default)]
 pub struct HistoryState {
     listing: Vec<RunListing>,
     scanned: Option<PathBuf>,
-    /// Runs overlaid on the plots, by folder.
-    pub overlay: BTreeMap<PathBuf, RunSeries>,
-    /// Runs being read: the series, and a line to show when part of the record
-    /// could not be read (a torn last line).
-    loading: Vec<(PathBuf, Job<LoadedRun>)>,
     /// Errors to report (read by the app).
     pub errors: Vec<String>,
     /// How many epochs "extend" adds (at least 1).
@@ -98,59 +89,15 @@ impl HistoryState {
         self.scanned = Some(root.to_path_buf());
     }
 
-    /// Scans once per root; takes finished loads.
+    /// Scans once per root.
     pub fn poll(&mut self, root: &Path) {
         if self.scanned.as_deref() != Some(root) {
             self.refresh(root);
         }
-        for (dir, outcome) in take_finished(&mut self.loading) {
-            match outcome {
-                Ok((series, note)) => {
-                    self.overlay.insert(dir, series);
-                    self.errors.extend(note);
-                }
-                Err(e) => self.errors.push(e),
-            }
-        }
     }
 
-    /// Whether overlaid runs are still being read.
-    pub fn is_loading(&self) -> bool {
-        !self.loading.is_empty()
-    }
-
-    /// Starts overlaying the run in `dir`.
-    pub fn add_overlay(&mut self, dir: &Path, ctx: &egui::Context) {
-        let label = dir
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        self.add_overlay_labelled(dir, &label, ctx);
-    }
-
-    /// Starts overlaying the run in `dir`, named `label` in the legend.
-    pub fn add_overlay_labelled(&mut self, dir: &Path, label: &str, ctx: &egui::Context) {
-        // Asked again (a trial still training): read it afresh.
-        self.overlay.remove(dir);
-        self.loading.retain(|(d, _)| d != dir);
-        let label = label.to_string();
-        let path = dir.to_path_buf();
-        let ctx = ctx.clone();
-        let job = Job::spawn(
-            "history",
-            move || ctx.request_repaint(),
-            move || {
-                let (events, note) = read_record(&path).map_err(|e| {
-                    anyhow::anyhow!("cannot read {}: {e}", path.join(files::METRICS).display())
-                })?;
-                Ok((RunSeries::from_events(&label, &events), note))
-            },
-        );
-        self.loading.push((dir.to_path_buf(), job));
-    }
-
-    /// Draws the table; returns what the learner chose.
-    pub fn show(&mut self, ui: &mut Ui, root: &Path) -> Option<HistoryAction> {
-        let mut action = None;
+    /// The line above the table: where the runs are, refresh, clear, extend-by.
+    fn toolbar(&mut self, ui: &mut Ui, root: &Path, overlays: &mut Overlays) {
         ui.horizontal(|ui| {
             ui.label(format!("Runs in {}", root.display()));
             if ui
@@ -160,8 +107,8 @@ impl HistoryState {
             {
                 self.refresh(root);
             }
-            if !self.overlay.is_empty() && ui.button("Clear comparison").clicked() {
-                self.overlay.clear();
+            if !overlays.is_empty() && ui.button("Clear comparison").clicked() {
+                overlays.clear();
             }
             ui.separator();
             self.extend_epochs = self.extend_epochs.max(1);
@@ -170,6 +117,18 @@ impl HistoryState {
                 .on_hover_text("How many epochs \"extend\" trains a run further.");
             ui.label("epochs");
         });
+    }
+
+    /// Draws the table, its ticks starting and stopping `overlays`; returns what
+    /// the learner chose.
+    pub fn show(
+        &mut self,
+        ui: &mut Ui,
+        root: &Path,
+        overlays: &mut Overlays,
+    ) -> Option<HistoryAction> {
+        let mut action = None;
+        self.toolbar(ui, root, overlays);
         if self.listing.is_empty() {
             ui.label("No runs yet. Every run you start is recorded here (experiment, metrics, summary, weights).");
             return None;
@@ -183,7 +142,7 @@ impl HistoryState {
                 }
                 ui.end_row();
                 for run in &self.listing {
-                    let mut on = self.overlay.contains_key(&run.dir) || self.loading.iter().any(|(d, _)| d == &run.dir);
+                    let mut on = overlays.is_ticked(&run.dir);
                     if ui.checkbox(&mut on, "").on_hover_text("Overlay this run's curves on the plots.").changed() {
                         toggled.push((run.dir.clone(), on));
                     }
@@ -259,66 +218,11 @@ impl HistoryState {
         });
         for (dir, on) in toggled {
             if on {
-                self.add_overlay(&dir, &ctx);
+                overlays.add(&dir, &ctx);
             } else {
-                self.overlay.remove(&dir);
+                overlays.remove(&dir);
             }
         }
         action
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::{StepMetrics, TrainEvent};
-
-    /// A record whose last line was cut (a run killed while writing it) still
-    /// overlays its whole lines, and the window says what was skipped.
-    #[test]
-    fn a_torn_last_line_is_skipped_and_said() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let step = |step| {
-            TrainEvent::Step(StepMetrics {
-                step,
-                epoch: 0.1,
-                loss: 1.5,
-                accuracy: 0.5,
-                lr: 1e-3,
-                samples_per_sec: 100.0,
-                steps_covered: 1,
-            })
-        };
-        let mut text = String::new();
-        for s in [1, 2] {
-            text.push_str(&serde_json::to_string(&step(s)).expect("json"));
-            text.push('\n');
-        }
-        let third = serde_json::to_string(&step(3)).expect("json");
-        text.push_str(&third[..third.len() / 2]);
-        std::fs::write(dir.path().join(files::METRICS), text).expect("write");
-
-        let ctx = egui::Context::default();
-        let mut history = HistoryState::default();
-        history.add_overlay_labelled(dir.path(), "torn", &ctx);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while history.is_loading() && std::time::Instant::now() < deadline {
-            history.poll(dir.path());
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let series = history.overlay.get(dir.path()).expect("overlaid");
-        assert_eq!(
-            series.steps.step,
-            vec![1.0, 2.0],
-            "the two whole lines, not the torn one"
-        );
-        assert!(
-            history
-                .errors
-                .iter()
-                .any(|e| e.contains("incomplete line") && e.contains(files::METRICS)),
-            "{:?}",
-            history.errors
-        );
     }
 }

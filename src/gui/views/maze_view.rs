@@ -318,13 +318,23 @@ fn walk(
     };
     let started = *state.walk_started.get_or_insert_with(Instant::now);
     let moves = p.greedy_path.len().max(1);
-    let at = (started.elapsed().as_secs_f32() * state.speed) as usize % (moves + 2);
+    let walked = started.elapsed().as_secs_f32() * state.speed;
+    let at = walked as usize % (moves + 2);
     if let Some(&cell) = p.greedy_path.get(at.min(moves - 1)) {
         let (centre, radius) = (grid.centre(cell), grid.side * 0.32);
         painter.circle_filled(centre, radius, Color32::from_rgb(250, 220, 40));
         painter.circle_stroke(centre, radius, Stroke::new(1.5, Color32::BLACK));
     }
-    ui.ctx().request_repaint();
+    // The next frame when the agent moves on, not every frame in between.
+    ui.ctx()
+        .request_repaint_after(next_move(walked, state.speed));
+}
+
+/// How long until the walk `walked` moves into (a fractional count of moves at
+/// `speed` moves a second) reaches its next whole move.
+fn next_move(walked: f32, speed: f32) -> std::time::Duration {
+    let left = (walked.floor() + 1.0 - walked).max(0.0) / speed.max(1e-3);
+    std::time::Duration::from_secs_f32(left).max(std::time::Duration::from_millis(1))
 }
 
 /// Under the maze: the colour scale, the paths' legend, and which moment of
@@ -502,6 +512,18 @@ fn legend(ui: &mut Ui, scale: f32, what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_walk_asks_for_a_frame_when_the_agent_moves_on() {
+        use std::time::Duration;
+        let close = |a: Duration, b: f32| (a.as_secs_f32() - b).abs() < 1e-4;
+        // 6 moves a second, 2.5 moves in: the third move is 1/12 s away.
+        assert!(close(next_move(2.5, 6.0), 0.5 / 6.0));
+        assert!(close(next_move(0.0, 2.0), 0.5), "{:?}", next_move(0.0, 2.0));
+        assert!(close(next_move(7.9, 10.0), 0.01));
+        assert!(next_move(3.0, 60.0) <= Duration::from_secs_f32(1.0 / 60.0 + 1e-4));
+        assert!(next_move(3.0, 60.0) >= Duration::from_millis(1));
+    }
 
     #[test]
     fn the_colour_map_is_diverging_and_safe() {

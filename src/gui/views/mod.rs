@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::class_names;
 use crate::gui::state::inspect::Inspector;
+use crate::gui::state::overlay::Overlays;
 use crate::gui::state::run_state::RunSeries;
 use crate::spec::{DatasetSpec, Experiment};
 use compress::state::CompressState;
@@ -246,6 +247,9 @@ pub struct ViewStates {
     pub curves: CurvesState,
     samples: SamplesState,
     history: HistoryState,
+    /// Past runs ticked for comparison (shared state: History, Study and Compress
+    /// tick them, Curves and Layers draw them).
+    overlays: Overlays,
     /// Test images drawn by the Confusion and Mistakes tabs, for the model of
     /// `thumbs_generation`.
     thumbs: Thumbnails,
@@ -291,31 +295,33 @@ impl ViewStates {
         }
         self.history.poll(runs_root);
         errors.append(&mut self.history.errors);
+        self.overlays.poll();
+        errors.append(&mut self.overlays.errors);
     }
 
     /// Past runs ticked for comparison.
     pub fn overlay_runs(&self) -> impl Iterator<Item = &RunSeries> {
-        self.history.overlay.values()
+        self.overlays.runs()
     }
 
     /// The Curves tab's state beside the past runs it overlays.
     pub fn curves_and_overlays(&mut self) -> (&mut CurvesState, Vec<&RunSeries>) {
-        (&mut self.curves, self.history.overlay.values().collect())
+        (&mut self.curves, self.overlays.runs().collect())
     }
 
     /// Overlays the recorded run in `dir` on the plots (loaded in the background).
     pub fn compare_run(&mut self, dir: &Path, ctx: &egui::Context) {
-        self.history.add_overlay(dir, ctx);
+        self.overlays.add(dir, ctx);
     }
 
     /// Overlays the recorded run in `dir` under the legend name `label`.
     pub fn compare_run_labelled(&mut self, dir: &Path, label: &str, ctx: &egui::Context) {
-        self.history.add_overlay_labelled(dir, label, ctx);
+        self.overlays.add_labelled(dir, label, ctx);
     }
 
     /// Whether overlaid runs are still being read.
     pub fn is_loading_overlays(&self) -> bool {
-        self.history.is_loading()
+        self.overlays.is_loading()
     }
 
     /// Rescans the run folder (after a run ends).
@@ -405,13 +411,13 @@ impl ViewStates {
                 }
             }
             Tab::History => {
-                if let Some(a) = self.history.show(ui, cx.runs_root) {
+                if let Some(a) = self.history.show(ui, cx.runs_root, &mut self.overlays) {
                     self.requests.push(a);
                 }
             }
             Tab::Log => log_view(ui, cx.series),
             Tab::Layers => {
-                let others: Vec<&RunSeries> = self.history.overlay.values().collect();
+                let others: Vec<&RunSeries> = self.overlays.runs().collect();
                 self.layers.show(ui, cx.series, &others);
             }
             Tab::PyTorch => self.pytorch.show(ui, cx.exp),

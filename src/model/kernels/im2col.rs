@@ -7,7 +7,7 @@
 //! of the output. Taps that fall into the padding read as zero; col2im adds each
 //! column entry back onto the pixel it was read from and drops padding entries.
 
-use super::activation::simd_kernel;
+use super::activation::{leveled_kernel, simd_kernel};
 
 /// Geometry of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,37 +59,63 @@ impl ConvGeometry {
     }
 }
 
-/// Fills `cols [taps, oh*ow]` from one image `[c, h, w]`.
+/// Fills `cols [taps, oh*ow]` from one image `[c, h, w]`, at the process's
+/// SIMD level.
 pub(crate) fn im2col(g: &ConvGeometry, img: &[f32], cols: &mut [f32]) {
-    let (oh, ow) = g.out_hw();
-    let p = oh * ow;
-    let mut t = 0;
-    for ci in 0..g.c {
-        let plane = &img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..g.k {
-            for kx in 0..g.k {
-                let row = &mut cols[t * p..(t + 1) * p];
-                let (lo, hi) = g.valid_ox(kx, ow);
-                for oy in 0..oh {
-                    let out = &mut row[oy * ow..(oy + 1) * ow];
-                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                    if iy < 0 || iy as usize >= g.h {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
-                    if g.stride == 1 {
-                        let ix0 = lo + kx - g.pad;
-                        out[lo..hi].copy_from_slice(&src[ix0..ix0 + hi - lo]);
-                    } else {
-                        for (ox, o) in out.iter_mut().enumerate().take(hi).skip(lo) {
-                            *o = src[ox * g.stride + kx - g.pad];
+    im2col_at(crate::util::simd::level(), g, img, cols);
+}
+
+/// Copies `src` into `dst` (same length) in 8-value blocks the compiler keeps
+/// inline: im2col's rows are short (24 values for the MNIST CNN), and a library
+/// call per row cost as much as the copy.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let (db, dr) = dst.as_chunks_mut::<8>();
+    let (sb, sr) = src.as_chunks::<8>();
+    for (d, s) in db.iter_mut().zip(sb) {
+        *d = *s;
+    }
+    for (d, s) in dr.iter_mut().zip(sr) {
+        *d = *s;
+    }
+}
+
+leveled_kernel! {
+    /// [`im2col`] at a given SIMD level (tests force each one).
+    pub(crate) fn im2col_at(g: &ConvGeometry, img: &[f32], cols: &mut [f32]) {
+        let (oh, ow) = g.out_hw();
+        let p = oh * ow;
+        let mut t = 0;
+        for ci in 0..g.c {
+            let plane = &img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let row = &mut cols[t * p..(t + 1) * p];
+                    let (lo, hi) = g.valid_ox(kx, ow);
+                    for oy in 0..oh {
+                        let out = &mut row[oy * ow..(oy + 1) * ow];
+                        let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                        if iy < 0 || iy as usize >= g.h {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                        // Only padded geometries have edges to clear.
+                        if lo > 0 || hi < ow {
+                            out[..lo].fill(0.0);
+                            out[hi..].fill(0.0);
+                        }
+                        if g.stride == 1 {
+                            let ix0 = lo + kx - g.pad;
+                            copy_short(&mut out[lo..hi], &src[ix0..ix0 + hi - lo]);
+                        } else {
+                            for (ox, o) in out.iter_mut().enumerate().take(hi).skip(lo) {
+                                *o = src[ox * g.stride + kx - g.pad];
+                            }
                         }
                     }
+                    t += 1;
                 }
-                t += 1;
             }
         }
     }
@@ -136,6 +162,7 @@ simd_kernel! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::simd::Level;
 
     /// The obvious definition, one value at a time.
     fn naive_im2col(g: &ConvGeometry, img: &[f32]) -> Vec<f32> {
@@ -175,6 +202,10 @@ mod tests {
             (2, 12, 30, 3, 1, 1),
             (1, 9, 20, 3, 1, 0),
             (1, 4, 10, 3, 1, 0),
+            // The MNIST CNN's second layer: 8-value blocks and no remainder, and
+            // an odd width with one.
+            (3, 26, 26, 3, 1, 0),
+            (2, 13, 29, 3, 1, 0),
         ];
         for (c, h, w, k, stride, pad) in cases {
             let g = ConvGeometry {
@@ -187,8 +218,11 @@ mod tests {
             };
             let img: Vec<f32> = (0..g.image_len()).map(|i| i as f32 + 1.0).collect();
             let mut cols = vec![f32::NAN; g.taps() * g.positions()];
-            im2col(&g, &img, &mut cols);
-            assert_eq!(cols, naive_im2col(&g, &img), "im2col {g:?}");
+            for level in [Level::Avx512, Level::Avx2, Level::Portable] {
+                cols.fill(f32::NAN);
+                im2col_at(level, &g, &img, &mut cols);
+                assert_eq!(cols, naive_im2col(&g, &img), "im2col {g:?} at {level:?}");
+            }
             // Adjoint: <im2col(x), y> == <x, col2im(y)> for any y.
             let y: Vec<f32> = (0..cols.len()).map(|i| (i % 7) as f32 - 3.0).collect();
             let mut back = vec![0.0; g.image_len()];

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::leveled_kernel;
 use super::cpu_data::{f32_slice, storage_f32};
 
 /// Planes handed to one rayon task: small planes are cheap, so batch them.
@@ -87,6 +88,18 @@ pub(crate) fn pool_plane(
     if (k, stride) == (2, 2) {
         return pool_plane_2x2(x, w, (oh, ow), out, arg);
     }
+    pool_plane_general(x, (h, w), (k, stride), out, arg);
+}
+
+/// [`pool_plane`] for any window and stride, one window at a time.
+fn pool_plane_general(
+    x: &[f32],
+    (h, w): (usize, usize),
+    (k, stride): (usize, usize),
+    out: &mut [f32],
+    arg: &mut [u32],
+) {
+    let (oh, ow) = pooled_hw((h, w), (k, stride));
     for oy in 0..oh {
         for ox in 0..ow {
             let mut best = oy * stride * w + ox * stride;
@@ -104,33 +117,52 @@ pub(crate) fn pool_plane(
     }
 }
 
-/// The common 2x2, stride 2 window without branches: the same choice as the
-/// general loop (first maximum on ties, NaN wins), as selects the compiler can
-/// keep in registers.
+/// The common 2x2, stride 2 window at the process's SIMD level.
 fn pool_plane_2x2(x: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32], arg: &mut [u32]) {
-    #[inline(always)]
-    fn take(v: f32, best: f32) -> bool {
-        v > best || (v.is_nan() && !best.is_nan())
-    }
-    for oy in 0..oh {
-        let top = &x[2 * oy * w..2 * oy * w + 2 * ow];
-        let bottom = &x[(2 * oy + 1) * w..(2 * oy + 1) * w + 2 * ow];
-        let out = &mut out[oy * ow..(oy + 1) * ow];
-        let arg = &mut arg[oy * ow..(oy + 1) * ow];
-        for ox in 0..ow {
-            let i = 2 * ox;
-            let (mut best, mut at) = (top[i], (2 * oy * w + i) as u32);
-            for (v, idx) in [
-                (top[i + 1], 2 * oy * w + i + 1),
-                (bottom[i], (2 * oy + 1) * w + i),
-                (bottom[i + 1], (2 * oy + 1) * w + i + 1),
-            ] {
-                let t = take(v, best);
-                best = if t { v } else { best };
-                at = if t { idx as u32 } else { at };
+    pool_2x2(crate::util::simd::level(), x, w, (oh, ow), out, arg);
+}
+
+/// Whether pooled value `v` replaces the window's `best` so far: larger, or NaN
+/// over a number (so a diverging run stays visible); ties keep the first.
+#[inline(always)]
+fn takes(v: f32, best: f32) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
+leveled_kernel! {
+    /// The 2x2, stride 2 window without branches: the same choice as the
+    /// general loop (first maximum on ties, NaN wins), as selects over whole
+    /// rows of windows that vectorise (16 or 8 windows at a time).
+    pub(crate) fn pool_2x2(x: &[f32], w: usize, ohow: (usize, usize), out: &mut [f32], arg: &mut [u32]) {
+        let (oh, ow) = ohow;
+        for oy in 0..oh {
+            let r0 = 2 * oy * w;
+            let top = &x[r0..r0 + 2 * ow];
+            let bottom = &x[r0 + w..r0 + w + 2 * ow];
+            let out = &mut out[oy * ow..(oy + 1) * ow];
+            let arg = &mut arg[oy * ow..(oy + 1) * ow];
+            let (r0, w) = (r0 as u32, w as u32);
+            for (ox, (((o, a), t), b)) in out
+                .iter_mut()
+                .zip(arg.iter_mut())
+                .zip(top.chunks_exact(2))
+                .zip(bottom.chunks_exact(2))
+                .enumerate()
+            {
+                let at0 = r0 + 2 * ox as u32;
+                let (mut best, mut at) = (t[0], at0);
+                let t1 = takes(t[1], best);
+                best = if t1 { t[1] } else { best };
+                at = if t1 { at0 + 1 } else { at };
+                let b0 = takes(b[0], best);
+                best = if b0 { b[0] } else { best };
+                at = if b0 { at0 + w } else { at };
+                let b1 = takes(b[1], best);
+                best = if b1 { b[1] } else { best };
+                at = if b1 { at0 + w + 1 } else { at };
+                *o = best;
+                *a = at;
             }
-            out[ox] = best;
-            arg[ox] = at;
         }
     }
 }
@@ -295,6 +327,33 @@ mod tests {
             check_pool(&mut rng, [b, c, h, w], k, k, |x| max_pool2d_reshaped(x, k))?;
         }
         Ok(())
+    }
+
+    /// The vectorised 2x2 window at every SIMD level chooses what the general
+    /// loop chooses (ties, NaN, odd sizes).
+    #[test]
+    fn the_2x2_window_matches_the_general_loop_at_every_level() {
+        use crate::util::simd::Level;
+        let mut rng = Rng::new(8);
+        for (h, w) in [(2, 2), (5, 7), (24, 24), (9, 40), (4, 35)] {
+            // Few distinct values, so ties are common; a NaN and a -inf.
+            let mut x: Vec<f32> = (0..h * w)
+                .map(|_| (rng.f32() * 5.0).floor() - 2.0)
+                .collect();
+            x[w + 1] = f32::NAN;
+            x[h * w - 1] = f32::NEG_INFINITY;
+            let (oh, ow) = (h / 2, w / 2);
+            let (mut want, mut want_arg) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
+            pool_plane_general(&x, (h, w), (2, 2), &mut want, &mut want_arg);
+            for level in [Level::Avx512, Level::Avx2, Level::Portable] {
+                let case = format!("{h}x{w} at {level:?}");
+                let (mut got, mut arg) = (vec![7f32; oh * ow], vec![7u32; oh * ow]);
+                pool_2x2(level, &x, w, (oh, ow), &mut got, &mut arg);
+                assert_eq!(arg, want_arg, "{case}: argmax");
+                let same = |a: &f32, b: &f32| a == b || (a.is_nan() && b.is_nan());
+                assert!(got.iter().zip(&want).all(|(a, b)| same(a, b)), "{case}");
+            }
+        }
     }
 
     #[test]

@@ -236,4 +236,153 @@ mod tests {
             learner.q()[0]
         );
     }
+
+    /// A learner on a one-row maze (slip 0: a move draws no random number) whose
+    /// table and stream are set by hand.
+    fn on(row: &str, max_steps: usize, alpha: f64, q: Vec<[f32; 4]>, seed: u64) -> TabularLearner {
+        let maze = Maze::parse(&[row]).expect("valid");
+        let env = Env::new(&maze, &RewardSpec::default(), 0.0, max_steps);
+        let mut learner = TabularLearner::new(env, TabularRule::QLearning, alpha, 0.9, 0.0, 1);
+        learner
+            .restore(q, Rng::new(seed).state())
+            .expect("same maze");
+        learner
+    }
+
+    #[test]
+    fn updates_are_the_textbook_values_with_a_future() {
+        // "S.G": states 0, 1, 2 (the goal). Greedy: right, then right.
+        let q = vec![[0.0, 0.4, 0.0, 0.0], [0.0, 0.6, 0.0, 0.3], [0.0; 4]];
+        let mut learner = on("S.G", 10, 0.5, q, 7);
+        let out = learner.run_episode(0.0);
+        assert_eq!(out.length, 2);
+        assert!(out.reached_goal);
+        assert!((out.ret - 0.99).abs() < 1e-6, "-0.01 + 1: {}", out.ret);
+        // S, right: target -0.01 + 0.9 * max(Q(., .)) = 0.53; 0.4 + 0.5 * (0.53 - 0.4).
+        assert!(
+            (learner.q()[0][1] - 0.465).abs() < 1e-6,
+            "{:?}",
+            learner.q()[0]
+        );
+        // ., right onto the goal: target 1 (nothing follows); 0.6 + 0.5 * (1 - 0.6).
+        assert!(
+            (learner.q()[1][1] - 0.8).abs() < 1e-6,
+            "{:?}",
+            learner.q()[1]
+        );
+        assert_eq!(learner.q()[1][3], 0.3, "an action not taken is untouched");
+        assert_eq!(learner.q()[2], [0.0; 4]);
+    }
+
+    #[test]
+    fn an_episode_is_cut_off_after_exactly_max_steps() {
+        // Greedy "up" bumps the top wall forever (-0.01 a move): cut off after 3.
+        let mut learner = on("S.G", 3, 0.5, vec![[1.0, 0.0, 0.0, 0.0]; 3], 7);
+        let out = learner.run_episode(0.0);
+        assert_eq!(out.length, 3);
+        assert!((out.ret + 0.03).abs() < 1e-6, "three bumps: {}", out.ret);
+        assert!(!out.reached_goal);
+    }
+
+    #[test]
+    fn an_episode_ending_in_a_pit_did_not_reach_the_goal() {
+        // "XSG": greedy "left" from the start falls into the pit (state 0).
+        let mut learner = on(
+            "XSG",
+            10,
+            0.5,
+            vec![[0.0; 4], [0.0, 0.0, 0.0, 1.0], [0.0; 4]],
+            7,
+        );
+        let out = learner.run_episode(0.0);
+        assert_eq!(
+            out,
+            EpisodeOutcome {
+                ret: -1.0,
+                length: 1,
+                reached_goal: false
+            }
+        );
+        assert!(
+            matches!(
+                learner.restore(vec![[0.0; 4]; 2], [1; 4]),
+                Err(crate::train::ResumeError::QTableStates { then: 2, now: 3 })
+            ),
+            "a table of another maze is refused"
+        );
+    }
+
+    #[test]
+    fn a_draw_explores_below_the_threshold_with_its_low_two_bits() {
+        let row = [0.0, 0.0, 1.0, 0.0]; // the best action: down
+        let mut rng = Rng::new(5);
+        let mut explored = [0usize; 4];
+        for _ in 0..64 {
+            let u = rng.clone().next_u64();
+            let top = (u >> 40) as u32;
+            let mut at = rng.clone();
+            assert_eq!(
+                choose(&row, top, &mut at),
+                2,
+                "a draw at the threshold exploits"
+            );
+            let mut above = rng.clone();
+            let a = choose(&row, top + 1, &mut above);
+            assert_eq!(a, (u & 3) as usize, "a draw below it explores");
+            explored[a] += 1;
+            rng.next_u64();
+            assert_eq!(at.state(), rng.state(), "one draw a choice");
+            assert_eq!(above.state(), rng.state(), "one draw a choice");
+        }
+        assert!(explored.iter().all(|&n| n > 0), "{explored:?}");
+    }
+
+    #[test]
+    fn epsilon_is_the_share_of_the_24_bit_draws_that_explore() {
+        // Alpha 0 (set live): the table stays, greedy is "left" everywhere.
+        let q = vec![[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0], [0.0; 4]];
+        for (epsilon, threshold) in [(0.0, 0u64), (0.5, 1 << 23), (1.0, 1 << 24)] {
+            let mut learner = on("S.G", 40, 0.5, q.clone(), 3);
+            learner.set_alpha(0.0);
+            let out = learner.run_episode(epsilon);
+            // The same moves, drawn by hand: a draw for the first action and one
+            // after every move that does not end the episode (also the last).
+            let mut rng = Rng::new(3);
+            let env = learner.env().clone();
+            let (mut draws, mut explored) = (0u32, 0u32);
+            let mut pick = |rng: &mut Rng| {
+                let u = rng.next_u64();
+                draws += 1;
+                if u >> 40 < threshold {
+                    explored += 1;
+                    (u & 3) as usize
+                } else {
+                    3
+                }
+            };
+            let (mut s, mut want) = (env.start(), (0f32, 0u32, false));
+            let mut a = pick(&mut rng);
+            while want.1 < 40 {
+                let (next, r, end) = env.step(s, a, &mut rng);
+                want = (want.0 + r, want.1 + 1, end && env.is_goal(next));
+                s = next;
+                if end {
+                    break;
+                }
+                a = pick(&mut rng);
+            }
+            assert_eq!(
+                (out.ret, out.length, out.reached_goal),
+                want,
+                "epsilon {epsilon}"
+            );
+            assert_eq!(learner.rng_state(), rng.state(), "epsilon {epsilon}");
+            assert_eq!(learner.q(), q.as_slice(), "alpha 0 learns nothing");
+            match epsilon {
+                0.0 => assert_eq!(explored, 0),
+                1.0 => assert_eq!(explored, draws),
+                _ => assert!(explored > 0 && explored < draws, "{explored} of {draws}"),
+            }
+        }
+    }
 }

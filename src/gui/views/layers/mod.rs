@@ -6,10 +6,11 @@
 //! Contract: reads only `RunSeries::layer_stats` (folded in from events, or read
 //! back from `metrics.jsonl` for a History run); builds its figures from those
 //! records each frame (at most `figures::MAX_COLUMNS` columns per plot) and keeps
-//! nothing else between frames but the choices. Every plot saves as PNG/SVG; the
-//! records save as CSV.
+//! nothing else between frames but the choices ([`LayersState`], in `state.rs`).
+//! Every plot saves as PNG/SVG; the records save as CSV.
 
 pub(crate) mod figures;
+mod state;
 
 use egui::{Color32, Ui};
 use egui_plot::Plot;
@@ -19,17 +20,7 @@ use crate::events::LayerStats;
 use crate::gui::figure::plot::show_with_save_row;
 use crate::gui::state::run_state::RunSeries;
 use crate::gui::views::curves::PALETTE;
-
-/// The choices the tab keeps.
-#[derive(Debug, Default)]
-pub struct LayersState {
-    /// The run shown: None for the current run, else a History run's label.
-    source: Option<String>,
-    /// The layer whose distributions are drawn (index in the layer list).
-    layer: Option<usize>,
-    /// What the last CSV save did.
-    saved: Option<String>,
-}
+pub use state::LayersState;
 
 impl LayersState {
     /// Draws the tab for `current` or one of `others` (History runs).
