@@ -90,7 +90,7 @@ fi
 # tmpfs mounts and skips itself otherwise.
 tests_for() {
     case "$1" in
-        src/train/rl/*) echo "rl_runs" ;;
+        src/train/rl/*) echo "rl_runs resume_runs" ;;
         src/train/*)  echo "train_runs resume_runs faults" ;;
         src/quant/*)  echo "compress_runs" ;;
         src/study/*)  echo "study_runs" ;;
