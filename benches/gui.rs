@@ -640,9 +640,18 @@ fn watched(kind: &Kind, root: &Path, past: &Path) -> Result<Watched, String> {
     let mut last = (kind.shown)(&app);
     let mut updates = 0u64;
     let mut frame_ms = Vec::new();
+    // TRAINLAB_BENCH_CAUSES=1: what asked for each frame drawn (egui's record of
+    // the calls that requested it), counted, to find frames that carry no news.
+    let mut causes =
+        std::env::var_os("TRAINLAB_BENCH_CAUSES").map(|_| std::collections::HashMap::new());
     while app.is_running() {
         let dt = repaints.frame(&ctx, &mut app);
         frame_ms.push(dt.as_secs_f64() * 1e3);
+        if let Some(causes) = &mut causes {
+            for c in ctx.repaint_causes() {
+                *causes.entry(format!("{c:?}")).or_insert(0u32) += 1;
+            }
+        }
         let now = (kind.shown)(&app);
         if now != last {
             updates += 1;
@@ -656,6 +665,18 @@ fn watched(kind: &Kind, root: &Path, past: &Path) -> Result<Watched, String> {
         }
     }
     let secs = began.elapsed().as_secs_f64();
+    if let Some(causes) = causes {
+        let mut causes: Vec<_> = causes.into_iter().collect();
+        causes.sort_by_key(|c| std::cmp::Reverse(c.1));
+        eprintln!(
+            "    {}: {} frames in {secs:.2} s; asked by:",
+            kind.name,
+            frame_ms.len()
+        );
+        for (cause, n) in causes.iter().take(8) {
+            eprintln!("      {n:5}  {cause}");
+        }
+    }
     frame(&ctx, &mut app);
     let summary = app
         .series
