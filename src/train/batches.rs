@@ -53,9 +53,9 @@ impl BatchSource {
         let plane = h * w;
         let per = c * plane;
         let s = self.max_shift as isize;
-        let mut out = vec![0.0f32; chunk.len() * per];
+        let mut out = Vec::with_capacity(chunk.len() * per);
         self.shifted.resize(per, 0);
-        for (i, dst) in indices().zip(out.chunks_exact_mut(per.max(1))) {
+        for i in indices() {
             // One offset per image, the same for all its channels.
             let dy = self.rng.below(2 * s as usize + 1) as isize - s;
             let dx = self.rng.below(2 * s as usize + 1) as isize - s;
@@ -64,7 +64,7 @@ impl BatchSource {
             for (sp, dp) in planes.zip(self.shifted.chunks_exact_mut(plane.max(1))) {
                 shift_into(sp, dp, h, w, dy, dx);
             }
-            split.write_image(i, &self.shifted, dst);
+            split.append_image(i, &self.shifted, &mut out);
         }
         let x = Tensor::from_vec(out, (chunk.len(), c, h, w), device)?;
         Ok((x, y))

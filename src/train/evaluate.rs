@@ -2,7 +2,7 @@
 //! (loss, accuracy and a confusion matrix), in large batches without dropout.
 //!
 //! Contract: a split keeps its pixels as bytes on the host; a batch becomes f32
-//! only when it is assembled, standardised by `data::standardise_plane` (what
+//! only when it is assembled, standardised by `data::standardise_plane_onto` (what
 //! `data::standardise` does plane by plane), so a batch holds exactly the numbers
 //! a split standardised whole would (bit for bit), and then goes to the device.
 //! (Standardising every split up front, as before, held four times the bytes:
@@ -12,7 +12,7 @@
 use candle_core::{Device, Result, Tensor};
 
 use crate::data::ImageSet;
-use crate::data::{plane_stats, standardise_plane, standardise_plane_onto};
+use crate::data::{plane_stats, standardise_plane_onto};
 use crate::model::{Mode, Model};
 
 /// How a split's bytes become inputs: the per-channel `(mean, std)` that
@@ -30,10 +30,11 @@ impl PixelScale {
         }
     }
 
-    /// Writes plane `plane_index` (counted over the whole split, as `standardise`
-    /// counts them) of bytes `src` into `dst` as standardised values.
-    fn write_plane(&self, plane_index: usize, src: &[u8], dst: &mut [f32]) {
-        standardise_plane(src, plane_stats(&self.stats, plane_index), dst);
+    /// Appends plane `plane_index` (counted over the whole split, as `standardise`
+    /// counts them) of bytes `src` to `out` as standardised values, written once
+    /// into its spare capacity (never zero-filled first).
+    fn append_plane(&self, plane_index: usize, src: &[u8], out: &mut Vec<f32>) {
+        standardise_plane_onto(src, plane_stats(&self.stats, plane_index), out);
     }
 }
 
@@ -67,17 +68,12 @@ impl ImageSplit {
         self.set.image(i)
     }
 
-    /// Writes image `i` (its bytes, or `bytes` standing in for them, e.g. shifted)
-    /// standardised into `dst` (`pixels_per_image` values).
-    pub(crate) fn write_image(&self, i: usize, bytes: &[u8], dst: &mut [f32]) {
+    /// Appends image `i` (its bytes, or `bytes` standing in for them, e.g. shifted)
+    /// standardised to `out` (`pixels_per_image` values).
+    pub(crate) fn append_image(&self, i: usize, bytes: &[u8], out: &mut Vec<f32>) {
         let (c, h, w) = self.dims();
-        let plane = h * w;
-        for (k, (s, d)) in bytes
-            .chunks_exact(plane.max(1))
-            .zip(dst.chunks_exact_mut(plane.max(1)))
-            .enumerate()
-        {
-            self.pixels.write_plane(i * c + k, s, d);
+        for (k, s) in bytes.chunks_exact((h * w).max(1)).enumerate() {
+            self.pixels.append_plane(i * c + k, s, out);
         }
     }
 
@@ -90,15 +86,9 @@ impl ImageSplit {
         let (c, h, w) = self.dims();
         let per = c * h * w;
         let n = indices.len();
-        // Filled image by image, plane by plane, as `write_image` fills a slice,
-        // but into spare capacity: the batch is written once, never zeroed first.
-        let plane = (h * w).max(1);
         let mut out = Vec::with_capacity(n * per);
         for i in indices {
-            for (k, s) in self.set.image(i).chunks_exact(plane).enumerate() {
-                let stats = plane_stats(&self.pixels.stats, i * c + k);
-                standardise_plane_onto(s, stats, &mut out);
-            }
+            self.append_image(i, self.set.image(i), &mut out);
         }
         Tensor::from_vec(out, (n, c, h, w), device)
     }
@@ -212,8 +202,9 @@ mod tests {
         // Augmentation shifts bytes with 0 filling the border; that must be the
         // value a blank pixel had when borders were filled with -mean / std.
         for stats in [(0.1307f32, 0.3081f32), (0.2860, 0.3530), (0.5, 0.25)] {
-            let mut v = [f32::NAN];
-            PixelScale::new(&[stats]).write_plane(0, &[0], &mut v);
+            let mut v = Vec::new();
+            PixelScale::new(&[stats]).append_plane(0, &[0], &mut v);
+            assert_eq!(v.len(), 1);
             assert_eq!(v[0].to_bits(), (-stats.0 / stats.1).to_bits());
         }
     }
