@@ -134,6 +134,17 @@ if [ -n "${MUTANTS_DIR:-}" ]; then
     common+=(--dir "$MUTANTS_DIR")
 fi
 
+# cargo-mutants exits 3 when any mutant timed out, even if others were missed
+# (a timeout outranks a miss): a hang counts as caught, so the verdict is read
+# off missed.txt. Prints 2 (some missed), 0 (every mutant caught, some by a
+# hang) or the exit code unchanged (0, or an error).
+verdict() { # RC, MISSED-FILE
+    case $1 in
+        2|3) if [ -s "$2" ]; then echo 2; else echo 0; fi ;;
+        *) echo "$1" ;;
+    esac
+}
+
 run() { # NAME, cargo-mutants arguments...
     local name="$1"; shift
     echo "== cargo mutants: $name" >&2
@@ -158,6 +169,7 @@ if [ -n "$diff_file" ]; then
         run in-diff --in-diff "$diff_file" "${args[@]}" || rc=$?
     fi
     out="$base/out/in-diff/mutants.out"
+    [ $rc = 3 ] && [ -s "$out/missed.txt" ] && rc=2
     case $rc in
         0) echo "mutants: every mutant of the changed lines was caught" >&2 ;;
         1) echo "mutants: cargo-mutants could not run (bad arguments or the tree does not build)" >&2 ;;
@@ -191,8 +203,8 @@ for module in "$@"; do
     rc=0
     run "$name" --file "$module" --cargo-arg=--lib -- -- "${filter[@]}" || rc=$?
     missed="$base/out/$name/mutants.out/missed.txt"
-    if [ ${#list[@]} -gt 0 ] || [ $rc != 2 ] || [ ! -s "$missed" ]; then
-        [ $rc = 3 ] && rc=0 # caught by a hang: caught
+    rc=$(verdict $rc "$missed")
+    if [ ${#list[@]} -gt 0 ] || [ $rc != 2 ]; then
         [ $rc -gt $status ] && status=$rc
         continue
     fi
@@ -208,7 +220,7 @@ for module in "$@"; do
     done <"$missed"
     rc=0
     run "$name-wide" --file "$module" "${args[@]}" || rc=$?
-    [ $rc = 3 ] && rc=0
+    rc=$(verdict $rc "$base/out/$name-wide/mutants.out/missed.txt")
     [ $rc -gt $status ] && status=$rc
 done
 exit $status

@@ -346,8 +346,9 @@ fn field_probes_are_answered_at_a_bounded_rate_and_the_last_shows_the_final_mode
     assert!(id > 1, "it answers the newest question, {id}");
 }
 
-/// What the window shows of the run: the status bar and the curves.
-fn shown(app: &TrainlabApp) -> (String, u64, usize, usize, usize, bool) {
+/// What the window shows of the run: the status bar, the curves, the
+/// playground's field answers.
+fn shown(app: &TrainlabApp) -> (String, u64, usize, usize, usize, bool, u64) {
     let s = &app.series;
     (
         s.state.label(),
@@ -356,7 +357,29 @@ fn shown(app: &TrainlabApp) -> (String, u64, usize, usize, usize, bool) {
         s.evals.len(),
         s.log.len(),
         s.summary.is_some(),
+        app.views.playground.answers,
     )
+}
+
+/// The frames a watched run drew: how many, why each that showed nothing new
+/// was asked for, and how many widgets egui restyled. egui styles a widget by
+/// how it was in the frame before; one whose id it did not see there is styled
+/// as idle and its theme asks for another frame "now" (egui's
+/// `theme/mod.rs`), which egui draws twice: frames that show nothing new.
+#[derive(Debug, Default)]
+struct Frames {
+    drawn: usize,
+    idle: Vec<String>,
+    restyled: usize,
+}
+
+impl Frames {
+    /// Counts the requests from egui's theme among what asked for the frame just drawn.
+    fn count_restyles(&mut self, ctx: &egui::Context) {
+        self.restyled += (ctx.repaint_causes().iter())
+            .filter(|c| c.file.replace('\\', "/").ends_with("theme/mod.rs"))
+            .count();
+    }
 }
 
 /// Frames drawn as eframe draws them: only when something asked for one (the
@@ -366,8 +389,8 @@ fn shown(app: &TrainlabApp) -> (String, u64, usize, usize, usize, bool) {
 fn frames_as_asked(
     h: &mut Harness<'_, TrainlabApp>,
     asked: &std::sync::mpsc::Receiver<Duration>,
-) -> (usize, Vec<String>) {
-    let (mut frames, mut idle) = (0, Vec::new());
+) -> Frames {
+    let mut frames = Frames::default();
     let began = Instant::now();
     while h.state().is_running() {
         assert!(began.elapsed() < Duration::from_secs(300), "never ended");
@@ -396,29 +419,31 @@ fn frames_as_asked(
         while asked.try_recv().is_ok() {}
         let before = shown(h.state());
         h.step();
-        frames += 1;
+        frames.drawn += 1;
+        frames.count_restyles(&h.ctx);
         if shown(h.state()) == before {
             // Why it was drawn (file:line of the requests), for the report.
             let mut causes: Vec<String> = (h.ctx.repaint_causes().iter())
                 .map(|c| format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line))
                 .collect();
             causes.dedup();
-            idle.push(causes.join(" "));
+            frames.idle.push(causes.join(" "));
         }
     }
-    (frames, idle)
+    frames
 }
 
 /// Frames as asked (see [`frames_as_asked`]) until nothing asks for one for half a
-/// second; how many.
-fn settle(h: &mut Harness<'_, TrainlabApp>, asked: &std::sync::mpsc::Receiver<Duration>) -> usize {
-    let mut frames = 0;
+/// second (at most 100).
+fn settle(h: &mut Harness<'_, TrainlabApp>, asked: &std::sync::mpsc::Receiver<Duration>) -> Frames {
+    let mut frames = Frames::default();
     while let Ok(delay) = asked.recv_timeout(Duration::from_millis(500)) {
         std::thread::sleep(delay.min(Duration::from_millis(500)));
         while asked.try_recv().is_ok() {}
         h.step();
-        frames += 1;
-        if frames > 100 {
+        frames.drawn += 1;
+        frames.count_restyles(&h.ctx);
+        if frames.drawn > 100 {
             break;
         }
     }
@@ -466,7 +491,11 @@ fn a_slow_run_draws_only_frames_with_news_and_ends_showing_its_final_state() {
     h.get_by_label("▶ Start").click();
     h.step();
     assert!(h.state().is_running());
-    let (frames, idle) = frames_as_asked(&mut h, &asked);
+    let Frames {
+        drawn: frames,
+        idle,
+        ..
+    } = frames_as_asked(&mut h, &asked);
     let s = &h.state().series;
     assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
     let total = s.info.as_ref().expect("run info").total_steps;
@@ -495,7 +524,7 @@ fn a_slow_run_draws_only_frames_with_news_and_ends_showing_its_final_state() {
     // Once the run ended the window settles: what it loads afterwards (the run
     // list, the trained model for the other tabs) asks for a few frames, then
     // nothing asks for more.
-    let settled = settle(&mut h, &asked);
+    let settled = settle(&mut h, &asked).drawn;
     assert!(
         settled <= 20,
         "{settled} frames after the run ended: it keeps drawing"
@@ -521,4 +550,90 @@ fn a_slow_run_draws_only_frames_with_news_and_ends_showing_its_final_state() {
         "after input: finished"
     );
     assert_eq!(h.state().series.steps.loss.len() as u64, total);
+}
+
+/// An example experiment from experiments/.
+fn example(file: &str) -> Experiment {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join(file);
+    trainlab::spec::load_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// `exp` started from the workbench with `tab` open (settled first, as a window
+/// is before anyone presses Start) in slow motion at `rate` steps a second, watched on
+/// its tab with frames drawn as asked: the frames while it trained, those after
+/// it ended, and the Step events it sent.
+fn watch_paced(exp: Experiment, tab: Tab, rate: f64) -> (Frames, Frames, u64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = TrainlabApp::with_runs_root(dir.path());
+    let log_every = exp.training.log_every_steps.max(1) as u64;
+    app.doc.exp = exp;
+    app.tab = tab;
+    app.pace.slow = true;
+    app.pace.rate = rate;
+    let mut h = Harness::builder()
+        .with_size(Vec2::new(1400.0, 900.0))
+        .with_max_steps(200)
+        .build_ui_state(|ui, app: &mut TrainlabApp| app.show(ui), app);
+    h.run();
+    let (tx, asked) = std::sync::mpsc::channel();
+    h.ctx.set_request_repaint_callback(move |info| {
+        let _ = tx.send(info.delay);
+    });
+    h.get_by_label("▶ Start").click();
+    h.step();
+    assert!(h.state().is_running());
+    let training = frames_as_asked(&mut h, &asked);
+    let after = settle(&mut h, &asked);
+    let s = &h.state().series;
+    assert!(matches!(s.state, RunState::Finished(_)), "{:?}", s.state);
+    (training, after, s.last_step() / log_every)
+}
+
+/// Watching costs no frames that carry no news: starting or ending a run moves
+/// and re-ids none of the widgets that were there (the live-rate row used to
+/// appear above the whole editor when a run started and vanish when it ended,
+/// giving every widget below it a new id: 35-45 restyles, egui's two extra
+/// frames each time, and the editor's scroll bar fading in where it then
+/// overflowed), so what egui restyles is only what the run adds (the status
+/// bar's figures, the plots when the first Step arrives, the field). A text
+/// classifier on the Curves tab and a playground run on its field, each paced
+/// to about 10 Step events a second.
+#[test]
+fn a_watched_run_restyles_only_what_it_adds_and_draws_frames_for_news() {
+    let mut classifier = example("text_classify_gru.ron");
+    classifier.training.epochs = 1;
+    classifier.training.log_every_steps = 10;
+    let mut playground = example("playground_spiral.ron");
+    playground.training.epochs = 30;
+    for (name, exp, tab, rate, most) in [
+        ("text classifier", classifier, Tab::Curves, 100.0, 14),
+        ("playground", playground, Tab::Playground, 250.0, 8),
+    ] {
+        let (training, after, events) = watch_paced(exp, tab, rate);
+        let news = training.drawn - training.idle.len();
+        println!("{name}: {events} Step events; while it trained {training:?}; after {after:?}");
+        assert!(
+            news as u64 >= events / 2,
+            "{name}: {news} frames with news for {events} Step events: the view was not kept live"
+        );
+        assert!(
+            training.restyled <= most,
+            "{name}: egui restyled {} widgets new to it while the run trained (the run adds at most {most}): widgets that were there changed ids",
+            training.restyled
+        );
+        assert!(
+            training.idle.len() <= 8,
+            "{name}: {} of {} frames showed nothing new, asked by {:?}",
+            training.idle.len(),
+            training.drawn,
+            training.idle
+        );
+        assert!(
+            after.restyled <= 6,
+            "{name}: ending the run restyled {} widgets: widgets that were there changed ids",
+            after.restyled
+        );
+    }
 }

@@ -586,6 +586,10 @@ impl TrainlabApp {
     fn editor(&mut self, ui: &mut Ui) {
         let problem = validate(&self.doc.exp).err().map(|e| e.to_string());
         let state = self.series.state.clone();
+        if self.live.is_none() {
+            // The disabled live row shows the rate a run would start with.
+            self.live_lr = LiveRate::of(&self.doc.exp);
+        }
         if let Some(a) = run_controls(ui, &state, problem.as_deref(), &mut self.live_lr) {
             self.run_action(a, ui.ctx());
         }

@@ -23,6 +23,7 @@ mod test_tensors;
 
 pub use build::{Mode, Model};
 pub use dropout::seed_device;
+pub(crate) use kernels::dense_fused::backward;
 pub use kernels::fused::classification_loss;
 pub use windowed::WindowedLm;
 

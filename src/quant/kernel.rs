@@ -670,4 +670,167 @@ mod tests {
             assert_eq!(out, exact, "{kernel:?}");
         }
     }
+
+    #[test]
+    fn the_kernels_here_start_with_portable_and_detect_follows_the_simd_level() {
+        use crate::util::simd::{Level, level};
+        let all = Int8Kernel::available();
+        assert_eq!(all.first(), Some(&Int8Kernel::Portable), "{all:?}");
+        let detected = Int8Kernel::detect();
+        assert!(all.contains(&detected), "{detected:?} not in {all:?}");
+        // TRAINLAB_INT8 (when set) overrides the level; else: portable level,
+        // Portable; AVX2 level, Avx2; AVX-512 level, Vnni where the CPU has it.
+        let want = match std::env::var("TRAINLAB_INT8").ok().as_deref() {
+            Some("portable") => Some(Int8Kernel::Portable),
+            Some(_) => None,
+            None => Some(match level() {
+                Level::Portable => Int8Kernel::Portable,
+                Level::Avx512 if all.contains(&Int8Kernel::Vnni) => Int8Kernel::Vnni,
+                _ if all.contains(&Int8Kernel::Avx2) => Int8Kernel::Avx2,
+                _ => Int8Kernel::Portable,
+            }),
+        };
+        if let Some(want) = want {
+            assert_eq!(detected, want, "level {:?}", level());
+        }
+    }
+
+    #[test]
+    fn code_rows_are_whole_quads_and_only_vnni_shifts_codes() {
+        for (k, stride) in [
+            (0, 0),
+            (1, 4),
+            (3, 4),
+            (4, 4),
+            (5, 8),
+            (784, 784),
+            (785, 788),
+        ] {
+            assert_eq!(code_stride(k), stride, "{k} inputs");
+        }
+        assert_eq!(Int8Kernel::Vnni.code_bias(), 0x80);
+        assert_eq!(Int8Kernel::Avx2.code_bias(), 0);
+        assert_eq!(Int8Kernel::Portable.code_bias(), 0);
+    }
+
+    #[test]
+    fn no_inputs_or_no_outputs_leave_the_output_as_it_was() {
+        for kernel in Int8Kernel::available() {
+            // Zero inputs (rows of length 0) and three outputs.
+            let w = Packed::new(&[], 3, 0);
+            assert_eq!((w.n, w.kp), (3, 0));
+            let mut out = [7i32; 6];
+            gemm_serial(kernel, &[], &w, &mut out);
+            gemm(kernel, &[], &w, &mut out);
+            assert_eq!(out, [7; 6], "{kernel:?}");
+            // Two rows of five inputs, no outputs.
+            let w = Packed::new(&[], 0, 5);
+            let x = [1i16; 12];
+            gemm_serial(kernel, &x, &w, &mut []);
+            gemm(kernel, &x, &w, &mut []);
+        }
+    }
+
+    #[test]
+    fn an_epilogue_rescales_adds_the_bias_and_writes_f32_or_shifted_codes() {
+        // Rows 1 and 2 of a 3-row output, outputs 32..35 of 35 (the second
+        // panel): y = sum * 0.5 * scale[o] + bias[o], worked by hand.
+        let mut scales = vec![9.0f32; 35];
+        let mut bias = vec![9.0f32; 35];
+        scales[32..].copy_from_slice(&[0.25, 2.0, 1.0]);
+        bias[32..].copy_from_slice(&[0.5, -1.0, 0.0]);
+        let mut tile = [[0i32; PANEL]; TILE_ROWS];
+        tile[0][..3].copy_from_slice(&[8, -3, 100]);
+        tile[1][..3].copy_from_slice(&[-8, 5, -2]);
+        // Row 1: 8 * 0.125 + 0.5 = 1.5, -3 * 1 - 1 = -4, 100 * 0.5 = 50;
+        // row 2: -8 * 0.125 + 0.5 = -0.5, 5 * 1 - 1 = 4, -2 * 0.5 = -1.
+        let y = [[1.5f32, -4.0, 50.0], [-0.5, 4.0, -1.0]];
+        for relu in [false, true] {
+            let mut dst = vec![-7.0f32; 3 * 35];
+            let mut epi = Epilogue {
+                in_scale: 0.5,
+                scales: &scales,
+                bias: &bias,
+                relu,
+                dest: Dest::F32 {
+                    dst: &mut dst,
+                    row: 35,
+                },
+            };
+            epi.tile(1, 2, 32, 3, &tile);
+            let mut want = vec![-7.0f32; 3 * 35];
+            for (r, row) in y.iter().enumerate() {
+                for (o, &v) in row.iter().enumerate() {
+                    want[(1 + r) * 35 + 32 + o] = if relu { v.max(0.0) } else { v };
+                }
+            }
+            assert_eq!(dst, want, "relu {relu}");
+        }
+        // As the next layer's codes (inv 2: codes 3, -8, 100 and -1, 8, -2),
+        // rows of 36 bytes, stored as is or shifted by 128 (VNNI's u8 form:
+        // code ^ 0x80 is code + 128).
+        let codes = [[3i32, -8, 100], [-1, 8, -2]];
+        for shift in [0u8, 0x80] {
+            let mut dst = vec![0x55u8; 3 * 36];
+            let mut epi = Epilogue {
+                in_scale: 0.5,
+                scales: &scales,
+                bias: &bias,
+                relu: false,
+                dest: Dest::Codes {
+                    dst: &mut dst,
+                    row: 36,
+                    inv: 2.0,
+                    bias: shift,
+                },
+            };
+            epi.tile(1, 2, 32, 3, &tile);
+            let mut want = vec![0x55u8; 3 * 36];
+            for (r, row) in codes.iter().enumerate() {
+                for (o, &c) in row.iter().enumerate() {
+                    want[(1 + r) * 36 + 32 + o] = (c + i32::from(shift)).rem_euclid(256) as u8;
+                }
+            }
+            assert_eq!(dst, want, "shift {shift:#x}");
+        }
+    }
+
+    #[test]
+    fn products_of_codes_match_the_plain_sums_on_every_kernel() {
+        // gemm_codes with every byte XORed with the kernel's code_bias, rows of
+        // code_stride bytes (the tail the code 0), against plain i32 sums; 9
+        // rows (two whole tiles and one row), 37 outputs (two panels).
+        let (rows, n, k) = (9, 37, 10);
+        let (x, w, exact) = case(rows, n, k, 77);
+        let kp = padded(k);
+        let stride = code_stride(k);
+        struct Collect(Vec<i32>, usize);
+        impl TileSink for Collect {
+            fn tile(
+                &mut self,
+                r0: usize,
+                nr: usize,
+                o0: usize,
+                no: usize,
+                tile: &[[i32; PANEL]; TILE_ROWS],
+            ) {
+                for (r, t) in tile.iter().take(nr).enumerate() {
+                    let at = (r0 + r) * self.1 + o0;
+                    self.0[at..at + no].copy_from_slice(&t[..no]);
+                }
+            }
+        }
+        for kernel in Int8Kernel::available() {
+            let bias = kernel.code_bias();
+            let mut bytes = vec![bias; rows * stride];
+            for (dst, src) in bytes.chunks_mut(stride).zip(x.chunks(kp)) {
+                for (d, &v) in dst.iter_mut().zip(&src[..k]) {
+                    *d = (v as i8 as u8) ^ bias;
+                }
+            }
+            let mut sink = Collect(vec![i32::MIN; rows * n], n);
+            gemm_codes(kernel, &bytes, stride, rows, &w, &mut sink);
+            assert_eq!(sink.0, exact, "{kernel:?}");
+        }
+    }
 }

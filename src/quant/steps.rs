@@ -600,4 +600,124 @@ mod tests {
         assert_eq!(lin.int8().map(|w| w.input_scale), Some(2.0));
         assert!(Step::Identity.int8_mut().is_none());
     }
+
+    #[test]
+    fn a_linear_batch_past_one_rescale_block_gives_each_sample_its_own_outputs() {
+        // 70 samples x 3 outputs: the rescale runs in blocks of 64 rows (192
+        // values), so this crosses a block boundary at sample 64.
+        let mut q = known();
+        q.input_scale = 0.25;
+        let step = Step::Linear(q.clone());
+        let batch = 70;
+        // Codes (r * 5 + j * 3) % 17 - 8, times the input scale: exact.
+        let code = |r: usize, j: usize| ((r * 5 + j * 3) % 17) as i32 - 8;
+        let x: Vec<f32> = (0..batch * 8)
+            .map(|i| code(i / 8, i % 8) as f32 * 0.25)
+            .collect();
+        let mut want = Vec::new();
+        for r in 0..batch {
+            for o in 0..3 {
+                let acc: i32 = (0..8)
+                    .map(|j| code(r, j) * i32::from(q.weights[o * 8 + j]))
+                    .sum();
+                want.push(acc as f32 * 0.25 * q.scales[o] + q.bias[o]);
+            }
+        }
+        // Sample 0: codes -8 -5 -2 1 4 7 -7 -4 against row 0's codes
+        // 127 3 -3 0 1 -4 100 -127: -1016 - 15 + 6 + 0 + 4 - 28 - 700 + 508
+        // = -1241, times 0.25, plus 0.5.
+        assert_eq!(want[0], -309.75, "the hand sum of sample 0");
+        on_every_kernel(&step, &x, batch, &want);
+    }
+
+    #[test]
+    fn max_pooling_covers_every_channel_of_every_sample() {
+        // 3 samples x 2 channels of 2 x 4, 2 x 2 windows every 2: two maxima a plane.
+        let pool = Step::MaxPool {
+            channels: 2,
+            height: 2,
+            width: 4,
+            kernel: 2,
+            stride: 2,
+            out_h: 1,
+            out_w: 2,
+        };
+        // Plane p holds p * 10 + [0 7 1 2 / 3 4 6 5]: maxima p * 10 + 7 and p * 10 + 6.
+        let x: Vec<f32> = (0..6)
+            .flat_map(|p| [0, 7, 1, 2, 3, 4, 6, 5].map(move |v| (p * 10 + v) as f32))
+            .collect();
+        let want: Vec<f32> = (0..6)
+            .flat_map(|p| [(p * 10 + 7) as f32, (p * 10 + 6) as f32])
+            .collect();
+        assert_eq!(pool.run(&x, 3, Int8Kernel::Portable), want);
+    }
+
+    /// The convolution of `x` (`batch` samples, channels-first) summed window
+    /// by window from the file-order weights, each input an exact multiple of
+    /// the input scale.
+    fn direct_conv(w: &Int8Weights, g: &ConvGeom, x: &[f32], batch: usize) -> Vec<f32> {
+        let (c, h, wd, k) = (g.channels, g.height, g.width, g.kernel);
+        let mut want = Vec::new();
+        for sample in x.chunks(c * h * wd).take(batch) {
+            for o in 0..w.outputs {
+                for oy in 0..g.out_h {
+                    for ox in 0..g.out_w {
+                        let mut acc = 0i32;
+                        for ch in 0..c {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * g.stride + ky) as isize - g.padding as isize;
+                                    let ix = (ox * g.stride + kx) as isize - g.padding as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let v = sample[ch * h * wd + iy as usize * wd + ix as usize];
+                                    let wq = w.weights[o * c * k * k + (ch * k + ky) * k + kx];
+                                    acc += (v / w.input_scale) as i32 * i32::from(wq);
+                                }
+                            }
+                        }
+                        want.push(acc as f32 * w.input_scale * w.scales[o] + w.bias[o]);
+                    }
+                }
+            }
+        }
+        want
+    }
+
+    #[test]
+    fn same_size_and_unpadded_convolutions_match_the_direct_sum() {
+        // (channels, height, width, kernel, stride, padding): a 3 x 3 window with
+        // padding 1 over 3 x 3 (the window's right edge passes the input's at
+        // the last column), and windows with no padding at all.
+        for (c, h, w, k, stride, pad) in [(3, 3, 3, 3, 1, 1), (2, 4, 5, 2, 1, 0)] {
+            let (oh, ow) = (
+                (h + 2 * pad - k) / stride + 1,
+                (w + 2 * pad - k) / stride + 1,
+            );
+            let weights: Vec<f32> = (0..2 * c * k * k)
+                .map(|i| ((i * 5 % 13) as f32 - 6.0) * 0.05)
+                .collect();
+            let mut q = Int8Weights::quantise(&weights, c * k * k, vec![0.25, -0.5]);
+            q.input_scale = 0.5;
+            let geom = ConvGeom {
+                channels: c,
+                height: h,
+                width: w,
+                kernel: k,
+                stride,
+                padding: pad,
+                out_h: oh,
+                out_w: ow,
+            };
+            let x: Vec<f32> = (0..2 * c * h * w)
+                .map(|i| ((i * 11 % 19) as f32 - 9.0) * 0.5)
+                .collect();
+            let want = direct_conv(&q, &geom, &x, 2);
+            assert_eq!(want.len(), 2 * 2 * oh * ow);
+            let step = Step::Conv(q.channels_last(c, k), geom);
+            on_every_kernel(&step, &x, 2, &want);
+            on_every_kernel(&step, &x[..c * h * w], 1, &want[..2 * oh * ow]);
+        }
+    }
 }

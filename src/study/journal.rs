@@ -219,6 +219,12 @@ struct Lock {
 
 impl Lock {
     fn take(path: &Path) -> std::io::Result<Self> {
+        Self::take_within(path, 2 * STALE_LOCK)
+    }
+
+    /// Takes the lock, waiting while another holds it, at most `give_up` (tests
+    /// give a short one).
+    fn take_within(path: &Path, give_up: Duration) -> std::io::Result<Self> {
         let began = SystemTime::now();
         loop {
             match std::fs::OpenOptions::new()
@@ -245,7 +251,7 @@ impl Lock {
                         let _ = std::fs::remove_file(path);
                         continue;
                     }
-                    if began.elapsed().unwrap_or_default() > 2 * STALE_LOCK {
+                    if began.elapsed().unwrap_or_default() > give_up {
                         return Err(std::io::Error::other(format!(
                             "{} stays locked; if no trainlab works on this study, delete it",
                             path.display()
@@ -445,6 +451,53 @@ mod tests {
             [Entry::Stopped { id: 2 }, Entry::Stopped { id: 3 }]
         );
         assert!(!lock.exists(), "the lock is released");
+    }
+
+    /// A study folder that is gone: the lock cannot be made, and the append fails
+    /// at once with the system's error (not after waiting for a lock that is not
+    /// there).
+    #[test]
+    fn an_append_in_a_missing_folder_fails_at_once_with_the_systems_error() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let j = Journal::new(&dir.path().join("gone"));
+        let began = std::time::Instant::now();
+        let err = j
+            .append(&[Entry::Stopped { id: 1 }])
+            .expect_err("no folder to lock in");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "waited {:?} on a lock that cannot be made",
+            began.elapsed()
+        );
+    }
+
+    /// A lock that stays fresh (another host's, so not looked up here) is waited
+    /// for until the time given, then the take fails naming the lock, which is
+    /// left as it was (journal appends give 2 * STALE_LOCK).
+    #[test]
+    fn a_lock_held_past_the_time_given_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lock = dir.path().join("journal.lock");
+        let text = format!("elsewhere {}\n", std::process::id());
+        std::fs::write(&lock, &text).expect("lock");
+        let began = std::time::Instant::now();
+        let err = Lock::take_within(&lock, Duration::from_millis(300))
+            .err()
+            .expect("a lock held past the time given");
+        let waited = began.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+            "gave up after {waited:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} stays locked; if no trainlab works on this study, delete it",
+                lock.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&lock).expect("lock"), text);
     }
 
     #[test]

@@ -818,4 +818,220 @@ mod tests {
             assert!((a - b).abs() <= a.abs() / 1024.0, "{a} -> {b}");
         }
     }
+
+    /// A summary with only the figures every run has.
+    fn summary(steps: u64, reason: StopReason) -> RunSummary {
+        serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "reason": reason,
+            "steps": steps,
+            "epochs": 2.0,
+            "parameters": 1234,
+            "wall_seconds": 3.0,
+            "train_seconds": 1.5,
+            "samples_per_sec": 100.0,
+            "lr_changes": [],
+        }))
+        .expect("summary")
+    }
+
+    fn rl(episodes: u64, greedy: Option<usize>, optimal: usize) -> crate::events::RlSummary {
+        crate::events::RlSummary {
+            method: "q".into(),
+            episodes,
+            env_steps: 1000,
+            gradient_steps: 0,
+            success_rate: 0.25,
+            greedy_path_len: greedy,
+            optimal_path_len: optimal,
+            shortest_path_len: optimal,
+            optimal_return: 0.5,
+            greedy_optimal: false,
+            first_optimal_episode: None,
+            first_optimal_seconds: None,
+            env_steps_per_sec: 10.0,
+        }
+    }
+
+    fn study(search: Search, objectives: Vec<crate::spec::Objective>) -> LoadedStudy {
+        LoadedStudy {
+            spec: StudySpec {
+                name: "s".into(),
+                base: BaseSpec::Inline(Box::default()),
+                space: std::collections::BTreeMap::new(),
+                search,
+                objectives,
+                parallel: Parallel::Auto,
+                seed: 1,
+                trial_weights: Default::default(),
+            },
+            base: Default::default(),
+        }
+    }
+
+    #[test]
+    fn each_figure_is_its_summary_field_and_only_when_finite() {
+        let mut s = summary(5, StopReason::Completed);
+        s.val_accuracy = Some(0.75);
+        s.val_loss = Some(f64::INFINITY);
+        s.test_accuracy = Some(0.5);
+        s.test_loss = Some(0.125);
+        s.train_loss = Some(f64::NAN);
+        let want = [
+            (Figure::ValAccuracy, Some(0.75)),
+            (Figure::ValLoss, None),
+            (Figure::TestAccuracy, Some(0.5)),
+            (Figure::TestLoss, Some(0.125)),
+            (Figure::TrainLoss, None),
+            (Figure::BitsPerToken, None),
+            (Figure::Parameters, Some(1234.0)),
+            (Figure::TrainSeconds, Some(1.5)),
+            (Figure::SamplesPerSec, Some(100.0)),
+            (Figure::SuccessRate, None),
+            (Figure::PathRatio, None),
+        ];
+        for (f, v) in want {
+            assert_eq!(figure(&s, f), v, "{f:?}");
+        }
+        // The path ratio is the greedy path over the optimal one: 12 / 8.
+        s.rl = Some(rl(40, Some(12), 8));
+        assert_eq!(figure(&s, Figure::SuccessRate), Some(0.25));
+        assert_eq!(figure(&s, Figure::PathRatio), Some(1.5));
+        s.rl = Some(rl(40, None, 8));
+        assert_eq!(figure(&s, Figure::PathRatio), None, "no path to the goal");
+        s.rl = Some(rl(40, Some(3), 0));
+        assert_eq!(figure(&s, Figure::PathRatio), Some(3.0), "over at least 1");
+        // One value per objective, in order; shown with each figure's unit.
+        use crate::spec::Objective::{Maximize, Minimize};
+        let st = study(
+            Search::Random { trials: 1 },
+            vec![Maximize(Figure::SuccessRate), Minimize(Figure::ValLoss)],
+        );
+        assert_eq!(objective_values(&st, &s), [Some(0.25), None]);
+        assert_eq!(
+            show(&st, &[Some(0.25), None]),
+            "SuccessRate 25.00 %, ValLoss -"
+        );
+    }
+
+    #[test]
+    fn a_trial_is_finished_only_at_its_newest_checkpoint_and_not_when_stopped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run = dir.path().join("run");
+        checkpoint_at(&run, 10);
+        checkpoint_at(&run, 20);
+        let all = checkpoints::list(&run);
+        let (at10, at20) = (all[0].1.clone(), all[1].1.clone());
+        let write = |s: &RunSummary| {
+            let json = serde_json::to_vec(s).expect("json");
+            std::fs::write(run.join(crate::runs::files::SUMMARY), json).expect("write");
+        };
+        for reason in [StopReason::Completed, StopReason::EarlyStopped] {
+            let done = summary(20, reason);
+            write(&done);
+            assert_eq!(
+                finished_summary(&run, Some(&at20)),
+                Some(done),
+                "{reason:?}"
+            );
+            assert_eq!(finished_summary(&run, None), None, "no checkpoint given");
+            assert_eq!(finished_summary(&run, Some(&at10)), None, "not the newest");
+        }
+        // The run went on past its newest checkpoint (its worker died later).
+        write(&summary(30, StopReason::Completed));
+        assert_eq!(
+            finished_summary(&run, Some(&at20)),
+            None,
+            "past the checkpoint"
+        );
+        // Halted at a rung or by a signal: it trains again.
+        write(&summary(20, StopReason::Stopped));
+        assert_eq!(finished_summary(&run, Some(&at20)), None, "stopped");
+        // A gridworld run's checkpoints are numbered by episode, not step.
+        let mut episodes = summary(999, StopReason::Completed);
+        episodes.rl = Some(rl(20, Some(5), 5));
+        write(&episodes);
+        assert_eq!(finished_summary(&run, Some(&at20)), Some(episodes.clone()));
+        episodes.rl = Some(rl(21, Some(5), 5));
+        write(&episodes);
+        assert_eq!(finished_summary(&run, Some(&at20)), None, "episode 21");
+    }
+
+    #[test]
+    fn a_trial_is_the_base_named_by_its_id_with_its_settings_and_budget() {
+        assert_eq!(
+            trial_dir(Path::new("/s"), 7),
+            Path::new("/s/trials/0007"),
+            "four digits"
+        );
+        assert_eq!(
+            trial_dir(Path::new("/s"), 12345),
+            Path::new("/s/trials/12345")
+        );
+        let params = std::collections::BTreeMap::from([(
+            "training.batch_size".to_string(),
+            "17".to_string(),
+        )]);
+        let asha = Search::Asha {
+            trials: 4,
+            min_epochs: 1,
+            max_epochs: 9,
+            eta: 3,
+        };
+        let exp = trial_experiment(&study(asha, Vec::new()), 3, &params).expect("trial");
+        assert_eq!(exp.name, "s-0003");
+        assert_eq!(exp.training.epochs, 9, "ASHA: the full budget");
+        assert_eq!(exp.training.batch_size, 17);
+        let random = study(Search::Random { trials: 4 }, Vec::new());
+        let exp = trial_experiment(&random, 12, &params).expect("trial");
+        assert_eq!(exp.name, "s-0012");
+        assert_eq!(exp.training.epochs, random.base.training.epochs);
+    }
+
+    #[test]
+    fn create_refuses_epoch_searches_on_mazes_and_writes_the_base_inline() {
+        use crate::spec::Objective::Maximize;
+        let dir = tempfile::tempdir().expect("tmp");
+        let asha = Search::Asha {
+            trials: 2,
+            min_epochs: 1,
+            max_epochs: 3,
+            eta: 3,
+        };
+        let maze_base = || Experiment {
+            name: "maze-base".into(),
+            dataset: DatasetSpec::Gridworld(Default::default()),
+            ..Default::default()
+        };
+        let objectives = vec![Maximize(Figure::SuccessRate)];
+        let seeds = crate::spec::Param::Choice(vec![
+            ron::from_str("1").expect("value"),
+            ron::from_str("2").expect("value"),
+        ]);
+        let with_space = |mut st: LoadedStudy| {
+            st.spec.space.insert("seed".to_string(), seeds.clone());
+            st
+        };
+        // Random over a maze and ASHA over images are fine.
+        let mut random_maze = with_space(study(Search::Random { trials: 2 }, objectives.clone()));
+        random_maze.base = maze_base();
+        create(&random_maze, &dir.path().join("a")).expect("random over a maze");
+        let loaded = load(&dir.path().join("a")).expect("study file");
+        assert_eq!(loaded.base.name, "maze-base", "the base is written in");
+        let mut asha_images = with_space(study(asha.clone(), objectives.clone()));
+        asha_images.base.name = "images-base".into();
+        create(&asha_images, &dir.path().join("b")).expect("ASHA over images");
+        // ASHA over a maze is not.
+        let mut asha_maze = with_space(study(asha, objectives));
+        asha_maze.base = maze_base();
+        let err = create(&asha_maze, &dir.path().join("c")).expect_err("refused");
+        assert!(!err.io, "bad input");
+        assert!(err.message.contains("Asha and Pbt count epochs"), "{err}");
+        assert!(!dir.path().join("c").join(STUDY_FILE).exists());
+        // A folder that already holds a study.
+        let again = create(&random_maze, &dir.path().join("a")).expect_err("refused");
+        assert!(again.message.contains("already holds a study"), "{again}");
+        assert_eq!(again.to_string(), again.message);
+        assert_eq!(String::from(again.clone()), again.message);
+    }
 }

@@ -256,4 +256,35 @@ mod tests {
         assert!((probs[0].1 - 0.7).abs() < 1e-6, "{probs:?}");
         assert_eq!(e.outcomes(e.start(), 0).count(), 1, "not slippery");
     }
+
+    #[test]
+    fn a_slippery_move_slips_when_its_draw_is_below_slip_then_draws_the_direction() {
+        // From the ice (state 2) up, right, down, left lead to states 0, 3, 4, 1.
+        // A move there takes one f32 draw u; when u < 0.4 a second draw,
+        // below(4), picks the direction taken; else the chosen one is kept.
+        let e = env(&["#G#", ".~.", "#S#"], 0.4);
+        let to = [0u32, 3, 4, 1];
+        let reward = |s: u32| if s == 0 { 1.0 } else { -0.01 };
+        let (mut slipped, mut kept) = (0, 0);
+        for seed in 0..64 {
+            let mut rng = Rng::new(seed);
+            let mut twin = Rng::new(seed);
+            let chosen = (seed % 4) as usize;
+            let taken = if twin.f32() < 0.4 {
+                slipped += 1;
+                twin.below(4)
+            } else {
+                kept += 1;
+                chosen
+            };
+            let s = to[taken];
+            assert_eq!(
+                e.step(2, chosen, &mut rng),
+                (s, reward(s), s == 0),
+                "seed {seed}"
+            );
+            assert_eq!(rng.f32(), twin.f32(), "seed {seed}: the same draws used");
+        }
+        assert!(slipped > 10 && kept > 10, "{slipped} slipped, {kept} kept");
+    }
 }

@@ -191,4 +191,55 @@ mod tests {
         assert!(icy.optimal_return < dry.optimal_return);
         assert_eq!(icy.shortest_len(), 4, "BFS ignores the risk");
     }
+
+    #[test]
+    fn values_and_q_on_ice_are_the_hand_solved_bellman_equations() {
+        // S (state 0), ice (1, slip 0.4), G (2). Step -0.1, goal 1, gamma 0.9.
+        // On the ice the chosen move is kept with 0.6 + 0.1 = 0.7 and each other
+        // direction taken with 0.1; up and down bump (stay), left goes to S.
+        // Best moves are right everywhere:
+        //   V1 = 0.7 * 1 + 0.2 * (-0.1 + 0.9 V1) + 0.1 * (-0.1 + 0.9 V0)
+        //   V0 = -0.1 + 0.9 V1
+        // so V1 = 0.661 + 0.261 V1, V1 = 0.661 / 0.739, V0 = -0.1 + 0.9 V1.
+        let maze = Maze::parse(&["S~G"]).expect("valid");
+        let rewards = RewardSpec {
+            step: -0.1,
+            goal: 1.0,
+            pit: -1.0,
+        };
+        let env = Env::new(&maze, &rewards, 0.4, 100);
+        let sol = solve(&env, 0.9);
+        let v1 = 0.661 / 0.739;
+        let v0 = -0.1 + 0.9 * v1;
+        let want = [v0, v1, 0.0];
+        // Within 1e-7: the slip is stored as an f32 (0.4 + 6e-9).
+        for (s, (&got, want)) in sol.values.iter().zip(want).enumerate() {
+            assert!((got - want).abs() < 1e-7, "V({s}) = {got}, want {want}");
+        }
+        assert!((sol.optimal_return - v0).abs() < 1e-7);
+        // Q: from S a bump stays (-0.1 + 0.9 V0), right is V0; on the ice each
+        // move weighs its own outcome 0.7 and the others 0.1; G is terminal.
+        let stay0 = -0.1 + 0.9 * v0;
+        let (goal, stay1, back) = (1.0, -0.1 + 0.9 * v1, -0.1 + 0.9 * v0);
+        let want_q: [[f64; 4]; 3] = [
+            [stay0, v0, stay0, stay0],
+            [
+                0.8 * stay1 + 0.1 * goal + 0.1 * back,
+                0.7 * goal + 0.2 * stay1 + 0.1 * back,
+                0.8 * stay1 + 0.1 * goal + 0.1 * back,
+                0.7 * back + 0.1 * goal + 0.2 * stay1,
+            ],
+            [0.0; 4],
+        ];
+        for (s, (got, want)) in sol.q.iter().zip(want_q).enumerate() {
+            for (a, (&g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (f64::from(g) - w).abs() < 1e-6,
+                    "Q({s}, {a}) = {g}, want {w}"
+                );
+            }
+        }
+        assert_eq!(sol.optimal_path.moves(), 2);
+        assert!(sol.optimal_path.reached_goal);
+    }
 }

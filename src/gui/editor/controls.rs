@@ -3,6 +3,8 @@
 //!
 //! Contract: draws buttons enabled for the run's state and returns the
 //! [`RunAction`] chosen; the app turns it into `events::Control` messages.
+//! The same widgets are drawn whatever the state (those that do not apply are
+//! disabled), so starting or ending a run moves nothing and re-ids nothing.
 //! `blocker` is why Start is not possible (invalid experiment), shown on hover.
 
 use egui::{Button, Slider, Ui};
@@ -180,10 +182,17 @@ pub fn run_controls(
             action = Some(RunAction::Stop);
         }
     });
-    if state.is_live() {
-        ui.horizontal(|ui| {
+    // The row is there whether a run is live or not (disabled without one): a
+    // row that came and went with the run moved everything below it and gave it
+    // new ids, which egui styles a frame late (two frames that show nothing new,
+    // and the editor's scroll bar fading in where it then overflowed).
+    ui.horizontal(|ui| {
+        ui.add_enabled_ui(state.is_live(), |ui| {
             let (name, help) = live_rate.describe();
-            let label = ui.label(name).on_hover_text(help);
+            let label = ui
+                .label(name)
+                .on_hover_text(help)
+                .on_disabled_hover_text(help);
             super::numeric::log_knob(
                 ui,
                 &mut live_rate.value,
@@ -192,10 +201,15 @@ pub fn run_controls(
                 label.id,
                 help,
             );
-            if ui.button("Apply").on_hover_text(help).clicked() {
+            if ui
+                .button("Apply")
+                .on_hover_text(help)
+                .on_disabled_hover_text("Start a run first: this changes a running one.")
+                .clicked()
+            {
                 action = Some(RunAction::SetLearningRate(live_rate.value));
             }
         });
-    }
+    });
     action
 }

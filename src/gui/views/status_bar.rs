@@ -1,6 +1,8 @@
 //! The bottom status bar: run state, epoch, step, samples/s and time left.
 //!
-//! Contract: reads a [`RunSeries`]; computes only O(1) figures per frame.
+//! Contract: reads a [`RunSeries`]; computes only O(1) figures per frame. While
+//! a run goes the same widgets are drawn (a dash for a figure not known yet), so
+//! news changes texts, never ids.
 
 use egui::{Color32, Ui};
 
@@ -28,6 +30,11 @@ pub fn format_duration(seconds: f64) -> String {
         60..3600 => format!("{} m {:02} s", s / 60, s % 60),
         _ => format!("{} h {:02} m", s / 3600, (s / 60) % 60),
     }
+}
+
+/// "1234 samples/s", or a dash before the first figure.
+fn rate(last: Option<&f64>, unit: &str) -> String {
+    last.map_or_else(|| format!("— {unit}"), |r| format!("{r:.0} {unit}"))
 }
 
 /// Draws the status line for `series` (`epochs`: the planned epochs, until the
@@ -60,10 +67,10 @@ pub fn status_bar(ui: &mut Ui, series: &RunSeries, epochs: usize, pace: Option<f
         let total = series.info.as_ref().map_or(0, |i| i.total_steps);
         ui.label(format!("step {} / {total}", series.last_step()));
         ui.separator();
-        if let Some(&sps) = series.steps.samples_per_sec.last() {
-            ui.label(format!("{sps:.0} {unit}"));
-            ui.separator();
-        }
+        // Always there (a dash until the first Step): a separator that appeared
+        // with the first Step was new to egui, which styles it a frame late.
+        ui.label(rate(series.steps.samples_per_sec.last(), unit));
+        ui.separator();
         if series.state.is_live() {
             let eta = series
                 .eta_seconds(per_step, pace)
@@ -95,14 +102,12 @@ fn rl_status(ui: &mut Ui, series: &RunSeries) {
     ui.separator();
     ui.label(format!("{} moves", series.env_steps));
     ui.separator();
-    if let Some(&sps) = c.steps_per_sec.last() {
-        ui.label(format!("{sps:.0} moves/s"));
-        ui.separator();
-    }
-    if let Some(&s) = c.success_rate.last() {
-        ui.label(format!("success {:.0} %", s * 100.0));
-        ui.separator();
-    }
+    ui.label(rate(c.steps_per_sec.last(), "moves/s"));
+    ui.separator();
+    ui.label(c.success_rate.last().map_or("success —".into(), |s| {
+        format!("success {:.0} %", s * 100.0)
+    }));
+    ui.separator();
     if let (Some(&g), Some(env)) = (c.greedy_len.last(), &series.env) {
         let best = env.optimal_path.len().saturating_sub(1);
         if g.is_finite() {

@@ -125,7 +125,7 @@ fn pool_plane_2x2(x: &[f32], w: usize, (oh, ow): (usize, usize), out: &mut [f32]
 /// Whether pooled value `v` replaces the window's `best` so far: larger, or NaN
 /// over a number (so a diverging run stays visible); ties keep the first.
 #[inline(always)]
-fn takes(v: f32, best: f32) -> bool {
+pub(crate) fn takes(v: f32, best: f32) -> bool {
     v > best || (v.is_nan() && !best.is_nan())
 }
 

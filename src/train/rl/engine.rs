@@ -57,11 +57,11 @@ pub(super) struct Engine<'a> {
     wall_before: f64,
     /// When this session's episode loop began.
     loop_began: Instant,
-    /// Episodes at the newest checkpoint of this session.
-    last_checkpoint: Option<u64>,
     /// When this session last wrote a checkpoint due by the episode count.
     last_checkpoint_at: Option<Instant>,
-    checkpoint_failure: checkpoints::FailureNote,
+    /// Writes checkpoints on a second thread; knows the newest one written
+    /// (in episodes).
+    checkpoints: checkpoints::CheckpointWriter,
     /// When the viewer's next policy snapshot may be built.
     view_clock: SnapshotClock,
 }
@@ -108,9 +108,8 @@ impl<'a> Engine<'a> {
             secs_before: 0.0,
             wall_before: 0.0,
             loop_began: Instant::now(),
-            last_checkpoint: None,
             last_checkpoint_at: None,
-            checkpoint_failure: Default::default(),
+            checkpoints: Default::default(),
             view_clock: SnapshotClock::default(),
         };
         engine.announce(layers, emitter);
@@ -184,7 +183,7 @@ impl<'a> Engine<'a> {
         self.log = state.log;
         self.last_loss = state.last_loss;
         (self.secs_before, self.wall_before) = (state.train_secs, state.wall_secs);
-        self.last_checkpoint = Some(self.log.episodes);
+        self.checkpoints.restored(self.log.episodes);
         checkpoints::continue_record(
             exp,
             self.options,
@@ -309,14 +308,15 @@ impl<'a> Engine<'a> {
     /// The last checkpoint, the Q-values and weights on disk, the final Policy
     /// snapshot and the summary.
     pub(super) fn finish(
-        mut self,
+        &mut self,
         steering: &Steering,
         emitter: &mut Emitter,
         reason: StopReason,
     ) -> Result<RunSummary, RunFailure> {
         let secs = self.train_secs(steering);
         // The final position, so that `trainlab resume` can extend the run.
-        if self.last_checkpoint != Some(self.log.episodes) {
+        self.checkpoints.settle(emitter);
+        if self.checkpoints.newest() != Some(self.log.episodes) {
             self.checkpoint(secs, steering, emitter);
         }
         let q = self.agent.q(self.log.env_steps)?;
@@ -324,6 +324,7 @@ impl<'a> Engine<'a> {
         let final_snapshot = self.snapshot(&q, path.clone());
         drop(q);
         self.write_results(&final_snapshot, emitter);
+        self.checkpoints.settle(emitter);
         // The viewer's slot holds the final policy before the last event.
         emitter.publish_policy(final_snapshot.clone());
         emitter.emit(TrainEvent::Policy(final_snapshot));
@@ -406,10 +407,11 @@ impl<'a> Engine<'a> {
         self.secs_before + self.loop_began.elapsed().as_secs_f64() - steering.paused_secs
     }
 
-    /// Writes a checkpoint at the current episode, `train_secs` in; a failure
-    /// is reported once in a Note.
+    /// Writes a checkpoint at the current episode, `train_secs` in, on the
+    /// writer thread; a failure is reported once in a Note, by the next
+    /// checkpoint or the run's end.
     fn checkpoint(&mut self, train_secs: f64, steering: &Steering, emitter: &mut Emitter) {
-        let result = (|| -> Result<bool, checkpoints::CheckpointError> {
+        let gather = |emitter: &Emitter| -> Result<_, checkpoints::CheckpointError> {
             let parts = checkpoint::agent_parts(&self.agent).map_err(|e| e.to_string())?;
             let state = checkpoint::RlState {
                 version: checkpoints::STATE_VERSION,
@@ -426,21 +428,18 @@ impl<'a> Engine<'a> {
                 table_rng: parts.table_rng,
                 dqn: parts.dqn,
             };
-            checkpoints::save(
-                emitter,
-                &self.exp.training.checkpoint,
-                self.log.episodes,
-                &parts.model,
-                &parts.training,
-                &state,
-            )
-        })();
-        if self
-            .checkpoint_failure
-            .written(result, self.log.env_steps, emitter)
-        {
-            self.last_checkpoint = Some(self.log.episodes);
-        }
+            Ok((parts.model, parts.training, state))
+        };
+        let (episodes, env_steps) = (self.log.episodes, self.log.env_steps);
+        let spec = &self.exp.training.checkpoint;
+        self.checkpoints
+            .save(emitter, spec, episodes, env_steps, gather);
+    }
+
+    /// Waits for the checkpoint still being written and reports what became of
+    /// it (however the run ended, before the worker reports the end).
+    pub(super) fn settle_checkpoints(&mut self, emitter: &mut Emitter) {
+        self.checkpoints.settle(emitter);
     }
 
     /// Builds the policy now into the viewer's slot, timed for the next one.

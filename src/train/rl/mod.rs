@@ -55,8 +55,13 @@ pub(crate) fn run(
     if let Some(dir) = &options.resume_from {
         engine.restore(dir, steering, emitter)?;
     }
-    let reason = engine.run_episodes(steering, emitter)?;
-    engine.finish(steering, emitter, reason)
+    let outcome = engine
+        .run_episodes(steering, emitter)
+        .and_then(|reason| engine.finish(steering, emitter, reason));
+    // A checkpoint still being written faults the run if it fails, however the
+    // run ended.
+    engine.settle_checkpoints(emitter);
+    outcome
 }
 
 /// Either kind of agent, behind the few calls the loop needs.

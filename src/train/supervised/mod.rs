@@ -160,8 +160,7 @@ pub(crate) fn train<T: Task>(
         stopper: t.early_stopping.as_ref().map(EarlyStopper::new),
         watch: LossWatch::default(),
         dropout: Rng::derive(exp.seed, "dropout"),
-        last_checkpoint: None,
-        checkpoint_failure: checkpoint::FailureNote::default(),
+        checkpoints: checkpoint::CheckpointWriter::default(),
         scaler: (t.precision == Precision::F16)
             .then(|| LossScaler::new(ctx.options.initial_loss_scale.unwrap_or(INITIAL_SCALE))),
     };
@@ -178,8 +177,13 @@ pub(crate) fn train<T: Task>(
         });
         engine.masks = Some(masks);
     }
-    let reason = engine.run_steps(task, &mut opt, vars, emitter, steering)?;
-    engine.finish(task, &opt, emitter, steering, reason)
+    let outcome = engine
+        .run_steps(task, &mut opt, vars, emitter, steering)
+        .and_then(|reason| engine.finish(task, &opt, emitter, steering, reason));
+    // However the run ended, a checkpoint still being written is waited for and
+    // its failure becomes the run's fault before the worker reports the end.
+    engine.checkpoints.settle(emitter);
+    outcome
 }
 
 /// The engine's state while a run trains.
@@ -217,9 +221,8 @@ struct Engine<'a> {
     stopper: Option<EarlyStopper>,
     watch: LossWatch,
     dropout: Rng,
-    /// Step of the newest checkpoint written by this session.
-    last_checkpoint: Option<u64>,
-    checkpoint_failure: checkpoint::FailureNote,
+    /// Writes checkpoints on a second thread; knows the newest one written.
+    checkpoints: checkpoint::CheckpointWriter,
     /// F16 runs: the dynamic loss scale (Bf16 and F32 need none).
     scaler: Option<LossScaler>,
 }
@@ -243,6 +246,8 @@ impl Engine<'_> {
                 && steering.wait_paused(self.step, emitter, answer, Some(PAUSE_BEFORE_CHECKPOINT))
             {
                 self.checkpoint(shared, opt, emitter, steering);
+                // On disk before the pause goes on (the run may be quit there).
+                self.checkpoints.settle(emitter);
                 steering.wait_paused(self.step, emitter, answer, None);
             }
             let options = self.ctx.options;
@@ -280,9 +285,9 @@ impl Engine<'_> {
                 // scaled alike and the factor the update applies divides it out again.
                 let loss_scale = self.scaler.map_or(1.0, |s| s.scale);
                 let grads = if self.scaler.is_some() {
-                    (loss * loss_scale)?.backward()?
+                    crate::model::backward(&(loss * loss_scale)?)?
                 } else {
-                    loss.backward()?
+                    crate::model::backward(&loss)?
                 };
                 let clip = t.grad_clip_norm.map(|c| c * loss_scale);
                 let scale = clip_scale(vars, &grads, clip)?;
@@ -341,7 +346,7 @@ impl Engine<'_> {
 
     /// The test pass, the last checkpoint, the saved weights and the summary.
     fn finish<T: Task>(
-        mut self,
+        &mut self,
         task: &mut T,
         opt: &Optimizer,
         emitter: &mut Emitter,
@@ -360,8 +365,14 @@ impl Engine<'_> {
         // The final position, so that `trainlab resume` can extend a finished run
         // (with keep_last 0 only a stopped run keeps one: see `worker`).
         let kept = exp.training.checkpoint.keep_last > 0 || reason == StopReason::Stopped;
-        if kept && !sweep && self.last_checkpoint != Some(self.step) {
-            self.checkpoint(task, opt, emitter, steering);
+        // One of this position still being written is left to the test pass and
+        // the weights to overlap; it is tried once more below if it failed.
+        let final_in_flight = self.checkpoints.in_flight() == Some(self.step);
+        if kept && !sweep && !final_in_flight {
+            self.checkpoints.settle(emitter);
+            if self.checkpoints.newest() != Some(self.step) {
+                self.checkpoint(task, opt, emitter, steering);
+            }
         }
         let test = if sweep {
             None
@@ -383,6 +394,11 @@ impl Engine<'_> {
                 let fault = crate::runs::WriteFault::text("the model", &path, &e);
                 emitter.write_failed(self.step, fault);
             }
+        }
+        self.checkpoints.settle(emitter);
+        if kept && !sweep && final_in_flight && self.checkpoints.newest() != Some(self.step) {
+            self.checkpoints.retry(emitter);
+            self.checkpoints.settle(emitter);
         }
         let last = test.as_ref().or(self.last_val.as_ref());
         let precision = super::precision::summary(exp.training.precision, self.scaler.as_ref());
@@ -636,8 +652,9 @@ impl Engine<'_> {
         }));
     }
 
-    /// Writes a checkpoint of this position (runs without a folder have none); a
-    /// failure is reported once in a Note and training goes on.
+    /// Writes a checkpoint of this position on the writer thread (runs without a
+    /// folder have none); a failure is reported once in a Note, by the next
+    /// checkpoint or the run's end, and training goes on.
     fn checkpoint<T: Task>(
         &mut self,
         task: &T,
@@ -645,7 +662,9 @@ impl Engine<'_> {
         emitter: &mut Emitter,
         steering: &Steering,
     ) {
-        let result = (|| -> Result<bool, checkpoint::CheckpointError> {
+        let spec = &self.ctx.exp.training.checkpoint;
+        let step = self.step;
+        let gather = |emitter: &Emitter| -> Result<_, checkpoint::CheckpointError> {
             let state = EngineState {
                 version: STATE_VERSION,
                 kind: self.ctx.kind.to_string(),
@@ -670,13 +689,9 @@ impl Engine<'_> {
                 loss_scaler: self.scaler,
             };
             let training = opt.export().map_err(|e| e.to_string())?;
-            let model = task.model().state();
-            let spec = &self.ctx.exp.training.checkpoint;
-            checkpoint::save(emitter, spec, self.step, &model, &training, &state)
-        })();
-        if self.checkpoint_failure.written(result, self.step, emitter) {
-            self.last_checkpoint = Some(self.step);
-        }
+            Ok((task.model().state(), training, state))
+        };
+        self.checkpoints.save(emitter, spec, step, step, gather);
     }
 
     /// Continues from the checkpoint in `dir`: weights, optimizer, every random
@@ -746,7 +761,7 @@ impl Engine<'_> {
         self.epoch_acc = state.epoch_acc;
         self.last_train = state.last_train;
         self.last_val = state.last_val;
-        self.last_checkpoint = Some(state.step);
+        self.checkpoints.restored(state.step);
         // A checkpoint from before a switch to F16 has no scaler: it starts afresh.
         if let (Some(s), Some(saved)) = (&mut self.scaler, state.loss_scaler) {
             *s = saved;
