@@ -93,6 +93,7 @@ tests_for() {
         src/train/rl/*) echo "rl_runs resume_runs" ;;
         src/train/*)  echo "train_runs resume_runs faults" ;;
         src/quant/*)  echo "compress_runs" ;;
+        src/study/slurm.rs) echo "study_runs slurm_runs" ;;
         src/study/*)  echo "study_runs" ;;
         src/data/maze/*) echo "rl_runs" ;;
         src/spec/*)   echo "cli" ;;
