@@ -494,6 +494,7 @@ fn whole(
     repeat: usize,
     threads: Option<usize>,
     peak: f64,
+    warm_up: bool,
 ) {
     let names: Vec<String> = only.into_iter().filter(|o| o != "whole").collect();
     let flops = |case: &str| {
@@ -502,7 +503,7 @@ fn whole(
             .find(|c| c.name == case)
             .map_or(f64::NAN, |c| c.flops)
     };
-    speed_whole::run(&names, python, repeat, threads, &flops, peak);
+    speed_whole::run(&names, python, repeat, threads, &flops, peak, warm_up);
 }
 
 /// The command line: model names to run (all when empty) and the options.
@@ -514,6 +515,8 @@ struct Args {
     /// `None`: every core here, PyTorch's better of 1 and 2.
     threads: Option<usize>,
     device: DeviceSpec,
+    /// `-- whole --warm-up`: one untimed run of each side first (see speed_whole).
+    warm_up: bool,
 }
 
 /// Reads the bench's arguments; flags it does not know (cargo passes `--bench`)
@@ -525,10 +528,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         repeat: 3,
         threads: None,
         device: DeviceSpec::Cpu,
+        warm_up: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--no-torch" => parsed.skip_torch = true,
+            "--warm-up" => parsed.warm_up = true,
             "--repeat" => {
                 parsed.repeat = args
                     .next()
@@ -568,6 +573,7 @@ fn main() {
         repeat,
         threads,
         device,
+        warm_up,
     } = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -590,7 +596,7 @@ fn main() {
     };
     if only.iter().any(|o| o == "whole") {
         let py = (!skip_torch).then_some(python.as_str());
-        return whole(only, py, repeat, threads, peak);
+        return whole(only, py, repeat, threads, peak, warm_up);
     }
     println!(
         "speed: samples/s (mlp, cnn), tokens/s (lstm, gru, transformer), latency of one \

@@ -36,7 +36,8 @@ fi
 CORE=(src/train/optim.rs src/train/clip.rs src/train/schedule.rs
       src/train/early_stopping.rs src/train/loss_watch.rs src/train/checkpoint.rs
       src/train/rl/tabular.rs src/train/rl/dqn.rs src/study src/quant
-      src/data/maze/solve.rs src/data/maze/env.rs src/spec/validate.rs)
+      src/data/maze/solve.rs src/data/maze/env.rs src/spec/validate.rs
+      src/spec/validate_rl.rs)
 # --last-commit runs only when the core lines the last commit changed are at
 # most this many; a larger change runs scripts/mutants.sh on its modules by hand.
 MAX_CI_LINES="${MUTANTS_MAX_LINES:-200}"

@@ -179,6 +179,21 @@ fn dry_run_writes_the_script_and_bad_input_is_clear() {
         "{err}"
     );
     assert!(out.join("journal.jsonl").is_file() && !out.join("slurm_jobs.txt").exists());
+    // A noted job is looked up with squeue: here none can be run, and status says so.
+    std::fs::write(out.join("slurm_jobs.txt"), "12345\n").expect("write");
+    let o = trainlab()
+        .args(["study", "status"])
+        .arg(&out)
+        .env("PATH", "")
+        .output()
+        .expect("runs");
+    let text = ok(&o);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        status.contains("slurm: squeue is not available here"),
+        "{status}{text}"
+    );
+    std::fs::remove_file(out.join("slurm_jobs.txt")).expect("remove");
 
     // No sbatch: the error says so and nothing is created.
     let none = dir.path().join("none");
@@ -191,7 +206,13 @@ fn dry_run_writes_the_script_and_bad_input_is_clear() {
         .output()
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot run sbatch"));
+    // Found missing before anything is created (`sbatch --version`), with the
+    // way out; not only when the submission itself fails.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot run sbatch") && err.contains("use --dry-run to only write the script"),
+        "{err}"
+    );
     assert!(!none.exists(), "nothing half-created");
 
     // A folder that is not a study.

@@ -8,7 +8,9 @@
 //! own clock, after Python has imported torch), over the same number of trained
 //! items; the PyTorch side trains as many epochs as trainlab did (early
 //! stopping). GFLOP/s are the training FLOPs per item (the step bench's counts)
-//! times items, over the whole run's and over the steps' seconds.
+//! times items, over the whole run's and over the steps' seconds. With
+//! `--warm-up`, each side runs once more first, printed apart and left out of the
+//! medians, so that the first (cold) run's costs are seen apart from the warm ones.
 
 use std::path::Path;
 use std::process::Command;
@@ -103,7 +105,9 @@ pub fn torch(python: &str, name: &str, epochs: f64, threads: usize) -> Result<Wh
 /// Under `TRAINLAB_SIMD=avx2`, limits the PyTorch process `cmd` to AVX2 as well:
 /// its own kernels (ATen), oneDNN and MKL each read a variable of their own; one
 /// the user set wins. (trainlab's children inherit `TRAINLAB_SIMD` itself.)
+/// Either way it runs with the system's huge-page setting, not trainlab's.
 pub fn pytorch_at_our_level(cmd: &mut Command) {
+    trainlab::util::allocator::system_huge_pages_for(cmd);
     if trainlab::util::simd::level() != trainlab::util::simd::Level::Avx2 {
         return;
     }
@@ -165,6 +169,7 @@ pub fn run(
     threads: Option<usize>,
     flops_of: &dyn Fn(&str) -> f64,
     peak: f64,
+    warm_up: bool,
 ) {
     // As the step bench: PyTorch at its better of 1 and 2 threads unless told
     // (on a busy machine its second thread can cost it more than half).
@@ -189,6 +194,33 @@ pub fn run(
     for (name, case) in EXPERIMENTS {
         if !only.is_empty() && !only.iter().any(|o| o == name) {
             continue;
+        }
+        if warm_up {
+            // Not counted: the first run of a sitting reads the binary, the data
+            // and the libraries from disk and finds the allocator's pages cold.
+            match ours(name, threads) {
+                Ok(w) => {
+                    println!(
+                        "  {name} warm-up (not counted): trainlab {:.0}/s in {:.1} s ({:.1} s in \
+                         steps: run speed {:.0} % of step speed)",
+                        w.items / w.wall,
+                        w.wall,
+                        w.train,
+                        100.0 * w.train / w.wall
+                    );
+                    if let Some(py) = python {
+                        match torch(py, name, w.epochs, torch_threads[0]) {
+                            Ok(t) => println!(
+                                "  {name} warm-up (not counted): pytorch {:.0}/s in {:.1} s",
+                                t.items / t.wall,
+                                t.wall
+                            ),
+                            Err(e) => println!("  {name} warm-up: pytorch: {e}"),
+                        }
+                    }
+                }
+                Err(e) => println!("  {name} warm-up: trainlab: {e}"),
+            }
         }
         let (mut mine, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..repeat {

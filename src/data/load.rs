@@ -103,6 +103,52 @@ pub fn load_images(spec: &ImageDatasetSpec, seed: u64) -> Result<ImageData, Data
     })
 }
 
+/// An image dataset being read on a thread of its own, so that a run can create its
+/// folder meanwhile; [`ImageLoad::wait`] hands over what [`load_images`] returns.
+///
+/// Only IDX files already on this machine (`Bundled`, `System`, `Dir`) are read
+/// ahead: a download and a folder (whose decoding runs on the caller's rayon pool)
+/// are read by `wait`, on the caller's thread, as `load_images` would.
+pub struct ImageLoad {
+    spec: ImageDatasetSpec,
+    seed: u64,
+    thread: Option<std::thread::JoinHandle<Result<ImageData, DataError>>>,
+}
+
+impl ImageLoad {
+    /// Starts reading the dataset `spec` names (see the type for which sources).
+    pub fn start(spec: &ImageDatasetSpec, seed: u64) -> Self {
+        let ahead = matches!(
+            spec.source,
+            DataSource::Bundled | DataSource::System | DataSource::Dir(_)
+        );
+        let thread = ahead
+            .then(|| {
+                let spec = spec.clone();
+                std::thread::Builder::new()
+                    .name("image data".into())
+                    .spawn(move || load_images(&spec, seed))
+                    // No thread to be had: `wait` reads it instead.
+                    .ok()
+            })
+            .flatten();
+        Self {
+            spec: spec.clone(),
+            seed,
+            thread,
+        }
+    }
+
+    /// The dataset, or why it could not be read (a panic while reading goes on
+    /// in the caller).
+    pub fn wait(self) -> Result<ImageData, DataError> {
+        match self.thread {
+            Some(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => load_images(&self.spec, self.seed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -179,6 +225,41 @@ mod tests {
             msg.contains("4x4") && msg.contains("5x5") && msg.contains("t10k-images"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn reading_ahead_gives_what_load_images_gives() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        write_dataset(tmp.path(), (20, 4), (6, 4));
+        let spec = spec(tmp.path(), Some(7), None);
+        let ahead = ImageLoad::start(&spec, 3);
+        assert!(ahead.thread.is_some(), "a Dir source is read on a thread");
+        assert_eq!(
+            ahead.wait().expect("valid folder"),
+            load_images(&spec, 3).expect("valid folder")
+        );
+        // A damaged file fails the same way, naming the file.
+        std::fs::write(tmp.path().join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 3, 0])
+            .expect("write");
+        let direct = load_images(&spec, 3).expect_err("damaged").to_string();
+        let ahead = ImageLoad::start(&spec, 3).wait().expect_err("damaged");
+        assert_eq!(ahead.to_string(), direct);
+        assert!(direct.contains("t10k-images"), "{direct}");
+    }
+
+    #[test]
+    fn downloads_and_folders_are_not_read_ahead() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for source in [
+            DataSource::Download,
+            DataSource::Folder(tmp.path().to_path_buf()),
+        ] {
+            let spec = ImageDatasetSpec {
+                source,
+                ..ImageDatasetSpec::default()
+            };
+            assert!(ImageLoad::start(&spec, 0).thread.is_none(), "{spec:?}");
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use error::DataError;
 pub use folder::folder_classes;
 pub use idx::{NUM_CLASSES, read_idx_images, read_idx_labels};
 pub use image_set::{ImageData, ImageSet};
-pub use load::{class_names, load_images, published_stats};
+pub use load::{ImageLoad, class_names, load_images, published_stats};
 pub use normalise::{
     normalisation, plane_stats, standardise, standardise_plane, standardise_plane_onto,
 };

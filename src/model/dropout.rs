@@ -138,6 +138,56 @@ fn apply_mask(level: Level, xs: &[f32], out: &mut Vec<f32>, key: MaskKey) {
     unsafe { out.set_len(n) };
 }
 
+super::leveled_kernel! {
+    /// `xs[j] *= m(first + j)`, the same factors as `apply_chunk`, in place.
+    fn mask_chunk_in_place(xs: &mut [f32], first: usize, key: MaskKey) {
+        let (k0, k1) = key.keys_at(first);
+        let low = first as u32;
+        let (threshold, scale) = (key.threshold, key.scale);
+        for (j, x) in xs.iter_mut().enumerate() {
+            let bits = mix(mix(low.wrapping_add(j as u32) ^ k0) ^ k1);
+            *x *= if bits < threshold { scale } else { 0.0 };
+        }
+    }
+}
+
+/// `xs *= mask` in place, chunk by chunk across the pool.
+fn apply_mask_in_place(level: Level, xs: &mut [f32], key: MaskKey) {
+    if xs.len() <= CHUNK {
+        mask_chunk_in_place(level, xs, 0, key);
+    } else {
+        xs.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, x)| mask_chunk_in_place(level, x, c * CHUNK, key));
+    }
+}
+
+/// One dropout mask for a kernel that applies it itself (the dense stack's
+/// input): drawn exactly as [`dropout`] draws it on f32 CPU data, so the run's
+/// RNG moves the same way and the same elements are kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Mask(MaskKey);
+
+impl Mask {
+    /// The mask `dropout(xs, p, rng)` would apply; None (and no draw) when
+    /// `p <= 0`, as there.
+    pub(crate) fn draw(p: f64, rng: &mut Rng) -> Option<Self> {
+        (p > 0.0).then(|| Self(MaskKey::new(p, rng.next_u64())))
+    }
+
+    /// `xs * mask` as a new vector: the dropout op's values.
+    pub(crate) fn applied(self, xs: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        apply_mask(level(), xs, &mut out, self.0);
+        out
+    }
+
+    /// `xs *= mask` in place: the dropout op's backward on a gradient.
+    pub(crate) fn apply_in_place(self, xs: &mut [f32]) {
+        apply_mask_in_place(level(), xs, self.0);
+    }
+}
+
 /// Dropout on contiguous f32 CPU data as one op: the mask is applied to the
 /// input going forward and to the gradient going back, from its key.
 struct DropoutOp {
@@ -261,6 +311,37 @@ mod tests {
         assert_eq!(first, PINNED_MASK, "the first 32 elements' fates");
         // Past 2^32 the index's high half changes the key.
         assert_ne!(key.keys_at(0), key.keys_at(1 << 32));
+    }
+
+    /// The in-place mask (the dense stack's backward) gives the bits of the
+    /// op's `x * mask` at every SIMD level and across chunks, NaN included.
+    #[test]
+    fn in_place_mask_equals_the_product_at_every_level() {
+        let key = MaskKey::new(0.3, 0xFEED_F00D_1234_5678);
+        for n in [1, 33, CHUNK + 9, 2 * CHUNK + 3] {
+            let mut xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).cos()).collect();
+            xs[0] = f32::NAN;
+            let mut want = Vec::new();
+            apply_mask(Level::Portable, &xs, &mut want, key);
+            for lv in [Level::Portable, Level::Avx2, Level::Avx512] {
+                let mut got = xs.clone();
+                apply_mask_in_place(lv, &mut got, key);
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "level {lv:?}, {n} values");
+            }
+        }
+        let (mut r1, mut r2) = (Rng::new(9), Rng::new(9));
+        let mask = Mask::draw(0.3, &mut r1).expect("p > 0 draws");
+        assert_eq!(
+            mask,
+            Mask(MaskKey::new(0.3, r2.next_u64())),
+            "dropout's draw"
+        );
+        assert_eq!(Mask::draw(0.0, &mut r1), None, "p = 0: no mask");
+        assert_eq!(r1.state(), r2.state(), "and no draw");
     }
 
     /// Key `0x0123_4567_89AB_CDEF` at p = 0.25: the first 32 elements (1: kept).

@@ -7,11 +7,11 @@ use super::Kernels;
 use super::attention::TransformerBlock;
 use super::kernels::conv::{ConvStage, Fusion, conv_stack, conv2d};
 use super::kernels::cpu_data::fast_cpu;
-use super::kernels::dense_fused::{Act, dense_stack};
+use super::kernels::dense_fused::{Act, Input, dense_stack_from};
 use super::kernels::pool::{max_pool2d, max_pool2d_reshaped};
 use super::recurrent::Recurrent;
 
-use super::dropout::dropout;
+use super::dropout::{Mask, dropout};
 use crate::util::rng::Rng;
 
 /// A layer ready to run.
@@ -191,7 +191,8 @@ impl Layer {
     /// kernel, when it has one for these tensors on the CPU: a convolution with
     /// its ReLU and/or max pooling and the convolutions (with theirs) right
     /// after it, a Linear layer with the activations and Linear layers that
-    /// follow it, an embedding with the LSTM it feeds.
+    /// follow it (and a Flatten and/or Dropout right before such a stack), an
+    /// embedding with the LSTM it feeds.
     /// Returns the output and how many of `following` it absorbed; `rng` as
     /// for `forward`.
     pub(crate) fn forward_fused(
@@ -202,7 +203,10 @@ impl Layer {
         rng: Option<&mut Rng>,
     ) -> Option<(Result<Tensor>, usize)> {
         if let Self::Linear(first) = self {
-            return linear_stack(first, xs, kernels, following);
+            return linear_stack(first, xs, kernels, following, Input::default());
+        }
+        if matches!(self, Self::Flatten | Self::Dropout(_)) {
+            return input_stack(self, xs, kernels, following, rng);
         }
         if let (Self::Embedding(e), Some(Self::Recurrent(r))) = (self, following.first()) {
             return r
@@ -259,6 +263,43 @@ fn stack_activation(layer: Option<&Layer>) -> Option<Act> {
     }
 }
 
+/// A Flatten and/or a Dropout (`first` and what follows it), then a dense
+/// stack: the stack absorbs them ([`Input`]), so neither the flattened nor the
+/// dropped-out activation becomes a tensor of the graph. The mask is drawn as
+/// the Dropout layer draws it, and only once the stack is sure to run.
+fn input_stack(
+    first: &Layer,
+    xs: &Tensor,
+    kernels: Kernels,
+    following: &[Layer],
+    rng: Option<&mut Rng>,
+) -> Option<(Result<Tensor>, usize)> {
+    let (mut flatten, mut dropout_p) = (false, None);
+    let mut prefix = 0;
+    for layer in std::iter::once(first).chain(following) {
+        match layer {
+            Layer::Flatten if !flatten => flatten = true,
+            Layer::Dropout(p) if dropout_p.is_none() => dropout_p = Some(*p),
+            _ => break,
+        }
+        prefix += 1;
+    }
+    let Some(Layer::Linear(linear)) = following.get(prefix - 1) else {
+        return None;
+    };
+    let after = &following[prefix..];
+    // The same conditions as the stack itself: decided before any draw.
+    if !fast_cpu(xs, kernels) || xs.rank() < 2 || stack_layers(linear, after).is_none() {
+        return None;
+    }
+    let mask = match (dropout_p, rng) {
+        (Some(p), Some(rng)) => Mask::draw(p, rng),
+        _ => None,
+    };
+    let input = Input { flatten, mask };
+    linear_stack(linear, xs, kernels, after, input).map(|(out, n)| (out, prefix + n))
+}
+
 /// `first` and the activations and Linear layers after it as one dense stack,
 /// when at least one follows (a lone Linear layer keeps its own op).
 fn linear_stack(
@@ -266,10 +307,21 @@ fn linear_stack(
     xs: &Tensor,
     kernels: Kernels,
     following: &[Layer],
+    input: Input,
 ) -> Option<(Result<Tensor>, usize)> {
     if !fast_cpu(xs, kernels) || xs.rank() < 2 {
         return None;
     }
+    let (layers, absorbed) = stack_layers(first, following)?;
+    Some((dense_stack_from(xs, input, &layers), absorbed))
+}
+
+/// A dense stack's layers: `(weight, bias, activation)` each.
+type StackLayers<'a> = Vec<(&'a Tensor, &'a Tensor, Act)>;
+
+/// The layers of the dense stack that starts at `first` and how many of
+/// `following` it takes; None when none follows.
+fn stack_layers<'a>(first: &'a Linear, following: &'a [Layer]) -> Option<(StackLayers<'a>, usize)> {
     let mut layers = vec![(first.weight(), first.bias()?, Act::Identity)];
     let mut absorbed = 0;
     loop {
@@ -287,5 +339,99 @@ fn linear_stack(
             _ => break,
         }
     }
-    (absorbed > 0).then(|| (dense_stack(xs, &layers), absorbed))
+    (absorbed > 0).then_some((layers, absorbed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_tensors::random;
+
+    fn linear(rng: &mut Rng, out: usize, input: usize) -> Result<Layer> {
+        let (w, b) = (random(rng, &[out, input])?, random(rng, &[out])?);
+        Ok(Layer::Linear(Linear::new(w, Some(b))))
+    }
+
+    /// The layers one at a time, each with its own op (the Linear layers still
+    /// as one dense stack, as `Model::forward` runs them after a Flatten).
+    fn one_by_one(layers: &[Layer], xs: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor> {
+        let mut xs = xs.clone();
+        let mut i = 0;
+        while i < layers.len() {
+            if let Layer::Linear(first) = &layers[i] {
+                let following = &layers[i + 1..];
+                if let Some((out, n)) =
+                    linear_stack(first, &xs, Kernels::Fast, following, Input::default())
+                {
+                    xs = out?;
+                    i += 1 + n;
+                    continue;
+                }
+            }
+            xs = layers[i].forward(&xs, rng.as_deref_mut(), Kernels::Fast, None)?;
+            i += 1;
+        }
+        Ok(xs)
+    }
+
+    /// A CNN's head (Dropout, Flatten, Linear, ReLU, Linear) as one fused stack:
+    /// every layer absorbed, the same values bit for bit and the same draws from
+    /// the run's RNG as the layers one by one, training and evaluating, and in
+    /// either order of Flatten and Dropout.
+    #[test]
+    fn head_with_dropout_and_flatten_fuses_into_one_stack() -> Result<()> {
+        let mut init = Rng::new(11);
+        let xs = random(&mut init, &[5, 4, 3, 3])?;
+        let head = |init: &mut Rng, first: Layer, second: Layer| -> Result<Vec<Layer>> {
+            Ok(vec![
+                first,
+                second,
+                linear(init, 7, 36)?,
+                Layer::ReLU,
+                linear(init, 3, 7)?,
+            ])
+        };
+        let orders = [
+            head(&mut init, Layer::Dropout(0.25), Layer::Flatten)?,
+            head(&mut init, Layer::Flatten, Layer::Dropout(0.5))?,
+        ];
+        for layers in &orders {
+            for training in [true, false] {
+                let (mut r1, mut r2) = (Rng::new(3), Rng::new(3));
+                let rng = training.then_some(&mut r1);
+                let Some((fused, absorbed)) =
+                    layers[0].forward_fused(&xs, Kernels::Fast, &layers[1..], rng)
+                else {
+                    panic!("the head fuses (training {training})");
+                };
+                assert_eq!(absorbed, layers.len() - 1, "every layer absorbed");
+                let want = one_by_one(layers, &xs, training.then_some(&mut r2))?;
+                let (a, b) = (fused?.to_vec2::<f32>()?, want.to_vec2::<f32>()?);
+                let bits = |v: &[Vec<f32>]| -> Vec<u32> {
+                    v.concat().into_iter().map(f32::to_bits).collect()
+                };
+                assert_eq!(bits(&a), bits(&b), "values, training {training}");
+                assert_eq!(r1.state(), r2.state(), "draws, training {training}");
+            }
+        }
+        Ok(())
+    }
+
+    /// A Dropout that no dense stack follows is left to its own op, and nothing
+    /// is drawn for it here.
+    #[test]
+    fn dropout_without_a_stack_after_it_is_not_absorbed() -> Result<()> {
+        let mut init = Rng::new(2);
+        let xs = random(&mut init, &[4, 6])?;
+        let lone = [Layer::Dropout(0.5), linear(&mut init, 3, 6)?];
+        let not_dense = [Layer::Dropout(0.5), Layer::ReLU, linear(&mut init, 3, 6)?];
+        for layers in [&lone[..], &not_dense[..]] {
+            let mut rng = Rng::new(8);
+            let before = rng.state();
+            let got = layers[0].forward_fused(&xs, Kernels::Fast, &layers[1..], Some(&mut rng));
+            assert!(got.is_none(), "{} layers", layers.len());
+            assert_eq!(rng.state(), before, "no draw");
+        }
+        Ok(())
+    }
 }

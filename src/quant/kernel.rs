@@ -833,4 +833,55 @@ mod tests {
             assert_eq!(sink.0, exact, "{kernel:?}");
         }
     }
+
+    /// No rows, or no outputs: `gemm_codes` hands the sink nothing and reads
+    /// nothing, so an empty buffer of any stride will do.
+    #[test]
+    fn products_of_no_rows_or_no_outputs_hand_the_sink_nothing() {
+        struct Count(usize);
+        impl TileSink for Count {
+            fn tile(
+                &mut self,
+                _r0: usize,
+                _nr: usize,
+                _o0: usize,
+                _no: usize,
+                _tile: &[[i32; PANEL]; TILE_ROWS],
+            ) {
+                self.0 += 1;
+            }
+        }
+        let three = Packed::new(&[1; 15], 3, 5);
+        let none = Packed::new(&[], 0, 5);
+        for kernel in Int8Kernel::available() {
+            let mut sink = Count(0);
+            gemm_codes(kernel, &[], 0, 0, &three, &mut sink);
+            gemm_codes(kernel, &[], 8, 2, &none, &mut sink);
+            assert_eq!(sink.0, 0, "{kernel:?}");
+        }
+    }
+
+    /// `detect` in a process started with `TRAINLAB_SIMD` set (the level is
+    /// decided once per process, so a child of this test binary runs the test
+    /// above): `avx2` gives Avx2 even on a CPU with AVX-512 VNNI, `portable`
+    /// gives Portable.
+    #[test]
+    fn detect_follows_a_lower_simd_level_set_for_the_process() {
+        let exe = std::env::current_exe().expect("this test binary");
+        let test = "quant::kernel::tests::the_kernels_here_start_with_portable_and_detect_follows_the_simd_level";
+        for level in ["avx2", "portable"] {
+            let out = std::process::Command::new(&exe)
+                .args(["--exact", test, "--test-threads", "1"])
+                .env("TRAINLAB_SIMD", level)
+                .env_remove("TRAINLAB_INT8")
+                .output()
+                .expect("runs the test binary");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "TRAINLAB_SIMD={level}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 }

@@ -726,4 +726,24 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The layer-by-layer reference (`forward_unfused`) gives the fused path's
+    /// outputs bit for bit, on every kernel, for the MLP and the CNN (every kind
+    /// of step), and `forward` is the same values cut into rows.
+    #[test]
+    fn the_unfused_reference_gives_the_fused_outputs_bit_for_bit() {
+        for (m, layers) in [mlp(), cnn()] {
+            let q = Int8Model::quantise(&m, &layers, &rows(20, 3)).expect("quantises");
+            let x = rows(5, 4);
+            let flat: Vec<f32> = x.iter().flatten().copied().collect();
+            for kernel in Int8Kernel::available() {
+                let mut k = q.clone();
+                k.set_kernel(kernel);
+                let fused = k.forward_flat(&flat, 5);
+                assert_eq!(fused.len(), 5 * 10, "{kernel:?}");
+                assert_eq!(k.forward_unfused(&flat, 5), fused, "{kernel:?}");
+                assert_eq!(k.forward(&x).concat(), fused, "{kernel:?}");
+            }
+        }
+    }
 }

@@ -252,12 +252,14 @@ impl EventFile {
         Ok(Self { file })
     }
 
-    /// Appends `events`, each one whole record handed to the OS at once.
+    /// Appends `events`, their records handed to the OS at once (one `write`
+    /// for the four scalars of a Step, not four).
     fn append(&mut self, events: &[Event]) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
         for e in events {
-            self.file.write_all(&record(&e.encode_to_vec()))?;
+            bytes.extend_from_slice(&record(&e.encode_to_vec()));
         }
-        Ok(())
+        self.file.write_all(&bytes)
     }
 }
 

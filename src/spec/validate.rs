@@ -1116,4 +1116,49 @@ mod tests {
             .collect();
         assert!(refused.is_empty(), "{refused:#?}");
     }
+
+    /// A text sample is as many steps as the language model's window
+    /// (`seq_len`) or the classifier's cut-off (`max_len`): the shapes the
+    /// model is checked against start there, so a PositionEmbedding one step
+    /// shorter is refused and one exactly as long accepted.
+    #[test]
+    fn text_samples_are_as_long_as_the_window_or_the_cut_off() {
+        for (base, steps) in [(LM, 32), (CLASSIFIER, 16)] {
+            let exp = from_ron_str(&format!("({base})"), "t.ron").expect("valid");
+            let DatasetSpec::Text(t) = &exp.dataset else {
+                panic!("{:?}", exp.dataset);
+            };
+            assert_eq!(text_steps(t), steps);
+            assert_eq!(dataset_io(&exp.dataset, 0), (vec![steps, 0], 0));
+            let with_context = |context: usize| {
+                text(
+                    base,
+                    "[Embedding(dim: 8), ",
+                    &format!("[Embedding(dim: 8), PositionEmbedding(context: {context}), "),
+                )
+            };
+            let e = invalid(&with_context(steps - 1));
+            assert_eq!(e.field, "model[1] (PositionEmbedding)", "{e}");
+            assert!(e.message.contains(&format!("{steps} steps")), "{e}");
+            from_ron_str(&with_context(steps), "t.ron").expect("a context as long as a sample");
+        }
+    }
+
+    /// A Controlled decay names its policy file and takes no scheduled changes
+    /// (the policy steers the lr); with a policy and no changes it is accepted.
+    #[test]
+    fn a_controlled_lr_needs_a_policy_and_no_changes() {
+        let policy = "schedule: (decay: Controlled(policy: \"p.ron\")";
+        from_ron_str(&format!("({policy}))"), "t.ron").expect("a policy, no changes");
+        let e = invalid(&format!(
+            "(training: (epochs: 5), {policy}, changes: [(epoch: 2, set: {{\"optimizer.lr\": \"0.01\"}})]))"
+        ));
+        assert_eq!(e.field, "schedule.changes", "{e}");
+        // The same change without the policy is accepted: the refusal is the policy's.
+        from_ron_str(
+            "(training: (epochs: 5), schedule: (changes: [(epoch: 2, set: {\"optimizer.lr\": \"0.01\"})]))",
+            "t.ron",
+        )
+        .expect("a scheduled change alone");
+    }
 }

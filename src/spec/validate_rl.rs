@@ -155,3 +155,201 @@ fn validate_agent(a: &AgentSpec) -> Result<(), ValidationError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{DatasetSpec, SpecError, dataset_io, from_ron_str};
+
+    /// A maze experiment: `dataset` settings of the Gridworld, the agent's
+    /// `method` and further `agent` settings (each starting with ", "). A DQN
+    /// gets a Q-network for the four actions.
+    fn maze(dataset: &str, method: &str, agent: &str) -> String {
+        let model = if method.starts_with("Dqn") {
+            ", model: [Linear(out: 8), ReLU, Linear(out: 4)]"
+        } else {
+            ""
+        };
+        format!("(dataset: Gridworld({dataset}), agent: (method: {method}{agent}){model})")
+    }
+
+    const Q: &str = "QLearning(alpha: 0.5)";
+
+    /// Every check refuses the value just past its bound and names the field
+    /// (`the_values_on_every_bound_are_accepted` takes the ones on it).
+    #[test]
+    fn a_value_just_past_each_bound_is_refused_with_its_field() {
+        let cases = [
+            (
+                maze("layout: Generated(extra_loops: 1.01)", Q, ""),
+                "dataset.layout.extra_loops",
+            ),
+            (
+                maze("layout: Generated(extra_loops: -0.01)", Q, ""),
+                "dataset.layout.extra_loops",
+            ),
+            (
+                maze("layout: Rows([\"S.\", \"..\"])", Q, ""),
+                "dataset.layout",
+            ),
+            (maze("rewards: (step: inf)", Q, ""), "dataset.rewards.step"),
+            (maze("rewards: (goal: -inf)", Q, ""), "dataset.rewards.goal"),
+            (maze("rewards: (pit: inf)", Q, ""), "dataset.rewards.pit"),
+            (maze("slip: 1.01", Q, ""), "dataset.slip"),
+            (maze("slip: -0.01", Q, ""), "dataset.slip"),
+            (maze("max_steps: Some(0)", Q, ""), "dataset.max_steps"),
+            (
+                maze("encoding: LocalView(radius: 17)", Q, ""),
+                "dataset.encoding.radius",
+            ),
+            (maze("", Q, ", episodes: 0"), "agent.episodes"),
+            (
+                maze("", Q, ", max_env_steps: Some(0)"),
+                "agent.max_env_steps",
+            ),
+            (maze("", Q, ", gamma: 1.01"), "agent.gamma"),
+            (maze("", Q, ", gamma: -0.01"), "agent.gamma"),
+            (
+                maze("", Q, ", epsilon: (start: 1.01)"),
+                "agent.epsilon.start",
+            ),
+            (
+                maze("", Q, ", epsilon: (start: -0.01)"),
+                "agent.epsilon.start",
+            ),
+            (maze("", Q, ", epsilon: (end: 1.01)"), "agent.epsilon.end"),
+            (maze("", Q, ", epsilon: (end: -0.01)"), "agent.epsilon.end"),
+            (maze("", Q, ", success_window: 0"), "agent.success_window"),
+            (
+                maze("", Q, ", log_every_episodes: 0"),
+                "agent.log_every_episodes",
+            ),
+            (
+                maze("", Q, ", snapshot_every_secs: -0.01"),
+                "agent.snapshot_every_secs",
+            ),
+            (
+                maze("", Q, ", snapshot_every_secs: inf"),
+                "agent.snapshot_every_secs",
+            ),
+            (maze("", "QLearning(alpha: 0.0)", ""), "agent.method.alpha"),
+            (maze("", "Sarsa(alpha: 1.01)", ""), "agent.method.alpha"),
+            (
+                maze("", "Sarsa(alpha: 0.5, initial_q: inf)", ""),
+                "agent.method.initial_q",
+            ),
+            (
+                maze("", "Dqn(batch_size: 0)", ""),
+                "agent.method.batch_size",
+            ),
+            (
+                maze("", "Dqn(batch_size: 32, replay_capacity: 31)", ""),
+                "agent.method.replay_capacity",
+            ),
+            (
+                maze("", "Dqn(train_every: 0)", ""),
+                "agent.method.train_every",
+            ),
+            (
+                maze("", "Dqn(target_update: Hard(every_steps: 0))", ""),
+                "agent.method.target_update.every_steps",
+            ),
+            (
+                maze("", "Dqn(target_update: Soft(tau: 0.0))", ""),
+                "agent.method.target_update.tau",
+            ),
+            (
+                maze("", "Dqn(target_update: Soft(tau: 1.01))", ""),
+                "agent.method.target_update.tau",
+            ),
+            (
+                maze("", "Dqn(grad_clip_norm: Some(0.0))", ""),
+                "agent.method.grad_clip_norm",
+            ),
+            (
+                maze("", "Dqn(grad_clip_norm: Some(inf))", ""),
+                "agent.method.grad_clip_norm",
+            ),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(text, field)| match from_ron_str(text, "t.ron") {
+                Err(SpecError::Invalid { error, .. }) if error.field == *field => None,
+                other => Some(format!("{text}: want {field}, got {other:?}")),
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// The values on each bound are accepted, for both kinds of agent.
+    #[test]
+    fn the_values_on_every_bound_are_accepted() {
+        let cases = [
+            maze("", Q, ""),
+            maze("layout: Generated(extra_loops: 1.0)", Q, ""),
+            maze("slip: 0.0, max_steps: Some(1)", Q, ""),
+            maze("slip: 1.0, encoding: LocalView(radius: 16)", Q, ""),
+            maze(
+                "",
+                "Sarsa(alpha: 1.0, initial_q: -5.0)",
+                ", episodes: 1, max_env_steps: Some(1), gamma: 0.0, \
+                 epsilon: (start: 0.0, end: 1.0), success_window: 1, \
+                 log_every_episodes: 1, snapshot_every_secs: 0.0",
+            ),
+            maze(
+                "",
+                "QLearning(alpha: 1e-9)",
+                ", gamma: 1.0, epsilon: (start: 1.0, end: 0.0)",
+            ),
+            maze("", "Dqn()", ""),
+            maze(
+                "",
+                "Dqn(batch_size: 1, replay_capacity: 1, train_every: 1, \
+                 target_update: Hard(every_steps: 1), grad_clip_norm: Some(1e-9))",
+                "",
+            ),
+            maze("", "Dqn(target_update: Soft(tau: 1.0))", ""),
+            maze(
+                "",
+                "Dqn(target_update: Soft(tau: 1e-9), grad_clip_norm: Some(5.0))",
+                "",
+            ),
+        ];
+        let refused: Vec<String> = cases
+            .iter()
+            .filter_map(|text| {
+                from_ron_str(text, "t.ron")
+                    .err()
+                    .map(|e| format!("{text}: {e}"))
+            })
+            .collect();
+        assert!(refused.is_empty(), "{refused:#?}");
+    }
+
+    /// The Q-network's input: one value per cell that is not a wall (one-hot),
+    /// two coordinates, or 3 per cell of the (2r + 1)^2 view plus two; 0 for a
+    /// maze that does not parse.
+    #[test]
+    fn the_input_size_counts_the_cells_that_are_not_walls() {
+        // Five open cells (S, three free, G) and one wall.
+        let mut g = GridworldSpec {
+            layout: LayoutSpec::Rows(vec!["S.#".into(), "..G".into()]),
+            ..GridworldSpec::default()
+        };
+        for (encoding, size) in [
+            (EncodingSpec::OneHot, 5),
+            (EncodingSpec::Coordinates, 2),
+            (EncodingSpec::LocalView { radius: 1 }, 29),
+        ] {
+            g.encoding = encoding;
+            assert_eq!(gridworld_input_size(&g, 0), size, "{encoding:?}");
+        }
+        g.encoding = EncodingSpec::OneHot;
+        assert_eq!(
+            dataset_io(&DatasetSpec::Gridworld(g.clone()), 0),
+            (vec![5], 4)
+        );
+        g.layout = LayoutSpec::Rows(vec!["..#".into(), "..G".into()]);
+        assert_eq!(gridworld_input_size(&g, 0), 0, "no start: no maze");
+    }
+}

@@ -105,7 +105,12 @@ pub fn local_path_warning(dir: &Path) -> Option<String> {
 
 /// Whether `sbatch` can be run, with what to do if not.
 pub fn sbatch_available() -> Result<(), SlurmError> {
-    match Command::new("sbatch").arg("--version").output() {
+    sbatch_available_at(Path::new("sbatch"))
+}
+
+/// [`sbatch_available`] with the program to run given (tests give a stand-in).
+fn sbatch_available_at(sbatch: &Path) -> Result<(), SlurmError> {
+    match Command::new(sbatch).arg("--version").output() {
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => Err(SlurmError::SbatchBroken {
             stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
@@ -116,7 +121,12 @@ pub fn sbatch_available() -> Result<(), SlurmError> {
 
 /// Submits the script; the job id.
 pub fn submit(dir: &Path) -> Result<String, SlurmError> {
-    let out = Command::new("sbatch")
+    submit_with(Path::new("sbatch"), dir)
+}
+
+/// [`submit`] with the program to run given (tests give a stand-in).
+fn submit_with(sbatch: &Path, dir: &Path) -> Result<String, SlurmError> {
+    let out = Command::new(sbatch)
         .arg("--parsable")
         .arg(dir.join(SCRIPT))
         .output()
@@ -150,13 +160,18 @@ pub fn submit(dir: &Path) -> Result<String, SlurmError> {
 /// The study's jobs as `squeue` shows them (`id state elapsed` per task), or
 /// why it cannot tell; None when no job was submitted.
 pub fn queue(dir: &Path) -> Option<Result<Vec<String>, SlurmError>> {
+    queue_with(Path::new("squeue"), dir)
+}
+
+/// [`queue`] with the program to run given (tests give a stand-in).
+fn queue_with(squeue: &Path, dir: &Path) -> Option<Result<Vec<String>, SlurmError>> {
     let jobs = std::fs::read_to_string(dir.join(JOBS)).ok()?;
     let ids: Vec<&str> = jobs.lines().filter(|l| !l.trim().is_empty()).collect();
     if ids.is_empty() {
         return None;
     }
     Some(
-        Command::new("squeue")
+        Command::new(squeue)
             .args(["-h", "-o", "%i %T %M %R", "-j", &ids.join(",")])
             .output()
             .map_err(SlurmError::NoSqueue)
@@ -216,5 +231,118 @@ mod tests {
         assert!(!s.contains("--account") && !s.contains("--gpus-per-task"));
         assert!(local_path_warning(Path::new("/tmp/x")).is_some());
         assert!(local_path_warning(Path::new("/home/u/x")).is_none());
+    }
+
+    // Stand-ins for sbatch and squeue that every Unix has: `true` succeeds
+    // silently, `false` fails silently, `echo` prints the arguments it was given
+    // (so the output shows exactly what sbatch or squeue would have been asked).
+    #[cfg(unix)]
+    const MISSING: &str = "/nonexistent/trainlab-test/program";
+
+    #[cfg(unix)]
+    #[test]
+    fn sbatch_is_available_only_when_its_version_runs_and_succeeds() {
+        assert!(sbatch_available_at(Path::new("true")).is_ok());
+        let broken = sbatch_available_at(Path::new("false"));
+        assert!(
+            matches!(&broken, Err(SlurmError::SbatchBroken { stderr }) if stderr.is_empty()),
+            "{broken:?}"
+        );
+        let none = sbatch_available_at(Path::new(MISSING));
+        assert!(matches!(none, Err(SlurmError::NoSbatch(_))), "{none:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_submission_notes_the_id_before_any_semicolon_and_refusals_are_errors() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        // `--parsable` prints "id;cluster": the id is what comes before the `;`,
+        // here "--parsable <tmp>/a" of echo's "--parsable <tmp>/a;b/submit.sbatch".
+        let dir = tmp.path().join("a;b");
+        std::fs::create_dir(&dir).expect("dir");
+        let id = format!("--parsable {}", tmp.path().join("a").display());
+        assert_eq!(submit_with(Path::new("echo"), &dir).expect("submitted"), id);
+        assert_eq!(
+            std::fs::read_to_string(dir.join(JOBS)).expect("jobs"),
+            format!("{id}\n")
+        );
+        submit_with(Path::new("echo"), &dir).expect("submitted");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(JOBS)).expect("jobs"),
+            format!("{id}\n{id}\n"),
+            "each submission appends its id"
+        );
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&other).expect("dir");
+        let silent = submit_with(Path::new("true"), &other);
+        assert!(
+            matches!(&silent, Err(SlurmError::NoJobId { stdout }) if stdout.is_empty()),
+            "{silent:?}"
+        );
+        let refused = submit_with(Path::new("false"), &other);
+        assert!(
+            matches!(&refused, Err(SlurmError::Refused { stderr }) if stderr.is_empty()),
+            "{refused:?}"
+        );
+        let none = submit_with(Path::new(MISSING), &other);
+        assert!(matches!(none, Err(SlurmError::Run(_))), "{none:?}");
+        assert!(
+            !other.join(JOBS).exists(),
+            "no id noted for a failed submission"
+        );
+        // Submitted, but the folder is gone: the error names the id.
+        let gone = tmp.path().join("gone");
+        let lost = submit_with(Path::new("echo"), &gone);
+        let want = format!("--parsable {}/{SCRIPT}", gone.display());
+        assert!(
+            matches!(&lost, Err(SlurmError::JobsFile { id, .. }) if *id == want),
+            "{lost:?}"
+        );
+    }
+
+    #[test]
+    fn the_public_calls_refuse_a_folder_without_a_script_or_jobs() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        // No script in the folder: sbatch, where installed, refuses before
+        // submitting anything; where not, it cannot be run.
+        let none = submit(dir);
+        assert!(
+            matches!(none, Err(SlurmError::Refused { .. } | SlurmError::Run(_))),
+            "{none:?}"
+        );
+        assert!(!dir.join(JOBS).exists());
+        // No job noted: squeue is not asked (it can take many seconds to say
+        // that no controller answers).
+        assert!(queue(dir).is_none());
+        std::fs::write(dir.join(JOBS), "\n").expect("write");
+        assert!(queue(dir).is_none());
+        let here = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            absolute(Path::new("rel/study")).expect("absolute"),
+            here.join("rel/study")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_queue_asks_for_every_noted_job_and_an_unknown_job_has_ended() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        assert!(queue_with(Path::new("echo"), dir).is_none(), "no jobs file");
+        std::fs::write(dir.join(JOBS), "\n  \n").expect("write");
+        assert!(queue_with(Path::new("echo"), dir).is_none(), "no job in it");
+        std::fs::write(dir.join(JOBS), "12\n\n13\n").expect("write");
+        let asked = queue_with(Path::new("echo"), dir)
+            .expect("jobs")
+            .expect("ran");
+        assert_eq!(asked, ["-h -o %i %T %M %R -j 12,13"]);
+        // squeue fails for ids it no longer knows: nothing is running.
+        let ended = queue_with(Path::new("false"), dir)
+            .expect("jobs")
+            .expect("ran");
+        assert!(ended.is_empty(), "{ended:?}");
+        let none = queue_with(Path::new(MISSING), dir).expect("jobs");
+        assert!(matches!(none, Err(SlurmError::NoSqueue(_))), "{none:?}");
     }
 }

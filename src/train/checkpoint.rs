@@ -2,9 +2,9 @@
 //! `state.json` holds.
 //!
 //! The policy is a pure function of the settings and the position (tested with
-//! plain values). [`CheckpointWriter`] serialises a checkpoint on the worker
-//! thread and has a second thread write it (`runs::checkpoints`: temp name, sync,
-//! rename), one write in flight at most; a write that fails is reported by the
+//! plain values). [`CheckpointWriter`] copies a checkpoint on the worker thread
+//! and has a second thread serialise and write it (`runs::checkpoints`: temp name,
+//! sync, rename), one write in flight at most; a write that fails is reported by the
 //! next checkpoint or the run's end at the latest, with the same Notes and the
 //! same fault as one written on the worker, and the engines wait for it before
 //! their summary. The state is every value the training step reads besides
@@ -19,7 +19,7 @@ use super::emitter::Emitter;
 use super::handle::StartOptions;
 use super::supervised::task::{TaskEval, TaskState};
 use crate::events::TrainEvent;
-use crate::runs::checkpoints::{self, CheckpointBytes, CheckpointFiles, NamedTensors};
+use crate::runs::checkpoints::{self, CheckpointFiles, NamedTensors};
 use crate::runs::{RunRecorder, WriteFault};
 use crate::spec::{CheckpointSpec, Experiment};
 use crate::train::ResumeError;
@@ -48,8 +48,9 @@ pub(crate) fn due_episodes(spec: &CheckpointSpec, episodes: u64, log_every: u64)
 /// Writes checkpoints on a second thread while the steps go on.
 ///
 /// [`CheckpointWriter::save`] gathers a checkpoint on the worker thread (the
-/// tensors copied to the host once, the state serialised) and hands the bytes to
-/// the writer thread, which writes, syncs and renames them (`runs::checkpoints`:
+/// tensors copied to the host once, the state serialised) and hands it to the
+/// writer thread, which turns the tensors into safetensors bytes (the same bytes
+/// on any thread) and writes, syncs and renames the files (`runs::checkpoints`:
 /// nothing half-written under a real name) and then deletes all but the newest
 /// `keep_last`. At most one write is in flight: the next checkpoint, a pause and
 /// the run's end first wait for it ([`CheckpointWriter::settle`]), and only then
@@ -81,14 +82,17 @@ const WRITE: fn(&Job) -> Result<bool, CheckpointError> = write_job;
 #[cfg(test)]
 const WRITE: fn(&Job) -> Result<bool, CheckpointError> = tests::marked_write;
 
-/// One checkpoint, serialised, and where it goes.
+/// One checkpoint and where it goes: the tensors are host copies that the steps
+/// after it leave alone, the state is serialised.
 struct Job {
     run_dir: PathBuf,
     step: u64,
     /// The step its Notes carry (a gridworld's are at an env step).
     note_step: u64,
     keep_last: usize,
-    bytes: CheckpointBytes,
+    model: NamedTensors,
+    training: NamedTensors,
+    state_json: Vec<u8>,
 }
 
 impl Job {
@@ -186,8 +190,8 @@ impl CheckpointWriter {
     }
 
     /// Writes the newest checkpoint that could not be written once more (after
-    /// `settle`; none waiting is nothing to do). Its bytes are those of its
-    /// first try, so it is the position it was taken at.
+    /// `settle`; none waiting is nothing to do). Its tensors and state are those
+    /// of its first try, so it is the position it was taken at.
     pub(crate) fn retry(&mut self, emitter: &mut Emitter) {
         self.settle(emitter);
         if let Some(job) = self.unwritten.take() {
@@ -283,29 +287,32 @@ fn prepare(
         return Ok(None);
     };
     let json = serde_json::to_vec(state).map_err(|e| CheckpointError::Other(e.to_string()))?;
-    let files = CheckpointFiles {
-        model,
-        training,
-        state_json: &json,
-    };
-    let run_dir = rec.dir().to_path_buf();
-    let bytes = CheckpointBytes::from_files(&files).map_err(|e| {
-        let dir = run_dir
-            .join(checkpoints::DIR)
-            .join(checkpoints::name_for(step));
-        CheckpointError::Write(WriteFault::io(
-            format!("the checkpoint at step {step}"),
-            &dir,
-            &e,
-        ))
-    })?;
     Ok(Some(Job {
-        run_dir,
+        run_dir: rec.dir().to_path_buf(),
         step,
         note_step,
         keep_last: spec.keep_last,
-        bytes,
+        model: host_copies(model)?,
+        training: host_copies(training)?,
+        state_json: json,
     }))
+}
+
+/// Copies of `tensors` in host memory of their own: the optimizer updates the
+/// live ones in place while the writer thread reads these.
+fn host_copies(tensors: &NamedTensors) -> Result<NamedTensors, CheckpointError> {
+    let copy = |t: &candle_core::Tensor| {
+        if t.device().is_cpu() {
+            t.copy()
+        } else {
+            t.to_device(&candle_core::Device::Cpu)
+        }
+    };
+    tensors
+        .iter()
+        .map(|(name, t)| Ok((name.clone(), copy(t)?)))
+        .collect::<candle_core::Result<_>>()
+        .map_err(|e| CheckpointError::Other(e.to_string()))
 }
 
 /// What the writer thread does with a job: the checkpoint written whole, then
@@ -313,7 +320,13 @@ fn prepare(
 /// error says what could not be written, where and why.
 fn write_job(job: &Job) -> Result<bool, CheckpointError> {
     let step = job.step;
-    checkpoints::write_bytes(&job.run_dir, step, &job.bytes).map_err(|e| {
+    let files = CheckpointFiles {
+        model: &job.model,
+        training: &job.training,
+        state_json: &job.state_json,
+    };
+    // Serialised here (failing the way writing does: the checkpoint is not on disk).
+    checkpoints::write(&job.run_dir, step, &files).map_err(|e| {
         CheckpointError::Write(WriteFault::io(
             format!("the checkpoint at step {step}"),
             &job.dir(),
@@ -741,6 +754,34 @@ mod tests {
         assert_eq!(on_disk(&run), [20, 30]);
         assert_eq!(notes(&rx), [], "nothing failed, nothing to say");
         assert_eq!(em.take_faults(), []);
+    }
+
+    /// The writer thread serialises the copies `save` made: weights the next
+    /// steps change in place while the write waits are written as they were.
+    #[test]
+    fn a_checkpoint_holds_the_tensors_as_they_were_when_saved() {
+        let root = tempfile::tempdir().expect("tmp");
+        let run = root.path().join("slow-checkpoints");
+        let (mut em, rx) = recording(&run);
+        let cpu = candle_core::Device::Cpu;
+        let var = candle_core::Var::new(&[10f32, 2.0], &cpu).expect("var");
+        let live = var.as_tensor().clone();
+        let mut w = CheckpointWriter::default();
+        w.save(&mut em, &keeping(2), 10, 10, move |em| {
+            let state = serde_json::json!({ "step": 10, "metrics_bytes": record_length(em) });
+            Ok((
+                NamedTensors::from([("w".to_string(), live)]),
+                NamedTensors::new(),
+                state,
+            ))
+        });
+        assert_eq!(w.in_flight(), Some(10), "handed to the (slow) thread");
+        // The next step's update, in place, while the write sleeps.
+        let next = candle_core::Tensor::new(&[99f32, 99.0], &cpu).expect("tensor");
+        var.set(&next).expect("set");
+        w.settle(&mut em);
+        assert_eq!(on_disk(&run), [10], "written with the values saved");
+        assert_eq!(notes(&rx), []);
     }
 
     /// A write that fails on the thread is reported by the next checkpoint (or

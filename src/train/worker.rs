@@ -1,4 +1,5 @@
-//! The worker thread's body: sets up the run record, picks the training loop for
+//! The worker thread's body: sets up the run record (an image dataset is read on
+//! a thread of its own meanwhile, `data::ImageLoad`), picks the training loop for
 //! the dataset kind (supervised for images, reinforcement learning for mazes),
 //! and turns every outcome (summary, error, panic) into exactly one final event.
 //!
@@ -31,15 +32,57 @@ pub(crate) fn run_worker(
     control: Receiver<Control>,
 ) {
     let started = Instant::now();
+    // Image files are read while the run folder is created (its files are
+    // synced, which can take long on a busy disk) and the loop is set up.
+    let mut image_data = match &exp.dataset {
+        DatasetSpec::Images(spec) => Some(crate::data::ImageLoad::start(spec, exp.seed)),
+        _ => None,
+    };
     // A resumed run reopens its record only once its checkpoint has been checked
     // (see supervised::Engine::restore), so a bad checkpoint changes nothing.
     emitter.run_dir_hint.clone_from(&options.run_dir);
+    if !open_record(&exp, &options, emitter) {
+        return;
+    }
+    let lr = match &exp.dataset {
+        DatasetSpec::Images(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => {
+            exp.optimizer.lr()
+        }
+        DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
+    };
+    let mut steering = Steering::new(control, lr);
+    steering.pace = options.pace.filter(|p| *p > 0.0 && p.is_finite());
+    let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
+        DatasetSpec::Images(spec) => {
+            let data = image_data
+                .take()
+                .unwrap_or_else(|| crate::data::ImageLoad::start(spec, exp.seed));
+            images::run(&exp, &options, emitter, &mut steering, started, data)
+        }
+        DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Points(_) => points::run(&exp, &options, emitter, &mut steering, started),
+        DatasetSpec::Text(t) => match &t.task {
+            TextTask::LanguageModel(lm) => {
+                language_model::run(&exp, t, lm, &options, emitter, &mut steering, started)
+            }
+            TextTask::Classification(c) => {
+                text_classifier::run(&exp, t, c, &options, emitter, &mut steering, started)
+            }
+        },
+    }));
+    report_outcome(outcome, &exp, &options, emitter);
+}
+
+/// Creates the run folder (not for a resumed run: it reopens its record once
+/// its checkpoint has been checked). False when it could not be created; the
+/// run has then already failed with the reason.
+fn open_record(exp: &Experiment, options: &StartOptions, emitter: &mut Emitter) -> bool {
     if let Some(dir) = options
         .run_dir
         .as_ref()
         .filter(|_| options.resume_from.is_none())
     {
-        match RunRecorder::create(dir, &exp) {
+        match RunRecorder::create(dir, exp) {
             Ok(rec) => emitter.recorder = Some(rec),
             Err(e) => {
                 let kind = if crate::util::atomic::is_no_space(&e) {
@@ -56,31 +99,21 @@ pub(crate) fn run_worker(
                         crate::util::atomic::os_words(&e)
                     ),
                 });
-                return;
+                return false;
             }
         }
     }
-    let lr = match &exp.dataset {
-        DatasetSpec::Images(_) | DatasetSpec::Text(_) | DatasetSpec::Points(_) => {
-            exp.optimizer.lr()
-        }
-        DatasetSpec::Gridworld(_) => rl::initial_lr(&exp),
-    };
-    let mut steering = Steering::new(control, lr);
-    steering.pace = options.pace.filter(|p| *p > 0.0 && p.is_finite());
-    let outcome = catch_unwind(AssertUnwindSafe(|| match &exp.dataset {
-        DatasetSpec::Images(_) => images::run(&exp, &options, emitter, &mut steering, started),
-        DatasetSpec::Gridworld(_) => rl::run(&exp, &options, emitter, &mut steering, started),
-        DatasetSpec::Points(_) => points::run(&exp, &options, emitter, &mut steering, started),
-        DatasetSpec::Text(t) => match &t.task {
-            TextTask::LanguageModel(lm) => {
-                language_model::run(&exp, t, lm, &options, emitter, &mut steering, started)
-            }
-            TextTask::Classification(c) => {
-                text_classifier::run(&exp, t, c, &options, emitter, &mut steering, started)
-            }
-        },
-    }));
+    true
+}
+
+/// Turns what the training loop returned (a summary, an error or a panic) into
+/// exactly one final event.
+fn report_outcome(
+    outcome: std::thread::Result<Result<RunSummary, RunFailure>>,
+    exp: &Experiment,
+    options: &StartOptions,
+    emitter: &mut Emitter,
+) {
     let run_dir = emitter.recorder.as_ref().map(|r| r.dir().to_path_buf());
     match outcome {
         Ok(Ok(summary)) => {
@@ -100,7 +133,7 @@ pub(crate) fn run_worker(
                     message: failure_message(dir, &faults, options.continue_with.as_deref()),
                 }),
                 _ => {
-                    drop_checkpoints_at_end(&exp, &summary, emitter);
+                    drop_checkpoints_at_end(exp, &summary, emitter);
                     emitter.emit(TrainEvent::Finished(summary));
                 }
             }

@@ -20,7 +20,10 @@
 //! channel-last rows (`conv_rows.rs`), which that stage writes: it then needs no
 //! im2col, forward or backward (the MNIST CNN's second convolution: forward per
 //! image 103 -> 83 µs measured alone). Inside the op only; its input and output
-//! stay `[b, c, h, w]`.
+//! stay `[b, c, h, w]`. Such a stage's three products (forward, weight and
+//! input gradients) are direct register-tiled kernels (`conv_direct.rs`): no
+//! GEMM call, no packing of the image or the output gradient, no column
+//! gradient.
 
 use std::sync::Mutex;
 
@@ -29,6 +32,7 @@ use rayon::prelude::*;
 
 use super::activation::simd_kernel;
 use super::attention_fused::lane_sum;
+use super::conv_direct::{Runs, pack_weight_t, shifted_product, shifted_weight_grad};
 use super::conv_rows::{
     add_col_sums, col2im_rows, full_rows, pack_weight, pool_rows, rows_to_planes, unpack_weight,
 };
@@ -283,7 +287,12 @@ impl Buffers {
             false => s.g.taps() * s.g.positions(),
         });
         let full = if backward {
-            most(&|s| s.g.taps() * s.rows())
+            // A stage that reads rows needs no column gradient when its
+            // products are direct.
+            most(&|s| match s.rows_in && direct() {
+                true => 0,
+                false => s.g.taps() * s.rows(),
+            })
         } else {
             most(&|s| match s.fusion.pool.is_some() || s.rows_in {
                 true => s.o * s.rows(),
@@ -374,9 +383,8 @@ fn forward_image(
 }
 
 /// Forward pass of a stage that reads rows `img [h*w, c]`: the product over
-/// full-width rows is a sum of `k` products whose left operands are overlapping
-/// windows of the image (one per kernel row), then pooling or the reordering
-/// into planes.
+/// full-width rows, a sum over the `k*k` taps of the image shifted by the tap
+/// (`conv_direct.rs`), then pooling or the reordering into planes.
 fn forward_rows(
     st: &Stage,
     (wp, bias): (&[f32], &[f32]),
@@ -387,22 +395,30 @@ fn forward_rows(
 ) {
     let (g, o) = (st.g, st.o);
     let (oh, ow) = g.out_hw();
-    let (rows, kc) = (st.rows(), g.k * g.c);
+    let rows = st.rows();
     let y = &mut buf.full[..rows * o];
     for row in y.chunks_mut(o) {
         row.copy_from_slice(bias);
     }
-    for ky in 0..g.k {
-        matmul(
-            (rows, o, kc),
-            y,
-            true,
-            &img[ky * g.w * g.c..],
-            (g.c, 1),
-            &wp[ky * kc * o..(ky + 1) * kc * o],
-            row_major(o),
-            Threads::One,
-        );
+    if direct() {
+        // Only the output rows: pooling and the reordering read no others.
+        shifted_product(out_runs(&g), &tap_offsets(&g), (img, g.c), wp, (y, o));
+    } else {
+        // A sum of `k` products whose left operands are overlapping windows of
+        // the image, one per kernel row.
+        let kc = g.k * g.c;
+        for ky in 0..g.k {
+            matmul(
+                (rows, o, kc),
+                y,
+                true,
+                &img[ky * g.w * g.c..],
+                (g.c, 1),
+                &wp[ky * kc * o..(ky + 1) * kc * o],
+                row_major(o),
+                Threads::One,
+            );
+        }
     }
     match st.fusion.pool {
         Some(window) => pool_rows(y, o, (oh, ow), g.w, window, out, arg),
@@ -415,11 +431,12 @@ fn forward_rows(
 
 /// Gradients of a stage that reads rows (see [`forward_rows`]) for one image:
 /// adds to the packed `dwp [(ky, kx, c), o]` and `db`, and the input gradient
-/// (rows) to `dx` when given.
+/// (rows) to `dx` when given; `wt` is the weight packed `[(ky, kx), o, c]`.
+/// Both products are direct (`conv_direct.rs`): no column gradient, no col2im.
 #[allow(clippy::too_many_arguments)]
 fn backward_rows(
     st: &Stage,
-    wp: &[f32],
+    (wp, wt): (&[f32], &[f32]),
     img: &[f32],
     (y, up, arg): (&[f32], &[f32], &[u32]),
     (dwp, db): (&mut [f32], &mut [f32]),
@@ -429,11 +446,14 @@ fn backward_rows(
 ) {
     let (g, o) = (st.g, st.o);
     let (oh, ow) = g.out_hw();
-    let (rows, kc, taps) = (st.rows(), g.k * g.c, g.taps());
+    let rows = st.rows();
     let passes = |v: f32| !st.fusion.relu || v > 0.0;
-    // dy [rows, o], zero on the rows that are not outputs.
-    let dy = &mut dy[..rows * o];
-    dy.fill(0.0);
+    // dy [rows, o], zero on the rows that are not outputs, between `pad` zero
+    // rows on each side (read by the input gradient's shifted product).
+    let pad = dy_pad_rows(&g);
+    let dy_padded = &mut dy[..(rows + 2 * pad) * o];
+    dy_padded.fill(0.0);
+    let dy = &mut dy_padded[pad * o..(pad + rows) * o];
     if st.fusion.pool.is_some() {
         let q = up.len() / o;
         for (ch, acc) in db.iter_mut().enumerate() {
@@ -465,6 +485,63 @@ fn backward_rows(
         }
         add_col_sums(dy, db);
     }
+    // dwp [(ky, kx, c), o] += sum over the output rows r of img[r + shift] dy[r].
+    if !direct() {
+        return backward_rows_gemm(st, (wp, img), dy, dwp, dx, buf);
+    }
+    let offsets = tap_offsets(&g);
+    shifted_weight_grad(out_runs(&g), &offsets, (img, g.c), (dy, o), dwp);
+    let Some(dx) = dx else { return };
+    // dx[pixel] += sum over taps of dy[pixel - shift] @ w^T: every pixel reads
+    // `dy` at `pad - shift`, zero rows where no output is. Image rows at the top
+    // and bottom take only the kernel rows that reach an output row (the MNIST
+    // CNN's input gradient: 8 % fewer products).
+    let back: Vec<usize> = offsets.iter().map(|off| pad - off).collect();
+    let ky_span = |iy: usize| (iy.saturating_sub(oh - 1), iy.min(g.k - 1));
+    let mut iy0 = 0;
+    while iy0 < g.h {
+        let (k0, k1) = ky_span(iy0);
+        let iy1 = (iy0 + 1..g.h)
+            .find(|&iy| ky_span(iy) != (k0, k1))
+            .unwrap_or(g.h);
+        let taps = k0 * g.k..(k1 + 1) * g.k;
+        let pixels = Runs {
+            count: 1,
+            len: (iy1 - iy0) * g.w,
+            stride: 0,
+        };
+        shifted_product(
+            pixels,
+            &back[taps.clone()],
+            (&dy_padded[iy0 * g.w * o..], o),
+            &wt[taps.start * o * g.c..],
+            (&mut dx[iy0 * g.w * g.c..iy1 * g.w * g.c], g.c),
+        );
+        iy0 = iy1;
+    }
+}
+
+/// Whether a rows-reading stage's products run as the direct kernels of
+/// `conv_direct.rs`: at the AVX-512 level. Below it the GEMM library's own
+/// AVX2 and NEON kernels are the faster choice: forced to AVX2 on a Zen 4 (the
+/// same peak at either width) the direct kernels ran the MNIST CNN's step at
+/// 2,950 samples/s against 4,300 for the GEMM path.
+fn direct() -> bool {
+    crate::util::simd::level() == crate::util::simd::Level::Avx512
+}
+
+/// [`backward_rows`]' products as GEMMs: the weight gradient over `k` row
+/// windows, the input gradient as a column gradient put back by col2im.
+fn backward_rows_gemm(
+    st: &Stage,
+    (wp, img): (&[f32], &[f32]),
+    dy: &[f32],
+    dwp: &mut [f32],
+    dx: Option<&mut [f32]>,
+    buf: &mut Buffers,
+) {
+    let (g, o) = (st.g, st.o);
+    let (rows, kc, taps) = (st.rows(), g.k * g.c, g.taps());
     // dwp[ky] [(kx, c), o] += window_ky^T @ dy.
     for ky in 0..g.k {
         matmul(
@@ -495,13 +572,35 @@ fn backward_rows(
     }
 }
 
+/// The output rows among a rows-reading stage's full-width rows: `oh` runs of
+/// `ow`, `w` apart.
+fn out_runs(g: &ConvGeometry) -> Runs {
+    let (oh, ow) = g.out_hw();
+    Runs {
+        count: oh,
+        len: ow,
+        stride: g.w,
+    }
+}
+
+/// Each tap's `(ky, kx)` as a shift in image rows: `ky*w + kx`.
+fn tap_offsets(g: &ConvGeometry) -> Vec<usize> {
+    (0..g.k * g.k).map(|t| (t / g.k) * g.w + t % g.k).collect()
+}
+
+/// Zero rows on each side of a rows-reading stage's output gradient: the
+/// largest shift, `(k - 1)*(w + 1)`.
+fn dy_pad_rows(g: &ConvGeometry) -> usize {
+    (g.k - 1) * (g.w + 1)
+}
+
 /// One stage's gradients for one image, from the gradient `up` at its output
 /// `y` (after ReLU and pooling) and its input `img`: adds to `dw_t [taps, o]`
 /// and `db`, and adds the input gradient to `dx` when given.
 #[allow(clippy::too_many_arguments)]
 fn backward_image(
     st: &Stage,
-    (w, wp): (&[f32], &[f32]),
+    (w, wp, wt): (&[f32], &[f32], &[f32]),
     img: &[f32],
     (y, up, arg): (&[f32], &[f32], &[u32]),
     (dw_t, db): (&mut [f32], &mut [f32]),
@@ -510,7 +609,7 @@ fn backward_image(
     buf: &mut Buffers,
 ) {
     if st.rows_in {
-        return backward_rows(st, wp, img, (y, up, arg), (dw_t, db), dx, dy, buf);
+        return backward_rows(st, (wp, wt), img, (y, up, arg), (dw_t, db), dx, dy, buf);
     }
     let (g, o) = (st.g, st.o);
     let (p, taps) = (g.positions(), g.taps());
@@ -698,6 +797,15 @@ impl CustomOp3 for ConvOp {
             storage_f32(&ts, tl, "conv2d backward")?,
         )?;
         let packed = packed_weights(stages, &params);
+        // The input gradient's weight, `[(ky, kx), o, c]`.
+        let packed_t: Vec<Vec<f32>> = stages
+            .iter()
+            .zip(&packed)
+            .map(|(st, wp)| match st.rows_in && direct() {
+                true => pack_weight_t(wp, st.g.k * st.g.k, st.g.c, st.o),
+                false => Vec::new(),
+            })
+            .collect();
         let yd = storage_f32(&rs, rl, "conv2d backward")?;
         let gd = storage_f32(&gs, gl, "conv2d backward")?;
         let b = x.dim(0)?;
@@ -709,7 +817,14 @@ impl CustomOp3 for ConvOp {
             .map(|s| s.g.image_len())
             .max()
             .unwrap_or(0);
-        let most_dy = stages.iter().map(|s| s.o * s.rows()).max().unwrap_or(0);
+        let most_dy = stages
+            .iter()
+            .map(|s| match s.rows_in {
+                true => s.o * (s.rows() + 2 * dy_pad_rows(&s.g)),
+                false => s.o * s.rows(),
+            })
+            .max()
+            .unwrap_or(0);
         // Each run sums its own weight and bias gradients, added up at the end.
         let work = |r: usize, run: &RunSaved, mut dx: Option<&mut [f32]>| {
             let mut grads: Vec<(Vec<f32>, Vec<f32>)> = stages
@@ -751,7 +866,7 @@ impl CustomOp3 for ConvOp {
                     let (dw_t, db) = &mut grads[si];
                     backward_image(
                         st,
-                        (params[si].0, &packed[si]),
+                        (params[si].0, &packed[si], &packed_t[si]),
                         img,
                         (y, up, arg),
                         (dw_t, db),

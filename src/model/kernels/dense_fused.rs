@@ -21,6 +21,15 @@
 //! variable hands that gradient over instead, and it goes into the store as is
 //! (added to any other gradient the variable got). A plain `Tensor::backward`
 //! gets the same values the ordinary way.
+//!
+//! A Flatten and a Dropout right before the first layer (a CNN's head) can be
+//! absorbed too ([`Input`]): the op then reads `[b, ...]` as `b` rows, and
+//! applies the dropout mask to its input going forward (kept for the first
+//! weight's gradient) and to the input's gradient going back. Neither the
+//! dropped-out nor the flattened activation becomes a tensor of the graph, so
+//! candle makes no zero-filled gradient and no sum for either; the values and
+//! the mask (the same draw from the run's RNG) are those of the separate
+//! Dropout and Flatten layers, bit for bit.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -32,6 +41,7 @@ use super::activation::simd_kernel;
 use super::cpu_data::{f32_slice, with_data};
 use super::fused::{linear_grads, linear_into};
 use super::scratch::Scratch;
+use crate::model::dropout::Mask;
 
 /// The activation after one Linear layer of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,16 +52,37 @@ pub(crate) enum Act {
     Sigmoid,
 }
 
-/// `x` through Linear layers `(weight [out, in], bias [out], activation)`, as one
-/// op. The first layer's weight is its own input of the op (it is by far the
-/// largest in these models, and joining it to the rest would copy it every
-/// step); the other parameters travel as one flat vector: the first bias, then
-/// each later layer's weight and bias.
-pub(crate) fn dense_stack(x: &Tensor, layers: &[(&Tensor, &Tensor, Act)]) -> Result<Tensor> {
+/// What happens to the stack's input before its first layer: the layers a
+/// model has right before it that the op absorbs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Input {
+    /// `Flatten`: `[b, ...]` is `b` rows of every dimension after the first
+    /// (else every leading dimension is one more row of the last).
+    pub flatten: bool,
+    /// `Dropout` while training: the mask applied to the input.
+    pub mask: Option<Mask>,
+}
+
+/// `x` after `input`'s Flatten and Dropout, through Linear layers
+/// `(weight [out, in], bias [out], activation)`, as one op. The first layer's
+/// weight is its own input of the op (it is by far the largest in these
+/// models, and joining it to the rest would copy it every step); the other
+/// parameters travel as one flat vector: the first bias, then each later
+/// layer's weight and bias.
+pub(crate) fn dense_stack_from(
+    x: &Tensor,
+    input: Input,
+    layers: &[(&Tensor, &Tensor, Act)],
+) -> Result<Tensor> {
     let Some(((w0, b0, _), rest)) = layers.split_first() else {
         candle_core::bail!("dense stack: no layers");
     };
-    let mut widths = vec![x.dim(candle_core::D::Minus1)?];
+    let k = match (input.flatten, x.dims().split_first()) {
+        (true, Some((_, tail))) if !tail.is_empty() => tail.iter().product(),
+        (true, _) => candle_core::bail!("dense stack: cannot flatten {:?}", x.dims()),
+        (false, _) => x.dim(candle_core::D::Minus1)?,
+    };
+    let mut widths = vec![k];
     for (w, b, _) in layers {
         let (out, input) = w.dims2()?;
         if input != widths[widths.len() - 1] || b.elem_count() != out {
@@ -73,6 +104,7 @@ pub(crate) fn dense_stack(x: &Tensor, layers: &[(&Tensor, &Tensor, Act)]) -> Res
     let op = StackOp {
         widths,
         acts: layers.iter().map(|l| l.2).collect(),
+        input,
         saved: Mutex::new(None),
     };
     x.contiguous()?.apply_op3(&w0.contiguous()?, &tail, op)
@@ -82,8 +114,16 @@ struct StackOp {
     /// Input width, then each layer's output width.
     widths: Vec<usize>,
     acts: Vec<Act>,
-    /// Every layer's output (after its activation), from the last forward pass.
-    saved: Mutex<Option<Vec<Scratch>>>,
+    input: Input,
+    /// What the last forward pass leaves for the backward pass.
+    saved: Mutex<Option<Saved>>,
+}
+
+/// Every layer's output (after its activation), and the input with the
+/// dropout mask applied when there is one.
+struct Saved {
+    outputs: Vec<Scratch>,
+    masked: Option<Vec<f32>>,
 }
 
 /// One layer's parameters as slices.
@@ -228,21 +268,26 @@ impl CustomOp3 for StackOp {
         let w0 = f32_slice(s2, l2, op)?;
         let tail = f32_slice(s3, l3, op)?;
         let (k, out_width) = (self.widths[0], self.widths[self.widths.len() - 1]);
-        if l1.dims().last() != Some(&k)
-            || w0.len() != k * self.widths[1]
-            || tail.len() != self.tail_len()
-        {
+        let width = match self.input.flatten {
+            true => l1.dims().iter().skip(1).product(),
+            false => l1.dims().last().copied().unwrap_or(0),
+        };
+        if width != k || w0.len() != k * self.widths[1] || tail.len() != self.tail_len() {
             candle_core::bail!("{op}: input {:?} does not fit the layers", l1.dims());
         }
         let p = self.params(w0, tail);
         let rows = x.len() / k.max(1);
         let mut out = vec![0f32; rows * out_width];
-        let saved = self.forward_pass(&p, x, &mut out);
+        let masked = self.input.mask.map(|m| m.applied(x));
+        let outputs = self.forward_pass(&p, masked.as_deref().unwrap_or(x), &mut out);
         if let Ok(mut slot) = self.saved.lock() {
-            *slot = Some(saved);
+            *slot = Some(Saved { outputs, masked });
         }
         let mut dims = l1.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
+        if self.input.flatten {
+            dims.truncate(1);
+            dims.push(out_width);
+        } else if let Some(last) = dims.last_mut() {
             *last = out_width;
         }
         Ok((CpuStorage::F32(out), Shape::from(dims)))
@@ -260,22 +305,27 @@ impl CustomOp3 for StackOp {
         let Some(saved) = self.saved.lock().ok().and_then(|mut s| s.take()) else {
             candle_core::bail!("{op}: called twice or without a forward pass");
         };
+        let Saved { outputs, masked } = saved;
         let mut dx = vec![0f32; if x.track_op() { x.elem_count() } else { 0 }];
         let (dw0, dtail) = with_data(x, op, |xd| {
             with_data(w0, op, |w0d| {
                 with_data(tail, op, |taild| {
                     with_data(grad, op, |g| {
-                        if saved.len() != self.acts.len() || g.len() != saved[saved.len() - 1].len()
-                        {
+                        let last = outputs.last().map_or(0, |o| o.len());
+                        if outputs.len() != self.acts.len() || g.len() != last {
                             candle_core::bail!("{op}: the input changed since the forward pass");
                         }
                         let p = self.params(w0d, taild);
                         let dx = x.track_op().then_some(&mut dx[..]);
-                        Ok(self.backward_pass(&p, (xd, g), &saved, dx))
+                        let xd = masked.as_deref().unwrap_or(xd);
+                        Ok(self.backward_pass(&p, (xd, g), &outputs, dx))
                     })
                 })
             })
         })?;
+        if let Some(mask) = self.input.mask {
+            mask.apply_in_place(&mut dx);
+        }
         let device = x.device();
         let dw0 = Tensor::from_vec(dw0, w0.shape(), device)?;
         Ok((
@@ -342,6 +392,10 @@ mod tests {
     use super::*;
     use crate::model::test_tensors::max_diff;
     use candle_core::{Device, Var};
+
+    fn dense_stack(x: &Tensor, layers: &[(&Tensor, &Tensor, Act)]) -> Result<Tensor> {
+        dense_stack_from(x, Input::default(), layers)
+    }
 
     fn var(dims: &[usize]) -> Var {
         Var::from_tensor(&Tensor::randn(0f32, 1., dims, &Device::Cpu).expect("randn")).expect("var")
@@ -461,6 +515,68 @@ mod tests {
         assert!(max_diff(g.get(&w0).expect("grad"), want).expect("diff") < 1e-5);
     }
 
+    /// Bitwise equality of two tensors' values.
+    fn same_bits(a: &Tensor, b: &Tensor) -> bool {
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .expect("values");
+            v.into_iter().map(f32::to_bits).collect()
+        };
+        a.dims() == b.dims() && bits(a) == bits(b)
+    }
+
+    /// A Flatten and a Dropout absorbed into the stack give the values and every
+    /// gradient of the separate layers bit for bit (the same mask from the same
+    /// draw; the input spans several of the mask's chunks), under the training
+    /// loop's `backward`; without a mask (evaluation), those of the flattened
+    /// input alone.
+    #[test]
+    fn absorbed_flatten_and_dropout_equal_the_separate_layers() {
+        use crate::model::dropout::dropout;
+        use crate::util::rng::Rng;
+        let x = var(&[4, 16, 12, 12]);
+        let params = [var(&[8, 2304]), var(&[8]), var(&[3, 8]), var(&[3])];
+        let layers = [
+            (params[0].as_tensor(), params[1].as_tensor(), Act::Relu),
+            (params[2].as_tensor(), params[3].as_tensor(), Act::Identity),
+        ];
+        for training in [true, false] {
+            let (mut r1, mut r2) = (Rng::new(5), Rng::new(5));
+            let mask = if training {
+                Mask::draw(0.25, &mut r1)
+            } else {
+                None
+            };
+            let input = Input {
+                flatten: true,
+                mask,
+            };
+            let fused = dense_stack_from(&x, input, &layers).expect("fused");
+            let dropped = match training {
+                true => dropout(x.as_tensor(), 0.25, &mut r2).expect("dropout"),
+                false => x.as_tensor().clone(),
+            };
+            let flat = dropped.flatten_from(1).expect("flatten");
+            let separate = dense_stack(&flat, &layers).expect("separate");
+            assert_eq!(r1.state(), r2.state(), "one draw, training {training}");
+            assert!(same_bits(&fused, &separate), "values, training {training}");
+            let up = Tensor::randn(0f32, 1., fused.dims(), &Device::Cpu).expect("up");
+            let grads = |y: Tensor| {
+                (y * &up)
+                    .and_then(|t| t.sum_all())
+                    .and_then(|t| backward(&t))
+                    .expect("backward")
+            };
+            let (gf, gs) = (grads(fused), grads(separate));
+            for (i, v) in std::iter::once(&x).chain(&params).enumerate() {
+                let (a, b) = (gf.get(v).expect("grad"), gs.get(v).expect("grad"));
+                assert!(same_bits(a, b), "gradient {i}, training {training}");
+            }
+        }
+    }
+
     #[test]
     fn widths_that_do_not_follow_are_refused() {
         let x = var(&[4, 6]);
@@ -472,6 +588,20 @@ mod tests {
         ];
         assert!(dense_stack(&x, &layers).is_err(), "5 outputs into 4 inputs");
         assert!(dense_stack(&x, &[]).is_err(), "no layers");
+        let flat = Input {
+            flatten: true,
+            mask: None,
+        };
+        let one = [(w1.as_tensor(), b1.as_tensor(), Act::Relu)];
+        let line = var(&[6]);
+        assert!(
+            dense_stack_from(&line, flat, &one).is_err(),
+            "no rows to flatten"
+        );
+        let wide = var(&[4, 2, 3]);
+        let y = dense_stack_from(&wide, flat, &one).expect("[4, 2, 3] is 4 rows of 6");
+        assert_eq!(y.dims(), [4, 5]);
+        assert!(dense_stack(&wide, &one).is_err(), "unflattened: rows of 3");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub(super) mod activation;
 pub(super) mod attention_fused;
 pub(super) mod block_fused;
 pub(super) mod conv;
+pub(super) mod conv_direct;
 pub(super) mod conv_rows;
 pub(super) mod cpu_data;
 pub(super) mod dense_fused;

@@ -10,7 +10,7 @@ use candle_core::{Device, Var};
 use super::layer_stats::{STATS_SAMPLES, StatsBatch};
 use super::task::{Batch, Task, TaskEval, TaskState};
 use super::{at, run_task};
-use crate::data::{load_images, split_train_val};
+use crate::data::{ImageLoad, split_train_val};
 use crate::events::{
     ItemUnit, LayerRow, ProbeAnswer, RunInfo, RunSummary, Split, StepItems, TrainEvent,
 };
@@ -51,15 +51,18 @@ struct Images {
     samples: ProjectorSamples,
 }
 
+/// An image classification run of the data `data` is reading (started by the
+/// worker before it created the run folder).
 pub(crate) fn run(
     exp: &Experiment,
     options: &StartOptions,
     emitter: &mut Emitter,
     steering: &mut Steering,
     started: Instant,
+    data: ImageLoad,
 ) -> Result<RunSummary, RunFailure> {
     run_task(exp, options, emitter, steering, started, "images", |e| {
-        setup(exp, options, e)
+        setup(exp, options, e, data)
     })
 }
 
@@ -67,6 +70,7 @@ fn setup(
     exp: &Experiment,
     options: &StartOptions,
     emitter: &mut Emitter,
+    data: ImageLoad,
 ) -> Result<(Images, Vec<Var>), RunFailure> {
     let DatasetSpec::Images(data_spec) = &exp.dataset else {
         return Err(RunFailure::input(
@@ -74,7 +78,7 @@ fn setup(
         ));
     };
     let device = device_for(exp.device)?;
-    let data = load_images(data_spec, exp.seed)?;
+    let data = data.wait()?;
     let input = [data.test.channels, data.test.rows, data.test.cols];
     check_output_width(&exp.model, &input, &data.classes)?;
     let (train_set, val_set) = split_train_val(data.train, data_spec.val_fraction, exp.seed);
