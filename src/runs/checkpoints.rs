@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 
 use super::RunsError;
-use crate::util::atomic::write_atomic;
+use crate::util::atomic::{write_atomic, write_safetensors};
 
 /// The checkpoints folder inside a run folder.
 pub const DIR: &str = "checkpoints";
@@ -39,37 +39,6 @@ pub struct CheckpointFiles<'a> {
     pub training: &'a NamedTensors,
     /// The serialised loop state.
     pub state_json: &'a [u8],
-}
-
-/// One checkpoint as the bytes of its files, ready to be written by any thread:
-/// made from [`CheckpointFiles`] on the thread that owns the tensors (one copy to
-/// the host), so the tensors may change again while the bytes are written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointBytes {
-    /// `model.safetensors`.
-    pub model: Vec<u8>,
-    /// `training.safetensors` (None: no file).
-    pub training: Option<Vec<u8>>,
-    /// `state.json`.
-    pub state_json: Vec<u8>,
-}
-
-impl CheckpointBytes {
-    /// The files of `files`, serialised (the error is the safetensors library's).
-    pub fn from_files(files: &CheckpointFiles<'_>) -> std::io::Result<Self> {
-        let serialize = |tensors: &NamedTensors| {
-            safetensors::tensor::serialize(tensors, None).map_err(std::io::Error::other)
-        };
-        Ok(Self {
-            model: serialize(files.model)?,
-            training: if files.training.is_empty() {
-                None
-            } else {
-                Some(serialize(files.training)?)
-            },
-            state_json: files.state_json.to_vec(),
-        })
-    }
 }
 
 /// One checkpoint read back (its `state.json` is returned beside it, parsed).
@@ -96,11 +65,6 @@ fn step_of(name: &str) -> Option<u64> {
 /// length is a prefix of the record, so a resume from it stays exact): replacing
 /// it would leave a moment with no checkpoint of that step on disk.
 pub fn write(run_dir: &Path, step: u64, files: &CheckpointFiles<'_>) -> std::io::Result<PathBuf> {
-    write_bytes(run_dir, step, &CheckpointBytes::from_files(files)?)
-}
-
-/// [`write`] for files already serialised (what a writer thread is handed).
-pub fn write_bytes(run_dir: &Path, step: u64, files: &CheckpointBytes) -> std::io::Result<PathBuf> {
     let root = run_dir.join(DIR);
     std::fs::create_dir_all(&root)?;
     let final_dir = root.join(name_for(step));
@@ -113,11 +77,11 @@ pub fn write_bytes(run_dir: &Path, step: u64, files: &CheckpointBytes) -> std::i
     let tmp = root.join(format!(".{}.tmp{}", name_for(step), std::process::id()));
     let result = (|| {
         std::fs::create_dir(&tmp)?;
-        write_atomic(&tmp.join(MODEL), &files.model)?;
-        if let Some(training) = &files.training {
-            write_atomic(&tmp.join(TRAINING), training)?;
+        write_safetensors(&tmp.join(MODEL), files.model)?;
+        if !files.training.is_empty() {
+            write_safetensors(&tmp.join(TRAINING), files.training)?;
         }
-        write_atomic(&tmp.join(STATE), &files.state_json)?;
+        write_atomic(&tmp.join(STATE), files.state_json)?;
         std::fs::rename(&tmp, &final_dir)?;
         // The rename itself reaches the disk with the folder's own sync.
         if let Ok(d) = std::fs::File::open(&root) {

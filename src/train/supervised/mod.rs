@@ -10,7 +10,6 @@
 //! masks and the same optimizer state as one that never stopped, so its per-step
 //! losses and final figures are identical (same kernels and thread count).
 
-mod final_weights;
 pub(crate) mod images;
 pub(crate) mod language_model;
 pub(crate) mod layer_stats;
@@ -375,12 +374,6 @@ impl Engine<'_> {
                 self.checkpoint(task, opt, emitter, steering);
             }
         }
-        // The final weights are written while the test pass runs (they no longer
-        // change); a failure is reported below, where they used to be saved.
-        let weights = (exp.training.save_weights)
-            .then(|| emitter.recorder.as_ref().map(|rec| rec.weights_path()))
-            .flatten()
-            .map(|path| final_weights::WeightsWrite::start(task.model(), path));
         let test = if sweep {
             None
         } else {
@@ -393,9 +386,14 @@ impl Engine<'_> {
         if let Some(p) = &steering.last_field {
             emitter.emit_transient(TrainEvent::Probed(task.answer(p, self.step)));
         }
-        if let Some(Err((path, e))) = weights.map(final_weights::WeightsWrite::finish) {
-            let fault = crate::runs::WriteFault::text("the model", &path, &e);
-            emitter.write_failed(self.step, fault);
+        if exp.training.save_weights
+            && let Some(rec) = &emitter.recorder
+        {
+            let path = rec.weights_path();
+            if let Err(e) = task.model().save(&path) {
+                let fault = crate::runs::WriteFault::text("the model", &path, &e);
+                emitter.write_failed(self.step, fault);
+            }
         }
         self.checkpoints.settle(emitter);
         if kept && !sweep && final_in_flight && self.checkpoints.newest() != Some(self.step) {
