@@ -13,6 +13,11 @@
 # survived, against every library test plus the integration tests that exercise
 # the module (tests_for below). A mutant is reported missed only if it survives
 # the second pass. MUTANTS_LIB_ONLY=1 leaves the integration tests out of it.
+# The int8 kernels (src/quant/{kernel,steps,fused}.rs) and the experiment spec
+# (src/spec/, serde data and its checks) need no candle, so their first pass runs
+# in a crate of copies of their files alone (target/mutants/alone-quant and
+# alone-spec: 2-4 s a mutant instead of 15-60 s), with the same tests as in
+# trainlab (quant::, spec::). MUTANTS_ALONE=0 runs it in the whole crate instead.
 #
 # The tree is never mutated in place: cargo-mutants copies it to a scratch
 # directory. Its builds go to a private target directory (target/mutants/target,
@@ -95,6 +100,7 @@ tests_for() {
         src/train/*)  echo "train_runs resume_runs faults" ;;
         src/quant/*)  echo "compress_runs" ;;
         src/study/slurm.rs) echo "study_runs slurm_runs" ;;
+        src/study/tensorboard.rs) echo "study_runs tensorboard" ;;
         src/study/*)  echo "study_runs" ;;
         src/data/maze/*) echo "rl_runs" ;;
         src/spec/*)   echo "cli" ;;
@@ -117,6 +123,55 @@ lib_filter_for() {
 }
 
 base="target/mutants"
+
+# For a module of the int8 kernels or of the spec, makes the crate of copies
+# (see the top) and prints its folder; fails for any other module, or with
+# MUTANTS_ALONE=0. Copies come from MUTANTS_DIR when it is set; module paths
+# stay as in trainlab, so the tests compile unchanged.
+alone_crate() { # MODULE
+    local kind files deps
+    case "$1" in
+        src/quant/kernel.rs|src/quant/steps.rs|src/quant/fused.rs)
+            kind=quant
+            files="quant/kernel.rs quant/steps.rs quant/fused.rs util/simd.rs util/rng.rs"
+            deps="rayon" ;;
+        src/spec/*)
+            kind=spec
+            files="spec util/rng.rs util/atomic.rs"
+            deps="ron serde serde_json thiserror safetensors" ;;
+        *) return 1 ;;
+    esac
+    [ "${MUTANTS_ALONE:-1}" != 0 ] || return 1
+    local from="${MUTANTS_DIR:-$PWD}" dir="$PWD/$base/alone-$kind" f d
+    rm -rf "$dir/src" "$dir/experiments"
+    mkdir -p "$dir/src/util" "$dir/.cargo"
+    for f in $files; do
+        mkdir -p "$(dirname "$dir/src/$f")"
+        cp -r "$from/src/$f" "$dir/src/$f"
+    done
+    # The spec's tests load the example experiments.
+    [ $kind = spec ] && cp -r "$from/experiments" "$dir/experiments"
+    cp "$from/.cargo/mutants.toml" "$dir/.cargo/mutants.toml"
+    cp Cargo.lock "$dir/Cargo.lock"
+    {
+        printf '%s\n' '[package]' 'name = "trainlab"' 'version = "0.0.0"' 'edition = "2024"' '' '[dependencies]'
+        # Each dependency as trainlab's Cargo.toml gives it (versions, features).
+        for d in $deps; do grep -E "^$d *=" Cargo.toml; done
+        printf '%s\n' '' '[dev-dependencies]'
+        grep -E '^tempfile *=' Cargo.toml
+        printf '%s\n' '' '[profile.release]' 'debug = "line-tables-only"'
+    } >"$dir/Cargo.toml"
+    {
+        printf '%s\n' '//! trainlab modules alone, for mutation testing (scripts/mutants.sh).' '#![allow(dead_code)]'
+        if [ $kind = quant ]; then
+            printf '%s\n' 'pub mod quant {' '    pub mod fused;' '    pub mod kernel;' '    pub mod steps;' '}' \
+                'pub mod util {' '    pub mod rng;' '    pub mod simd;' '}'
+        else
+            printf '%s\n' 'pub mod spec;' 'pub mod util {' '    pub mod atomic;' '    pub mod rng;' '}'
+        fi
+    } >"$dir/src/lib.rs"
+    echo "$dir"
+}
 private_target="$base/target"
 # Seed the private target with the dependencies built in target/release once,
 # so the first build there compiles trainlab alone (plain copy, not links:
@@ -203,7 +258,15 @@ for module in "$@"; do
     # no bench is built per mutant), only the tests of the module's area.
     filter=($(lib_filter_for "$module"))
     rc=0
-    run "$name" --file "$module" --cargo-arg=--lib -- -- "${filter[@]}" || rc=$?
+    if alone=$(alone_crate "$module"); then
+        echo "== cargo mutants: $name (in $alone)" >&2
+        mkdir -p "$base/out/$name"
+        CARGO_TARGET_DIR="$alone/target" cargo mutants --jobs 1 --no-shuffle "${list[@]}" \
+            --dir "$alone" -o "$base/out/$name" --file "$module" --cargo-arg=--lib \
+            -- -- "${filter[@]}" || rc=$?
+    else
+        run "$name" --file "$module" --cargo-arg=--lib -- -- "${filter[@]}" || rc=$?
+    fi
     missed="$base/out/$name/mutants.out/missed.txt"
     rc=$(verdict $rc "$missed")
     if [ ${#list[@]} -gt 0 ] || [ $rc != 2 ]; then

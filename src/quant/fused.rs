@@ -629,4 +629,150 @@ mod tests {
             assert!(forward(&steps, &[], 0, kernel).is_empty(), "{kernel:?}");
         }
     }
+
+    #[test]
+    fn the_plan_fuses_through_monotone_steps_up_to_the_next_int8_step() {
+        let mut rng = Rng::new(15);
+        // 1 x 6 x 6 -> conv 3x3 (2): 4 x 4 -> pool: 2 x 2 -> conv 1x1 (3) ->
+        // pool: 1 x 1 -> Linear 3 -> 4 -> 2 -> 5. The plan decides what each
+        // epilogue writes (the next step's codes or f32): a plan that stops
+        // early still gives the reference bits, only slower, so it is pinned here.
+        let cnn = vec![
+            conv(&mut rng, (1, 6, 6), 2, 3, 1, 0, 0.1),
+            Step::Relu,
+            Step::Identity,
+            pool(2, 4, 4),
+            Step::Relu,
+            conv(&mut rng, (2, 2, 2), 3, 1, 1, 0, 0.1),
+            pool(3, 2, 2),
+            Step::Linear(int8(&mut rng, 3, 4, 0.1)),
+            Step::Relu,
+            Step::Linear(int8(&mut rng, 4, 2, 0.1)),
+            Step::Tanh,
+            Step::Linear(int8(&mut rng, 2, 5, 0.1)),
+        ];
+        // (relu, after_relu, next step's index and inputs) for each int8 step.
+        let summary = |steps: &[Step], i: usize| {
+            let p = plan(steps, i);
+            (p.relu, p.after_relu, p.next.map(|(k, w)| (k, w.inputs)))
+        };
+        // A conv's ReLU and Identity are taken; pooling and a ReLU after it run
+        // on the codes up to the next conv.
+        assert_eq!(summary(&cnn, 0), (true, 3, Some((5, 2))));
+        // Pooling straight to a Linear (no ReLU).
+        assert_eq!(summary(&cnn, 5), (false, 6, Some((7, 3))));
+        assert_eq!(summary(&cnn, 7), (true, 9, Some((9, 4))));
+        // A Tanh runs in f32 (it changes values, not only their order): f32 out.
+        assert_eq!(summary(&cnn, 9), (false, 10, None));
+        assert_eq!(summary(&cnn, 11), (false, 12, None));
+        // After a Linear neither pooling nor a conv is fused (no image).
+        let rows = vec![
+            Step::Linear(int8(&mut rng, 4, 8, 0.1)),
+            Step::Relu,
+            pool(2, 2, 2),
+            Step::Linear(int8(&mut rng, 2, 2, 0.1)),
+            Step::Identity,
+            conv(&mut rng, (2, 1, 1), 2, 1, 1, 0, 0.1),
+        ];
+        assert_eq!(summary(&rows, 0), (true, 2, None));
+        assert_eq!(summary(&rows, 3), (false, 5, None));
+    }
+
+    #[test]
+    fn a_linear_split_over_threads_reads_each_blocks_own_rows_of_codes() {
+        let mut rng = Rng::new(16);
+        // The second Linear reads the first one's codes and is large enough to
+        // split (70 x 70 x 300 multiply-adds): in the pool of three threads,
+        // blocks of 24 rows from rows 0, 24 and 48. (In
+        // `large_products_cut_in_blocks_give_the_reference_bits` the split
+        // Linear reads f32, and the one reading codes is too small to split.)
+        let steps = vec![
+            Step::Linear(int8(&mut rng, 20, 300, 0.05)),
+            Step::Relu,
+            Step::Linear(int8(&mut rng, 300, 70, 0.05)),
+        ];
+        let x = input(&mut rng, 70 * 20);
+        same_as_reference(&steps, &x, 70);
+    }
+
+    #[test]
+    fn pooling_planes_with_no_pixels_gives_no_codes() {
+        // Two samples of 0 x 4 pixels (3 channels) or of 2 x 2 pixels with no
+        // channels: nothing to pool, and no chunk of size zero to cut.
+        let none: Vec<u8> = Vec::new();
+        assert_eq!(pool_codes(&[], 2, (0, 4, 3), 2, 2, (0, 2), 0), none);
+        assert_eq!(pool_codes(&[], 2, (2, 2, 0), 2, 2, (1, 1), 0x80), none);
+    }
+
+    #[test]
+    fn channels_last_codes_become_channels_first_rows_with_a_code_zero_tail() {
+        // 2 samples of 2 x 3 pixels x 3 channels (planes of 6, not 4: the
+        // tests above only flatten 2 x 2 planes, where h + w = h * w) into rows
+        // of 20 bytes, the last 2 the code 0 (the bias).
+        let (batch, (h, w, c), stride) = (2, (2, 3, 3), 20);
+        let x: Vec<u8> = (0..batch * h * w * c).map(|i| i as u8).collect();
+        for bias in [0u8, 0x80] {
+            let mut want = vec![bias; batch * stride];
+            for s in 0..batch {
+                for p in 0..h * w {
+                    for ch in 0..c {
+                        want[s * stride + ch * h * w + p] = x[s * h * w * c + p * c + ch];
+                    }
+                }
+            }
+            // Sample 0's row: channel 0 of pixels 0-5 is bytes 0, 3, .., 15.
+            assert_eq!(want[..6], [0, 3, 6, 9, 12, 15]);
+            assert_eq!(want[18..20], [bias, bias]);
+            assert_eq!(hwc_to_rows(&x, batch, (h, w, c), stride, bias), want);
+        }
+        // No pixels or no channels: rows of the code 0 only.
+        assert_eq!(hwc_to_rows(&[], 2, (0, 3, 2), 4, 0x80), [0x80; 8]);
+        assert_eq!(hwc_to_rows(&[], 2, (2, 2, 0), 4, 0), [0; 8]);
+    }
+
+    #[test]
+    fn overlapping_pooling_on_codes_takes_each_windows_own_maximum() {
+        // 3 samples x 3 channels of 5 x 7, channels-last, 3 x 3 windows every 2
+        // pixels: 2 x 3 maxima a plane. Each window shares a row or a column with
+        // the next, so a window read as wide as the stride shows (the tests above
+        // pool only with kernel == stride).
+        let (batch, (h, w, c), k, stride) = (3, (5, 7, 3), 3, 2);
+        let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+        assert_eq!((oh, ow), (2, 3));
+        // 315 values, distinct within a sample (37 is a unit mod 255), so each
+        // window's maximum sits at one pixel only.
+        let v: Vec<i8> = (0..batch * h * w * c)
+            .map(|i| (((i * 37) % 255) as i32 - 127) as i8)
+            .collect();
+        let mut want = Vec::new();
+        for sample in v.chunks(h * w * c) {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for ch in 0..c {
+                        let mut m = i8::MIN;
+                        for dy in 0..k {
+                            for dx in 0..k {
+                                let at = ((oy * stride + dy) * w + ox * stride + dx) * c + ch;
+                                m = m.max(sample[at]);
+                            }
+                        }
+                        want.push(m);
+                    }
+                }
+            }
+        }
+        assert_eq!(want.len(), 54);
+        // Sample 0, channel 0, window (0, 0): pixels (0-2, 0-2) at i = 0, 3, 6,
+        // 21, 24, 27, 42, 45, 48; the largest i * 37 mod 255 is 246, at i = 48.
+        assert_eq!(want[0], 119, "the hand maximum of the first window");
+        // Both code biases: the codes as stored, and shifted by 128 for VNNI.
+        for bias in [0u8, 0x80] {
+            let x: Vec<u8> = v.iter().map(|&q| (q as u8) ^ bias).collect();
+            let got: Vec<i8> = pool_codes(&x, batch, (h, w, c), k, stride, (oh, ow), bias)
+                .iter()
+                .map(|&b| (b ^ bias) as i8)
+                .collect();
+            assert_eq!(got, want, "bias {bias:#x}");
+        }
+    }
 }

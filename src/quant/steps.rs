@@ -720,4 +720,53 @@ mod tests {
             on_every_kernel(&step, &x[..c * h * w], 1, &want[..2 * oh * ow]);
         }
     }
+
+    #[test]
+    fn overlapping_pooling_over_odd_planes_takes_each_windows_own_maximum() {
+        // 3 samples x 3 channels of 5 x 7, 3 x 3 windows every 2 pixels (as
+        // `MaxPool2d(kernel: 3, stride: Some(2))`): 2 x 3 maxima a plane. Each
+        // window shares a row or a column with the next, so one read as wide as
+        // the stride instead of the kernel shows (the tests above all have
+        // kernel == stride).
+        let (batch, c, h, w, k, stride) = (3, 3, 5, 7, 3, 2);
+        let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+        assert_eq!((oh, ow), (2, 3));
+        let pool = Step::MaxPool {
+            channels: c,
+            height: h,
+            width: w,
+            kernel: k,
+            stride,
+            out_h: oh,
+            out_w: ow,
+        };
+        // 315 distinct values (37 is a unit mod the prime 317), so each window's
+        // maximum sits at one pixel only and a window read off by one shows.
+        let x: Vec<f32> = (0..batch * c * h * w)
+            .map(|i| ((i * 37) % 317) as f32 - 158.0)
+            .collect();
+        let mut want = Vec::new();
+        for plane in x.chunks(h * w) {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut m = f32::NEG_INFINITY;
+                    for dy in 0..k {
+                        for dx in 0..k {
+                            m = m.max(plane[(oy * stride + dy) * w + ox * stride + dx]);
+                        }
+                    }
+                    want.push(m);
+                }
+            }
+        }
+        assert_eq!(want.len(), 54);
+        // Plane 0, window (0, 0): rows 0-2, columns 0-2 hold i = 0-2, 7-9, 14-16;
+        // the largest i * 37 mod 317 among them is 8 * 37 = 296.
+        assert_eq!(
+            want[0],
+            296.0 - 158.0,
+            "the hand maximum of the first window"
+        );
+        assert_eq!(pool.run(&x, batch, Int8Kernel::Portable), want);
+    }
 }

@@ -699,6 +699,7 @@ mod tests {
 
     use super::*;
     use crate::runs::checkpoints::CheckpointFiles;
+    use crate::study::TrialState;
 
     fn checkpoint_at(run: &Path, step: u64) {
         let t = Tensor::new(&[1.0f32], &Device::Cpu).expect("tensor");
@@ -1033,5 +1034,606 @@ mod tests {
         assert!(again.message.contains("already holds a study"), "{again}");
         assert_eq!(again.to_string(), again.message);
         assert_eq!(String::from(again.clone()), again.message);
+    }
+
+    // ------------------------------------------------ trials that train
+    //
+    // The studies below train a two-layer net on 40 points of the playground's
+    // spiral: a trial takes tens of milliseconds. Their objective is the
+    // parameter count (4 * out + 1 for `model.0.Linear.out` = out), a figure
+    // that is exact, so every value and progress line can be pinned.
+
+    /// A study named `q` of `search` over `model.0.Linear.out`, the base
+    /// training `epochs` epochs.
+    fn points_study(search: Search, outs: &[usize], epochs: usize) -> LoadedStudy {
+        let mut st = study(
+            search,
+            vec![crate::spec::Objective::Minimize(Figure::Parameters)],
+        );
+        st.spec.name = "q".into();
+        st.base = crate::spec::from_ron_str(
+            &format!(
+                r#"(
+    name: "points", seed: 1,
+    dataset: Points(kind: Spiral, samples: 40, noise: 0.0, test_fraction: 0.5, features: [X1, X2]),
+    model: [Linear(out: 8), Tanh, Linear(out: 1)],
+    optimizer: Adam(lr: 0.03),
+    training: (epochs: {epochs}, batch_size: 10, log_every_steps: 5, tensorboard: false),
+)"#
+            ),
+            "points.ron",
+        )
+        .expect("a valid experiment");
+        let outs = outs
+            .iter()
+            .map(|o| ron::from_str(&o.to_string()).expect("value"))
+            .collect();
+        st.spec.space.insert(
+            "model.0.Linear.out".into(),
+            crate::spec::Param::Choice(outs),
+        );
+        st
+    }
+
+    fn out_is(out: usize) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([("model.0.Linear.out".to_string(), out.to_string())])
+    }
+
+    fn run_summary(run: &Path) -> RunSummary {
+        let text = std::fs::read(run.join(crate::runs::files::SUMMARY)).expect("summary");
+        serde_json::from_slice(&text).expect("summary json")
+    }
+
+    /// Progress lines collected from every worker, at most `cap` of them: a
+    /// worker that says more (a trial run again and again) fails its test
+    /// instead of hanging it.
+    struct Lines {
+        lines: Mutex<Vec<String>>,
+        cap: usize,
+    }
+
+    impl Lines {
+        fn at_most(cap: usize) -> Self {
+            Self {
+                lines: Mutex::new(Vec::new()),
+                cap,
+            }
+        }
+
+        fn push(&self, line: String) {
+            let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+            lines.push(line);
+            assert!(
+                lines.len() <= self.cap,
+                "more lines than expected: {lines:?}"
+            );
+        }
+
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.lines.lock().expect("lines"))
+        }
+    }
+
+    /// Sets its flag when dropped: a helper thread waiting on it ends even when
+    /// the work it waits for panics.
+    struct SetOnDrop<'a>(&'a AtomicBool);
+
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_trial_trains_fresh_to_its_summary_and_a_finished_one_is_not_trained_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = points_study(Search::Random { trials: 1 }, &[2], 2);
+        let no = AtomicBool::new(false);
+        let run = trial_dir(dir.path(), 0);
+        let first = run_trial(dir.path(), &st, 0, &out_is(2), None, 1, &no).expect("trains");
+        let s = run_summary(&run);
+        assert_eq!(s.reason, StopReason::Completed);
+        assert_eq!(
+            first,
+            Entry::Finished {
+                id: 0,
+                values: vec![Some(9.0)],
+                wall_seconds: s.wall_seconds,
+                epochs: 2.0,
+            },
+            "the trial's own settings (out 2, not the base's 8), recorded in its folder"
+        );
+        // Its worker died before journalling it: the summary at its newest
+        // checkpoint is the outcome, and nothing trains (the record is as it was).
+        let record = std::fs::read(run.join(crate::runs::files::METRICS)).expect("record");
+        let again = run_trial(dir.path(), &st, 0, &out_is(2), None, 1, &no).expect("done");
+        assert_eq!(again, first);
+        assert_eq!(
+            std::fs::read(run.join(crate::runs::files::METRICS)).expect("record"),
+            record
+        );
+    }
+
+    #[test]
+    fn an_asha_trial_reports_its_rung_then_continues_from_its_checkpoint_to_the_end() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let asha = Search::Asha {
+            trials: 1,
+            min_epochs: 1,
+            max_epochs: 3,
+            eta: 3,
+        };
+        let st = points_study(asha, &[4], 1);
+        let no = AtomicBool::new(false);
+        let run = trial_dir(dir.path(), 0);
+        let rung = run_trial(dir.path(), &st, 0, &out_is(4), Some(1), 1, &no).expect("rung");
+        let s = run_summary(&run);
+        assert_eq!((s.reason, s.epochs), (StopReason::Stopped, 1.0));
+        assert_eq!(
+            rung,
+            Entry::Reported {
+                id: 0,
+                epochs: 1,
+                values: vec![Some(17.0)],
+                wall_seconds: s.wall_seconds,
+            }
+        );
+        let steps_at_rung = s.steps;
+        let end = run_trial(dir.path(), &st, 0, &out_is(4), Some(3), 1, &no).expect("end");
+        let s = run_summary(&run);
+        assert_eq!(
+            end,
+            Entry::Finished {
+                id: 0,
+                values: vec![Some(17.0)],
+                wall_seconds: s.wall_seconds,
+                epochs: 3.0,
+            },
+            "the full budget (max_epochs), not the base's 1 epoch"
+        );
+        assert_eq!(s.reason, StopReason::Completed);
+        let restored: Vec<u64> = crate::runs::read_events(&run)
+            .expect("record")
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Restored { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            restored,
+            [steps_at_rung],
+            "continued from the rung's checkpoint"
+        );
+        // Asked again for the last rung (its worker died before journalling it):
+        // the summary is the outcome, nothing trains.
+        let record = std::fs::read(run.join(crate::runs::files::METRICS)).expect("record");
+        let again = run_trial(dir.path(), &st, 0, &out_is(4), Some(3), 1, &no).expect("done");
+        assert_eq!(again, end);
+        assert_eq!(
+            std::fs::read(run.join(crate::runs::files::METRICS)).expect("record"),
+            record
+        );
+    }
+
+    #[test]
+    fn a_rung_trial_that_stops_early_on_its_own_is_finished_at_its_epochs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let asha = Search::Asha {
+            trials: 1,
+            min_epochs: 1,
+            max_epochs: 9,
+            eta: 3,
+        };
+        let mut st = points_study(asha, &[4], 1);
+        // No improvement of a whole unit: early stopping at epoch 3, before the
+        // rung at epoch 5.
+        st.base.training.early_stopping = Some(crate::spec::EarlyStopping {
+            patience: 1,
+            min_delta: 1.0,
+        });
+        let no = AtomicBool::new(false);
+        let out = run_trial(dir.path(), &st, 0, &out_is(4), Some(5), 1, &no).expect("trains");
+        let s = run_summary(&trial_dir(dir.path(), 0));
+        assert_eq!(s.reason, StopReason::EarlyStopped);
+        assert_eq!(
+            out,
+            Entry::Finished {
+                id: 0,
+                values: vec![Some(17.0)],
+                wall_seconds: s.wall_seconds,
+                epochs: 3.0,
+            }
+        );
+    }
+
+    #[test]
+    fn an_interrupted_trial_is_released_at_a_checkpoint_with_its_rung() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let asha = Search::Asha {
+            trials: 1,
+            min_epochs: 100,
+            max_epochs: 300,
+            eta: 3,
+        };
+        let st = points_study(asha, &[2], 1);
+        let run = trial_dir(dir.path(), 0);
+        let out = run_trial(
+            dir.path(),
+            &st,
+            0,
+            &out_is(2),
+            Some(100),
+            1,
+            &AtomicBool::new(true),
+        )
+        .expect("stops");
+        assert_eq!(
+            out,
+            Entry::Released {
+                id: 0,
+                epochs: Some(100)
+            }
+        );
+        let s = run_summary(&run);
+        assert_eq!(s.reason, StopReason::Stopped);
+        assert!(s.epochs < 100.0, "stopped, not halted at the rung: {s:?}");
+        assert_eq!(
+            checkpoints::latest(&run).map(|(step, _)| step),
+            Some(s.steps)
+        );
+    }
+
+    #[test]
+    fn a_run_that_fails_is_a_failed_trial_with_the_runs_message() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut st = points_study(Search::Random { trials: 1 }, &[2], 1);
+        let missing = dir.path().join("no-such-run");
+        st.base.training.init_from = Some(missing.clone());
+        let no = AtomicBool::new(false);
+        let out = run_trial(dir.path(), &st, 0, &out_is(2), None, 1, &no).expect("a failure");
+        let reason = format!(
+            "training.init_from: {} does not exist: train the run it names first \
+             (`trainlab run EXPERIMENT --out {}`; a lesson's notes name the command), \
+             or point init_from at a run folder that holds {}",
+            missing.display(),
+            missing.display(),
+            crate::runs::files::WEIGHTS
+        );
+        assert_eq!(out, Entry::Failed { id: 0, reason });
+    }
+
+    #[test]
+    fn a_trial_that_cannot_save_stops_the_worker_naming_the_study_and_how_to_resume() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = points_study(Search::Random { trials: 1 }, &[2], 1);
+        let run = trial_dir(dir.path(), 0);
+        std::fs::create_dir_all(&run).expect("dir");
+        // This crate's tests fail every checkpoint of a run folder holding `full`
+        // (train::checkpoint::tests::marked_write), as a full disk does.
+        std::fs::write(run.join("full"), b"").expect("mark full");
+        let no = AtomicBool::new(false);
+        let err = run_trial(dir.path(), &st, 0, &out_is(2), None, 1, &no).expect_err("stops");
+        assert!(err.io, "{err}");
+        let prefix = "study \"q\", trial 0: ";
+        assert!(err.message.starts_with(prefix), "{err}");
+        let resume = format!("trainlab study resume {}", dir.path().display());
+        assert!(err.message.contains(&resume), "{err}");
+    }
+
+    #[test]
+    fn an_outcome_is_journalled_and_the_leaderboard_rewritten_from_every_entry() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = points_study(Search::Grid, &[2, 4], 1);
+        create(&st, dir.path()).expect("study folder");
+        let journal = Journal::new(dir.path());
+        let done = Entry::Finished {
+            id: 1,
+            values: vec![Some(17.0)],
+            wall_seconds: 2.5,
+            epochs: 1.0,
+        };
+        let board = journal_outcome(&journal, dir.path(), &st, &done).expect("journalled");
+        assert!(board.is_ok(), "{board:?}");
+        let entries = journal.read().expect("journal");
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[2], done);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("leaderboard.csv")).expect("board"),
+            "id,state,epochs,model.0.Linear.out,min Parameters,wall_seconds,pareto,reason\n\
+             1,finished,1,4,17,2.5,true,\n\
+             0,pending,0,2,,0.0,false,\n"
+        );
+    }
+
+    #[test]
+    fn a_grid_study_trains_each_trial_with_its_settings_and_says_how_each_ended() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // Out 0 is refused by its settings: a failed trial.
+        let st = points_study(Search::Grid, &[0, 2, 4], 2);
+        create(&st, dir.path()).expect("study folder");
+        let lines = Lines::at_most(3);
+        let trials = work(dir.path(), Some(1), &|l| lines.push(l)).expect("works");
+        let states: Vec<(usize, TrialState, Vec<Option<f64>>)> = trials
+            .iter()
+            .map(|t| (t.id, t.state.clone(), t.values.clone()))
+            .collect();
+        let TrialState::Failed(reason) = &trials[0].state else {
+            panic!("{:?}", trials[0]);
+        };
+        assert!(reason.contains("out must be at least 1"), "{reason}");
+        assert_eq!(
+            states,
+            [
+                (0, TrialState::Failed(reason.clone()), vec![]),
+                (1, TrialState::Finished, vec![Some(9.0)]),
+                (2, TrialState::Finished, vec![Some(17.0)]),
+            ]
+        );
+        assert_eq!(
+            lines.take(),
+            [
+                format!("trial 0 failed: {reason} (model.0.Linear.out=0)"),
+                "trial 1 finished: Parameters 9 (model.0.Linear.out=2)".to_string(),
+                "trial 2 finished: Parameters 17 (model.0.Linear.out=4)".to_string(),
+            ]
+        );
+        for id in 1..3 {
+            let run = trial_dir(dir.path(), id);
+            assert_eq!(run_summary(&run).epochs, 2.0, "trial {id}");
+            assert_eq!(checkpoints::list(&run), [], "trial {id}: ended, none kept");
+        }
+        let board = std::fs::read_to_string(dir.path().join("leaderboard.csv")).expect("board");
+        let paths = ["model.0.Linear.out".to_string()];
+        assert_eq!(
+            board,
+            leaderboard::csv(&trials, &paths, &st.spec.objectives)
+        );
+    }
+
+    #[test]
+    fn asha_reports_each_rung_continues_the_best_and_stops_the_rest() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let asha = Search::Asha {
+            trials: 3,
+            min_epochs: 1,
+            max_epochs: 3,
+            eta: 3,
+        };
+        let st = points_study(asha, &[2, 4, 8], 1);
+        create(&st, dir.path()).expect("study folder");
+        let lines = Lines::at_most(4);
+        let trials = work(dir.path(), Some(1), &|l| lines.push(l)).expect("works");
+        let outs: Vec<&String> = trials
+            .iter()
+            .map(|t| &t.params["model.0.Linear.out"])
+            .collect();
+        let fewest = trials
+            .iter()
+            .position(|t| t.params["model.0.Linear.out"] == "2")
+            .expect("out 2 sampled");
+        let mut want: Vec<String> = trials
+            .iter()
+            .map(|t| {
+                let out: usize = t.params["model.0.Linear.out"].parse().expect("out");
+                format!(
+                    "trial {}: Parameters {} after 1 epoch(s) (model.0.Linear.out={out})",
+                    t.id,
+                    4 * out + 1
+                )
+            })
+            .collect();
+        want.push(format!(
+            "trial {fewest} finished: Parameters 9 (model.0.Linear.out=2)"
+        ));
+        assert_eq!(lines.take(), want, "{outs:?}");
+        for t in &trials {
+            let (state, epochs) = if t.id == fewest {
+                (TrialState::Finished, 3.0)
+            } else {
+                (TrialState::Stopped, 1.0)
+            };
+            assert_eq!((&t.state, t.epochs), (&state, epochs), "{t:?}");
+            assert_eq!(checkpoints::list(&trial_dir(dir.path(), t.id)), [], "{t:?}");
+        }
+    }
+
+    #[test]
+    fn a_study_interrupted_before_it_starts_takes_no_trial() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = points_study(Search::Grid, &[2, 4], 1);
+        create(&st, dir.path()).expect("study folder");
+        let trials = work_until(
+            dir.path(),
+            Some(2),
+            &|l| panic!("nothing is done, yet: {l}"),
+            &AtomicBool::new(true),
+        )
+        .expect("works");
+        assert!(
+            trials.iter().all(|t| t.state == TrialState::Pending),
+            "{trials:?}"
+        );
+        assert_eq!(trials.len(), 2);
+        let entries = Journal::new(dir.path()).read().expect("journal");
+        assert!(
+            entries.iter().all(|e| matches!(e, Entry::Sampled { .. })),
+            "{entries:?}"
+        );
+    }
+
+    #[test]
+    fn a_study_interrupted_mid_trial_releases_it_at_its_checkpoint() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // Long enough to be running when the interrupt comes.
+        let st = points_study(Search::Grid, &[2], 500);
+        create(&st, dir.path()).expect("study folder");
+        let interrupt = AtomicBool::new(false);
+        let returned = AtomicBool::new(false);
+        let lines = Lines::at_most(1);
+        let run = trial_dir(dir.path(), 0);
+        let trials = std::thread::scope(|s| {
+            // Interrupts once the trial has written its first checkpoint.
+            s.spawn(|| {
+                while checkpoints::list(&run).is_empty() {
+                    if returned.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                interrupt.store(true, Ordering::Relaxed);
+            });
+            let _returned = SetOnDrop(&returned);
+            work_until(dir.path(), Some(1), &|l| lines.push(l), &interrupt)
+        })
+        .expect("works");
+        assert_eq!(trials[0].state, TrialState::Released { epochs: None });
+        assert_eq!(
+            lines.take(),
+            ["trial 0 released at its checkpoint (interrupted) (model.0.Linear.out=2)"]
+        );
+        assert!(run_summary(&run).epochs < 500.0);
+    }
+
+    #[test]
+    fn a_board_that_cannot_be_written_stops_the_study_after_journalling_the_trial() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = points_study(Search::Grid, &[2, 4], 1);
+        create(&st, dir.path()).expect("study folder");
+        // A folder in the leaderboard's place: no file can be renamed onto it.
+        let board = dir.path().join("leaderboard.csv");
+        std::fs::create_dir(&board).expect("in the way");
+        let lines = Lines::at_most(0);
+        let err = work(dir.path(), Some(1), &|l| lines.push(l)).expect_err("stops");
+        let entries = Journal::new(dir.path()).read().expect("journal");
+        assert!(
+            matches!(entries.last(), Some(Entry::Finished { id: 0, .. })),
+            "{entries:?}"
+        );
+        assert_eq!(
+            entries.len(),
+            4,
+            "sampled twice, started, finished: {entries:?}"
+        );
+        assert_eq!(lines.take(), Vec::<String>::new());
+        let journal = Journal::new(dir.path());
+        let prefix = format!("study \"q\", trial 0: cannot write {}: ", board.display());
+        let suffix = format!(
+            ". The journal ({}) is whole; once the folder can be written again (free some \
+             space), continue with `trainlab study resume {}`: nothing finished is run again",
+            journal.path().display(),
+            dir.path().display()
+        );
+        assert!(err.io, "{err}");
+        assert!(
+            err.message.starts_with(&prefix) && err.message.ends_with(&suffix),
+            "{err}"
+        );
+    }
+
+    /// The child of `each_trial_takes_its_share_of_the_cores_slurm_gives`: works
+    /// on a Points study of `TRAINLAB_TEST_TRIALS` trials with
+    /// `TRAINLAB_TEST_PARALLEL` workers (empty: the study's Auto) and prints the
+    /// size of each trial's thread pool (its threads are named after the trial).
+    #[test]
+    #[ignore = "run by each_trial_takes_its_share_of_the_cores_slurm_gives"]
+    #[cfg(target_os = "linux")]
+    fn trial_pools_of_a_study_child() {
+        let var = |k: &str| std::env::var(k).expect(k);
+        let trials: usize = var("TRAINLAB_TEST_TRIALS").parse().expect("trials");
+        let parallel = var("TRAINLAB_TEST_PARALLEL").parse::<usize>().ok();
+        let outs: Vec<usize> = (1..=trials).collect();
+        let st = points_study(Search::Grid, &outs, 10);
+        let dir = tempfile::tempdir().expect("tmp");
+        create(&st, dir.path()).expect("study folder");
+        let done = AtomicBool::new(false);
+        let pools = std::thread::scope(|s| {
+            let sampler = s.spawn(|| {
+                // How often each thread was seen with a trial's name
+                // ("trainlab-q-0000-N", cut to 15 bytes by the kernel).
+                let mut seen = std::collections::BTreeMap::<String, (String, usize)>::new();
+                while !done.load(Ordering::Relaxed) {
+                    for task in std::fs::read_dir("/proc/self/task")
+                        .expect("tasks")
+                        .flatten()
+                    {
+                        let comm =
+                            std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                        if let Some(trial) = comm.trim_end().strip_prefix("trainlab-q-") {
+                            let tid = task.file_name().to_string_lossy().into_owned();
+                            seen.entry(tid).or_insert((trial.to_string(), 0)).1 += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // A pool's threads live as long as its trial; a thread the run
+                // starts has its parent's name only until it names itself, a
+                // moment: those seen less than half as often are not the pool's.
+                let mut most = std::collections::BTreeMap::<String, usize>::new();
+                for (trial, n) in seen.values() {
+                    let m = most.entry(trial.clone()).or_default();
+                    *m = (*m).max(*n);
+                }
+                let mut pools = std::collections::BTreeMap::<String, usize>::new();
+                for (trial, n) in seen.values() {
+                    if 2 * n >= most[trial] {
+                        *pools.entry(trial.clone()).or_default() += 1;
+                    }
+                }
+                pools
+            });
+            let lines = Lines::at_most(trials);
+            let trials = {
+                let _done = SetOnDrop(&done);
+                work(dir.path(), parallel, &|l| lines.push(l)).expect("works")
+            };
+            assert!(trials.iter().all(|t| t.state == TrialState::Finished));
+            sampler.join().expect("sampler")
+        });
+        println!("POOLS {pools:?}");
+    }
+
+    /// A SLURM task owns `SLURM_CPUS_PER_TASK` cores (0 or none: this machine's),
+    /// split evenly between the trials that run at once.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn each_trial_takes_its_share_of_the_cores_slurm_gives() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pools = |slurm: usize, trials: usize, parallel: &str| {
+            let out = std::process::Command::new(std::env::current_exe().expect("this binary"))
+                .args([
+                    "--exact",
+                    "study::run::tests::trial_pools_of_a_study_child",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env("SLURM_CPUS_PER_TASK", slurm.to_string())
+                .env("TRAINLAB_TEST_TRIALS", trials.to_string())
+                .env("TRAINLAB_TEST_PARALLEL", parallel)
+                .env_remove("RAYON_NUM_THREADS")
+                .output()
+                .expect("runs the test binary");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+                .lines()
+                .find_map(|l| l.split_once("POOLS ").map(|(_, pools)| pools))
+                .expect("pools")
+                .to_string()
+        };
+        // 2 * cores + 2 over two workers: a number no other rule gives.
+        let share = cores + 1;
+        assert_eq!(
+            pools(2 * cores + 2, 2, "2"),
+            format!("{{\"0000\": {share}, \"0001\": {share}}}")
+        );
+        // 0 is no count: this machine's cores, all to the one trial.
+        assert_eq!(pools(0, 1, ""), format!("{{\"0000\": {cores}}}"));
     }
 }
