@@ -101,6 +101,7 @@ tests_for() {
         src/quant/*)  echo "compress_runs" ;;
         src/study/slurm.rs) echo "study_runs slurm_runs" ;;
         src/study/tensorboard.rs) echo "study_runs tensorboard" ;;
+        src/study/controller/*) echo "study_runs controller" ;;
         src/study/*)  echo "study_runs" ;;
         src/data/maze/*) echo "rl_runs" ;;
         src/spec/*)   echo "cli" ;;
@@ -115,6 +116,7 @@ lib_filter_for() {
         src/train/rl/*) echo "train:: data::maze" ;;
         src/train/*)  echo "train::" ;;
         src/quant/*)  echo "quant:: compress::" ;;
+        src/study/controller/*) echo "study::controller" ;;
         src/study/*)  echo "study::" ;;
         src/data/maze/*) echo "data::maze train::rl spec::maze" ;;
         src/spec/*)   echo "spec::" ;;
@@ -187,8 +189,9 @@ export CARGO_TARGET_DIR="$PWD/$private_target"
 common=(--jobs 1 --no-shuffle)
 # MUTANTS_DIR=DIR tests that tree instead of this one (e.g. a `git archive`
 # export of a commit while this working tree is mid-edit and does not build).
+tree=()
 if [ -n "${MUTANTS_DIR:-}" ]; then
-    common+=(--dir "$MUTANTS_DIR")
+    tree=(--dir "$MUTANTS_DIR")
 fi
 
 # cargo-mutants exits 3 when any mutant timed out, even if others were missed
@@ -204,7 +207,7 @@ verdict() { # RC, MISSED-FILE
 
 run() { # NAME, cargo-mutants arguments...
     local name="$1"; shift
-    echo "== cargo mutants: $name" >&2
+    echo "== cargo mutants: $name${CARGO_TARGET_DIR:+ (builds in $CARGO_TARGET_DIR)}" >&2
     mkdir -p "$base/out/$name"
     cargo mutants "${common[@]}" "${list[@]}" -o "$base/out/$name" "$@"
 }
@@ -220,10 +223,10 @@ if [ -n "$diff_file" ]; then
     rc=0
     if [ $last_commit = 1 ]; then
         mkdir -p "$base/out/in-diff"
-        timeout "$CI_TIMEOUT" cargo mutants "${common[@]}" -o "$base/out/in-diff" \
+        timeout "$CI_TIMEOUT" cargo mutants "${common[@]}" "${tree[@]}" -o "$base/out/in-diff" \
             --in-diff "$diff_file" "${args[@]}" || rc=$?
     else
-        run in-diff --in-diff "$diff_file" "${args[@]}" || rc=$?
+        run in-diff "${tree[@]}" --in-diff "$diff_file" "${args[@]}" || rc=$?
     fi
     out="$base/out/in-diff/mutants.out"
     [ $rc = 3 ] && [ -s "$out/missed.txt" ] && rc=2
@@ -258,15 +261,12 @@ for module in "$@"; do
     # no bench is built per mutant), only the tests of the module's area.
     filter=($(lib_filter_for "$module"))
     rc=0
+    where=("${tree[@]}") target_dir="$CARGO_TARGET_DIR"
     if alone=$(alone_crate "$module"); then
-        echo "== cargo mutants: $name (in $alone)" >&2
-        mkdir -p "$base/out/$name"
-        CARGO_TARGET_DIR="$alone/target" cargo mutants --jobs 1 --no-shuffle "${list[@]}" \
-            --dir "$alone" -o "$base/out/$name" --file "$module" --cargo-arg=--lib \
-            -- -- "${filter[@]}" || rc=$?
-    else
-        run "$name" --file "$module" --cargo-arg=--lib -- -- "${filter[@]}" || rc=$?
+        where=(--dir "$alone") target_dir="$alone/target"
     fi
+    CARGO_TARGET_DIR="$target_dir" run "$name" "${where[@]}" --file "$module" \
+        --cargo-arg=--lib -- -- "${filter[@]}" || rc=$?
     missed="$base/out/$name/mutants.out/missed.txt"
     rc=$(verdict $rc "$missed")
     if [ ${#list[@]} -gt 0 ] || [ $rc != 2 ]; then
@@ -284,7 +284,7 @@ for module in "$@"; do
         args+=(--re "^$(printf '%s' "$m" | sed 's/[][\\.*^$(){}+?|]/\\&/g')\$")
     done <"$missed"
     rc=0
-    run "$name-wide" --file "$module" "${args[@]}" || rc=$?
+    run "$name-wide" "${tree[@]}" --file "$module" "${args[@]}" || rc=$?
     rc=$(verdict $rc "$base/out/$name-wide/mutants.out/missed.txt")
     [ $rc -gt $status ] && status=$rc
 done

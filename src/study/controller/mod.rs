@@ -223,6 +223,13 @@ mod tests {
         }
     }
 
+    /// [`spec`] learning by REINFORCE (step 0.5).
+    fn reinforce(baseline: bool) -> ControllerSpec {
+        let mut s = spec();
+        s.method = ControllerMethod::Reinforce { lr: 0.5, baseline };
+        s
+    }
+
     fn decision(step: u64, state: usize, action: usize, val_loss: f64) -> Decision {
         Decision {
             step,
@@ -265,11 +272,7 @@ mod tests {
 
     #[test]
     fn reinforce_makes_the_actions_of_a_good_episode_likelier() {
-        let mut s = spec();
-        s.method = ControllerMethod::Reinforce {
-            lr: 0.5,
-            baseline: true,
-        };
+        let s = reinforce(true);
         let mut p = Policy::fresh(&s);
         let ds = [decision(5, 0, 2, 1.0), decision(10, 1, 0, 0.7)];
         learn(&mut p, &s, &ds, &[0.3, 0.6], 0, 0.1);
@@ -286,6 +289,280 @@ mod tests {
         learn(&mut p, &s, &ds, &[0.3, 0.6], 1, 0.1);
         assert!((p.table[0][2] - first).abs() < 1e-12);
         assert!(p.table[1][0] < second);
+    }
+
+    fn decisions3(figures: [(f64, Option<f64>, Option<f64>); 3]) -> Vec<Decision> {
+        (figures.iter().enumerate())
+            .map(|(i, &(train_loss, val_loss, val_accuracy))| Decision {
+                step: 5 * (i as u64 + 1),
+                state: i,
+                action: i,
+                lr: 0.1,
+                train_loss,
+                val_loss,
+                val_accuracy,
+            })
+            .collect()
+    }
+
+    fn assert_close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn each_reward_is_its_figures_signed_change_and_only_the_last_gets_the_terminal() {
+        let ds = decisions3([
+            (2.0, Some(1.0), Some(0.5)),
+            (1.5, Some(0.75), Some(0.625)),
+            (1.75, Some(0.875), Some(0.5625)),
+        ]);
+        let end = End {
+            val_loss: Some(0.5),
+            val_accuracy: Some(0.75),
+            train_loss: Some(1.0),
+        };
+        // A drop of a loss is good, a gain of accuracy is good; each change is
+        // from one decision to the next, the last's to the end.
+        assert_close(
+            &rewards(Reward::ValLossDrop, &ds, &end, 2.0),
+            &[0.25, -0.125, 0.375 + 2.0],
+        );
+        assert_close(
+            &rewards(Reward::ValAccuracyGain, &ds, &end, -1.0),
+            &[0.125, -0.0625, 0.1875 - 1.0],
+        );
+        assert_close(
+            &rewards(Reward::TrainLossDrop, &ds, &end, 0.5),
+            &[0.5, -0.25, 0.75 + 0.5],
+        );
+        assert!(rewards(Reward::TrainLossDrop, &[], &end, 0.5).is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_non_finite_figure_rewards_nothing_but_the_terminal_still_counts() {
+        let ds = decisions3([
+            (f64::NAN, Some(1.0), None),
+            (1.5, None, Some(0.5)),
+            (1.0, Some(f64::INFINITY), Some(0.625)),
+        ]);
+        let end = End {
+            val_loss: Some(0.5),
+            val_accuracy: None,
+            train_loss: Some(0.25),
+        };
+        // ValLoss: 1.0 -> none -> inf -> 0.5 (inf - 0.5 is not finite).
+        assert_close(
+            &rewards(Reward::ValLossDrop, &ds, &end, 3.0),
+            &[0.0, 0.0, 3.0],
+        );
+        // ValAccuracy: none -> 0.5 -> 0.625 -> none.
+        assert_close(
+            &rewards(Reward::ValAccuracyGain, &ds, &end, 3.0),
+            &[0.0, 0.125, 3.0],
+        );
+        // TrainLoss: nan -> 1.5 -> 1.0 -> 0.25.
+        assert_close(
+            &rewards(Reward::TrainLossDrop, &ds, &end, 0.0),
+            &[0.0, 0.5, 0.75],
+        );
+    }
+
+    #[test]
+    fn q_learning_bootstraps_from_the_best_value_of_the_next_state_last_first() {
+        let s = spec();
+        let mut p = Policy::fresh(&s);
+        // Four Progress states, three actions; values already learned.
+        p.table[1] = vec![-2.0, -1.0, -3.0];
+        p.table[2] = vec![0.5, 4.0, 1.0];
+        p.table[0][1] = 1.0;
+        let ds = [
+            decision(5, 0, 1, 1.0),
+            decision(10, 1, 2, 0.5),
+            decision(15, 2, 1, 0.25),
+        ];
+        learn(&mut p, &s, &ds, &[1.0, -0.5, 2.0], 3, 0.2);
+        // Last first: Q[2][1] = 4 + 0.5 (2 - 4) = 3; then
+        // Q[1][2] = -3 + 0.5 (-0.5 + 0.9 * 3 + 3) = -0.4 (the row's best is
+        // now 3, learned a moment ago); then Q[0][1] = 1 + 0.5 (1 + 0.9 * -0.4 - 1).
+        assert_close(&p.table[2], &[0.5, 3.0, 1.0]);
+        assert_close(&p.table[1], &[-2.0, -1.0, -0.4]);
+        assert_close(&p.table[0], &[0.0, 1.0 + 0.5 * (0.9 * -0.4), 0.0]);
+        let log = &p.history[0];
+        assert_eq!(log.trial, 3);
+        assert!((log.ret - 2.5).abs() < 1e-12, "{log:?}");
+        assert_eq!(
+            log.epsilon, 0.0,
+            "episode 3 is past the decay: epsilon's end"
+        );
+        assert_eq!(log.lrs, vec![(0, 0.2), (5, 0.1), (10, 0.1), (15, 0.1)]);
+    }
+
+    #[test]
+    fn learning_counts_visits_keeps_the_mean_return_and_logs_each_episodes_epsilon() {
+        let s = spec();
+        let mut p = Policy::fresh(&s);
+        let ds = [decision(5, 1, 2, 1.0), decision(10, 1, 2, 0.5)];
+        learn(&mut p, &s, &ds, &[1.0, 2.0], 0, 0.1);
+        learn(&mut p, &s, &ds, &[0.5, 0.5], 1, 0.1);
+        learn(&mut p, &s, &ds[..1], &[-1.0], 2, 0.1);
+        assert_eq!(p.visits[1], vec![0, 0, 5]);
+        assert!(
+            p.visits
+                .iter()
+                .enumerate()
+                .all(|(i, row)| i == 1 || row == &[0, 0, 0])
+        );
+        // Returns 3, 1 and -1: their mean.
+        assert!((p.baseline - 1.0).abs() < 1e-12, "{}", p.baseline);
+        let logged: Vec<(usize, f64, f64)> = p
+            .history
+            .iter()
+            .map(|h| (h.trial, h.ret, h.epsilon))
+            .collect();
+        assert_eq!(logged, vec![(0, 3.0, 1.0), (1, 1.0, 0.5), (2, -1.0, 0.0)]);
+        // More decisions than rewards (or the other way): only the pairs count.
+        learn(&mut p, &s, &ds, &[4.0], 3, 0.1);
+        assert_eq!(p.visits[1], vec![0, 0, 6]);
+        assert_eq!(p.history[3].lrs, vec![(0, 0.1), (5, 0.1)]);
+    }
+
+    #[test]
+    fn epsilon_decays_per_episode_for_q_learning_and_is_zero_for_reinforce() {
+        let mut s = spec();
+        let at: Vec<f64> = (0..4).map(|e| epsilon(&s, e)).collect();
+        assert_eq!(at, vec![1.0, 0.5, 0.0, 0.0]);
+        s.method = ControllerMethod::Reinforce {
+            lr: 0.5,
+            baseline: false,
+        };
+        assert_eq!(epsilon(&s, 0), 0.0);
+    }
+
+    #[test]
+    fn reinforce_without_a_baseline_moves_along_the_whole_return() {
+        let s = reinforce(false);
+        let mut p = Policy::fresh(&s);
+        let ds = [decision(5, 0, 2, 1.0), decision(10, 1, 0, 0.7)];
+        learn(&mut p, &s, &ds, &[0.3, 0.6], 0, 0.1);
+        let (first, second) = (p.table[0].clone(), p.table[1].clone());
+        learn(&mut p, &s, &ds, &[0.3, 0.6], 1, 0.1);
+        // Unlike with the baseline (0.9 by now), the same return moves the
+        // preferences again: the taken action up, the others down, by
+        // lr * return * (1 - p) and lr * return * -p.
+        let probs = Policy {
+            table: vec![first.clone()],
+            ..p.clone()
+        }
+        .probabilities(0);
+        for j in 0..3 {
+            let grad = if j == 2 { 1.0 - probs[j] } else { -probs[j] };
+            assert!(
+                (p.table[0][j] - (first[j] + 0.5 * 0.9 * grad)).abs() < 1e-12,
+                "{:?}",
+                p.table[0]
+            );
+        }
+        assert!(p.table[1][0] > second[0] && p.table[1][1] < second[1]);
+        assert!((p.baseline - 0.9).abs() < 1e-12, "still the mean return");
+    }
+
+    /// The action `behaviour` must take at decision `k`: the draws of the
+    /// decision's own generator, read the way the contract says.
+    fn expected_draw(
+        seed: u64,
+        episode: usize,
+        k: usize,
+        pick: impl FnOnce(&mut Rng) -> usize,
+    ) -> usize {
+        pick(&mut Rng::derive(seed, &format!("controller-{episode}-{k}")))
+    }
+
+    #[test]
+    fn epsilon_greedy_explores_exactly_when_its_draw_is_below_epsilon() {
+        let s = spec();
+        let mut p = Policy::fresh(&s);
+        p.table[0] = vec![0.0, 0.0, 1.0];
+        // Episode 1: epsilon 0.5.
+        let act = behaviour(&p, &s, 11, 1);
+        let (mut explored, mut greedy) = (0, 0);
+        for k in 0..200 {
+            let want = expected_draw(11, 1, k, |rng| {
+                if rng.f64() < 0.5 {
+                    explored += 1;
+                    rng.below(3)
+                } else {
+                    greedy += 1;
+                    2
+                }
+            });
+            assert_eq!(act(0, k), want, "decision {k}");
+        }
+        assert!(explored > 70 && greedy > 70, "{explored} {greedy}");
+    }
+
+    #[test]
+    fn reinforce_samples_each_action_with_its_softmax_probability() {
+        let s = reinforce(true);
+        let mut p = Policy::fresh(&s);
+        // Probabilities 1/8, 2/8 and 5/8.
+        p.table[3] = vec![0.0, 2f64.ln(), 5f64.ln()];
+        let act = behaviour(&p, &s, 5, 0);
+        let mut counts = [0usize; 3];
+        for k in 0..400 {
+            let want = expected_draw(5, 0, k, |rng| match rng.f64() {
+                u if u < 0.125 => 0,
+                u if u < 0.375 => 1,
+                _ => 2,
+            });
+            let got = act(3, k);
+            assert_eq!(got, want, "decision {k}");
+            counts[got] += 1;
+        }
+        assert!(
+            counts[0] > 25 && counts[1] > 70 && counts[2] > 200,
+            "{counts:?}"
+        );
+        // The same decision of another episode draws anew.
+        let other = behaviour(&p, &s, 5, 1);
+        assert!((0..50).any(|k| other(3, k) != act(3, k)));
+    }
+
+    #[test]
+    fn a_draw_past_every_probability_takes_the_last_action() {
+        let s = reinforce(true);
+        let mut p = Policy::fresh(&s);
+        // A row that is not a number has no probability to fall below.
+        p.table[0] = vec![f64::NAN; 3];
+        let act = behaviour(&p, &s, 5, 0);
+        assert!((0..20).all(|k| act(0, k) == 2));
+    }
+
+    #[test]
+    fn a_saved_policy_loads_back_and_one_for_another_layout_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = spec();
+        assert_eq!(
+            policy_path(dir.path()),
+            dir.path().join("controller").join("policy.ron")
+        );
+        assert_eq!(
+            load_or_fresh(dir.path(), &s).expect("fresh"),
+            Policy::fresh(&s)
+        );
+        let mut p = Policy::fresh(&s);
+        learn(&mut p, &s, &[decision(5, 2, 0, 1.0)], &[0.75], 0, 0.1);
+        save(dir.path(), &p).expect("save");
+        assert_eq!(load_or_fresh(dir.path(), &s).expect("load"), p);
+        let mut other = s.clone();
+        other.actions = vec![0.5, 2.0];
+        let err = load_or_fresh(dir.path(), &other).expect_err("another layout");
+        assert!(
+            matches!(&err, ControllerError::OtherLayout { path, .. } if *path == policy_path(dir.path())),
+            "{err}"
+        );
     }
 
     #[test]
