@@ -1124,6 +1124,23 @@ mod tests {
         }
     }
 
+    /// Trial 0 (out `out`) asked again toward `epochs`, its outcome already in
+    /// its folder: `want` again, and nothing trains (its record is as it was).
+    fn outcome_again_untrained(
+        dir: &Path,
+        st: &LoadedStudy,
+        out: usize,
+        epochs: Option<usize>,
+        want: &Entry,
+    ) {
+        let record_path = trial_dir(dir, 0).join(crate::runs::files::METRICS);
+        let record = std::fs::read(&record_path).expect("record");
+        let no = AtomicBool::new(false);
+        let again = run_trial(dir, st, 0, &out_is(out), epochs, 1, &no).expect("done");
+        assert_eq!(&again, want);
+        assert_eq!(std::fs::read(&record_path).expect("record"), record);
+    }
+
     #[test]
     fn a_trial_trains_fresh_to_its_summary_and_a_finished_one_is_not_trained_again() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -1145,13 +1162,7 @@ mod tests {
         );
         // Its worker died before journalling it: the summary at its newest
         // checkpoint is the outcome, and nothing trains (the record is as it was).
-        let record = std::fs::read(run.join(crate::runs::files::METRICS)).expect("record");
-        let again = run_trial(dir.path(), &st, 0, &out_is(2), None, 1, &no).expect("done");
-        assert_eq!(again, first);
-        assert_eq!(
-            std::fs::read(run.join(crate::runs::files::METRICS)).expect("record"),
-            record
-        );
+        outcome_again_untrained(dir.path(), &st, 2, None, &first);
     }
 
     #[test]
@@ -1207,13 +1218,7 @@ mod tests {
         );
         // Asked again for the last rung (its worker died before journalling it):
         // the summary is the outcome, nothing trains.
-        let record = std::fs::read(run.join(crate::runs::files::METRICS)).expect("record");
-        let again = run_trial(dir.path(), &st, 0, &out_is(4), Some(3), 1, &no).expect("done");
-        assert_eq!(again, end);
-        assert_eq!(
-            std::fs::read(run.join(crate::runs::files::METRICS)).expect("record"),
-            record
-        );
+        outcome_again_untrained(dir.path(), &st, 4, Some(3), &end);
     }
 
     #[test]
