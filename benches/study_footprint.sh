@@ -7,7 +7,7 @@
 # Usage:  benches/study_footprint.sh [TRIALS ...]      (default: 100 1000)
 #         TRAINLAB_BIN=path/to/trainlab benches/study_footprint.sh 100
 #         FOOTPRINT_BASE='training: (epochs: 1, batch_size: 64, tensorboard: false)' ...
-#         FOOTPRINT_STUDY='trial_weights: F16,' benches/study_footprint.sh 100
+#         FOOTPRINT_STUDY='trial_weights: F32,' benches/study_footprint.sh 100   (as trained)
 # Builds nothing: run `cargo build --release` first (or set TRAINLAB_BIN).
 set -eu
 

@@ -109,3 +109,90 @@ fn keep_last_zero_leaves_the_model_and_summary_and_no_checkpoint() {
         "{err}"
     );
 }
+
+/// Every tensor of a safetensors file, widened to f32 (the names sorted).
+fn tensors(path: &Path) -> Vec<(String, candle_core::DType, Vec<f32>)> {
+    let map = candle_core::safetensors::load(path, &candle_core::Device::Cpu).expect("loads");
+    let mut out: Vec<_> = map
+        .into_iter()
+        .map(|(name, t)| {
+            let dtype = t.dtype();
+            let values = t
+                .to_dtype(candle_core::DType::F32)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>())
+                .expect("values");
+            (name, dtype, values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn a_trial_keeps_half_precision_weights_by_default_and_its_experiment_trains_them_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let study = |name: &str, extra: &str| {
+        let file = dir.path().join(format!("{name}.ron"));
+        let text = format!(
+            r#"(
+    name: "{name}",
+    base: Inline{BASE},
+    space: {{ "optimizer.lr": LogUniform(1e-4, 1e-1) }},
+    search: Random(trials: 1),
+    objectives: [Maximize(ValAccuracy)],
+    seed: 4,
+    {extra}
+)"#
+        );
+        std::fs::write(&file, text).expect("write");
+        let out = dir.path().join(name);
+        let o = trainlab()
+            .args(["study", "run"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        trial_dir(&out, 0)
+    };
+    let halved = study("h", "");
+    let exact = study("f", "trial_weights: F32,");
+    assert!(trainlab::infer::holds_half_precision(
+        &halved.join("model.safetensors")
+    ));
+    assert!(!trainlab::infer::holds_half_precision(
+        &exact.join("model.safetensors")
+    ));
+    // The trial's own experiment, run on its own, trains the same weights again.
+    let again = dir.path().join("again");
+    let o = trainlab()
+        .arg("run")
+        .arg(halved.join("experiment.ron"))
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trained = tensors(&again.join("model.safetensors"));
+    assert_eq!(
+        trained,
+        tensors(&exact.join("model.safetensors")),
+        "bit for bit"
+    );
+    let kept = tensors(&halved.join("model.safetensors"));
+    assert_eq!(kept.len(), trained.len());
+    for ((name, dtype, half), (_, _, full)) in kept.iter().zip(&trained) {
+        assert_eq!(*dtype, candle_core::DType::F16, "{name}");
+        let rounded = candle_core::Tensor::new(full.as_slice(), &candle_core::Device::Cpu)
+            .and_then(|t| t.to_dtype(candle_core::DType::F16))
+            .and_then(|t| t.to_dtype(candle_core::DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("rounded");
+        assert_eq!(
+            half, &rounded,
+            "{name}: the trained weights, rounded to f16"
+        );
+    }
+}

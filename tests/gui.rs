@@ -1927,3 +1927,43 @@ fn trust_shots() {
     h.state_mut().tab = Tab::Curves;
     shoot(&mut h, "curves_run");
 }
+
+/// The confusion matrix's caption for the newest trial of a one-trial study
+/// (`search` may add study fields after the search), read off the window.
+fn trial_caption(search: &str) -> (String, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = tiny_study_file(dir.path(), r#""optimizer.lr": Choice([1e-2])"#, search);
+    let study = trainlab::spec::load_study(&file).expect("study file");
+    let out = dir.path().join("s");
+    trainlab::study::create(&study, &out).expect("create");
+    trainlab::study::work(&out, Some(1), &|_| {}).expect("work");
+    // Its trials folder as the runs folder: the trial is the newest trained run.
+    let mut h = harness(TrainlabApp::with_runs_root(&out.join("trials")));
+    step_until(&mut h, "the trial's model", |a| {
+        a.inspector.analysis.is_some()
+    });
+    h.state_mut().tab = Tab::Confusion;
+    h.run();
+    let caption = text_containing(&h, "test set, trained run").expect("the caption");
+    // The same weights loaded apart from the window.
+    let trial = trainlab::study::trial_dir(&out, 0);
+    let predictor = trainlab::infer::Predictor::load(&trial).expect("loads");
+    let analysis = trainlab::infer::Analysis::run(&predictor).expect("analysis");
+    let expected = format!("accuracy {:.2}%", analysis.accuracy() * 100.0);
+    (caption, expected)
+}
+
+#[test]
+fn a_trials_confusion_caption_says_when_its_weights_are_half_precision() {
+    let (caption, accuracy) = trial_caption("Random(trials: 1)");
+    assert!(
+        caption.contains("trained run 0000 (weights kept in half precision) — ")
+            && caption.contains(&accuracy),
+        "{caption} / {accuracy}"
+    );
+    let (caption, accuracy) = trial_caption("Random(trials: 1),\n    trial_weights: F32");
+    assert!(
+        caption.contains("trained run 0000 — ") && caption.contains(&accuracy),
+        "{caption} / {accuracy}"
+    );
+}

@@ -32,6 +32,8 @@ pub struct Predictor {
     pub experiment: Experiment,
     /// Class names by label.
     pub classes: Vec<String>,
+    /// The weights were kept in half precision (see [`super::SavedModel`]).
+    pub half_precision: bool,
 }
 
 impl Predictor {
@@ -63,6 +65,7 @@ impl Predictor {
             run_dir: run_dir.to_path_buf(),
             classes: saved.classes,
             experiment: saved.experiment,
+            half_precision: saved.half_precision,
         })
     }
 

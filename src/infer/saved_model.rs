@@ -29,6 +29,10 @@ pub struct SavedModel {
     pub vocab: Option<Vocab>,
     /// Class names by label (empty for language models and mazes).
     pub classes: Vec<String>,
+    /// Whether the weight file holds half-precision tensors (a study trial's
+    /// `trial_weights: F16`): figures computed from this model can differ slightly
+    /// from the run's own record, measured with the weights as trained.
+    pub half_precision: bool,
 }
 
 /// The weight file a path names: a run folder's `model.safetensors`, a checkpoint
@@ -96,7 +100,31 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
         experiment: exp,
         vocab,
         classes,
+        half_precision: holds_half_precision(&weights),
     })
+}
+
+/// Whether a safetensors file holds an F16 tensor, read from its header (an
+/// 8-byte little-endian length, then that many bytes of JSON); false for a file
+/// that cannot be read as one.
+pub fn holds_half_precision(path: &Path) -> bool {
+    use std::io::Read;
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut file = std::fs::File::open(path)?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)?;
+        let len = u64::from_le_bytes(len);
+        let mut header = Vec::new();
+        file.take(len.min(100 << 20)).read_to_end(&mut header)?;
+        Ok(header)
+    };
+    let Ok(header) = read() else { return false };
+    let Ok(serde_json::Value::Object(entries)) = serde_json::from_slice(&header) else {
+        return false;
+    };
+    entries
+        .values()
+        .any(|e| e.get("dtype").and_then(|d| d.as_str()) == Some("F16"))
 }
 
 /// Class names recorded in the run's Started event.
@@ -114,4 +142,35 @@ fn classes_of(run_dir: &Path) -> Result<Vec<String>, InferError> {
         .ok_or_else(|| InferError::NoStartedEvent {
             dir: run_dir.to_path_buf(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{DType, Device, Tensor};
+
+    use super::holds_half_precision;
+
+    #[test]
+    fn half_precision_is_read_from_the_header() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let w = Tensor::ones((3, 4), DType::F32, &Device::Cpu).expect("tensor");
+        let n = Tensor::new(&[7u32], &Device::Cpu).expect("tensor");
+        let write = |name: &str, w: &Tensor| {
+            let path = dir.path().join(name);
+            let map = HashMap::from([("w".to_string(), w.clone()), ("n".to_string(), n.clone())]);
+            crate::util::atomic::write_safetensors(&path, &map).expect("write");
+            path
+        };
+        assert!(!holds_half_precision(&write("f32", &w)));
+        let half = w.to_dtype(DType::F16).expect("f16");
+        assert!(holds_half_precision(&write("f16", &half)));
+        let bf16 = w.to_dtype(DType::BF16).expect("bf16");
+        assert!(!holds_half_precision(&write("bf16", &bf16)), "F16 only");
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, b"\x10\0\0\0\0\0\0\0not json at all!").expect("write");
+        assert!(!holds_half_precision(&junk));
+        assert!(!holds_half_precision(&dir.path().join("missing")));
+    }
 }

@@ -29,6 +29,7 @@ fn load(run_dir: &Path) -> Result<(Loaded, Vec<String>), InferError> {
         experiment,
         vocab,
         classes,
+        ..
     } = load_saved_model(run_dir)?;
     let (DatasetSpec::Text(spec), Some(vocab)) = (experiment.dataset, vocab) else {
         return Err(InferError::WrongKind {

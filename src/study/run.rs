@@ -183,7 +183,7 @@ pub fn work_until(
     progress: Progress<'_>,
     interrupt: &AtomicBool,
 ) -> Result<Vec<Trial>, StudyError> {
-    let study = load_study(&dir.join(STUDY_FILE)).map_err(|e| StudyError::input(e.to_string()))?;
+    let study = load(dir).map_err(|e| StudyError::input(e.to_string()))?;
     // Before any trial loads data: a folder that cannot be written is refused.
     probe_writable(dir).map_err(|e| StudyError {
         message: format!("study \"{}\": {e}", study.spec.name),
@@ -686,9 +686,20 @@ pub fn figure(s: &RunSummary, f: Figure) -> Option<f64> {
     .filter(|v| v.is_finite())
 }
 
-/// A study folder's study file, for `study show`.
+/// A study folder's study file. A folder made before `trial_weights` was always
+/// written (and before `F16` became the default) keeps its trials' weights as
+/// trained, as it was started: its remaining trials are not halved.
 pub fn load(dir: &Path) -> Result<LoadedStudy, SpecError> {
-    load_study(&dir.join(STUDY_FILE))
+    let file = dir.join(STUDY_FILE);
+    let mut study = load_study(&file)?;
+    let text = std::fs::read_to_string(&file).map_err(|source| SpecError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    if !text.contains("trial_weights:") {
+        study.spec.trial_weights = TrialWeights::F32;
+    }
+    Ok(study)
 }
 
 #[cfg(test)]
@@ -818,6 +829,53 @@ mod tests {
         for (a, b) in values.iter().zip(&back) {
             assert!((a - b).abs() <= a.abs() / 1024.0, "{a} -> {b}");
         }
+    }
+
+    #[test]
+    fn a_study_folder_records_its_trial_weights_and_an_older_one_keeps_f32() {
+        use crate::spec::Objective::Maximize;
+        let dir = tempfile::tempdir().expect("tmp");
+        let objectives = vec![Maximize(Figure::ValAccuracy)];
+        let fresh = study(Search::Random { trials: 1 }, objectives.clone());
+        assert_eq!(fresh.spec.trial_weights, TrialWeights::F16, "the default");
+        for (name, format) in [("h", TrialWeights::F16), ("f", TrialWeights::F32)] {
+            let mut st = study(Search::Random { trials: 1 }, objectives.clone());
+            let seeds = crate::spec::Param::Choice(vec![ron::from_str("1").expect("value")]);
+            st.spec.space.insert("seed".to_string(), seeds);
+            st.spec.trial_weights = format;
+            create(&st, &dir.path().join(name)).expect("create");
+            let text =
+                std::fs::read_to_string(dir.path().join(name).join(STUDY_FILE)).expect("study.ron");
+            assert!(
+                text.contains(&format!("trial_weights: {format:?}")),
+                "written out: {text}"
+            );
+            let loaded = load(&dir.path().join(name)).expect("loads");
+            assert_eq!(loaded.spec.trial_weights, format);
+        }
+        // A folder whose study.ron predates the field was started keeping f32
+        // weights: its remaining trials are not halved.
+        let old = dir.path().join("h").join(STUDY_FILE);
+        let text = std::fs::read_to_string(&old).expect("study.ron");
+        let line = text
+            .lines()
+            .find(|l| l.contains("trial_weights:"))
+            .expect("the line");
+        std::fs::write(&old, text.replace(line, "")).expect("write");
+        assert_eq!(
+            load(&dir.path().join("h"))
+                .expect("loads")
+                .spec
+                .trial_weights,
+            TrialWeights::F32
+        );
+        // The same text as a study file a user writes takes the default.
+        let file = dir.path().join("mine.ron");
+        std::fs::copy(&old, &file).expect("copy");
+        assert_eq!(
+            load_study(&file).expect("loads").spec.trial_weights,
+            TrialWeights::F16
+        );
     }
 
     /// A summary with only the figures every run has.

@@ -35,13 +35,17 @@ pub fn confusion_view(
         for (&t, &p) in a.test.labels.iter().zip(&a.predicted) {
             m[usize::from(t)][usize::from(p)] += 1;
         }
-        let run = inspector
-            .predictor
-            .as_ref()
+        let predictor = inspector.predictor.as_ref();
+        let run = predictor
             .and_then(|p| p.run_dir.file_name())
             .map(|n| n.to_string_lossy().into_owned());
+        // The accuracy of the weights as loaded: a study trial's may be halved.
+        let half = match predictor.is_some_and(|p| p.half_precision) {
+            true => " (weights kept in half precision)",
+            false => "",
+        };
         let source = format!(
-            "test set, trained run {} — accuracy {:.2}% — click a cell to see its images",
+            "test set, trained run {}{half} — accuracy {:.2}% — click a cell to see its images",
             run.unwrap_or_default(),
             a.accuracy() * 100.0
         );
