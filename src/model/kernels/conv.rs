@@ -522,12 +522,12 @@ fn backward_rows(
 }
 
 /// Whether a rows-reading stage's products run as the direct kernels of
-/// `conv_direct.rs`: at the AVX-512 level. Below it the GEMM library's own
-/// AVX2 and NEON kernels are the faster choice: forced to AVX2 on a Zen 4 (the
-/// same peak at either width) the direct kernels ran the MNIST CNN's step at
-/// 2,950 samples/s against 4,300 for the GEMM path.
+/// `conv_direct.rs`: at the AVX-512 and AVX2 levels. On an AVX2-only Zen 3 they
+/// ran the MNIST CNN's step at 1,786-1,934 samples/s against 1,627-1,733 for the
+/// GEMM path (alternating runs). The portable level (aarch64, or forced) keeps
+/// the GEMM library, whose NEON kernels these loops would not beat.
 fn direct() -> bool {
-    crate::util::simd::level() == crate::util::simd::Level::Avx512
+    crate::util::simd::level() != crate::util::simd::Level::Portable
 }
 
 /// [`backward_rows`]' products as GEMMs: the weight gradient over `k` row
