@@ -14,6 +14,17 @@ fn trainlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trainlab"))
 }
 
+/// `trainlab COMMAND... FILE --out OUT`.
+fn run_to(command: &[&str], file: &Path, out: &Path) -> std::process::Output {
+    trainlab()
+        .args(command)
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("runs")
+}
+
 /// The MLP on part of the bundled digits.
 const BASE: &str = r#"(
         name: "mlp",
@@ -38,13 +49,7 @@ fn finished_and_stopped_trials_keep_weights_and_summary_but_no_checkpoint() {
     );
     std::fs::write(&file, text).expect("write");
     let out = dir.path().join("s");
-    let o = trainlab()
-        .args(["study", "run"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("runs");
+    let o = run_to(&["study", "run"], &file, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let trials = replay(&Journal::new(&out).read().expect("journal"));
     let stopped = trials
@@ -77,13 +82,7 @@ fn run_keep_none(out: &Path) -> std::process::Output {
         "batch_size: 50, checkpoint: (every_epochs: Some(1), keep_last: 0)",
     );
     std::fs::write(&file, exp).expect("write");
-    trainlab()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("runs")
+    run_to(&["run"], &file, out)
 }
 
 #[test]
@@ -147,13 +146,7 @@ fn a_trial_keeps_half_precision_weights_by_default_and_its_experiment_trains_the
         );
         std::fs::write(&file, text).expect("write");
         let out = dir.path().join(name);
-        let o = trainlab()
-            .args(["study", "run"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("runs");
+        let o = run_to(&["study", "run"], &file, &out);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         trial_dir(&out, 0)
     };
@@ -167,13 +160,7 @@ fn a_trial_keeps_half_precision_weights_by_default_and_its_experiment_trains_the
     ));
     // The trial's own experiment, run on its own, trains the same weights again.
     let again = dir.path().join("again");
-    let o = trainlab()
-        .arg("run")
-        .arg(halved.join("experiment.ron"))
-        .arg("--out")
-        .arg(&again)
-        .output()
-        .expect("runs");
+    let o = run_to(&["run"], &halved.join("experiment.ron"), &again);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let trained = tensors(&again.join("model.safetensors"));
     assert_eq!(
