@@ -49,11 +49,12 @@ pub struct StudySpec {
 /// (finished, stopped, failed); the trial's summary, journal and leaderboard
 /// figures were measured before, with the weights it trained, and its
 /// `experiment.ron` trains those weights again exactly (`trainlab run`). It is
-/// the default because a study keeps every trial's model: at f32 the issue's
-/// 100-trial study of a 784-128-10 MLP cannot stay under 30 MB (40.7 MB of
-/// weights alone). Loading such a file (export, `compress`, `init_from`) widens
-/// it back to f32. Checkpoints, which a resume needs exactly, are never
-/// converted; a `Controller` study's episodes keep their weights as trained.
+/// the default because a study keeps every trial's model: at f32, 100 trials of
+/// a 784-128-10 MLP keep 40.7 MB of weights, at f16 half that (the footprint
+/// target in `benches/README.md`). Loading such a file (export, `compress`,
+/// `init_from`) widens it back to f32. Checkpoints, which a resume needs exactly,
+/// are never converted; a `Controller` study's episodes keep their weights as
+/// trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum TrialWeights {
     /// As trained: 4 bytes a weight.
