@@ -18,8 +18,6 @@ mod text;
 pub use error::InferError;
 pub use generate::{Sampling, generate, generate_with};
 pub use predictor::{Analysis, Predictor, argmax, latest_trained_run};
-pub use saved_model::{
-    SavedModel, holds_half_precision, load_saved_model, load_saved_model_with, weights_file,
-};
+pub use saved_model::{SavedModel, load_saved_model, load_saved_model_with, weights_file};
 pub(crate) use text::classify_text;
 pub use text::{Classifier, Generator};

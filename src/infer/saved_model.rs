@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use super::InferError;
 use crate::data::text::Vocab;
@@ -89,42 +89,23 @@ pub fn load_saved_model_with(run_dir: &Path, exp: Experiment) -> Result<SavedMod
         },
     )?;
     let weights = run_dir.join(files::WEIGHTS);
-    if let Err(source) = model.load(&weights) {
-        return Err(InferError::Weights {
-            path: weights,
-            source,
-        });
-    }
+    let loaded = match model.load(&weights) {
+        Ok(loaded) => loaded,
+        Err(source) => {
+            return Err(InferError::Weights {
+                path: weights,
+                source,
+            });
+        }
+    };
     Ok(SavedModel {
         model,
         experiment: exp,
         vocab,
         classes,
-        half_precision: holds_half_precision(&weights),
+        // A study trial's `trial_weights: F16` file, widened to f32 on loading.
+        half_precision: loaded.values().any(|t| t.dtype() == DType::F16),
     })
-}
-
-/// Whether a safetensors file holds an F16 tensor, read from its header (an
-/// 8-byte little-endian length, then that many bytes of JSON); false for a file
-/// that cannot be read as one.
-pub fn holds_half_precision(path: &Path) -> bool {
-    use std::io::Read;
-    let read = || -> std::io::Result<Vec<u8>> {
-        let mut file = std::fs::File::open(path)?;
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len)?;
-        let len = u64::from_le_bytes(len);
-        let mut header = Vec::new();
-        file.take(len.min(100 << 20)).read_to_end(&mut header)?;
-        Ok(header)
-    };
-    let Ok(header) = read() else { return false };
-    let Ok(serde_json::Value::Object(entries)) = serde_json::from_slice(&header) else {
-        return false;
-    };
-    entries
-        .values()
-        .any(|e| e.get("dtype").and_then(|d| d.as_str()) == Some("F16"))
 }
 
 /// Class names recorded in the run's Started event.
@@ -146,31 +127,41 @@ fn classes_of(run_dir: &Path) -> Result<Vec<String>, InferError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use candle_core::{DType, Device};
 
-    use candle_core::{DType, Device, Tensor};
-
-    use super::holds_half_precision;
+    use super::load_saved_model_with;
+    use crate::model::Model;
+    use crate::runs::files;
+    use crate::spec::{Experiment, dataset_io};
 
     #[test]
-    fn half_precision_is_read_from_the_header() {
+    fn a_model_says_whether_its_weights_were_kept_in_half_precision() {
         let dir = tempfile::tempdir().expect("tmp");
-        let w = Tensor::ones((3, 4), DType::F32, &Device::Cpu).expect("tensor");
-        let n = Tensor::new(&[7u32], &Device::Cpu).expect("tensor");
-        let write = |name: &str, w: &Tensor| {
-            let path = dir.path().join(name);
-            let map = HashMap::from([("w".to_string(), w.clone()), ("n".to_string(), n.clone())]);
-            crate::util::atomic::write_safetensors(&path, &map).expect("write");
-            path
-        };
-        assert!(!holds_half_precision(&write("f32", &w)));
-        let half = w.to_dtype(DType::F16).expect("f16");
-        assert!(holds_half_precision(&write("f16", &half)));
-        let bf16 = w.to_dtype(DType::BF16).expect("bf16");
-        assert!(!holds_half_precision(&write("bf16", &bf16)), "F16 only");
-        let junk = dir.path().join("junk");
-        std::fs::write(&junk, b"\x10\0\0\0\0\0\0\0not json at all!").expect("write");
-        assert!(!holds_half_precision(&junk));
-        assert!(!holds_half_precision(&dir.path().join("missing")));
+        let exp = Experiment::default();
+        let input = dataset_io(&exp.dataset, exp.seed).0;
+        let model = Model::build(&exp.model, &input, exp.seed, &Device::Cpu).expect("model");
+        let weights = dir.path().join(files::WEIGHTS);
+        model.save(&weights).expect("save");
+        let saved = load_saved_model_with(dir.path(), exp.clone()).expect("loads");
+        assert!(!saved.half_precision);
+        let halved = candle_core::safetensors::load(&weights, &Device::Cpu)
+            .expect("load")
+            .into_iter()
+            .map(|(name, t)| (name, t.to_dtype(DType::F16).expect("f16")))
+            .collect();
+        crate::util::atomic::write_safetensors(&weights, &halved).expect("write");
+        let saved = load_saved_model_with(dir.path(), exp.clone()).expect("loads");
+        assert!(saved.half_precision);
+        // Loaded widened: the model's own tensors stay f32.
+        let back = saved.model.forward(
+            &candle_core::Tensor::zeros((1, 1, 28, 28), DType::F32, &Device::Cpu).expect("x"),
+            crate::model::Mode::Eval,
+        );
+        assert_eq!(back.expect("forward").dtype(), DType::F32);
+        std::fs::write(&weights, b"\x10\0\0\0\0\0\0\0not json at all!").expect("write");
+        assert!(
+            load_saved_model_with(dir.path(), exp).is_err(),
+            "not a weight file"
+        );
     }
 }

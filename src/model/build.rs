@@ -206,15 +206,18 @@ impl Model {
     }
 
     /// Loads weights saved by `save` from a model with the same layer list
-    /// (parameters and batch-norm statistics are overwritten in place).
-    pub fn load(&self, path: &Path) -> Result<()> {
+    /// (parameters and batch-norm statistics are overwritten in place, widened
+    /// or narrowed to the model's dtype). Returns the tensors as the file held
+    /// them, so a caller can tell how they were stored.
+    pub fn load(&self, path: &Path) -> Result<HashMap<String, Tensor>> {
         let device = self
             .buffers
             .first()
             .map(|(_, t)| t.device().clone())
             .unwrap_or(Device::Cpu);
         let loaded = candle_core::safetensors::load(path, &device)?;
-        self.load_state(&loaded, path)
+        self.load_state(&loaded, path)?;
+        Ok(loaded)
     }
 
     /// Overwrites every saved tensor from `loaded` (read from `path`, named in
