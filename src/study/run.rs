@@ -696,7 +696,9 @@ pub fn load(dir: &Path) -> Result<LoadedStudy, SpecError> {
         path: file.clone(),
         source,
     })?;
-    if !text.contains("trial_weights:") {
+    // The study's own field starts a line at the top level; a string that
+    // mentions it (a name, the base's notes) cannot: ron escapes its newlines.
+    if !text.lines().any(|l| l.starts_with("    trial_weights:")) {
         study.spec.trial_weights = TrialWeights::F32;
     }
     Ok(study)
@@ -843,6 +845,8 @@ mod tests {
             let seeds = crate::spec::Param::Choice(vec![ron::from_str("1").expect("value")]);
             st.spec.space.insert("seed".to_string(), seeds);
             st.spec.trial_weights = format;
+            // A name that mentions the field is not the field.
+            st.spec.name = "s\n    trial_weights: F16, in the name".into();
             create(&st, &dir.path().join(name)).expect("create");
             let text =
                 std::fs::read_to_string(dir.path().join(name).join(STUDY_FILE)).expect("study.ron");
@@ -857,11 +861,10 @@ mod tests {
         // weights: its remaining trials are not halved.
         let old = dir.path().join("h").join(STUDY_FILE);
         let text = std::fs::read_to_string(&old).expect("study.ron");
-        let line = text
-            .lines()
-            .find(|l| l.contains("trial_weights:"))
-            .expect("the line");
-        std::fs::write(&old, text.replace(line, "")).expect("write");
+        let field = |l: &&str| l.starts_with("    trial_weights:");
+        assert_eq!(text.lines().filter(field).count(), 1, "{text}");
+        let without: Vec<&str> = text.lines().filter(|l| !field(l)).collect();
+        std::fs::write(&old, without.join("\n")).expect("write");
         assert_eq!(
             load(&dir.path().join("h"))
                 .expect("loads")
